@@ -1,0 +1,147 @@
+// Commands: every write the ledger applies, as plain structs, and the Command variant.
+// Each struct has no padding (fields are explicit, reserved ones zero), so a command's
+// bytes are its body: the idempotency check compares a hash of exactly these bytes.
+// The order of alternatives in Command is part of the checkpoint format: append only.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <variant>
+
+#include "engine/lot_life.h"
+#include "engine/types.h"
+
+namespace bonus {
+
+// New lot of `amount` for (seller, buyer). Caps cut it to what fits (result says so);
+// a debt left by reverse_accrual is repaid first.
+struct Credit {
+  Id128 id;
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  Amount amount = 0;
+  CampaignId campaign = 0;  // 0: no campaign
+  LotLife life;
+  std::uint32_t reason = 0;  // free-form reason code, kept for the caller
+  std::uint32_t reserved = 0;
+};
+
+// Pending cashback for an order: visible, not spendable. `life` applies from
+// confirmation (ttl, never or the policy default; absolute is `invalid_expiry`).
+struct Accrue {
+  Id128 id;
+  OrderId order = 0;
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  Amount amount = 0;
+  LotLife life;
+};
+
+// Order picked up: the pending accrual becomes a lot, caps applied, life starting now.
+struct ConfirmAccrual {
+  Id128 id;
+  OrderId order = 0;
+};
+
+// Order cancelled before pickup: the pending accrual is removed.
+struct CancelAccrual {
+  Id128 id;
+  OrderId order = 0;
+};
+
+// Reserve `amount` for an order, soonest-expiring lots first. The seller's spend cap
+// applies to `goods_total`. Released by itself `timeout_us` after now (0: default).
+struct Hold {
+  Id128 id;
+  OrderId order = 0;
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  Amount amount = 0;
+  Kopecks goods_total = 0;
+  TimeUs timeout_us = 0;
+};
+
+// Order paid: spend the hold (amount 0: all of it), release the rest.
+struct Capture {
+  Id128 id;
+  OrderId order = 0;
+  Amount amount = 0;
+};
+
+// Order abandoned: held bonuses go back to their lots.
+struct Release {
+  Id128 id;
+  OrderId order = 0;
+};
+
+// Hold and capture in one step (point of sale).
+struct Spend {
+  Id128 id;
+  OrderId order = 0;
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  Amount amount = 0;
+  Kopecks goods_total = 0;
+};
+
+// Captured order returned: `amount` (0: all not yet refunded) goes back to the lots
+// it came from; into an expired lot it counts as refunded and expired at once.
+struct Refund {
+  Id128 id;
+  OrderId order = 0;
+  Amount amount = 0;
+};
+
+// Confirmed cashback of a returned order is taken back; what cannot be taken
+// becomes debt that later credits and refunds repay first.
+struct ReverseAccrual {
+  Id128 id;
+  OrderId order = 0;
+};
+
+// A seller cancels a mailing: its unspent bonuses expire now; later credits under
+// the campaign are rejected.
+struct RevokeCampaign {
+  Id128 id;
+  SellerId seller = 0;
+  CampaignId campaign = 0;
+};
+
+// Per-seller policy; only the fields named in `fields` change.
+struct SetPolicy {
+  enum Field : std::uint32_t {
+    kSpendShare = 1,
+    kBalanceMax = 2,
+    kEarnMonthMax = 4,
+    kLotLife = 8,
+  };
+  Id128 id;
+  SellerId seller = 0;
+  std::uint32_t fields = 0;
+  std::uint32_t spend_share_bp = 0;  // 1..10000 basis points of the goods total
+  Amount balance_max = 0;            // 1..kAmountMax
+  Amount earn_month_max = 0;         // 1..kAmountMax
+  TimeUs lot_life_us = 0;            // > 0, or kTimeNever
+};
+
+// The periodic tick (issued by the server, not by clients; no id): releases timed-out
+// holds and moves expired lots into the statistics. Does at most `limit` units of
+// work (0: no limit); the result's `more` flag says whether work is left.
+struct Sweep {
+  std::uint32_t limit = 0;
+  std::uint32_t reserved = 0;
+};
+
+using Command = std::variant<Credit, Accrue, ConfirmAccrual, CancelAccrual, Hold, Capture,
+                             Release, Spend, Refund, ReverseAccrual, RevokeCampaign,
+                             SetPolicy, Sweep>;
+
+template <typename T>
+inline constexpr bool kNoPadding = std::has_unique_object_representations_v<T>;
+static_assert(kNoPadding<Credit> && kNoPadding<Accrue> && kNoPadding<ConfirmAccrual> &&
+              kNoPadding<CancelAccrual> && kNoPadding<Hold> && kNoPadding<Capture> &&
+              kNoPadding<Release> && kNoPadding<Spend> && kNoPadding<Refund> &&
+              kNoPadding<ReverseAccrual> && kNoPadding<RevokeCampaign> &&
+              kNoPadding<SetPolicy> && kNoPadding<Sweep>);
+
+}  // namespace bonus

@@ -1,0 +1,153 @@
+// Ledger: one shard's bonus ledger, a deterministic state machine.
+//
+// Every write goes through apply(command, now); every read is a const method taking
+// `now`. The state is a pure function of the sequence of (command, now) pairs: no
+// clock, no I/O, no threads. The rules are written down in docs/engine.md.
+//
+// Ownership and threads: a Ledger is owned by exactly one thread (its shard's) and
+// has no locks; nothing in it may be touched from another thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <queue>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/account_table.h"
+#include "engine/command.h"
+#include "engine/expiry_index.h"
+#include "engine/keyed_table.h"
+#include "engine/ledger_config.h"
+#include "engine/ledger_records.h"
+#include "engine/result.h"
+#include "engine/views.h"
+
+namespace bonus {
+
+class StateCodec;
+
+class Ledger {
+ public:
+  explicit Ledger(const EngineConfig& config = {});
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // Applies one write at ledger time `now`.
+  // REQUIRES: now is greater than every `now` applied before (the sequencer's stamp),
+  //           and at most kTimeMaxUs. Violations are bugs and abort.
+  Result apply(const Command& command, TimeUs now);
+
+  // Reads, as of `now` (normally the latest ledger time): lots that expired by `now`
+  // are never counted, whether or not a sweep has reached them yet.
+  AccountView balance(SellerId seller, BuyerId buyer, TimeUs now) const;
+  // Unexpired lots of an account, soonest-expiring first (ties: oldest first).
+  void lots(SellerId seller, BuyerId buyer, TimeUs now, std::vector<LotView>& out) const;
+  // One entry per line, in the lines' order.
+  void cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us, TimeUs now,
+            std::vector<CartEntry>& out) const;
+  // Every account of the buyer with something in it, sorted by seller.
+  void wallet(BuyerId buyer, TimeUs now, std::vector<AccountView>& out) const;
+  // Buyers of `seller` with bonuses expiring in (now, now + within_us], a page of at
+  // most `limit` entries starting at `cursor`. Pages follow the expiry index's order.
+  ExpiringPage expiring(SellerId seller, TimeUs within_us, ExpiringCursor cursor,
+                        std::uint32_t limit, TimeUs now) const;
+  SellerStats seller_stats(SellerId seller) const;
+  SellerStats total_stats() const;
+  CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
+  Policy policy(SellerId seller) const;
+
+  // Checks the conservation invariant (DESIGN.md §2) per seller and in total, and
+  // that every counter agrees with the records it summarises. Empty when all holds;
+  // otherwise a description of the first violation. Cost: O(state).
+  std::optional<std::string> audit() const;
+
+  // 64-bit hash of the canonical encoding of the state (see StateCodec): two ledgers
+  // with equal hashes answer every query alike.
+  std::uint64_t state_hash() const;
+
+  TimeUs last_time() const { return last_now_; }
+  std::uint64_t account_count() const { return accounts_.size(); }
+  const EngineConfig& config() const { return config_; }
+  // Bytes held by the account table, its indexes and the expiry index.
+  std::uint64_t account_memory_bytes() const;
+
+ private:
+  friend class StateCodec;
+
+  Result apply_write(const Command& command, TimeUs now);
+  Result credit(const Credit& c, TimeUs now);
+  Result accrue(const Accrue& c, TimeUs now);
+  Result confirm_accrual(const ConfirmAccrual& c, TimeUs now);
+  Result cancel_accrual(const CancelAccrual& c, TimeUs now);
+  Result hold(const Hold& c, TimeUs now);
+  Result capture(const Capture& c, TimeUs now);
+  Result release(const Release& c, TimeUs now);
+  Result spend(const Spend& c, TimeUs now);
+  Result refund(const Refund& c, TimeUs now);
+  Result reverse_accrual(const ReverseAccrual& c, TimeUs now);
+  Result revoke_campaign(const RevokeCampaign& c, TimeUs now);
+  Result set_policy(const SetPolicy& c, TimeUs now);
+  Result sweep(const Sweep& c, TimeUs now);
+
+  // Shared steps.
+  Code check_spend(SellerId seller, BuyerId buyer, Amount amount, Kopecks goods_total,
+                   OrderId order, TimeUs now) const;
+  HoldOrder& open_hold(OrderId order, SellerId seller, BuyerId buyer, Amount amount,
+                       Kopecks goods_total, TimeUs deadline_us, TimeUs now);
+  void spend_fragments(HoldOrder& hold, Amount amount, TimeUs now);
+  Amount return_fragment(Account& account, std::uint32_t account_index, const Lot& piece,
+                         Amount amount, TimeUs now, bool repay_debt, bool refund);
+  Amount return_all(HoldOrder& hold, TimeUs now);
+  void finish_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
+  void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);
+  Result add_lot(Account& account, std::uint32_t account_index, Amount amount,
+                 TimeUs expires_at_us, std::uint64_t origin, bool order_origin, TimeUs now);
+  Amount take_fefo(Account& account, Amount amount, TimeUs now, std::vector<Lot>* taken,
+                   Campaign* reversed_into_stats);
+  Amount settle_account(Account& account, TimeUs now);
+  void expire_amount(SellerId seller, const Lot& lot, Amount amount);
+
+  Seller& seller_of(SellerId seller);
+  const Seller* find_seller(SellerId seller) const;
+  Campaign* find_campaign(SellerId seller, CampaignId campaign);
+  const Campaign* find_campaign(SellerId seller, CampaignId campaign) const;
+  Campaign& campaign_of(SellerId seller, CampaignId campaign);
+  HoldOrder* live_hold(OrderId order, TimeUs now);
+  AccrualOrder* live_accrual(OrderId order, TimeUs now);
+  bool hold_live(const HoldOrder& hold, TimeUs now) const;
+  bool accrual_live(const AccrualOrder& accrual, TimeUs now) const;
+  bool id_live(const IdEntry& entry, TimeUs now) const;
+  void prune(TimeUs now, std::size_t budget);
+  AccountView view_of(const Account& account, TimeUs now) const;
+
+  // Stats bookkeeping: the seller's, the total's and (if any) the campaign's.
+  template <typename F>
+  void count(SellerId seller, CampaignId campaign, F&& f);
+
+  EngineConfig config_;
+  TimeUs last_now_ = INT64_MIN;
+
+  AccountTable accounts_;
+  ExpiryIndex expiry_;
+  KeyedTable<HoldOrder> holds_;
+  KeyedTable<AccrualOrder> accruals_;
+  KeyedTable<IdEntry> ids_;
+  KeyedTable<Seller> sellers_;
+  KeyedTable<Campaign> campaigns_;
+  SellerStats totals_;
+
+  // Open holds by (deadline, order); entries of holds no longer open are skipped.
+  std::priority_queue<std::pair<TimeUs, OrderId>, std::vector<std::pair<TimeUs, OrderId>>,
+                      std::greater<>>
+      deadlines_;
+  // Finished orders and remembered ids in the order they may be forgotten.
+  std::deque<std::pair<TimeUs, OrderId>> finished_holds_;
+  std::deque<std::pair<TimeUs, OrderId>> finished_accruals_;
+  std::deque<std::pair<TimeUs, Id128>> id_times_;
+};
+
+}  // namespace bonus

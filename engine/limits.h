@@ -1,0 +1,51 @@
+// All fixed limits of the engine in one place, with the relations between them.
+// Configurable bounds (table sizes, windows) live in EngineConfig (ledger_config.h).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/types.h"
+
+namespace bonus {
+
+// Largest amount a single command may carry; larger is `overflow`.
+inline constexpr Amount kAmountMax = 1'000'000'000;
+// Account-level figures (available, held, pending, debt, earned) are stored in 32 bits;
+// a command that would push one past this is rejected with `overflow`.
+inline constexpr Amount kAccountAmountMax = 0xFFFF'FFFFull;
+static_assert(kAmountMax <= kAccountAmountMax);
+
+// Largest goods total (kopecks) a hold or spend may carry: 10^12 roubles.
+inline constexpr Kopecks kGoodsTotalMax = 100'000'000'000'000ull;
+// At least this much of every order is paid in money (1 rouble).
+inline constexpr Kopecks kPaidMinKopecks = 100;
+
+// Spend share is given in basis points of the goods total: 9900 = 99 %.
+inline constexpr std::uint32_t kSpendShareBpMax = 10'000;
+
+// Lots one account may hold at once (mailings, cashback); past it `account_lots_full`.
+inline constexpr std::uint32_t kAccountLotsMax = 4096;
+// A lot's per-account sequence number has 30 bits (two flag bits share its word).
+inline constexpr std::uint32_t kLotSeqMax = (1u << 30) - 1;
+
+// Hold timeouts: default and range.
+inline constexpr TimeUs kHoldTimeoutDefaultUs = 15 * kUsPerMinute;
+inline constexpr TimeUs kHoldTimeoutMaxUs = 30 * kUsPerDay;
+
+// Ledger time must stay below this (year ~2262 is kTimeNever's neighbourhood);
+// an expiry computed past it is `overflow`. kTimeNever itself means "never".
+inline constexpr TimeUs kTimeMaxUs = kTimeNever - 1;
+
+// Expiry index granularity: lots are swept per minute bucket, once the bucket is over.
+inline constexpr TimeUs kExpiryBucketUs = kUsPerMinute;
+
+// Marketplace calendar for the monthly earn cap: Moscow time, UTC+3, no DST.
+inline constexpr TimeUs kCalendarOffsetUs = 3 * kUsPerHour;
+
+// Default seller policy (DESIGN.md §1).
+inline constexpr std::uint32_t kPolicySpendShareBpDefault = 9'900;
+inline constexpr Amount kPolicyBalanceMaxDefault = 30'000;
+inline constexpr Amount kPolicyEarnMonthMaxDefault = 30'000;
+inline constexpr TimeUs kPolicyLotLifeDefaultUs = 365 * kUsPerDay;
+
+}  // namespace bonus

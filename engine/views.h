@@ -1,0 +1,103 @@
+// Answers to the ledger's queries: plain values, filled by Ledger's const methods.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/types.h"
+
+namespace bonus {
+
+// One account as of a moment: expired lots are never counted.
+struct AccountView {
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  Amount available = 0;  // spendable now: lots not expired
+  Amount held = 0;       // reserved by open holds
+  Amount pending = 0;    // accrued, not yet confirmed
+  Amount debt = 0;       // owed after reverse_accrual
+  TimeUs next_expiry_us = kTimeNever;  // soonest expiry of an available lot
+  Amount next_expiry_amount = 0;       // what expires at that moment
+  bool exists = false;                 // the account has ever been created
+
+  friend bool operator==(const AccountView&, const AccountView&) = default;
+};
+
+struct LotView {
+  enum class Origin : std::uint8_t { campaign = 0, order = 1 };
+  Amount amount = 0;
+  TimeUs expires_at_us = kTimeNever;
+  Origin origin = Origin::campaign;
+  std::uint64_t origin_id = 0;  // campaign id (0: none) or order id
+
+  friend bool operator==(const LotView&, const LotView&) = default;
+};
+
+struct CartLine {
+  SellerId seller = 0;
+  Kopecks goods_total = 0;
+};
+
+struct CartEntry {
+  SellerId seller = 0;
+  Amount available = 0;
+  Amount spendable = 0;       // min(available, the seller's spend cap for goods_total)
+  Amount pending = 0;         // will be accrued
+  Amount expiring_soon = 0;   // of available, expiring within the query's window
+  TimeUs next_expiry_us = kTimeNever;
+
+  friend bool operator==(const CartEntry&, const CartEntry&) = default;
+};
+
+struct ExpiringEntry {
+  BuyerId buyer = 0;
+  Amount amount = 0;                 // expiring within the window
+  TimeUs first_expiry_us = kTimeNever;
+
+  friend bool operator==(const ExpiringEntry&, const ExpiringEntry&) = default;
+};
+
+// Where the next page of `expiring` starts; a default cursor starts at the beginning.
+struct ExpiringCursor {
+  std::int64_t bucket = INT64_MIN;
+  std::uint32_t after_account = UINT32_MAX;  // UINT32_MAX: from the bucket's start
+};
+
+struct ExpiringPage {
+  std::vector<ExpiringEntry> entries;
+  ExpiringCursor next;
+  bool done = true;  // no more pages
+};
+
+struct SellerStats {
+  Amount issued = 0;    // credited into lots (credits and confirmed accruals)
+  Amount accrued = 0;   // the part of issued that came from confirmed accruals
+  Amount spent = 0;
+  Amount expired = 0;   // expiry sweeps, revokes, returns into expired lots
+  Amount refunded = 0;
+  Amount reversed = 0;  // taken back by reverse_accrual, plus debt repaid
+  Amount held = 0;
+  Amount pending = 0;
+  Amount debt = 0;
+  // issued - spent + refunded - expired - reversed: in lots (including lots expired
+  // but not yet swept) plus held.
+  Amount outstanding = 0;
+
+  friend bool operator==(const SellerStats&, const SellerStats&) = default;
+};
+
+struct CampaignStats {
+  Amount issued = 0;
+  Amount spent = 0;
+  Amount expired = 0;  // including what a revoke expired
+  Amount refunded = 0;
+  Amount reversed = 0;
+  Amount outstanding = 0;         // issued - spent + refunded - expired - reversed
+  std::uint64_t recipients = 0;   // credits under the campaign that created a lot
+  std::uint64_t spenders = 0;     // of those lots, how many were spent from
+  bool revoked = false;
+
+  friend bool operator==(const CampaignStats&, const CampaignStats&) = default;
+};
+
+}  // namespace bonus
