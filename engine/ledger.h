@@ -78,6 +78,7 @@ class Ledger {
  private:
   friend class StateCodec;
 
+  // Writes (ledger_writes.cc); each runs the checks of docs/engine.md in order.
   Result apply_write(const Command& command, TimeUs now);
   Result credit(const Credit& c, TimeUs now);
   Result accrue(const Accrue& c, TimeUs now);
@@ -93,40 +94,49 @@ class Ledger {
   Result set_policy(const SetPolicy& c, TimeUs now);
   Result sweep(const Sweep& c, TimeUs now);
 
-  // Shared steps.
-  Code check_spend(SellerId seller, BuyerId buyer, Amount amount, Kopecks goods_total,
-                   OrderId order, TimeUs now) const;
-  HoldOrder& open_hold(OrderId order, SellerId seller, BuyerId buyer, Amount amount,
+  // Steps shared by several writes.
+  Code check_hold(SellerId seller, BuyerId buyer, OrderId order, Amount amount,
+                  Kopecks goods_total, TimeUs now);
+  HoldOrder& open_hold(OrderId order, std::uint32_t account_index, Amount amount,
                        Kopecks goods_total, TimeUs deadline_us, TimeUs now);
-  void spend_fragments(HoldOrder& hold, Amount amount, TimeUs now);
-  Amount return_fragment(Account& account, std::uint32_t account_index, const Lot& piece,
-                         Amount amount, TimeUs now, bool repay_debt, bool refund);
-  Amount return_all(HoldOrder& hold, TimeUs now);
-  void finish_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
+  Amount capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
+  Amount close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
   void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);
-  Result add_lot(Account& account, std::uint32_t account_index, Amount amount,
-                 TimeUs expires_at_us, std::uint64_t origin, bool order_origin, TimeUs now);
-  Amount take_fefo(Account& account, Amount amount, TimeUs now, std::vector<Lot>* taken,
-                   Campaign* reversed_into_stats);
-  Amount settle_account(Account& account, TimeUs now);
-  void expire_amount(SellerId seller, const Lot& lot, Amount amount);
+  Amount return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
+                      Amount amount, bool repay_debt, TimeUs now);
+  Result deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
+                 std::uint64_t origin, bool order_origin, TimeUs now,
+                 std::uint32_t* lot_seq);
+  void settle(Account& account, TimeUs now);
+  void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);
+  bool lots_full(const Account& account) const;
+  bool orders_full(bool holds, TimeUs now);
+  Code lot_expiry(const LotLife& life, const Policy& policy, TimeUs now, TimeUs& out) const;
 
+  // Lookups. A finished order past its retention, or an id past its window, is
+  // treated as absent even before prune() removes it.
   Seller& seller_of(SellerId seller);
-  const Seller* find_seller(SellerId seller) const;
-  Campaign* find_campaign(SellerId seller, CampaignId campaign);
-  const Campaign* find_campaign(SellerId seller, CampaignId campaign) const;
+  const Policy& policy_of(SellerId seller) const;
   Campaign& campaign_of(SellerId seller, CampaignId campaign);
+  bool campaign_revoked(SellerId seller, CampaignId campaign) const;
   HoldOrder* live_hold(OrderId order, TimeUs now);
   AccrualOrder* live_accrual(OrderId order, TimeUs now);
   bool hold_live(const HoldOrder& hold, TimeUs now) const;
   bool accrual_live(const AccrualOrder& accrual, TimeUs now) const;
   bool id_live(const IdEntry& entry, TimeUs now) const;
+  // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
+
   AccountView view_of(const Account& account, TimeUs now) const;
 
-  // Stats bookkeeping: the seller's, the total's and (if any) the campaign's.
+  // Statistics: `f(counters)` for the seller and the total, and the campaign's when
+  // campaign != 0.
   template <typename F>
-  void count(SellerId seller, CampaignId campaign, F&& f);
+  void count(SellerId seller, CampaignId campaign, F&& f) {
+    f(seller_of(seller).counters);
+    f(totals_);
+    if (campaign != 0) f(campaign_of(seller, campaign).counters);
+  }
 
   EngineConfig config_;
   TimeUs last_now_ = INT64_MIN;
@@ -138,7 +148,7 @@ class Ledger {
   KeyedTable<IdEntry> ids_;
   KeyedTable<Seller> sellers_;
   KeyedTable<Campaign> campaigns_;
-  SellerStats totals_;
+  Counters totals_;
 
   // Open holds by (deadline, order); entries of holds no longer open are skipped.
   std::priority_queue<std::pair<TimeUs, OrderId>, std::vector<std::pair<TimeUs, OrderId>>,

@@ -1,0 +1,59 @@
+// AccountTable: every account of a shard, found by (seller, buyer), with each buyer's
+// accounts chained for wallet reads. Accounts are never deleted; their indexes are
+// stable and dense, in creation order.
+//
+// Memory per account: the 72-byte record, 8 bytes per slot of the pair index and 8 per
+// slot of the buyer index (both at most 7/8 full).
+// Single-threaded; owned by the Ledger.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/account.h"
+#include "engine/hash.h"
+#include "engine/hash_index.h"
+#include "engine/slab.h"
+
+namespace bonus {
+
+class AccountTable {
+ public:
+  static constexpr std::uint32_t kNone = HashIndex::kNone;
+
+  // Index of the account, or kNone.
+  std::uint32_t find(SellerId seller, BuyerId buyer) const {
+    return pairs_.find(hash_pair(seller, buyer), [&](std::uint32_t i) {
+      const Account& a = slab_[i];
+      return a.seller == seller && a.buyer == buyer;
+    });
+  }
+
+  // REQUIRES: the account does not exist.
+  std::uint32_t create(SellerId seller, BuyerId buyer);
+
+  Account& operator[](std::uint32_t i) { return slab_[i]; }
+  const Account& operator[](std::uint32_t i) const { return slab_[i]; }
+
+  std::uint64_t size() const { return slab_.end(); }
+
+  // Calls f(index, account) for each account of the buyer, newest first.
+  template <typename F>
+  void for_buyer(BuyerId buyer, F&& f) const {
+    for (std::uint32_t i = first_of_buyer(buyer); i != kNone; i = slab_[i].next_of_buyer) {
+      f(i, slab_[i]);
+    }
+  }
+
+  std::uint64_t memory_bytes() const;
+
+ private:
+  std::uint32_t first_of_buyer(BuyerId buyer) const {
+    return buyers_.find(mix64(buyer), [&](std::uint32_t i) { return slab_[i].buyer == buyer; });
+  }
+
+  Slab<Account> slab_;
+  HashIndex pairs_;   // (seller, buyer) -> account
+  HashIndex buyers_;  // buyer -> the buyer's newest account
+};
+
+}  // namespace bonus

@@ -1,0 +1,298 @@
+// Ledger: the parts every write shares: time, idempotency, lookups, retention, audit.
+#include "engine/ledger.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "engine/assert.h"
+#include "engine/state_codec.h"
+
+namespace bonus {
+namespace {
+
+// The body of a write: its type and its bytes (commands have no padding).
+std::uint64_t body_hash(const Command& command) {
+  return std::visit(
+      [&](const auto& c) {
+        return XXH3_64bits_withSeed(&c, sizeof(c), command.index() + 1);
+      },
+      command);
+}
+
+Id128 id_of(const Command& command) {
+  return std::visit(
+      [](const auto& c) {
+        if constexpr (requires { c.id; }) {
+          return c.id;
+        } else {
+          return Id128{};
+        }
+      },
+      command);
+}
+
+}  // namespace
+
+Ledger::Ledger(const EngineConfig& config) : config_(config) {}
+
+Result Ledger::apply(const Command& command, TimeUs now) {
+  BONUS_ASSERT(now > last_now_);
+  BONUS_ASSERT(now <= kTimeMaxUs);
+  last_now_ = now;
+  prune(now, 8);
+  if (const Sweep* s = std::get_if<Sweep>(&command)) return sweep(*s, now);
+
+  const Id128 id = id_of(command);
+  if (id.zero()) return Result::of(Code::id_zero);
+  const std::uint64_t body = body_hash(command);
+  if (IdEntry* entry = ids_.find(id)) {
+    if (id_live(*entry, now)) {
+      if (entry->body_hash != body) return Result::of(Code::id_reused);
+      Result repeat = entry->result;
+      repeat.flags |= Result::kRepeat;
+      return repeat;
+    }
+    ids_.erase(*entry);  // Past its window: forgotten.
+  }
+  if (ids_.size() >= config_.ids_max) {
+    prune(now, SIZE_MAX);
+    if (ids_.size() >= config_.ids_max) return Result::of(Code::ids_full);
+  }
+  const Result result = apply_write(command, now);
+  ids_.insert(id, [&](IdEntry& e) { e = IdEntry{id, body, now, result}; });
+  id_times_.emplace_back(now, id);
+  return result;
+}
+
+Result Ledger::apply_write(const Command& command, TimeUs now) {
+  return std::visit(
+      [&](const auto& c) -> Result {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, Credit>) return credit(c, now);
+        if constexpr (std::is_same_v<T, Accrue>) return accrue(c, now);
+        if constexpr (std::is_same_v<T, ConfirmAccrual>) return confirm_accrual(c, now);
+        if constexpr (std::is_same_v<T, CancelAccrual>) return cancel_accrual(c, now);
+        if constexpr (std::is_same_v<T, Hold>) return hold(c, now);
+        if constexpr (std::is_same_v<T, Capture>) return capture(c, now);
+        if constexpr (std::is_same_v<T, Release>) return release(c, now);
+        if constexpr (std::is_same_v<T, Spend>) return spend(c, now);
+        if constexpr (std::is_same_v<T, Refund>) return refund(c, now);
+        if constexpr (std::is_same_v<T, ReverseAccrual>) return reverse_accrual(c, now);
+        if constexpr (std::is_same_v<T, RevokeCampaign>) return revoke_campaign(c, now);
+        if constexpr (std::is_same_v<T, SetPolicy>) return set_policy(c, now);
+        if constexpr (std::is_same_v<T, Sweep>) return sweep(c, now);
+      },
+      command);
+}
+
+Seller& Ledger::seller_of(SellerId seller) {
+  if (Seller* s = sellers_.find(seller)) return *s;
+  return sellers_.insert(seller, [&](Seller& s) { s.seller = seller; });
+}
+
+const Policy& Ledger::policy_of(SellerId seller) const {
+  static const Policy kDefault{};
+  const Seller* s = sellers_.find(seller);
+  return s != nullptr ? s->policy : kDefault;
+}
+
+Campaign& Ledger::campaign_of(SellerId seller, CampaignId campaign) {
+  const CampaignKey key{seller, campaign};
+  if (Campaign* c = campaigns_.find(key)) return *c;
+  return campaigns_.insert(key, [&](Campaign& c) {
+    c.seller = seller;
+    c.campaign = campaign;
+  });
+}
+
+bool Ledger::campaign_revoked(SellerId seller, CampaignId campaign) const {
+  if (campaign == 0) return false;
+  const Campaign* c = campaigns_.find(CampaignKey{seller, campaign});
+  return c != nullptr && c->revoked;
+}
+
+bool Ledger::hold_live(const HoldOrder& hold, TimeUs now) const {
+  return hold.state == HoldOrder::State::held ||
+         hold.finished_us > now - config_.order_retention_us;
+}
+
+bool Ledger::accrual_live(const AccrualOrder& accrual, TimeUs now) const {
+  return accrual.state == AccrualOrder::State::pending ||
+         accrual.finished_us > now - config_.order_retention_us;
+}
+
+bool Ledger::id_live(const IdEntry& entry, TimeUs now) const {
+  return entry.time_us > now - config_.id_window_us;
+}
+
+HoldOrder* Ledger::live_hold(OrderId order, TimeUs now) {
+  HoldOrder* h = holds_.find(order);
+  return h != nullptr && hold_live(*h, now) ? h : nullptr;
+}
+
+AccrualOrder* Ledger::live_accrual(OrderId order, TimeUs now) {
+  AccrualOrder* a = accruals_.find(order);
+  return a != nullptr && accrual_live(*a, now) ? a : nullptr;
+}
+
+void Ledger::prune(TimeUs now, std::size_t budget) {
+  const TimeUs order_horizon = now - config_.order_retention_us;
+  for (std::size_t n = 0; n < budget && !finished_holds_.empty(); ++n) {
+    const auto [time, order] = finished_holds_.front();
+    if (time > order_horizon) break;
+    finished_holds_.pop_front();
+    const HoldOrder* h = holds_.find(order);
+    if (h != nullptr && h->state != HoldOrder::State::held && h->finished_us == time) {
+      holds_.erase(*h);
+    }
+  }
+  for (std::size_t n = 0; n < budget && !finished_accruals_.empty(); ++n) {
+    const auto [time, order] = finished_accruals_.front();
+    if (time > order_horizon) break;
+    finished_accruals_.pop_front();
+    const AccrualOrder* a = accruals_.find(order);
+    if (a != nullptr && a->state != AccrualOrder::State::pending && a->finished_us == time) {
+      accruals_.erase(*a);
+    }
+  }
+  const TimeUs id_horizon = now - config_.id_window_us;
+  for (std::size_t n = 0; n < budget && !id_times_.empty(); ++n) {
+    const auto [time, id] = id_times_.front();
+    if (time > id_horizon) break;
+    id_times_.pop_front();
+    const IdEntry* e = ids_.find(id);
+    if (e != nullptr && e->time_us == time) ids_.erase(*e);
+  }
+}
+
+std::uint64_t Ledger::state_hash() const {
+  const std::string bytes = StateCodec::encode(*this);
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+std::uint64_t Ledger::account_memory_bytes() const {
+  return accounts_.memory_bytes() + expiry_.memory_bytes();
+}
+
+// ---------------------------------------------------------------------------------
+// Audit: recompute every counter from the records it summarises.
+
+namespace {
+
+struct Sums {
+  Amount lots = 0;
+  Amount held = 0;
+  Amount pending = 0;
+  Amount debt = 0;
+};
+
+std::string describe(const char* what, std::uint64_t who, const char* field,
+                     Amount expected, Amount actual) {
+  std::ostringstream s;
+  s << what << " " << who << ": " << field << " is " << actual << ", records say "
+    << expected;
+  return s.str();
+}
+
+}  // namespace
+
+std::optional<std::string> Ledger::audit() const {
+  std::map<SellerId, Sums> sellers;
+  std::map<std::pair<SellerId, CampaignId>, Amount> campaigns;  // lots + held fragments
+  std::vector<Amount> held_by_account(accounts_.size(), 0);
+  std::vector<Amount> pending_by_account(accounts_.size(), 0);
+  Sums total;
+
+  for (std::uint32_t i = 0; i < accounts_.size(); ++i) {
+    const Account& a = accounts_[i];
+    Sums& s = sellers[a.seller];
+    const Lot* previous = nullptr;
+    for (const Lot& lot : a.lots()) {
+      if (lot.amount == 0) return describe("account", i, "a lot amount", 1, 0);
+      if (previous != nullptr && !previous->before(lot)) {
+        return describe("account", i, "lot order", 1, 0);
+      }
+      previous = &lot;
+      s.lots += lot.amount;
+      total.lots += lot.amount;
+      if (lot.campaign() != 0) campaigns[{a.seller, lot.campaign()}] += lot.amount;
+    }
+    s.held += a.held;
+    s.pending += a.pending;
+    s.debt += a.debt;
+    total.held += a.held;
+    total.pending += a.pending;
+    total.debt += a.debt;
+  }
+  std::optional<std::string> problem;
+  holds_.for_each([&](const HoldOrder& h) {
+    if (h.state != HoldOrder::State::held) return;
+    Amount sum = 0;
+    for (const Lot& f : h.fragments) {
+      sum += f.amount;
+      if (f.campaign() != 0) campaigns[{h.seller, f.campaign()}] += f.amount;
+    }
+    if (sum != h.amount && !problem) problem = describe("hold", h.order, "amount", sum, h.amount);
+    held_by_account[h.account] += h.amount;
+  });
+  accruals_.for_each([&](const AccrualOrder& a) {
+    if (a.state == AccrualOrder::State::pending) pending_by_account[a.account] += a.amount;
+  });
+  if (problem) return problem;
+  for (std::uint32_t i = 0; i < accounts_.size(); ++i) {
+    if (accounts_[i].held != held_by_account[i]) {
+      return describe("account", i, "held", held_by_account[i], accounts_[i].held);
+    }
+    if (accounts_[i].pending != pending_by_account[i]) {
+      return describe("account", i, "pending", pending_by_account[i], accounts_[i].pending);
+    }
+  }
+
+  auto check = [&](const char* what, std::uint64_t who, const Counters& c,
+                   const Sums& s) -> std::optional<std::string> {
+    if (c.outstanding() != s.lots + s.held) {
+      return describe(what, who, "issued-spent+refunded-expired-reversed", s.lots + s.held,
+                      c.outstanding());
+    }
+    if (c.held != s.held) return describe(what, who, "held", s.held, c.held);
+    if (c.pending != s.pending) return describe(what, who, "pending", s.pending, c.pending);
+    if (c.debt != s.debt) return describe(what, who, "debt", s.debt, c.debt);
+    return std::nullopt;
+  };
+  Counters seller_sum;
+  sellers_.for_each([&](const Seller& s) {
+    if (problem) return;
+    const auto it = sellers.find(s.seller);
+    problem = check("seller", s.seller, s.counters, it == sellers.end() ? Sums{} : it->second);
+    seller_sum.issued += s.counters.issued;
+    seller_sum.spent += s.counters.spent;
+    seller_sum.refunded += s.counters.refunded;
+    seller_sum.expired += s.counters.expired;
+    seller_sum.reversed += s.counters.reversed;
+  });
+  if (problem) return problem;
+  for (const auto& [seller, sums] : sellers) {
+    if (sellers_.find(seller) == nullptr && (sums.lots | sums.held | sums.pending | sums.debt)) {
+      return describe("seller", seller, "record", 1, 0);
+    }
+  }
+  if (auto p = check("total", 0, totals_, total)) return p;
+  if (seller_sum.outstanding() != totals_.outstanding()) {
+    return describe("total", 0, "sum over sellers", seller_sum.outstanding(),
+                    totals_.outstanding());
+  }
+  campaigns_.for_each([&](const Campaign& c) {
+    if (problem) return;
+    const auto it = campaigns.find({c.seller, c.campaign});
+    const Amount actual = it == campaigns.end() ? 0 : it->second;
+    if (c.counters.outstanding() != actual) {
+      problem = describe("campaign", c.campaign, "outstanding", actual, c.counters.outstanding());
+    }
+  });
+  return problem;
+}
+
+}  // namespace bonus

@@ -1,0 +1,593 @@
+// Ledger: the writes. Each follows its section of docs/engine.md: checks in the order
+// written there (the first failing one is the result, and nothing changes), then effects.
+#include <algorithm>
+
+#include "engine/assert.h"
+#include "engine/calendar.h"
+#include "engine/ledger.h"
+
+namespace bonus {
+namespace {
+
+Code check_amount(Amount amount) {
+  if (amount == 0) return Code::zero_amount;
+  if (amount > kAmountMax) return Code::overflow;
+  return Code::ok;
+}
+
+// now + duration, or false when that would pass kTimeMaxUs.
+bool add_time(TimeUs now, TimeUs duration_us, TimeUs& out) {
+  if (duration_us > kTimeMaxUs - now) return false;
+  out = now + duration_us;
+  return true;
+}
+
+Amount available_of(const Account& account, TimeUs now) {
+  Amount sum = 0;
+  for (const Lot& lot : account.lots()) {
+    if (!lot.expired(now)) sum += lot.amount;
+  }
+  return sum;
+}
+
+}  // namespace
+
+Code Ledger::lot_expiry(const LotLife& life, const Policy& policy, TimeUs now,
+                        TimeUs& out) const {
+  switch (life.kind) {
+    case LotLife::Kind::policy_default:
+      if (policy.lot_life_us == kTimeNever) {
+        out = kTimeNever;
+        return Code::ok;
+      }
+      return add_time(now, policy.lot_life_us, out) ? Code::ok : Code::overflow;
+    case LotLife::Kind::ttl:
+      if (life.value <= 0) return Code::invalid_expiry;
+      return add_time(now, life.value, out) ? Code::ok : Code::overflow;
+    case LotLife::Kind::absolute:
+      if (life.value <= now) return Code::expiry_in_past;
+      out = life.value;
+      return Code::ok;
+    case LotLife::Kind::never:
+      out = kTimeNever;
+      return Code::ok;
+  }
+  return Code::invalid_expiry;
+}
+
+bool Ledger::lots_full(const Account& account) const {
+  return account.lot_count() >= kAccountLotsMax || account.lot_seq_next > kLotSeqMax;
+}
+
+bool Ledger::orders_full(bool holds, TimeUs now) {
+  auto size = [&] { return holds ? holds_.size() : accruals_.size(); };
+  if (size() < config_.orders_max) return false;
+  prune(now, SIZE_MAX);  // Only live orders count against the bound.
+  return size() >= config_.orders_max;
+}
+
+void Ledger::add_lot(Account& account, std::uint32_t account_index, const Lot& lot) {
+  account.insert_lot(lot);
+  expiry_.on_lot_added(account, account_index, lot.expires_at_us);
+}
+
+// ---------------------------------------------------------------------------------
+// Credits and accruals.
+
+Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
+                       std::uint64_t origin, bool order_origin, TimeUs now,
+                       std::uint32_t* lot_seq) {
+  Account& a = accounts_[account_index];
+  const Policy& policy = seller_of(a.seller).policy;
+  const std::uint16_t month = calendar_month(now);
+  if (a.earned_month != month) {
+    a.earned_month = month;
+    a.earned = 0;
+  }
+  const Amount balance = available_of(a, now) + a.held;
+  const Amount balance_room = policy.balance_max > balance ? policy.balance_max - balance : 0;
+  const Amount earn_room = policy.earn_month_max > a.earned ? policy.earn_month_max - a.earned : 0;
+  Result r;
+  if (balance_room < amount) r.flags |= Result::kCappedBalance;
+  if (earn_room < amount) r.flags |= Result::kCappedEarn;
+  const Amount credited = std::min({amount, balance_room, earn_room});
+  const Amount repaid = std::min<Amount>(a.debt, credited);
+  a.earned += static_cast<std::uint32_t>(credited);
+  a.debt -= static_cast<std::uint32_t>(repaid);
+
+  const CampaignId campaign = order_origin ? 0 : origin;
+  count(a.seller, campaign, [&](Counters& k) {
+    k.issued += credited;
+    k.reversed += repaid;
+  });
+  count(a.seller, 0, [&](Counters& k) { k.debt -= repaid; });
+  if (credited > repaid) {
+    Lot lot;
+    lot.expires_at_us = expires_at_us;
+    lot.origin = origin;
+    lot.amount = static_cast<std::uint32_t>(credited - repaid);
+    lot.seq_flags = a.lot_seq_next++ | (order_origin ? Lot::kOrderOrigin : 0);
+    if (lot_seq != nullptr) *lot_seq = lot.seq();
+    add_lot(a, account_index, lot);
+    if (campaign != 0) {
+      Campaign& c = campaign_of(a.seller, campaign);
+      c.recipients.push_back(account_index);
+      ++c.counters.recipients;
+    }
+  }
+  r.amount = credited;
+  r.aux = repaid;
+  return r;
+}
+
+Result Ledger::credit(const Credit& c, TimeUs now) {
+  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
+  TimeUs expires_at_us = 0;
+  if (Code e = lot_expiry(c.life, policy_of(c.seller), now, expires_at_us); e != Code::ok) {
+    return Result::of(e);
+  }
+  if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
+  std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  if (i == AccountTable::kNone && accounts_.size() >= config_.accounts_max) {
+    return Result::of(Code::accounts_full);
+  }
+  if (i != AccountTable::kNone && lots_full(accounts_[i])) {
+    return Result::of(Code::account_lots_full);
+  }
+  if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
+  return deposit(i, c.amount, expires_at_us, c.campaign, false, now, nullptr);
+}
+
+Result Ledger::accrue(const Accrue& c, TimeUs now) {
+  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
+  if (c.life.kind == LotLife::Kind::absolute ||
+      (c.life.kind == LotLife::Kind::ttl && c.life.value <= 0) ||
+      c.life.kind > LotLife::Kind::never) {
+    return Result::of(Code::invalid_expiry);
+  }
+  if (live_accrual(c.order, now) != nullptr) return Result::of(Code::order_exists);
+  if (orders_full(false, now)) return Result::of(Code::orders_full);
+  std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  if (i == AccountTable::kNone && accounts_.size() >= config_.accounts_max) {
+    return Result::of(Code::accounts_full);
+  }
+  if (i != AccountTable::kNone && accounts_[i].pending + c.amount > kAccountAmountMax) {
+    return Result::of(Code::overflow);
+  }
+  if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
+  if (const AccrualOrder* dead = accruals_.find(c.order)) accruals_.erase(*dead);
+  accruals_.insert(c.order, [&](AccrualOrder& o) {
+    o.order = c.order;
+    o.seller = c.seller;
+    o.buyer = c.buyer;
+    o.account = i;
+    o.life = c.life;
+    o.amount = c.amount;
+  });
+  accounts_[i].pending += static_cast<std::uint32_t>(c.amount);
+  count(c.seller, 0, [&](Counters& k) { k.pending += c.amount; });
+  Result r;
+  r.amount = c.amount;
+  return r;
+}
+
+void Ledger::finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now) {
+  accrual.state = state;
+  accrual.finished_us = now;
+  finished_accruals_.emplace_back(now, accrual.order);
+  Account& a = accounts_[accrual.account];
+  a.pending -= static_cast<std::uint32_t>(accrual.amount);
+  count(accrual.seller, 0, [&](Counters& k) { k.pending -= accrual.amount; });
+}
+
+Result Ledger::confirm_accrual(const ConfirmAccrual& c, TimeUs now) {
+  AccrualOrder* o = live_accrual(c.order, now);
+  if (o == nullptr) return Result::of(Code::unknown_order);
+  if (o->state == AccrualOrder::State::cancelled) return Result::of(Code::accrual_cancelled);
+  if (o->state != AccrualOrder::State::pending) {
+    return Result::of(Code::accrual_already_confirmed);
+  }
+  if (lots_full(accounts_[o->account])) return Result::of(Code::account_lots_full);
+  TimeUs expires_at_us = 0;
+  if (Code e = lot_expiry(o->life, policy_of(o->seller), now, expires_at_us); e != Code::ok) {
+    return Result::of(e);
+  }
+  finish_accrual(*o, AccrualOrder::State::confirmed, now);
+  const Result r = deposit(o->account, o->amount, expires_at_us, o->order, true, now, &o->lot_seq);
+  o->credited = r.amount;
+  count(o->seller, 0, [&](Counters& k) { k.accrued += r.amount; });
+  return r;
+}
+
+Result Ledger::cancel_accrual(const CancelAccrual& c, TimeUs now) {
+  AccrualOrder* o = live_accrual(c.order, now);
+  if (o == nullptr) return Result::of(Code::unknown_order);
+  if (o->state == AccrualOrder::State::cancelled) return Result::of(Code::accrual_cancelled);
+  if (o->state != AccrualOrder::State::pending) {
+    return Result::of(Code::accrual_already_confirmed);
+  }
+  finish_accrual(*o, AccrualOrder::State::cancelled, now);
+  Result r;
+  r.amount = o->amount;
+  return r;
+}
+
+Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
+  AccrualOrder* o = live_accrual(c.order, now);
+  if (o == nullptr) return Result::of(Code::unknown_order);
+  switch (o->state) {
+    case AccrualOrder::State::pending: return Result::of(Code::accrual_not_confirmed);
+    case AccrualOrder::State::cancelled: return Result::of(Code::accrual_cancelled);
+    case AccrualOrder::State::reversed: return Result::of(Code::accrual_already_reversed);
+    case AccrualOrder::State::confirmed: break;
+  }
+  Account& a = accounts_[o->account];
+  if (a.debt + o->credited > kAccountAmountMax) return Result::of(Code::overflow);
+
+  Amount left = o->credited;
+  auto take = [&](std::uint32_t pos) {
+    Lot& lot = a.lots()[pos];
+    const Amount t = std::min<Amount>(lot.amount, left);
+    left -= t;
+    count(a.seller, lot.campaign(), [&](Counters& k) { k.reversed += t; });
+    lot.amount -= static_cast<std::uint32_t>(t);
+    const bool emptied = lot.amount == 0;
+    if (emptied) a.erase_lot(pos);
+    return emptied;
+  };
+  // Its own lot first, then the others, soonest-expiring first.
+  if (const std::uint32_t pos = a.find_lot(o->lot_seq);
+      left > 0 && pos < a.lot_count() && !a.lots()[pos].expired(now)) {
+    take(pos);
+  }
+  for (std::uint32_t pos = 0; left > 0 && pos < a.lot_count();) {
+    if (a.lots()[pos].expired(now) || !take(pos)) ++pos;
+  }
+  a.debt += static_cast<std::uint32_t>(left);
+  count(a.seller, 0, [&](Counters& k) { k.debt += left; });
+  o->state = AccrualOrder::State::reversed;
+  Result r;
+  r.amount = o->credited;
+  r.aux = left;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------
+// Holds, captures, spends, refunds.
+
+Code Ledger::check_hold(SellerId seller, BuyerId buyer, OrderId order, Amount amount,
+                        Kopecks goods_total, TimeUs now) {
+  if (live_hold(order, now) != nullptr) return Code::order_exists;
+  if (amount > spend_cap(policy_of(seller), goods_total)) return Code::over_spend_cap;
+  const std::uint32_t i = accounts_.find(seller, buyer);
+  if (i == AccountTable::kNone || available_of(accounts_[i], now) < amount) {
+    return Code::insufficient_bonuses;
+  }
+  if (orders_full(true, now)) return Code::orders_full;
+  return Code::ok;
+}
+
+HoldOrder& Ledger::open_hold(OrderId order, std::uint32_t account_index, Amount amount,
+                             Kopecks goods_total, TimeUs deadline_us, TimeUs now) {
+  if (const HoldOrder* dead = holds_.find(order)) holds_.erase(*dead);
+  Account& a = accounts_[account_index];
+  HoldOrder& h = holds_.insert(order, [&](HoldOrder& o) {
+    o.order = order;
+    o.seller = a.seller;
+    o.buyer = a.buyer;
+    o.account = account_index;
+    o.goods_total = goods_total;
+    o.deadline_us = deadline_us;
+    o.amount = amount;
+  });
+  // Take from unexpired lots in lot order; emptied lots go.
+  Amount left = amount;
+  for (std::uint32_t pos = 0; left > 0 && pos < a.lot_count();) {
+    Lot& lot = a.lots()[pos];
+    if (lot.expired(now)) {
+      ++pos;
+      continue;
+    }
+    const std::uint32_t t = static_cast<std::uint32_t>(std::min<Amount>(lot.amount, left));
+    Lot piece = lot;
+    piece.amount = t;
+    h.fragments.push_back(piece);
+    left -= t;
+    lot.amount -= t;
+    if (lot.amount == 0) {
+      a.erase_lot(pos);
+    } else {
+      ++pos;
+    }
+  }
+  BONUS_ASSERT(left == 0);
+  a.held += static_cast<std::uint32_t>(amount);
+  count(a.seller, 0, [&](Counters& k) { k.held += amount; });
+  return h;
+}
+
+Amount Ledger::return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
+                            Amount amount, bool repay_debt, TimeUs now) {
+  const CampaignId campaign = piece.campaign();
+  if (piece.expired(now) || campaign_revoked(account.seller, campaign)) {
+    count(account.seller, campaign, [&](Counters& k) { k.expired += amount; });
+    return 0;
+  }
+  Amount repaid = 0;
+  if (repay_debt) {
+    repaid = std::min<Amount>(account.debt, amount);
+    account.debt -= static_cast<std::uint32_t>(repaid);
+    count(account.seller, campaign, [&](Counters& k) { k.reversed += repaid; });
+    count(account.seller, 0, [&](Counters& k) { k.debt -= repaid; });
+  }
+  const std::uint32_t rest = static_cast<std::uint32_t>(amount - repaid);
+  if (rest == 0) return repaid;
+  const std::uint32_t pos = account.find_lot(piece.seq());
+  if (pos < account.lot_count()) {
+    account.lots()[pos].amount += rest;
+  } else {
+    Lot lot = piece;
+    lot.amount = rest;
+    add_lot(account, account_index, lot);
+  }
+  return repaid;
+}
+
+Amount Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now) {
+  Account& a = accounts_[hold.account];
+  Amount returned = 0;
+  for (const Lot& f : hold.fragments) {
+    if (f.amount == 0) continue;
+    return_piece(a, hold.account, f, f.amount, false, now);
+    returned += f.amount;
+  }
+  a.held -= static_cast<std::uint32_t>(hold.amount);
+  count(hold.seller, 0, [&](Counters& k) { k.held -= hold.amount; });
+  hold.fragments.clear();
+  hold.state = state;
+  hold.finished_us = now;
+  finished_holds_.emplace_back(now, hold.order);
+  return returned;
+}
+
+Amount Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
+  Account& a = accounts_[hold.account];
+  std::vector<Lot> spent;
+  Amount left = amount;
+  for (Lot& f : hold.fragments) {
+    if (left == 0) break;
+    const std::uint32_t t = static_cast<std::uint32_t>(std::min<Amount>(f.amount, left));
+    left -= t;
+    f.amount -= t;
+    Lot piece = f;
+    piece.amount = t;
+    const CampaignId campaign = piece.campaign();
+    count(hold.seller, campaign, [&](Counters& k) { k.spent += t; });
+    if (campaign != 0 && !piece.spent_from()) {
+      const std::uint32_t pos = a.find_lot(piece.seq());
+      const bool gone = pos == a.lot_count();
+      if (gone || !a.lots()[pos].spent_from()) {
+        if (!gone) a.lots()[pos].seq_flags |= Lot::kSpentFrom;
+        ++campaign_of(hold.seller, campaign).counters.spenders;
+      }
+    }
+    // The spent piece, and the rest of its fragment when that returns, carry the flag.
+    f.seq_flags |= Lot::kSpentFrom;
+    piece.seq_flags |= Lot::kSpentFrom;
+    spent.push_back(piece);
+  }
+  const Amount released = close_hold(hold, HoldOrder::State::captured, now);
+  hold.fragments = std::move(spent);
+  hold.captured = amount;
+  return released;
+}
+
+Result Ledger::hold(const Hold& c, TimeUs now) {
+  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
+  if (c.goods_total > kGoodsTotalMax) return Result::of(Code::overflow);
+  const TimeUs timeout_us = c.timeout_us == 0 ? kHoldTimeoutDefaultUs : c.timeout_us;
+  if (timeout_us < 0 || timeout_us > kHoldTimeoutMaxUs) return Result::of(Code::invalid_timeout);
+  if (Code e = check_hold(c.seller, c.buyer, c.order, c.amount, c.goods_total, now);
+      e != Code::ok) {
+    return Result::of(e);
+  }
+  TimeUs deadline_us = kTimeNever;
+  add_time(now, timeout_us, deadline_us);
+  const std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  open_hold(c.order, i, c.amount, c.goods_total, deadline_us, now);
+  deadlines_.emplace(deadline_us, c.order);
+  Result r;
+  r.amount = c.amount;
+  return r;
+}
+
+Result Ledger::spend(const Spend& c, TimeUs now) {
+  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
+  if (c.goods_total > kGoodsTotalMax) return Result::of(Code::overflow);
+  if (Code e = check_hold(c.seller, c.buyer, c.order, c.amount, c.goods_total, now);
+      e != Code::ok) {
+    return Result::of(e);
+  }
+  const std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  HoldOrder& h = open_hold(c.order, i, c.amount, c.goods_total, kTimeNever, now);
+  capture_hold(h, c.amount, now);
+  Result r;
+  r.amount = c.amount;
+  return r;
+}
+
+Result Ledger::capture(const Capture& c, TimeUs now) {
+  HoldOrder* h = live_hold(c.order, now);
+  if (h == nullptr) return Result::of(Code::unknown_order);
+  switch (h->state) {
+    case HoldOrder::State::captured: return Result::of(Code::order_already_captured);
+    case HoldOrder::State::released: return Result::of(Code::order_released);
+    case HoldOrder::State::timed_out: return Result::of(Code::hold_timed_out);
+    case HoldOrder::State::held: break;
+  }
+  if (now >= h->deadline_us) {
+    close_hold(*h, HoldOrder::State::timed_out, now);
+    return Result::of(Code::hold_timed_out);
+  }
+  if (c.amount > kAmountMax) return Result::of(Code::overflow);
+  const Amount amount = c.amount == 0 ? h->amount : c.amount;
+  if (amount > h->amount) return Result::of(Code::capture_exceeds_hold);
+  Result r;
+  r.aux = capture_hold(*h, amount, now);
+  r.amount = amount;
+  return r;
+}
+
+Result Ledger::release(const Release& c, TimeUs now) {
+  HoldOrder* h = live_hold(c.order, now);
+  if (h == nullptr) return Result::of(Code::unknown_order);
+  switch (h->state) {
+    case HoldOrder::State::captured: return Result::of(Code::order_already_captured);
+    case HoldOrder::State::released: return Result::of(Code::order_released);
+    case HoldOrder::State::timed_out: return Result::of(Code::hold_timed_out);
+    case HoldOrder::State::held: break;
+  }
+  if (now >= h->deadline_us) {
+    close_hold(*h, HoldOrder::State::timed_out, now);
+    return Result::of(Code::hold_timed_out);
+  }
+  Result r;
+  r.amount = close_hold(*h, HoldOrder::State::released, now);
+  return r;
+}
+
+Result Ledger::refund(const Refund& c, TimeUs now) {
+  HoldOrder* h = live_hold(c.order, now);
+  if (h == nullptr) return Result::of(Code::unknown_order);
+  if (h->state != HoldOrder::State::captured) return Result::of(Code::order_not_captured);
+  if (c.amount > kAmountMax) return Result::of(Code::overflow);
+  const Amount left = h->captured - h->refunded;
+  const Amount amount = c.amount == 0 ? left : c.amount;
+  if (left == 0 || amount > left) return Result::of(Code::refund_exceeds_captured);
+
+  Account& a = accounts_[h->account];
+  Amount to_return = amount;
+  Amount repaid = 0;
+  // The latest-expiring spent fragments come back first.
+  for (auto f = h->fragments.rbegin(); to_return > 0 && f != h->fragments.rend(); ++f) {
+    const Amount t = std::min<Amount>(f->amount, to_return);
+    if (t == 0) continue;
+    to_return -= t;
+    f->amount -= static_cast<std::uint32_t>(t);
+    count(h->seller, f->campaign(), [&](Counters& k) { k.refunded += t; });
+    repaid += return_piece(a, h->account, *f, t, true, now);
+  }
+  BONUS_ASSERT(to_return == 0);
+  h->refunded += amount;
+  Result r;
+  r.amount = amount;
+  r.aux = repaid;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------
+// Seller-wide writes and the sweep.
+
+Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
+  if (c.campaign == 0) return Result::of(Code::invalid_campaign);
+  Campaign& campaign = campaign_of(c.seller, c.campaign);
+  Amount expired = 0;
+  for (const std::uint32_t i : campaign.recipients) {
+    Account& a = accounts_[i];
+    for (std::uint32_t pos = a.lot_count(); pos-- > 0;) {
+      const Lot& lot = a.lots()[pos];
+      if (lot.campaign() != c.campaign) continue;
+      expired += lot.amount;
+      a.erase_lot(pos);
+    }
+  }
+  campaign.recipients.clear();
+  campaign.recipients.shrink_to_fit();
+  campaign.revoked = true;
+  count(c.seller, c.campaign, [&](Counters& k) { k.expired += expired; });
+  Result r;
+  r.amount = expired;
+  return r;
+}
+
+Result Ledger::set_policy(const SetPolicy& c, TimeUs) {
+  constexpr std::uint32_t kKnown =
+      SetPolicy::kSpendShare | SetPolicy::kBalanceMax | SetPolicy::kEarnMonthMax | SetPolicy::kLotLife;
+  const bool bad =
+      c.fields == 0 || (c.fields & ~kKnown) != 0 ||
+      ((c.fields & SetPolicy::kSpendShare) &&
+       (c.spend_share_bp == 0 || c.spend_share_bp > kSpendShareBpMax)) ||
+      ((c.fields & SetPolicy::kBalanceMax) && (c.balance_max == 0 || c.balance_max > kAmountMax)) ||
+      ((c.fields & SetPolicy::kEarnMonthMax) &&
+       (c.earn_month_max == 0 || c.earn_month_max > kAmountMax)) ||
+      ((c.fields & SetPolicy::kLotLife) && c.lot_life_us <= 0);
+  if (bad) return Result::of(Code::invalid_policy);
+  Policy& p = seller_of(c.seller).policy;
+  if (c.fields & SetPolicy::kSpendShare) p.spend_share_bp = c.spend_share_bp;
+  if (c.fields & SetPolicy::kBalanceMax) p.balance_max = c.balance_max;
+  if (c.fields & SetPolicy::kEarnMonthMax) p.earn_month_max = c.earn_month_max;
+  if (c.fields & SetPolicy::kLotLife) p.lot_life_us = c.lot_life_us;
+  return Result{};
+}
+
+void Ledger::settle(Account& account, TimeUs now) {
+  while (account.lot_count() > 0 && account.lots()[0].expired(now)) {
+    const Lot lot = account.lots()[0];
+    count(account.seller, lot.campaign(), [&](Counters& k) { k.expired += lot.amount; });
+    account.erase_lot(0);
+  }
+}
+
+Result Ledger::sweep(const Sweep& c, TimeUs now) {
+  const Amount expired_before = totals_.expired;
+  std::uint64_t work = 0;
+  bool more = false;
+  auto budget_left = [&] { return c.limit == 0 || work < c.limit; };
+
+  Amount timed_out = 0;
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    const auto [deadline, order] = deadlines_.top();
+    HoldOrder* h = holds_.find(order);
+    if (h != nullptr && h->state == HoldOrder::State::held && h->deadline_us == deadline) {
+      if (!budget_left()) {
+        more = true;
+        break;
+      }
+      close_hold(*h, HoldOrder::State::timed_out, now);
+      ++timed_out;
+      ++work;
+    }
+    deadlines_.pop();
+  }
+
+  // Accounts registered in finished minute buckets; those with a lot in a finished
+  // bucket are settled, the rest (registered early: the lot went) only re-registered.
+  const std::uint32_t bucket_end = ExpiryIndex::bucket_of(now);
+  const TimeUs finished_before = TimeUs{bucket_end} * kExpiryBucketUs;
+  ExpiryIndex::Cursor cursor;
+  while (!more && expiry_.first_before(bucket_end, cursor)) {
+    std::vector<std::uint32_t>& accounts = *cursor.accounts;
+    for (; *cursor.done < accounts.size(); ++*cursor.done) {
+      const std::uint32_t i = accounts[*cursor.done];
+      Account& a = accounts_[i];
+      if (a.sweep_bucket != cursor.bucket) continue;  // Stale entry.
+      if (!budget_left()) {
+        more = true;
+        break;
+      }
+      if (a.lot_count() > 0 && a.lots()[0].expires_at_us < finished_before) settle(a, now);
+      expiry_.reregister(a, i);
+      ++work;
+    }
+    if (!more) expiry_.drop(cursor.bucket);
+  }
+  prune(now, c.limit == 0 ? SIZE_MAX : c.limit);
+
+  Result r;
+  if (more) r.flags |= Result::kMore;
+  r.amount = totals_.expired - expired_before;
+  r.aux = timed_out;
+  return r;
+}
+
+}  // namespace bonus

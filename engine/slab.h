@@ -1,0 +1,64 @@
+// Slab<T>: stable storage for records addressed by 32-bit indexes. Chunks of 2^14
+// records, never moved, so growth costs no copy and wastes at most one chunk; freed
+// indexes are reused, lowest-freed-last (a LIFO free list).
+//
+// Single-threaded; owned by the table that uses it.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+namespace bonus {
+
+template <typename T>
+class Slab {
+ public:
+  static constexpr std::uint32_t kChunkBits = 14;
+  static constexpr std::uint32_t kChunkSize = 1u << kChunkBits;
+
+  T& operator[](std::uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunkSize - 1)]; }
+  const T& operator[](std::uint32_t i) const {
+    return chunks_[i >> kChunkBits][i & (kChunkSize - 1)];
+  }
+
+  // A fresh default-constructed record and its index.
+  std::uint32_t allocate() {
+    if (!free_.empty()) {
+      const std::uint32_t i = free_.back();
+      free_.pop_back();
+      (*this)[i] = T{};
+      ++live_;
+      return i;
+    }
+    if (end_ == chunks_.size() * std::uint64_t{kChunkSize}) {
+      if (end_ >= UINT32_MAX - kChunkSize) std::abort();  // Bounded by configuration first.
+      chunks_.push_back(std::make_unique<T[]>(kChunkSize));
+    }
+    ++live_;
+    return static_cast<std::uint32_t>(end_++);
+  }
+
+  void free(std::uint32_t i) {
+    (*this)[i] = T{};
+    free_.push_back(i);
+    --live_;
+  }
+
+  // Indexes ever allocated are [0, end()); freed ones hold default records.
+  std::uint32_t end() const { return static_cast<std::uint32_t>(end_); }
+  std::uint64_t live() const { return live_; }
+  std::uint64_t memory_bytes() const {
+    return chunks_.size() * std::uint64_t{kChunkSize} * sizeof(T) +
+           free_.capacity() * sizeof(std::uint32_t);
+  }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  std::vector<std::uint32_t> free_;
+  std::uint64_t end_ = 0;
+  std::uint64_t live_ = 0;
+};
+
+}  // namespace bonus
