@@ -38,6 +38,11 @@ class Account {
   std::span<const Lot> lots() const { return {data(), count_}; }
   std::uint32_t lot_count() const { return count_; }
 
+  // Heap bytes of the lot array when lots spilled out of the record (0 when inline).
+  std::uint64_t lot_heap_bytes() const {
+    return count_ > 1 ? std::uint64_t{store_.heap.capacity} * sizeof(Lot) : 0;
+  }
+
   // Inserts `lot` in lot order. Returns its position.
   std::uint32_t insert_lot(const Lot& lot);
   void erase_lot(std::uint32_t position);

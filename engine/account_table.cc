@@ -91,21 +91,21 @@ std::uint32_t AccountTable::create(SellerId seller, BuyerId buyer) {
   Account& a = slab_[i];
   a.seller = seller;
   a.buyer = buyer;
-  pairs_.insert(hash_pair(seller, buyer), i, [this](std::uint32_t j) {
-    return hash_pair(slab_[j].seller, slab_[j].buyer);
-  });
+  pairs_.insert(hash_pair(seller, buyer), i);
   const std::uint32_t head = first_of_buyer(buyer);
   a.next_of_buyer = head;
   if (head != kNone) {
     buyers_.replace(mix64(buyer), head, i);
   } else {
-    buyers_.insert(mix64(buyer), i, [this](std::uint32_t j) { return mix64(slab_[j].buyer); });
+    buyers_.insert(mix64(buyer), i);
   }
   return i;
 }
 
 std::uint64_t AccountTable::memory_bytes() const {
-  return slab_.memory_bytes() + pairs_.memory_bytes() + buyers_.memory_bytes();
+  std::uint64_t lots = 0;
+  for (std::uint32_t i = 0; i < slab_.end(); ++i) lots += slab_[i].lot_heap_bytes();
+  return slab_.memory_bytes() + pairs_.memory_bytes() + buyers_.memory_bytes() + lots;
 }
 
 }  // namespace bonus

@@ -44,6 +44,7 @@ class AccountTable {
     }
   }
 
+  // Record slab, both indexes and the heap arrays of accounts with more than one lot.
   std::uint64_t memory_bytes() const;
 
  private:

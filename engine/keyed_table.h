@@ -31,14 +31,14 @@ class KeyedTable {
   T& insert(const Key& key, Init&& init) {
     const std::uint32_t i = slab_.allocate();
     init(slab_[i]);
-    index_.insert(T::hash(key), i, hash_of());
+    index_.insert(T::hash(key), i);
     return slab_[i];
   }
 
   void erase(const T& record) {
     const Key key = record.key();
     const std::uint32_t i = find_index(key);
-    index_.erase(T::hash(key), i, hash_of());
+    index_.erase(T::hash(key), i);
     slab_.free(i);
   }
 
@@ -59,9 +59,6 @@ class KeyedTable {
   }
   bool is_live(std::uint32_t i) const {
     return find_index(slab_[i].key()) == i;
-  }
-  auto hash_of() const {
-    return [this](std::uint32_t i) { return T::hash(slab_[i].key()); };
   }
 
   Slab<T> slab_;

@@ -72,7 +72,8 @@ class Ledger {
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }
-  // Bytes held by the account table, its indexes and the expiry index.
+  // Bytes held by accounts: the account table with its indexes and spilled lot arrays,
+  // and the expiry index. Walks every account: for reports, not hot paths.
   std::uint64_t account_memory_bytes() const;
 
  private:

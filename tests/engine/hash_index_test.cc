@@ -16,7 +16,7 @@ struct Record {
   std::uint64_t value = 0;
   std::uint64_t key() const { return k; }
   // A deliberately weak hash, so that clusters form and wrap around.
-  static std::uint64_t hash(std::uint64_t k) { return (k % 97) << 32 | (k % 7); }
+  static std::uint64_t hash(std::uint64_t k) { return (k % 97) << 57 | (k % 7); }
 };
 
 TEST(KeyedTable, AgreesWithUnorderedMapUnderChurn) {

@@ -1,0 +1,196 @@
+// engine-bench: the engine alone, one core, on 1 M and 10 M accounts.
+//   build/bin/engine-bench                       all benchmarks
+//   build/bin/engine-bench --benchmark_filter=10000000   the 10 M account runs only
+// Each figure is ns per command (or per expired lot for the sweep); memory counters are
+// bytes per account. A ledger per account count is built once and shared.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "engine/ledger.h"
+
+namespace bonus {
+namespace {
+
+constexpr TimeUs kStart = 1'798'761'600'000'000;  // 2027-01-01T00:00:00Z
+constexpr SellerId kSellers = 50;
+
+struct World {
+  std::unique_ptr<Ledger> ledger;
+  std::uint64_t accounts = 0;
+  TimeUs now = kStart;
+  std::uint64_t ids = 0;
+  std::uint64_t orders = 0;
+  std::mt19937_64 rng{42};
+  double built_account_bytes = 0;  // per account, right after the build
+  double built_rss_bytes = 0;      // per account, right after the build
+
+  Id128 id() { return Id128{7, ++ids}; }
+  OrderId order() { return ++orders; }
+  // Account k is (seller k % kSellers, buyer k / kSellers * 7919 + 1): every buyer has
+  // several sellers, as carts do.
+  SellerId seller_of(std::uint64_t k) const { return 1 + k % kSellers; }
+  BuyerId buyer_of(std::uint64_t k) const { return 1 + (k / kSellers) * 7919; }
+  std::uint64_t pick() { return rng() % accounts; }
+};
+
+long rss_bytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * 4096;
+}
+
+// One ledger per account count, `lots` lots per account (1 year life, spread over days).
+World& world(std::uint64_t accounts, int lots = 1) {
+  static std::map<std::pair<std::uint64_t, int>, std::unique_ptr<World>> worlds;
+  auto& w = worlds[{accounts, lots}];
+  if (w) return *w;
+  const long rss_before = rss_bytes();
+  w = std::make_unique<World>();
+  w->accounts = accounts;
+  EngineConfig config;
+  config.ids_max = 1ull << 27;
+  w->ledger = std::make_unique<Ledger>(config);
+  for (int l = 0; l < lots; ++l) {
+    for (std::uint64_t k = 0; k < accounts; ++k) {
+      const TimeUs life = 365 * kUsPerDay - TimeUs((k * 13 + l * 7) % 30) * kUsPerDay;
+      w->ledger->apply(Credit{w->id(), w->seller_of(k), w->buyer_of(k), 1'000, 1 + k % 8,
+                              LotLife::ttl_of(life)},
+                       ++w->now);
+    }
+  }
+  w->built_account_bytes = double(w->ledger->account_memory_bytes()) / double(accounts);
+  w->built_rss_bytes = double(rss_bytes() - rss_before) / double(accounts);
+  return *w;
+}
+
+void BM_Credit(benchmark::State& state) {
+  World& w = world(state.range(0));
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    benchmark::DoNotOptimize(w.ledger->apply(
+        Credit{w.id(), w.seller_of(k), w.buyer_of(k), 5, 0, LotLife::ttl_of(7 * kUsPerDay)},
+        ++w.now));
+  }
+}
+
+void BM_HoldCapture(benchmark::State& state) {
+  World& w = world(state.range(0));
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    const OrderId order = w.order();
+    benchmark::DoNotOptimize(w.ledger->apply(
+        Hold{w.id(), order, w.seller_of(k), w.buyer_of(k), 3, 100'000, 0}, ++w.now));
+    benchmark::DoNotOptimize(w.ledger->apply(Capture{w.id(), order, 0}, ++w.now));
+  }
+}
+
+void BM_Spend(benchmark::State& state) {
+  World& w = world(state.range(0));
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    benchmark::DoNotOptimize(w.ledger->apply(
+        Spend{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 3, 100'000}, ++w.now));
+  }
+}
+
+void BM_ConfirmAccrual(benchmark::State& state) {
+  World& w = world(state.range(0));
+  constexpr int kBatch = 10'000;
+  std::vector<OrderId> pending;
+  for (auto _ : state) {
+    if (pending.empty()) {
+      state.PauseTiming();
+      for (int i = 0; i < kBatch; ++i) {
+        const std::uint64_t k = w.pick();
+        const OrderId order = w.order();
+        w.ledger->apply(Accrue{w.id(), order, w.seller_of(k), w.buyer_of(k), 4, LotLife::policy()},
+                        ++w.now);
+        pending.push_back(order);
+      }
+      state.ResumeTiming();
+    }
+    benchmark::DoNotOptimize(w.ledger->apply(ConfirmAccrual{w.id(), pending.back()}, ++w.now));
+    pending.pop_back();
+  }
+}
+
+// Per expired lot: a batch of accounts gets a lot expiring within a minute, time passes,
+// and one sweep removes them all.
+void BM_SweepPerExpiredLot(benchmark::State& state) {
+  World& w = world(state.range(0));
+  constexpr std::uint64_t kBatch = 10'000;
+  std::uint64_t expired = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (std::uint64_t i = 0; i < kBatch; ++i) {
+      const std::uint64_t k = w.pick();
+      w.ledger->apply(Credit{w.id(), w.seller_of(k), w.buyer_of(k), 2, 0,
+                             LotLife::ttl_of(30 * kUsPerSecond)},
+                      ++w.now);
+    }
+    w.now += 2 * kUsPerMinute;
+    state.ResumeTiming();
+    const Result r = w.ledger->apply(Sweep{}, ++w.now);
+    expired += r.amount / 2;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(expired));
+  state.counters["ns_per_expired_lot"] = benchmark::Counter(
+      double(expired), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_Balance(benchmark::State& state) {
+  World& w = world(state.range(0));
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    benchmark::DoNotOptimize(w.ledger->balance(w.seller_of(k), w.buyer_of(k), w.now));
+  }
+}
+
+void BM_Cart3Sellers(benchmark::State& state) {
+  World& w = world(state.range(0));
+  std::vector<CartEntry> out;
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    const CartLine lines[3] = {{w.seller_of(k), 199'000},
+                               {w.seller_of(k + 1), 59'900},
+                               {w.seller_of(k + 2), 1'250'000}};
+    w.ledger->cart(w.buyer_of(k), lines, kUsPerDay, w.now, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+
+// Memory per account right after a ledger of one or three lots per account was built:
+// the engine's account structures, and the process's resident set (which also holds
+// the idempotency window of the credits that built it).
+void BM_Memory(benchmark::State& state) {
+  World& w = world(state.range(0), static_cast<int>(state.range(1)));
+  for (auto _ : state) benchmark::DoNotOptimize(w.ledger->account_count());
+  state.counters["account_bytes_per_account"] = w.built_account_bytes;
+  state.counters["rss_bytes_per_account"] = w.built_rss_bytes;
+}
+
+BENCHMARK(BM_Credit)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_HoldCapture)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_Spend)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_ConfirmAccrual)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_SweepPerExpiredLot)->Arg(1'000'000)->Arg(10'000'000)->Iterations(50);
+BENCHMARK(BM_Balance)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_Cart3Sellers)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_Memory)
+    ->Args({1'000'000, 1})
+    ->Args({10'000'000, 1})
+    ->Args({1'000'000, 3})
+    ->Iterations(1);
+
+}  // namespace
+}  // namespace bonus
+
+BENCHMARK_MAIN();
