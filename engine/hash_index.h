@@ -1,16 +1,20 @@
 // HashIndex: an open-addressing index from 64-bit hashes to 32-bit references
-// (indexes into a slab owned by the caller). Linear probing over 8-byte slots that hold
-// the reference and the hash's top 32 bits (the tag). The home slot is derived from
-// the tag alone, so growth and backward-shift deletion never touch the records; a
-// lookup compares tags first and calls `eq(ref)` only on a tag match. Grows by
-// doubling past 7/8 full; deletion leaves no tombstones.
+// (indexes into a slab owned by the caller). Robin Hood linear probing over 8-byte slots
+// that hold the reference and the hash's top 32 bits (the tag). The home slot is derived
+// from the tag alone, so growth and deletion never touch the records; a lookup compares
+// tags first and calls `eq(ref)` only on a tag match, and a miss stops as soon as it
+// meets an entry nearer its home than the probe is (so misses, like new write ids, stay
+// short even 7/8 full). Grows by doubling past 7/8 full; deletion shifts back, leaving
+// no tombstones.
 //
 // Single-threaded; owned by the table that uses it.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
-#include <vector>
+#include <utility>
+
+#include "engine/huge_pages.h"
 
 namespace bonus {
 
@@ -19,24 +23,27 @@ class HashIndex {
   static constexpr std::uint32_t kNone = UINT32_MAX;
 
   HashIndex() { reset(16); }
+  HashIndex(const HashIndex&) = delete;
+  HashIndex& operator=(const HashIndex&) = delete;
+  ~HashIndex() { huge_free(slots_); }
 
   std::uint64_t size() const { return size_; }
-  std::uint64_t capacity() const { return slots_.size(); }
-  std::uint64_t memory_bytes() const { return slots_.capacity() * sizeof(Slot); }
+  std::uint64_t capacity() const { return mask_ + 1; }
+  std::uint64_t memory_bytes() const { return capacity() * sizeof(Slot); }
 
   template <typename Eq>
   std::uint32_t find(std::uint64_t hash, Eq&& eq) const {
     const std::uint32_t tag = tag_of(hash);
-    for (std::uint64_t i = home(tag);; i = (i + 1) & mask_) {
+    for (std::uint64_t i = home(tag), d = 0;; i = (i + 1) & mask_, ++d) {
       const Slot& s = slots_[i];
-      if (s.ref == kNone) return kNone;
+      if (s.ref == kNone || distance(s, i) < d) return kNone;
       if (s.tag == tag && eq(s.ref)) return s.ref;
     }
   }
 
   // REQUIRES: no entry with an equal key is present.
   void insert(std::uint64_t hash, std::uint32_t ref) {
-    if ((size_ + 1) * 8 > slots_.size() * 7) grow();
+    if ((size_ + 1) * 8 > capacity() * 7) grow();
     place(Slot{tag_of(hash), ref});
     ++size_;
   }
@@ -44,15 +51,10 @@ class HashIndex {
   // REQUIRES: `ref` is present under `hash`.
   void erase(std::uint64_t hash, std::uint32_t ref) {
     std::uint64_t i = locate(hash, ref);
-    // Backward shift: pull later entries of the cluster into the hole unless their
-    // home lies cyclically in (hole, their position].
-    for (std::uint64_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
-      if (slots_[j].ref == kNone) break;
-      const std::uint64_t h = home(slots_[j].tag);
-      const bool stays = (i <= j) ? (i < h && h <= j) : (i < h || h <= j);
-      if (stays) continue;
+    // Backward shift: each following entry away from its home moves one slot closer.
+    for (std::uint64_t j = (i + 1) & mask_;; i = j, j = (j + 1) & mask_) {
+      if (slots_[j].ref == kNone || distance(slots_[j], j) == 0) break;
       slots_[i] = slots_[j];
-      i = j;
     }
     slots_[i] = Slot{};
     --size_;
@@ -74,6 +76,8 @@ class HashIndex {
   static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash >> 32); }
   // The tag's top bits pick the home slot (capacity is a power of two).
   std::uint64_t home(std::uint32_t tag) const { return (std::uint64_t{tag} << shift_) >> 32; }
+  // How far the entry in slot `i` sits from its home.
+  std::uint64_t distance(const Slot& s, std::uint64_t i) const { return (i - home(s.tag)) & mask_; }
 
   std::uint64_t locate(std::uint64_t hash, std::uint32_t ref) const {
     std::uint64_t i = home(tag_of(hash));
@@ -84,31 +88,44 @@ class HashIndex {
     return i;
   }
 
+  // Robin Hood: the entry travelling on takes the slot of any entry nearer its home.
   void place(Slot slot) {
-    std::uint64_t i = home(slot.tag);
-    while (slots_[i].ref != kNone) i = (i + 1) & mask_;
-    slots_[i] = slot;
-  }
-
-  void reset(std::uint64_t capacity) {
-    slots_.assign(capacity, Slot{});
-    mask_ = capacity - 1;
-    shift_ = static_cast<std::uint32_t>(__builtin_ctzll(capacity));
-    size_ = 0;
-  }
-
-  void grow() {
-    std::vector<Slot> old;
-    old.swap(slots_);
-    const std::uint64_t count = size_;
-    reset(old.size() * 2);
-    size_ = count;
-    for (const Slot& s : old) {
-      if (s.ref != kNone) place(s);
+    for (std::uint64_t i = home(slot.tag), d = 0;; i = (i + 1) & mask_, ++d) {
+      if (slots_[i].ref == kNone) {
+        slots_[i] = slot;
+        return;
+      }
+      const std::uint64_t resident = distance(slots_[i], i);
+      if (resident < d) {
+        std::swap(slots_[i], slot);
+        d = resident;
+      }
     }
   }
 
-  std::vector<Slot> slots_;
+  // Fresh empty slots; the old array is returned to the caller to free.
+  Slot* reset(std::uint64_t capacity) {
+    Slot* old = slots_;
+    slots_ = static_cast<Slot*>(huge_allocate(capacity * sizeof(Slot)));
+    for (std::uint64_t i = 0; i < capacity; ++i) slots_[i] = Slot{};
+    mask_ = capacity - 1;
+    shift_ = static_cast<std::uint32_t>(__builtin_ctzll(capacity));
+    size_ = 0;
+    return old;
+  }
+
+  void grow() {
+    const std::uint64_t count = size_;
+    const std::uint64_t old_capacity = capacity();
+    Slot* old = reset(old_capacity * 2);
+    size_ = count;
+    for (std::uint64_t i = 0; i < old_capacity; ++i) {
+      if (old[i].ref != kNone) place(old[i]);
+    }
+    huge_free(old);
+  }
+
+  Slot* slots_ = nullptr;
   std::uint64_t mask_ = 0;
   std::uint32_t shift_ = 0;  // log2(capacity)
   std::uint64_t size_ = 0;

@@ -1,6 +1,6 @@
-// Slab<T>: stable storage for records addressed by 32-bit indexes. Chunks of 2^14
-// records, never moved, so growth costs no copy and wastes at most one chunk; freed
-// indexes are reused, lowest-freed-last (a LIFO free list).
+// Slab<T>: stable storage for records addressed by 32-bit indexes. Chunks of 2^15
+// records (on huge pages), never moved, so growth costs no copy and wastes at most one
+// chunk; freed indexes are reused, lowest-freed-last (a LIFO free list).
 //
 // Single-threaded; owned by the table that uses it.
 #pragma once
@@ -8,14 +8,17 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
+
+#include "engine/huge_pages.h"
 
 namespace bonus {
 
 template <typename T>
 class Slab {
  public:
-  static constexpr std::uint32_t kChunkBits = 14;
+  static constexpr std::uint32_t kChunkBits = 15;
   static constexpr std::uint32_t kChunkSize = 1u << kChunkBits;
 
   T& operator[](std::uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunkSize - 1)]; }
@@ -34,7 +37,7 @@ class Slab {
     }
     if (end_ == chunks_.size() * std::uint64_t{kChunkSize}) {
       if (end_ >= UINT32_MAX - kChunkSize) std::abort();  // Bounded by configuration first.
-      chunks_.push_back(std::make_unique<T[]>(kChunkSize));
+      chunks_.push_back(Chunk(new_chunk()));
     }
     ++live_;
     return static_cast<std::uint32_t>(end_++);
@@ -55,7 +58,21 @@ class Slab {
   }
 
  private:
-  std::vector<std::unique_ptr<T[]>> chunks_;
+  struct ChunkDeleter {
+    void operator()(T* records) const {
+      for (std::uint32_t i = 0; i < kChunkSize; ++i) records[i].~T();
+      huge_free(records);
+    }
+  };
+  using Chunk = std::unique_ptr<T[], ChunkDeleter>;
+
+  static T* new_chunk() {
+    T* records = static_cast<T*>(huge_allocate(sizeof(T) * kChunkSize));
+    for (std::uint32_t i = 0; i < kChunkSize; ++i) new (&records[i]) T();
+    return records;
+  }
+
+  std::vector<Chunk> chunks_;
   std::vector<std::uint32_t> free_;
   std::uint64_t end_ = 0;
   std::uint64_t live_ = 0;

@@ -1,0 +1,1452 @@
+// Unit tests of bonus::Ledger, written from docs/engine.md (the contract). Every expected
+// value is worked out by hand from the rules there, never read back from the engine.
+#include "engine/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/code.h"
+#include "engine/command.h"
+#include "engine/ledger_config.h"
+#include "engine/limits.h"
+#include "engine/lot_life.h"
+#include "engine/policy.h"
+#include "engine/result.h"
+#include "engine/views.h"
+
+namespace bonus {
+
+// Readable failure messages (found by gtest through ADL).
+inline void PrintTo(Code code, std::ostream* os) { *os << code_name(code); }
+inline void PrintTo(const Result& r, std::ostream* os) {
+  *os << "{" << code_name(r.code) << ", flags " << int{r.flags} << ", amount " << r.amount
+      << ", aux " << r.aux << "}";
+}
+inline void PrintTo(const LotView& l, std::ostream* os) {
+  *os << "{" << l.amount << " until " << l.expires_at_us
+      << (l.origin == LotView::Origin::order ? ", order " : ", campaign ") << l.origin_id << "}";
+}
+inline void PrintTo(const ExpiringEntry& e, std::ostream* os) {
+  *os << "{buyer " << e.buyer << ", " << e.amount << " from " << e.first_expiry_us << "}";
+}
+inline void PrintTo(const CartEntry& e, std::ostream* os) {
+  *os << "{seller " << e.seller << ", available " << e.available << ", spendable "
+      << e.spendable << ", pending " << e.pending << ", soon " << e.expiring_soon << ", next "
+      << e.next_expiry_us << "}";
+}
+
+namespace {
+
+// 2026-01-10T00:00:00Z, a minute boundary.
+constexpr TimeUs kT0 = 1'768'003'200 * kUsPerSecond;
+constexpr TimeUs kYear = 365 * kUsPerDay;  // the default lot life
+constexpr TimeUs kRetention = 90 * kUsPerDay;  // default order_retention_us
+constexpr TimeUs kIdWindow = 24 * kUsPerHour;  // default id_window_us
+
+constexpr SellerId S1 = 1, S2 = 2, S3 = 3;
+constexpr BuyerId B1 = 101, B2 = 102, B3 = 103, B4 = 104, B5 = 105, B6 = 106, B7 = 107,
+                  B8 = 108, B9 = 109;
+// 100,000 roubles: spend cap 99,000, never in the way unless a test says so.
+constexpr Kopecks kGoods = 10'000'000;
+
+constexpr std::uint8_t kBal = Result::kCappedBalance;
+constexpr std::uint8_t kEarn = Result::kCappedEarn;
+constexpr std::uint8_t kRep = Result::kRepeat;
+
+Result ok(Amount amount, Amount aux = 0, int flags = 0) {
+  return Result{Code::ok, static_cast<std::uint8_t>(flags), {}, amount, aux};
+}
+
+LotView lot(Amount amount, TimeUs expires_at, CampaignId campaign = 0) {
+  return LotView{amount, expires_at, LotView::Origin::campaign, campaign};
+}
+LotView order_lot(Amount amount, TimeUs expires_at, OrderId order) {
+  return LotView{amount, expires_at, LotView::Origin::order, order};
+}
+
+void expect_audit_clean(const Ledger& ledger) {
+  const std::optional<std::string> problem = ledger.audit();
+  EXPECT_FALSE(problem.has_value()) << problem.value_or("");
+}
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    expect_audit_clean(*ledger_);
+    if (twin_) expect_audit_clean(*twin_);
+  }
+
+  void reconfigure(const EngineConfig& config) { ledger_ = std::make_unique<Ledger>(config); }
+
+  // Applies a command 1 µs after the previous moment, or at `t`.
+  Result run(const Command& c) { return run_at(c, now_ + 1); }
+  Result run_at(const Command& c, TimeUs t) {
+    EXPECT_GT(t, now_);
+    now_ = t;
+    const Result r = ledger_->apply(c, t);
+    if (twin_) {
+      EXPECT_EQ(twin_->apply(c, t), r);
+    }
+    return r;
+  }
+  // A twin ledger receives every later run() too, but not run_alone(): what run_alone()
+  // did can then be compared with doing nothing.
+  void start_twin() {
+    ASSERT_EQ(ledger_->account_count(), 0u);
+    twin_ = std::make_unique<Ledger>(ledger_->config());
+  }
+  Result run_alone(const Command& c) {
+    now_ += 1;
+    return ledger_->apply(c, now_);
+  }
+  // Whether the main ledger's state equals the twin's. state_hash() covers last_time(), so
+  // both first take the same empty sweep to bring their clocks together.
+  bool same_state_as_twin() {
+    now_ += 1;
+    EXPECT_EQ(ledger_->apply(sweep(), now_), ok(0));
+    EXPECT_EQ(twin_->apply(sweep(), now_), ok(0));
+    return ledger_->state_hash() == twin_->state_hash();
+  }
+  Code code(const Command& c) { return run(c).code; }
+  Code code_at(const Command& c, TimeUs t) { return run_at(c, t).code; }
+  // Moves the clock: reads are taken at now_, the next run() comes 1 µs later.
+  void advance(TimeUs dt) { now_ += dt; }
+
+  // Commands, each with a fresh id.
+  Id128 fresh_id() { return Id128{0, ++last_id_}; }
+  Credit credit(SellerId s, BuyerId b, Amount amount, LotLife life = LotLife::policy(),
+                CampaignId campaign = 0) {
+    Credit c;
+    c.id = fresh_id();
+    c.seller = s;
+    c.buyer = b;
+    c.amount = amount;
+    c.campaign = campaign;
+    c.life = life;
+    return c;
+  }
+  Accrue accrue(OrderId order, SellerId s, BuyerId b, Amount amount,
+                LotLife life = LotLife::policy()) {
+    Accrue c;
+    c.id = fresh_id();
+    c.order = order;
+    c.seller = s;
+    c.buyer = b;
+    c.amount = amount;
+    c.life = life;
+    return c;
+  }
+  ConfirmAccrual confirm(OrderId order) { return {fresh_id(), order}; }
+  CancelAccrual cancel(OrderId order) { return {fresh_id(), order}; }
+  ReverseAccrual reverse(OrderId order) { return {fresh_id(), order}; }
+  Hold hold(OrderId order, SellerId s, BuyerId b, Amount amount, Kopecks goods = kGoods,
+            TimeUs timeout_us = 0) {
+    Hold c;
+    c.id = fresh_id();
+    c.order = order;
+    c.seller = s;
+    c.buyer = b;
+    c.amount = amount;
+    c.goods_total = goods;
+    c.timeout_us = timeout_us;
+    return c;
+  }
+  Capture capture(OrderId order, Amount amount = 0) { return {fresh_id(), order, amount}; }
+  Release release(OrderId order) { return {fresh_id(), order}; }
+  Spend spend(OrderId order, SellerId s, BuyerId b, Amount amount, Kopecks goods = kGoods) {
+    Spend c;
+    c.id = fresh_id();
+    c.order = order;
+    c.seller = s;
+    c.buyer = b;
+    c.amount = amount;
+    c.goods_total = goods;
+    return c;
+  }
+  Refund refund(OrderId order, Amount amount = 0) { return {fresh_id(), order, amount}; }
+  RevokeCampaign revoke(SellerId s, CampaignId campaign) { return {fresh_id(), s, campaign}; }
+  SetPolicy policy_cmd(SellerId s, std::uint32_t fields) {
+    SetPolicy c;
+    c.id = fresh_id();
+    c.seller = s;
+    c.fields = fields;
+    return c;
+  }
+  static Sweep sweep(std::uint32_t limit = 0) { return Sweep{limit, 0}; }
+
+  // Policy changes that must succeed.
+  void set_balance_max(SellerId s, Amount v) {
+    SetPolicy c = policy_cmd(s, SetPolicy::kBalanceMax);
+    c.balance_max = v;
+    ASSERT_EQ(code(c), Code::ok);
+  }
+  void set_earn_max(SellerId s, Amount v) {
+    SetPolicy c = policy_cmd(s, SetPolicy::kEarnMonthMax);
+    c.earn_month_max = v;
+    ASSERT_EQ(code(c), Code::ok);
+  }
+  void set_share(SellerId s, std::uint32_t bp) {
+    SetPolicy c = policy_cmd(s, SetPolicy::kSpendShare);
+    c.spend_share_bp = bp;
+    ASSERT_EQ(code(c), Code::ok);
+  }
+  void set_life(SellerId s, TimeUs life_us) {
+    SetPolicy c = policy_cmd(s, SetPolicy::kLotLife);
+    c.lot_life_us = life_us;
+    ASSERT_EQ(code(c), Code::ok);
+  }
+
+  // Reads at now_.
+  AccountView bal(SellerId s, BuyerId b) const { return ledger_->balance(s, b, now_); }
+  std::vector<LotView> lots(SellerId s, BuyerId b) const {
+    std::vector<LotView> out;
+    ledger_->lots(s, b, now_, out);
+    return out;
+  }
+  std::vector<Amount> amounts(SellerId s, BuyerId b) const {
+    std::vector<Amount> out;
+    for (const LotView& l : lots(s, b)) out.push_back(l.amount);
+    return out;
+  }
+  SellerStats stats(SellerId s) const { return ledger_->seller_stats(s); }
+  CampaignStats cstats(SellerId s, CampaignId c) const { return ledger_->campaign_stats(s, c); }
+
+  std::unique_ptr<Ledger> ledger_ = std::make_unique<Ledger>();
+  std::unique_ptr<Ledger> twin_;
+  TimeUs now_ = kT0;
+  std::uint64_t last_id_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Codes
+
+TEST_F(LedgerTest, CodeName_NamesEveryCodeAndUnknownNumbers) {
+  EXPECT_EQ(code_name(Code::ok), "ok");
+  EXPECT_EQ(code_name(Code::insufficient_bonuses), "insufficient_bonuses");
+  EXPECT_EQ(code_name(Code::invalid_timeout), "invalid_timeout");
+  EXPECT_EQ(code_name(static_cast<Code>(kCodeCount)), "unknown");
+}
+
+// ---------------------------------------------------------------------------------------
+// credit
+
+TEST_F(LedgerTest, Credit_CreatesLotWithPolicyLife) {
+  EXPECT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  const TimeUs t = now_;
+
+  const AccountView v = bal(S1, B1);
+  EXPECT_TRUE(v.exists);
+  EXPECT_EQ(v.available, 100u);
+  EXPECT_EQ(v.held, 0u);
+  EXPECT_EQ(v.pending, 0u);
+  EXPECT_EQ(v.debt, 0u);
+  EXPECT_EQ(v.next_expiry_us, t + kYear);
+  EXPECT_EQ(v.next_expiry_amount, 100u);
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(100, t + kYear, 7)});
+
+  EXPECT_EQ(stats(S1).issued, 100u);
+  EXPECT_EQ(stats(S1).outstanding, 100u);
+  EXPECT_EQ(ledger_->total_stats().issued, 100u);
+  EXPECT_EQ(cstats(S1, 7).issued, 100u);
+  EXPECT_EQ(cstats(S1, 7).recipients, 1u);
+  EXPECT_EQ(cstats(S1, 7).outstanding, 100u);
+}
+
+TEST_F(LedgerTest, Credit_ExpiryFormsOrderLotsByExpiryNotSeq) {
+  ASSERT_EQ(run(credit(S1, B1, 1, LotLife::forever())), ok(1));
+  ASSERT_EQ(run(credit(S1, B1, 2, LotLife::policy())), ok(2));
+  const TimeUs policy_at = now_;
+  ASSERT_EQ(run(credit(S1, B1, 3, LotLife::at(kT0 + 30 * kUsPerDay))), ok(3));
+  ASSERT_EQ(run(credit(S1, B1, 4, LotLife::ttl_of(kUsPerHour))), ok(4));
+  const TimeUs ttl_at = now_;
+
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(4, ttl_at + kUsPerHour),
+                                                lot(3, kT0 + 30 * kUsPerDay),
+                                                lot(2, policy_at + kYear),
+                                                lot(1, kTimeNever)}));
+  EXPECT_EQ(bal(S1, B1).available, 10u);
+}
+
+TEST_F(LedgerTest, Credit_RejectsZeroAndOversizedAmountsWithoutCreatingAccount) {
+  EXPECT_EQ(code(credit(S1, B1, 0)), Code::zero_amount);
+  EXPECT_EQ(code(credit(S1, B1, 0, LotLife::ttl_of(-1))), Code::zero_amount);  // amount first
+  EXPECT_EQ(code(credit(S1, B1, kAmountMax + 1)), Code::overflow);
+  EXPECT_FALSE(bal(S1, B1).exists);
+  EXPECT_EQ(ledger_->account_count(), 0u);
+  EXPECT_EQ(stats(S1).issued, 0u);
+}
+
+TEST_F(LedgerTest, Credit_RejectsNonPositiveTtlAndTtlPastTimeMax) {
+  EXPECT_EQ(code(credit(S1, B1, 10, LotLife::ttl_of(0))), Code::invalid_expiry);
+  EXPECT_EQ(code(credit(S1, B1, 10, LotLife::ttl_of(-5))), Code::invalid_expiry);
+  EXPECT_EQ(code(credit(S1, B1, 10, LotLife::ttl_of(kTimeMaxUs))), Code::overflow);
+  EXPECT_FALSE(bal(S1, B1).exists);
+
+  const TimeUs t = now_ + 1;  // a ttl landing exactly on kTimeMaxUs is fine
+  EXPECT_EQ(run_at(credit(S1, B1, 10, LotLife::ttl_of(kTimeMaxUs - t)), t), ok(10));
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(10, kTimeMaxUs)});
+}
+
+TEST_F(LedgerTest, Credit_RejectsAbsoluteExpiryNotAfterNow) {
+  const TimeUs t = now_ + kUsPerSecond;
+  EXPECT_EQ(code_at(credit(S1, B1, 10, LotLife::at(t + 1)), t + 1), Code::expiry_in_past);
+  EXPECT_EQ(code_at(credit(S1, B1, 10, LotLife::at(t)), t + 2), Code::expiry_in_past);
+  EXPECT_FALSE(bal(S1, B1).exists);
+  EXPECT_EQ(run_at(credit(S1, B1, 10, LotLife::at(t + 4)), t + 3), ok(10));
+}
+
+TEST_F(LedgerTest, Credit_CutByBalanceCapFlagsCappedBalance) {
+  set_balance_max(S1, 1000);
+  EXPECT_EQ(run(credit(S1, B1, 900)), ok(900));
+  EXPECT_EQ(run(credit(S1, B1, 300)), ok(100, 0, kBal));
+  EXPECT_EQ(run(credit(S1, B1, 50)), ok(0, 0, kBal));  // cut to 0: ok, no lot
+  EXPECT_EQ(amounts(S1, B1), (std::vector<Amount>{900, 100}));
+  EXPECT_EQ(stats(S1).issued, 1000u);
+}
+
+TEST_F(LedgerTest, Credit_BalanceCapCountsHeld) {
+  set_balance_max(S1, 1000);
+  ASSERT_EQ(run(credit(S1, B1, 1000)), ok(1000));
+  ASSERT_EQ(run(hold(1, S1, B1, 400)), ok(400));
+  EXPECT_EQ(run(credit(S1, B1, 10)), ok(0, 0, kBal));  // 600 available + 400 held
+  ASSERT_EQ(run(capture(1)), ok(400));
+  EXPECT_EQ(run(credit(S1, B1, 500)), ok(400, 0, kBal));
+  EXPECT_EQ(bal(S1, B1).available, 1000u);
+}
+
+TEST_F(LedgerTest, Credit_BalanceCapIgnoresExpiredLots) {
+  set_balance_max(S1, 1000);
+  ASSERT_EQ(run(credit(S1, B1, 1000, LotLife::ttl_of(kUsPerMinute))), ok(1000));
+  advance(2 * kUsPerMinute);
+  EXPECT_EQ(run(credit(S1, B1, 1000)), ok(1000));
+  EXPECT_EQ(bal(S1, B1).available, 1000u);
+}
+
+TEST_F(LedgerTest, Credit_CutByEarnCapFlagsCappedEarn) {
+  set_earn_max(S1, 500);
+  EXPECT_EQ(run(credit(S1, B1, 400)), ok(400));
+  EXPECT_EQ(run(credit(S1, B1, 300)), ok(100, 0, kEarn));
+  EXPECT_EQ(run(credit(S1, B1, 50)), ok(0, 0, kEarn));
+  ASSERT_EQ(run(spend(1, S1, B1, 500)), ok(500));  // spending gives no earn room back
+  EXPECT_EQ(run(credit(S1, B1, 10)), ok(0, 0, kEarn));
+  EXPECT_EQ(stats(S1).issued, 500u);
+}
+
+TEST_F(LedgerTest, Credit_CutByBothCapsSetsBothFlags) {
+  EXPECT_EQ(run(credit(S1, B1, 29'950)), ok(29'950));
+  EXPECT_EQ(run(credit(S1, B1, 100)), ok(50, 0, kBal | kEarn));
+  EXPECT_EQ(bal(S1, B1).available, 30'000u);
+}
+
+TEST_F(LedgerTest, Credit_EarnCapResetsAtMoscowMonthBoundary) {
+  set_earn_max(S1, 100);
+  constexpr TimeUs kJan31_2000Z = 1'769'889'600 * kUsPerSecond;    // 23:00 MSK, Jan 31
+  constexpr TimeUs kJan31_2059_59Z = 1'769'893'199 * kUsPerSecond; // 23:59:59 MSK, Jan 31
+  constexpr TimeUs kJan31_2100Z = 1'769'893'200 * kUsPerSecond;    // 00:00 MSK, Feb 1
+  constexpr TimeUs kFeb01_0000Z = 1'769'904'000 * kUsPerSecond;    // UTC month turns
+  EXPECT_EQ(run_at(credit(S1, B1, 100), kJan31_2000Z), ok(100));
+  EXPECT_EQ(run_at(credit(S1, B1, 10), kJan31_2059_59Z), ok(0, 0, kEarn));
+  EXPECT_EQ(run_at(credit(S1, B1, 10), kJan31_2100Z), ok(10));
+  EXPECT_EQ(run_at(credit(S1, B1, 100), kFeb01_0000Z), ok(90, 0, kEarn));
+  EXPECT_EQ(bal(S1, B1).available, 200u);
+}
+
+// ---------------------------------------------------------------------------------------
+// accrue, confirm_accrual, cancel_accrual
+
+TEST_F(LedgerTest, Accrue_AddsPendingThatIsNotSpendable) {
+  EXPECT_EQ(run(accrue(1, S1, B1, 200)), ok(200));
+  const AccountView v = bal(S1, B1);
+  EXPECT_TRUE(v.exists);
+  EXPECT_EQ(v.pending, 200u);
+  EXPECT_EQ(v.available, 0u);
+  EXPECT_EQ(stats(S1).pending, 200u);
+  EXPECT_EQ(ledger_->total_stats().pending, 200u);
+  EXPECT_EQ(stats(S1).issued, 0u);
+  EXPECT_EQ(code(hold(2, S1, B1, 1)), Code::insufficient_bonuses);
+}
+
+TEST_F(LedgerTest, ConfirmAccrual_TurnsPendingIntoLotLivingFromConfirmation) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 200, LotLife::ttl_of(2 * kUsPerDay))), ok(200));
+  advance(kUsPerHour);
+  EXPECT_EQ(run(confirm(1)), ok(200));
+  const TimeUs t = now_;
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{order_lot(200, t + 2 * kUsPerDay, 1)});
+  EXPECT_EQ(bal(S1, B1).pending, 0u);
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(st.issued, 200u);
+  EXPECT_EQ(st.accrued, 200u);
+  EXPECT_EQ(st.pending, 0u);
+  EXPECT_EQ(st.outstanding, 200u);
+}
+
+TEST_F(LedgerTest, ConfirmAccrual_DefaultLifeIsThePolicyAtConfirmation) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 50)), ok(50));
+  set_life(S1, 10 * kUsPerDay);
+  EXPECT_EQ(run(confirm(1)), ok(50));
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{order_lot(50, now_ + 10 * kUsPerDay, 1)});
+}
+
+TEST_F(LedgerTest, ConfirmAccrual_AppliesCaps) {
+  set_balance_max(S1, 150);
+  EXPECT_EQ(run(accrue(1, S1, B1, 200)), ok(200));  // accrual itself is not capped
+  EXPECT_EQ(run(confirm(1)), ok(150, 0, kBal));
+  EXPECT_EQ(stats(S1).issued, 150u);
+  EXPECT_EQ(stats(S1).accrued, 150u);
+  EXPECT_EQ(stats(S1).pending, 0u);
+}
+
+TEST_F(LedgerTest, CancelAccrual_RemovesPending) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 200)), ok(200));
+  EXPECT_EQ(run(cancel(1)), ok(200));
+  EXPECT_TRUE(bal(S1, B1).exists);
+  EXPECT_EQ(bal(S1, B1).pending, 0u);
+  EXPECT_EQ(stats(S1).pending, 0u);
+  EXPECT_EQ(stats(S1).issued, 0u);
+  EXPECT_EQ(code(confirm(1)), Code::accrual_cancelled);
+  EXPECT_EQ(code(cancel(1)), Code::accrual_cancelled);
+  EXPECT_EQ(code(reverse(1)), Code::accrual_cancelled);
+}
+
+TEST_F(LedgerTest, ConfirmAccrual_RejectsSecondConfirmAndCancel) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 20)), ok(20));
+  ASSERT_EQ(run(confirm(1)), ok(20));
+  EXPECT_EQ(code(confirm(1)), Code::accrual_already_confirmed);
+  EXPECT_EQ(code(cancel(1)), Code::accrual_already_confirmed);
+  EXPECT_EQ(bal(S1, B1).available, 20u);
+}
+
+TEST_F(LedgerTest, Accrual_RejectsUnknownOrder) {
+  EXPECT_EQ(code(confirm(99)), Code::unknown_order);
+  EXPECT_EQ(code(cancel(99)), Code::unknown_order);
+  EXPECT_EQ(code(reverse(99)), Code::unknown_order);
+}
+
+TEST_F(LedgerTest, Accrue_RejectsAbsoluteAndNonPositiveTtl) {
+  EXPECT_EQ(code(accrue(1, S1, B1, 10, LotLife::at(kT0 + kUsPerDay))), Code::invalid_expiry);
+  EXPECT_EQ(code(accrue(1, S1, B1, 10, LotLife::ttl_of(0))), Code::invalid_expiry);
+  EXPECT_EQ(code(accrue(1, S1, B1, 10, LotLife::ttl_of(-5))), Code::invalid_expiry);
+  EXPECT_EQ(code(accrue(1, S1, B1, 0)), Code::zero_amount);
+  EXPECT_FALSE(bal(S1, B1).exists);
+}
+
+TEST_F(LedgerTest, Accrue_RejectsLiveOrderId) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 10)), ok(10));
+  EXPECT_EQ(code(accrue(1, S1, B2, 10)), Code::order_exists);
+  ASSERT_EQ(run(cancel(1)), ok(10));
+  EXPECT_EQ(code(accrue(1, S1, B2, 10)), Code::order_exists);  // finished but retained
+  EXPECT_FALSE(bal(S1, B2).exists);
+}
+
+TEST_F(LedgerTest, Accrue_RejectsPendingAbove32Bits) {
+  for (OrderId o = 1; o <= 4; ++o) ASSERT_EQ(run(accrue(o, S1, B1, kAmountMax)), ok(kAmountMax));
+  EXPECT_EQ(code(accrue(5, S1, B1, kAmountMax)), Code::overflow);  // 5e9 > 2^32 - 1
+  EXPECT_EQ(bal(S1, B1).pending, 4 * kAmountMax);
+  EXPECT_EQ(stats(S1).pending, 4 * kAmountMax);
+}
+
+TEST_F(LedgerTest, ConfirmAccrual_RejectsTtlPastTimeMax) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 10, LotLife::ttl_of(kTimeMaxUs))), ok(10));
+  EXPECT_EQ(code(confirm(1)), Code::overflow);
+  EXPECT_EQ(bal(S1, B1).pending, 10u);
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+}
+
+TEST_F(LedgerTest, Accrual_PendingIsNeverForgotten) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 100)), ok(100));
+  advance(200 * kUsPerDay);
+  EXPECT_EQ(run(confirm(1)), ok(100));
+}
+
+// ---------------------------------------------------------------------------------------
+// reverse_accrual
+
+TEST_F(LedgerTest, ReverseAccrual_RejectsByState) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 30)), ok(30));
+  EXPECT_EQ(code(reverse(1)), Code::accrual_not_confirmed);
+  ASSERT_EQ(run(confirm(1)), ok(30));
+  EXPECT_EQ(run(reverse(1)), ok(30, 0));
+  EXPECT_EQ(code(reverse(1)), Code::accrual_already_reversed);
+  EXPECT_EQ(code(confirm(1)), Code::accrual_already_confirmed);
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+}
+
+TEST_F(LedgerTest, ReverseAccrual_TakesOwnLotBeforeSoonerLots) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(kT0 + 5 * kUsPerDay))), ok(100));
+  ASSERT_EQ(run(accrue(9, S1, B1, 200)), ok(200));
+  ASSERT_EQ(run(confirm(9)), ok(200));
+  EXPECT_EQ(run(reverse(9)), ok(200, 0));
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(100, kT0 + 5 * kUsPerDay)});
+  EXPECT_EQ(stats(S1).reversed, 200u);
+}
+
+TEST_F(LedgerTest, ReverseAccrual_TakesOwnLotFirstThenOthersInLotOrder) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(kT0 + 5 * kUsPerDay))), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::forever())), ok(100));
+  ASSERT_EQ(run(accrue(9, S1, B1, 200)), ok(200));
+  ASSERT_EQ(run(confirm(9)), ok(200));  // its lot expires in a year
+  ASSERT_EQ(run(spend(1, S1, B1, 150)), ok(150));  // 100 of the 5-day lot, 50 of the accrual's
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(kT0 + 3 * kUsPerDay), 4)), ok(100));
+
+  EXPECT_EQ(run(reverse(9)), ok(200, 0));  // 150 of its own, then 50 of the 3-day lot
+  EXPECT_EQ(lots(S1, B1),
+            (std::vector<LotView>{lot(50, kT0 + 3 * kUsPerDay, 4), lot(100, kTimeNever)}));
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(st.issued, 500u);
+  EXPECT_EQ(st.spent, 150u);
+  EXPECT_EQ(st.reversed, 200u);
+  EXPECT_EQ(st.debt, 0u);
+  EXPECT_EQ(st.outstanding, 150u);
+  EXPECT_EQ(cstats(S1, 4).reversed, 50u);
+  EXPECT_EQ(cstats(S1, 4).outstanding, 50u);
+}
+
+TEST_F(LedgerTest, ReverseAccrual_MissingBecomesDebtRepaidByCreditThenRefund) {
+  ASSERT_EQ(run(accrue(9, S1, B1, 200)), ok(200));
+  ASSERT_EQ(run(confirm(9)), ok(200));
+  const TimeUs lot_expiry = now_ + kYear;
+  ASSERT_EQ(run(spend(1, S1, B1, 150)), ok(150));
+
+  EXPECT_EQ(run(reverse(9)), ok(200, 150));  // 50 taken, 150 owed
+  EXPECT_EQ(bal(S1, B1).debt, 150u);
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+  EXPECT_EQ(stats(S1).reversed, 50u);
+  EXPECT_EQ(stats(S1).debt, 150u);
+
+  EXPECT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 5)), ok(100, 100));  // all repays
+  EXPECT_EQ(bal(S1, B1).debt, 50u);
+  EXPECT_TRUE(lots(S1, B1).empty());
+  EXPECT_EQ(cstats(S1, 5).issued, 100u);
+  EXPECT_EQ(cstats(S1, 5).reversed, 100u);
+  EXPECT_EQ(cstats(S1, 5).recipients, 0u);
+  EXPECT_EQ(cstats(S1, 5).outstanding, 0u);
+
+  EXPECT_EQ(run(refund(1, 100)), ok(100, 50));  // 50 repays, 50 recreates the lot
+  EXPECT_EQ(bal(S1, B1).debt, 0u);
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{order_lot(50, lot_expiry, 9)});
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(st.issued, 300u);
+  EXPECT_EQ(st.spent, 150u);
+  EXPECT_EQ(st.refunded, 100u);
+  EXPECT_EQ(st.reversed, 200u);
+  EXPECT_EQ(st.debt, 0u);
+  EXPECT_EQ(st.outstanding, 50u);
+}
+
+TEST_F(LedgerTest, ReverseAccrual_KeepsConfirmationTimeForRetention) {
+  ASSERT_EQ(run(accrue(1, S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(confirm(1)), ok(100));
+  const TimeUs confirmed_at = now_;
+  EXPECT_EQ(run_at(reverse(1), confirmed_at + kRetention - 1), ok(100, 0));
+  EXPECT_EQ(code_at(reverse(1), confirmed_at + kRetention), Code::unknown_order);
+  EXPECT_EQ(run(accrue(1, S1, B1, 5)), ok(5));  // the order id is free again
+}
+
+TEST_F(LedgerTest, ReverseAccrual_RejectsDebtAbove32Bits) {
+  EngineConfig config;
+  config.order_retention_us = 400 * kUsPerDay;
+  reconfigure(config);
+  set_balance_max(S1, kAmountMax);
+  set_earn_max(S1, kAmountMax);
+  constexpr Kopecks kHuge = 1'000'000'000'000;  // spend cap 9.9e9
+  for (OrderId o = 1; o <= 5; ++o) {  // one month each, so the earn cap never bites
+    ASSERT_EQ(run(accrue(o, S1, B1, kAmountMax)), ok(kAmountMax));
+    ASSERT_EQ(run(confirm(o)), ok(kAmountMax));
+    ASSERT_EQ(run(spend(100 + o, S1, B1, kAmountMax, kHuge)), ok(kAmountMax));
+    advance(31 * kUsPerDay);
+  }
+  for (OrderId o = 1; o <= 4; ++o) ASSERT_EQ(run(reverse(o)), ok(kAmountMax, kAmountMax));
+  EXPECT_EQ(code(reverse(5)), Code::overflow);  // 5e9 > 2^32 - 1
+  EXPECT_EQ(bal(S1, B1).debt, 4 * kAmountMax);
+}
+
+// ---------------------------------------------------------------------------------------
+// hold, capture, release, spend
+
+TEST_F(LedgerTest, Hold_TakesSoonestExpiringFirstTiesOldestFirst) {
+  const TimeUs day1 = kT0 + kUsPerDay, day3 = kT0 + 3 * kUsPerDay;
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(day3), 1)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::at(day1), 2)), ok(50));
+  ASSERT_EQ(run(credit(S1, B1, 70, LotLife::at(day1), 3)), ok(70));
+  ASSERT_EQ(run(credit(S1, B1, 30, LotLife::forever(), 4)), ok(30));
+  EXPECT_EQ(bal(S1, B1).next_expiry_us, day1);
+  EXPECT_EQ(bal(S1, B1).next_expiry_amount, 120u);
+
+  EXPECT_EQ(run(hold(1, S1, B1, 60)), ok(60));  // all of campaign 2, 10 of campaign 3
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(60, day1, 3), lot(100, day3, 1),
+                                                lot(30, kTimeNever, 4)}));
+  EXPECT_EQ(run(hold(2, S1, B1, 100)), ok(100));  // the rest of 3, then 40 of 1
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(60, day3, 1), lot(30, kTimeNever, 4)}));
+  EXPECT_EQ(bal(S1, B1).available, 90u);
+  EXPECT_EQ(bal(S1, B1).held, 160u);
+  EXPECT_EQ(stats(S1).held, 160u);
+}
+
+TEST_F(LedgerTest, Capture_SpendsWholeHold) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::forever())), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60)), ok(60));
+  EXPECT_EQ(bal(S1, B1).held, 60u);
+  EXPECT_EQ(run(capture(1)), ok(60, 0));
+  EXPECT_EQ(bal(S1, B1).available, 40u);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(stats(S1).spent, 60u);
+  EXPECT_EQ(stats(S1).held, 0u);
+  EXPECT_EQ(stats(S1).outstanding, 40u);
+  EXPECT_EQ(ledger_->total_stats().spent, 60u);
+}
+
+TEST_F(LedgerTest, Capture_PartialSpendsSoonestFragmentsAndReleasesRest) {
+  const TimeUs day1 = kT0 + kUsPerDay, day2 = kT0 + 2 * kUsPerDay;
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::at(day1), 1)), ok(50));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(day2), 2)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 120)), ok(120));
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(30, day2, 2)});
+
+  EXPECT_EQ(run(capture(1, 60)), ok(60, 60));  // spends 50 of 1 and 10 of 2
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(90, day2, 2)});
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(stats(S1).spent, 60u);
+  EXPECT_EQ(stats(S1).held, 0u);
+  EXPECT_EQ(cstats(S1, 1).spent, 50u);
+  EXPECT_EQ(cstats(S1, 2).spent, 10u);
+
+  EXPECT_EQ(run(refund(1)), ok(60, 0));
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(50, day1, 1), lot(100, day2, 2)}));
+  EXPECT_EQ(cstats(S1, 1).refunded, 50u);
+  EXPECT_EQ(cstats(S1, 2).refunded, 10u);
+}
+
+TEST_F(LedgerTest, Capture_RejectsMoreThanHeldOrAboveMax) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60)), ok(60));
+  EXPECT_EQ(code(capture(1, 61)), Code::capture_exceeds_hold);
+  EXPECT_EQ(code(capture(1, kAmountMax + 1)), Code::overflow);
+  EXPECT_EQ(bal(S1, B1).held, 60u);
+  EXPECT_EQ(run(capture(1, 60)), ok(60, 0));
+}
+
+TEST_F(LedgerTest, Capture_RejectsCapturedAndReleasedOrders) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 10)), ok(10));
+  ASSERT_EQ(run(capture(1)), ok(10));
+  EXPECT_EQ(code(capture(1)), Code::order_already_captured);
+  EXPECT_EQ(code(release(1)), Code::order_already_captured);
+
+  ASSERT_EQ(run(hold(2, S1, B1, 20)), ok(20));
+  EXPECT_EQ(run(release(2)), ok(20));
+  EXPECT_EQ(code(capture(2)), Code::order_released);
+  EXPECT_EQ(code(release(2)), Code::order_released);
+  EXPECT_EQ(code(refund(2)), Code::order_not_captured);
+  EXPECT_EQ(bal(S1, B1).available, 90u);
+}
+
+TEST_F(LedgerTest, Capture_RejectsUnknownOrder) {
+  EXPECT_EQ(code(capture(77)), Code::unknown_order);
+  EXPECT_EQ(code(release(77)), Code::unknown_order);
+  EXPECT_EQ(code(refund(77)), Code::unknown_order);
+}
+
+TEST_F(LedgerTest, Hold_RejectsLiveOrderId) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 10)), ok(10));
+  EXPECT_EQ(code(hold(1, S1, B1, 10)), Code::order_exists);
+  EXPECT_EQ(code(spend(1, S1, B1, 10)), Code::order_exists);
+  ASSERT_EQ(run(release(1)), ok(10));
+  EXPECT_EQ(code(hold(1, S1, B1, 10)), Code::order_exists);  // finished but retained
+  EXPECT_EQ(run(accrue(1, S1, B1, 5)), ok(5));  // accruals are a table of their own
+}
+
+TEST_F(LedgerTest, Hold_RejectsOverSpendCap) {
+  ASSERT_EQ(run(credit(S1, B1, 1000)), ok(1000));
+  // 100 roubles: cap min(99, 99) = 99.
+  EXPECT_EQ(code(hold(1, S1, B1, 100, 10'000)), Code::over_spend_cap);
+  EXPECT_EQ(code(hold(2, S1, B1, 5000, 10'000)), Code::over_spend_cap);  // before insufficient
+  EXPECT_EQ(run(hold(3, S1, B1, 99, 10'000)), ok(99));
+  // 1.50 roubles: 99 % is 1, but 1 rouble must be paid: cap 0.
+  EXPECT_EQ(code(hold(4, S1, B1, 1, 150)), Code::over_spend_cap);
+  EXPECT_EQ(run(hold(5, S1, B1, 1, 200)), ok(1));
+  EXPECT_EQ(code(hold(6, S1, B1, 1, 100)), Code::over_spend_cap);
+  EXPECT_EQ(bal(S1, B1).held, 100u);
+}
+
+TEST_F(LedgerTest, Hold_SpendCapLeavesOneRoublePaidAtAnyShare) {
+  ASSERT_EQ(run(credit(S1, B1, 1000)), ok(1000));
+  set_share(S1, 10'000);  // 100 %: still 1 rouble paid, cap 99 on 100 roubles
+  EXPECT_EQ(code(hold(1, S1, B1, 100, 10'000)), Code::over_spend_cap);
+  EXPECT_EQ(run(hold(2, S1, B1, 99, 10'000)), ok(99));
+  set_share(S1, 5'000);  // 50 %: cap 50
+  EXPECT_EQ(code(hold(3, S1, B1, 51, 10'000)), Code::over_spend_cap);
+  EXPECT_EQ(run(hold(4, S1, B1, 50, 10'000)), ok(50));
+}
+
+TEST_F(LedgerTest, Hold_RejectsInsufficientBonuses) {
+  EXPECT_EQ(code(hold(1, S1, B1, 1)), Code::insufficient_bonuses);  // no account
+  EXPECT_FALSE(bal(S1, B1).exists);
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  EXPECT_EQ(code(hold(2, S1, B1, 51)), Code::insufficient_bonuses);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+}
+
+TEST_F(LedgerTest, Hold_RejectsBadAmountGoodsTotalAndTimeout) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_EQ(code(hold(1, S1, B1, 0, kGoodsTotalMax + 1)), Code::zero_amount);
+  EXPECT_EQ(code(hold(1, S1, B1, kAmountMax + 1)), Code::overflow);
+  EXPECT_EQ(code(hold(1, S1, B1, 10, kGoodsTotalMax + 1)), Code::overflow);
+  EXPECT_EQ(code(hold(1, S1, B1, 10, kGoods, -1)), Code::invalid_timeout);
+  EXPECT_EQ(code(hold(1, S1, B1, 10, kGoods, kHoldTimeoutMaxUs + 1)), Code::invalid_timeout);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(run(hold(1, S1, B1, 10, kGoods, kHoldTimeoutMaxUs)), ok(10));
+}
+
+TEST_F(LedgerTest, Hold_DefaultTimeoutIsFifteenMinutes) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 10)), ok(10));
+  EXPECT_EQ(run_at(capture(1), now_ + kHoldTimeoutDefaultUs - 1), ok(10));
+  ASSERT_EQ(run(hold(2, S1, B1, 10)), ok(10));
+  EXPECT_EQ(code_at(capture(2), now_ + kHoldTimeoutDefaultUs), Code::hold_timed_out);
+  EXPECT_EQ(bal(S1, B1).available, 90u);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+}
+
+TEST_F(LedgerTest, Hold_TimesOutInSweepAtDeadline) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60, kGoods, kUsPerMinute)), ok(60));
+  const TimeUs deadline = now_ + kUsPerMinute;
+  // At the deadline, not yet timed out: still held.
+  EXPECT_EQ(ledger_->balance(S1, B1, deadline).held, 60u);
+  EXPECT_EQ(ledger_->balance(S1, B1, deadline).available, 40u);
+
+  EXPECT_EQ(run_at(sweep(), deadline), ok(0, 1));
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+  EXPECT_EQ(stats(S1).held, 0u);
+  EXPECT_EQ(code(capture(1)), Code::hold_timed_out);
+  EXPECT_EQ(code(release(1)), Code::hold_timed_out);
+  EXPECT_EQ(code(refund(1)), Code::order_not_captured);
+}
+
+TEST_F(LedgerTest, Capture_AfterDeadlineTimesOutHold) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60, kGoods, kUsPerMinute)), ok(60));
+  EXPECT_EQ(code_at(capture(1), now_ + kUsPerMinute), Code::hold_timed_out);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+  EXPECT_EQ(stats(S1).spent, 0u);
+  EXPECT_EQ(code(capture(1)), Code::hold_timed_out);
+  EXPECT_EQ(run(sweep()), ok(0, 0));  // nothing left to time out
+}
+
+TEST_F(LedgerTest, Release_AfterDeadlineTimesOutHold) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60, kGoods, kUsPerMinute)), ok(60));
+  EXPECT_EQ(code_at(release(1), now_ + 2 * kUsPerMinute), Code::hold_timed_out);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+  EXPECT_EQ(code(release(1)), Code::hold_timed_out);
+  EXPECT_EQ(run(sweep()), ok(0, 0));
+}
+
+TEST_F(LedgerTest, Release_ReturnsFragmentsToTheirLots) {
+  const TimeUs day1 = kT0 + kUsPerDay, day2 = kT0 + 2 * kUsPerDay;
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::at(day1), 1)), ok(50));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(day2), 2)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 120)), ok(120));
+  EXPECT_EQ(run(release(1)), ok(120));
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(50, day1, 1), lot(100, day2, 2)}));
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(stats(S1).held, 0u);
+  EXPECT_EQ(stats(S1).spent, 0u);
+}
+
+TEST_F(LedgerTest, Spend_SpendsAtOnceAndIsRefundable) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::forever())), ok(100));
+  EXPECT_EQ(run(spend(1, S1, B1, 30)), ok(30));
+  EXPECT_EQ(bal(S1, B1).available, 70u);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(stats(S1).spent, 30u);
+  EXPECT_EQ(stats(S1).held, 0u);
+  EXPECT_EQ(run(refund(1)), ok(30, 0));
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+  EXPECT_EQ(stats(S1).refunded, 30u);
+  EXPECT_EQ(stats(S1).outstanding, 100u);
+}
+
+TEST_F(LedgerTest, Spend_ChecksLikeHold) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_EQ(code(spend(1, S1, B1, 0)), Code::zero_amount);
+  EXPECT_EQ(code(spend(1, S1, B1, 10, kGoodsTotalMax + 1)), Code::overflow);
+  EXPECT_EQ(code(spend(1, S1, B1, 100, 10'000)), Code::over_spend_cap);
+  EXPECT_EQ(code(spend(1, S1, B1, 101)), Code::insufficient_bonuses);
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+  EXPECT_EQ(stats(S1).spent, 0u);
+}
+
+TEST_F(LedgerTest, Hold_RejectsWhenOrderTableFull) {
+  EngineConfig config;
+  config.orders_max = 1;
+  reconfigure(config);
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::forever())), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 10)), ok(10));
+  EXPECT_EQ(code(hold(2, S1, B1, 10)), Code::orders_full);
+  EXPECT_EQ(code(spend(3, S1, B1, 10)), Code::orders_full);
+  EXPECT_EQ(run(accrue(4, S1, B1, 10)), ok(10));  // accruals have their own table
+  EXPECT_EQ(code(accrue(5, S1, B1, 10)), Code::orders_full);
+  EXPECT_EQ(bal(S1, B1).held, 10u);
+
+  ASSERT_EQ(run(release(1)), ok(10));
+  const TimeUs released_at = now_;
+  EXPECT_EQ(code_at(hold(2, S1, B1, 10), released_at + kRetention - 1), Code::orders_full);
+  EXPECT_EQ(run_at(hold(2, S1, B1, 10), released_at + kRetention), ok(10));
+}
+
+// ---------------------------------------------------------------------------------------
+// refund
+
+TEST_F(LedgerTest, Refund_PartialReturnsLatestExpiringFirst) {
+  const TimeUs day1 = kT0 + kUsPerDay, day2 = kT0 + 2 * kUsPerDay;
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::at(day1), 1)), ok(50));
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::at(day2), 2)), ok(50));
+  ASSERT_EQ(run(spend(1, S1, B1, 80)), ok(80));  // 50 of 1, 30 of 2
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(20, day2, 2)});
+
+  EXPECT_EQ(run(refund(1, 20)), ok(20));
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(40, day2, 2)});
+  EXPECT_EQ(code(refund(1, 70)), Code::refund_exceeds_captured);  // 60 left
+  EXPECT_EQ(run(refund(1)), ok(60));
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(50, day1, 1), lot(50, day2, 2)}));
+  EXPECT_EQ(code(refund(1)), Code::refund_exceeds_captured);  // nothing left
+  EXPECT_EQ(code(refund(1, kAmountMax + 1)), Code::overflow);
+  EXPECT_EQ(stats(S1).refunded, 80u);
+  EXPECT_EQ(stats(S1).outstanding, 100u);
+}
+
+TEST_F(LedgerTest, Refund_RecreatesEmptiedLotInItsOldPlace) {
+  const TimeUs day1 = kT0 + kUsPerDay;
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(day1), 1)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(day1), 2)), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 150)), ok(150));  // all of 1, 50 of 2
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(50, day1, 2)});
+
+  EXPECT_EQ(run(refund(1, 100)), ok(100));  // 50 back to 2, then 50 recreates 1
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(50, day1, 1), lot(100, day1, 2)}));
+  ASSERT_EQ(run(hold(2, S1, B1, 60)), ok(60));  // the recreated lot is still the oldest
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(90, day1, 2)});
+}
+
+TEST_F(LedgerTest, Refund_RecreatesLotBeyondLotsMax) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(kT0 + kUsPerDay))), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 100)), ok(100));
+  for (std::uint32_t i = 0; i < kAccountLotsMax; ++i)
+    ASSERT_EQ(run(credit(S1, B1, 1, LotLife::forever())), ok(1));
+  EXPECT_EQ(code(credit(S1, B1, 1)), Code::account_lots_full);
+  EXPECT_EQ(run(refund(1)), ok(100));
+  EXPECT_EQ(lots(S1, B1).size(), kAccountLotsMax + 1);
+  EXPECT_EQ(bal(S1, B1).available, 100u + kAccountLotsMax);
+}
+
+TEST_F(LedgerTest, Refund_IntoExpiredLotCountsRefundedAndExpired) {
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::ttl_of(kUsPerHour), 1)), ok(50));
+  ASSERT_EQ(run(spend(1, S1, B1, 50)), ok(50));
+  advance(2 * kUsPerHour);
+  EXPECT_EQ(run(refund(1)), ok(50, 0));
+  EXPECT_TRUE(lots(S1, B1).empty());
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(st.refunded, 50u);
+  EXPECT_EQ(st.expired, 50u);
+  EXPECT_EQ(st.outstanding, 0u);
+  EXPECT_EQ(cstats(S1, 1).refunded, 50u);
+  EXPECT_EQ(cstats(S1, 1).expired, 50u);
+  EXPECT_EQ(run(sweep()), ok(0, 0));  // not expired twice
+}
+
+TEST_F(LedgerTest, Refund_RejectsOpenHold) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 10)), ok(10));
+  EXPECT_EQ(code(refund(1)), Code::order_not_captured);
+  EXPECT_EQ(bal(S1, B1).held, 10u);
+}
+
+TEST_F(LedgerTest, Refund_AfterRetentionIsUnknownOrder) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::forever())), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 40)), ok(40));
+  const TimeUs spent_at = now_;
+  EXPECT_EQ(run_at(refund(1, 10), spent_at + kRetention - 1), ok(10));
+  EXPECT_EQ(code_at(refund(1, 10), spent_at + kRetention), Code::unknown_order);
+  EXPECT_EQ(run(hold(1, S1, B1, 10)), ok(10));  // the order id is free again
+  EXPECT_EQ(bal(S1, B1).available, 60u);
+}
+
+// ---------------------------------------------------------------------------------------
+// revoke_campaign
+
+TEST_F(LedgerTest, RevokeCampaign_ExpiresItsLotsIncludingExpiredOnes) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B2, 50, LotLife::policy(), 7)), ok(50));
+  ASSERT_EQ(run(credit(S1, B1, 30)), ok(30));
+  ASSERT_EQ(run(credit(S1, B1, 20, LotLife::ttl_of(kUsPerMinute), 7)), ok(20));
+  ASSERT_EQ(run(credit(S2, B1, 40, LotLife::policy(), 7)), ok(40));  // another seller's 7
+  advance(2 * kUsPerMinute);  // the 20 expired, not swept
+
+  EXPECT_EQ(run(revoke(S1, 7)), ok(170));
+  EXPECT_EQ(amounts(S1, B1), std::vector<Amount>{30});
+  EXPECT_TRUE(lots(S1, B2).empty());
+  EXPECT_EQ(amounts(S2, B1), std::vector<Amount>{40});
+  const CampaignStats c = cstats(S1, 7);
+  EXPECT_EQ(c.issued, 170u);
+  EXPECT_EQ(c.expired, 170u);
+  EXPECT_EQ(c.outstanding, 0u);
+  EXPECT_EQ(c.recipients, 3u);
+  EXPECT_TRUE(c.revoked);
+  EXPECT_FALSE(cstats(S2, 7).revoked);
+  EXPECT_EQ(stats(S1).expired, 170u);
+  EXPECT_EQ(stats(S1).outstanding, 30u);
+
+  EXPECT_EQ(code(credit(S1, B1, 10, LotLife::policy(), 7)), Code::campaign_revoked);
+  EXPECT_EQ(run(revoke(S1, 7)), ok(0));
+  EXPECT_EQ(run(credit(S2, B1, 10, LotLife::policy(), 7)), ok(10));
+  EXPECT_EQ(run(sweep()), ok(0, 0));  // the expired 20 went with the revoke
+}
+
+TEST_F(LedgerTest, RevokeCampaign_OfUnknownCampaignMarksItRevoked) {
+  EXPECT_EQ(run(revoke(S1, 9)), ok(0));
+  EXPECT_TRUE(cstats(S1, 9).revoked);
+  EXPECT_EQ(code(credit(S1, B1, 10, LotLife::policy(), 9)), Code::campaign_revoked);
+  EXPECT_FALSE(bal(S1, B1).exists);
+}
+
+TEST_F(LedgerTest, RevokeCampaign_HeldFragmentsExpireWhenReleased) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(kT0 + kUsPerDay), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::at(kT0 + 2 * kUsPerDay))), ok(50));
+  ASSERT_EQ(run(hold(1, S1, B1, 80)), ok(80));  // 80 of campaign 7
+  EXPECT_EQ(run(revoke(S1, 7)), ok(20));         // its unheld 20
+  EXPECT_EQ(bal(S1, B1).held, 80u);
+  EXPECT_EQ(bal(S1, B1).available, 50u);
+
+  EXPECT_EQ(run(release(1)), ok(80));
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 50u);
+  EXPECT_EQ(cstats(S1, 7).expired, 100u);
+  EXPECT_EQ(cstats(S1, 7).outstanding, 0u);
+  EXPECT_EQ(stats(S1).expired, 100u);
+  EXPECT_EQ(stats(S1).outstanding, 50u);
+}
+
+TEST_F(LedgerTest, RevokeCampaign_CaptureSpendsHeldFragmentsButRefundExpires) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 100)), ok(100));
+  EXPECT_EQ(run(revoke(S1, 7)), ok(0));
+  EXPECT_EQ(run(capture(1, 30)), ok(30, 70));  // the released 70 expires at once
+  EXPECT_EQ(cstats(S1, 7).spent, 30u);
+  EXPECT_EQ(cstats(S1, 7).expired, 70u);
+  EXPECT_EQ(run(refund(1)), ok(30, 0));  // back into a revoked campaign: expires too
+  const CampaignStats c = cstats(S1, 7);
+  EXPECT_EQ(c.refunded, 30u);
+  EXPECT_EQ(c.expired, 100u);
+  EXPECT_EQ(c.outstanding, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+}
+
+TEST_F(LedgerTest, RevokeCampaign_RejectsCampaignZero) {
+  ASSERT_EQ(run(credit(S1, B1, 10)), ok(10));
+  EXPECT_EQ(code(revoke(S1, 0)), Code::invalid_campaign);
+  EXPECT_EQ(bal(S1, B1).available, 10u);
+}
+
+// ---------------------------------------------------------------------------------------
+// set_policy
+
+TEST_F(LedgerTest, SetPolicy_ChangesOnlyNamedFields) {
+  EXPECT_EQ(ledger_->policy(S1), Policy{});
+  SetPolicy c = policy_cmd(S1, SetPolicy::kBalanceMax);
+  c.balance_max = 500;
+  c.spend_share_bp = 0;  // not named: ignored
+  ASSERT_EQ(code(c), Code::ok);
+  Policy want;
+  want.balance_max = 500;
+  EXPECT_EQ(ledger_->policy(S1), want);
+
+  c = policy_cmd(S1, SetPolicy::kSpendShare | SetPolicy::kEarnMonthMax | SetPolicy::kLotLife);
+  c.spend_share_bp = 5000;
+  c.earn_month_max = 700;
+  c.lot_life_us = kTimeNever;
+  ASSERT_EQ(code(c), Code::ok);
+  want.spend_share_bp = 5000;
+  want.earn_month_max = 700;
+  want.lot_life_us = kTimeNever;
+  EXPECT_EQ(ledger_->policy(S1), want);
+  EXPECT_EQ(ledger_->policy(S2), Policy{});
+
+  ASSERT_EQ(run(credit(S1, B1, 10)), ok(10));  // policy life never: the lot never expires
+  EXPECT_EQ(lots(S1, B1), std::vector<LotView>{lot(10, kTimeNever)});
+}
+
+TEST_F(LedgerTest, SetPolicy_RejectsEmptyUnknownOrOutOfRangeFields) {
+  using F = SetPolicy;
+  auto with = [&](std::uint32_t fields, std::uint32_t share, Amount balance, Amount earn,
+                  TimeUs life) {
+    SetPolicy c = policy_cmd(S1, fields);
+    c.spend_share_bp = share;
+    c.balance_max = balance;
+    c.earn_month_max = earn;
+    c.lot_life_us = life;
+    return c;
+  };
+  const std::vector<SetPolicy> bad = {
+      with(0, 100, 100, 100, 100),
+      with(16, 100, 100, 100, 100),
+      with(F::kSpendShare | 16, 100, 100, 100, 100),
+      with(F::kSpendShare, 0, 100, 100, 100),
+      with(F::kSpendShare, 10'001, 100, 100, 100),
+      with(F::kBalanceMax, 100, 0, 100, 100),
+      with(F::kBalanceMax, 100, kAmountMax + 1, 100, 100),
+      with(F::kEarnMonthMax, 100, 100, 0, 100),
+      with(F::kEarnMonthMax, 100, 100, kAmountMax + 1, 100),
+      with(F::kLotLife, 100, 100, 100, 0),
+      with(F::kLotLife, 100, 100, 100, -1),
+      with(F::kSpendShare | F::kBalanceMax, 100, 0, 100, 100),  // one bad field spoils all
+  };
+  for (const SetPolicy& c : bad) {
+    EXPECT_EQ(code(c), Code::invalid_policy) << "fields " << c.fields;
+    EXPECT_EQ(ledger_->policy(S1), Policy{});
+  }
+  const SetPolicy edge =
+      with(F::kSpendShare | F::kBalanceMax | F::kEarnMonthMax | F::kLotLife, 10'000,
+           kAmountMax, kAmountMax, 1);
+  ASSERT_EQ(code(edge), Code::ok);
+  EXPECT_EQ(ledger_->policy(S1), (Policy{10'000, 0, kAmountMax, kAmountMax, 1}));
+}
+
+// ---------------------------------------------------------------------------------------
+// Idempotency
+
+TEST_F(LedgerTest, Idempotency_RepeatReturnsStoredResultAndChangesNothing) {
+  start_twin();
+  set_balance_max(S1, 100);
+  const Credit c = credit(S1, B1, 150);
+  ASSERT_EQ(run(c), ok(100, 0, kBal));
+  advance(kUsPerHour);
+  EXPECT_EQ(run_alone(c), ok(100, 0, kBal | kRep));
+  EXPECT_TRUE(same_state_as_twin());
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+
+  const Spend s = spend(1, S1, B1, 40);
+  ASSERT_EQ(run(s), ok(40));
+  EXPECT_EQ(run_alone(s), ok(40, 0, kRep));
+  EXPECT_TRUE(same_state_as_twin());
+  EXPECT_EQ(bal(S1, B1).available, 60u);
+  EXPECT_EQ(stats(S1).spent, 40u);
+}
+
+TEST_F(LedgerTest, Idempotency_RepeatOfRejectionStaysRejected) {
+  start_twin();
+  const Hold h = hold(1, S1, B1, 50);
+  ASSERT_EQ(code(h), Code::insufficient_bonuses);
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  const Result again = run_alone(h);  // would pass now, but the stored answer stands
+  EXPECT_EQ(again.code, Code::insufficient_bonuses);
+  EXPECT_EQ(again.flags, kRep);
+  EXPECT_TRUE(same_state_as_twin());
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+}
+
+TEST_F(LedgerTest, Idempotency_SameIdWithOtherBodyIsIdReused) {
+  start_twin();
+  const Credit c = credit(S1, B1, 100);
+  ASSERT_EQ(run(c), ok(100));
+  Credit other = c;
+  other.amount = 99;
+  EXPECT_EQ(run_alone(other).code, Code::id_reused);
+  Hold other_type = hold(1, S1, B1, 10);
+  other_type.id = c.id;
+  EXPECT_EQ(run_alone(other_type).code, Code::id_reused);
+  EXPECT_TRUE(same_state_as_twin());
+  EXPECT_EQ(run(c), ok(100, 0, kRep));  // the stored result is untouched
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+}
+
+TEST_F(LedgerTest, Idempotency_ZeroIdIsRejectedAndNotRemembered) {
+  Credit c = credit(S1, B1, 100);
+  c.id = Id128{};
+  EXPECT_EQ(run(c), Result::of(Code::id_zero));
+  EXPECT_EQ(run(c), Result::of(Code::id_zero));  // no kRepeat: nothing was remembered
+  EXPECT_FALSE(bal(S1, B1).exists);
+}
+
+TEST_F(LedgerTest, Idempotency_IdForgottenAfterWindow) {
+  Credit c = credit(S1, B1, 100);
+  ASSERT_EQ(run(c), ok(100));
+  const TimeUs t = now_;
+  EXPECT_EQ(run_at(c, t + kIdWindow - 1), ok(100, 0, kRep));
+  EXPECT_EQ(run_at(c, t + kIdWindow), ok(100));  // forgotten: applied again
+  EXPECT_EQ(bal(S1, B1).available, 200u);
+  c.amount = 5;  // forgotten again a window later: any body will do
+  EXPECT_EQ(run_at(c, t + 2 * kIdWindow), ok(5));
+  EXPECT_EQ(bal(S1, B1).available, 205u);
+}
+
+TEST_F(LedgerTest, Idempotency_RejectsNewIdsWhenTableFull) {
+  EngineConfig config;
+  config.ids_max = 2;
+  reconfigure(config);
+  const Credit c1 = credit(S1, B1, 100), c2 = credit(S1, B1, 100), c3 = credit(S1, B1, 100);
+  ASSERT_EQ(run(c1), ok(100));
+  const TimeUs t1 = now_;
+  ASSERT_EQ(run(c2), ok(100));
+  EXPECT_EQ(code(c3), Code::ids_full);
+  EXPECT_EQ(run(c1), ok(100, 0, kRep));  // known ids still answer
+  EXPECT_EQ(code(c3), Code::ids_full);   // ids_full was not remembered
+  EXPECT_EQ(run(sweep()), ok(0, 0));     // sweeps carry no id
+  EXPECT_EQ(bal(S1, B1).available, 200u);
+  EXPECT_EQ(run_at(c3, t1 + kIdWindow), ok(100));  // c1 has been forgotten
+  EXPECT_EQ(bal(S1, B1).available, 300u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Table bounds
+
+TEST_F(LedgerTest, Credit_RejectsNewAccountWhenTableFull) {
+  EngineConfig config;
+  config.accounts_max = 2;
+  reconfigure(config);
+  ASSERT_EQ(run(credit(S1, B1, 10)), ok(10));
+  ASSERT_EQ(run(credit(S1, B2, 10)), ok(10));
+  EXPECT_EQ(code(credit(S1, B3, 10)), Code::accounts_full);
+  EXPECT_EQ(code(accrue(1, S1, B3, 10)), Code::accounts_full);
+  EXPECT_EQ(code(credit(S2, B1, 10)), Code::accounts_full);
+  EXPECT_EQ(run(credit(S1, B1, 10)), ok(10));  // existing accounts still take credits
+  EXPECT_EQ(ledger_->account_count(), 2u);
+  EXPECT_FALSE(bal(S1, B3).exists);
+  EXPECT_FALSE(bal(S2, B1).exists);
+}
+
+TEST_F(LedgerTest, Credit_RejectsWhenAccountLotsFullCountingExpiredUntilSwept) {
+  for (std::uint32_t i = 0; i < kAccountLotsMax; ++i)
+    ASSERT_EQ(run(credit(S1, B1, 1, LotLife::ttl_of(kUsPerMinute))), ok(1));
+  EXPECT_EQ(code(credit(S1, B1, 1)), Code::account_lots_full);
+  ASSERT_EQ(run(accrue(1, S1, B1, 5)), ok(5));
+  advance(3 * kUsPerMinute);  // all expired, none swept: they still count
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+  EXPECT_EQ(code(credit(S1, B1, 1)), Code::account_lots_full);
+  EXPECT_EQ(code(confirm(1)), Code::account_lots_full);
+  EXPECT_EQ(bal(S1, B1).pending, 5u);
+
+  EXPECT_EQ(run(sweep()), ok(kAccountLotsMax, 0));
+  EXPECT_EQ(run(credit(S1, B1, 1)), ok(1));
+  EXPECT_EQ(run(confirm(1)), ok(5));
+  EXPECT_EQ(bal(S1, B1).available, 6u);
+}
+
+// ---------------------------------------------------------------------------------------
+// sweep
+
+TEST_F(LedgerTest, Sweep_SettlesOnlyFinishedMinuteBuckets) {
+  ASSERT_EQ(run_at(credit(S1, B1, 100, LotLife::at(kT0 + 90 * kUsPerSecond)),
+                   kT0 + kUsPerSecond),
+            ok(100));
+  EXPECT_EQ(run_at(sweep(), kT0 + 90 * kUsPerSecond), ok(0, 0));  // its minute is not over
+  EXPECT_EQ(bal(S1, B1).available, 0u);  // but reads already ignore it
+  EXPECT_EQ(stats(S1).outstanding, 100u);
+  EXPECT_EQ(run_at(sweep(), kT0 + 120 * kUsPerSecond), ok(100, 0));
+  EXPECT_EQ(stats(S1).expired, 100u);
+  EXPECT_EQ(stats(S1).outstanding, 0u);
+  EXPECT_EQ(ledger_->total_stats().expired, 100u);
+}
+
+TEST_F(LedgerTest, Sweep_SettlesEveryExpiredLotOfADueAccount) {
+  const TimeUs s = kUsPerSecond;
+  ASSERT_EQ(run_at(credit(S1, B1, 10, LotLife::at(kT0 + 30 * s)), kT0 + 1 * s), ok(10));
+  ASSERT_EQ(run_at(credit(S1, B1, 20, LotLife::at(kT0 + 130 * s)), kT0 + 2 * s), ok(20));
+  ASSERT_EQ(run_at(credit(S1, B1, 30, LotLife::at(kT0 + 600 * s)), kT0 + 3 * s), ok(30));
+  ASSERT_EQ(run_at(credit(S1, B2, 40, LotLife::at(kT0 + 125 * s)), kT0 + 4 * s), ok(40));
+
+  // B1 is due (a lot in a finished minute) and loses both expired lots; B2's only lot
+  // expired in the current minute, so B2 waits.
+  EXPECT_EQ(run_at(sweep(), kT0 + 135 * s), ok(30, 0));
+  EXPECT_EQ(amounts(S1, B1), std::vector<Amount>{30});
+  EXPECT_EQ(bal(S1, B2).available, 0u);
+  EXPECT_EQ(run_at(sweep(), kT0 + 180 * s), ok(40, 0));
+  EXPECT_EQ(stats(S1).expired, 70u);
+  EXPECT_EQ(stats(S1).outstanding, 30u);
+}
+
+TEST_F(LedgerTest, Sweep_TimedOutHoldIntoExpiredLotExpires) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(2 * kUsPerMinute))), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60, kGoods, 5 * kUsPerMinute)), ok(60));
+  EXPECT_EQ(run_at(sweep(), now_ + 5 * kUsPerMinute), ok(100, 1));  // 60 returned + 40 swept
+  EXPECT_EQ(stats(S1).expired, 100u);
+  EXPECT_EQ(stats(S1).held, 0u);
+  EXPECT_EQ(stats(S1).outstanding, 0u);
+  EXPECT_TRUE(lots(S1, B1).empty());
+}
+
+// Three accounts with expired lots and a hold past its deadline whose lot expired, all at
+// fixed times so that two ledgers get exactly the same history. Only one hold is due: a
+// timed-out hold is finished at the sweep's now, so a second one timed out by a later
+// limited sweep would (rightly) finish later than under one unlimited sweep.
+void apply_sweep_scenario(Ledger& ledger) {
+  std::uint64_t n = 0;
+  auto id = [&] { return Id128{7, ++n}; };
+  auto credit_at = [&](BuyerId b, Amount amount, LotLife life, TimeUs t) {
+    Credit c;
+    c.id = id();
+    c.seller = S1;
+    c.buyer = b;
+    c.amount = amount;
+    c.life = life;
+    ASSERT_EQ(ledger.apply(c, t).code, Code::ok);
+  };
+  auto hold_at = [&](OrderId order, BuyerId b, Amount amount, TimeUs timeout, TimeUs t) {
+    Hold h;
+    h.id = id();
+    h.order = order;
+    h.seller = S1;
+    h.buyer = b;
+    h.amount = amount;
+    h.goods_total = kGoods;
+    h.timeout_us = timeout;
+    ASSERT_EQ(ledger.apply(h, t).code, Code::ok);
+  };
+  const TimeUs m = kUsPerMinute;
+  credit_at(B1, 100, LotLife::at(kT0 + 5 * m), kT0 + 1);
+  credit_at(B2, 200, LotLife::at(kT0 + 6 * m), kT0 + 2);
+  credit_at(B3, 300, LotLife::at(kT0 + 7 * m), kT0 + 3);
+  credit_at(B3, 50, LotLife::forever(), kT0 + 4);
+  credit_at(B4, 40, LotLife::at(kT0 + kUsPerDay), kT0 + 5);
+  hold_at(1, B2, 150, 2 * m, kT0 + 6);         // its lot expires before the timeout
+  hold_at(2, B4, 10, kUsPerDay, kT0 + 7);  // not due
+  hold_at(3, B3, 20, kUsPerDay, kT0 + 8);      // not due
+}
+
+TEST_F(LedgerTest, Sweep_WithLimitReachesSameStateAsUnlimited) {
+  Ledger twin;
+  apply_sweep_scenario(*ledger_);
+  apply_sweep_scenario(twin);
+  ASSERT_EQ(ledger_->state_hash(), twin.state_hash());
+  const TimeUs ts = kT0 + 10 * kUsPerMinute;
+
+  // Expired: 100 (B1) + 150 returned into B2's expired lot + 50 (B2) + 280 (B3).
+  EXPECT_EQ(ledger_->apply(sweep(), ts), ok(580, 1));
+
+  Amount expired = 0, timed_out = 0;
+  TimeUs t = ts;
+  int sweeps = 0;
+  for (; sweeps < 20; ++sweeps, ++t) {
+    const Result r = twin.apply(sweep(1), t);
+    ASSERT_EQ(r.code, Code::ok);
+    if (sweeps == 0) {
+      EXPECT_TRUE(r.flags & Result::kMore);
+    }
+    expired += r.amount;
+    timed_out += r.aux;
+    if (!(r.flags & Result::kMore)) break;
+  }
+  ASSERT_LT(sweeps, 20);
+  EXPECT_GE(sweeps, 3);  // 4 units of work, one at a time
+  EXPECT_EQ(expired, 580u);
+  EXPECT_EQ(timed_out, 1u);
+
+  if (t > ts) {
+    EXPECT_EQ(ledger_->apply(sweep(), t), ok(0, 0));  // same last time
+  }
+  now_ = t;
+  EXPECT_EQ(ledger_->state_hash(), twin.state_hash());
+  EXPECT_EQ(twin.seller_stats(S1), ledger_->seller_stats(S1));
+  EXPECT_EQ(twin.balance(S1, B3, t), ledger_->balance(S1, B3, t));
+  EXPECT_EQ(bal(S1, B3).available, 50u);
+  EXPECT_EQ(bal(S1, B3).held, 20u);
+  EXPECT_EQ(bal(S1, B4).available, 30u);
+  EXPECT_EQ(bal(S1, B4).held, 10u);
+  EXPECT_EQ(stats(S1).expired, 580u);
+  EXPECT_EQ(stats(S1).outstanding, 110u);
+  expect_audit_clean(twin);
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+TEST_F(LedgerTest, Reads_UnknownAccountSellerAndCampaignAreEmpty) {
+  const AccountView v = bal(S1, B1);
+  EXPECT_FALSE(v.exists);
+  AccountView empty;
+  empty.seller = S1;
+  empty.buyer = B1;
+  EXPECT_EQ(v, empty);  // nothing, never-expiring
+  EXPECT_TRUE(lots(S1, B1).empty());
+  EXPECT_EQ(stats(S1), SellerStats{});
+  EXPECT_EQ(ledger_->total_stats(), SellerStats{});
+  EXPECT_EQ(cstats(S1, 7), CampaignStats{});
+  EXPECT_EQ(ledger_->policy(S1), Policy{});
+}
+
+TEST_F(LedgerTest, Reads_IgnoreExpiredUnsweptLots) {
+  const TimeUs h1 = kT0 + kUsPerHour, h2 = kT0 + 2 * kUsPerHour;
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::at(h1))), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 30, LotLife::at(h2))), ok(30));
+  ASSERT_EQ(run(credit(S1, B1, 20, LotLife::at(h2))), ok(20));
+  EXPECT_EQ(code_at(hold(1, S1, B1, 60), h1), Code::insufficient_bonuses);
+
+  const AccountView v = bal(S1, B1);
+  EXPECT_EQ(v.available, 50u);
+  EXPECT_EQ(v.next_expiry_us, h2);
+  EXPECT_EQ(v.next_expiry_amount, 50u);
+  EXPECT_EQ(lots(S1, B1), (std::vector<LotView>{lot(30, h2), lot(20, h2)}));
+
+  const std::vector<CartLine> lines = {{S1, kGoods}};
+  std::vector<CartEntry> cart;
+  ledger_->cart(B1, lines, 2 * kUsPerHour, now_, cart);
+  EXPECT_EQ(cart, (std::vector<CartEntry>{{S1, 50, 50, 0, 50, h2}}));
+
+  std::vector<AccountView> wallet;
+  ledger_->wallet(B1, now_, wallet);
+  ASSERT_EQ(wallet.size(), 1u);
+  EXPECT_EQ(wallet[0].available, 50u);
+
+  const ExpiringPage page = ledger_->expiring(S1, kUsPerDay, {}, 10, now_);
+  EXPECT_EQ(page.entries, (std::vector<ExpiringEntry>{{B1, 50, h2}}));
+  EXPECT_TRUE(page.done);
+
+  EXPECT_EQ(stats(S1).expired, 0u);  // not swept: still counted as outstanding
+  EXPECT_EQ(stats(S1).outstanding, 150u);
+}
+
+TEST_F(LedgerTest, Cart_SpendableIsAvailableCappedBySpendCap) {
+  const TimeUs h1 = kT0 + kUsPerHour, h2 = kT0 + 2 * kUsPerHour;
+  ASSERT_EQ(run(credit(S1, B1, 60, LotLife::at(h1))), ok(60));
+  ASSERT_EQ(run(credit(S1, B1, 40, LotLife::at(kT0 + 10 * kUsPerDay))), ok(40));
+  ASSERT_EQ(run(accrue(1, S1, B1, 25)), ok(25));
+  ASSERT_EQ(run(credit(S2, B1, 30, LotLife::at(h2))), ok(30));
+  ASSERT_EQ(run(credit(S1, B2, 500)), ok(500));  // someone else's
+
+  // 50 roubles: cap min(49, 49); 10,000 roubles: cap 9,900.
+  const std::vector<CartLine> lines = {{S1, 5'000}, {S2, 1'000'000}, {S3, 10'000}};
+  std::vector<CartEntry> cart;
+  ledger_->cart(B1, lines, kUsPerHour, now_, cart);  // soon: lots expiring by now + 1h
+  EXPECT_EQ(cart, (std::vector<CartEntry>{{S1, 100, 49, 25, 60, h1},
+                                          {S2, 30, 30, 0, 0, h2},
+                                          {S3, 0, 0, 0, 0, kTimeNever}}));
+}
+
+TEST_F(LedgerTest, Wallet_ListsNonEmptyAccountsBySeller) {
+  ASSERT_EQ(run(credit(30, B1, 100)), ok(100));
+  ASSERT_EQ(run(credit(10, B1, 50)), ok(50));
+  ASSERT_EQ(run(accrue(1, 20, B1, 40)), ok(40));
+  ASSERT_EQ(run(cancel(1)), ok(40));  // seller 20: empty again
+  ASSERT_EQ(run(credit(40, B1, 25)), ok(25));
+  ASSERT_EQ(run(spend(2, 40, B1, 25)), ok(25));  // seller 40: empty
+  ASSERT_EQ(run(accrue(3, 50, B1, 70)), ok(70));  // pending only
+  ASSERT_EQ(run(credit(60, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(4, 60, B1, 100)), ok(100));  // held only
+  ASSERT_EQ(run(accrue(5, 70, B1, 10)), ok(10));
+  ASSERT_EQ(run(confirm(5)), ok(10));
+  ASSERT_EQ(run(spend(6, 70, B1, 10)), ok(10));
+  ASSERT_EQ(run(reverse(5)), ok(10, 10));  // debt only
+  ASSERT_EQ(run(credit(10, B2, 999)), ok(999));  // another buyer
+
+  std::vector<AccountView> wallet;
+  ledger_->wallet(B1, now_, wallet);
+  using Row = std::tuple<SellerId, BuyerId, Amount, Amount, Amount, Amount, bool>;
+  std::vector<Row> rows;
+  for (const AccountView& v : wallet)
+    rows.emplace_back(v.seller, v.buyer, v.available, v.held, v.pending, v.debt, v.exists);
+  // (seller, buyer, available, held, pending, debt, exists)
+  EXPECT_EQ(rows, (std::vector<Row>{{10, B1, 50, 0, 0, 0, true},
+                                    {30, B1, 100, 0, 0, 0, true},
+                                    {50, B1, 0, 0, 70, 0, true},
+                                    {60, B1, 0, 100, 0, 0, true},
+                                    {70, B1, 0, 0, 0, 10, true}}));
+}
+
+TEST_F(LedgerTest, Expiring_PagesOfTwoCoverEachBuyerOnce) {
+  const TimeUs q = kT0 + kUsPerHour;  // the query's now
+  const TimeUs h = kUsPerHour;
+  ASSERT_EQ(run(credit(S1, B1, 10, LotLife::at(q + 1 * h))), ok(10));
+  ASSERT_EQ(run(credit(S1, B1, 15, LotLife::at(q + 5 * h))), ok(15));
+  ASSERT_EQ(run(credit(S1, B1, 99, LotLife::at(q + 48 * h))), ok(99));  // outside the window
+  ASSERT_EQ(run(credit(S1, B2, 20, LotLife::at(q + 2 * h))), ok(20));
+  ASSERT_EQ(run(credit(S1, B3, 30, LotLife::at(q + 3 * h))), ok(30));
+  ASSERT_EQ(run(credit(S1, B4, 40, LotLife::at(q + 23 * h))), ok(40));
+  ASSERT_EQ(run(credit(S1, B5, 50, LotLife::at(q + 24 * h))), ok(50));      // window's end
+  ASSERT_EQ(run(credit(S1, B6, 60, LotLife::at(q + 24 * h + 1))), ok(60));  // just past it
+  ASSERT_EQ(run(credit(S1, B7, 70, LotLife::at(kT0 + 30 * kUsPerMinute))), ok(70));  // expired
+  ASSERT_EQ(run(credit(S1, B8, 80, LotLife::forever())), ok(80));
+  ASSERT_EQ(run(credit(S2, B9, 90, LotLife::at(q + 1 * h))), ok(90));  // another seller
+
+  std::vector<ExpiringEntry> all;
+  ExpiringCursor cursor;
+  int pages = 0;
+  for (; pages < 20; ++pages) {
+    const ExpiringPage page = ledger_->expiring(S1, 24 * h, cursor, 2, q);
+    EXPECT_LE(page.entries.size(), 2u);
+    all.insert(all.end(), page.entries.begin(), page.entries.end());
+    cursor = page.next;
+    if (page.done) break;
+  }
+  ASSERT_LT(pages, 20);
+  EXPECT_GE(pages, 2);  // at least three pages for five buyers
+  std::sort(all.begin(), all.end(),
+            [](const ExpiringEntry& a, const ExpiringEntry& b) { return a.buyer < b.buyer; });
+  EXPECT_EQ(all, (std::vector<ExpiringEntry>{{B1, 25, q + 1 * h},
+                                             {B2, 20, q + 2 * h},
+                                             {B3, 30, q + 3 * h},
+                                             {B4, 40, q + 23 * h},
+                                             {B5, 50, q + 24 * h}}));
+}
+
+TEST_F(LedgerTest, CampaignStats_CountsRecipientsAndSpenders) {
+  set_balance_max(S1, 150);
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));  // B1's first lot
+  ASSERT_EQ(run(credit(S1, B2, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B3, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::policy(), 7)), ok(50));   // B1's second lot
+  ASSERT_EQ(run(credit(S1, B1, 10, LotLife::policy(), 7)), ok(0, 0, kBal));  // no lot
+  EXPECT_EQ(cstats(S1, 7).recipients, 4u);
+
+  ASSERT_EQ(run(spend(1, S1, B1, 120)), ok(120));  // first lot emptied, second spent from
+  EXPECT_EQ(cstats(S1, 7).spenders, 2u);
+  ASSERT_EQ(run(spend(2, S1, B1, 10)), ok(10));  // the second lot again: no one new
+  EXPECT_EQ(cstats(S1, 7).spenders, 2u);
+  ASSERT_EQ(run(hold(3, S1, B2, 50)), ok(50));
+  EXPECT_EQ(cstats(S1, 7).spenders, 2u);  // holding is not spending
+  ASSERT_EQ(run(capture(3)), ok(50));
+  EXPECT_EQ(cstats(S1, 7).spenders, 3u);
+  ASSERT_EQ(run(refund(1)), ok(120));  // recreates B1's first lot, flagged as spent from
+  ASSERT_EQ(run(spend(4, S1, B1, 100)), ok(100));
+  const CampaignStats c = cstats(S1, 7);
+  EXPECT_EQ(c.spenders, 3u);
+  EXPECT_EQ(c.recipients, 4u);
+  EXPECT_EQ(c.issued, 350u);
+  EXPECT_EQ(c.spent, 280u);
+  EXPECT_EQ(c.refunded, 120u);
+  EXPECT_EQ(c.outstanding, 190u);
+  EXPECT_EQ(bal(S1, B1).available, 40u);
+}
+
+TEST_F(LedgerTest, Stats_TotalSumsSellers) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(credit(S2, B1, 50)), ok(50));
+  ASSERT_EQ(run(spend(1, S2, B1, 20)), ok(20));
+  ASSERT_EQ(run(accrue(2, S2, B1, 7)), ok(7));
+  EXPECT_EQ(stats(S1).issued, 100u);
+  EXPECT_EQ(stats(S2).issued, 50u);
+  EXPECT_EQ(stats(S2).spent, 20u);
+  EXPECT_EQ(stats(S2).outstanding, 30u);
+  const SellerStats total = ledger_->total_stats();
+  EXPECT_EQ(total.issued, 150u);
+  EXPECT_EQ(total.spent, 20u);
+  EXPECT_EQ(total.pending, 7u);
+  EXPECT_EQ(total.outstanding, 130u);
+}
+
+}  // namespace
+}  // namespace bonus
