@@ -1,0 +1,43 @@
+#include "engine/command_codec.h"
+
+#include <bit>
+#include <cstring>
+#include <utility>
+
+namespace bonus {
+
+static_assert(std::endian::native == std::endian::little);
+static_assert(std::variant_size_v<Command> < 256);
+
+void encode_command(const Command& command, std::string& out) {
+  out.push_back(static_cast<char>(command.index()));
+  std::visit(
+      [&](const auto& c) { out.append(reinterpret_cast<const char*>(&c), sizeof(c)); },
+      command);
+}
+
+namespace {
+
+template <std::size_t I>
+std::size_t decode_as(std::size_t kind, std::string_view body, Command& out) {
+  if constexpr (I == std::variant_size_v<Command>) {
+    return 0;
+  } else {
+    if (kind != I) return decode_as<I + 1>(kind, body, out);
+    using T = std::variant_alternative_t<I, Command>;
+    if (body.size() < sizeof(T)) return 0;
+    T c;
+    std::memcpy(&c, body.data(), sizeof(T));
+    out = c;
+    return 1 + sizeof(T);
+  }
+}
+
+}  // namespace
+
+std::size_t decode_command(std::string_view in, Command& out) {
+  if (in.empty()) return 0;
+  return decode_as<0>(static_cast<unsigned char>(in[0]), in.substr(1), out);
+}
+
+}  // namespace bonus
