@@ -56,7 +56,9 @@ AccountView Ledger::view_of(const Account& a, TimeUs now) const {
     if (v.next_expiry_us == kTimeNever && lot.expires_at_us != kTimeNever) {
       v.next_expiry_us = lot.expires_at_us;
     }
-    if (lot.expires_at_us == v.next_expiry_us) v.next_expiry_amount += lot.amount;
+    if (lot.expires_at_us == v.next_expiry_us && lot.expires_at_us != kTimeNever) {
+      v.next_expiry_amount += lot.amount;
+    }
   }
   return v;
 }
