@@ -21,15 +21,14 @@ constexpr std::array<std::uint32_t, 256> make_table() {
 }
 constexpr auto kTable = make_table();
 
-std::uint32_t crc32c_software(const unsigned char* p, std::size_t n, std::uint32_t crc) {
+std::uint32_t software(const unsigned char* p, std::size_t n, std::uint32_t crc) {
   crc = ~crc;
   while (n-- > 0) crc = kTable[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
   return ~crc;
 }
 
-__attribute__((target("sse4.2"))) std::uint32_t crc32c_hardware(const unsigned char* p,
-                                                                  std::size_t n,
-                                                                  std::uint32_t crc) {
+__attribute__((target("sse4.2"))) std::uint32_t hardware(const unsigned char* p, std::size_t n,
+                                                          std::uint32_t crc) {
   std::uint64_t c = ~crc & 0xFFFFFFFFu;
   while (n >= 8) {
     std::uint64_t word;
@@ -49,7 +48,17 @@ const bool kHardware = __builtin_cpu_supports("sse4.2");
 
 std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc) {
   const auto* p = static_cast<const unsigned char*>(data);
-  return kHardware ? crc32c_hardware(p, size, crc) : crc32c_software(p, size, crc);
+  return kHardware ? hardware(p, size, crc) : software(p, size, crc);
 }
+
+std::uint32_t crc32c_software(const void* data, std::size_t size, std::uint32_t crc) {
+  return software(static_cast<const unsigned char*>(data), size, crc);
+}
+
+std::uint32_t crc32c_sse42(const void* data, std::size_t size, std::uint32_t crc) {
+  return hardware(static_cast<const unsigned char*>(data), size, crc);
+}
+
+bool crc32c_has_sse42() { return kHardware; }
 
 }  // namespace bonus

@@ -1,0 +1,849 @@
+#include "clients/cpp/client.h"
+
+#include <asio.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include "engine/assert.h"
+
+namespace bonus::client {
+namespace {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using protocol::Body;
+using protocol::FrameError;
+using protocol::FrameHeader;
+using protocol::Opcode;
+
+constexpr std::size_t kReadBufferBytes = 128 * 1024;  // grows for a larger frame
+constexpr std::size_t kReadRoomMin = 16 * 1024;       // free space asked of each read
+constexpr std::size_t kCoalesceBytes = 64 * 1024;     // small frames share a buffer up to this
+constexpr std::size_t kGatherMax = 64;                // buffers per socket write
+
+// What came for one request, handed to its completion on the I/O thread.
+struct Arrival {
+  Status status = Status::ok;
+  FrameError error = FrameError::none;
+  std::string message;
+  const FrameHeader* header = nullptr;  // set when a frame came
+  Body body;                            // the frame's body when one came
+};
+using Completion = std::function<void(const Arrival&)>;
+
+template <typename T>
+Reply<T> failed(const Arrival& a) {
+  Reply<T> r;
+  r.status = a.status;
+  r.error = a.error;
+  r.message = a.message;
+  return r;
+}
+
+template <typename T>
+Reply<T> undecodable(FrameError e, Opcode opcode) {
+  Reply<T> r;
+  r.status = Status::bad_reply;
+  r.error = e;
+  r.message = "undecodable " + std::string(protocol::opcode_name(opcode)) + " reply";
+  return r;
+}
+
+// Results of a write reply for `count` commands into out[offset, offset + count); with
+// errors_only the slots of omitted (ok) results keep what they held (Result{}).
+FrameError decode_results(Body body, std::uint32_t count, bool errors_only,
+                          std::vector<Result>& out, std::size_t offset) {
+  std::vector<protocol::IndexedResult> indexed;
+  const FrameError e = protocol::decode_write_reply(body, count, errors_only, indexed);
+  if (e != FrameError::none) return e;
+  for (const protocol::IndexedResult& r : indexed) out[offset + r.index] = r.result;
+  return FrameError::none;
+}
+
+// One write() waiting for its result.
+struct Waiter {
+  std::promise<Reply<Result>> promise;
+  Clock::time_point deadline;
+};
+
+// Single writes of one kind queued since the I/O thread's last flush.
+template <typename C>
+struct SingleQueue {
+  std::vector<C> commands;
+  std::vector<Waiter> waiters;
+};
+using SingleQueues =
+    std::tuple<SingleQueue<Credit>, SingleQueue<Accrue>, SingleQueue<ConfirmAccrual>,
+               SingleQueue<CancelAccrual>, SingleQueue<Hold>, SingleQueue<Capture>,
+               SingleQueue<Release>, SingleQueue<Spend>, SingleQueue<Refund>,
+               SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>>;
+
+std::string endpoint_name(const ClientOptions& o) { return o.host + ":" + std::to_string(o.port); }
+
+}  // namespace
+
+std::string_view status_name(Status status) {
+  switch (status) {
+    case Status::ok: return "ok";
+    case Status::timeout: return "timeout";
+    case Status::disconnected: return "disconnected";
+    case Status::refused: return "refused";
+    case Status::bad_reply: return "bad_reply";
+  }
+  return "unknown";
+}
+
+// The connection and everything in flight on it. Members below "I/O thread" are touched
+// only there; callers reach it through post_request and enqueue, which post to it.
+struct Client::Impl {
+  explicit Impl(const ClientOptions& o) : options(o) {}
+  ~Impl();
+
+  // Caller side.
+  std::string resolve();
+  void start();
+  std::string connect_now();
+  std::uint64_t next_id() { return next_request_id.fetch_add(1, std::memory_order_relaxed); }
+  Clock::time_point deadline_from_now() const { return Clock::now() + options.timeout; }
+  void post_request(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
+                    Clock::time_point deadline, Completion done);
+  std::future<Reply<Result>> enqueue(const Command& command);
+  template <typename T, typename Decode>
+  std::future<Reply<T>> call_async(Opcode opcode, Body body, Decode decode);
+
+  // I/O thread.
+  void submit(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
+              Clock::time_point deadline, Completion done);
+  void pump();
+  void queue_bytes(std::string bytes);
+  void write_more();
+  void start_connect();
+  void on_connected(std::uint64_t generation_at, const asio::error_code& ec);
+  void notify_connect(const std::string& error);
+  void drop_link(Status status, FrameError error, std::string message);
+  void complete(std::uint64_t id, const Arrival& arrival);
+  void fail_all(const Arrival& arrival);
+  void arm_timer();
+  void on_timer();
+  void read_more();
+  void reserve_frame(std::size_t frame_bytes);
+  void parse_frames();
+  void on_frame(const FrameHeader& h, Body body);
+  static void classify(const FrameHeader& h, Opcode opcode, Arrival& a);
+  bool deliver_raw(const Arrival& arrival);
+  void flush_singles();
+  template <typename C>
+  void send_singles(SingleQueue<C>& queue);
+  std::uint8_t* in_bytes() { return reinterpret_cast<std::uint8_t*>(in_words.data()); }
+  std::size_t in_capacity() const { return in_words.size() * sizeof(std::uint64_t); }
+
+  const ClientOptions options;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread;
+  std::thread::id thread_id;
+  std::atomic<std::uint64_t> next_request_id{1};
+
+  // Single writes waiting for the next flush; any thread, under singles_mutex.
+  std::mutex singles_mutex;
+  SingleQueues singles;
+  bool flush_posted = false;
+
+  // I/O thread.
+  struct Pending {
+    Opcode opcode = Opcode::ping;
+    bool raw = false;   // send_raw: answered by the next frame that matches no request
+    bool sent = false;  // written (counts against in_flight_max)
+    std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
+    Completion done;
+  };
+  struct Unsent {
+    std::uint64_t id = 0;
+    std::string bytes;
+  };
+  enum class Link : std::uint8_t { down, connecting, up };
+
+  tcp::resolver::results_type endpoints;
+  tcp::socket socket{io};
+  Link link = Link::down;
+  std::uint64_t generation = 0;  // bumped on every new or dropped socket: stale handlers return
+  bool closing = false;
+  std::vector<std::function<void(const std::string&)>> connect_waiters;
+  asio::steady_timer connect_timer{io};
+
+  std::unordered_map<std::uint64_t, Pending> pending;
+  std::multimap<Clock::time_point, std::uint64_t> deadlines;
+  asio::steady_timer deadline_timer{io};
+  bool timer_armed = false;
+  Clock::time_point timer_at;
+  std::deque<Unsent> unsent;           // waiting for the link or for a window slot
+  std::uint32_t sent_count = 0;        // written, awaiting a reply
+  std::deque<std::uint64_t> raw_waiters;
+
+  std::deque<std::string> out;         // bytes to write; the first `writing` are being written
+  std::size_t writing = 0;
+  std::vector<asio::const_buffer> gather;
+
+  std::vector<std::uint64_t> in_words = std::vector<std::uint64_t>(kReadBufferBytes / 8);
+  std::size_t in_begin = 0;            // unparsed bytes are [in_begin, in_end)
+  std::size_t in_end = 0;
+  std::vector<std::uint64_t> aligned;  // a misaligned body is copied here
+  flatbuffers::FlatBufferBuilder fbb{1024};
+};
+
+// ---------------------------------------------------------------------------------------
+// Caller side.
+
+Client::Impl::~Impl() {
+  if (!thread.joinable()) return;
+  asio::post(io, [this] {
+    closing = true;
+    drop_link(Status::disconnected, FrameError::none, "client closed");
+    deadline_timer.cancel();
+  });
+  work.reset();
+  thread.join();
+}
+
+std::string Client::Impl::resolve() {
+  tcp::resolver resolver(io);
+  asio::error_code ec;
+  endpoints = resolver.resolve(options.host, std::to_string(options.port), ec);
+  if (ec) return "cannot resolve " + endpoint_name(options) + ": " + ec.message();
+  return {};
+}
+
+void Client::Impl::start() {
+  thread = std::thread([this] { io.run(); });
+  thread_id = thread.get_id();
+}
+
+std::string Client::Impl::connect_now() {
+  auto result = std::make_shared<std::promise<std::string>>();
+  auto error = result->get_future();
+  asio::post(io, [this, result] {
+    connect_waiters.push_back([result](const std::string& e) { result->set_value(e); });
+    if (link == Link::up) {
+      notify_connect({});
+    } else if (link == Link::down) {
+      start_connect();
+    }
+  });
+  return error.get();
+}
+
+void Client::Impl::post_request(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
+                                Clock::time_point deadline, Completion done) {
+  asio::post(io, [this, id, opcode, raw, bytes = std::move(bytes), deadline,
+                  done = std::move(done)]() mutable {
+    submit(id, opcode, raw, std::move(bytes), deadline, std::move(done));
+  });
+}
+
+std::future<Reply<Result>> Client::Impl::enqueue(const Command& command) {
+  Waiter waiter{{}, deadline_from_now()};
+  auto result = waiter.promise.get_future();
+  bool post = false;
+  {
+    std::lock_guard lock(singles_mutex);
+    std::visit(
+        [&](const auto& c) {
+          using C = std::decay_t<decltype(c)>;
+          if constexpr (protocol::WriteCommand<C>) {
+            auto& queue = std::get<SingleQueue<C>>(singles);
+            queue.commands.push_back(c);
+            queue.waiters.push_back(std::move(waiter));
+          } else {
+            BONUS_ASSERT(protocol::WriteCommand<C> && "clients send write commands only");
+          }
+        },
+        command);
+    post = !flush_posted;
+    flush_posted = true;
+  }
+  if (post) asio::post(io, [this] { flush_singles(); });
+  return result;
+}
+
+template <typename T, typename Decode>
+std::future<Reply<T>> Client::Impl::call_async(Opcode opcode, Body body, Decode decode) {
+  const std::uint64_t id = next_id();
+  auto result = std::make_shared<std::promise<Reply<T>>>();
+  auto reply = result->get_future();
+  post_request(id, opcode, false, protocol::make_frame(opcode, 0, id, body), deadline_from_now(),
+               [result, opcode, decode](const Arrival& a) {
+                 if (a.status != Status::ok) return result->set_value(failed<T>(a));
+                 Reply<T> r;
+                 if (const FrameError e = decode(a.body, r.value); e != FrameError::none) {
+                   return result->set_value(undecodable<T>(e, opcode));
+                 }
+                 result->set_value(std::move(r));
+               });
+  return reply;
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O thread: requests, the send window, writing.
+
+void Client::Impl::submit(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
+                          Clock::time_point deadline, Completion done) {
+  if (closing) {
+    done(Arrival{Status::disconnected, FrameError::none, "client closed"});
+    return;
+  }
+  const auto at = deadlines.emplace(deadline, id);
+  pending.emplace(id, Pending{opcode, raw, false, at, std::move(done)});
+  if (raw) raw_waiters.push_back(id);
+  unsent.push_back(Unsent{id, std::move(bytes)});
+  arm_timer();
+  pump();
+}
+
+void Client::Impl::pump() {
+  if (link == Link::down && !unsent.empty() && !closing) start_connect();
+  if (link != Link::up) return;
+  while (!unsent.empty() && sent_count < options.in_flight_max) {
+    Unsent u = std::move(unsent.front());
+    unsent.pop_front();
+    const auto it = pending.find(u.id);
+    if (it == pending.end()) continue;  // timed out while waiting
+    it->second.sent = true;
+    ++sent_count;
+    queue_bytes(std::move(u.bytes));
+  }
+  if (writing == 0 && !out.empty()) write_more();
+}
+
+void Client::Impl::queue_bytes(std::string bytes) {
+  if (out.size() > writing && out.back().size() + bytes.size() <= kCoalesceBytes) {
+    out.back() += bytes;
+  } else {
+    out.push_back(std::move(bytes));
+  }
+}
+
+void Client::Impl::write_more() {
+  gather.clear();
+  for (const std::string& s : out) {
+    gather.push_back(asio::buffer(s));
+    if (gather.size() == kGatherMax) break;
+  }
+  writing = gather.size();
+  asio::async_write(socket, gather, [this, g = generation](const asio::error_code& ec, std::size_t) {
+    if (g != generation) return;
+    for (std::size_t i = 0; i < writing; ++i) out.pop_front();
+    writing = 0;
+    if (ec) return drop_link(Status::disconnected, FrameError::none, "write failed: " + ec.message());
+    if (!out.empty()) write_more();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O thread: the link.
+
+void Client::Impl::start_connect() {
+  link = Link::connecting;
+  ++generation;
+  socket = tcp::socket(io);
+  const std::uint64_t g = generation;
+  connect_timer.expires_after(options.timeout);
+  connect_timer.async_wait([this, g](const asio::error_code& ec) {
+    if (ec || g != generation || link != Link::connecting) return;
+    asio::error_code ignored;
+    socket.close(ignored);  // the connect completes with operation_aborted
+  });
+  asio::async_connect(socket, endpoints, [this, g](const asio::error_code& ec, const tcp::endpoint&) {
+    on_connected(g, ec);
+  });
+}
+
+void Client::Impl::on_connected(std::uint64_t generation_at, const asio::error_code& ec) {
+  if (generation_at != generation) return;
+  connect_timer.cancel();
+  if (ec) {
+    const std::string why = ec == asio::error::operation_aborted ? "timed out" : ec.message();
+    drop_link(Status::disconnected, FrameError::none,
+              "cannot connect to " + endpoint_name(options) + ": " + why);
+    return;
+  }
+  link = Link::up;
+  asio::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  notify_connect({});
+  read_more();
+  pump();
+}
+
+void Client::Impl::notify_connect(const std::string& error) {
+  auto waiters = std::move(connect_waiters);
+  connect_waiters.clear();
+  for (auto& w : waiters) w(error);
+}
+
+void Client::Impl::drop_link(Status status, FrameError error, std::string message) {
+  ++generation;
+  if (link == Link::connecting) notify_connect(message);
+  link = Link::down;
+  asio::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+  connect_timer.cancel();
+  out.clear();
+  writing = 0;
+  in_begin = in_end = 0;
+  fail_all(Arrival{status, error, std::move(message)});
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O thread: completion and deadlines.
+
+void Client::Impl::complete(std::uint64_t id, const Arrival& arrival) {
+  const auto it = pending.find(id);
+  if (it == pending.end()) return;
+  Pending p = std::move(it->second);
+  pending.erase(it);
+  deadlines.erase(p.deadline);
+  if (p.sent) --sent_count;
+  p.done(arrival);
+}
+
+void Client::Impl::fail_all(const Arrival& arrival) {
+  std::vector<std::uint64_t> ids;
+  ids.reserve(pending.size());
+  for (const auto& [id, p] : pending) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (const std::uint64_t id : ids) complete(id, arrival);
+  unsent.clear();
+  raw_waiters.clear();
+  BONUS_ASSERT(sent_count == 0 && deadlines.empty());
+}
+
+void Client::Impl::arm_timer() {
+  if (deadlines.empty()) return;
+  const Clock::time_point first = deadlines.begin()->first;
+  if (timer_armed && first >= timer_at) return;
+  timer_armed = true;
+  timer_at = first;
+  deadline_timer.expires_at(first);  // cancels an earlier wait: its handler sees aborted
+  deadline_timer.async_wait([this](const asio::error_code& ec) {
+    if (ec != asio::error::operation_aborted) on_timer();
+  });
+}
+
+void Client::Impl::on_timer() {
+  timer_armed = false;
+  const Clock::time_point now = Clock::now();
+  const Arrival late{Status::timeout, FrameError::none,
+                     "no reply within " + std::to_string(options.timeout.count()) + " ms"};
+  while (!deadlines.empty() && deadlines.begin()->first <= now) {
+    complete(deadlines.begin()->second, late);
+  }
+  arm_timer();
+  pump();  // timed-out requests freed window slots
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O thread: reading replies.
+
+void Client::Impl::read_more() {
+  if (in_begin == in_end) {
+    in_begin = in_end = 0;
+    if (in_capacity() > 4 * kReadBufferBytes) in_words = std::vector<std::uint64_t>(kReadBufferBytes / 8);
+  }
+  if (in_capacity() - in_end < kReadRoomMin) reserve_frame(in_end - in_begin + kReadRoomMin);
+  asio::mutable_buffer room(in_bytes() + in_end, in_capacity() - in_end);
+  socket.async_read_some(room, [this, g = generation](const asio::error_code& ec, std::size_t n) {
+    if (g != generation) return;
+    if (ec) {
+      return drop_link(Status::disconnected, FrameError::none,
+                       ec == asio::error::eof ? "the server closed the connection"
+                                              : "read failed: " + ec.message());
+    }
+    in_end += n;
+    parse_frames();
+    if (g == generation) read_more();
+  });
+}
+
+// Makes room for `frame_bytes` from in_begin: moves the unparsed bytes to the front and
+// grows the buffer when the frame is larger than it.
+void Client::Impl::reserve_frame(std::size_t frame_bytes) {
+  if (in_begin + frame_bytes <= in_capacity()) return;
+  std::memmove(in_bytes(), in_bytes() + in_begin, in_end - in_begin);
+  in_end -= in_begin;
+  in_begin = 0;
+  if (frame_bytes > in_capacity()) in_words.resize((frame_bytes + 7) / 8);
+}
+
+void Client::Impl::parse_frames() {
+  const std::uint64_t g = generation;
+  while (in_end - in_begin >= protocol::kHeaderBytes) {
+    FrameHeader h;
+    const FrameError e = protocol::decode_header(in_bytes() + in_begin, protocol::kBodySizeMax, h);
+    if (e != FrameError::none) {
+      return drop_link(Status::disconnected, e,
+                       "reply stream corrupt (" + std::string(protocol::frame_error_name(e)) +
+                           "); connection closed");
+    }
+    const std::size_t frame_bytes = protocol::kHeaderBytes + h.body_size;
+    if (in_end - in_begin < frame_bytes) {
+      reserve_frame(frame_bytes);
+      break;
+    }
+    const std::uint8_t* at = in_bytes() + in_begin + protocol::kHeaderBytes;
+    Body body{at, h.body_size};
+    if (reinterpret_cast<std::uintptr_t>(at) % alignof(std::uint64_t) != 0) {
+      aligned.resize((h.body_size + 7) / 8);
+      std::memcpy(aligned.data(), at, h.body_size);
+      body = Body{reinterpret_cast<const std::uint8_t*>(aligned.data()), h.body_size};
+    }
+    in_begin += frame_bytes;
+    on_frame(h, body);
+    if (g != generation) return;
+  }
+  pump();  // replies freed window slots
+}
+
+void Client::Impl::on_frame(const FrameHeader& h, Body body) {
+  Arrival a;
+  a.header = &h;
+  a.body = body;
+  if (protocol::body_checksum(body.data(), body.size()) != h.body_crc32c) {
+    a.status = Status::bad_reply;
+    a.message = "reply body checksum mismatch";
+  }
+  const auto it = pending.find(h.request_id);
+  if (it != pending.end() && !it->second.raw) {
+    if (a.status == Status::ok) classify(h, it->second.opcode, a);
+    return complete(h.request_id, a);
+  }
+  // It answers none of our requests: a raw request's reply, a late reply (dropped), or
+  // the server's word on the whole connection before it closes it.
+  if (deliver_raw(a)) return;
+  protocol::ErrorInfo info;
+  if (a.status == Status::ok && h.opcode == Opcode::error &&
+      protocol::decode_error_reply(body, info) == FrameError::none &&
+      (protocol::framing_lost(info.code) || info.code == FrameError::too_many_connections)) {
+    drop_link(Status::refused, info.code, std::move(info.message));
+  }
+}
+
+// A frame answering a request of `opcode`: an ErrorReply is a refusal; another opcode
+// than the request's is a bad reply.
+void Client::Impl::classify(const FrameHeader& h, Opcode opcode, Arrival& a) {
+  if (h.opcode == Opcode::error) {
+    protocol::ErrorInfo info;
+    if (protocol::decode_error_reply(a.body, info) != FrameError::none) {
+      a.status = Status::bad_reply;
+      a.message = "undecodable ErrorReply";
+      return;
+    }
+    a.status = Status::refused;
+    a.error = info.code;
+    a.message = std::move(info.message);
+  } else if (h.opcode != opcode || (h.flags & protocol::kReply) == 0) {
+    a.status = Status::bad_reply;
+    a.message = "a " + std::string(protocol::opcode_name(h.opcode)) + " frame answered a " +
+                std::string(protocol::opcode_name(opcode)) + " request";
+  }
+}
+
+bool Client::Impl::deliver_raw(const Arrival& arrival) {
+  while (!raw_waiters.empty()) {
+    const std::uint64_t id = raw_waiters.front();
+    raw_waiters.pop_front();
+    if (pending.contains(id)) {
+      complete(id, arrival);
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O thread: single writes.
+
+void Client::Impl::flush_singles() {
+  SingleQueues taken;
+  {
+    std::lock_guard lock(singles_mutex);
+    std::swap(taken, singles);
+    flush_posted = false;
+  }
+  std::apply([this](auto&... queue) { (send_singles(queue), ...); }, taken);
+}
+
+template <typename C>
+void Client::Impl::send_singles(SingleQueue<C>& queue) {
+  const std::span<const C> all(queue.commands);
+  const std::uint8_t flags = options.errors_only ? protocol::kErrorsOnly : 0;
+  for (std::size_t at = 0; at < all.size(); at += options.batch_commands_max) {
+    const auto chunk = all.subspan(at, std::min<std::size_t>(options.batch_commands_max, all.size() - at));
+    auto waiters = std::make_shared<std::vector<Waiter>>();
+    waiters->reserve(chunk.size());
+    Clock::time_point deadline = Clock::time_point::max();
+    for (std::size_t i = at; i < at + chunk.size(); ++i) {
+      deadline = std::min(deadline, queue.waiters[i].deadline);
+      waiters->push_back(std::move(queue.waiters[i]));
+    }
+    protocol::encode_write(chunk, fbb);
+    const std::uint64_t id = next_id();
+    constexpr Opcode opcode = protocol::kWriteOpcode<C>;
+    std::string frame = protocol::make_frame(opcode, flags, id, Body{fbb.GetBufferPointer(), fbb.GetSize()});
+    const auto count = static_cast<std::uint32_t>(chunk.size());
+    submit(id, opcode, false, std::move(frame), deadline,
+           [waiters, count, errors_only = options.errors_only](const Arrival& a) {
+             if (a.status != Status::ok) {
+               for (Waiter& w : *waiters) w.promise.set_value(failed<Result>(a));
+               return;
+             }
+             std::vector<Result> results(count);
+             if (const FrameError e = decode_results(a.body, count, errors_only, results, 0);
+                 e != FrameError::none) {
+               for (Waiter& w : *waiters) w.promise.set_value(undecodable<Result>(e, opcode));
+               return;
+             }
+             for (std::uint32_t i = 0; i < count; ++i) {
+               Reply<Result> r;
+               r.value = results[i];
+               (*waiters)[i].promise.set_value(std::move(r));
+             }
+           });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client.
+
+std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientOptions& options) {
+  if (options.batch_commands_max < 1 || options.batch_commands_max > protocol::kBatchCommandsMax) {
+    return "batch_commands_max must be 1.." + std::to_string(protocol::kBatchCommandsMax);
+  }
+  if (options.in_flight_max < 1) return std::string("in_flight_max must be at least 1");
+  if (options.timeout.count() <= 0) return std::string("timeout must be positive");
+  auto impl = std::make_unique<Impl>(options);
+  if (std::string error = impl->resolve(); !error.empty()) return error;
+  impl->start();
+  if (std::string error = impl->connect_now(); !error.empty()) return error;
+  return std::unique_ptr<Client>(new Client(options, std::move(impl)));
+}
+
+Client::Client(const ClientOptions& options, std::unique_ptr<Impl> impl)
+    : options_(options), impl_(std::move(impl)) {}
+
+Client::~Client() = default;
+
+void Client::require_not_io_thread() const {
+  const bool on_io_thread = std::this_thread::get_id() == impl_->thread_id;
+  BONUS_ASSERT(!on_io_thread && "a blocking Client method was called on the client's I/O thread");
+}
+
+std::future<Reply<Result>> Client::enqueue_write(const Command& command) {
+  return impl_->enqueue(command);
+}
+
+Client::Part Client::write_part(Opcode opcode, Body body, std::size_t commands) {
+  Part part;
+  part.request_id = impl_->next_id();
+  part.commands = static_cast<std::uint32_t>(commands);
+  part.frame = protocol::make_frame(opcode, options_.errors_only ? protocol::kErrorsOnly : 0,
+                                    part.request_id, body);
+  return part;
+}
+
+void Client::submit_batch(Opcode opcode, std::vector<Part> parts, BatchCallback done) {
+  struct State {
+    std::vector<Result> results;
+    std::size_t parts_left = 0;
+    std::size_t failed_part = SIZE_MAX;  // the first failed part by position
+    Reply<std::vector<Result>> failure;
+    BatchCallback done;
+  };
+  if (parts.empty()) {
+    asio::post(impl_->io, [done = std::move(done)] { done(Reply<std::vector<Result>>{}); });
+    return;
+  }
+  auto state = std::make_shared<State>();
+  std::size_t total = 0;
+  for (const Part& p : parts) total += p.commands;
+  state->results.resize(total);
+  state->parts_left = parts.size();
+  state->done = std::move(done);
+  const Clock::time_point deadline = impl_->deadline_from_now();
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::uint32_t count = parts[i].commands;
+    auto on_part = [state, i, offset, count, opcode,
+                    errors_only = options_.errors_only](const Arrival& a) {
+      Reply<std::vector<Result>> failure;
+      if (a.status != Status::ok) {
+        failure = failed<std::vector<Result>>(a);
+      } else if (const FrameError e = decode_results(a.body, count, errors_only, state->results, offset);
+                 e != FrameError::none) {
+        failure = undecodable<std::vector<Result>>(e, opcode);
+      }
+      if (!failure.ok() && i < state->failed_part) {
+        state->failed_part = i;
+        state->failure = std::move(failure);
+      }
+      if (--state->parts_left > 0) return;
+      if (state->failed_part != SIZE_MAX) return state->done(std::move(state->failure));
+      Reply<std::vector<Result>> r;
+      r.value = std::move(state->results);
+      state->done(std::move(r));
+    };
+    impl_->post_request(parts[i].request_id, opcode, false, std::move(parts[i].frame), deadline,
+                        std::move(on_part));
+    offset += count;
+  }
+}
+
+Reply<std::vector<protocol::BalanceEntry>> Client::balances(
+    std::span<const protocol::AccountKey> accounts, bool with_lots) {
+  require_not_io_thread();
+  std::vector<std::future<Reply<std::vector<protocol::BalanceEntry>>>> parts;
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  for (std::size_t at = 0; at < accounts.size(); at += options_.batch_commands_max) {
+    const auto chunk = accounts.subspan(
+        at, std::min<std::size_t>(options_.batch_commands_max, accounts.size() - at));
+    protocol::encode_balance(protocol::BalanceQuery{{chunk.begin(), chunk.end()}, with_lots}, fbb);
+    const auto expected = chunk.size();
+    parts.push_back(impl_->call_async<std::vector<protocol::BalanceEntry>>(
+        Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+        [expected](Body body, std::vector<protocol::BalanceEntry>& out) {
+          const FrameError e = protocol::decode_balance_reply(body, out);
+          if (e == FrameError::none && out.size() != expected) return FrameError::malformed_body;
+          return e;
+        }));
+  }
+  Reply<std::vector<protocol::BalanceEntry>> all;
+  for (auto& part : parts) {
+    Reply<std::vector<protocol::BalanceEntry>> r = part.get();
+    if (!all.ok()) continue;  // keep the first failure; still wait for every part
+    if (!r.ok()) {
+      all = std::move(r);
+      continue;
+    }
+    all.value.insert(all.value.end(), std::make_move_iterator(r.value.begin()),
+                     std::make_move_iterator(r.value.end()));
+  }
+  return all;
+}
+
+Reply<protocol::BalanceEntry> Client::balance(SellerId seller, BuyerId buyer, bool with_lots) {
+  const protocol::AccountKey key{seller, buyer};
+  Reply<std::vector<protocol::BalanceEntry>> r = balances(std::span(&key, 1), with_lots);
+  Reply<protocol::BalanceEntry> one;
+  one.status = r.status;
+  one.error = r.error;
+  one.message = std::move(r.message);
+  if (r.ok()) one.value = std::move(r.value.front());
+  return one;
+}
+
+Reply<std::vector<CartEntry>> Client::cart(BuyerId buyer, std::span<const CartLine> lines,
+                                           TimeUs soon_us) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(256 + lines.size() * 16);
+  protocol::encode_cart(protocol::CartQuery{buyer, {lines.begin(), lines.end()}, soon_us}, fbb);
+  return impl_
+      ->call_async<std::vector<CartEntry>>(
+          Opcode::cart, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, std::vector<CartEntry>& out) { return protocol::decode_cart_reply(body, out); })
+      .get();
+}
+
+Reply<std::vector<AccountView>> Client::wallet(BuyerId buyer) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_wallet(protocol::WalletQuery{buyer}, fbb);
+  return impl_
+      ->call_async<std::vector<AccountView>>(
+          Opcode::wallet, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, std::vector<AccountView>& out) { return protocol::decode_wallet_reply(body, out); })
+      .get();
+}
+
+Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_us,
+                                                 std::uint32_t limit,
+                                                 const protocol::ExpiringPosition& from) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_expiring(protocol::ExpiringQuery{seller, within_us, limit, from}, fbb);
+  return impl_
+      ->call_async<protocol::ExpiringAnswer>(
+          Opcode::expiring, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, protocol::ExpiringAnswer& out) { return protocol::decode_expiring_reply(body, out); })
+      .get();
+}
+
+Reply<SellerStats> Client::seller_stats(SellerId seller) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_stats(protocol::StatsQuery{seller, 0}, fbb);
+  return impl_
+      ->call_async<SellerStats>(
+          Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, SellerStats& out) { return protocol::decode_stats_reply(body, out); })
+      .get();
+}
+
+Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_stats(protocol::StatsQuery{seller, campaign}, fbb);
+  return impl_
+      ->call_async<CampaignStats>(
+          Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, CampaignStats& out) { return protocol::decode_stats_reply(body, out); })
+      .get();
+}
+
+Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_admin(protocol::AdminQuery{action, clock_advance_us}, fbb);
+  return impl_
+      ->call_async<protocol::AdminStatus>(
+          Opcode::admin, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, protocol::AdminStatus& out) { return protocol::decode_admin_reply(body, out); })
+      .get();
+}
+
+Reply<bool> Client::ping() {
+  require_not_io_thread();
+  return impl_
+      ->call_async<bool>(Opcode::ping, Body{}, [](Body, bool& out) {
+        out = true;
+        return FrameError::none;
+      })
+      .get();
+}
+
+Reply<RawReply> Client::send_raw(std::string bytes) {
+  require_not_io_thread();
+  auto result = std::make_shared<std::promise<Reply<RawReply>>>();
+  auto reply = result->get_future();
+  impl_->post_request(impl_->next_id(), Opcode::error, true, std::move(bytes),
+                      impl_->deadline_from_now(), [result](const Arrival& a) {
+                        if (a.header == nullptr) return result->set_value(failed<RawReply>(a));
+                        Reply<RawReply> r;
+                        r.value.header = *a.header;
+                        r.value.body.assign(a.body.begin(), a.body.end());
+                        if (a.header->opcode == Opcode::error) {
+                          (void)protocol::decode_error_reply(a.body, r.value.error);
+                        }
+                        result->set_value(std::move(r));
+                      });
+  return reply.get();
+}
+
+}  // namespace bonus::client

@@ -1,0 +1,183 @@
+// Client: the C++ client of bonusd, one TCP connection with many requests in flight.
+//
+// Threads. A Client owns one I/O thread (an asio::io_context) that does all reading,
+// writing, reconnecting and timing; every public method may be called from any thread,
+// concurrently. Blocking methods (write, write_batch and every read) wait for their
+// reply; they must not be called on the I/O thread, that is from a write_batch_async
+// callback (doing so is a bug and aborts). Callbacks run on the I/O thread: keep them
+// short, never block in them and never throw from them; they may start more async
+// requests. The Client must outlive every call into it; destroying it completes what
+// is still in flight with Status::disconnected ("client closed") and joins the thread.
+//
+// Pipelining. Each request is one frame with its own request id; replies are matched by
+// id and may arrive in any order. At most `in_flight_max` frames are awaiting replies;
+// more wait in the client (their timeout runs while they wait).
+//
+// Batching. write() and write_async() of one command queue it; the I/O thread sends
+// whatever queued since its last flush as one frame per command kind, so many threads
+// writing at once share frames and each caller still gets its own Result.
+//
+// Failures. Every business rejection of the engine is a Result with a non-ok code
+// inside an ok Reply: the request was served. A Reply's status says whether it was:
+//   timeout       no reply within `timeout` of the call; a late reply is dropped
+//   disconnected  the connection broke (or could not be made) before the reply came;
+//                 the next call reconnects
+//   refused       the server answered with an ErrorReply: `error` and `message` say why
+//   bad_reply     a reply came but could not be decoded
+// A write that ended in timeout or disconnected may or may not have been applied.
+// Retrying it with the same id is safe: the server applies an id once and answers a
+// repeat with the stored result (flag Result::kRepeat); a repeat with another body is
+// rejected with Code::id_reused. So on any failure retry the same commands, ids kept.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/command.h"
+#include "engine/result.h"
+#include "engine/views.h"
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
+namespace bonus::client {
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7400;
+  std::chrono::milliseconds timeout{5000};  // per request, from the call to its reply
+  // Larger write batches (and balance reads) are split into frames of at most this many
+  // commands; keep it at or below the server's --batch-commands-max. 1..kBatchCommandsMax.
+  std::uint32_t batch_commands_max = protocol::kBatchCommandsDefault;
+  // Frames awaiting a reply on the connection; keep it below the server's in-flight limit.
+  std::uint32_t in_flight_max = 1024;
+  // Writes ask for the non-ok results only: ok results then come back as Result{} with
+  // code ok and zero amounts (less to send for bulk jobs that only need the failures).
+  bool errors_only = false;
+};
+
+enum class Status : std::uint8_t { ok, timeout, disconnected, refused, bad_reply };
+std::string_view status_name(Status status);
+
+template <typename T>
+struct Reply {
+  Status status = Status::ok;
+  protocol::FrameError error = protocol::FrameError::none;  // refused: the server's code
+  std::string message;                                      // not ok: what happened
+  T value{};                                                // ok: the answer
+
+  bool ok() const { return status == Status::ok; }
+};
+
+// A reply frame as it came, for tests of bad input (Client::send_raw).
+struct RawReply {
+  protocol::FrameHeader header;
+  std::vector<std::uint8_t> body;
+  protocol::ErrorInfo error;  // decoded when header.opcode is Opcode::error
+};
+
+// Request ids at or above this are never used by the client: hand-made frames for
+// send_raw should carry one of them.
+inline constexpr std::uint64_t kRawRequestIdMin = std::uint64_t{1} << 63;
+
+class Client {
+ public:
+  using BatchCallback = std::function<void(Reply<std::vector<Result>>)>;
+
+  // Resolves the host and connects, waiting at most options.timeout; or says why not
+  // (also for options out of range).
+  static std::variant<std::unique_ptr<Client>, std::string> connect(const ClientOptions& options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const ClientOptions& options() const { return options_; }
+
+  // One write, batched with concurrent writes of its kind (see Batching above).
+  template <protocol::WriteCommand C>
+  Reply<Result> write(const C& command) {
+    require_not_io_thread();
+    return write_async(command).get();
+  }
+  template <protocol::WriteCommand C>
+  std::future<Reply<Result>> write_async(const C& command) {
+    return enqueue_write(Command{command});
+  }
+
+  // A batch of one kind as one or more pipelined frames (split at batch_commands_max);
+  // results in batch order. Not ok when any frame failed: then `value` is empty and the
+  // whole batch should be retried with the same ids. An empty batch is ok at once.
+  template <protocol::WriteCommand C>
+  Reply<std::vector<Result>> write_batch(std::span<const C> commands) {
+    require_not_io_thread();
+    auto done = std::make_shared<std::promise<Reply<std::vector<Result>>>>();
+    auto reply = done->get_future();
+    write_batch_async(commands, [done](Reply<std::vector<Result>> r) { done->set_value(std::move(r)); });
+    return reply.get();
+  }
+  // The same, returning at once (the commands are encoded before it returns); `done`
+  // runs on the I/O thread.
+  template <protocol::WriteCommand C>
+  void write_batch_async(std::span<const C> commands, BatchCallback done) {
+    std::vector<Part> parts;
+    flatbuffers::FlatBufferBuilder fbb(1024);
+    for (std::size_t at = 0; at < commands.size(); at += options_.batch_commands_max) {
+      const auto chunk = commands.subspan(
+          at, std::min<std::size_t>(options_.batch_commands_max, commands.size() - at));
+      protocol::encode_write(chunk, fbb);
+      parts.push_back(write_part(protocol::kWriteOpcode<C>,
+                                 protocol::Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                 chunk.size()));
+    }
+    submit_batch(protocol::kWriteOpcode<C>, std::move(parts), std::move(done));
+  }
+
+  // Reads. Every one is a single round trip (balances: one per batch_commands_max keys).
+  Reply<protocol::BalanceEntry> balance(SellerId seller, BuyerId buyer, bool with_lots = false);
+  Reply<std::vector<protocol::BalanceEntry>> balances(std::span<const protocol::AccountKey> accounts,
+                                                      bool with_lots = false);
+  // The cart screen: per line, what the buyer can spend with that seller now.
+  Reply<std::vector<CartEntry>> cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us);
+  Reply<std::vector<AccountView>> wallet(BuyerId buyer);
+  // One page; pass the answer's `next` as `from` until `done`.
+  Reply<protocol::ExpiringAnswer> expiring(SellerId seller, TimeUs within_us, std::uint32_t limit,
+                                           const protocol::ExpiringPosition& from = {});
+  Reply<SellerStats> seller_stats(SellerId seller);
+  // REQUIRES: campaign != 0 (campaign 0 names the seller's own figures).
+  Reply<CampaignStats> campaign_stats(SellerId seller, CampaignId campaign);
+  Reply<protocol::AdminStatus> admin(protocol::AdminAction action, TimeUs clock_advance_us = 0);
+  // ok (value true) when the server answered.
+  Reply<bool> ping();
+
+  // For tests of bad input: writes `bytes` as they are and returns the next reply frame
+  // that answers none of this client's requests (use request ids >= kRawRequestIdMin).
+  // ok whenever a frame came, ErrorReply included (see RawReply::error).
+  Reply<RawReply> send_raw(std::string bytes);
+
+ private:
+  struct Impl;
+  // One frame of a write batch, framed with its request id.
+  struct Part {
+    std::uint64_t request_id = 0;
+    std::uint32_t commands = 0;
+    std::string frame;
+  };
+
+  Client(const ClientOptions& options, std::unique_ptr<Impl> impl);
+  void require_not_io_thread() const;
+  std::future<Reply<Result>> enqueue_write(const Command& command);
+  Part write_part(protocol::Opcode opcode, protocol::Body body, std::size_t commands);
+  void submit_batch(protocol::Opcode opcode, std::vector<Part> parts, BatchCallback done);
+
+  ClientOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bonus::client

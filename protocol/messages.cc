@@ -1,0 +1,764 @@
+#include "protocol/messages.h"
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "engine/assert.h"
+#include "protocol/bonus_generated.h"
+
+namespace bonus::protocol {
+namespace {
+
+using flatbuffers::FlatBufferBuilder;
+using flatbuffers::Offset;
+
+// ---------------------------------------------------------------------------------------
+// Bodies: identifiers, alignment, verification.
+
+// The 4-byte file identifier of each root table (protocol/README.md). FlatBuffers
+// allows one file_identifier per schema, so they live here and are passed to Finish
+// and to the verifier explicitly.
+template <typename T>
+inline constexpr const char* kIdentifier = nullptr;
+template <> inline constexpr const char* kIdentifier<wire::CreditBatch> = "CRDQ";
+template <> inline constexpr const char* kIdentifier<wire::AccrueBatch> = "ACRQ";
+template <> inline constexpr const char* kIdentifier<wire::ConfirmAccrualBatch> = "CNFQ";
+template <> inline constexpr const char* kIdentifier<wire::CancelAccrualBatch> = "CNLQ";
+template <> inline constexpr const char* kIdentifier<wire::HoldBatch> = "HLDQ";
+template <> inline constexpr const char* kIdentifier<wire::CaptureBatch> = "CAPQ";
+template <> inline constexpr const char* kIdentifier<wire::ReleaseBatch> = "RELQ";
+template <> inline constexpr const char* kIdentifier<wire::SpendBatch> = "SPNQ";
+template <> inline constexpr const char* kIdentifier<wire::RefundBatch> = "RFNQ";
+template <> inline constexpr const char* kIdentifier<wire::ReverseAccrualBatch> = "RVAQ";
+template <> inline constexpr const char* kIdentifier<wire::RevokeCampaignBatch> = "RVCQ";
+template <> inline constexpr const char* kIdentifier<wire::SetPolicyBatch> = "POLQ";
+template <> inline constexpr const char* kIdentifier<wire::WriteReply> = "WRTR";
+template <> inline constexpr const char* kIdentifier<wire::BalanceRequest> = "BALQ";
+template <> inline constexpr const char* kIdentifier<wire::BalanceReply> = "BALR";
+template <> inline constexpr const char* kIdentifier<wire::CartRequest> = "CRTQ";
+template <> inline constexpr const char* kIdentifier<wire::CartReply> = "CRTR";
+template <> inline constexpr const char* kIdentifier<wire::WalletRequest> = "WALQ";
+template <> inline constexpr const char* kIdentifier<wire::WalletReply> = "WALR";
+template <> inline constexpr const char* kIdentifier<wire::ExpiringRequest> = "EXPQ";
+template <> inline constexpr const char* kIdentifier<wire::ExpiringReply> = "EXPR";
+template <> inline constexpr const char* kIdentifier<wire::StatsRequest> = "STAQ";
+template <> inline constexpr const char* kIdentifier<wire::StatsReply> = "STAR";
+template <> inline constexpr const char* kIdentifier<wire::AdminRequest> = "ADMQ";
+template <> inline constexpr const char* kIdentifier<wire::AdminReply> = "ADMR";
+template <> inline constexpr const char* kIdentifier<wire::ErrorReply> = "ERRR";
+
+template <typename T>
+void finish(FlatBufferBuilder& fbb, Offset<T> root) {
+  static_assert(kIdentifier<T> != nullptr, "every root table has an identifier");
+  fbb.Finish(root, kIdentifier<T>);
+}
+
+// The largest alignment of anything in bonus.fbs (ulong fields and the structs).
+constexpr std::size_t kBodyAlign = 8;
+
+// The body's bytes at an address aligned to kBodyAlign: FlatBuffers reads scalars and
+// structs in place, and the verifier only checks alignment relative to the buffer's
+// start. A misaligned body is copied once.
+class AlignedBody {
+ public:
+  explicit AlignedBody(Body body) : bytes_(body) {
+    if (reinterpret_cast<std::uintptr_t>(body.data()) % kBodyAlign == 0) return;
+    copy_.resize((body.size() + kBodyAlign - 1) / kBodyAlign);
+    std::memcpy(copy_.data(), body.data(), body.size());
+    bytes_ = Body(reinterpret_cast<const std::uint8_t*>(copy_.data()), body.size());
+  }
+  Body bytes() const { return bytes_; }
+
+ private:
+  Body bytes_;
+  std::vector<std::uint64_t> copy_;
+};
+
+// The root table of an aligned body when it verifies with T's identifier, else null.
+template <typename T>
+const T* verified_root(Body aligned) {
+  flatbuffers::Verifier::Options options;
+  options.max_depth = 8;  // root → vector → table → vector is the deepest message
+  flatbuffers::Verifier verifier(aligned.data(), aligned.size(), options);
+  if (!verifier.VerifyBuffer<T>(kIdentifier<T>)) return nullptr;
+  return flatbuffers::GetRoot<T>(aligned.data());
+}
+
+// Verifies `body` as a T and calls read(root), which returns the decoder's answer.
+template <typename T, typename Read>
+FrameError with_root(Body body, Read&& read) {
+  // Also keeps the verifier's own size assertion (< 2 GiB) out of reach.
+  if (body.size() > kBodySizeMax) return FrameError::malformed_body;
+  const AlignedBody aligned(body);
+  const T* root = verified_root<T>(aligned.bytes());
+  if (root == nullptr) return FrameError::malformed_body;
+  return read(*root);
+}
+
+// The verifier checks that a vector of structs lies within the buffer, not that its
+// elements are aligned; reading a misaligned struct would be undefined. (An empty one
+// is not aligned by the builder either, and has nothing to read.)
+template <typename S>
+bool readable(const flatbuffers::Vector<const S*>* v) {
+  return v != nullptr &&
+         (v->size() == 0 || reinterpret_cast<std::uintptr_t>(v->Data()) % alignof(S) == 0);
+}
+
+std::uint32_t cap(std::uint32_t batch_commands_max) {
+  return batch_commands_max < kBatchCommandsMax ? batch_commands_max : kBatchCommandsMax;
+}
+
+// A request's list: present, aligned, 1..batch_commands_max long.
+template <typename S>
+FrameError check_list(const flatbuffers::Vector<const S*>* v, std::uint32_t batch_commands_max) {
+  if (!readable(v) || v->size() == 0) return FrameError::malformed_body;
+  if (v->size() > cap(batch_commands_max)) return FrameError::batch_too_large;
+  return FrameError::none;
+}
+
+// ---------------------------------------------------------------------------------------
+// Engine ⇄ wire structs. Reserved engine fields are never sent and decode as zero.
+
+wire::Id128 to_wire(const Id128& id) { return wire::Id128(id.hi, id.lo); }
+Id128 from_wire(const wire::Id128& w) { return Id128{w.hi(), w.lo()}; }
+
+wire::Life to_wire(const LotLife& life) {
+  return wire::Life(static_cast<std::uint8_t>(life.kind), life.value);
+}
+// Any kind is passed through: the engine answers invalid_expiry for an unknown one.
+LotLife from_wire(const wire::Life& w) {
+  return LotLife{.kind = static_cast<LotLife::Kind>(w.kind()), .reserved = {}, .value = w.value()};
+}
+
+wire::Credit to_wire(const Credit& c) {
+  return wire::Credit(to_wire(c.id), c.seller, c.buyer, c.amount, c.campaign, to_wire(c.life),
+                      c.reason);
+}
+Credit from_wire(const wire::Credit& w) {
+  return Credit{.id = from_wire(w.id()),
+                .seller = w.seller(),
+                .buyer = w.buyer(),
+                .amount = w.amount(),
+                .campaign = w.campaign(),
+                .life = from_wire(w.life()),
+                .reason = w.reason()};
+}
+
+wire::Accrue to_wire(const Accrue& c) {
+  return wire::Accrue(to_wire(c.id), c.order, c.seller, c.buyer, c.amount, to_wire(c.life));
+}
+Accrue from_wire(const wire::Accrue& w) {
+  return Accrue{.id = from_wire(w.id()),
+                .order = w.order(),
+                .seller = w.seller(),
+                .buyer = w.buyer(),
+                .amount = w.amount(),
+                .life = from_wire(w.life())};
+}
+
+wire::ConfirmAccrual to_wire(const ConfirmAccrual& c) {
+  return wire::ConfirmAccrual(to_wire(c.id), c.order);
+}
+ConfirmAccrual from_wire(const wire::ConfirmAccrual& w) {
+  return ConfirmAccrual{.id = from_wire(w.id()), .order = w.order()};
+}
+
+wire::CancelAccrual to_wire(const CancelAccrual& c) {
+  return wire::CancelAccrual(to_wire(c.id), c.order);
+}
+CancelAccrual from_wire(const wire::CancelAccrual& w) {
+  return CancelAccrual{.id = from_wire(w.id()), .order = w.order()};
+}
+
+wire::Hold to_wire(const Hold& c) {
+  return wire::Hold(to_wire(c.id), c.order, c.seller, c.buyer, c.amount, c.goods_total,
+                    c.timeout_us);
+}
+Hold from_wire(const wire::Hold& w) {
+  return Hold{.id = from_wire(w.id()),
+              .order = w.order(),
+              .seller = w.seller(),
+              .buyer = w.buyer(),
+              .amount = w.amount(),
+              .goods_total = w.goods_total_kopecks(),
+              .timeout_us = w.timeout_us()};
+}
+
+wire::Capture to_wire(const Capture& c) { return wire::Capture(to_wire(c.id), c.order, c.amount); }
+Capture from_wire(const wire::Capture& w) {
+  return Capture{.id = from_wire(w.id()), .order = w.order(), .amount = w.amount()};
+}
+
+wire::Release to_wire(const Release& c) { return wire::Release(to_wire(c.id), c.order); }
+Release from_wire(const wire::Release& w) {
+  return Release{.id = from_wire(w.id()), .order = w.order()};
+}
+
+wire::Spend to_wire(const Spend& c) {
+  return wire::Spend(to_wire(c.id), c.order, c.seller, c.buyer, c.amount, c.goods_total);
+}
+Spend from_wire(const wire::Spend& w) {
+  return Spend{.id = from_wire(w.id()),
+               .order = w.order(),
+               .seller = w.seller(),
+               .buyer = w.buyer(),
+               .amount = w.amount(),
+               .goods_total = w.goods_total_kopecks()};
+}
+
+wire::Refund to_wire(const Refund& c) { return wire::Refund(to_wire(c.id), c.order, c.amount); }
+Refund from_wire(const wire::Refund& w) {
+  return Refund{.id = from_wire(w.id()), .order = w.order(), .amount = w.amount()};
+}
+
+wire::ReverseAccrual to_wire(const ReverseAccrual& c) {
+  return wire::ReverseAccrual(to_wire(c.id), c.order);
+}
+ReverseAccrual from_wire(const wire::ReverseAccrual& w) {
+  return ReverseAccrual{.id = from_wire(w.id()), .order = w.order()};
+}
+
+wire::RevokeCampaign to_wire(const RevokeCampaign& c) {
+  return wire::RevokeCampaign(to_wire(c.id), c.seller, c.campaign);
+}
+RevokeCampaign from_wire(const wire::RevokeCampaign& w) {
+  return RevokeCampaign{.id = from_wire(w.id()), .seller = w.seller(), .campaign = w.campaign()};
+}
+
+wire::SetPolicy to_wire(const SetPolicy& c) {
+  return wire::SetPolicy(to_wire(c.id), c.seller, c.fields, c.spend_share_bp, c.balance_max,
+                         c.earn_month_max, c.lot_life_us);
+}
+SetPolicy from_wire(const wire::SetPolicy& w) {
+  return SetPolicy{.id = from_wire(w.id()),
+                   .seller = w.seller(),
+                   .fields = w.fields(),
+                   .spend_share_bp = w.spend_share_bp(),
+                   .balance_max = w.balance_max(),
+                   .earn_month_max = w.earn_month_max(),
+                   .lot_life_us = w.lot_life_us()};
+}
+
+wire::AccountKey to_wire(const AccountKey& k) { return wire::AccountKey(k.seller, k.buyer); }
+AccountKey from_wire(const wire::AccountKey& w) { return AccountKey{w.seller(), w.buyer()}; }
+
+wire::CartLine to_wire(const CartLine& l) { return wire::CartLine(l.seller, l.goods_total); }
+CartLine from_wire(const wire::CartLine& w) { return CartLine{w.seller(), w.goods_total_kopecks()}; }
+
+wire::LotEntry to_wire(const LotView& l) {
+  return wire::LotEntry(l.amount, l.expires_at_us, static_cast<std::uint8_t>(l.origin),
+                        l.origin_id);
+}
+LotView from_wire(const wire::LotEntry& w) {
+  return LotView{w.amount(), w.expires_at_us(), static_cast<LotView::Origin>(w.origin()),
+                 w.origin_id()};
+}
+bool valid(const wire::LotEntry& w) {
+  return w.origin() <= static_cast<std::uint8_t>(LotView::Origin::order);
+}
+
+wire::CartEntry to_wire(const CartEntry& e) {
+  return wire::CartEntry(e.seller, e.available, e.spendable, e.pending, e.expiring_soon,
+                         e.next_expiry_us);
+}
+CartEntry from_wire(const wire::CartEntry& w) {
+  return CartEntry{w.seller(),  w.available(),     w.spendable(),
+                   w.pending(), w.expiring_soon(), w.next_expiry_us()};
+}
+
+wire::ExpiringEntry to_wire(const ExpiringEntry& e) {
+  return wire::ExpiringEntry(e.buyer, e.amount, e.first_expiry_us);
+}
+ExpiringEntry from_wire(const wire::ExpiringEntry& w) {
+  return ExpiringEntry{w.buyer(), w.amount(), w.first_expiry_us()};
+}
+
+wire::ExpiringCursor to_wire(const ExpiringPosition& p) {
+  return wire::ExpiringCursor(p.shard, p.cursor.after_account, p.cursor.bucket);
+}
+// An absent cursor is the beginning.
+ExpiringPosition from_wire(const wire::ExpiringCursor* w) {
+  if (w == nullptr) return ExpiringPosition{};
+  return ExpiringPosition{w->shard(), ExpiringCursor{w->bucket(), w->after_account()}};
+}
+
+// A list of engine values as a vector of wire structs.
+template <typename S, typename V>
+Offset<flatbuffers::Vector<const S*>> structs(FlatBufferBuilder& fbb, std::span<const V> values) {
+  return fbb.CreateVectorOfNativeStructs<S, V>(values.data(), values.size(), &to_wire);
+}
+
+// A vector of wire structs as engine values, appended to `out`.
+template <typename S, typename V>
+void append(const flatbuffers::Vector<const S*>& in, std::vector<V>& out) {
+  out.reserve(out.size() + in.size());
+  for (const S* s : in) out.push_back(from_wire(*s));
+}
+
+// ---------------------------------------------------------------------------------------
+// Write batches: one wire struct and batch table per command kind.
+
+template <typename C>
+struct WriteWire;
+template <> struct WriteWire<Credit> { using Struct = wire::Credit; using Batch = wire::CreditBatch; };
+template <> struct WriteWire<Accrue> { using Struct = wire::Accrue; using Batch = wire::AccrueBatch; };
+template <> struct WriteWire<ConfirmAccrual> {
+  using Struct = wire::ConfirmAccrual;
+  using Batch = wire::ConfirmAccrualBatch;
+};
+template <> struct WriteWire<CancelAccrual> {
+  using Struct = wire::CancelAccrual;
+  using Batch = wire::CancelAccrualBatch;
+};
+template <> struct WriteWire<Hold> { using Struct = wire::Hold; using Batch = wire::HoldBatch; };
+template <> struct WriteWire<Capture> { using Struct = wire::Capture; using Batch = wire::CaptureBatch; };
+template <> struct WriteWire<Release> { using Struct = wire::Release; using Batch = wire::ReleaseBatch; };
+template <> struct WriteWire<Spend> { using Struct = wire::Spend; using Batch = wire::SpendBatch; };
+template <> struct WriteWire<Refund> { using Struct = wire::Refund; using Batch = wire::RefundBatch; };
+template <> struct WriteWire<ReverseAccrual> {
+  using Struct = wire::ReverseAccrual;
+  using Batch = wire::ReverseAccrualBatch;
+};
+template <> struct WriteWire<RevokeCampaign> {
+  using Struct = wire::RevokeCampaign;
+  using Batch = wire::RevokeCampaignBatch;
+};
+template <> struct WriteWire<SetPolicy> {
+  using Struct = wire::SetPolicy;
+  using Batch = wire::SetPolicyBatch;
+};
+
+template <typename C>
+FrameError decode_batch(Body body, std::uint32_t batch_commands_max, std::vector<Command>& out) {
+  using Batch = typename WriteWire<C>::Batch;
+  return with_root<Batch>(body, [&](const Batch& batch) {
+    const auto* commands = batch.commands();
+    if (const FrameError e = check_list(commands, batch_commands_max); e != FrameError::none) {
+      return e;
+    }
+    out.reserve(commands->size());
+    for (const auto* c : *commands) out.emplace_back(from_wire(*c));
+    return FrameError::none;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts (balance and wallet replies).
+
+Offset<wire::Account> create_account(FlatBufferBuilder& fbb, const AccountView& a,
+                                     std::span<const LotView> lots) {
+  Offset<flatbuffers::Vector<const wire::LotEntry*>> lot_vector = 0;
+  if (!lots.empty()) lot_vector = structs<wire::LotEntry>(fbb, lots);
+  return wire::CreateAccount(fbb, a.seller, a.buyer, a.exists, a.available, a.held, a.pending,
+                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector);
+}
+
+AccountView account_view(const wire::Account& w) {
+  AccountView a;
+  a.seller = w.seller();
+  a.buyer = w.buyer();
+  a.available = w.available();
+  a.held = w.held();
+  a.pending = w.pending();
+  a.debt = w.debt();
+  a.next_expiry_us = w.next_expiry_us();
+  a.next_expiry_amount = w.next_expiry_amount();
+  a.exists = w.exists();
+  return a;
+}
+
+// An account's lots: absent is none; present must be aligned with known origins.
+FrameError read_lots(const wire::Account& w, std::vector<LotView>& out) {
+  const auto* lots = w.lots();
+  if (lots == nullptr) return FrameError::none;
+  if (!readable(lots)) return FrameError::malformed_body;
+  for (const wire::LotEntry* l : *lots) {
+    if (!valid(*l)) return FrameError::malformed_body;
+  }
+  append(*lots, out);
+  return FrameError::none;
+}
+
+using AccountOffsets = flatbuffers::Vector<Offset<wire::Account>>;
+
+std::string read_string(const flatbuffers::String* s) {
+  return s == nullptr ? std::string() : std::string(s->c_str(), s->size());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Frames.
+
+void append_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_id, Body body,
+                  std::string& out) {
+  BONUS_ASSERT(body.size() <= kBodySizeMax);
+  FrameHeader header;
+  header.flags = flags;
+  header.opcode = opcode;
+  header.body_size = static_cast<std::uint32_t>(body.size());
+  header.request_id = request_id;
+  header.body_crc32c = body_checksum(body.data(), body.size());
+  std::uint8_t bytes[kHeaderBytes];
+  encode_header(header, bytes);
+  out.append(reinterpret_cast<const char*>(bytes), kHeaderBytes);
+  out.append(reinterpret_cast<const char*>(body.data()), body.size());
+}
+
+std::string make_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_id, Body body) {
+  std::string out;
+  out.reserve(kHeaderBytes + body.size());
+  append_frame(opcode, flags, request_id, body, out);
+  return out;
+}
+
+bool ExpiringPosition::at_start() const { return *this == ExpiringPosition{}; }
+
+// ---------------------------------------------------------------------------------------
+// Server side: requests.
+
+FrameError decode_write(Opcode opcode, Body body, std::uint32_t batch_commands_max,
+                        std::vector<Command>& out) {
+  out.clear();
+  switch (opcode) {
+    case Opcode::credit: return decode_batch<Credit>(body, batch_commands_max, out);
+    case Opcode::accrue: return decode_batch<Accrue>(body, batch_commands_max, out);
+    case Opcode::confirm_accrual:
+      return decode_batch<ConfirmAccrual>(body, batch_commands_max, out);
+    case Opcode::cancel_accrual: return decode_batch<CancelAccrual>(body, batch_commands_max, out);
+    case Opcode::hold: return decode_batch<Hold>(body, batch_commands_max, out);
+    case Opcode::capture: return decode_batch<Capture>(body, batch_commands_max, out);
+    case Opcode::release: return decode_batch<Release>(body, batch_commands_max, out);
+    case Opcode::spend: return decode_batch<Spend>(body, batch_commands_max, out);
+    case Opcode::refund: return decode_batch<Refund>(body, batch_commands_max, out);
+    case Opcode::reverse_accrual:
+      return decode_batch<ReverseAccrual>(body, batch_commands_max, out);
+    case Opcode::revoke_campaign:
+      return decode_batch<RevokeCampaign>(body, batch_commands_max, out);
+    case Opcode::set_policy: return decode_batch<SetPolicy>(body, batch_commands_max, out);
+    default: return FrameError::malformed_body;
+  }
+}
+
+FrameError decode_balance(Body body, std::uint32_t batch_commands_max, BalanceQuery& out) {
+  return with_root<wire::BalanceRequest>(body, [&](const wire::BalanceRequest& r) {
+    const auto* accounts = r.accounts();
+    if (const FrameError e = check_list(accounts, batch_commands_max); e != FrameError::none) {
+      return e;
+    }
+    out.accounts.clear();
+    append(*accounts, out.accounts);
+    out.with_lots = r.with_lots();
+    return FrameError::none;
+  });
+}
+
+FrameError decode_cart(Body body, std::uint32_t batch_commands_max, CartQuery& out) {
+  return with_root<wire::CartRequest>(body, [&](const wire::CartRequest& r) {
+    const auto* lines = r.lines();
+    if (const FrameError e = check_list(lines, batch_commands_max); e != FrameError::none) {
+      return e;
+    }
+    out.buyer = r.buyer();
+    out.lines.clear();
+    append(*lines, out.lines);
+    out.soon_us = r.soon_us();
+    return FrameError::none;
+  });
+}
+
+FrameError decode_wallet(Body body, WalletQuery& out) {
+  return with_root<wire::WalletRequest>(body, [&](const wire::WalletRequest& r) {
+    out.buyer = r.buyer();
+    return FrameError::none;
+  });
+}
+
+FrameError decode_expiring(Body body, std::uint32_t batch_commands_max, ExpiringQuery& out) {
+  return with_root<wire::ExpiringRequest>(body, [&](const wire::ExpiringRequest& r) {
+    const std::uint32_t limit_max = cap(batch_commands_max);
+    out.seller = r.seller();
+    out.within_us = r.within_us();
+    out.limit = r.limit() == 0 || r.limit() > limit_max ? limit_max : r.limit();
+    out.from = from_wire(r.cursor());
+    return FrameError::none;
+  });
+}
+
+FrameError decode_stats(Body body, StatsQuery& out) {
+  return with_root<wire::StatsRequest>(body, [&](const wire::StatsRequest& r) {
+    out.seller = r.seller();
+    out.campaign = r.campaign();
+    return FrameError::none;
+  });
+}
+
+FrameError decode_admin(Body body, AdminQuery& out) {
+  return with_root<wire::AdminRequest>(body, [&](const wire::AdminRequest& r) {
+    const auto action = static_cast<std::uint8_t>(r.action());
+    if (action > static_cast<std::uint8_t>(AdminAction::clock_advance)) {
+      return FrameError::malformed_body;
+    }
+    out.action = static_cast<AdminAction>(action);
+    out.clock_advance_us = r.clock_advance_us();
+    if (out.action == AdminAction::clock_advance && out.clock_advance_us <= 0) {
+      return FrameError::malformed_body;
+    }
+    return FrameError::none;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Server side: replies.
+
+void encode_write_reply(std::span<const Result> results, bool errors_only,
+                        FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  std::vector<wire::WriteResult> sent;
+  sent.reserve(errors_only ? 0 : results.size());
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    if (errors_only && r.ok()) continue;
+    sent.emplace_back(static_cast<std::uint32_t>(i), static_cast<std::uint16_t>(r.code), r.flags,
+                      r.amount, r.aux);
+  }
+  finish(fbb, wire::CreateWriteReply(fbb, fbb.CreateVectorOfStructs(sent)));
+}
+
+void encode_balance_reply(std::span<const BalanceEntry> accounts, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  std::vector<Offset<wire::Account>> offsets;
+  offsets.reserve(accounts.size());
+  for (const BalanceEntry& e : accounts) offsets.push_back(create_account(fbb, e.account, e.lots));
+  finish(fbb, wire::CreateBalanceReply(fbb, fbb.CreateVector(offsets)));
+}
+
+void encode_cart_reply(std::span<const CartEntry> entries, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateCartReply(fbb, structs<wire::CartEntry>(fbb, entries)));
+}
+
+void encode_wallet_reply(std::span<const AccountView> accounts, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  std::vector<Offset<wire::Account>> offsets;
+  offsets.reserve(accounts.size());
+  for (const AccountView& a : accounts) offsets.push_back(create_account(fbb, a, {}));
+  finish(fbb, wire::CreateWalletReply(fbb, fbb.CreateVector(offsets)));
+}
+
+void encode_expiring_reply(const ExpiringAnswer& answer, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto entries = structs<wire::ExpiringEntry>(fbb, std::span(answer.entries));
+  const wire::ExpiringCursor next = to_wire(answer.next);
+  finish(fbb, wire::CreateExpiringReply(fbb, entries, answer.done ? nullptr : &next, answer.done));
+}
+
+void encode_stats_reply(const SellerStats& s, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateStatsReply(fbb, s.issued, s.accrued, s.spent, s.expired, s.refunded,
+                                     s.reversed, s.held, s.pending, s.debt, s.outstanding));
+}
+
+void encode_stats_reply(const CampaignStats& s, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateStatsReply(fbb, s.issued, 0, s.spent, s.expired, s.refunded,
+                                     s.reversed, 0, 0, 0, s.outstanding, s.recipients,
+                                     s.spenders, s.revoked));
+}
+
+void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto message = fbb.CreateString(status.message);
+  const auto durability = fbb.CreateString(status.durability);
+  finish(fbb, wire::CreateAdminReply(fbb, status.ok, message, status.ledger_time_us,
+                                     status.accounts, status.shards, status.test_clock,
+                                     status.journal_bytes, durability));
+}
+
+void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto text = fbb.CreateString(message.data(), message.size());
+  finish(fbb, wire::CreateErrorReply(fbb, static_cast<std::uint16_t>(code), text));
+}
+
+// ---------------------------------------------------------------------------------------
+// Client side: requests.
+
+template <WriteCommand C>
+void encode_write(std::span<const C> commands, FlatBufferBuilder& fbb) {
+  using Wire = WriteWire<C>;
+  fbb.Clear();
+  const auto vector = structs<typename Wire::Struct>(fbb, commands);
+  typename Wire::Batch::Builder batch(fbb);
+  batch.add_commands(vector);
+  finish(fbb, batch.Finish());
+}
+
+template void encode_write(std::span<const Credit>, FlatBufferBuilder&);
+template void encode_write(std::span<const Accrue>, FlatBufferBuilder&);
+template void encode_write(std::span<const ConfirmAccrual>, FlatBufferBuilder&);
+template void encode_write(std::span<const CancelAccrual>, FlatBufferBuilder&);
+template void encode_write(std::span<const Hold>, FlatBufferBuilder&);
+template void encode_write(std::span<const Capture>, FlatBufferBuilder&);
+template void encode_write(std::span<const Release>, FlatBufferBuilder&);
+template void encode_write(std::span<const Spend>, FlatBufferBuilder&);
+template void encode_write(std::span<const Refund>, FlatBufferBuilder&);
+template void encode_write(std::span<const ReverseAccrual>, FlatBufferBuilder&);
+template void encode_write(std::span<const RevokeCampaign>, FlatBufferBuilder&);
+template void encode_write(std::span<const SetPolicy>, FlatBufferBuilder&);
+
+void encode_balance(const BalanceQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto accounts = structs<wire::AccountKey>(fbb, std::span(query.accounts));
+  finish(fbb, wire::CreateBalanceRequest(fbb, accounts, query.with_lots));
+}
+
+void encode_cart(const CartQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto lines = structs<wire::CartLine>(fbb, std::span(query.lines));
+  finish(fbb, wire::CreateCartRequest(fbb, query.buyer, lines, query.soon_us));
+}
+
+void encode_wallet(const WalletQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateWalletRequest(fbb, query.buyer));
+}
+
+void encode_expiring(const ExpiringQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const wire::ExpiringCursor cursor = to_wire(query.from);
+  finish(fbb, wire::CreateExpiringRequest(fbb, query.seller, query.within_us, query.limit,
+                                          query.from.at_start() ? nullptr : &cursor));
+}
+
+void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateStatsRequest(fbb, query.seller, query.campaign));
+}
+
+void encode_admin(const AdminQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateAdminRequest(fbb, static_cast<wire::AdminAction>(query.action),
+                                       query.clock_advance_us));
+}
+
+// ---------------------------------------------------------------------------------------
+// Client side: replies.
+
+FrameError decode_write_reply(Body body, std::uint32_t commands_sent, bool errors_only,
+                              std::vector<IndexedResult>& out) {
+  return with_root<wire::WriteReply>(body, [&](const wire::WriteReply& r) {
+    const auto* results = r.results();
+    if (!readable(results) || results->size() > commands_sent ||
+        (!errors_only && results->size() != commands_sent)) {
+      return FrameError::malformed_body;
+    }
+    out.clear();
+    out.reserve(results->size());
+    std::int64_t previous = -1;
+    for (const wire::WriteResult* w : *results) {
+      if (w->index() >= commands_sent || w->index() <= previous) return FrameError::malformed_body;
+      if (errors_only && w->code() == static_cast<std::uint16_t>(Code::ok)) {
+        return FrameError::malformed_body;
+      }
+      previous = w->index();
+      Result result;
+      result.code = static_cast<Code>(w->code());  // a newer server's code is kept as is
+      result.flags = w->flags();
+      result.amount = w->amount();
+      result.aux = w->aux();
+      out.push_back(IndexedResult{w->index(), result});
+    }
+    return FrameError::none;
+  });
+}
+
+FrameError decode_balance_reply(Body body, std::vector<BalanceEntry>& out) {
+  return with_root<wire::BalanceReply>(body, [&](const wire::BalanceReply& r) {
+    const AccountOffsets* accounts = r.accounts();
+    if (accounts == nullptr) return FrameError::malformed_body;
+    out.clear();
+    out.reserve(accounts->size());
+    for (const wire::Account* a : *accounts) {
+      BalanceEntry& entry = out.emplace_back();
+      entry.account = account_view(*a);
+      if (const FrameError e = read_lots(*a, entry.lots); e != FrameError::none) return e;
+    }
+    return FrameError::none;
+  });
+}
+
+FrameError decode_cart_reply(Body body, std::vector<CartEntry>& out) {
+  return with_root<wire::CartReply>(body, [&](const wire::CartReply& r) {
+    const auto* entries = r.entries();
+    if (!readable(entries)) return FrameError::malformed_body;
+    out.clear();
+    append(*entries, out);
+    return FrameError::none;
+  });
+}
+
+FrameError decode_wallet_reply(Body body, std::vector<AccountView>& out) {
+  return with_root<wire::WalletReply>(body, [&](const wire::WalletReply& r) {
+    const AccountOffsets* accounts = r.accounts();
+    if (accounts == nullptr) return FrameError::malformed_body;
+    out.clear();
+    out.reserve(accounts->size());
+    for (const wire::Account* a : *accounts) out.push_back(account_view(*a));
+    return FrameError::none;
+  });
+}
+
+FrameError decode_expiring_reply(Body body, ExpiringAnswer& out) {
+  return with_root<wire::ExpiringReply>(body, [&](const wire::ExpiringReply& r) {
+    const auto* entries = r.entries();
+    if (!readable(entries)) return FrameError::malformed_body;
+    out.entries.clear();
+    append(*entries, out.entries);
+    out.done = r.done();
+    out.next = out.done ? ExpiringPosition{} : from_wire(r.next());
+    return FrameError::none;
+  });
+}
+
+FrameError decode_stats_reply(Body body, SellerStats& out) {
+  return with_root<wire::StatsReply>(body, [&](const wire::StatsReply& r) {
+    out = SellerStats{r.issued(),   r.accrued(), r.spent(),   r.expired(),
+                      r.refunded(), r.reversed(), r.held(),   r.pending(),
+                      r.debt(),     r.outstanding()};
+    return FrameError::none;
+  });
+}
+
+FrameError decode_stats_reply(Body body, CampaignStats& out) {
+  return with_root<wire::StatsReply>(body, [&](const wire::StatsReply& r) {
+    out = CampaignStats{r.issued(),      r.spent(),      r.expired(),  r.refunded(), r.reversed(),
+                        r.outstanding(), r.recipients(), r.spenders(), r.revoked()};
+    return FrameError::none;
+  });
+}
+
+FrameError decode_admin_reply(Body body, AdminStatus& out) {
+  return with_root<wire::AdminReply>(body, [&](const wire::AdminReply& r) {
+    out.ok = r.ok();
+    out.message = read_string(r.message());
+    out.ledger_time_us = r.ledger_time_us();
+    out.accounts = r.accounts();
+    out.shards = r.shards();
+    out.test_clock = r.test_clock();
+    out.journal_bytes = r.journal_bytes();
+    out.durability = read_string(r.durability());
+    return FrameError::none;
+  });
+}
+
+FrameError decode_error_reply(Body body, ErrorInfo& out) {
+  return with_root<wire::ErrorReply>(body, [&](const wire::ErrorReply& r) {
+    out.code = static_cast<FrameError>(r.code());  // a newer server's code is kept as is
+    out.message = read_string(r.message());
+    return FrameError::none;
+  });
+}
+
+}  // namespace bonus::protocol

@@ -1,0 +1,238 @@
+// Messages: the one translation between wire messages (FlatBuffers, protocol/bonus.fbs)
+// and engine types, both ways, shared by the server and the clients.
+//
+//   client                                   server
+//   encode_write / encode_<read>    ──▶      decode_write / decode_<read>
+//   decode_<kind>_reply             ◀──      encode_<kind>_reply
+//
+// Every body carries a 4-byte FlatBuffers file identifier naming its root table
+// (protocol/README.md lists them), so a valid body of the wrong table is refused.
+// Decoders run flatbuffers::Verifier before reading a byte and return
+// FrameError::malformed_body for anything it refuses, for a body of the wrong table,
+// for a missing vector and for a field out of range; they never crash and never
+// throw. A decoder leaves `out` unspecified when it fails.
+//
+// Bodies should start 8-byte aligned (a frame read into an 8-aligned buffer has its
+// body at offset 32): decoders copy a misaligned body once before verifying it.
+//
+// Encoders clear the builder and finish it; the body is then
+// {fbb.GetBufferPointer(), fbb.GetSize()}.
+//
+// Stateless; any thread.
+#pragma once
+
+#include <flatbuffers/flatbuffer_builder.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/command.h"
+#include "engine/result.h"
+#include "engine/views.h"
+#include "protocol/frame.h"
+
+namespace bonus::protocol {
+
+using Body = std::span<const std::uint8_t>;
+
+// ---------------------------------------------------------------------------------------
+// Frames.
+
+// One whole frame: the 32-byte header (checksums included) followed by `body`.
+// REQUIRES: body.size() <= kBodySizeMax.
+std::string make_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_id, Body body);
+// The same frame appended to `out`, for pipelining several frames into one write.
+void append_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_id, Body body,
+                  std::string& out);
+
+// ---------------------------------------------------------------------------------------
+// Plain values for what the engine has no type for.
+
+// Read requests.
+struct AccountKey {
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  friend bool operator==(const AccountKey&, const AccountKey&) = default;
+};
+
+struct BalanceQuery {
+  std::vector<AccountKey> accounts;  // 1..batch_commands_max
+  bool with_lots = false;
+  friend bool operator==(const BalanceQuery&, const BalanceQuery&) = default;
+};
+
+struct CartQuery {
+  BuyerId buyer = 0;
+  std::vector<CartLine> lines;  // 1..batch_commands_max
+  TimeUs soon_us = 0;
+};
+
+struct WalletQuery {
+  BuyerId buyer = 0;
+  friend bool operator==(const WalletQuery&, const WalletQuery&) = default;
+};
+
+// Where a page of `expiring` starts across the server's shards: shards are walked in
+// order 0..n-1, each with the engine's cursor. The default value is the beginning.
+struct ExpiringPosition {
+  std::uint32_t shard = 0;
+  ExpiringCursor cursor;
+
+  bool at_start() const;
+  friend bool operator==(const ExpiringPosition& a, const ExpiringPosition& b) {
+    return a.shard == b.shard && a.cursor.bucket == b.cursor.bucket &&
+           a.cursor.after_account == b.cursor.after_account;
+  }
+};
+
+struct ExpiringQuery {
+  SellerId seller = 0;
+  TimeUs within_us = 0;
+  std::uint32_t limit = 0;  // decoded as 1..batch_commands_max (0 or more: the maximum)
+  ExpiringPosition from;
+  friend bool operator==(const ExpiringQuery&, const ExpiringQuery&) = default;
+};
+
+struct StatsQuery {
+  SellerId seller = 0;
+  CampaignId campaign = 0;  // 0: the seller's statistics
+  friend bool operator==(const StatsQuery&, const StatsQuery&) = default;
+};
+
+enum class AdminAction : std::uint8_t { status = 0, audit = 1, checkpoint = 2, clock_advance = 3 };
+
+struct AdminQuery {
+  AdminAction action = AdminAction::status;
+  TimeUs clock_advance_us = 0;  // clock_advance only: > 0
+  friend bool operator==(const AdminQuery&, const AdminQuery&) = default;
+};
+
+// Replies.
+
+// One command's result; `index` is its position in the request's batch.
+struct IndexedResult {
+  std::uint32_t index = 0;
+  Result result;
+  friend bool operator==(const IndexedResult&, const IndexedResult&) = default;
+};
+
+// One account of a balance reply; `lots` is empty unless the query asked with_lots.
+struct BalanceEntry {
+  AccountView account;
+  std::vector<LotView> lots;
+  friend bool operator==(const BalanceEntry&, const BalanceEntry&) = default;
+};
+
+struct ExpiringAnswer {
+  std::vector<ExpiringEntry> entries;
+  ExpiringPosition next;  // where the next page starts; meaningless when done
+  bool done = true;
+  friend bool operator==(const ExpiringAnswer&, const ExpiringAnswer&) = default;
+};
+
+struct AdminStatus {
+  bool ok = true;
+  std::string message;
+  TimeUs ledger_time_us = 0;
+  std::uint64_t accounts = 0;
+  std::uint32_t shards = 0;
+  bool test_clock = false;
+  std::uint64_t journal_bytes = 0;
+  std::string durability;
+  friend bool operator==(const AdminStatus&, const AdminStatus&) = default;
+};
+
+struct ErrorInfo {
+  FrameError code = FrameError::none;
+  std::string message;
+  friend bool operator==(const ErrorInfo&, const ErrorInfo&) = default;
+};
+
+// ---------------------------------------------------------------------------------------
+// Server side: requests in, replies out.
+
+// A write batch of the opcode's kind into `out` (cleared first), in batch order.
+// malformed_body: not a write opcode, wrong table, failed verification, no or an empty
+// vector; batch_too_large: more than batch_commands_max commands.
+[[nodiscard]] FrameError decode_write(Opcode opcode, Body body,
+                                      std::uint32_t batch_commands_max,
+                                      std::vector<Command>& out);
+// Reads. Limits: at most batch_commands_max accounts or lines (batch_too_large past it),
+// at least one (malformed_body). batch_commands_max is capped at kBatchCommandsMax.
+[[nodiscard]] FrameError decode_balance(Body body, std::uint32_t batch_commands_max,
+                                        BalanceQuery& out);
+[[nodiscard]] FrameError decode_cart(Body body, std::uint32_t batch_commands_max,
+                                     CartQuery& out);
+[[nodiscard]] FrameError decode_wallet(Body body, WalletQuery& out);
+[[nodiscard]] FrameError decode_expiring(Body body, std::uint32_t batch_commands_max,
+                                         ExpiringQuery& out);
+[[nodiscard]] FrameError decode_stats(Body body, StatsQuery& out);
+// malformed_body also for an unknown action and for clock_advance by <= 0.
+[[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
+
+// `results[i]` answers command i; with errors_only only the non-ok ones are sent.
+void encode_write_reply(std::span<const Result> results, bool errors_only,
+                        flatbuffers::FlatBufferBuilder& fbb);
+void encode_balance_reply(std::span<const BalanceEntry> accounts,
+                          flatbuffers::FlatBufferBuilder& fbb);
+void encode_cart_reply(std::span<const CartEntry> entries, flatbuffers::FlatBufferBuilder& fbb);
+void encode_wallet_reply(std::span<const AccountView> accounts,
+                         flatbuffers::FlatBufferBuilder& fbb);
+void encode_expiring_reply(const ExpiringAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
+void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder& fbb);
+void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
+void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
+void encode_error_reply(FrameError code, std::string_view message,
+                        flatbuffers::FlatBufferBuilder& fbb);
+
+// ---------------------------------------------------------------------------------------
+// Client side: requests out, replies in.
+
+// The write opcode of each command kind; Opcode::error for anything else (Sweep).
+template <typename C>
+inline constexpr Opcode kWriteOpcode = Opcode::error;
+template <> inline constexpr Opcode kWriteOpcode<Credit> = Opcode::credit;
+template <> inline constexpr Opcode kWriteOpcode<Accrue> = Opcode::accrue;
+template <> inline constexpr Opcode kWriteOpcode<ConfirmAccrual> = Opcode::confirm_accrual;
+template <> inline constexpr Opcode kWriteOpcode<CancelAccrual> = Opcode::cancel_accrual;
+template <> inline constexpr Opcode kWriteOpcode<Hold> = Opcode::hold;
+template <> inline constexpr Opcode kWriteOpcode<Capture> = Opcode::capture;
+template <> inline constexpr Opcode kWriteOpcode<Release> = Opcode::release;
+template <> inline constexpr Opcode kWriteOpcode<Spend> = Opcode::spend;
+template <> inline constexpr Opcode kWriteOpcode<Refund> = Opcode::refund;
+template <> inline constexpr Opcode kWriteOpcode<ReverseAccrual> = Opcode::reverse_accrual;
+template <> inline constexpr Opcode kWriteOpcode<RevokeCampaign> = Opcode::revoke_campaign;
+template <> inline constexpr Opcode kWriteOpcode<SetPolicy> = Opcode::set_policy;
+
+template <typename C>
+concept WriteCommand = kWriteOpcode<C> != Opcode::error;
+
+// A batch of one kind; send it with opcode kWriteOpcode<C>. Reserved fields are not sent.
+template <WriteCommand C>
+void encode_write(std::span<const C> commands, flatbuffers::FlatBufferBuilder& fbb);
+void encode_balance(const BalanceQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_cart(const CartQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_wallet(const WalletQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+
+// The reply to a batch of `commands_sent` commands sent with or without errors_only.
+// Also malformed_body when indexes are not increasing or not below commands_sent, when
+// a full reply does not have one result per command, or an errors_only one has an ok.
+[[nodiscard]] FrameError decode_write_reply(Body body, std::uint32_t commands_sent,
+                                            bool errors_only, std::vector<IndexedResult>& out);
+[[nodiscard]] FrameError decode_balance_reply(Body body, std::vector<BalanceEntry>& out);
+[[nodiscard]] FrameError decode_cart_reply(Body body, std::vector<CartEntry>& out);
+[[nodiscard]] FrameError decode_wallet_reply(Body body, std::vector<AccountView>& out);
+[[nodiscard]] FrameError decode_expiring_reply(Body body, ExpiringAnswer& out);
+// The same StatsReply read as the seller's or as a campaign's statistics.
+[[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
+[[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);
+[[nodiscard]] FrameError decode_admin_reply(Body body, AdminStatus& out);
+[[nodiscard]] FrameError decode_error_reply(Body body, ErrorInfo& out);
+
+}  // namespace bonus::protocol

@@ -1,0 +1,476 @@
+#include "server/connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <functional>
+
+#include "server/server.h"
+
+namespace bonus::server {
+namespace {
+
+using protocol::Body;
+using protocol::FrameError;
+using protocol::FrameHeader;
+using protocol::Opcode;
+
+std::string reply_frame(Opcode opcode, std::uint64_t request_id,
+                        const flatbuffers::FlatBufferBuilder& fbb) {
+  return protocol::make_frame(opcode, protocol::kReply, request_id,
+                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
+}
+
+std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_error_reply(error, message, fbb);
+  return reply_frame(Opcode::error, request_id, fbb);
+}
+
+// Runs `part` on every shard and, once all have answered, `done` with their answers (on
+// the thread of the last shard to answer).
+template <typename T>
+void fan_out(Server& server, std::function<T(const Ledger&, TimeUs)> part,
+             std::function<void(std::vector<T>&)> done) {
+  struct State {
+    std::vector<T> parts;
+    std::atomic<std::size_t> remaining;
+    std::function<T(const Ledger&, TimeUs)> part;
+    std::function<void(std::vector<T>&)> done;
+  };
+  auto& shards = server.shards();
+  auto state = std::make_shared<State>();
+  state->parts.resize(shards.size());
+  state->remaining = shards.size();
+  state->part = std::move(part);
+  state->done = std::move(done);
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    shards[s]->read([state, s](const Ledger& ledger, TimeUs now) {
+      state->parts[s] = state->part(ledger, now);
+      if (state->remaining.fetch_sub(1) == 1) state->done(state->parts);
+    });
+  }
+}
+
+void add(SellerStats& into, const SellerStats& s) {
+  into.issued += s.issued;
+  into.accrued += s.accrued;
+  into.spent += s.spent;
+  into.expired += s.expired;
+  into.refunded += s.refunded;
+  into.reversed += s.reversed;
+  into.held += s.held;
+  into.pending += s.pending;
+  into.debt += s.debt;
+  into.outstanding += s.outstanding;
+}
+
+void add(CampaignStats& into, const CampaignStats& s) {
+  into.issued += s.issued;
+  into.spent += s.spent;
+  into.expired += s.expired;
+  into.refunded += s.refunded;
+  into.reversed += s.reversed;
+  into.outstanding += s.outstanding;
+  into.recipients += s.recipients;
+  into.spenders += s.spenders;
+  into.revoked = into.revoked || s.revoked;
+}
+
+}  // namespace
+
+Connection::Connection(asio::ip::tcp::socket socket, Server& server)
+    : socket_(std::move(socket)), server_(server) {
+  ++server_.connections();
+  asio::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+Connection::~Connection() { --server_.connections(); }
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  asio::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+void Connection::refuse(FrameError error, std::string message) {
+  close_after_write_ = true;
+  reply_error(0, error, std::move(message), false);
+}
+
+void Connection::read_header() {
+  asio::async_read(socket_, asio::buffer(header_bytes_),
+                   [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                     if (ec) {
+                       self->close();
+                       return;
+                     }
+                     const FrameError e = protocol::decode_header(
+                         self->header_bytes_, self->server_.config().body_size_max, self->header_);
+                     if (e != FrameError::none) {
+                       // Framing is lost: say why, then close.
+                       self->close_after_write_ = true;
+                       self->reply_error(self->header_.request_id, e,
+                                         "bad frame header; closing the connection", false);
+                       return;
+                     }
+                     if (self->header_.body_size == 0) {
+                       self->on_frame();
+                     } else {
+                       self->read_body();
+                     }
+                   });
+}
+
+void Connection::read_body() {
+  body_.resize((header_.body_size + 7) / 8);
+  asio::async_read(socket_, asio::buffer(body_.data(), header_.body_size),
+                   [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                     if (ec) {
+                       self->close();
+                       return;
+                     }
+                     self->on_frame();
+                   });
+}
+
+void Connection::on_frame() {
+  const FrameHeader h = header_;
+  const Body body{reinterpret_cast<const std::uint8_t*>(body_.data()), h.body_size};
+  if (protocol::body_checksum(body.data(), body.size()) != h.body_crc32c) {
+    reply_error(h.request_id, FrameError::bad_body_crc, "body checksum mismatch", false);
+  } else if (!protocol::is_known(static_cast<std::uint16_t>(h.opcode)) ||
+             h.opcode == Opcode::error || (h.flags & protocol::kReply) != 0) {
+    reply_error(h.request_id, FrameError::unknown_opcode,
+                "unknown opcode " + std::to_string(static_cast<unsigned>(h.opcode)), false);
+  } else if (server_.stopping()) {
+    reply_error(h.request_id, FrameError::shutting_down, "the server is shutting down", false);
+  } else if (in_flight_ >= server_.config().in_flight_max) {
+    reply_error(h.request_id, FrameError::too_many_in_flight,
+                "too many requests in flight on this connection; wait for replies", false);
+  } else {
+    ++in_flight_;
+    ++server_.in_flight();
+    dispatch(h, body);
+  }
+  if (!closed_) read_header();
+}
+
+void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
+                             bool completes_request) {
+  send(error_frame(request_id, error, message), completes_request);
+}
+
+void Connection::send(std::string frame, bool completes_request) {
+  if (completes_request) {
+    --in_flight_;
+    --server_.in_flight();
+  }
+  if (closed_) return;
+  out_.push_back(std::move(frame));
+  if (writing_ == 0) write_next();
+}
+
+void Connection::post_reply(std::string frame) {
+  asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    self->send(std::move(f), true);
+  });
+}
+
+void Connection::write_next() {
+  gather_.clear();
+  for (const std::string& f : out_) {
+    gather_.push_back(asio::buffer(f));
+    if (gather_.size() == 64) break;
+  }
+  writing_ = gather_.size();
+  asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+    for (std::size_t i = 0; i < self->writing_; ++i) self->out_.pop_front();
+    self->writing_ = 0;
+    if (ec) {
+      self->close();
+      return;
+    }
+    if (!self->out_.empty()) {
+      self->write_next();
+    } else if (self->close_after_write_) {
+      self->close();
+    }
+  });
+}
+
+void Connection::dispatch(const FrameHeader& h, Body body) {
+  switch (h.opcode) {
+    case Opcode::ping:
+      send(protocol::make_frame(Opcode::ping, protocol::kReply, h.request_id, Body{}), true);
+      return;
+    case Opcode::balance: return handle_balance(h, body);
+    case Opcode::cart: return handle_cart(h, body);
+    case Opcode::wallet: return handle_wallet(h, body);
+    case Opcode::expiring: return handle_expiring(h, body);
+    case Opcode::stats: return handle_stats(h, body);
+    case Opcode::admin: return handle_admin(h, body);
+    default: return handle_write(h, body);
+  }
+}
+
+void Connection::handle_write(const FrameHeader& h, Body body) {
+  auto job = std::make_shared<WriteJob>();
+  if (FrameError e = protocol::decode_write(h.opcode, body, server_.config().batch_commands_max,
+                                            job->commands);
+      e != FrameError::none) {
+    return reply_error(h.request_id, e, "write batch refused", true);
+  }
+  if (server_.sequencer().failed()) {
+    return reply_error(h.request_id, FrameError::storage_failed,
+                       "the journal could not be written; writes are refused until restart", true);
+  }
+  const bool errors_only = (h.flags & protocol::kErrorsOnly) != 0;
+  job->done = [self = shared_from_this(), op = h.opcode, rid = h.request_id,
+               errors_only](WriteJob& j) {
+    if (j.storage_failed) {
+      self->post_reply(error_frame(rid, FrameError::storage_failed,
+                                   "the journal could not be written; this batch was not applied"));
+      return;
+    }
+    flatbuffers::FlatBufferBuilder fbb(64 + j.results.size() * 40);
+    protocol::encode_write_reply(j.results, errors_only, fbb);
+    self->post_reply(reply_frame(op, rid, fbb));
+  };
+  server_.sequencer().submit(std::move(job));
+}
+
+void Connection::handle_balance(const FrameHeader& h, Body body) {
+  struct State {
+    protocol::BalanceQuery query;
+    std::vector<protocol::BalanceEntry> entries;
+    std::atomic<std::size_t> remaining{0};
+  };
+  auto state = std::make_shared<State>();
+  if (FrameError e = protocol::decode_balance(body, server_.config().batch_commands_max, state->query);
+      e != FrameError::none) {
+    return reply_error(h.request_id, e, "balance request refused", true);
+  }
+  auto& shards = server_.shards();
+  std::vector<std::vector<std::uint32_t>> by_shard(shards.size());
+  for (std::uint32_t i = 0; i < state->query.accounts.size(); ++i) {
+    by_shard[server_.router_for_reads().shard_of_buyer(state->query.accounts[i].buyer)].push_back(i);
+  }
+  state->entries.resize(state->query.accounts.size());
+  for (const auto& indexes : by_shard) state->remaining += indexes.empty() ? 0 : 1;
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    if (by_shard[s].empty()) continue;
+    shards[s]->read([state, indexes = std::move(by_shard[s]), self = shared_from_this(),
+                     rid = h.request_id](const Ledger& ledger, TimeUs now) {
+      for (const std::uint32_t i : indexes) {
+        const protocol::AccountKey& key = state->query.accounts[i];
+        state->entries[i].account = ledger.balance(key.seller, key.buyer, now);
+        if (state->query.with_lots) ledger.lots(key.seller, key.buyer, now, state->entries[i].lots);
+      }
+      if (state->remaining.fetch_sub(1) != 1) return;
+      flatbuffers::FlatBufferBuilder fbb(256);
+      protocol::encode_balance_reply(state->entries, fbb);
+      self->post_reply(reply_frame(Opcode::balance, rid, fbb));
+    });
+  }
+}
+
+void Connection::handle_cart(const FrameHeader& h, Body body) {
+  auto query = std::make_shared<protocol::CartQuery>();
+  if (FrameError e = protocol::decode_cart(body, server_.config().batch_commands_max, *query);
+      e != FrameError::none) {
+    return reply_error(h.request_id, e, "cart request refused", true);
+  }
+  const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query->buyer);
+  server_.shards()[s]->read([query, self = shared_from_this(), rid = h.request_id](
+                               const Ledger& ledger, TimeUs now) {
+    std::vector<CartEntry> entries;
+    ledger.cart(query->buyer, query->lines, query->soon_us, now, entries);
+    flatbuffers::FlatBufferBuilder fbb(256);
+    protocol::encode_cart_reply(entries, fbb);
+    self->post_reply(reply_frame(Opcode::cart, rid, fbb));
+  });
+}
+
+void Connection::handle_wallet(const FrameHeader& h, Body body) {
+  protocol::WalletQuery query;
+  if (FrameError e = protocol::decode_wallet(body, query); e != FrameError::none) {
+    return reply_error(h.request_id, e, "wallet request refused", true);
+  }
+  const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query.buyer);
+  server_.shards()[s]->read([buyer = query.buyer, self = shared_from_this(), rid = h.request_id](
+                               const Ledger& ledger, TimeUs now) {
+    std::vector<AccountView> accounts;
+    ledger.wallet(buyer, now, accounts);
+    flatbuffers::FlatBufferBuilder fbb(256);
+    protocol::encode_wallet_reply(accounts, fbb);
+    self->post_reply(reply_frame(Opcode::wallet, rid, fbb));
+  });
+}
+
+void Connection::handle_expiring(const FrameHeader& h, Body body) {
+  struct State {
+    protocol::ExpiringQuery query;
+    protocol::ExpiringAnswer answer;
+    std::shared_ptr<Connection> self;
+    std::uint64_t request_id = 0;
+    Server* server = nullptr;
+  };
+  auto state = std::make_shared<State>();
+  if (FrameError e = protocol::decode_expiring(body, server_.config().batch_commands_max, state->query);
+      e != FrameError::none) {
+    return reply_error(h.request_id, e, "expiring request refused", true);
+  }
+  state->self = shared_from_this();
+  state->request_id = h.request_id;
+  state->server = &server_;
+  const std::uint32_t shard_count = static_cast<std::uint32_t>(server_.shards().size());
+  if (state->query.from.shard >= shard_count) {
+    return reply_error(h.request_id, FrameError::malformed_body, "cursor names no shard", true);
+  }
+  // Shards are walked in order; a page may span the end of one and the start of the next.
+  auto step = std::make_shared<std::function<void(std::uint32_t, ExpiringCursor)>>();
+  *step = [state, step, shard_count](std::uint32_t s, ExpiringCursor cursor) {
+    state->server->shards()[s]->read([state, step, shard_count, s, cursor](const Ledger& ledger,
+                                                                           TimeUs now) {
+      auto& answer = state->answer;
+      const auto left = static_cast<std::uint32_t>(state->query.limit - answer.entries.size());
+      ExpiringPage page = ledger.expiring(state->query.seller, state->query.within_us, cursor, left, now);
+      answer.entries.insert(answer.entries.end(), page.entries.begin(), page.entries.end());
+      answer.done = false;
+      if (!page.done) {
+        answer.next = protocol::ExpiringPosition{s, page.next};
+      } else if (s + 1 < shard_count && answer.entries.size() < state->query.limit) {
+        (*step)(s + 1, ExpiringCursor{});
+        return;
+      } else if (s + 1 < shard_count) {
+        answer.next = protocol::ExpiringPosition{s + 1, ExpiringCursor{}};
+      } else {
+        answer.done = true;
+      }
+      flatbuffers::FlatBufferBuilder fbb(256);
+      protocol::encode_expiring_reply(answer, fbb);
+      state->self->post_reply(reply_frame(Opcode::expiring, state->request_id, fbb));
+      *step = nullptr;  // Breaks the cycle step -> lambda -> step.
+    });
+  };
+  (*step)(state->query.from.shard, state->query.from.cursor);
+}
+
+void Connection::handle_stats(const FrameHeader& h, Body body) {
+  protocol::StatsQuery query;
+  if (FrameError e = protocol::decode_stats(body, query); e != FrameError::none) {
+    return reply_error(h.request_id, e, "stats request refused", true);
+  }
+  auto self = shared_from_this();
+  const std::uint64_t rid = h.request_id;
+  if (query.campaign == 0) {
+    fan_out<SellerStats>(
+        server_, [query](const Ledger& l, TimeUs) { return l.seller_stats(query.seller); },
+        [self, rid](std::vector<SellerStats>& parts) {
+          SellerStats total;
+          for (const SellerStats& p : parts) add(total, p);
+          flatbuffers::FlatBufferBuilder fbb(256);
+          protocol::encode_stats_reply(total, fbb);
+          self->post_reply(reply_frame(Opcode::stats, rid, fbb));
+        });
+    return;
+  }
+  fan_out<CampaignStats>(
+      server_,
+      [query](const Ledger& l, TimeUs) { return l.campaign_stats(query.seller, query.campaign); },
+      [self, rid](std::vector<CampaignStats>& parts) {
+        CampaignStats total;
+        for (const CampaignStats& p : parts) add(total, p);
+        flatbuffers::FlatBufferBuilder fbb(256);
+        protocol::encode_stats_reply(total, fbb);
+        self->post_reply(reply_frame(Opcode::stats, rid, fbb));
+      });
+}
+
+void Connection::handle_admin(const FrameHeader& h, Body body) {
+  protocol::AdminQuery query;
+  if (FrameError e = protocol::decode_admin(body, query); e != FrameError::none) {
+    return reply_error(h.request_id, e, "admin request refused", true);
+  }
+  auto self = shared_from_this();
+  const std::uint64_t rid = h.request_id;
+  Server* server = &server_;
+  struct Part {
+    std::uint64_t accounts = 0;
+    TimeUs time = 0;
+    std::string problem;
+  };
+  const bool audit = query.action == protocol::AdminAction::audit;
+  auto status_reply = [self, rid, server, audit](std::vector<Part>& parts, std::string message) {
+    protocol::AdminStatus status;
+    status.ok = true;
+    for (std::size_t s = 0; s < parts.size(); ++s) {
+      status.accounts += parts[s].accounts;
+      status.ledger_time_us = std::max(status.ledger_time_us, parts[s].time);
+      if (!parts[s].problem.empty()) {
+        status.ok = false;
+        message += "shard " + std::to_string(s) + ": " + parts[s].problem + "; ";
+      }
+    }
+    if (audit && status.ok) message = "audit ok: every shard balances";
+    status.message = std::move(message);
+    status.shards = static_cast<std::uint32_t>(parts.size());
+    status.test_clock = server->config().test_clock;
+    status.journal_bytes = server->sequencer().journal_bytes();
+    status.durability = server->config().durable ? "fsync" : "none";
+    flatbuffers::FlatBufferBuilder fbb(256);
+    protocol::encode_admin_reply(status, fbb);
+    self->post_reply(reply_frame(Opcode::admin, rid, fbb));
+  };
+  auto part = [audit](const Ledger& l, TimeUs now) {
+    Part p;
+    p.accounts = l.account_count();
+    p.time = now;
+    if (audit) p.problem = l.audit().value_or("");
+    return p;
+  };
+  switch (query.action) {
+    case protocol::AdminAction::status:
+    case protocol::AdminAction::audit:
+      fan_out<Part>(server_, part, [status_reply](std::vector<Part>& parts) {
+        status_reply(parts, "");
+      });
+      return;
+    case protocol::AdminAction::checkpoint: {
+      protocol::AdminStatus status;
+      status.ok = false;
+      status.message = "checkpoints are not part of this build yet; the journal holds everything";
+      flatbuffers::FlatBufferBuilder fbb(256);
+      protocol::encode_admin_reply(status, fbb);
+      send(reply_frame(Opcode::admin, rid, fbb), true);
+      return;
+    }
+    case protocol::AdminAction::clock_advance: {
+      if (!server_.config().test_clock) {
+        return reply_error(rid, FrameError::test_clock_disabled,
+                           "the test clock is off; start bonusd with --test-clock", true);
+      }
+      auto job = std::make_shared<WriteJob>();
+      job->advance_us = query.clock_advance_us;
+      job->done = [self, rid, server, part, status_reply,
+                   delta = query.clock_advance_us](WriteJob& j) {
+        if (j.storage_failed) {
+          self->post_reply(error_frame(rid, FrameError::storage_failed,
+                                       "the journal could not be written; time not moved"));
+          return;
+        }
+        fan_out<Part>(*server, part, [status_reply, delta](std::vector<Part>& parts) {
+          status_reply(parts, "ledger time advanced by " + std::to_string(delta) + " us");
+        });
+      };
+      server_.sequencer().submit(std::move(job));
+      return;
+    }
+  }
+}
+
+}  // namespace bonus::server

@@ -1,0 +1,71 @@
+// Connection: one client's TCP stream. Reads frames one after another (many requests
+// may be in flight: replies carry the request id and may come in any order), checks
+// each, hands it to the sequencer or to shards, and writes replies as they come back.
+// A frame whose framing cannot be trusted gets an ErrorReply and the connection closes;
+// any other bad frame gets an ErrorReply and reading goes on.
+//
+// Lives on the network thread; kept alive by shared_ptr while reads, writes or
+// requests are outstanding.
+#pragma once
+
+#include <asio.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
+namespace bonus::server {
+
+class Server;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(asio::ip::tcp::socket socket, Server& server);
+  ~Connection();
+
+  void start() { read_header(); }
+  // Says why (ErrorReply with request id 0) and closes, reading nothing.
+  void refuse(protocol::FrameError error, std::string message);
+  // Sends a whole frame. From the network thread; `completes_request` counts it off the
+  // in-flight requests.
+  void send(std::string frame, bool completes_request);
+  // From any thread: post a reply frame to the network thread.
+  void post_reply(std::string frame);
+
+ private:
+  void read_header();
+  void read_body();
+  void on_frame();
+  void dispatch(const protocol::FrameHeader& h, protocol::Body body);
+  void reply_error(std::uint64_t request_id, protocol::FrameError error, std::string message,
+                   bool completes_request);
+  void write_next();
+  void close();
+
+  void handle_write(const protocol::FrameHeader& h, protocol::Body body);
+  void handle_balance(const protocol::FrameHeader& h, protocol::Body body);
+  void handle_cart(const protocol::FrameHeader& h, protocol::Body body);
+  void handle_wallet(const protocol::FrameHeader& h, protocol::Body body);
+  void handle_expiring(const protocol::FrameHeader& h, protocol::Body body);
+  void handle_stats(const protocol::FrameHeader& h, protocol::Body body);
+  void handle_admin(const protocol::FrameHeader& h, protocol::Body body);
+
+  asio::ip::tcp::socket socket_;
+  Server& server_;
+  std::uint8_t header_bytes_[protocol::kHeaderBytes];
+  protocol::FrameHeader header_;
+  std::vector<std::uint64_t> body_;  // 8-byte aligned for FlatBuffers
+  std::deque<std::string> out_;
+  std::vector<asio::const_buffer> gather_;
+  std::size_t writing_ = 0;      // frames of out_ in the current async_write
+  std::int64_t in_flight_ = 0;   // this connection's requests awaiting a reply
+  bool close_after_write_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace bonus::server

@@ -1,0 +1,118 @@
+// bonusd: the bonus ledger server. `bonusd --help` lists the flags.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "server/server.h"
+
+#ifdef BONUS_MIMALLOC
+#include <mimalloc.h>
+#endif
+
+namespace {
+
+// Whether mimalloc serves this process's malloc (Debian's build overrides it when linked).
+std::string allocator_note() {
+#ifdef BONUS_MIMALLOC
+  void* probe = std::malloc(64);
+  const bool active = mi_is_in_heap_region(probe);
+  std::free(probe);
+  const int v = mi_version();  // e.g. 209 for 2.0.9
+  const std::string version = std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+                              std::to_string(v % 10);
+  return active ? "mimalloc " + version + " active"
+                : "mimalloc linked but NOT active";
+#else
+  return "mimalloc off (sanitizer build)";
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bonus::server::ServerConfig config;
+  CLI::App app{"bonusd: the bonus ledger server (binary protocol over TCP; see protocol/README.md)"};
+  std::string listen = "127.0.0.1:7400";
+  std::string durability = "fsync";
+  app.add_option("--listen", listen, "Address and port to listen on")->capture_default_str();
+  app.add_option("--data", config.data_dir, "Data directory: the journal lives here")
+      ->capture_default_str();
+  app.add_option("--shards", config.shards,
+                 "Shards (writer threads), each owning a slice of the buyers; 0: one per core")
+      ->capture_default_str();
+  app.add_option("--durability", durability,
+                 "fsync: acknowledge a write once it is fdatasync'ed in the journal; none: no "
+                 "fdatasync at all, for benchmarks only (acknowledged writes can be lost)")
+      ->check(CLI::IsMember({"fsync", "none"}))
+      ->capture_default_str();
+  app.add_flag("--test-clock", config.test_clock,
+               "Let `admin clock advance` move the ledger time forward (tests of expiry and "
+               "hold timeouts); off in production");
+  app.add_option("--connections-max", config.connections_max, "Open connections at most")
+      ->capture_default_str();
+  app.add_option("--in-flight-max", config.in_flight_max,
+                 "Requests per connection awaiting a reply; past it: too_many_in_flight")
+      ->capture_default_str();
+  app.add_option("--frame-size-max", config.body_size_max, "Largest frame body in bytes")
+      ->check(CLI::Range(1024u, bonus::protocol::kBodySizeMax))
+      ->capture_default_str();
+  app.add_option("--batch-commands-max", config.batch_commands_max,
+                 "Commands (or accounts, cart lines) in one request at most")
+      ->check(CLI::Range(1u, bonus::protocol::kBatchCommandsMax))
+      ->capture_default_str();
+  app.add_option("--sweep-interval-ms", config.sweep_interval_ms,
+                 "How often the expiry sweep and hold timeouts run (through the journal)")
+      ->check(CLI::Range(1u, 60'000u))
+      ->capture_default_str();
+  app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
+                 "Journal segment size (preallocated)")
+      ->capture_default_str();
+  app.add_option("--accounts-max", config.engine.accounts_max,
+                 "Accounts per shard at most; past it credits are rejected accounts_full")
+      ->capture_default_str();
+  app.add_option("--orders-max", config.engine.orders_max,
+                 "Live holds (and accruals) per shard at most; past it orders_full")
+      ->capture_default_str();
+  app.add_option("--ids-max", config.engine.ids_max,
+                 "Remembered write ids per shard at most; past it ids_full")
+      ->capture_default_str();
+  std::int64_t id_window_s = config.engine.id_window_us / bonus::kUsPerSecond;
+  app.add_option("--id-window-s", id_window_s,
+                 "How long a write id is remembered (idempotency window), seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    spdlog::error("--listen {}: expected HOST:PORT", listen);
+    return 2;
+  }
+  config.listen_host = listen.substr(0, colon);
+  try {
+    const int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) throw std::out_of_range("port");
+    config.listen_port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    spdlog::error("--listen {}: bad port", listen);
+    return 2;
+  }
+  config.durable = durability == "fsync";
+  config.engine.id_window_us = id_window_s * bonus::kUsPerSecond;
+
+  bonus::server::Server server(config);
+  if (auto error = server.start()) {
+    spdlog::error("bonusd: cannot start: {}", *error);
+    return 1;
+  }
+  spdlog::info("bonusd listening on {}:{}, data {}, {} shards, durability {}{}, {}, test clock {}; {}",
+               config.listen_host, server.port(), config.data_dir, server.config().shards,
+               durability,
+               config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
+               allocator_note(), config.test_clock ? "ON" : "off", server.start_note());
+  server.run();
+  spdlog::info("bonusd stopped: everything accepted was applied and flushed");
+  return 0;
+}

@@ -1,0 +1,125 @@
+#include "server/sequencer.h"
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/command_codec.h"
+
+namespace bonus::server {
+
+void encode_record(const Command& command, TimeUs time, std::string& out) {
+  out.clear();
+  out.append(reinterpret_cast<const char*>(&time), sizeof(time));
+  encode_command(command, out);
+}
+
+bool decode_record(std::string_view payload, Command& command, TimeUs& time) {
+  if (payload.size() < sizeof(time)) return false;
+  std::memcpy(&time, payload.data(), sizeof(time));
+  const std::string_view rest = payload.substr(sizeof(time));
+  return decode_command(rest, command) == rest.size();
+}
+
+Sequencer::Sequencer(const SequencerOptions& options, Journal& journal, Router& router,
+                     LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards)
+    : options_(options), journal_(journal), router_(router), clock_(clock), shards_(shards),
+      outbox_(shards.size()) {}
+
+void Sequencer::start() {
+  journal_bytes_ = journal_.bytes();
+  thread_ = std::thread([this] { run(); });
+}
+
+void Sequencer::stop() {
+  jobs_.close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
+                       const std::shared_ptr<WriteJob>& job, std::uint32_t index) {
+  encode_record(command, time, record_);
+  // A failed append is sticky in the journal; the sync below reports it.
+  (void)journal_.append(record_);
+  if (shard != Router::kAllShards) {
+    outbox_[shard].push_back(ShardWrite{command, time, job, index, false});
+    return;
+  }
+  for (auto& out : outbox_) out.push_back(ShardWrite{command, time, job, index, job != nullptr});
+}
+
+void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) {
+  if (job.advance_us > 0) {
+    // Test clock: time jumps, and a full sweep at the new time goes through the log.
+    clock_.advance(job.advance_us);
+    job.commands.assign(1, Sweep{});
+  }
+  std::uint32_t deliveries = 0;
+  std::vector<std::uint32_t> routes(job.commands.size());
+  for (std::size_t i = 0; i < job.commands.size(); ++i) {
+    routes[i] = router_.route(job.commands[i]);
+    deliveries += routes[i] == Router::kAllShards ? static_cast<std::uint32_t>(shards_.size()) : 1;
+  }
+  job.results.resize(job.commands.size());
+  job.fanned.assign(job.commands.size(), 0);
+  job.remaining.store(deliveries);
+  for (std::size_t i = 0; i < job.commands.size(); ++i) {
+    append(job.commands[i], clock_.stamp(), routes[i], owner, static_cast<std::uint32_t>(i));
+  }
+}
+
+void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group) {
+  for (auto& out : outbox_) out.clear();
+  for (auto& job : group) {
+    job->storage_failed = true;
+    job->remaining.store(1);
+    job->delivered();
+  }
+}
+
+void Sequencer::run() {
+  std::deque<std::shared_ptr<WriteJob>> group;
+  auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
+  for (;;) {
+    const auto wait = std::max(next_sweep - std::chrono::steady_clock::now(),
+                               std::chrono::steady_clock::duration::zero());
+    const bool open = jobs_.take_all(group, wait);
+    if (failed_) {
+      fail(group);
+      group.clear();
+      if (!open) return;
+      continue;
+    }
+    for (auto& job : group) sequence(*job, job);
+
+    // Sweep ticks: every interval while writes come in; when idle, once a second (reads
+    // never count an expired lot anyway; the sweep moves amounts into the statistics
+    // and releases timed-out holds).
+    written_since_sweep_ = written_since_sweep_ || !group.empty();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_sweep && (written_since_sweep_ || now >= last_sweep_ + kIdleSweepInterval)) {
+      append(Sweep{options_.sweep_limit, 0}, clock_.stamp(), Router::kAllShards, nullptr, 0);
+      last_sweep_ = now;
+      written_since_sweep_ = false;
+    }
+    if (now >= next_sweep) next_sweep = now + options_.sweep_interval;
+    if (!outbox_[0].empty() || group.size() > 0) {
+      if (auto error = journal_.sync(); error) {
+        spdlog::error("journal: {}; refusing writes from now on", *error);
+        failed_ = true;
+        fail(group);
+        group.clear();
+        continue;
+      }
+      journal_bytes_ = journal_.bytes();
+      for (std::size_t s = 0; s < shards_.size(); ++s) {
+        if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
+        outbox_[s].clear();
+      }
+    }
+    group.clear();
+    if (!open && jobs_.empty()) return;
+  }
+}
+
+}  // namespace bonus::server

@@ -1,0 +1,77 @@
+// Sequencer: the one writer of the log. It takes write requests from the network
+// thread, stamps every command with the ledger time, routes it, appends it to the
+// journal, and once the whole group is durable (one fdatasync for everything that
+// arrived during the previous one: group commit) hands the commands to their shards.
+// It also writes the periodic sweep tick into the log, so a replay sweeps alike.
+//
+// Owns the journal and the router; runs on its own thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/journal.h"
+#include "server/ledger_clock.h"
+#include "server/router.h"
+#include "server/shard.h"
+#include "server/work_queue.h"
+#include "server/write_job.h"
+
+namespace bonus::server {
+
+struct SequencerOptions {
+  std::chrono::milliseconds sweep_interval{100};
+  std::uint32_t sweep_limit = 10'000;  // work per sweep tick; the rest waits for the next
+  bool sync = true;                    // false: --durability none (benchmarks only)
+};
+
+class Sequencer {
+ public:
+  Sequencer(const SequencerOptions& options, Journal& journal, Router& router,
+            LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards);
+  ~Sequencer() { stop(); }
+
+  void start();
+  // Sequences what was submitted, then ends the thread.
+  void stop();
+
+  // From any thread. A job with advance_us > 0 moves the test clock instead.
+  void submit(std::shared_ptr<WriteJob> job) { jobs_.push(std::move(job)); }
+
+  bool failed() const { return failed_.load(); }
+  std::uint64_t journal_bytes() const { return journal_bytes_.load(); }
+
+ private:
+  void run();
+  void sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner);
+  void append(const Command& command, TimeUs time, std::uint32_t shard,
+              const std::shared_ptr<WriteJob>& job, std::uint32_t index);
+  void fail(std::deque<std::shared_ptr<WriteJob>>& group);
+
+  SequencerOptions options_;
+  Journal& journal_;
+  Router& router_;
+  LedgerClock& clock_;
+  std::vector<std::unique_ptr<Shard>>& shards_;
+  WorkQueue<std::shared_ptr<WriteJob>> jobs_;
+  std::vector<std::vector<ShardWrite>> outbox_;  // per shard, for the current group
+  std::string record_;
+  static constexpr std::chrono::seconds kIdleSweepInterval{1};
+  std::chrono::steady_clock::time_point last_sweep_{};
+  bool written_since_sweep_ = false;
+  std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> journal_bytes_{0};
+  std::thread thread_;
+};
+
+// Journal record payload: the command's ledger time, then the command (command_codec).
+void encode_record(const Command& command, TimeUs time, std::string& out);
+bool decode_record(std::string_view payload, Command& command, TimeUs& time);
+
+}  // namespace bonus::server

@@ -1,0 +1,29 @@
+// ServerConfig: everything bonusd is told at start, with its defaults. Filled from the
+// command line in main.cc (`bonusd --help` explains each); read-only afterwards.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/ledger_config.h"
+#include "protocol/frame.h"
+
+namespace bonus::server {
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 7400;
+  std::string data_dir = "./data";
+  std::uint32_t shards = 0;  // 0: one per core
+  bool durable = true;       // --durability fsync (default) | none
+  bool test_clock = false;
+  std::uint32_t connections_max = 1'024;
+  std::uint32_t in_flight_max = 4'096;  // requests per connection awaiting a reply
+  std::uint32_t body_size_max = protocol::kBodySizeDefault;
+  std::uint32_t batch_commands_max = protocol::kBatchCommandsDefault;
+  std::uint32_t sweep_interval_ms = 100;
+  std::uint64_t journal_segment_bytes = 64ull << 20;
+  EngineConfig engine;  // per shard: accounts_max, orders_max, ids_max, windows
+};
+
+}  // namespace bonus::server

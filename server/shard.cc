@@ -1,0 +1,88 @@
+#include "server/shard.h"
+
+#include <algorithm>
+
+namespace bonus::server {
+namespace {
+
+// Seller-wide commands reach every shard; their results add up.
+void merge(Result& into, const Result& part, bool first) {
+  if (first) {
+    into = part;
+    return;
+  }
+  if (into.ok() && !part.ok()) into.code = part.code;
+  into.flags |= part.flags;
+  into.amount += part.amount;
+  into.aux += part.aux;
+}
+
+}  // namespace
+
+void Shard::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Shard::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Shard::write(std::vector<ShardWrite> writes) {
+  {
+    std::lock_guard lock(mutex_);
+    for (ShardWrite& w : writes) writes_.push_back(std::move(w));
+  }
+  ready_.notify_one();
+}
+
+void Shard::read(Read read) {
+  {
+    std::lock_guard lock(mutex_);
+    reads_.push_back(std::move(read));
+  }
+  ready_.notify_one();
+}
+
+void Shard::apply(ShardWrite& w) {
+  const Result r = ledger_.apply(w.command, w.time);
+  if (!w.job) return;
+  WriteJob& job = *w.job;
+  if (w.fan_out) {
+    std::lock_guard lock(job.merge_mutex);
+    const bool first = job.fanned[w.index]++ == 0;
+    merge(job.results[w.index], r, first);
+  } else {
+    job.results[w.index] = r;
+  }
+  job.delivered();
+}
+
+void Shard::run() {
+  std::deque<Read> reads;
+  std::vector<ShardWrite> slice;
+  slice.reserve(kSliceCommands);
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [&] { return stopping_ || !writes_.empty() || !reads_.empty(); });
+      if (stopping_ && writes_.empty() && reads_.empty()) return;
+      reads.swap(reads_);
+      const std::size_t n = std::min(kSliceCommands, writes_.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        slice.push_back(std::move(writes_.front()));
+        writes_.pop_front();
+      }
+    }
+    for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
+    reads.clear();
+    for (ShardWrite& w : slice) apply(w);
+    slice.clear();
+  }
+}
+
+}  // namespace bonus::server

@@ -1,0 +1,64 @@
+// Shard: one slice of the buyers, its Ledger and the one thread that owns it. Writes
+// arrive from the sequencer in log order; reads arrive from the network thread. The
+// thread runs every waiting read, then one bounded slice of writes, and again, so a read
+// waits for at most one slice of a bulk mailing, never for the whole of it.
+//
+// The Ledger is touched only by this shard's thread (and by start-up replay, before
+// the thread starts).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "engine/ledger.h"
+#include "server/ledger_clock.h"
+#include "server/write_job.h"
+
+namespace bonus::server {
+
+class Shard {
+ public:
+  // A read: runs on the shard's thread with the ledger and the time to read at.
+  using Read = std::function<void(const Ledger&, TimeUs now)>;
+
+  static constexpr std::size_t kSliceCommands = 256;
+
+  Shard(std::uint32_t index, const EngineConfig& config, const LedgerClock& clock)
+      : index_(index), ledger_(config), clock_(clock) {}
+  ~Shard() { stop(); }
+
+  // Before start(): apply a replayed command directly.
+  void replay(const Command& command, TimeUs time) { ledger_.apply(command, time); }
+  const Ledger& ledger_before_start() const { return ledger_; }
+
+  void start();
+  // Applies every write already handed over, then ends the thread.
+  void stop();
+
+  void write(std::vector<ShardWrite> writes);
+  void read(Read read);
+
+  std::uint32_t index() const { return index_; }
+
+ private:
+  void run();
+  void apply(ShardWrite& w);
+
+  std::uint32_t index_;
+  Ledger ledger_;
+  const LedgerClock& clock_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<ShardWrite> writes_;  // guarded by mutex_
+  std::deque<Read> reads_;         // guarded by mutex_
+  bool stopping_ = false;          // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace bonus::server

@@ -1,0 +1,47 @@
+// WriteJob: one client write request in flight. The network thread creates it, the
+// sequencer stamps and journals its commands, shards apply them and fill `results`; the
+// shard that finishes the last delivery calls `done` (on its own thread), which encodes
+// the reply and hands it to the network thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/command.h"
+#include "engine/result.h"
+
+namespace bonus::server {
+
+struct WriteJob {
+  std::vector<Command> commands;
+  std::vector<Result> results;
+  // Shard deliveries still to come: one per command, or one per shard for commands that
+  // fan out to every shard (seller-wide ones).
+  std::atomic<std::uint32_t> remaining{0};
+  std::mutex merge_mutex;           // fan-out results merge under it
+  std::vector<std::uint8_t> fanned;  // per command: shards merged so far (fan-out only)
+  bool storage_failed = false;  // set by the sequencer when the journal failed
+  TimeUs advance_us = 0;        // test clock: move time forward, then sweep (no commands)
+  std::function<void(WriteJob&)> done;
+
+  // Called by each delivery; the last one runs `done`.
+  void delivered(std::uint32_t count = 1) {
+    if (remaining.fetch_sub(count, std::memory_order_acq_rel) == count) done(*this);
+  }
+};
+
+// What a shard applies: a command at its ledger time, and where its result goes (none
+// for the server's own sweep ticks and for replay).
+struct ShardWrite {
+  Command command;
+  TimeUs time = 0;
+  std::shared_ptr<WriteJob> job;
+  std::uint32_t index = 0;
+  bool fan_out = false;
+};
+
+}  // namespace bonus::server
