@@ -9,7 +9,7 @@
 #include "protocol/crc32c.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
-#include "tests/server/bonusd_process.h"
+#include "tests/server/wire.h"
 
 namespace bonus::test {
 namespace {
@@ -18,24 +18,7 @@ using protocol::FrameError;
 using protocol::FrameHeader;
 using protocol::Opcode;
 
-struct Reply {
-  bool got = false;
-  FrameHeader header;
-  std::string body;
-};
-
-Reply read_reply(RawConnection& c) {
-  Reply r;
-  const std::string head = c.receive(protocol::kHeaderBytes);
-  if (head.size() != protocol::kHeaderBytes) return r;
-  if (protocol::decode_header(reinterpret_cast<const std::uint8_t*>(head.data()),
-                              protocol::kBodySizeMax, r.header) != FrameError::none) {
-    return r;
-  }
-  r.body = c.receive(r.header.body_size);
-  r.got = r.body.size() == r.header.body_size;
-  return r;
-}
+using Reply = WireReply;
 
 protocol::Body body_of(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -53,10 +36,7 @@ FrameError error_of(const Reply& r) {
 
 std::string credit_frame(std::uint64_t request_id, std::uint64_t id, Amount amount) {
   const Credit c{Id128{9, id}, 1, 42, amount, 0, LotLife::forever()};
-  flatbuffers::FlatBufferBuilder fbb;
-  protocol::encode_write(std::span<const Credit>(&c, 1), fbb);
-  return protocol::make_frame(Opcode::credit, 0, request_id,
-                              protocol::Body{fbb.GetBufferPointer(), fbb.GetSize()});
+  return write_frame(request_id, std::span<const Credit>(&c, 1));
 }
 
 std::string ping_frame(std::uint64_t request_id) {
@@ -185,11 +165,8 @@ TEST_F(BadInput, BodyFailingTheVerifierIsAnsweredAndTheConnectionGoesOn) {
 TEST_F(BadInput, BatchOverTheLimitIsAnsweredAndTheConnectionGoesOn) {
   std::vector<Credit> credits(11, Credit{Id128{9, 1000}, 1, 42, 1, 0, LotLife::forever()});
   for (std::size_t i = 0; i < credits.size(); ++i) credits[i].id.lo += i;
-  flatbuffers::FlatBufferBuilder fbb;
-  protocol::encode_write(std::span<const Credit>(credits), fbb);
-  expect_answer(protocol::make_frame(Opcode::credit, 0, 3,
-                                     protocol::Body{fbb.GetBufferPointer(), fbb.GetSize()}),
-                FrameError::batch_too_large, false);
+  expect_answer(write_frame(3, std::span<const Credit>(credits)), FrameError::batch_too_large,
+                false);
 }
 
 TEST_F(BadInput, TruncatedFrameThenCloseLeavesTheServerServing) {
