@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "engine/assert.h"
 #include "protocol/bonus_generated.h"

@@ -48,6 +48,13 @@ std::string make_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_
 void append_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_id, Body body,
                   std::string& out);
 
+// Whether an encoded body fits in a frame. Replies are not bounded by the request limit
+// (body_size_max) but by the ceiling: a balance with lots or a wallet of very many
+// accounts could pass it. The server answers batch_too_large instead of such a reply.
+inline bool fits_in_frame(const flatbuffers::FlatBufferBuilder& fbb) {
+  return fbb.GetSize() <= kBodySizeMax;
+}
+
 // ---------------------------------------------------------------------------------------
 // Plain values for what the engine has no type for.
 

@@ -15,16 +15,23 @@ using protocol::FrameError;
 using protocol::FrameHeader;
 using protocol::Opcode;
 
-std::string reply_frame(Opcode opcode, std::uint64_t request_id,
-                        const flatbuffers::FlatBufferBuilder& fbb) {
-  return protocol::make_frame(opcode, protocol::kReply, request_id,
-                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
-}
-
 std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_error_reply(error, message, fbb);
-  return reply_frame(Opcode::error, request_id, fbb);
+  return protocol::make_frame(Opcode::error, protocol::kReply, request_id,
+                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
+}
+
+// A reply too large for one frame (a balance with the lots of many full accounts) is
+// refused as batch_too_large: ask for fewer at a time.
+std::string reply_frame(Opcode opcode, std::uint64_t request_id,
+                        const flatbuffers::FlatBufferBuilder& fbb) {
+  if (!protocol::fits_in_frame(fbb)) {
+    return error_frame(request_id, FrameError::batch_too_large,
+                       "the answer would not fit in one frame; ask for fewer at a time");
+  }
+  return protocol::make_frame(opcode, protocol::kReply, request_id,
+                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
 }
 
 // Runs `part` on every shard and, once all have answered, `done` with their answers (on
@@ -108,6 +115,7 @@ void Connection::read_header() {
                        self->close();
                        return;
                      }
+                     self->header_ = FrameHeader{};  // no stale request id in an error reply
                      const FrameError e = protocol::decode_header(
                          self->header_bytes_, self->server_.config().body_size_max, self->header_);
                      if (e != FrameError::none) {

@@ -514,5 +514,97 @@ TEST(Frames, MisalignedBodiesAreDecoded) {
   }
 }
 
+// A balance with lots of many full accounts is larger than any frame: the server must
+// check and answer batch_too_large instead (make_frame would refuse it).
+TEST(Frames, OversizedReplyDoesNotFit) {
+  Rng rng = seeded(54);
+  std::vector<BalanceEntry> entries(130);
+  const std::vector<LotView> lots = testing::random_lots(rng, 4096);  // kAccountLotsMax
+  for (BalanceEntry& e : entries) e = BalanceEntry{testing::random_account(rng), lots};
+  FBB fbb;
+  encode_balance_reply(std::span(entries).first(10), fbb);
+  EXPECT_TRUE(fits_in_frame(fbb));
+  encode_balance_reply(entries, fbb);
+  EXPECT_FALSE(fits_in_frame(fbb));
+}
+
+template <typename T>
+std::vector<std::uint8_t> bytes_of(const T& s) {
+  std::vector<std::uint8_t> out(sizeof(T));
+  std::memcpy(out.data(), &s, sizeof(T));
+  return out;
+}
+
+template <typename V>
+V read_at(const std::vector<std::uint8_t>& bytes, std::size_t offset) {
+  V v;
+  std::memcpy(&v, bytes.data() + offset, sizeof(V));
+  return v;
+}
+
+// The struct layouts protocol/README.md gives with byte offsets.
+TEST(Layouts, StructsAreAsDocumented) {
+  const auto credit = bytes_of(wire::Credit(wire::Id128(1, 2), 3, 4, 5, 6, wire::Life(7, 8), 9));
+  ASSERT_EQ(credit.size(), 72u);
+  EXPECT_EQ(read_at<std::uint64_t>(credit, 0), 1u);
+  EXPECT_EQ(read_at<std::uint64_t>(credit, 8), 2u);
+  EXPECT_EQ(read_at<std::uint64_t>(credit, 16), 3u);
+  EXPECT_EQ(read_at<std::uint64_t>(credit, 24), 4u);
+  EXPECT_EQ(read_at<std::uint64_t>(credit, 32), 5u);
+  EXPECT_EQ(read_at<std::uint64_t>(credit, 40), 6u);
+  EXPECT_EQ(read_at<std::uint8_t>(credit, 48), 7u);
+  EXPECT_EQ(read_at<std::int64_t>(credit, 56), 8);
+  EXPECT_EQ(read_at<std::uint32_t>(credit, 64), 9u);
+
+  const auto hold = bytes_of(wire::Hold(wire::Id128(1, 2), 3, 4, 5, 6, 7, 8));
+  ASSERT_EQ(hold.size(), 64u);
+  EXPECT_EQ(read_at<std::uint64_t>(hold, 16), 3u);
+  EXPECT_EQ(read_at<std::uint64_t>(hold, 48), 7u);
+  EXPECT_EQ(read_at<std::int64_t>(hold, 56), 8);
+
+  const auto policy = bytes_of(wire::SetPolicy(wire::Id128(1, 2), 3, 4, 5, 6, 7, 8));
+  ASSERT_EQ(policy.size(), 56u);
+  EXPECT_EQ(read_at<std::uint64_t>(policy, 16), 3u);
+  EXPECT_EQ(read_at<std::uint32_t>(policy, 24), 4u);
+  EXPECT_EQ(read_at<std::uint32_t>(policy, 28), 5u);
+  EXPECT_EQ(read_at<std::uint64_t>(policy, 32), 6u);
+  EXPECT_EQ(read_at<std::uint64_t>(policy, 40), 7u);
+  EXPECT_EQ(read_at<std::int64_t>(policy, 48), 8);
+
+  const auto result = bytes_of(wire::WriteResult(1, 2, 3, 4, 5));
+  ASSERT_EQ(result.size(), 24u);
+  EXPECT_EQ(read_at<std::uint32_t>(result, 0), 1u);
+  EXPECT_EQ(read_at<std::uint16_t>(result, 4), 2u);
+  EXPECT_EQ(read_at<std::uint8_t>(result, 6), 3u);
+  EXPECT_EQ(read_at<std::uint64_t>(result, 8), 4u);
+  EXPECT_EQ(read_at<std::uint64_t>(result, 16), 5u);
+
+  const auto lot = bytes_of(wire::LotEntry(1, 2, 1, 4));
+  ASSERT_EQ(lot.size(), 32u);
+  EXPECT_EQ(read_at<std::int64_t>(lot, 8), 2);
+  EXPECT_EQ(read_at<std::uint8_t>(lot, 16), 1u);
+  EXPECT_EQ(read_at<std::uint64_t>(lot, 24), 4u);
+
+  const auto cursor = bytes_of(wire::ExpiringCursor(1, 2, 3));
+  ASSERT_EQ(cursor.size(), 16u);
+  EXPECT_EQ(read_at<std::uint32_t>(cursor, 0), 1u);
+  EXPECT_EQ(read_at<std::uint32_t>(cursor, 4), 2u);
+  EXPECT_EQ(read_at<std::int64_t>(cursor, 8), 3);
+
+  EXPECT_EQ(sizeof(wire::Accrue), 64u);
+  EXPECT_EQ(sizeof(wire::ConfirmAccrual), 24u);
+  EXPECT_EQ(sizeof(wire::CancelAccrual), 24u);
+  EXPECT_EQ(sizeof(wire::Capture), 32u);
+  EXPECT_EQ(sizeof(wire::Release), 24u);
+  EXPECT_EQ(sizeof(wire::Spend), 56u);
+  EXPECT_EQ(sizeof(wire::Refund), 32u);
+  EXPECT_EQ(sizeof(wire::ReverseAccrual), 24u);
+  EXPECT_EQ(sizeof(wire::RevokeCampaign), 32u);
+  EXPECT_EQ(sizeof(wire::AccountKey), 16u);
+  EXPECT_EQ(sizeof(wire::CartLine), 16u);
+  EXPECT_EQ(sizeof(wire::CartEntry), 48u);
+  EXPECT_EQ(sizeof(wire::ExpiringEntry), 24u);
+}
+
 }  // namespace
 }  // namespace bonus::protocol
