@@ -1,8 +1,8 @@
 #include "clients/cpp/client.h"
 
-#include <asio.hpp>
-
 #include <algorithm>
+#include <array>
+#include <asio.hpp>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -38,6 +38,15 @@ struct Arrival {
   Body body;                            // the frame's body when one came
 };
 using Completion = std::function<void(const Arrival&)>;
+
+// An arrival without a frame.
+Arrival no_frame(Status status, FrameError error, std::string message) {
+  Arrival a;
+  a.status = status;
+  a.error = error;
+  a.message = std::move(message);
+  return a;
+}
 
 template <typename T>
 Reply<T> failed(const Arrival& a) {
@@ -86,17 +95,24 @@ using SingleQueues =
                SingleQueue<Release>, SingleQueue<Spend>, SingleQueue<Refund>,
                SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>>;
 
-std::string endpoint_name(const ClientOptions& o) { return o.host + ":" + std::to_string(o.port); }
+std::string endpoint_name(const ClientOptions& o) {
+  return o.host + ":" + std::to_string(o.port);
+}
 
 }  // namespace
 
 std::string_view status_name(Status status) {
   switch (status) {
-    case Status::ok: return "ok";
-    case Status::timeout: return "timeout";
-    case Status::disconnected: return "disconnected";
-    case Status::refused: return "refused";
-    case Status::bad_reply: return "bad_reply";
+    case Status::ok:
+      return "ok";
+    case Status::timeout:
+      return "timeout";
+    case Status::disconnected:
+      return "disconnected";
+    case Status::refused:
+      return "refused";
+    case Status::bad_reply:
+      return "bad_reply";
   }
   return "unknown";
 }
@@ -140,6 +156,9 @@ struct Client::Impl {
   static void classify(const FrameHeader& h, Opcode opcode, Arrival& a);
   bool deliver_raw(const Arrival& arrival);
   void flush_singles();
+  void post_flush();
+  template <typename C>
+  void take_if_free(SingleQueue<C>& queue, SingleQueues& taken);
   template <typename C>
   void send_singles(SingleQueue<C>& queue);
   std::uint8_t* in_bytes() { return reinterpret_cast<std::uint8_t*>(in_words.data()); }
@@ -156,6 +175,8 @@ struct Client::Impl {
   std::mutex singles_mutex;
   SingleQueues singles;
   bool flush_posted = false;
+  // Frames of single writes in flight, by opcode; I/O thread (read under the mutex there).
+  std::array<std::uint32_t, 13> single_frames{};
 
   // I/O thread.
   struct Pending {
@@ -184,16 +205,16 @@ struct Client::Impl {
   asio::steady_timer deadline_timer{io};
   bool timer_armed = false;
   Clock::time_point timer_at;
-  std::deque<Unsent> unsent;           // waiting for the link or for a window slot
-  std::uint32_t sent_count = 0;        // written, awaiting a reply
+  std::deque<Unsent> unsent;     // waiting for the link or for a window slot
+  std::uint32_t sent_count = 0;  // written, awaiting a reply
   std::deque<std::uint64_t> raw_waiters;
 
-  std::deque<std::string> out;         // bytes to write; the first `writing` are being written
+  std::deque<std::string> out;  // bytes to write; the first `writing` are being written
   std::size_t writing = 0;
   std::vector<asio::const_buffer> gather;
 
   std::vector<std::uint64_t> in_words = std::vector<std::uint64_t>(kReadBufferBytes / 8);
-  std::size_t in_begin = 0;            // unparsed bytes are [in_begin, in_end)
+  std::size_t in_begin = 0;  // unparsed bytes are [in_begin, in_end)
   std::size_t in_end = 0;
   std::vector<std::uint64_t> aligned;  // a misaligned body is copied here
   flatbuffers::FlatBufferBuilder fbb{1024};
@@ -251,7 +272,6 @@ void Client::Impl::post_request(std::uint64_t id, Opcode opcode, bool raw, std::
 std::future<Reply<Result>> Client::Impl::enqueue(const Command& command) {
   Waiter waiter{{}, deadline_from_now()};
   auto result = waiter.promise.get_future();
-  bool post = false;
   {
     std::lock_guard lock(singles_mutex);
     std::visit(
@@ -266,11 +286,19 @@ std::future<Reply<Result>> Client::Impl::enqueue(const Command& command) {
           }
         },
         command);
+  }
+  post_flush();
+  return result;
+}
+
+void Client::Impl::post_flush() {
+  bool post = false;
+  {
+    std::lock_guard lock(singles_mutex);
     post = !flush_posted;
     flush_posted = true;
   }
   if (post) asio::post(io, [this] { flush_singles(); });
-  return result;
 }
 
 template <typename T, typename Decode>
@@ -296,7 +324,7 @@ std::future<Reply<T>> Client::Impl::call_async(Opcode opcode, Body body, Decode 
 void Client::Impl::submit(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
                           Clock::time_point deadline, Completion done) {
   if (closing) {
-    done(Arrival{Status::disconnected, FrameError::none, "client closed"});
+    done(no_frame(Status::disconnected, FrameError::none, "client closed"));
     return;
   }
   const auto at = deadlines.emplace(deadline, id);
@@ -337,13 +365,16 @@ void Client::Impl::write_more() {
     if (gather.size() == kGatherMax) break;
   }
   writing = gather.size();
-  asio::async_write(socket, gather, [this, g = generation](const asio::error_code& ec, std::size_t) {
-    if (g != generation) return;
-    for (std::size_t i = 0; i < writing; ++i) out.pop_front();
-    writing = 0;
-    if (ec) return drop_link(Status::disconnected, FrameError::none, "write failed: " + ec.message());
-    if (!out.empty()) write_more();
-  });
+  asio::async_write(
+      socket, gather, [this, g = generation](const asio::error_code& ec, std::size_t) {
+        if (g != generation) return;
+        for (std::size_t i = 0; i < writing; ++i) out.pop_front();
+        writing = 0;
+        if (ec) {
+          return drop_link(Status::disconnected, FrameError::none, "write failed: " + ec.message());
+        }
+        if (!out.empty()) write_more();
+      });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -360,9 +391,9 @@ void Client::Impl::start_connect() {
     asio::error_code ignored;
     socket.close(ignored);  // the connect completes with operation_aborted
   });
-  asio::async_connect(socket, endpoints, [this, g](const asio::error_code& ec, const tcp::endpoint&) {
-    on_connected(g, ec);
-  });
+  asio::async_connect(
+      socket, endpoints,
+      [this, g](const asio::error_code& ec, const tcp::endpoint&) { on_connected(g, ec); });
 }
 
 void Client::Impl::on_connected(std::uint64_t generation_at, const asio::error_code& ec) {
@@ -399,7 +430,7 @@ void Client::Impl::drop_link(Status status, FrameError error, std::string messag
   out.clear();
   writing = 0;
   in_begin = in_end = 0;
-  fail_all(Arrival{status, error, std::move(message)});
+  fail_all(no_frame(status, error, std::move(message)));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -441,8 +472,9 @@ void Client::Impl::arm_timer() {
 void Client::Impl::on_timer() {
   timer_armed = false;
   const Clock::time_point now = Clock::now();
-  const Arrival late{Status::timeout, FrameError::none,
-                     "no reply within " + std::to_string(options.timeout.count()) + " ms"};
+  const Arrival late =
+      no_frame(Status::timeout, FrameError::none,
+               "no reply within " + std::to_string(options.timeout.count()) + " ms");
   while (!deadlines.empty() && deadlines.begin()->first <= now) {
     complete(deadlines.begin()->second, late);
   }
@@ -456,7 +488,8 @@ void Client::Impl::on_timer() {
 void Client::Impl::read_more() {
   if (in_begin == in_end) {
     in_begin = in_end = 0;
-    if (in_capacity() > 4 * kReadBufferBytes) in_words = std::vector<std::uint64_t>(kReadBufferBytes / 8);
+    if (in_capacity() > 4 * kReadBufferBytes)
+      in_words = std::vector<std::uint64_t>(kReadBufferBytes / 8);
   }
   if (in_capacity() - in_end < kReadRoomMin) reserve_frame(in_end - in_begin + kReadRoomMin);
   asio::mutable_buffer room(in_bytes() + in_end, in_capacity() - in_end);
@@ -571,14 +604,25 @@ bool Client::Impl::deliver_raw(const Arrival& arrival) {
 // ---------------------------------------------------------------------------------------
 // I/O thread: single writes.
 
+// Sends the queued single writes of each kind that has fewer than
+// single_frames_in_flight_max frames in flight; the others go when one of those is
+// answered, together with whatever queued meanwhile.
 void Client::Impl::flush_singles() {
   SingleQueues taken;
   {
     std::lock_guard lock(singles_mutex);
-    std::swap(taken, singles);
     flush_posted = false;
+    std::apply([&](auto&... queue) { (take_if_free(queue, taken), ...); }, singles);
   }
   std::apply([this](auto&... queue) { (send_singles(queue), ...); }, taken);
+}
+
+template <typename C>
+void Client::Impl::take_if_free(SingleQueue<C>& queue, SingleQueues& taken) {
+  const auto kind = static_cast<std::size_t>(protocol::kWriteOpcode<C>);
+  if (single_frames[kind] < options.single_frames_in_flight_max) {
+    std::swap(queue, std::get<SingleQueue<C>>(taken));
+  }
 }
 
 template <typename C>
@@ -586,7 +630,8 @@ void Client::Impl::send_singles(SingleQueue<C>& queue) {
   const std::span<const C> all(queue.commands);
   const std::uint8_t flags = options.errors_only ? protocol::kErrorsOnly : 0;
   for (std::size_t at = 0; at < all.size(); at += options.batch_commands_max) {
-    const auto chunk = all.subspan(at, std::min<std::size_t>(options.batch_commands_max, all.size() - at));
+    const auto chunk =
+        all.subspan(at, std::min<std::size_t>(options.batch_commands_max, all.size() - at));
     auto waiters = std::make_shared<std::vector<Waiter>>();
     waiters->reserve(chunk.size());
     Clock::time_point deadline = Clock::time_point::max();
@@ -597,10 +642,14 @@ void Client::Impl::send_singles(SingleQueue<C>& queue) {
     protocol::encode_write(chunk, fbb);
     const std::uint64_t id = next_id();
     constexpr Opcode opcode = protocol::kWriteOpcode<C>;
-    std::string frame = protocol::make_frame(opcode, flags, id, Body{fbb.GetBufferPointer(), fbb.GetSize()});
+    std::string frame =
+        protocol::make_frame(opcode, flags, id, Body{fbb.GetBufferPointer(), fbb.GetSize()});
     const auto count = static_cast<std::uint32_t>(chunk.size());
+    ++single_frames[static_cast<std::size_t>(opcode)];
     submit(id, opcode, false, std::move(frame), deadline,
-           [waiters, count, errors_only = options.errors_only](const Arrival& a) {
+           [this, waiters, count, errors_only = options.errors_only](const Arrival& a) {
+             --single_frames[static_cast<std::size_t>(opcode)];
+             post_flush();  // what queued behind this frame
              if (a.status != Status::ok) {
                for (Waiter& w : *waiters) w.promise.set_value(failed<Result>(a));
                return;
@@ -628,12 +677,25 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
     return "batch_commands_max must be 1.." + std::to_string(protocol::kBatchCommandsMax);
   }
   if (options.in_flight_max < 1) return std::string("in_flight_max must be at least 1");
+  if (options.single_frames_in_flight_max < 1) {
+    return std::string("single_frames_in_flight_max must be at least 1");
+  }
   if (options.timeout.count() <= 0) return std::string("timeout must be positive");
   auto impl = std::make_unique<Impl>(options);
   if (std::string error = impl->resolve(); !error.empty()) return error;
   impl->start();
   if (std::string error = impl->connect_now(); !error.empty()) return error;
-  return std::unique_ptr<Client>(new Client(options, std::move(impl)));
+  std::unique_ptr<Client> client(new Client(options, std::move(impl)));
+  // A server at its connection limit accepts, answers too_many_connections and closes.
+  if (const Reply<bool> pong = client->ping(); !pong.ok()) {
+    return "no answer to a ping from " + endpoint_name(options) + ": " +
+           std::string(status_name(pong.status)) +
+           (pong.error != FrameError::none
+                ? " " + std::string(protocol::frame_error_name(pong.error))
+                : std::string()) +
+           " (" + pong.message + ")";
+  }
+  return client;
 }
 
 Client::Client(const ClientOptions& options, std::unique_ptr<Impl> impl)
@@ -678,6 +740,8 @@ void Client::submit_batch(Opcode opcode, std::vector<Part> parts, BatchCallback 
   state->parts_left = parts.size();
   state->done = std::move(done);
   const Clock::time_point deadline = impl_->deadline_from_now();
+  std::vector<Completion> completions;
+  completions.reserve(parts.size());
   std::size_t offset = 0;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const std::uint32_t count = parts[i].commands;
@@ -686,7 +750,8 @@ void Client::submit_batch(Opcode opcode, std::vector<Part> parts, BatchCallback 
       Reply<std::vector<Result>> failure;
       if (a.status != Status::ok) {
         failure = failed<std::vector<Result>>(a);
-      } else if (const FrameError e = decode_results(a.body, count, errors_only, state->results, offset);
+      } else if (const FrameError e =
+                     decode_results(a.body, count, errors_only, state->results, offset);
                  e != FrameError::none) {
         failure = undecodable<std::vector<Result>>(e, opcode);
       }
@@ -700,10 +765,17 @@ void Client::submit_batch(Opcode opcode, std::vector<Part> parts, BatchCallback 
       r.value = std::move(state->results);
       state->done(std::move(r));
     };
-    impl_->post_request(parts[i].request_id, opcode, false, std::move(parts[i].frame), deadline,
-                        std::move(on_part));
+    completions.push_back(std::move(on_part));
     offset += count;
   }
+  // One handler submits every part, so a batch is never split across two connections.
+  asio::post(impl_->io, [impl = impl_.get(), opcode, deadline, parts = std::move(parts),
+                         completions = std::move(completions)]() mutable {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      impl->submit(parts[i].request_id, opcode, false, std::move(parts[i].frame), deadline,
+                   std::move(completions[i]));
+    }
+  });
 }
 
 Reply<std::vector<protocol::BalanceEntry>> Client::balances(
@@ -755,9 +827,11 @@ Reply<std::vector<CartEntry>> Client::cart(BuyerId buyer, std::span<const CartLi
   flatbuffers::FlatBufferBuilder fbb(256 + lines.size() * 16);
   protocol::encode_cart(protocol::CartQuery{buyer, {lines.begin(), lines.end()}, soon_us}, fbb);
   return impl_
-      ->call_async<std::vector<CartEntry>>(
-          Opcode::cart, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, std::vector<CartEntry>& out) { return protocol::decode_cart_reply(body, out); })
+      ->call_async<std::vector<CartEntry>>(Opcode::cart,
+                                           Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                           [](Body body, std::vector<CartEntry>& out) {
+                                             return protocol::decode_cart_reply(body, out);
+                                           })
       .get();
 }
 
@@ -766,9 +840,11 @@ Reply<std::vector<AccountView>> Client::wallet(BuyerId buyer) {
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_wallet(protocol::WalletQuery{buyer}, fbb);
   return impl_
-      ->call_async<std::vector<AccountView>>(
-          Opcode::wallet, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, std::vector<AccountView>& out) { return protocol::decode_wallet_reply(body, out); })
+      ->call_async<std::vector<AccountView>>(Opcode::wallet,
+                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                             [](Body body, std::vector<AccountView>& out) {
+                                               return protocol::decode_wallet_reply(body, out);
+                                             })
       .get();
 }
 
@@ -779,9 +855,11 @@ Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_expiring(protocol::ExpiringQuery{seller, within_us, limit, from}, fbb);
   return impl_
-      ->call_async<protocol::ExpiringAnswer>(
-          Opcode::expiring, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, protocol::ExpiringAnswer& out) { return protocol::decode_expiring_reply(body, out); })
+      ->call_async<protocol::ExpiringAnswer>(Opcode::expiring,
+                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                             [](Body body, protocol::ExpiringAnswer& out) {
+                                               return protocol::decode_expiring_reply(body, out);
+                                             })
       .get();
 }
 
@@ -812,19 +890,22 @@ Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs 
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_admin(protocol::AdminQuery{action, clock_advance_us}, fbb);
   return impl_
-      ->call_async<protocol::AdminStatus>(
-          Opcode::admin, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, protocol::AdminStatus& out) { return protocol::decode_admin_reply(body, out); })
+      ->call_async<protocol::AdminStatus>(Opcode::admin,
+                                          Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                          [](Body body, protocol::AdminStatus& out) {
+                                            return protocol::decode_admin_reply(body, out);
+                                          })
       .get();
 }
 
 Reply<bool> Client::ping() {
   require_not_io_thread();
   return impl_
-      ->call_async<bool>(Opcode::ping, Body{}, [](Body, bool& out) {
-        out = true;
-        return FrameError::none;
-      })
+      ->call_async<bool>(Opcode::ping, Body{},
+                         [](Body, bool& out) {
+                           out = true;
+                           return FrameError::none;
+                         })
       .get();
 }
 

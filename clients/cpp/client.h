@@ -11,11 +11,16 @@
 //
 // Pipelining. Each request is one frame with its own request id; replies are matched by
 // id and may arrive in any order. At most `in_flight_max` frames are awaiting replies;
-// more wait in the client (their timeout runs while they wait).
+// more wait in the client (their timeout runs while they wait). Requests in flight are
+// not ordered relative to each other (write_async of two kinds may go out in either
+// order): wait for a hold's reply before sending its capture.
 //
 // Batching. write() and write_async() of one command queue it; the I/O thread sends
 // whatever queued since its last flush as one frame per command kind, so many threads
-// writing at once share frames and each caller still gets its own Result.
+// writing at once share frames and each caller still gets its own Result. While
+// `single_frames_in_flight_max` such frames of a kind await replies, new singles of that
+// kind wait for one of them (as a group commit does): an idle client sends a write at
+// once, a busy one sends fewer, larger frames.
 //
 // Failures. Every business rejection of the engine is a Result with a non-ok code
 // inside an ok Reply: the request was served. A Reply's status says whether it was:
@@ -30,6 +35,7 @@
 // rejected with Code::id_reused. So on any failure retry the same commands, ids kept.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +64,10 @@ struct ClientOptions {
   std::uint32_t batch_commands_max = protocol::kBatchCommandsDefault;
   // Frames awaiting a reply on the connection; keep it below the server's in-flight limit.
   std::uint32_t in_flight_max = 1024;
+  // Frames of single writes (write, write_async) of one kind awaiting a reply; singles
+  // that come meanwhile wait and go out together when one is answered. 1 gives the
+  // largest frames; more gives lower latency under moderate load.
+  std::uint32_t single_frames_in_flight_max = 1;
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
   bool errors_only = false;
@@ -91,8 +101,9 @@ class Client {
  public:
   using BatchCallback = std::function<void(Reply<std::vector<Result>>)>;
 
-  // Resolves the host and connects, waiting at most options.timeout; or says why not
-  // (also for options out of range).
+  // Resolves the host, connects and pings (a server at its connection limit refuses
+  // here), each step waiting at most options.timeout; or says why not (also for options
+  // out of range).
   static std::variant<std::unique_ptr<Client>, std::string> connect(const ClientOptions& options);
   ~Client();
   Client(const Client&) = delete;
@@ -119,11 +130,12 @@ class Client {
     require_not_io_thread();
     auto done = std::make_shared<std::promise<Reply<std::vector<Result>>>>();
     auto reply = done->get_future();
-    write_batch_async(commands, [done](Reply<std::vector<Result>> r) { done->set_value(std::move(r)); });
+    write_batch_async(commands,
+                      [done](Reply<std::vector<Result>> r) { done->set_value(std::move(r)); });
     return reply.get();
   }
   // The same, returning at once (the commands are encoded before it returns); `done`
-  // runs on the I/O thread.
+  // runs on the I/O thread. REQUIRES: `done` is callable.
   template <protocol::WriteCommand C>
   void write_batch_async(std::span<const C> commands, BatchCallback done) {
     std::vector<Part> parts;
@@ -141,10 +153,11 @@ class Client {
 
   // Reads. Every one is a single round trip (balances: one per batch_commands_max keys).
   Reply<protocol::BalanceEntry> balance(SellerId seller, BuyerId buyer, bool with_lots = false);
-  Reply<std::vector<protocol::BalanceEntry>> balances(std::span<const protocol::AccountKey> accounts,
-                                                      bool with_lots = false);
+  Reply<std::vector<protocol::BalanceEntry>> balances(
+      std::span<const protocol::AccountKey> accounts, bool with_lots = false);
   // The cart screen: per line, what the buyer can spend with that seller now.
-  Reply<std::vector<CartEntry>> cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us);
+  Reply<std::vector<CartEntry>> cart(BuyerId buyer, std::span<const CartLine> lines,
+                                     TimeUs soon_us);
   Reply<std::vector<AccountView>> wallet(BuyerId buyer);
   // One page; pass the answer's `next` as `from` until `done`.
   Reply<protocol::ExpiringAnswer> expiring(SellerId seller, TimeUs within_us, std::uint32_t limit,
