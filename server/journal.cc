@@ -65,7 +65,7 @@ std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
 }
 
 std::string errno_text(std::string_view what, const std::string& path, int error) {
-  return "journal: " + std::string(what) + " " + path + ": " + std::strerror(error);
+  return std::string(what) + " " + path + ": " + std::strerror(error);
 }
 
 bool all_zero(std::string_view bytes) {
@@ -90,7 +90,8 @@ bool is_valid_record_at(std::string_view data, std::uint64_t offset, std::uint64
   }
   const std::uint32_t length = load_u32(header);
   if (length > data.size() - offset - kJournalHeaderBytes) return false;
-  return load_u32(header + 4) == record_crc(position, data.substr(offset + kJournalHeaderBytes, length));
+  return load_u32(header + 4) ==
+         record_crc(position, data.substr(offset + kJournalHeaderBytes, length));
 }
 
 // The offset of the first valid record (see above) starting in data[from, to), if any.
@@ -174,7 +175,8 @@ Scan scan_segment(std::string_view data, std::uint64_t first_position, const Rec
     if (record_position != position) {
       classify_damage(data, offset, position, extent, false,
                       "position " + std::to_string(record_position) + " where " +
-                          std::to_string(position) + " was expected", &scan);
+                          std::to_string(position) + " was expected",
+                      &scan);
       return scan;
     }
     if (f) (*f)(position, payload);
@@ -188,24 +190,25 @@ std::optional<std::string> read_segment(const std::string& path, std::optional<s
                                         std::string* out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno_text("cannot open", path, errno);
-  struct stat st{};
+  struct stat st {};
   std::optional<std::string> error;
   if (::fstat(fd, &st) != 0) {
     error = errno_text("cannot stat", path, errno);
   } else if (static_cast<std::uint64_t>(st.st_size) > kJournalSegmentBytesMax) {
-    error = "journal: " + path + " is " + std::to_string(st.st_size) +
-            " bytes, more than a segment may be (" + std::to_string(kJournalSegmentBytesMax) + ")";
+    error = path + " is " + std::to_string(st.st_size) + " bytes, more than a segment may be (" +
+            std::to_string(kJournalSegmentBytesMax) + ")";
   } else if (limit && *limit > static_cast<std::uint64_t>(st.st_size)) {
-    error = "journal: " + path + " is shorter than at open (" + std::to_string(st.st_size) +
+    error = path + " is shorter than at open (" + std::to_string(st.st_size) +
             " bytes, records up to " + std::to_string(*limit) + ")";
   } else {
     out->resize(limit ? *limit : static_cast<std::uint64_t>(st.st_size));
     std::size_t done = 0;
     while (done < out->size() && !error) {
-      const ssize_t n = ::pread(fd, out->data() + done, out->size() - done, static_cast<off_t>(done));
+      const ssize_t n =
+          ::pread(fd, out->data() + done, out->size() - done, static_cast<off_t>(done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) error = errno_text("cannot read", path, errno);
-      if (n == 0) error = "journal: " + path + " ended early while reading";
+      if (n == 0) error = path + " ended early while reading";
       if (n > 0) done += static_cast<std::size_t>(n);
     }
   }
@@ -238,20 +241,20 @@ Journal::~Journal() {
 
 Journal::Opened Journal::open(const JournalOptions& options, std::string* recovery_note) {
   if (recovery_note) recovery_note->clear();
-  if (options.dir.empty()) return std::string("journal: no directory given");
+  if (options.dir.empty()) return std::string("no directory given");
   if (options.segment_bytes < kJournalSegmentBytesMin ||
       options.segment_bytes > kJournalSegmentBytesMax) {
-    return "journal: segment size " + std::to_string(options.segment_bytes) + " is outside [" +
+    return "segment size " + std::to_string(options.segment_bytes) + " is outside [" +
            std::to_string(kJournalSegmentBytesMin) + ", " +
            std::to_string(kJournalSegmentBytesMax) + "]";
   }
   if (options.zero_ahead_bytes > kJournalZeroAheadBytesMax) {
-    return "journal: zero-ahead size " + std::to_string(options.zero_ahead_bytes) +
-           " is above " + std::to_string(kJournalZeroAheadBytesMax);
+    return "zero-ahead size " + std::to_string(options.zero_ahead_bytes) + " is above " +
+           std::to_string(kJournalZeroAheadBytesMax);
   }
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
-  if (ec) return "journal: cannot create " + options.dir + ": " + ec.message();
+  if (ec) return "cannot create " + options.dir + ": " + ec.message();
   std::unique_ptr<Journal> journal(new Journal(options));
   journal->dir_fd_ = ::open(options.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (journal->dir_fd_ < 0) return errno_text("cannot open", options.dir, errno);
@@ -267,10 +270,10 @@ std::optional<std::string> Journal::recover(std::string* recovery_note) {
     const std::string name = entry.path().filename().string();
     const auto first = parse_segment_name(name);
     if (!first) continue;
-    if (*first == 0) return "journal: " + entry.path().string() + ": positions start at 1";
+    if (*first == 0) return entry.path().string() + ": positions start at 1";
     segments_.push_back(Segment{entry.path().string(), *first, *first, 0, 0});
   }
-  if (ec) return "journal: cannot list " + options_.dir + ": " + ec.message();
+  if (ec) return "cannot list " + options_.dir + ": " + ec.message();
   if (segments_.empty()) {
     head_capacity_ = options_.segment_bytes;
     return create_segment(1);
@@ -284,7 +287,7 @@ std::optional<std::string> Journal::recover(std::string* recovery_note) {
     Segment& segment = segments_[i];
     const bool last = i + 1 == segments_.size();
     if (i > 0 && segment.first_position != segments_[i - 1].next_position) {
-      return "journal: missing records: " + segments_[i - 1].path + " ends before position " +
+      return "missing records: " + segments_[i - 1].path + " ends before position " +
              std::to_string(segments_[i - 1].next_position) + " but the next segment, " +
              segment.path + ", starts at position " + std::to_string(segment.first_position);
     }
@@ -295,15 +298,15 @@ std::optional<std::string> Journal::recover(std::string* recovery_note) {
     segment.capacity = std::max<std::uint64_t>(data.size(), options_.segment_bytes);
     if (!scan.damage) continue;
     if (!last || !scan.torn) {
-      return "journal: " + segment.path + ": corrupt record at offset " +
-             std::to_string(scan.end_offset) + " (position " + std::to_string(scan.next_position) +
-             "): " + *scan.damage + (last ? "" : "; not the last segment");
+      return segment.path + ": corrupt record at offset " + std::to_string(scan.end_offset) +
+             " (position " + std::to_string(scan.next_position) + "): " + *scan.damage +
+             (last ? "" : "; not the last segment");
     }
     cut_offset = scan.end_offset;
     cut_end = scan.damage_end;
     if (recovery_note) {
-      *recovery_note = "journal: cut a torn record off the end of " + segment.path +
-                       " at offset " + std::to_string(cut_offset) + " (" + *scan.damage +
+      *recovery_note = "cut a torn record off the end of " + segment.path + " at offset " +
+                       std::to_string(cut_offset) + " (" + *scan.damage +
                        "): the journal ends at position " + std::to_string(scan.next_position - 1) +
                        "; zeroed " + std::to_string(cut_end - cut_offset) + " bytes";
     }
@@ -320,7 +323,9 @@ std::optional<std::string> Journal::open_active(std::uint64_t cut_offset, std::u
   if (fd_ < 0) return errno_text("cannot open", segment.path, errno);
   if (cut_end > cut_offset) {
     const std::string zeros(cut_end - cut_offset, '\0');
-    if (int e = pwrite_all(fd_, zeros, cut_offset)) return errno_text("cannot zero the torn tail of", segment.path, e);
+    if (int e = pwrite_all(fd_, zeros, cut_offset)) {
+      return errno_text("cannot zero the torn tail of", segment.path, e);
+    }
     if (::fdatasync(fd_) != 0) return errno_text("cannot fdatasync", segment.path, errno);
   }
   if (options_.preallocate) {
@@ -362,7 +367,7 @@ std::optional<std::string> Journal::create_segment(std::uint64_t first_position)
 
 std::optional<std::string> Journal::replay(std::uint64_t from, const RecordFn& f) const {
   if (from < first_position() || from > durable_position() + 1) {
-    return "journal: cannot replay from position " + std::to_string(from) +
+    return "cannot replay from position " + std::to_string(from) +
            ": the journal holds positions " + std::to_string(first_position()) + " to " +
            std::to_string(durable_position());
   }
@@ -375,7 +380,7 @@ std::optional<std::string> Journal::replay(std::uint64_t from, const RecordFn& f
     if (auto error = read_segment(segment.path, segment.end_offset, &data)) return error;
     const Scan scan = scan_segment(data, segment.first_position, &from_on);
     if (scan.damage || scan.next_position != segment.next_position) {
-      return "journal: " + segment.path + " changed since it was opened: at offset " +
+      return segment.path + " changed since it was opened: at offset " +
              std::to_string(scan.end_offset) + ": " + scan.damage.value_or("records missing");
     }
   }
@@ -409,13 +414,15 @@ std::optional<std::string> Journal::sync() {
   const std::string_view pending = pending_;
   std::size_t begin = 0;
   for (const Split& split : splits_) {
-    if (auto error = write_active(pending.substr(begin, split.offset - begin), split.first_position)) {
+    if (auto error =
+            write_active(pending.substr(begin, split.offset - begin), split.first_position)) {
       return fail(std::move(*error));
     }
     if (auto error = create_segment(split.first_position)) return fail(std::move(*error));
     begin = split.offset;
   }
-  if (auto error = write_active(pending.substr(begin), next_position_)) return fail(std::move(*error));
+  if (auto error = write_active(pending.substr(begin), next_position_))
+    return fail(std::move(*error));
   pending_.clear();
   splits_.clear();
   return std::nullopt;
@@ -424,20 +431,25 @@ std::optional<std::string> Journal::sync() {
 // Writes records to the end of the active segment and syncs them; `next_position` is one
 // past the last of them. Past them only zeros ever go, so a crash between the writes
 // leaves what recovery expects.
-std::optional<std::string> Journal::write_active(std::string_view bytes, std::uint64_t next_position) {
+std::optional<std::string> Journal::write_active(std::string_view bytes,
+                                                 std::uint64_t next_position) {
   if (bytes.empty()) return std::nullopt;
   Segment& segment = segments_.back();
   const std::uint64_t data_end = segment.end_offset + bytes.size();
   BONUS_ASSERT(data_end <= segment.capacity);
-  if (int e = pwrite_all(fd_, bytes, segment.end_offset)) return errno_text("cannot write", segment.path, e);
+  if (int e = pwrite_all(fd_, bytes, segment.end_offset))
+    return errno_text("cannot write", segment.path, e);
   if (!zeros_.empty() && data_end > zeroed_end_) {
-    const std::uint64_t zero_end = std::min<std::uint64_t>(segment.capacity, data_end + zeros_.size());
-    if (int e = pwrite_all(fd_, std::string_view(zeros_).substr(0, zero_end - data_end), data_end)) {
+    const std::uint64_t zero_end =
+        std::min<std::uint64_t>(segment.capacity, data_end + zeros_.size());
+    if (int e =
+            pwrite_all(fd_, std::string_view(zeros_).substr(0, zero_end - data_end), data_end)) {
       return errno_text("cannot write zeros ahead in", segment.path, e);
     }
     zeroed_end_ = zero_end;
   }
-  if (options_.sync && ::fdatasync(fd_) != 0) return errno_text("cannot fdatasync", segment.path, errno);
+  if (options_.sync && ::fdatasync(fd_) != 0)
+    return errno_text("cannot fdatasync", segment.path, errno);
   segment.end_offset += bytes.size();
   segment.next_position = next_position;
   return std::nullopt;
@@ -460,9 +472,13 @@ std::optional<std::string> Journal::delete_segments_before(std::uint64_t positio
   return std::nullopt;
 }
 
-std::uint64_t Journal::first_position() const { return segments_.front().first_position; }
+std::uint64_t Journal::first_position() const {
+  return segments_.front().first_position;
+}
 
-std::uint64_t Journal::durable_position() const { return segments_.back().next_position - 1; }
+std::uint64_t Journal::durable_position() const {
+  return segments_.back().next_position - 1;
+}
 
 std::uint64_t Journal::bytes() const {
   std::uint64_t total = pending_.size();
@@ -470,6 +486,8 @@ std::uint64_t Journal::bytes() const {
   return total;
 }
 
-std::uint64_t Journal::payload_max() const { return options_.segment_bytes - kJournalHeaderBytes; }
+std::uint64_t Journal::payload_max() const {
+  return options_.segment_bytes - kJournalHeaderBytes;
+}
 
 }  // namespace bonus::server

@@ -96,14 +96,18 @@ class Journal {
   // After a checkpoint "as of position P", call it with P + 1.
   [[nodiscard]] std::optional<std::string> delete_segments_before(std::uint64_t position);
 
-  std::uint64_t first_position() const;    // of the oldest retained record (or next_position())
-  std::uint64_t next_position() const { return next_position_; }  // the next append's
-  std::uint64_t durable_position() const;  // the last synced record's (first_position() - 1 if none)
-  std::uint64_t bytes() const;             // record bytes in retained segments, pending included
-  std::uint64_t pending_bytes() const { return pending_.size(); }  // appended, not synced
+  // Positions: of the oldest retained record (next_position() if there is none), of the
+  // next append, and of the last synced record (first_position() - 1 if there is none).
+  std::uint64_t first_position() const;
+  std::uint64_t next_position() const { return next_position_; }
+  std::uint64_t durable_position() const;
+  // Record bytes (headers included) in the retained segments, appended ones included;
+  // and those appended but not yet synced, for the caller to bound a group.
+  std::uint64_t bytes() const;
+  std::uint64_t pending_bytes() const { return pending_.size(); }
   std::size_t segment_count() const { return segments_.size(); }
-  std::uint64_t payload_max() const;
-  const std::optional<std::string>& error() const { return error_; }
+  std::uint64_t payload_max() const;  // segment_bytes - kJournalHeaderBytes
+  const std::optional<std::string>& error() const { return error_; }  // the sticky failure
 
  private:
   struct Segment {
@@ -128,15 +132,15 @@ class Journal {
 
   JournalOptions options_;
   int dir_fd_ = -1;
-  int fd_ = -1;                     // of segments_.back(), the segment being appended to
-  std::vector<Segment> segments_;   // oldest first; never empty once open
+  int fd_ = -1;                    // of segments_.back(), the segment being appended to
+  std::vector<Segment> segments_;  // oldest first; never empty once open
   std::uint64_t next_position_ = 1;
-  std::string pending_;             // encoded records appended since the last sync
-  std::vector<Split> splits_;       // where pending_ crosses into new segments
-  std::uint64_t head_offset_ = 0;   // where the next appended record goes in its segment
-  std::uint64_t head_capacity_ = 0; // that segment's capacity
-  std::uint64_t zeroed_end_ = 0;    // the active segment is zero-written up to here
-  std::string zeros_;               // zero_ahead_bytes of zeros (empty when off)
+  std::string pending_;              // encoded records appended since the last sync
+  std::vector<Split> splits_;        // where pending_ crosses into new segments
+  std::uint64_t head_offset_ = 0;    // where the next appended record goes in its segment
+  std::uint64_t head_capacity_ = 0;  // that segment's capacity
+  std::uint64_t zeroed_end_ = 0;     // the active segment is zero-written up to here
+  std::string zeros_;                // zero_ahead_bytes of zeros (empty when off)
   std::optional<std::string> error_;
 };
 

@@ -115,7 +115,8 @@ std::vector<RecordAt> parse_records(const std::string& path) {
 
 std::string payload_of(std::uint64_t position, std::size_t size) {
   std::string payload(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + (position * 7 + i) % 26);
+  for (std::size_t i = 0; i < size; ++i)
+    payload[i] = static_cast<char>('a' + (position * 7 + i) % 26);
   return payload;
 }
 
@@ -169,7 +170,9 @@ Records append_group(Journal& journal, int count, std::size_t size) {
   return written;
 }
 
-void append_to(Records* all, const Records& more) { all->insert(all->end(), more.begin(), more.end()); }
+void append_to(Records* all, const Records& more) {
+  all->insert(all->end(), more.begin(), more.end());
+}
 
 TEST(Journal, OpenCreatesDirectoryAndPreallocatedFirstSegment) {
   TempDir dir;
@@ -286,7 +289,8 @@ TEST(Journal, RandomGroupsRoundTripAcrossSegmentsAndReopens) {
   EXPECT_GT(files.size(), 10u);
   for (const std::string& path : files) {
     char name[64];
-    std::snprintf(name, sizeof name, "journal-%016llx.log", static_cast<unsigned long long>(expected));
+    std::snprintf(name, sizeof name, "journal-%016llx.log",
+                  static_cast<unsigned long long>(expected));
     EXPECT_EQ(fs::path(path).filename().string(), name);
     EXPECT_EQ(fs::file_size(path), kSmallSegment);
     for (const RecordAt& r : parse_records(path)) {
@@ -309,7 +313,8 @@ TEST(Journal, RandomGroupsRoundTripAcrossSegmentsAndReopens) {
 // Zeroing ahead of the records (on by default, clamped to these small segments above)
 // must never touch a record: here the zeroed part ends inside segments and groups.
 TEST(Journal, ZeroAheadNeverTouchesRecords) {
-  for (const std::uint64_t zero_ahead : {std::uint64_t{0}, std::uint64_t{1000}, std::uint64_t{4096}}) {
+  for (const std::uint64_t zero_ahead :
+       {std::uint64_t{0}, std::uint64_t{1000}, std::uint64_t{4096}}) {
     SCOPED_TRACE("zero_ahead_bytes=" + std::to_string(zero_ahead));
     TempDir dir;
     JournalOptions options = small_options(dir);
@@ -320,12 +325,14 @@ TEST(Journal, ZeroAheadNeverTouchesRecords) {
       auto journal = open_ok(options);
       ASSERT_TRUE(journal);
       for (int group = 0; group < 12; ++group) {
-        append_to(&written, append_group(*journal, 1 + group % 5, 97 + static_cast<std::size_t>(group) * 31));
+        append_to(&written,
+                  append_group(*journal, 1 + group % 5, 97 + static_cast<std::size_t>(group) * 31));
       }
       ASSERT_EQ(replay_all(*journal, 1), written);
     }
     std::size_t records = 0;
-    for (const std::string& path : segment_files(options.dir)) records += parse_records(path).size();
+    for (const std::string& path : segment_files(options.dir))
+      records += parse_records(path).size();
     EXPECT_EQ(records, written.size());
   }
 }
@@ -453,7 +460,9 @@ struct TornCase {
   const char* reason;
 };
 
-void PrintTo(const TornCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const TornCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 void zero_payload_half(const std::string& path, std::uint64_t offset, std::uint64_t size) {
   write_at(path, offset + size / 2, std::string(size - size / 2, '\0'));
@@ -615,12 +624,14 @@ TEST(Journal, RegressionCorruptLengthSwallowingGoodRecordsIsRefused) {
   const RecordAt& r = records[records.size() - 3];
   const std::uint32_t length = static_cast<std::uint32_t>(kSmallSegment - r.offset - 16);
   write_at(d.files.back(), r.offset, std::string(reinterpret_cast<const char*>(&length), 4));
-  expect_refused(d, d.files.back(), r.offset,
-                 "a valid record follows at offset " + std::to_string(records[records.size() - 2].offset));
+  expect_refused(
+      d, d.files.back(), r.offset,
+      "a valid record follows at offset " + std::to_string(records[records.size() - 2].offset));
   // And the same with a length past the end of the file.
   const std::uint32_t huge = 1u << 30;
   write_at(d.files.back(), r.offset, std::string(reinterpret_cast<const char*>(&huge), 4));
-  expect_refused(d, d.files.back(), r.offset, "runs past the end of the file; a valid record follows");
+  expect_refused(d, d.files.back(), r.offset,
+                 "runs past the end of the file; a valid record follows");
 }
 
 TEST(Journal, ZeroedHeaderWithDataAfterItIsRefused) {
