@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -61,15 +60,14 @@ bool BonusdProcess::start(const std::vector<std::string>& args) {
   }
   pid_ = pid;
   // Wait for this start's "listening on 127.0.0.1:PORT" line.
-  const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
+  const std::string marker = "listening on 127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string text = log();
     int seen = 0;
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), listening);
-         it != std::sregex_iterator(); ++it) {
+    for (auto at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) {
       if (++seen == starts_) {
-        port_ = static_cast<std::uint16_t>(std::stoi((*it)[1]));
+        port_ = static_cast<std::uint16_t>(std::stoi(text.substr(at + marker.size())));
         return true;
       }
     }
