@@ -1,0 +1,606 @@
+// bonus-bench: a realistic load generator for bonusd (bench/README.md describes the
+// workload). It preloads the accounts, then runs cart reads, checkouts and accruals on
+// `connections` x `depth` worker threads (closed loop, or open loop at --rate with
+// latency from the intended send time), mailing bursts on their own connection, and
+// reports per operation throughput, latency percentiles and errors.
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "bench/bonus_bench/recorder.h"
+#include "bench/bonus_bench/workload.h"
+#include "clients/cpp/client.h"
+#include "engine/code.h"
+
+using namespace bonus;
+using namespace bonus::bench;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7400;
+  WorkloadShape shape;
+  std::string mix_text;
+  Mix mix;
+  double duration_s = 10;
+  std::uint64_t count = 0;  // flows; 0: run for duration_s
+  std::uint32_t connections = 2;
+  std::uint32_t depth = 16;
+  std::uint32_t batch = 4096;
+  double rate = 0;  // flows per second; 0: closed loop
+  std::uint64_t seed = 1;
+  bool preload = true;
+  Amount preload_amount = 5'000;
+  double burst_every_s = 5;
+  std::uint64_t burst_buyers = 100'000;
+  std::uint32_t burst_depth = 4;
+  std::uint32_t hold_timeout_ms = 2'000;
+  std::uint32_t accrual_lag = 32;
+  bool json = false;
+  bool quiet = false;
+  std::string csv_path;
+  std::string cdf_path;
+};
+
+std::uint64_t elapsed_ns(Clock::time_point from, Clock::time_point to) {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count()));
+}
+
+std::unique_ptr<client::Client> connect(const Options& o) {
+  client::ClientOptions options;
+  options.host = o.host;
+  options.port = o.port;
+  options.timeout = std::chrono::seconds(30);
+  options.batch_commands_max = std::min<std::uint32_t>(o.batch, protocol::kBatchCommandsDefault);
+  auto c = client::Client::connect(options);
+  if (auto* error = std::get_if<std::string>(&c)) {
+    std::fprintf(stderr, "bonus-bench: cannot connect to %s:%u: %s\n", o.host.c_str(), o.port,
+                 error->c_str());
+    std::exit(3);
+  }
+  return std::move(std::get<std::unique_ptr<client::Client>>(c));
+}
+
+// The error name of a reply: "" when served and ok.
+template <typename T>
+std::string_view error_of(const client::Reply<T>& r) {
+  return r.ok() ? std::string_view{} : client::status_name(r.status);
+}
+std::string_view error_of(const client::Reply<Result>& r) {
+  if (!r.ok()) return client::status_name(r.status);
+  return r.value.ok() ? std::string_view{} : code_name(r.value.code);
+}
+
+// Worker threads (connections x depth): their number goes into 12 bits of an order id.
+constexpr std::uint32_t kWorkersMax = 4'000;
+
+// Ids unique to this run (the nonce) and to the thread that makes them.
+struct IdSource {
+  std::uint64_t nonce;
+  std::uint64_t thread;
+  std::uint64_t next = 0;
+
+  Id128 id() { return Id128{nonce, (thread << 40) | ++next}; }
+  OrderId order() { return ((nonce & 0xFFFFF) << 44) | ((thread & 0xFFF) << 32) | (++next & 0xFFFFFFFF); }
+};
+
+// Shared by every thread of a run.
+struct Run {
+  const Options& o;
+  const Workload& workload;
+  std::uint64_t nonce;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> next_flow{0};
+  Clock::time_point start{};
+  std::vector<std::unique_ptr<client::Client>> clients{};
+  std::deque<Recorder> recorders{};  // one per worker, then one for the bursts
+  std::atomic<std::uint64_t> holds_left_to_time_out{0};
+  std::atomic<std::uint64_t> bursts{0};
+};
+
+// ---- Preload --------------------------------------------------------------------------
+
+// Sends batches with at most `window` in flight; `done` runs on a client I/O thread.
+class Window {
+ public:
+  explicit Window(std::uint32_t window) : window_(window) {}
+  void acquire() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return in_flight_ < window_; });
+    ++in_flight_;
+  }
+  void release() {
+    std::lock_guard lock(m_);
+    --in_flight_;
+    cv_.notify_all();
+  }
+  void drain() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::uint32_t window_;
+  std::uint32_t in_flight_ = 0;
+};
+
+void preload(Run& run) {
+  const Options& o = run.o;
+  const std::uint64_t total = run.workload.account_count();
+  Window window(o.connections * 4);
+  std::atomic<std::uint64_t> acknowledged{0}, failed{0};
+  IdSource ids{run.nonce ^ 0x5052454C4F4144ull, 0};
+  std::vector<Credit> batch;
+  std::array<SellerId, kSellersPerBuyerMax> sellers{};
+  const auto began = Clock::now();
+  auto last_print = began;
+  std::size_t next_client = 0;
+  auto send = [&] {
+    window.acquire();
+    client::Client& c = *run.clients[next_client++ % run.clients.size()];
+    c.write_batch_async(std::span<const Credit>(batch), [&](client::Reply<std::vector<Result>> r) {
+      std::uint64_t ok = 0;
+      for (const Result& x : r.value) ok += x.code == Code::ok;
+      acknowledged += ok;
+      failed += r.ok() ? r.value.size() - ok : 1;
+      window.release();
+    });
+    batch.clear();
+  };
+  for (std::uint64_t rank = 0; rank < o.shape.buyers; ++rank) {
+    const BuyerId buyer = run.workload.buyer_of_rank(rank);
+    const std::uint32_t n = run.workload.sellers_of(buyer, sellers);
+    for (std::uint32_t j = 0; j < n; ++j) {
+      batch.push_back(Credit{ids.id(), sellers[j], buyer, o.preload_amount, 0,
+                             LotLife::ttl_of(365 * kUsPerDay), 0, 0});
+    }
+    if (batch.size() >= o.batch) send();
+    if (!o.quiet && Clock::now() - last_print > std::chrono::milliseconds(500)) {
+      last_print = Clock::now();
+      const std::uint64_t a = acknowledged;
+      std::fprintf(stderr, "\rpreload: %llu / %llu accounts (%.0f%%)   ", (unsigned long long)a,
+                   (unsigned long long)total, 100.0 * double(a) / double(total));
+    }
+  }
+  if (!batch.empty()) send();
+  window.drain();
+  const double s = std::chrono::duration<double>(Clock::now() - began).count();
+  if (!o.quiet) {
+    std::fprintf(stderr, "\rpreload: %llu accounts credited in %.1f s (%.0f credits/s)%s\n",
+                 (unsigned long long)acknowledged.load(), s, double(acknowledged) / s,
+                 failed ? ", some rejected" : "");
+  }
+  if (failed) std::fprintf(stderr, "preload: %llu credits not ok\n", (unsigned long long)failed.load());
+}
+
+// ---- Workers ---------------------------------------------------------------------------
+
+class Worker {
+ public:
+  Worker(Run& run, std::uint32_t index)
+      : run_(run),
+        o_(run.o),
+        client_(*run.clients[index % run.clients.size()]),
+        recorder_(run.recorders[index]),
+        rng_(mix64(run.o.seed * 1'000'003 + index)),
+        ids_{run.nonce, index + 1} {}
+
+  void operator()() {
+    const double period_ns = o_.rate > 0 ? 1e9 / o_.rate : 0;
+    while (!run_.stop) {
+      const std::uint64_t flow = run_.next_flow.fetch_add(1);
+      if (o_.count != 0 && flow >= o_.count) break;
+      Clock::time_point intended = Clock::now();
+      if (period_ns > 0) {
+        intended = run_.start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(flow) * period_ns));
+        std::this_thread::sleep_until(intended);
+        if (run_.stop) break;
+      }
+      run_flow(o_.mix.flow_at(uniform()), intended);
+    }
+  }
+
+ private:
+  double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+  std::uint64_t between(std::uint64_t low, std::uint64_t high) {
+    return std::uniform_int_distribution<std::uint64_t>(low, high)(rng_);
+  }
+  void record(Op op, Clock::time_point from, std::string_view error) {
+    recorder_.record(op, elapsed_ns(from, Clock::now()), 1, error);
+  }
+
+  void run_flow(Flow flow, Clock::time_point intended) {
+    const BuyerId buyer = run_.workload.pick_buyer(rng_);
+    const std::uint32_t n = run_.workload.sellers_of(buyer, sellers_);
+    switch (flow) {
+      case Flow::cart:
+        return cart(buyer, n, intended);
+      case Flow::checkout:
+        return checkout(buyer, sellers_[between(0, n - 1)], intended);
+      case Flow::accrual:
+        return accrual(buyer, sellers_[between(0, n - 1)], intended);
+    }
+  }
+
+  // 1-5 lines: the buyer's own sellers first, then sellers the buyer has no bonuses with.
+  void cart(BuyerId buyer, std::uint32_t own, Clock::time_point intended) {
+    std::array<CartLine, kCartLinesMax> lines{};
+    const auto k = static_cast<std::uint32_t>(between(1, kCartLinesMax));
+    for (std::uint32_t i = 0; i < k; ++i) {
+      lines[i].seller = i < own ? sellers_[i] : between(1, o_.shape.sellers);
+      lines[i].goods_total = between(10'000, 5'000'000);
+    }
+    const auto r = client_.cart(buyer, std::span<const CartLine>(lines.data(), k), 3 * kUsPerDay);
+    record(Op::cart, intended, error_of(r));
+  }
+
+  void checkout(BuyerId buyer, SellerId seller, Clock::time_point intended) {
+    const CheckoutEnd end = o_.mix.checkout_end_at(uniform());
+    Hold hold{ids_.id(), ids_.order(), seller, buyer, between(1, 300), between(100'000, 3'000'000),
+              end == CheckoutEnd::time_out ? TimeUs{o_.hold_timeout_ms} * 1000 : 0};
+    const auto h = client_.write(hold);
+    record(Op::hold, intended, error_of(h));
+    if (!h.ok() || !h.value.ok()) return;
+    const auto sent = Clock::now();
+    if (end == CheckoutEnd::capture) {
+      record(Op::capture, sent, error_of(client_.write(Capture{ids_.id(), hold.order, 0})));
+    } else if (end == CheckoutEnd::release) {
+      record(Op::release, sent, error_of(client_.write(Release{ids_.id(), hold.order})));
+    } else {
+      ++run_.holds_left_to_time_out;
+    }
+  }
+
+  // The accrual's end comes accrual_lag accruals later, as an order is delivered later.
+  void accrual(BuyerId buyer, SellerId seller, Clock::time_point intended) {
+    Accrue accrue{ids_.id(), ids_.order(), seller, buyer, between(10, 500), LotLife::policy()};
+    const auto a = client_.write(accrue);
+    record(Op::accrue, intended, error_of(a));
+    if (a.ok() && a.value.ok()) pending_.push_back(accrue.order);
+    if (pending_.size() <= o_.accrual_lag) return;
+    const OrderId order = pending_.front();
+    pending_.pop_front();
+    const auto sent = Clock::now();
+    if (o_.mix.accrual_end_at(uniform()) == AccrualEnd::confirm) {
+      record(Op::confirm, sent, error_of(client_.write(ConfirmAccrual{ids_.id(), order})));
+    } else {
+      record(Op::cancel, sent, error_of(client_.write(CancelAccrual{ids_.id(), order})));
+    }
+  }
+
+  Run& run_;
+  const Options& o_;
+  client::Client& client_;
+  Recorder& recorder_;
+  std::mt19937_64 rng_;
+  IdSource ids_;
+  std::array<SellerId, kSellersPerBuyerMax> sellers_{};
+  std::deque<OrderId> pending_;
+};
+
+// ---- Mailing bursts ------------------------------------------------------------------
+
+// Every burst_every_s: a credit of 300-500 bonuses living 24 h - 7 d from one seller of
+// each buyer in a segment of burst_buyers consecutive ranks, in batches of `batch`.
+void mailing_bursts(Run& run, client::Client& c, Recorder& recorder) {
+  const Options& o = run.o;
+  std::mt19937_64 rng(mix64(o.seed ^ 0xB0257));
+  IdSource ids{run.nonce, 0xFFF};
+  std::array<SellerId, kSellersPerBuyerMax> sellers{};
+  Window window(o.burst_depth);
+  auto next = run.start + std::chrono::duration<double>(o.burst_every_s / 2);
+  while (!run.stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (Clock::now() < next) continue;
+    const std::uint64_t campaign = ++run.bursts;
+    const std::uint64_t size = std::min(o.burst_buyers, o.shape.buyers);
+    const std::uint64_t first = rng() % (o.shape.buyers - size + 1);
+    std::vector<Credit> batch;
+    for (std::uint64_t rank = first; rank < first + size && !run.stop; ++rank) {
+      const BuyerId buyer = run.workload.buyer_of_rank(rank);
+      run.workload.sellers_of(buyer, sellers);
+      const TimeUs life = std::uniform_int_distribution<TimeUs>(kUsPerDay, 7 * kUsPerDay)(rng);
+      batch.push_back(Credit{ids.id(), sellers[0], buyer, 300 + rng() % 201, campaign,
+                             LotLife::ttl_of(life), 0, 0});
+      if (batch.size() < o.batch && rank + 1 < first + size) continue;
+      window.acquire();
+      const auto sent = Clock::now();
+      const std::uint64_t n = batch.size();
+      c.write_batch_async(std::span<const Credit>(batch), [&, sent, n](client::Reply<std::vector<Result>> r) {
+        std::string_view error = error_of(r);
+        for (const Result& x : r.value) {
+          if (!x.ok() && error.empty()) error = code_name(x.code);
+        }
+        recorder.record(Op::credit, elapsed_ns(sent, Clock::now()), n, error);
+        window.release();
+      });
+      batch.clear();
+    }
+    window.drain();
+    next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.burst_every_s));
+  }
+}
+
+// ---- Reporting ------------------------------------------------------------------------
+
+double us(std::uint64_t ns) { return double(ns) / 1000.0; }
+
+struct Report {
+  OpTable total;
+  std::FILE* csv = nullptr;
+};
+
+void write_csv_interval(std::FILE* csv, double t_s, double interval_s, const OpTable& interval) {
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    const OpStats& s = interval[i];
+    if (s.latency_ns.count() == 0) continue;
+    const auto& h = s.latency_ns;
+    std::fprintf(csv, "%.3f,%s,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu\n", t_s,
+                 std::string(op_name(Op(i))).c_str(), (unsigned long long)s.commands,
+                 double(s.commands) / interval_s, us(h.percentile(0.5)), us(h.percentile(0.9)),
+                 us(h.percentile(0.99)), us(h.percentile(0.999)), us(h.max()),
+                 (unsigned long long)s.error_count());
+  }
+  std::fflush(csv);
+}
+
+void print_progress(double t_s, double interval_s, const OpTable& interval, const Run& run) {
+  std::string line;
+  char buffer[128];
+  std::uint64_t errors = 0;
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    const OpStats& s = interval[i];
+    errors += s.error_count();
+    if (s.commands == 0 || (Op(i) != Op::cart && Op(i) != Op::hold && Op(i) != Op::credit)) continue;
+    std::snprintf(buffer, sizeof buffer, "  %s %.1fk/s p99 %.0fus", std::string(op_name(Op(i))).c_str(),
+                  double(s.commands) / interval_s / 1000, us(s.latency_ns.percentile(0.99)));
+    line += buffer;
+  }
+  std::fprintf(stderr, "%6.1fs%s  errors %llu  bursts %llu\n", t_s, line.c_str(),
+               (unsigned long long)errors, (unsigned long long)run.bursts.load());
+}
+
+// Takes every recorder's figures once a second until `done`, then once more.
+void report_loop(Run& run, Report& report, const std::atomic<bool>& done) {
+  auto last = run.start;
+  for (bool final = false; !final;) {
+    final = done.load();
+    if (!final) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto now = Clock::now();
+    if (!final && now - last < std::chrono::seconds(1)) continue;
+    OpTable interval;
+    for (Recorder& r : run.recorders) r.take(interval);
+    const double interval_s = std::max(1e-3, std::chrono::duration<double>(now - last).count());
+    const double t_s = std::chrono::duration<double>(now - run.start).count();
+    last = now;
+    for (std::size_t i = 0; i < kOpCount; ++i) report.total[i].merge(interval[i]);
+    if (report.csv != nullptr) write_csv_interval(report.csv, t_s, interval_s, interval);
+    if (!run.o.quiet) print_progress(t_s, interval_s, interval, run);
+  }
+}
+
+void print_table(const Run& run, const OpTable& total, double seconds) {
+  const Options& o = run.o;
+  std::printf("\nbonus-bench: %llu buyers, %llu sellers, %s loop%s, %u connections x depth %u, %.1f s, seed %llu\n",
+              (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers,
+              o.rate > 0 ? "open" : "closed",
+              o.rate > 0 ? (" at " + std::to_string(static_cast<long long>(o.rate)) + " flows/s").c_str() : "",
+              o.connections, o.depth, seconds, (unsigned long long)o.seed);
+  std::printf("%-8s %10s %11s %9s %9s %9s %9s %10s %8s\n", "op", "count", "per s", "p50 us",
+              "p90 us", "p99 us", "p99.9 us", "max us", "errors");
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    const OpStats& s = total[i];
+    if (s.latency_ns.count() == 0) continue;
+    const auto& h = s.latency_ns;
+    std::printf("%-8s %10llu %11.0f %9.1f %9.1f %9.1f %9.1f %10.1f %8llu\n",
+                std::string(op_name(Op(i))).c_str(), (unsigned long long)s.commands,
+                double(s.commands) / seconds, us(h.percentile(0.5)), us(h.percentile(0.9)),
+                us(h.percentile(0.99)), us(h.percentile(0.999)), us(h.max()),
+                (unsigned long long)s.error_count());
+  }
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    for (const auto& [name, n] : total[i].errors) {
+      std::printf("  %s: %s x %llu\n", std::string(op_name(Op(i))).c_str(), name.c_str(), (unsigned long long)n);
+    }
+  }
+  if (total[static_cast<std::size_t>(Op::credit)].commands != 0) {
+    std::printf("(credit: latency is per batch of up to %u; count and per s are credits)\n", o.batch);
+  }
+  std::printf("holds left to time out: %llu; mailing bursts: %llu\n",
+              (unsigned long long)run.holds_left_to_time_out.load(), (unsigned long long)run.bursts.load());
+}
+
+void print_json(const Run& run, const OpTable& total, double seconds) {
+  const Options& o = run.o;
+  std::printf("{\"buyers\":%llu,\"sellers\":%llu,\"loop\":\"%s\",\"rate\":%.1f,\"connections\":%u,"
+              "\"depth\":%u,\"batch\":%u,\"seed\":%llu,\"seconds\":%.3f,\"bursts\":%llu,"
+              "\"holds_left_to_time_out\":%llu,\"ops\":{",
+              (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers,
+              o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.depth, o.batch,
+              (unsigned long long)o.seed, seconds, (unsigned long long)run.bursts.load(),
+              (unsigned long long)run.holds_left_to_time_out.load());
+  bool first = true;
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    const OpStats& s = total[i];
+    if (s.latency_ns.count() == 0) continue;
+    const auto& h = s.latency_ns;
+    std::printf("%s\"%s\":{\"count\":%llu,\"requests\":%llu,\"per_s\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+                "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"errors\":{",
+                first ? "" : ",", std::string(op_name(Op(i))).c_str(), (unsigned long long)s.commands,
+                (unsigned long long)h.count(), double(s.commands) / seconds, us(h.percentile(0.5)),
+                us(h.percentile(0.9)), us(h.percentile(0.99)), us(h.percentile(0.999)), us(h.max()));
+    first = false;
+    bool first_error = true;
+    for (const auto& [name, n] : s.errors) {
+      std::printf("%s\"%s\":%llu", first_error ? "" : ",", name.c_str(), (unsigned long long)n);
+      first_error = false;
+    }
+    std::printf("}}");
+  }
+  std::printf("}}\n");
+}
+
+// Latency at quantiles 1 - 10^(-k/10), k = 0..50 (k = 3 moved to 0.5), then the maximum,
+// per operation: the data of bench/plot's CDF and percentile plots.
+bool write_cdf(const std::string& path, const OpTable& total) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return false;
+  std::fprintf(f, "op,quantile,latency_us\n");
+  for (std::size_t i = 0; i < kOpCount; ++i) {
+    const auto& h = total[i].latency_ns;
+    if (h.count() == 0) continue;
+    for (int k = 0; k <= 50; ++k) {
+      const double q = k == 3 ? 0.5 : 1.0 - std::pow(10.0, -double(k) / 10.0);  // 0.4988 -> p50
+      std::fprintf(f, "%s,%.6f,%.1f\n", std::string(op_name(Op(i))).c_str(), q, us(h.percentile(q)));
+    }
+    std::fprintf(f, "%s,1.000000,%.1f\n", std::string(op_name(Op(i))).c_str(), us(h.max()));
+  }
+  return std::fclose(f) == 0;
+}
+
+std::uint64_t not_served(const OpTable& total) {
+  std::uint64_t n = 0;
+  for (const OpStats& s : total) {
+    for (const auto& [name, count] : s.errors) {
+      if (name == "timeout" || name == "disconnected" || name == "refused" || name == "bad_reply") n += count;
+    }
+  }
+  return n;
+}
+
+void parse_options(int argc, char** argv, Options& o) {
+  CLI::App app{"bonus-bench: a realistic load generator for bonusd (see bench/README.md)"};
+  app.add_option("--host", o.host)->capture_default_str();
+  app.add_option("--port", o.port)->capture_default_str();
+  app.add_option("--buyers", o.shape.buyers, "Buyers (accounts = buyers x 1..sellers-per-buyer)")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  app.add_option("--sellers", o.shape.sellers)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--sellers-per-buyer", o.shape.sellers_per_buyer_max, "Each buyer has 1..N sellers")
+      ->capture_default_str()->check(CLI::Range(1u, kSellersPerBuyerMax));
+  app.add_option("--zipf", o.shape.zipf_s, "Buyer popularity exponent (0: uniform)")
+      ->capture_default_str()->check(CLI::Range(0.0, 5.0));
+  app.add_option("--mix", o.mix_text,
+                 "Flow weights and outcome shares, e.g. cart=80,checkout=12,accrual=8,capture=0.85,"
+                 "release=0.1,confirm=0.9");
+  app.add_option("--duration", o.duration_s, "Seconds to run (unless --count)")->capture_default_str();
+  app.add_option("--count", o.count, "Flows to run, then stop (0: use --duration)")->capture_default_str();
+  app.add_option("--connections", o.connections)->capture_default_str()->check(CLI::Range(1u, 64u));
+  app.add_option("--depth", o.depth, "Requests in flight per connection (worker threads each)")
+      ->capture_default_str()->check(CLI::Range(1u, 256u));
+  app.add_option("--batch", o.batch, "Commands per bulk frame (preload and mailing bursts)")
+      ->capture_default_str()->check(CLI::Range(1u, 65536u));
+  app.add_option("--rate", o.rate, "Open loop: flows per second, latency from the intended send time (0: closed loop)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed)->capture_default_str();
+  app.add_flag("!--no-preload", o.preload, "Skip the preload (accounts already there)");
+  app.add_option("--preload-amount", o.preload_amount)->capture_default_str();
+  app.add_option("--burst-every", o.burst_every_s, "Seconds between mailing bursts (0: none)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--burst-buyers", o.burst_buyers, "Buyers credited per mailing burst")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--burst-depth", o.burst_depth, "Burst batches in flight")->capture_default_str()
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--hold-timeout-ms", o.hold_timeout_ms, "Timeout of holds left to time out")
+      ->capture_default_str()->check(CLI::Range(1u, 86'400'000u));
+  app.add_option("--accrual-lag", o.accrual_lag, "Accruals a worker has pending before it ends the oldest")
+      ->capture_default_str();
+  app.add_flag("--json", o.json, "Print the summary as JSON");
+  app.add_flag("--quiet", o.quiet, "No progress lines");
+  app.add_option("--csv", o.csv_path, "Write a per-second time series per operation here");
+  app.add_option("--cdf", o.cdf_path, "Write latency quantiles per operation here (for bench/plot)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
+  }
+  std::string error;
+  auto mix = Mix::parse(o.mix_text, error);
+  if (!mix) {
+    std::fprintf(stderr, "bonus-bench: %s\n", error.c_str());
+    std::exit(2);
+  }
+  o.mix = *mix;
+  if (o.connections * o.depth > kWorkersMax) {
+    std::fprintf(stderr, "bonus-bench: connections x depth is at most %u\n", kWorkersMax);
+    std::exit(2);
+  }
+  o.shape.sellers_per_buyer_max = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(o.shape.sellers_per_buyer_max, o.shape.sellers));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  parse_options(argc, argv, o);
+  const Workload workload(o.shape);
+  const std::uint64_t nonce =
+      mix64(static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+            (std::uint64_t(getpid()) << 32)) | 1;
+  Run run{.o = o, .workload = workload, .nonce = nonce};
+  for (std::uint32_t i = 0; i < o.connections; ++i) run.clients.push_back(connect(o));
+  if (o.preload) preload(run);
+
+  Report report;
+  if (!o.csv_path.empty()) {
+    report.csv = std::fopen(o.csv_path.c_str(), "w");
+    if (report.csv == nullptr) {
+      std::fprintf(stderr, "bonus-bench: cannot write %s\n", o.csv_path.c_str());
+      return 2;
+    }
+    std::fprintf(report.csv, "t_s,op,count,per_s,p50_us,p90_us,p99_us,p999_us,max_us,errors\n");
+  }
+  const std::uint32_t workers = o.connections * o.depth;
+  for (std::uint32_t i = 0; i <= workers; ++i) run.recorders.emplace_back();
+  auto burst_client = o.burst_every_s > 0 ? connect(o) : nullptr;
+  std::atomic<bool> done{false};
+  run.start = Clock::now();
+  std::thread reporter([&] { report_loop(run, report, done); });
+  std::thread bursts;
+  if (burst_client) bursts = std::thread([&] { mailing_bursts(run, *burst_client, run.recorders[workers]); });
+  std::vector<std::thread> threads;
+  for (std::uint32_t i = 0; i < workers; ++i) threads.emplace_back(Worker(run, i));
+  std::thread timer([&] {
+    const auto end = run.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
+    while (!run.stop && (o.count != 0 || Clock::now() < end)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    run.stop = true;
+  });
+  for (auto& t : threads) t.join();
+  run.stop = true;
+  const double seconds = std::chrono::duration<double>(Clock::now() - run.start).count();
+  timer.join();
+  if (bursts.joinable()) bursts.join();
+  done = true;
+  reporter.join();
+  if (report.csv != nullptr) std::fclose(report.csv);
+  if (!o.cdf_path.empty() && !write_cdf(o.cdf_path, report.total)) {
+    std::fprintf(stderr, "bonus-bench: cannot write %s\n", o.cdf_path.c_str());
+    return 2;
+  }
+  if (o.json) {
+    print_json(run, report.total, seconds);
+  } else {
+    print_table(run, report.total, seconds);
+  }
+  const std::uint64_t lost = not_served(report.total);
+  if (lost != 0) std::fprintf(stderr, "bonus-bench: %llu requests not served\n", (unsigned long long)lost);
+  return lost == 0 ? 0 : 1;
+}

@@ -1,0 +1,243 @@
+// bonusctl: the command-line tool for bonusd. This file only declares the command line
+// (CLI11 stays here); run() in run.cc does the work. `bonusctl --help` lists it all.
+#include <CLI/CLI.hpp>
+
+#include "clients/bonusctl/invocation.h"
+
+namespace {
+
+using bonus::ctl::Invocation;
+
+constexpr const char* kFooter = R"(
+Exit codes: 0 applied (or an idempotent repeat of an applied write; a read answered),
+1 rejected by the ledger (its code name is printed; also a failed audit or checkpoint, and
+clock advance on a server without --test-clock), 2 usage error (nothing was sent),
+3 no answer (cannot connect, timeout, disconnected, or the server refused the request:
+a write may or may not have been applied; run it again with the printed --id).
+Durations: 30s 15m 24h 7d. Money: roubles, 1990 or 1990.50. Times: 2026-12-01T00:00:00Z.
+See clients/bonusctl/README.md.)";
+
+class Declarer {
+ public:
+  explicit Declarer(Invocation& invocation) : inv_(invocation) {}
+
+  CLI::Option* option(CLI::App* sub, const std::string& name, const std::string& type,
+                      const std::string& help, bool required = false) {
+    Invocation* inv = &inv_;
+    auto* o = sub->add_option_function<std::string>(
+        "--" + name, [inv, name](const std::string& v) { inv->options[name] = v; }, help);
+    o->type_name(type);
+    if (required) o->required();
+    return o;
+  }
+  CLI::Option* seller(CLI::App* sub, bool required = true) {
+    return option(sub, "seller", "ID", "Seller id", required);
+  }
+  CLI::Option* buyer(CLI::App* sub) { return option(sub, "buyer", "ID", "Buyer id", true); }
+  CLI::Option* order(CLI::App* sub) { return option(sub, "order", "ID", "Order id", true); }
+  CLI::Option* amount(CLI::App* sub, const std::string& help, bool required = true) {
+    return option(sub, "amount", "N", help, required);
+  }
+  CLI::Option* goods_total(CLI::App* sub) {
+    return option(sub, "goods-total", "ROUBLES",
+                  "The order's goods total in roubles (1990 or 1990.50); the spend cap applies "
+                  "to it",
+                  true);
+  }
+  CLI::Option* id(CLI::App* sub) {
+    return option(sub, "id", "HEX",
+                  "Write id, up to 32 hex digits (default: a fresh random one, printed): "
+                  "pass the printed id to retry safely");
+  }
+
+ private:
+  Invocation& inv_;
+};
+
+void declare_writes(CLI::App& app, Declarer& d) {
+  auto* credit = app.add_subcommand("credit", "Credit a new lot of bonuses to a buyer");
+  d.seller(credit);
+  d.buyer(credit);
+  d.amount(credit, "Bonuses (whole); caps may cut it (the result says so)");
+  d.option(credit, "ttl", "DURATION",
+           "Life of the lot (24h, 7d, ...; or never); default: the "
+           "seller's policy");
+  d.option(credit, "expires-at", "TIME", "Absolute expiry, ISO-8601 UTC (2026-12-01T00:00:00Z)");
+  d.option(credit, "campaign", "ID", "Campaign id (default 0: none)");
+  d.id(credit);
+
+  auto* accrue = app.add_subcommand("accrue", "Accrue pending cashback for an order");
+  d.order(accrue);
+  d.seller(accrue);
+  d.buyer(accrue);
+  d.amount(accrue, "Bonuses to accrue (credited on confirm)");
+  d.option(accrue, "ttl", "DURATION",
+           "Life of the lot from confirmation (or never); default: "
+           "the seller's policy");
+  d.id(accrue);
+
+  for (const auto& [name, help] : std::vector<std::pair<std::string, std::string>>{
+           {"confirm", "Confirm an order's accrual: it becomes a lot (caps apply)"},
+           {"cancel-accrual", "Cancel an order's pending accrual"},
+           {"release", "Release an order's hold: the bonuses go back"},
+           {"reverse-accrual", "Take back a confirmed accrual (what was spent becomes debt)"}}) {
+    auto* sub = app.add_subcommand(name, help);
+    d.order(sub);
+    d.id(sub);
+  }
+
+  auto* hold = app.add_subcommand("hold", "Hold bonuses for an order at checkout");
+  d.order(hold);
+  d.seller(hold);
+  d.buyer(hold);
+  d.amount(hold, "Bonuses to hold");
+  d.goods_total(hold);
+  d.option(hold, "timeout", "DURATION", "Released by itself after this (default 15m, at most 30d)");
+  d.id(hold);
+
+  auto* capture = app.add_subcommand("capture", "Spend an order's hold (the rest is released)");
+  d.order(capture);
+  d.amount(capture, "Bonuses to spend (default: the whole hold)", false);
+  d.id(capture);
+
+  auto* spend = app.add_subcommand("spend", "Hold and capture in one step (point of sale)");
+  d.order(spend);
+  d.seller(spend);
+  d.buyer(spend);
+  d.amount(spend, "Bonuses to spend");
+  d.goods_total(spend);
+  d.id(spend);
+
+  auto* refund = app.add_subcommand("refund", "Return a captured order's bonuses to their lots");
+  d.order(refund);
+  d.amount(refund, "Bonuses to refund (default: all not yet refunded)", false);
+  d.id(refund);
+
+  auto* revoke =
+      app.add_subcommand("revoke-campaign", "Cancel a mailing: its unspent bonuses expire now");
+  d.seller(revoke);
+  d.option(revoke, "campaign", "ID", "Campaign id", true);
+  d.id(revoke);
+
+  auto* policy = app.add_subcommand("policy", "Set a seller's policy (only the fields given)");
+  d.seller(policy);
+  d.option(policy, "spend-share", "PERCENT", "Most of an order bonuses may pay: 99%, 99.5% or 99");
+  d.option(policy, "balance-max", "N", "Most bonuses one buyer may hold");
+  d.option(policy, "earn-month-max", "N", "Most bonuses one buyer may earn per calendar month");
+  d.option(policy, "ttl", "DURATION", "Default life of a lot (365d, ...; or never)");
+  d.id(policy);
+}
+
+void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
+  auto* balance = app.add_subcommand("balance", "One account: figures, next expiry and lots");
+  d.seller(balance);
+  d.buyer(balance);
+
+  auto* wallet = app.add_subcommand("wallet", "Every seller a buyer has bonuses with");
+  d.buyer(wallet);
+
+  auto* cart = app.add_subcommand("cart", "The cart screen: what the buyer can spend per seller");
+  d.buyer(cart);
+  cart->add_option("--item", inv.items,
+                   "SELLER:GOODS_TOTAL (roubles), one per seller in the cart; repeatable")
+      ->type_name("S:ROUBLES")
+      ->required();
+  d.option(cart, "soon", "DURATION", "What counts as expiring soon (default 24h)");
+
+  auto* expiring = app.add_subcommand(
+      "expiring",
+      "Buyers whose bonuses expire within a window, page by page (streamed; with "
+      "--json one JSON array, one element a line)");
+  d.seller(expiring);
+  d.option(expiring, "within", "DURATION", "The window from now (24h, 3d, ...)", true);
+  d.option(expiring, "limit", "N", "Buyers per page (default 1000)");
+
+  auto* stats = app.add_subcommand("stats", "A seller's or a campaign's statistics");
+  d.seller(stats);
+  d.option(stats, "campaign", "ID", "A campaign's figures (recipients, spenders) instead");
+}
+
+void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {
+  auto* mail = app.add_subcommand(
+      "mail", "Credit a campaign to every buyer of a file (fast, safe to run again)");
+  mail->footer(
+      "\nCredits go in large pipelined batches. Each credit's id "
+      "is derived from (seller, campaign, buyer), so running the same mailing again (after a "
+      "crash, or by mistake) credits nobody twice: the buyers already credited are answered as "
+      "repeats. The server remembers ids for its --id-window-s (24 h by default): a rerun after "
+      "that window credits again, and a new mailing needs a new campaign id. Exit code 1 "
+      "when some buyers were rejected or some lines were bad; 3 when the server was lost "
+      "(run it again to go on).");
+  d.seller(mail);
+  d.option(mail, "campaign", "ID", "Campaign id (above 0; it names the mailing in its ids)", true);
+  d.amount(mail, "Bonuses per buyer");
+  d.option(mail, "ttl", "DURATION", "Life of the lots (24h, 3d, ...; or never)");
+  d.option(mail, "expires-at", "TIME", "Or an absolute expiry, ISO-8601 UTC");
+  d.option(mail, "buyers", "FILE",
+           "One buyer id a line, or CSV with a buyer_id column; - for stdin. Bad lines are "
+           "reported with their number and skipped",
+           true);
+  d.option(mail, "batch", "N", "Credits per request (default 4096)");
+  d.option(mail, "window", "N", "Requests in flight (default 16)");
+  d.option(mail, "rate-max", "N", "Credits per second at most (default: no limit)");
+  d.option(mail, "tries", "N",
+           "Sends of a batch without an answer before giving up (default 8, about 13 s)");
+  mail->add_flag_callback(
+      "--no-progress", [&inv] { inv.progress = false; }, "No progress display on stderr");
+}
+
+void declare_admin(CLI::App& app, Invocation& inv) {
+  auto* clock = app.add_subcommand("clock", "The ledger's test clock");
+  clock->require_subcommand(1);
+  auto* advance = clock->add_subcommand(
+      "advance", "Move the ledger time forward (only on a server started with --test-clock)");
+  advance->add_option("duration", inv.argument, "How far: 30s, 15m, 25h, 7d")->required();
+
+  auto* admin = app.add_subcommand("admin", "Operate the server");
+  admin->require_subcommand(1);
+  admin->add_subcommand("status", "Ledger time, accounts, shards, journal, durability");
+  admin->add_subcommand("audit", "Check the conservation invariant on every shard");
+  admin->add_subcommand("checkpoint", "Write a checkpoint (not in this build yet: exits 1)");
+}
+
+// "credit", "clock advance", "admin status": the chosen subcommand's path.
+std::string chosen(const CLI::App& app) {
+  std::string name;
+  const CLI::App* at = &app;
+  while (!at->get_subcommands().empty()) {
+    at = at->get_subcommands().front();
+    name += (name.empty() ? "" : " ") + at->get_name();
+  }
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Invocation inv;
+  CLI::App app{"bonusctl: the command line of the bonus ledger (talks to bonusd)"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(kFooter);
+  app.add_option("--server", inv.server, "bonusd's address")
+      ->type_name("HOST:PORT")
+      ->capture_default_str();
+  app.add_flag("--json", inv.json, "Print JSON for scripts instead of text for people");
+  app.add_option("--request-timeout", inv.request_timeout,
+                 "Wait this long for each answer (mail: for each batch)")
+      ->type_name("DURATION")
+      ->capture_default_str();
+  Declarer declarer(inv);
+  declare_writes(app, declarer);
+  declare_reads(app, declarer, inv);
+  declare_mail(app, declarer, inv);
+  declare_admin(app, inv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : bonus::ctl::kExitUsage;
+  }
+  inv.command = chosen(app);
+  return bonus::ctl::run(inv);
+}

@@ -1,0 +1,364 @@
+// The reads and the admin commands: one request each (expiring: one per page), printed
+// as aligned text for people or JSON for scripts.
+#include <cstdio>
+
+#include "clients/bonusctl/context.h"
+#include "clients/bonusctl/json_writer.h"
+#include "clients/bonusctl/units.h"
+
+namespace bonus::ctl {
+namespace {
+
+std::string when(TimeUs t) {
+  return t == kTimeNever ? "never" : format_time(t);
+}
+
+// The balance fields shared by balance, cart and wallet.
+void json_account(JsonWriter& j, const AccountView& a) {
+  j.field("available", a.available)
+      .field("held", a.held)
+      .field("pending", a.pending)
+      .field("debt", a.debt)
+      .key("next_expiry");
+  if (a.next_expiry_us == kTimeNever) {
+    j.null();
+  } else {
+    j.begin_object().key("at").time(a.next_expiry_us).field("amount", a.next_expiry_amount);
+    j.end_object();
+  }
+}
+
+void json_lots(JsonWriter& j, const std::vector<LotView>& lots) {
+  j.key("lots").begin_array();
+  for (const LotView& lot : lots) {
+    j.begin_object().field("amount", lot.amount).key("expires_at").time(lot.expires_at_us);
+    j.field(lot.origin == LotView::Origin::order ? "order" : "campaign", lot.origin_id);
+    j.end_object();
+  }
+  j.end_array();
+}
+
+std::string row(const char* format, auto... values) {
+  char text[512];
+  std::snprintf(text, sizeof(text), format, values...);
+  return text;
+}
+
+unsigned long long u(std::uint64_t v) {
+  return v;
+}
+
+void print_balance(const Context& c, const protocol::BalanceEntry& e) {
+  const AccountView& a = e.account;
+  c.print(row("seller %llu, buyer %llu%s", u(a.seller), u(a.buyer),
+              a.exists ? "" : " (no account yet)"));
+  c.print(row("  available  %12llu", u(a.available)));
+  c.print(row("  held       %12llu", u(a.held)));
+  c.print(row("  pending    %12llu", u(a.pending)));
+  c.print(row("  debt       %12llu", u(a.debt)));
+  if (a.next_expiry_us != kTimeNever) {
+    c.print(row("  next expiry  %llu on %s", u(a.next_expiry_amount),
+                format_time(a.next_expiry_us).c_str()));
+  }
+  if (e.lots.empty()) return;
+  c.print(row("  %10s  %-27s  %s", "lot amount", "expires at", "origin"));
+  for (const LotView& lot : e.lots) {
+    const bool order = lot.origin == LotView::Origin::order;
+    c.print(row("  %10llu  %-27s  %s", u(lot.amount), when(lot.expires_at_us).c_str(),
+                order                ? ("order " + std::to_string(lot.origin_id)).c_str()
+                : lot.origin_id == 0 ? "no campaign"
+                                     : ("campaign " + std::to_string(lot.origin_id)).c_str()));
+  }
+}
+
+}  // namespace
+
+int run_balance(Context& context) {
+  const SellerId seller = context.number("seller");
+  const BuyerId buyer = context.number("buyer");
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->balance(seller, buyer, /*with_lots=*/true);
+  if (!reply.ok()) return report_unanswered(context, reply);
+  if (!context.json()) {
+    print_balance(context, reply.value);
+    return kExitApplied;
+  }
+  JsonWriter j;
+  j.begin_object().field("seller", seller).field("buyer", buyer);
+  j.field("exists", reply.value.account.exists);
+  json_account(j, reply.value.account);
+  json_lots(j, reply.value.lots);
+  context.print(j.end_object().text());
+  return kExitApplied;
+}
+
+int run_wallet(Context& context) {
+  const BuyerId buyer = context.number("buyer");
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->wallet(buyer);
+  if (!reply.ok()) return report_unanswered(context, reply);
+  if (context.json()) {
+    JsonWriter j;
+    j.begin_array();
+    for (const AccountView& a : reply.value) {
+      j.begin_object().field("seller", a.seller);
+      json_account(j, a);
+      j.end_object();
+    }
+    context.print(j.end_array().text());
+    return kExitApplied;
+  }
+  if (reply.value.empty()) {
+    context.print(row("buyer %llu has no bonuses with any seller", u(buyer)));
+    return kExitApplied;
+  }
+  context.print(row("%20s %10s %10s %10s %10s  %s", "seller", "available", "held", "pending",
+                    "debt", "next expiry"));
+  for (const AccountView& a : reply.value) {
+    const std::string next =
+        a.next_expiry_us == kTimeNever
+            ? "-"
+            : std::to_string(a.next_expiry_amount) + " on " + format_time(a.next_expiry_us);
+    context.print(row("%20llu %10llu %10llu %10llu %10llu  %s", u(a.seller), u(a.available),
+                      u(a.held), u(a.pending), u(a.debt), next.c_str()));
+  }
+  return kExitApplied;
+}
+
+int run_cart(Context& context) {
+  const BuyerId buyer = context.number("buyer");
+  const TimeUs soon = context.has("soon") ? context.duration("soon") : 24 * kUsPerHour;
+  std::vector<CartLine> lines;
+  for (const std::string& item : context.invocation().items) {
+    const auto colon = item.find(':');
+    const auto seller = parse_u64(std::string_view(item).substr(0, colon));
+    const auto total = colon == std::string::npos
+                           ? std::nullopt
+                           : parse_money(std::string_view(item).substr(colon + 1));
+    if (!seller || !total) {
+      throw UsageError("--item " + item + ": want SELLER:GOODS_TOTAL, like 42:1990.00");
+    }
+    lines.push_back(CartLine{*seller, *total});
+  }
+  if (lines.empty()) throw UsageError("--item is required");
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto cart = client->cart(buyer, lines, soon);
+  if (!cart.ok()) return report_unanswered(context, cart);
+  std::vector<protocol::AccountKey> keys;
+  for (const CartLine& line : lines) keys.push_back({line.seller, buyer});
+  const auto balances = client->balances(keys, /*with_lots=*/true);
+  if (!balances.ok()) return report_unanswered(context, balances);
+  if (cart.value.size() != lines.size() || balances.value.size() != lines.size()) {
+    std::fprintf(stderr, "bonusctl: cart: the server answered %zu lines to %zu\n",
+                 cart.value.size(), lines.size());
+    return kExitUnreachable;
+  }
+  if (context.json()) {
+    JsonWriter j;
+    j.begin_array();
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const CartEntry& e = cart.value[i];
+      j.begin_object().field("seller", e.seller).field("goods_total_kopecks", lines[i].goods_total);
+      j.field("spendable", e.spendable).field("expiring_soon", e.expiring_soon);
+      json_account(j, balances.value[i].account);
+      json_lots(j, balances.value[i].lots);
+      j.end_object();
+    }
+    context.print(j.end_array().text());
+    return kExitApplied;
+  }
+  context.print(row("%20s %14s %10s %10s %10s %10s  %s", "seller", "goods total", "spendable",
+                    "available", "pending", "expiring", "next expiry"));
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const CartEntry& e = cart.value[i];
+    context.print(row("%20llu %14s %10llu %10llu %10llu %10llu  %s", u(e.seller),
+                      format_money(lines[i].goods_total).c_str(), u(e.spendable), u(e.available),
+                      u(e.pending), u(e.expiring_soon), when(e.next_expiry_us).c_str()));
+  }
+  context.print(row("(expiring: within %s)", format_duration(soon).c_str()));
+  return kExitApplied;
+}
+
+int run_expiring(Context& context) {
+  const SellerId seller = context.number("seller");
+  const TimeUs within = context.duration("within");
+  const std::uint64_t limit = context.maybe_number("limit").value_or(1000);
+  if (limit == 0 || limit > protocol::kBatchCommandsMax) {
+    throw UsageError("--limit " + context.text("limit") + ": want 1.." +
+                     std::to_string(protocol::kBatchCommandsMax));
+  }
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const bool json = context.json();
+  std::uint64_t buyers = 0;
+  Amount bonuses = 0;
+  protocol::ExpiringPosition from;
+  std::string out = json ? "[" : row("%20s %10s  %s", "buyer", "amount", "first expiry");
+  for (;;) {
+    const auto page = client->expiring(seller, within, static_cast<std::uint32_t>(limit), from);
+    if (!page.ok()) {
+      std::fputs(out.c_str(), stdout);  // what came so far; an unclosed JSON array
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+      return report_unanswered(context, page);
+    }
+    for (const ExpiringEntry& e : page.value.entries) {
+      if (json) {
+        JsonWriter j;
+        j.begin_object().field("buyer", e.buyer).field("amount", e.amount);
+        j.key("first_expiry").time(e.first_expiry_us).end_object();
+        out += buyers == 0 ? "\n" : ",\n";
+        out += j.text();
+      } else {
+        out += '\n';
+        out += row("%20llu %10llu  %s", u(e.buyer), u(e.amount), when(e.first_expiry_us).c_str());
+      }
+      ++buyers;
+      bonuses += e.amount;
+    }
+    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
+    out.clear();
+    if (page.value.done) break;
+    from = page.value.next;
+  }
+  if (json) {
+    context.print("\n]");
+  } else {
+    context.print(row("\nbuyers %llu, bonuses %llu, expiring within %s", u(buyers), u(bonuses),
+                      format_duration(within).c_str()));
+  }
+  return kExitApplied;
+}
+
+int run_stats(Context& context) {
+  const SellerId seller = context.number("seller");
+  const CampaignId campaign = context.maybe_number("campaign").value_or(0);
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  std::vector<std::pair<std::string_view, std::uint64_t>> figures;
+  bool revoked = false;
+  if (campaign == 0) {
+    const auto reply = client->seller_stats(seller);
+    if (!reply.ok()) return report_unanswered(context, reply);
+    const SellerStats& s = reply.value;
+    figures = {{"issued", s.issued},     {"accrued", s.accrued},
+               {"spent", s.spent},       {"expired", s.expired},
+               {"refunded", s.refunded}, {"reversed", s.reversed},
+               {"held", s.held},         {"pending", s.pending},
+               {"debt", s.debt},         {"outstanding", s.outstanding}};
+  } else {
+    const auto reply = client->campaign_stats(seller, campaign);
+    if (!reply.ok()) return report_unanswered(context, reply);
+    const CampaignStats& s = reply.value;
+    figures = {{"issued", s.issued},         {"spent", s.spent},
+               {"expired", s.expired},       {"refunded", s.refunded},
+               {"reversed", s.reversed},     {"outstanding", s.outstanding},
+               {"recipients", s.recipients}, {"spenders", s.spenders}};
+    revoked = s.revoked;
+  }
+  if (context.json()) {
+    JsonWriter j;
+    j.begin_object().field("seller", seller);
+    if (campaign != 0) j.field("campaign", campaign);
+    for (const auto& [name, value] : figures) j.field(name, value);
+    if (campaign != 0) j.field("revoked", revoked);
+    context.print(j.end_object().text());
+    return kExitApplied;
+  }
+  context.print(campaign == 0 ? row("seller %llu", u(seller))
+                              : row("seller %llu, campaign %llu%s", u(seller), u(campaign),
+                                    revoked ? " (revoked)" : ""));
+  for (const auto& [name, value] : figures) {
+    context.print(row("  %-12s %14llu", std::string(name).c_str(), u(value)));
+  }
+  if (campaign != 0 && figures[6].second > 0) {
+    context.print(row(
+        "  %-12s %13.1f%%", "used by",
+        100.0 * static_cast<double>(figures[7].second) / static_cast<double>(figures[6].second)));
+  }
+  return kExitApplied;
+}
+
+namespace {
+
+std::string json_admin(const protocol::AdminStatus& s) {
+  JsonWriter j;
+  j.begin_object()
+      .field("ok", s.ok)
+      .field("message", s.message)
+      .key("ledger_time")
+      .time(s.ledger_time_us)
+      .field("accounts", s.accounts)
+      .field("shards", s.shards)
+      .field("test_clock", s.test_clock)
+      .field("journal_bytes", s.journal_bytes)
+      .field("durability", s.durability);
+  return j.end_object().text();
+}
+
+}  // namespace
+
+int run_admin(Context& context) {
+  const std::string& name = context.command();
+  const auto action = name == "admin audit"        ? protocol::AdminAction::audit
+                      : name == "admin checkpoint" ? protocol::AdminAction::checkpoint
+                                                   : protocol::AdminAction::status;
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->admin(action);
+  if (!reply.ok()) return report_unanswered(context, reply);
+  const protocol::AdminStatus& s = reply.value;
+  if (context.json()) {
+    context.print(json_admin(s));
+  } else if (action == protocol::AdminAction::status) {
+    context.print(row("ledger time   %s", format_time(s.ledger_time_us).c_str()));
+    context.print(row("accounts      %llu", u(s.accounts)));
+    context.print(row("shards        %u", s.shards));
+    context.print(
+        row("journal       %llu bytes, durability %s", u(s.journal_bytes), s.durability.c_str()));
+    context.print(row("test clock    %s", s.test_clock ? "on" : "off"));
+    if (!s.message.empty()) context.print(s.message);
+  } else {
+    const std::string action_name = name.substr(6);
+    context.print(s.ok ? (s.message.empty() ? action_name + " ok" : s.message)
+                       : action_name + " FAILED: " + s.message);
+  }
+  return s.ok ? kExitApplied : kExitRejected;
+}
+
+int run_clock_advance(Context& context) {
+  const auto by = parse_duration(context.invocation().argument);
+  if (!by) {
+    throw UsageError("'" + context.invocation().argument +
+                     "': want a duration like 30s, 15m, 25h or 7d");
+  }
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->admin(protocol::AdminAction::clock_advance, *by);
+  if (reply.status == client::Status::refused &&
+      reply.error == protocol::FrameError::test_clock_disabled) {
+    std::fprintf(stderr,
+                 "bonusctl: clock advance: this bonusd has no test clock (test_clock_disabled); "
+                 "only a server started with --test-clock lets the ledger time move\n");
+    if (context.json()) {
+      JsonWriter j;
+      j.begin_object().field("ok", false).field("error", "test_clock_disabled");
+      context.print(j.field("message", reply.message).end_object().text());
+    }
+    return kExitRejected;
+  }
+  if (!reply.ok()) return report_unanswered(context, reply);
+  if (context.json()) {
+    context.print(json_admin(reply.value));
+  } else {
+    context.print(row("ledger time advanced by %s, now %s", format_duration(*by).c_str(),
+                      format_time(reply.value.ledger_time_us).c_str()));
+  }
+  return reply.value.ok ? kExitApplied : kExitRejected;
+}
+
+}  // namespace bonus::ctl

@@ -1,0 +1,210 @@
+// The twelve writes: build the engine command from the options, send it once, print
+// the result as a line for people or one JSON object.
+#include <cstdio>
+
+#include "clients/bonusctl/context.h"
+#include "clients/bonusctl/json_writer.h"
+#include "clients/bonusctl/units.h"
+
+namespace bonus::ctl {
+namespace {
+
+// How a write's Result reads: the names of its two figures (engine/result.h), empty when
+// the command has none, and whether caps can cut it.
+struct Shape {
+  std::string_view amount;
+  std::string_view aux;
+  bool capped = false;
+};
+
+struct Built {
+  Command command;
+  Shape shape;
+};
+
+LotLife credit_life(const Context& c) {
+  if (c.has("ttl") && c.has("expires-at")) {
+    throw UsageError("give --ttl or --expires-at, not both");
+  }
+  if (c.has("expires-at")) return LotLife::at(c.time("expires-at"));
+  if (c.has("ttl")) {
+    const TimeUs ttl = c.ttl("ttl", true);
+    return ttl == kTimeNever ? LotLife::forever() : LotLife::ttl_of(ttl);
+  }
+  return LotLife::policy();
+}
+
+SetPolicy build_policy(const Context& c, Id128 id) {
+  SetPolicy p;
+  p.id = id;
+  p.seller = c.number("seller");
+  if (c.has("spend-share")) {
+    const auto bp = parse_share_bp(c.text("spend-share"));
+    if (!bp) {
+      throw UsageError("--spend-share " + c.text("spend-share") +
+                       ": want a percentage like 99%, 99.5% or 99 (0..100, 2 decimals)");
+    }
+    p.fields |= SetPolicy::kSpendShare;
+    p.spend_share_bp = *bp;
+  }
+  if (c.has("balance-max")) {
+    p.fields |= SetPolicy::kBalanceMax;
+    p.balance_max = c.amount("balance-max");
+  }
+  if (c.has("earn-month-max")) {
+    p.fields |= SetPolicy::kEarnMonthMax;
+    p.earn_month_max = c.amount("earn-month-max");
+  }
+  if (c.has("ttl")) {
+    p.fields |= SetPolicy::kLotLife;
+    p.lot_life_us = c.ttl("ttl", true);
+  }
+  if (p.fields == 0) {
+    throw UsageError("name at least one of --spend-share, --balance-max, --earn-month-max, --ttl");
+  }
+  return p;
+}
+
+Built build(const Context& c, Id128 id) {
+  const std::string& name = c.command();
+  const auto opt_amount = [&c](std::string_view n) { return c.has(n) ? c.amount(n) : 0; };
+  if (name == "credit") {
+    return {Credit{id, c.number("seller"), c.number("buyer"), c.amount("amount"),
+                   c.maybe_number("campaign").value_or(0), credit_life(c), 0, 0},
+            {"credited", "debt_repaid", true}};
+  }
+  if (name == "accrue") {
+    LotLife life;
+    if (c.has("ttl")) {
+      const TimeUs ttl = c.ttl("ttl", true);
+      life = ttl == kTimeNever ? LotLife::forever() : LotLife::ttl_of(ttl);
+    }
+    return {Accrue{id, c.number("order"), c.number("seller"), c.number("buyer"), c.amount("amount"),
+                   life},
+            {"accrued", "", false}};
+  }
+  if (name == "confirm") {
+    return {ConfirmAccrual{id, c.number("order")}, {"credited", "debt_repaid", true}};
+  }
+  if (name == "cancel-accrual") {
+    return {CancelAccrual{id, c.number("order")}, {"cancelled", "", false}};
+  }
+  if (name == "hold") {
+    return {Hold{id, c.number("order"), c.number("seller"), c.number("buyer"), c.amount("amount"),
+                 c.money("goods-total"), c.has("timeout") ? c.duration("timeout") : 0},
+            {"held", "", false}};
+  }
+  if (name == "capture") {
+    return {Capture{id, c.number("order"), opt_amount("amount")}, {"spent", "released", false}};
+  }
+  if (name == "release") return {Release{id, c.number("order")}, {"released", "", false}};
+  if (name == "spend") {
+    return {Spend{id, c.number("order"), c.number("seller"), c.number("buyer"), c.amount("amount"),
+                  c.money("goods-total")},
+            {"spent", "", false}};
+  }
+  if (name == "refund") {
+    return {Refund{id, c.number("order"), opt_amount("amount")},
+            {"refunded", "debt_repaid", false}};
+  }
+  if (name == "reverse-accrual") {
+    return {ReverseAccrual{id, c.number("order")}, {"reversed", "debt", false}};
+  }
+  if (name == "revoke-campaign") {
+    return {RevokeCampaign{id, c.number("seller"), c.number("campaign")}, {"expired", "", false}};
+  }
+  return {build_policy(c, id), {"", "", false}};
+}
+
+std::string human_name(std::string_view key) {
+  std::string text(key);
+  for (char& ch : text) ch = ch == '_' ? ' ' : ch;
+  return text;
+}
+
+std::string json_result(Id128 id, const Result& r, const Shape& shape) {
+  JsonWriter j;
+  j.begin_object()
+      .field("result", code_name(r.code))
+      .field("code", std::uint64_t{static_cast<std::uint16_t>(r.code)})
+      .field("id", format_id(id))
+      .field("repeat", (r.flags & Result::kRepeat) != 0);
+  if (!shape.amount.empty()) j.field(shape.amount, r.amount);
+  if (!shape.aux.empty()) j.field(shape.aux, r.aux);
+  if (shape.capped) {
+    j.field("capped", (r.flags & (Result::kCappedBalance | Result::kCappedEarn)) != 0);
+    j.key("capped_by").begin_array();
+    if ((r.flags & Result::kCappedBalance) != 0) j.value("balance_max");
+    if ((r.flags & Result::kCappedEarn) != 0) j.value("earn_month_max");
+    j.end_array();
+  }
+  return j.end_object().text();
+}
+
+std::string human_result(std::string_view command, Id128 id, const Result& r, const Shape& shape) {
+  std::string line(command);
+  if (!r.ok()) {
+    line += " rejected: " + std::string(code_name(r.code)) + " (code " +
+            std::to_string(static_cast<std::uint16_t>(r.code)) + ")";
+  } else {
+    line += " ok";
+    if (!shape.amount.empty()) {
+      line += ": " + human_name(shape.amount) + " " + std::to_string(r.amount);
+    }
+    if (!shape.aux.empty() && r.aux != 0) {
+      line += ", " + human_name(shape.aux) + " " + std::to_string(r.aux);
+    }
+    if ((r.flags & Result::kCappedBalance) != 0) line += ", cut by the balance cap";
+    if ((r.flags & Result::kCappedEarn) != 0) line += ", cut by the monthly earn cap";
+  }
+  if ((r.flags & Result::kRepeat) != 0) line += " (a repeat: applied before, nothing changed)";
+  return line + "; id " + format_id(id);
+}
+
+}  // namespace
+
+int run_write(Context& context) {
+  const Id128 id = context.write_id();
+  const Built built = build(context, id);
+  client::Client* client = context.client();
+  if (client == nullptr) {
+    if (context.json()) {
+      JsonWriter j;
+      j.begin_object().field("error", "unreachable").field("message", "cannot connect");
+      context.print(j.field("id", format_id(id)).end_object().text());
+    }
+    return kExitUnreachable;
+  }
+  const client::Reply<Result> reply = std::visit(
+      [client](const auto& command) -> client::Reply<Result> {
+        using C = std::decay_t<decltype(command)>;
+        if constexpr (protocol::WriteCommand<C>) {
+          return client->write(command);
+        } else {
+          return {client::Status::bad_reply, protocol::FrameError::none, "not a write", {}};
+        }
+      },
+      built.command);
+  if (!reply.ok()) {
+    report_unanswered(context, reply);
+    std::fprintf(stderr,
+                 "bonusctl: it may or may not have been applied; run it again with --id %s "
+                 "(a repeat changes nothing)\n",
+                 format_id(id).c_str());
+    if (context.json()) {
+      JsonWriter j;
+      j.begin_object()
+          .field("error", client::status_name(reply.status))
+          .field("message", reply.message)
+          .field("id", format_id(id))
+          .end_object();
+      context.print(j.text());
+    }
+    return kExitUnreachable;
+  }
+  context.print(context.json() ? json_result(id, reply.value, built.shape)
+                               : human_result(context.command(), id, reply.value, built.shape));
+  return reply.value.ok() ? kExitApplied : kExitRejected;
+}
+
+}  // namespace bonus::ctl

@@ -1,0 +1,888 @@
+"""The client: one TCP connection to bonusd, typed methods for every command and query,
+pipelined batches, and the `mail` helper. Not thread-safe: one Client per thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import selectors
+import socket
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+from . import wire
+from .codes import Code, FrameError
+from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, Hold, Life,
+                       Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
+                       Spend, WriteCommand)
+from .crc32c import crc32c
+from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCursor,
+                    ExpiringEntry, ExpiringPage, SellerStats)
+
+__all__ = ["Client", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
+           "MailSummary", "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64"]
+
+_M64 = (1 << 64) - 1
+
+
+# ------------------------------------------------------------------------------------
+# Errors.
+
+class BonusError(Exception):
+    """A request was not served. `name` is the FrameError's name for an ErrorReply from
+    the server (`error` is then that FrameError), or one of the client's own: "timeout",
+    "disconnected", "bad_reply". Business rejections are never errors: they are Results."""
+
+    def __init__(self, name: str, message: str = "", error: FrameError | None = None,
+                 request_id: int = 0):
+        super().__init__(f"{name}: {message}" if message else name)
+        self.name = name
+        self.message = message
+        self.error = error
+        self.request_id = request_id
+
+
+class BonusTimeout(BonusError):
+    """No reply within the client's timeout. The request may or may not have been applied:
+    retry writes with the same ids."""
+
+    def __init__(self, message: str = ""):
+        super().__init__("timeout", message)
+
+
+class BonusDisconnected(BonusError):
+    """The connection broke or could not be made; the next call reconnects."""
+
+    def __init__(self, message: str = ""):
+        super().__init__("disconnected", message)
+
+
+class BonusBadReply(BonusError):
+    """The server's reply could not be understood (checksum, shape, FlatBuffers)."""
+
+    def __init__(self, message: str = ""):
+        super().__init__("bad_reply", message)
+
+
+# ------------------------------------------------------------------------------------
+# Mail ids.
+
+def mix64(x: int) -> int:
+    """MurmurHash3's fmix64 (engine/hash.h), on unsigned 64-bit values."""
+    x &= _M64
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & _M64
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & _M64
+    x ^= x >> 33
+    return x
+
+
+def hash_pair(a: int, b: int) -> int:
+    """engine/hash.h hash_pair: mix64((a * 0x9E3779B97F4A7C15 mod 2^64) XOR mix64(b))."""
+    return mix64(((a * 0x9E3779B97F4A7C15) & _M64) ^ mix64(b))
+
+
+MAIL_ID_TAG = 0x626F6E7573637431  # "bonusct1": mail ids are apart from every other id
+
+
+def mail_id_hi(seller: int, campaign: int) -> int:
+    """The high half of every mail id of one mailing:
+    hash_pair(hash_pair(MAIL_ID_TAG, seller), campaign), or 1 if that is 0."""
+    return hash_pair(hash_pair(MAIL_ID_TAG, seller), campaign) or 1
+
+
+def mail_id(seller: int, campaign: int, buyer: int) -> int:
+    """The write id `mail` gives the credit of (seller, campaign, buyer):
+    id.hi = mail_id_hi(seller, campaign), id.lo = buyer. The same derivation as
+    bonusctl's mail (clients/bonusctl/mailing.h), so the two agree (README.md, "Mail ids")."""
+    return mail_id_hi(seller, campaign) << 64 | buyer
+
+
+@dataclass
+class MailSummary:
+    """What a `mail` run did. Counts are per buyer (per credit sent)."""
+
+    sent: int = 0             # credits sent and answered
+    credited: int = 0         # applied by this run (ok, not a repeat), caps included
+    credited_amount: int = 0  # bonuses those credits added (after caps)
+    capped: int = 0           # of `credited`, cut by the balance or monthly earn cap
+    repeats: int = 0          # already credited by an earlier run: nothing changed
+    repeat_amount: int = 0    # what those earlier credits had added
+    rejected: dict[Code, int] = field(default_factory=dict)  # by code
+    rejected_buyers: list[tuple[int, Code]] = field(default_factory=list)  # the first 1000
+    seconds: float = 0.0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def __str__(self) -> str:
+        rej = ", ".join(f"{c.name} {n}" for c, n in sorted(self.rejected.items())) or "none"
+        return (f"sent {self.sent}: credited {self.credited} ({self.credited_amount} bonuses, "
+                f"{self.capped} capped), repeats {self.repeats}, rejected {self.rejected_total} "
+                f"({rej}) in {self.seconds:.2f} s")
+
+
+# ------------------------------------------------------------------------------------
+# The connection: non-blocking socket, frames out, replies matched by request id.
+
+class _Connection:
+    def __init__(self, host: str, port: int, timeout: float):
+        self.timeout = timeout
+        try:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as e:
+            raise BonusDisconnected(f"cannot connect to {host}:{port}: {e}") from None
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ)
+        self.mask = selectors.EVENT_READ
+        self.out: collections.deque[memoryview] = collections.deque()
+        self.inbuf = bytearray()
+        self.replies: dict[int, tuple[int, int, bytes]] = {}
+        self.pending: set[int] = set()
+        self.abandoned: set[int] = set()  # in flight, but nobody waits for the reply
+        self.next_id = 1
+        self.dead: BonusError | None = None
+
+    def close(self, reason: BonusError | None = None) -> None:
+        if self.dead is None:
+            self.dead = reason or BonusDisconnected("connection closed")
+        try:
+            self.sel.close()
+        finally:
+            self.sock.close()
+
+    def send(self, opcode: int, flags: int, body, body_crc: int | None = None) -> int:
+        if self.dead is not None:
+            raise self.dead
+        rid = self.next_id
+        self.next_id += 1
+        header, body = wire.frame_parts(opcode, flags, rid, body, body_crc)
+        self.out.append(memoryview(header))
+        if body:
+            self.out.append(memoryview(body))
+        self.pending.add(rid)
+        return rid
+
+    def send_raw(self, data: bytes, request_id: int | None = None) -> None:
+        """Bytes as they are (tests of bad input); `request_id` is awaited if given."""
+        if self.dead is not None:
+            raise self.dead
+        if request_id is not None:
+            self.pending.add(request_id)
+        self.out.append(memoryview(bytes(data)))
+
+    def _flush(self) -> bool:
+        progress = False
+        while self.out:
+            view = self.out[0]
+            try:
+                n = self.sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as e:
+                self._fail(BonusDisconnected(f"send failed: {e}"))
+                break
+            progress = True
+            if n == len(view):
+                self.out.popleft()
+            else:
+                self.out[0] = view[n:]
+                break
+        return progress
+
+    def _fail(self, error: BonusError) -> None:
+        if self.dead is None:
+            self.dead = error
+
+    def _read(self) -> bool:
+        try:
+            data = self.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as e:
+            self._fail(BonusDisconnected(f"receive failed: {e}"))
+            return False
+        if not data:
+            self._parse()
+            self._fail(BonusDisconnected("the server closed the connection"))
+            return True
+        self.inbuf += data
+        self._parse()
+        return True
+
+    def _parse(self) -> None:
+        buf = self.inbuf
+        pos = 0
+        while self.dead is None and len(buf) - pos >= wire.HEADER_BYTES:
+            try:
+                h = wire.decode_header(buf[pos:pos + wire.HEADER_BYTES])
+            except wire.Malformed as e:
+                self._fail(BonusBadReply(f"reply header: {e}"))
+                break
+            end = pos + wire.HEADER_BYTES + h.body_size
+            if len(buf) < end:
+                break
+            body = bytes(buf[pos + wire.HEADER_BYTES:end])
+            pos = end
+            if not h.flags & wire.FLAG_REPLY:
+                self._fail(BonusBadReply("a frame without the reply flag"))
+                break
+            if (crc32c(body) if body else 0) != h.body_crc:
+                self._fail(BonusBadReply("reply body checksum mismatch"))
+                break
+            if h.request_id in self.abandoned:
+                self.abandoned.discard(h.request_id)
+                if h.opcode == wire.OP_ERROR:
+                    self._framing_lost(body, h.request_id)
+            elif h.request_id in self.pending:
+                self.pending.discard(h.request_id)
+                self.replies[h.request_id] = (h.opcode, h.flags, body)
+                if h.opcode == wire.OP_ERROR:
+                    self._framing_lost(body, h.request_id)
+            elif h.opcode == wire.OP_ERROR and h.request_id == 0:
+                # An error about the stream itself (framing lost): every request fails.
+                try:
+                    code, message = wire.decode_error_reply(body)
+                    self._fail(BonusError(code.name, message, code))
+                except wire.Malformed as e:
+                    self._fail(BonusBadReply(f"ErrorReply: {e}"))
+            else:
+                self._fail(BonusBadReply(f"a reply to request {h.request_id}, not in flight"))
+        del buf[:pos]
+
+    def abandon(self, rids) -> None:
+        """Nobody will wait for these requests' replies: drop them when they come."""
+        for rid in rids:
+            if self.replies.pop(rid, None) is None and rid in self.pending:
+                self.pending.discard(rid)
+                self.abandoned.add(rid)
+
+    def _framing_lost(self, body: bytes, request_id: int) -> None:
+        """After an ErrorReply that loses framing the server closes the connection: no
+        new request may go out on it (the reply itself is still delivered)."""
+        try:
+            code, message = wire.decode_error_reply(body)
+        except wire.Malformed:
+            return
+        if code.framing_lost:
+            self._fail(BonusError(code.name, message, code, request_id))
+
+    def wait(self, rids) -> tuple[int, int, int, bytes]:
+        """The first reply to arrive among `rids` (a container of request ids in flight):
+        (request id, opcode, flags, body)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if self.replies:
+                for rid in self.replies:
+                    if rid in rids:
+                        opcode, flags, body = self.replies.pop(rid)
+                        return rid, opcode, flags, body
+            if self.dead is not None:
+                raise self.dead
+            progress = self._flush() if self.out else False
+            mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.out else 0)
+            if mask != self.mask:
+                self.sel.modify(self.sock, mask)
+                self.mask = mask
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and not progress:
+                error = BonusTimeout(f"no reply within {self.timeout} s")
+                self.close(error)
+                raise error
+            for _key, events in self.sel.select(max(remaining, 0)):
+                if events & selectors.EVENT_WRITE:
+                    progress |= self._flush()
+                if events & selectors.EVENT_READ:
+                    progress |= self._read()
+            if progress:
+                deadline = time.monotonic() + self.timeout
+
+
+# ------------------------------------------------------------------------------------
+# Pipelined jobs.
+
+class _Job:
+    """One request of a pipeline."""
+
+    opcode: int
+    flags: int = 0
+
+    def body(self):  # pragma: no cover
+        raise NotImplementedError
+
+    def done(self, body: bytes) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def split(self) -> list["_Job"] | None:
+        """Smaller jobs doing the same, for batch_too_large; None if it cannot split."""
+        return None
+
+
+_CODES = list(Code)
+_OK = Result(Code.ok)
+
+
+def _code(n: int) -> Code:
+    return _CODES[n] if n < len(_CODES) else Code(n)
+
+
+class _WriteJob(_Job):
+    def __init__(self, commands: Sequence[WriteCommand], start: int, results: list,
+                 errors_only: bool, on_done: Callable[[int], None] | None):
+        self.commands, self.start, self.results = commands, start, results
+        self.errors_only, self.on_done = errors_only, on_done
+        kind = type(commands[0])
+        self.opcode = kind.OPCODE
+        self.flags = wire.FLAG_ERRORS_ONLY if errors_only else 0
+
+    def body(self):
+        kind = type(self.commands[0])
+        size = kind.STRUCT.size
+        buf = bytearray(size * len(self.commands))
+        for k, c in enumerate(self.commands):
+            c.pack_into(buf, k * size)
+        return wire.encode_write(kind.IDENTIFIER, buf, len(self.commands))
+
+    def done(self, body: bytes) -> None:
+        n = len(self.commands)
+        out, start = self.results, self.start
+        if self.errors_only:
+            for k in range(start, start + n):
+                out[k] = _OK
+        for index, code, flags, amount, aux in wire.decode_write_reply(body, n, self.errors_only):
+            out[start + index] = Result(_code(code), flags, amount, aux)
+        if self.on_done:
+            self.on_done(n)
+
+    def split(self):
+        n = len(self.commands)
+        if n < 2:
+            return None
+        h = n // 2
+        return [_WriteJob(self.commands[:h], self.start, self.results, self.errors_only,
+                          self.on_done),
+                _WriteJob(self.commands[h:], self.start + h, self.results, self.errors_only,
+                          self.on_done)]
+
+
+class _BalanceJob(_Job):
+    opcode = wire.OP_BALANCE
+
+    def __init__(self, keys: list, with_lots: bool, start: int, results: list):
+        self.keys, self.with_lots, self.start, self.results = keys, with_lots, start, results
+
+    def body(self):
+        return wire.encode_balance(self.keys, self.with_lots)
+
+    def done(self, body: bytes) -> None:
+        accounts = wire.decode_accounts(body, b"BALR")
+        if len(accounts) != len(self.keys):
+            raise wire.Malformed(f"{len(accounts)} accounts for {len(self.keys)} asked")
+        self.results[self.start:self.start + len(accounts)] = accounts
+
+    def split(self):
+        if len(self.keys) < 2:
+            return None
+        h = len(self.keys) // 2
+        return [_BalanceJob(self.keys[:h], self.with_lots, self.start, self.results),
+                _BalanceJob(self.keys[h:], self.with_lots, self.start + h, self.results)]
+
+
+_FLAG_REPEAT = Result.REPEAT
+_FLAG_CAPPED = Result.CAPPED_BALANCE | Result.CAPPED_EARN
+_REJECTED_BUYERS_KEPT = 1000
+
+
+class _MailJob(_Job):
+    opcode = Credit.OPCODE
+
+    def __init__(self, buyers: array, template: bytes, summary: MailSummary,
+                 progress: Callable[[MailSummary], None] | None):
+        self.buyers, self.template, self.summary, self.progress = buyers, template, summary, progress
+
+    def body(self):
+        n = len(self.buyers)
+        buf = bytearray(self.template * n)
+        if sys.byteorder == "little":
+            q = memoryview(buf).cast("Q")
+            q[1::9] = self.buyers  # id.lo
+            q[3::9] = self.buyers  # buyer
+        else:  # pragma: no cover - big-endian hosts
+            for k, b in enumerate(self.buyers):
+                pos = 72 * k
+                buf[pos + 8:pos + 16] = b.to_bytes(8, "little")
+                buf[pos + 24:pos + 32] = b.to_bytes(8, "little")
+        return wire.encode_write(Credit.IDENTIFIER, buf, n)
+
+    def done(self, body: bytes) -> None:
+        n = len(self.buyers)
+        start, count = wire.write_results(body, n, False)
+        s = self.summary
+        credited = amount = capped = repeats = repeat_amount = 0
+        for index, code, flags, amt, _aux in wire.WRITE_RESULT.iter_unpack(
+                body[start:start + 24 * count]):
+            if code == 0:
+                if flags & _FLAG_REPEAT:
+                    repeats += 1
+                    repeat_amount += amt
+                else:
+                    credited += 1
+                    amount += amt
+                    if flags & _FLAG_CAPPED:
+                        capped += 1
+            else:
+                c = _code(code)
+                s.rejected[c] = s.rejected.get(c, 0) + 1
+                if len(s.rejected_buyers) < _REJECTED_BUYERS_KEPT:
+                    s.rejected_buyers.append((self.buyers[index], c))
+        s.sent += n
+        s.credited += credited
+        s.credited_amount += amount
+        s.capped += capped
+        s.repeats += repeats
+        s.repeat_amount += repeat_amount
+        if self.progress:
+            self.progress(s)
+
+    def split(self):
+        n = len(self.buyers)
+        if n < 2:
+            return None
+        h = n // 2
+        return [_MailJob(self.buyers[:h], self.template, self.summary, self.progress),
+                _MailJob(self.buyers[h:], self.template, self.summary, self.progress)]
+
+
+# ------------------------------------------------------------------------------------
+# The client.
+
+class Client:
+    """A connection to bonusd. Use as a context manager, or call close().
+
+    `timeout` (seconds) bounds every wait for a reply: with no progress for that long the
+    request fails with BonusTimeout and the connection is closed (the next call
+    reconnects). `max_body` is the largest request body the client sends (bonusd's
+    --frame-size-max, 4 MiB by default): batches are cut to fit it. `batch` is the default
+    number of commands per frame (at most the server's --batch-commands-max, 8,192 by
+    default); a batch the server finds too large is split and resent automatically.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 7400, timeout: float = 5.0, *,
+                 max_body: int = 4 << 20, batch: int = 4096, connect: bool = True):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.max_body = max_body
+        self.batch = batch
+        self._conn: _Connection | None = None
+        if connect:
+            self._connection()
+
+    # --- connection -----------------------------------------------------------------
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> _Connection:
+        if self._conn is not None and self._conn.dead is not None:
+            self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            self._conn = _Connection(self.host, self.port, self.timeout)
+        return self._conn
+
+    def request(self, opcode: int, body=b"", *, flags: int = 0,
+                body_crc: int | None = None) -> bytes:
+        """Low level: sends one frame and returns the reply body; an ErrorReply raises
+        BonusError. `body_crc` overrides the body checksum (tests of bad input only)."""
+        conn = self._connection()
+        rid = conn.send(opcode, flags, body, body_crc)
+        _rid, reply_op, _flags, reply = conn.wait((rid,))
+        return self._checked(opcode, reply_op, reply, rid)
+
+    @staticmethod
+    def _checked(opcode: int, reply_op: int, body: bytes, rid: int) -> bytes:
+        if reply_op == wire.OP_ERROR:
+            try:
+                code, message = wire.decode_error_reply(body)
+            except wire.Malformed as e:
+                raise BonusBadReply(f"ErrorReply: {e}") from None
+            raise BonusError(code.name, message, code, rid)
+        if reply_op != opcode:
+            raise BonusBadReply(f"reply opcode {reply_op} to a request of opcode {opcode}")
+        return body
+
+    def _decode(self, decode, *args):
+        try:
+            return decode(*args)
+        except wire.Malformed as e:
+            raise BonusBadReply(str(e)) from None
+
+    def _pipeline(self, jobs: Iterator[_Job], window: int) -> None:
+        """Runs `jobs` with up to `window` requests in flight. batch_too_large splits a
+        job and resends it, too_many_in_flight resends it; any other ErrorReply is raised
+        once the requests in flight are answered."""
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        conn = self._connection()
+        inflight: dict[int, _Job] = {}
+        retry: collections.deque[_Job] = collections.deque()
+        error: Exception | None = None
+        exhausted = False
+        busy = 0
+        try:
+            while True:
+                while error is None and len(inflight) < window:
+                    if retry:
+                        job = retry.popleft()
+                    elif not exhausted:
+                        try:
+                            job = next(jobs, None)
+                        except Exception as e:  # the caller's iterable failed
+                            error = e
+                            break
+                        if job is None:
+                            exhausted = True
+                            break
+                    else:
+                        break
+                    try:
+                        body = job.body()
+                    except Exception as e:  # a field out of range: nothing more is sent
+                        error = e
+                        break
+                    inflight[conn.send(job.opcode, job.flags, body)] = job
+                if not inflight:
+                    break
+                rid, reply_op, _flags, body = conn.wait(inflight)
+                job = inflight.pop(rid)
+                if reply_op == wire.OP_ERROR:
+                    try:
+                        code, message = wire.decode_error_reply(body)
+                    except wire.Malformed as e:
+                        error = error or BonusBadReply(f"ErrorReply: {e}")
+                        continue
+                    if code == FrameError.batch_too_large and (halves := job.split()):
+                        retry.extendleft(reversed(halves))
+                        continue
+                    if code == FrameError.too_many_in_flight and busy < 1000:
+                        busy += 1
+                        retry.appendleft(job)
+                        window = max(1, len(inflight))
+                        continue
+                    error = error or BonusError(code.name, message, code, rid)
+                    continue
+                if reply_op != job.opcode:
+                    error = error or BonusBadReply(f"reply opcode {reply_op} to opcode {job.opcode}")
+                    continue
+                busy = 0
+                try:
+                    job.done(body)
+                except wire.Malformed as e:
+                    error = error or BonusBadReply(str(e))
+        finally:
+            if inflight:  # interrupted (timeout, disconnect, KeyboardInterrupt, ...)
+                conn.abandon(inflight)
+        if error is not None:
+            raise error
+
+    def _chunk(self, struct_size: int, batch: int | None) -> int:
+        n = batch or self.batch
+        fits = (self.max_body - 64) // struct_size
+        return max(1, min(n, fits))
+
+    # --- writes ---------------------------------------------------------------------
+
+    def write(self, command: WriteCommand) -> Result:
+        """One command; returns its Result (a rejection is a Result, not an error)."""
+        return self.write_batch([command])[0]
+
+    def write_batch(self, commands: Iterable[WriteCommand], *, errors_only: bool = False,
+                    batch: int | None = None, window: int = 8,
+                    progress: Callable[[int, int], None] | None = None) -> list[Result]:
+        """Commands of one kind, in frames of `batch` with up to `window` frames in flight;
+        the results in the commands' order. With `errors_only` the server sends only the
+        non-ok results, and ok ones come back as Result(Code.ok) without amounts.
+        Commands without an id get a random one (stored on the command). The frames in
+        flight are not ordered relative to each other: for a write that must follow
+        another, wait for the first one's result. `progress(done, total)` is called after
+        each frame's reply."""
+        commands = list(commands)
+        if not commands:
+            return []
+        kind = type(commands[0])
+        if not isinstance(commands[0], WriteCommand):
+            raise TypeError(f"{kind.__name__} is not a write command")
+        for c in commands:
+            if type(c) is not kind:
+                raise TypeError(f"a batch holds one kind of command: {kind.__name__} and "
+                                f"{type(c).__name__}")
+        results: list = [None] * len(commands)
+        chunk = self._chunk(kind.STRUCT.size, batch)
+        total = len(commands)
+        done = [0]
+
+        def on_done(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], total)
+
+        jobs = (_WriteJob(commands[i:i + chunk], i, results, errors_only, on_done)
+                for i in range(0, total, chunk))
+        self._pipeline(jobs, window)
+        return results
+
+    def credit(self, seller: int, buyer: int, amount: int, *, ttl_us: int | None = None,
+               expires_at_us: int | None = None, never: bool = False, campaign: int = 0,
+               reason: int = 0, id: int | None = None) -> Result:
+        """A new lot. Life: ttl_us, expires_at_us, never, or (none given) the seller's
+        default. Result amount: credited after caps; aux: debt repaid."""
+        return self.write(Credit(seller, buyer, amount, campaign,
+                                 Life.of(ttl_us, expires_at_us, never), reason, id=id))
+
+    def accrue(self, order: int, seller: int, buyer: int, amount: int, *,
+               ttl_us: int | None = None, expires_at_us: int | None = None,
+               never: bool = False, id: int | None = None) -> Result:
+        """Pending cashback for an order. The life starts at confirmation (absolute
+        expiry is invalid_expiry). Result amount: pending amount."""
+        return self.write(Accrue(order, seller, buyer, amount,
+                                 Life.of(ttl_us, expires_at_us, never), id=id))
+
+    def confirm_accrual(self, order: int, *, id: int | None = None) -> Result:
+        """Result amount: credited (caps applied); aux: debt repaid."""
+        return self.write(ConfirmAccrual(order, id=id))
+
+    def cancel_accrual(self, order: int, *, id: int | None = None) -> Result:
+        """Result amount: the accrual cancelled."""
+        return self.write(CancelAccrual(order, id=id))
+
+    def hold(self, order: int, seller: int, buyer: int, amount: int, goods_total_kopecks: int,
+             *, timeout_us: int = 0, id: int | None = None) -> Result:
+        """Reserve bonuses for an order (timeout 0: 15 minutes). Result amount: held."""
+        return self.write(Hold(order, seller, buyer, amount, goods_total_kopecks, timeout_us,
+                               id=id))
+
+    def capture(self, order: int, amount: int = 0, *, id: int | None = None) -> Result:
+        """Spend the hold (amount 0: all). Result amount: spent; aux: released rest."""
+        return self.write(Capture(order, amount, id=id))
+
+    def release(self, order: int, *, id: int | None = None) -> Result:
+        """Return the held bonuses. Result amount: released."""
+        return self.write(Release(order, id=id))
+
+    def spend(self, order: int, seller: int, buyer: int, amount: int, goods_total_kopecks: int,
+              *, id: int | None = None) -> Result:
+        """Hold and capture at once (point of sale). Result amount: spent."""
+        return self.write(Spend(order, seller, buyer, amount, goods_total_kopecks, id=id))
+
+    def refund(self, order: int, amount: int = 0, *, id: int | None = None) -> Result:
+        """Return captured bonuses (amount 0: all not yet refunded). Result amount:
+        refunded; aux: debt repaid."""
+        return self.write(Refund(order, amount, id=id))
+
+    def reverse_accrual(self, order: int, *, id: int | None = None) -> Result:
+        """Take back confirmed cashback. Result amount: reversed; aux: new debt."""
+        return self.write(ReverseAccrual(order, id=id))
+
+    def revoke_campaign(self, seller: int, campaign: int, *, id: int | None = None) -> Result:
+        """The campaign's unspent bonuses expire now. Result amount: expired."""
+        return self.write(RevokeCampaign(seller, campaign, id=id))
+
+    def set_policy(self, seller: int, *, spend_share_bp: int | None = None,
+                   balance_max: int | None = None, earn_month_max: int | None = None,
+                   lot_life_us: int | None = None, id: int | None = None) -> Result:
+        """Changes the fields given (not None), only those."""
+        return self.write(SetPolicy.of(seller, spend_share_bp=spend_share_bp,
+                                       balance_max=balance_max, earn_month_max=earn_month_max,
+                                       lot_life_us=lot_life_us, id=id))
+
+    # Batch variants: one kind each, as write_batch.
+    def credit_batch(self, commands: Iterable[Credit], **kw) -> list[Result]:
+        return self._typed_batch(Credit, commands, kw)
+
+    def accrue_batch(self, commands: Iterable[Accrue], **kw) -> list[Result]:
+        return self._typed_batch(Accrue, commands, kw)
+
+    def confirm_accrual_batch(self, commands: Iterable[ConfirmAccrual], **kw) -> list[Result]:
+        return self._typed_batch(ConfirmAccrual, commands, kw)
+
+    def cancel_accrual_batch(self, commands: Iterable[CancelAccrual], **kw) -> list[Result]:
+        return self._typed_batch(CancelAccrual, commands, kw)
+
+    def hold_batch(self, commands: Iterable[Hold], **kw) -> list[Result]:
+        return self._typed_batch(Hold, commands, kw)
+
+    def capture_batch(self, commands: Iterable[Capture], **kw) -> list[Result]:
+        return self._typed_batch(Capture, commands, kw)
+
+    def release_batch(self, commands: Iterable[Release], **kw) -> list[Result]:
+        return self._typed_batch(Release, commands, kw)
+
+    def spend_batch(self, commands: Iterable[Spend], **kw) -> list[Result]:
+        return self._typed_batch(Spend, commands, kw)
+
+    def refund_batch(self, commands: Iterable[Refund], **kw) -> list[Result]:
+        return self._typed_batch(Refund, commands, kw)
+
+    def reverse_accrual_batch(self, commands: Iterable[ReverseAccrual], **kw) -> list[Result]:
+        return self._typed_batch(ReverseAccrual, commands, kw)
+
+    def revoke_campaign_batch(self, commands: Iterable[RevokeCampaign], **kw) -> list[Result]:
+        return self._typed_batch(RevokeCampaign, commands, kw)
+
+    def set_policy_batch(self, commands: Iterable[SetPolicy], **kw) -> list[Result]:
+        return self._typed_batch(SetPolicy, commands, kw)
+
+    def _typed_batch(self, kind: type, commands: Iterable, kw: dict) -> list[Result]:
+        commands = list(commands)
+        for c in commands:
+            if type(c) is not kind:
+                raise TypeError(f"expected {kind.__name__}, got {type(c).__name__}")
+        return self.write_batch(commands, **kw)
+
+    # --- mail -----------------------------------------------------------------------
+
+    def mail(self, seller: int, campaign: int, amount: int, ttl_us: int | None,
+             buyers: Iterable[int], batch: int = 4096, window: int = 8,
+             progress: Callable[[MailSummary], None] | None = None, *,
+             reason: int = 0) -> MailSummary:
+        """Credits `amount` bonuses under `campaign` (not 0) to every buyer, living `ttl_us`
+        (None: the seller's default lot life), in pipelined frames of `batch` credits.
+
+        Each credit's id is mail_id(seller, campaign, buyer), so running the same mailing
+        again (same amount, ttl and reason) credits nobody twice: buyers already credited
+        answer as repeats (within the server's idempotency window, --id-window-s, one day
+        by default). A rerun with another amount or ttl is rejected id_reused for the
+        buyers already credited. `progress(summary)` is called after each frame's reply."""
+        if campaign == 0:
+            raise ValueError("mail needs a campaign id above 0: it names the mailing in its ids")
+        life = Life.default() if ttl_us is None else Life.ttl(ttl_us)
+        hi = mail_id_hi(seller, campaign)
+        try:
+            template = Credit.STRUCT.pack(hi, 0, seller, 0, amount, campaign, life.kind,
+                                          life.value, reason)
+        except Exception as e:
+            raise ValueError(f"mail: a field is out of range ({e})") from None
+        summary = MailSummary()
+        chunk = self._chunk(Credit.STRUCT.size, batch)
+        began = time.monotonic()
+        it = iter(buyers)
+
+        def jobs() -> Iterator[_Job]:
+            while True:
+                part = array("Q", itertools.islice(it, chunk))
+                if not part:
+                    return
+                yield _MailJob(part, template, summary, progress)
+
+        try:
+            self._pipeline(jobs(), window)
+        finally:
+            summary.seconds = time.monotonic() - began
+        return summary
+
+    # --- reads ----------------------------------------------------------------------
+
+    def balance(self, seller: int, buyer: int, with_lots: bool = False) -> Account:
+        """One account: available, held, pending, debt, next expiry (and its lots)."""
+        body = self.request(wire.OP_BALANCE, wire.encode_balance([(seller, buyer)], with_lots))
+        accounts = self._decode(wire.decode_accounts, body, b"BALR")
+        if len(accounts) != 1:
+            raise BonusBadReply(f"{len(accounts)} accounts for 1 asked")
+        return accounts[0]
+
+    def balances(self, keys: Iterable[tuple[int, int]], with_lots: bool = False, *,
+                 batch: int | None = None, window: int = 8) -> list[Account]:
+        """Many accounts, (seller, buyer) each, in the keys' order; pipelined frames."""
+        keys = list(keys)
+        results: list = [None] * len(keys)
+        chunk = self._chunk(16, batch)
+        jobs = (_BalanceJob(keys[i:i + chunk], with_lots, i, results)
+                for i in range(0, len(keys), chunk))
+        self._pipeline(jobs, window)
+        return results
+
+    def cart(self, buyer: int, lines: Iterable[tuple[int, int]], soon_us: int = 0) -> list[CartEntry]:
+        """The cart screen: per (seller, goods_total_kopecks) line, what is spendable now,
+        pending and expiring within `soon_us`; one entry per line in order."""
+        lines = list(lines)
+        body = self.request(wire.OP_CART, wire.encode_cart(buyer, lines, soon_us))
+        entries = self._decode(wire.decode_cart_reply, body)
+        if len(entries) != len(lines):
+            raise BonusBadReply(f"{len(entries)} cart entries for {len(lines)} lines")
+        return entries
+
+    def wallet(self, buyer: int) -> list[Account]:
+        """Every account of the buyer with something in it, by seller (no lots)."""
+        body = self.request(wire.OP_WALLET, wire.encode_wallet(buyer))
+        return self._decode(wire.decode_accounts, body, b"WALR")
+
+    def expiring_page(self, seller: int, within_us: int, limit: int = 0,
+                      cursor: ExpiringCursor | None = None) -> ExpiringPage:
+        """One page of `expiring`; pass the page's `next` back until `done`."""
+        body = self.request(wire.OP_EXPIRING, wire.encode_expiring(seller, within_us, limit, cursor))
+        return self._decode(wire.decode_expiring_reply, body)
+
+    def expiring(self, seller: int, within_us: int, limit: int = 0) -> Iterator[ExpiringEntry]:
+        """The seller's buyers with bonuses expiring within `within_us` from now: a
+        generator that follows the cursor page by page (`limit` entries per page at most;
+        0: the server's maximum). Not a snapshot: writes between pages may show."""
+        cursor = None
+        while True:
+            page = self.expiring_page(seller, within_us, limit, cursor)
+            yield from page.entries
+            if page.done:
+                return
+            cursor = page.next
+
+    def seller_stats(self, seller: int) -> SellerStats:
+        body = self.request(wire.OP_STATS, wire.encode_stats(seller, 0))
+        return self._decode(wire.decode_seller_stats, body)
+
+    def campaign_stats(self, seller: int, campaign: int) -> CampaignStats:
+        if campaign == 0:
+            raise ValueError("campaign 0 is no campaign: use seller_stats")
+        body = self.request(wire.OP_STATS, wire.encode_stats(seller, campaign))
+        return self._decode(wire.decode_campaign_stats, body)
+
+    def _admin(self, action: int, clock_advance_us: int = 0) -> AdminStatus:
+        body = self.request(wire.OP_ADMIN, wire.encode_admin(action, clock_advance_us))
+        return self._decode(wire.decode_admin_reply, body)
+
+    def admin_status(self) -> AdminStatus:
+        """Ledger time, accounts, shards, test clock, journal bytes, durability."""
+        return self._admin(wire.ADMIN_STATUS)
+
+    def audit(self) -> AdminStatus:
+        """Checks the conservation invariant on every shard: `ok` False and `message`
+        naming the first violation when it fails."""
+        return self._admin(wire.ADMIN_AUDIT)
+
+    def checkpoint(self) -> AdminStatus:
+        """Asks the server for a checkpoint."""
+        return self._admin(wire.ADMIN_CHECKPOINT)
+
+    def clock_advance(self, us: int) -> AdminStatus:
+        """Moves the ledger time forward by `us` > 0 (bonusd --test-clock only, else
+        BonusError test_clock_disabled); runs a full sweep at the new time."""
+        return self._admin(wire.ADMIN_CLOCK_ADVANCE, us)
+
+    def ping(self) -> float:
+        """Round-trip time in seconds."""
+        began = time.perf_counter()
+        self.request(wire.OP_PING)
+        return time.perf_counter() - began

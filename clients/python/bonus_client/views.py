@@ -1,0 +1,123 @@
+"""Answers to the queries (engine/views.h and protocol/README.md), as frozen dataclasses.
+Times are ledger µs since the Unix epoch; TIME_NEVER (2**63 - 1) means "never"."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .commands import TIME_NEVER
+
+__all__ = ["LotOrigin", "Lot", "Account", "CartEntry", "ExpiringEntry", "ExpiringCursor",
+           "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus"]
+
+
+class LotOrigin(enum.IntEnum):
+    campaign = 0  # origin_id: the campaign id, 0 for none
+    order = 1     # origin_id: the order of a confirmed accrual
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    amount: int
+    expires_at_us: int
+    origin: LotOrigin
+    origin_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account (seller, buyer): balance and wallet answers."""
+
+    seller: int
+    buyer: int
+    exists: bool
+    available: int  # spendable now
+    held: int       # reserved by open holds
+    pending: int    # accrued, not yet confirmed
+    debt: int       # owed after reverse_accrual
+    next_expiry_us: int  # soonest expiry of an available lot; TIME_NEVER if none
+    next_expiry_amount: int
+    lots: tuple[Lot, ...] | None = None  # with_lots only: unexpired lots, soonest first
+
+    @property
+    def next_expiry(self) -> int | None:
+        """next_expiry_us, or None for never."""
+        return None if self.next_expiry_us == TIME_NEVER else self.next_expiry_us
+
+
+@dataclass(frozen=True, slots=True)
+class CartEntry:
+    seller: int
+    available: int
+    spendable: int      # what this order may be paid with (the spend cap applied)
+    pending: int
+    expiring_soon: int  # of available, expiring within the query's soon_us
+    next_expiry_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringEntry:
+    buyer: int
+    amount: int           # expiring within the window
+    first_expiry_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringCursor:
+    """Opaque: pass back only what the server sent."""
+
+    shard: int
+    after_account: int
+    bucket: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringPage:
+    entries: tuple[ExpiringEntry, ...]
+    next: ExpiringCursor | None  # None when done
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SellerStats:
+    issued: int
+    accrued: int
+    spent: int
+    expired: int
+    refunded: int
+    reversed: int
+    held: int
+    pending: int
+    debt: int
+    outstanding: int  # issued - spent + refunded - expired - reversed
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    issued: int
+    spent: int
+    expired: int
+    refunded: int
+    reversed: int
+    outstanding: int
+    recipients: int  # credits under the campaign that created a lot
+    spenders: int    # of those lots, how many were spent from
+    revoked: bool
+
+    @property
+    def conversion(self) -> float:
+        """The share of recipients who spent from the mailing (0.0 with no recipients)."""
+        return self.spenders / self.recipients if self.recipients else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AdminStatus:
+    ok: bool
+    message: str
+    ledger_time_us: int
+    accounts: int
+    shards: int
+    test_clock: bool
+    journal_bytes: int
+    durability: str

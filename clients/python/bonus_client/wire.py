@@ -1,0 +1,266 @@
+"""The wire format of protocol/README.md: the 32-byte frame header and every message body.
+
+Pure functions, no I/O. Decoders raise `_fb.Malformed` for bytes that are not the
+expected message; the client turns that into `BonusBadReply`.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from . import _fb
+from .codes import FrameError
+from .crc32c import crc32c
+from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCursor,
+                    ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
+
+Malformed = _fb.Malformed
+
+MAGIC = 0x314E4F42  # "BON1"
+VERSION = 1
+HEADER_BYTES = 32
+BODY_SIZE_MAX = 16 << 20  # the protocol's ceiling: replies are read up to it
+BATCH_COMMANDS_DEFAULT = 8192  # the server's default --batch-commands-max
+
+FLAG_REPLY = 1
+FLAG_ERRORS_ONLY = 2
+
+# Opcodes (protocol/frame.h).
+OP_BALANCE = 32
+OP_CART = 33
+OP_WALLET = 34
+OP_EXPIRING = 35
+OP_STATS = 36
+OP_ADMIN = 64
+OP_PING = 65
+OP_ERROR = 127
+
+ADMIN_STATUS = 0
+ADMIN_AUDIT = 1
+ADMIN_CHECKPOINT = 2
+ADMIN_CLOCK_ADVANCE = 3
+
+_HEADER = struct.Struct("<IBBHIIQII")
+assert _HEADER.size == HEADER_BYTES
+
+
+# ------------------------------------------------------------------------------------
+# Frames.
+
+def encode_header(opcode: int, flags: int, request_id: int, body_size: int,
+                  body_crc: int) -> bytes:
+    """The 32 header bytes, header checksum included."""
+    header = bytearray(_HEADER.pack(MAGIC, VERSION, flags, opcode, body_size, 0, request_id,
+                                    body_crc, 0))
+    struct.pack_into("<I", header, 28, crc32c(bytes(header[:28])))
+    return bytes(header)
+
+
+def frame_parts(opcode: int, flags: int, request_id: int, body=b"",
+                body_crc: int | None = None) -> tuple[bytes, bytes]:
+    """(header, body) of a frame. `body_crc` overrides the body checksum (tests only)."""
+    if len(body) > BODY_SIZE_MAX:
+        raise ValueError(f"body of {len(body)} bytes is above the protocol's 16 MiB")
+    if body_crc is None:
+        body_crc = crc32c(body) if body else 0
+    return encode_header(opcode, flags, request_id, len(body), body_crc), body
+
+
+def encode_frame(opcode: int, flags: int, request_id: int, body=b"",
+                 body_crc: int | None = None) -> bytes:
+    """A whole frame: header + body."""
+    header, body = frame_parts(opcode, flags, request_id, body, body_crc)
+    return header + bytes(body)
+
+
+class Header:
+    __slots__ = ("flags", "opcode", "body_size", "request_id", "body_crc")
+
+    def __init__(self, flags: int, opcode: int, body_size: int, request_id: int, body_crc: int):
+        self.flags, self.opcode, self.body_size = flags, opcode, body_size
+        self.request_id, self.body_crc = request_id, body_crc
+
+
+def decode_header(data) -> Header:
+    """Checks a reply header as a receiver must: magic, version, checksum, size."""
+    magic, version, flags, opcode, size, _reserved, rid, body_crc, header_crc = \
+        _HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise Malformed(f"bad magic 0x{magic:08x}")
+    if version != VERSION:
+        raise Malformed(f"bad version {version}")
+    if crc32c(bytes(data[:28])) != header_crc:
+        raise Malformed("bad header checksum")
+    if size > BODY_SIZE_MAX:
+        raise Malformed(f"body of {size} bytes is above 16 MiB")
+    return Header(flags, opcode, size, rid, body_crc)
+
+
+# ------------------------------------------------------------------------------------
+# Requests.
+
+def encode_write(identifier: bytes, packed, count: int) -> bytearray:
+    """A write batch body: `count` command structs already packed back to back."""
+    return _fb.encode_table(identifier, [_fb.StructVector(packed, count)])
+
+
+_ACCOUNT_KEY = struct.Struct("<QQ")
+_CART_LINE = struct.Struct("<QQ")
+
+
+def encode_balance(keys, with_lots: bool) -> bytearray:
+    packed = b"".join(_ACCOUNT_KEY.pack(s, b) for s, b in keys)
+    return _fb.encode_table(b"BALQ", [_fb.StructVector(packed, len(keys)),
+                                      _fb.Scalar("?", bool(with_lots))])
+
+
+def encode_cart(buyer: int, lines, soon_us: int) -> bytearray:
+    packed = b"".join(_CART_LINE.pack(s, g) for s, g in lines)
+    return _fb.encode_table(b"CRTQ", [_fb.Scalar("Q", buyer), _fb.StructVector(packed, len(lines)),
+                                      _fb.Scalar("q", soon_us)])
+
+
+def encode_wallet(buyer: int) -> bytearray:
+    return _fb.encode_table(b"WALQ", [_fb.Scalar("Q", buyer)])
+
+
+def encode_expiring(seller: int, within_us: int, limit: int,
+                    cursor: ExpiringCursor | None) -> bytearray:
+    fields = [_fb.Scalar("Q", seller), _fb.Scalar("q", within_us), _fb.Scalar("I", limit), None]
+    if cursor is not None:
+        fields[3] = _fb.Scalar("IIq", cursor.shard, cursor.after_account, cursor.bucket, align=8)
+    return _fb.encode_table(b"EXPQ", fields)
+
+
+def encode_stats(seller: int, campaign: int) -> bytearray:
+    return _fb.encode_table(b"STAQ", [_fb.Scalar("Q", seller), _fb.Scalar("Q", campaign)])
+
+
+def encode_admin(action: int, clock_advance_us: int = 0) -> bytearray:
+    return _fb.encode_table(b"ADMQ", [_fb.Scalar("B", action), _fb.Scalar("q", clock_advance_us)])
+
+
+# ------------------------------------------------------------------------------------
+# Replies.
+
+WRITE_RESULT = struct.Struct("<IHBxQQ")
+assert WRITE_RESULT.size == 24
+
+
+_indexes_cache: dict[int, bytes] = {}
+
+
+def _indexes(count: int) -> bytes:
+    """0, 1, ..., count-1 as little-endian u32s."""
+    cached = _indexes_cache.get(count)
+    if cached is None:
+        cached = struct.pack(f"<{count}I", *range(count))
+        if len(_indexes_cache) < 64:
+            _indexes_cache[count] = cached
+    return cached
+
+
+def write_results(body, sent: int, errors_only: bool) -> tuple[int, int]:
+    """(start, count) of the WriteResult vector of a WriteReply to `sent` commands, with
+    its shape checked: indexes increasing and below `sent`; one result per command
+    without errors_only; no `ok` with it."""
+    table = _fb.root(body, b"WRTR")
+    v = table.vector(0, WRITE_RESULT.size)
+    if v is None:
+        raise Malformed("WriteReply without results")
+    start, count = v
+    if count > sent or (not errors_only and count != sent):
+        raise Malformed(f"{count} results for {sent} commands")
+    if not errors_only:
+        # Indexes must be 0..count-1: compare their raw little-endian bytes at once.
+        chunk = memoryview(bytes(body[start:start + 24 * count]))
+        if count and chunk.cast("I")[0::6].tobytes() != _indexes(count):
+            raise Malformed("result indexes out of order")
+    else:
+        previous = -1
+        for index, code, _f, _a, _x in WRITE_RESULT.iter_unpack(body[start:start + 24 * count]):
+            if index <= previous or index >= sent or code == 0:
+                raise Malformed("errors_only results out of shape")
+            previous = index
+    return start, count
+
+
+def decode_write_reply(body, sent: int, errors_only: bool) -> list[tuple]:
+    """[(index, code, flags, amount, aux)] of a WriteReply, checked (write_results)."""
+    start, count = write_results(body, sent, errors_only)
+    return list(WRITE_RESULT.iter_unpack(body[start:start + 24 * count]))
+
+
+_LOT = "QqB7xQ"
+
+
+def _account(t: _fb.Table) -> Account:
+    lots = t.struct_vector(9, _LOT)
+    if lots is not None:
+        if any(origin > 1 for _a, _e, origin, _i in lots):
+            raise Malformed("lot with an unknown origin")
+        lots = tuple(Lot(a, e, LotOrigin(o), i) for a, e, o, i in lots)
+    return Account(seller=t.scalar(0, "Q"), buyer=t.scalar(1, "Q"), exists=t.scalar(2, "?", False),
+                   available=t.scalar(3, "Q"), held=t.scalar(4, "Q"), pending=t.scalar(5, "Q"),
+                   debt=t.scalar(6, "Q"), next_expiry_us=t.scalar(7, "q"),
+                   next_expiry_amount=t.scalar(8, "Q"), lots=lots)
+
+
+def decode_accounts(body, identifier: bytes) -> list[Account]:
+    """BalanceReply (b"BALR") or WalletReply (b"WALR")."""
+    tables = _fb.root(body, identifier).tables(0)
+    if tables is None:
+        raise Malformed("reply without accounts")
+    return [_account(t) for t in tables]
+
+
+def decode_cart_reply(body) -> list[CartEntry]:
+    entries = _fb.root(body, b"CRTR").struct_vector(0, "QQQQQq")
+    if entries is None:
+        raise Malformed("CartReply without entries")
+    return [CartEntry(*e) for e in entries]
+
+
+def decode_expiring_reply(body) -> ExpiringPage:
+    t = _fb.root(body, b"EXPR")
+    entries = t.struct_vector(0, "QQq")
+    if entries is None:
+        raise Malformed("ExpiringReply without entries")
+    done = t.scalar(2, "?", False)
+    nxt = t.struct(1, "IIq")
+    cursor = None
+    if not done:
+        if nxt is None:
+            raise Malformed("ExpiringReply neither done nor with a next cursor")
+        cursor = ExpiringCursor(*nxt)
+    return ExpiringPage(tuple(ExpiringEntry(*e) for e in entries), cursor, done)
+
+
+def _stats(body) -> list:
+    t = _fb.root(body, b"STAR")
+    return [t.scalar(i, "Q") for i in range(12)] + [t.scalar(12, "?", False)]
+
+
+def decode_seller_stats(body) -> SellerStats:
+    return SellerStats(*_stats(body)[:10])
+
+
+def decode_campaign_stats(body) -> CampaignStats:
+    (issued, _accrued, spent, expired, refunded, reversed_, _held, _pending, _debt, outstanding,
+     recipients, spenders, revoked) = _stats(body)
+    return CampaignStats(issued, spent, expired, refunded, reversed_, outstanding, recipients,
+                         spenders, revoked)
+
+
+def decode_admin_reply(body) -> AdminStatus:
+    t = _fb.root(body, b"ADMR")
+    return AdminStatus(ok=t.scalar(0, "?", False), message=t.string(1),
+                       ledger_time_us=t.scalar(2, "q"), accounts=t.scalar(3, "Q"),
+                       shards=t.scalar(4, "I"), test_clock=t.scalar(5, "?", False),
+                       journal_bytes=t.scalar(6, "Q"), durability=t.string(7))
+
+
+def decode_error_reply(body) -> tuple[FrameError, str]:
+    t = _fb.root(body, b"ERRR")
+    return FrameError(t.scalar(0, "H")), t.string(1)
+
