@@ -100,6 +100,9 @@ class Ledger {
                   Kopecks goods_total, TimeUs now);
   HoldOrder& open_hold(OrderId order, std::uint32_t account_index, Amount amount,
                        Kopecks goods_total, TimeUs deadline_us, TimeUs now);
+  // The open hold of `order`, or nullptr with the code that says why not (a hold past
+  // its deadline times out here).
+  HoldOrder* open_hold_for(OrderId order, TimeUs now, Code& code);
   Amount capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
   Amount close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
   void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);

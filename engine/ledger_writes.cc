@@ -416,19 +416,29 @@ Result Ledger::spend(const Spend& c, TimeUs now) {
   return r;
 }
 
-Result Ledger::capture(const Capture& c, TimeUs now) {
-  HoldOrder* h = live_hold(c.order, now);
-  if (h == nullptr) return Result::of(Code::unknown_order);
-  switch (h->state) {
-    case HoldOrder::State::captured: return Result::of(Code::order_already_captured);
-    case HoldOrder::State::released: return Result::of(Code::order_released);
-    case HoldOrder::State::timed_out: return Result::of(Code::hold_timed_out);
-    case HoldOrder::State::held: break;
-  }
-  if (now >= h->deadline_us) {
+HoldOrder* Ledger::open_hold_for(OrderId order, TimeUs now, Code& code) {
+  HoldOrder* h = live_hold(order, now);
+  code = Code::ok;
+  if (h == nullptr) {
+    code = Code::unknown_order;
+  } else if (h->state == HoldOrder::State::captured) {
+    code = Code::order_already_captured;
+  } else if (h->state == HoldOrder::State::released) {
+    code = Code::order_released;
+  } else if (h->state == HoldOrder::State::timed_out) {
+    code = Code::hold_timed_out;
+  } else if (now >= h->deadline_us) {
+    // Past its deadline but not swept yet: it times out now.
     close_hold(*h, HoldOrder::State::timed_out, now);
-    return Result::of(Code::hold_timed_out);
+    code = Code::hold_timed_out;
   }
+  return code == Code::ok ? h : nullptr;
+}
+
+Result Ledger::capture(const Capture& c, TimeUs now) {
+  Code code;
+  HoldOrder* h = open_hold_for(c.order, now, code);
+  if (h == nullptr) return Result::of(code);
   if (c.amount > kAmountMax) return Result::of(Code::overflow);
   const Amount amount = c.amount == 0 ? h->amount : c.amount;
   if (amount > h->amount) return Result::of(Code::capture_exceeds_hold);
@@ -439,18 +449,9 @@ Result Ledger::capture(const Capture& c, TimeUs now) {
 }
 
 Result Ledger::release(const Release& c, TimeUs now) {
-  HoldOrder* h = live_hold(c.order, now);
-  if (h == nullptr) return Result::of(Code::unknown_order);
-  switch (h->state) {
-    case HoldOrder::State::captured: return Result::of(Code::order_already_captured);
-    case HoldOrder::State::released: return Result::of(Code::order_released);
-    case HoldOrder::State::timed_out: return Result::of(Code::hold_timed_out);
-    case HoldOrder::State::held: break;
-  }
-  if (now >= h->deadline_us) {
-    close_hold(*h, HoldOrder::State::timed_out, now);
-    return Result::of(Code::hold_timed_out);
-  }
+  Code code;
+  HoldOrder* h = open_hold_for(c.order, now, code);
+  if (h == nullptr) return Result::of(code);
   Result r;
   r.amount = close_hold(*h, HoldOrder::State::released, now);
   return r;
