@@ -1,6 +1,7 @@
 // server-load: drives a running bonusd over loopback and prints throughput and latency.
 //   server-load --port 7400 credits      [--seconds 5] [--connections 2] [--batch 4096] [--depth 8]
 //   server-load --port 7400 read-latency [--seconds 5]           one connection, one read at a time
+//   server-load --port 7400 ping-latency [--seconds 5]           the same with pings (no shard hop)
 //   server-load --port 7400 read-latency-under-load [--seconds 5] the same while a bulk credit stream runs
 //   server-load --port 7400 pipelined-reads [--seconds 5] [--depth 64] [--batch 1]
 // bench/server-bench starts a bonusd in a temporary directory and runs all four.
@@ -95,13 +96,16 @@ void print_latencies(const char* what, std::vector<double>& us) {
               what, us.size(), at(0.5), at(0.9), at(0.99), at(0.999), us.back());
 }
 
-std::vector<double> read_latencies(const Options& o, const std::atomic<bool>& stop) {
+std::vector<double> read_latencies(const Options& o, const std::atomic<bool>& stop,
+                                   bool ping = false) {
   auto c = connect(o);
   std::mt19937_64 rng(99);
   std::vector<double> us;
   while (!stop) {
     const auto start = Clock::now();
-    const auto r = c->balance(1 + rng() % 50, 1 + rng() % o.buyers);
+    const auto r = ping ? client::Reply<bool>{c->ping().status, {}, {}, true}
+                        : client::Reply<bool>{c->balance(1 + rng() % 50, 1 + rng() % o.buyers).status,
+                                              {}, {}, true};
     const auto end = Clock::now();
     if (!r.ok()) {
       std::fprintf(stderr, "read failed: %s\n", r.message.c_str());
@@ -123,9 +127,11 @@ int main(int argc, char** argv) {
   Options o;
   std::string mode;
   CLI::App app{"server-load: throughput and latency of a running bonusd"};
-  app.add_option("mode", mode, "credits | read-latency | read-latency-under-load | pipelined-reads")
+  app.add_option("mode", mode,
+                 "credits | read-latency | ping-latency | read-latency-under-load | pipelined-reads")
       ->required()
-      ->check(CLI::IsMember({"credits", "read-latency", "read-latency-under-load", "pipelined-reads"}));
+      ->check(CLI::IsMember({"credits", "read-latency", "ping-latency", "read-latency-under-load",
+                             "pipelined-reads"}));
   app.add_option("--port", o.port)->capture_default_str();
   app.add_option("--seconds", o.seconds)->capture_default_str();
   app.add_option("--connections", o.connections)->capture_default_str();
@@ -149,6 +155,11 @@ int main(int argc, char** argv) {
     auto us = read_latencies(o, stop);
     timer.join();
     print_latencies("balance read, idle server", us);
+  } else if (mode == "ping-latency") {
+    std::thread timer([&] { run_for(o.seconds, stop); });
+    auto us = read_latencies(o, stop, true);
+    timer.join();
+    print_latencies("ping, idle server", us);
   } else if (mode == "read-latency-under-load") {
     std::atomic<bool> stop_writes{false};
     std::uint64_t written = 0;
