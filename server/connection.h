@@ -5,7 +5,8 @@
 // any other bad frame gets an ErrorReply and reading goes on.
 //
 // Lives on the network thread; kept alive by shared_ptr while reads, writes or
-// requests are outstanding.
+// requests are outstanding (Server::accept's deleter destroys it on the network thread
+// even when a shard thread drops the last reference).
 #pragma once
 
 #include <asio.hpp>

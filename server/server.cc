@@ -98,7 +98,14 @@ void Server::accept() {
       if (ec != asio::error::operation_aborted && acceptor_.is_open()) accept();
       return;
     }
-    auto connection = std::make_shared<Connection>(std::move(socket), *this);
+    // Replies hold the connection from shard threads; the deleter brings its destruction
+    // back to the network thread, which owns the socket and the counters.
+    std::shared_ptr<Connection> connection(new Connection(std::move(socket), *this),
+                                           [io = &io_](Connection* c) {
+                                             std::unique_ptr<Connection> owned(c);
+                                             if (io->stopped()) return;  // deleted here
+                                             asio::post(*io, [owned = std::move(owned)] {});
+                                           });
     if (connections_ > config_.connections_max) {
       connection->refuse(protocol::FrameError::too_many_connections,
                          "too many connections (--connections-max " +
