@@ -45,7 +45,9 @@ std::string BonusdProcess::log() const {
 
 bool BonusdProcess::start(const std::vector<std::string>& args) {
   ++starts_;
-  std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", data_dir_};
+  // Small journal segments: tests run several servers at once, each preallocating one.
+  std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", data_dir_,
+                                   "--journal-segment-bytes", "8388608"};
   argv.insert(argv.end(), args.begin(), args.end());
   const pid_t pid = fork();
   if (pid == 0) {
