@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
-
 #include <atomic>
 #include <functional>
 
@@ -98,7 +96,6 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server)
 Connection::~Connection() { --server_.connections(); }
 
 void Connection::close() {
-  std::lock_guard lock(send_mutex_);  // no direct reply may be writing meanwhile
   if (closed_) return;
   closed_ = true;
   asio::error_code ec;
@@ -159,7 +156,7 @@ void Connection::on_frame() {
                 "unknown opcode " + std::to_string(static_cast<unsigned>(h.opcode)), false);
   } else if (server_.stopping()) {
     reply_error(h.request_id, FrameError::shutting_down, "the server is shutting down", false);
-  } else if (in_flight_.load(std::memory_order_relaxed) >= server_.config().in_flight_max) {
+  } else if (in_flight_ >= server_.config().in_flight_max) {
     reply_error(h.request_id, FrameError::too_many_in_flight,
                 "too many requests in flight on this connection; wait for replies", false);
   } else {
@@ -176,44 +173,18 @@ void Connection::reply_error(std::uint64_t request_id, FrameError error, std::st
 }
 
 void Connection::send(std::string frame, bool completes_request) {
-  if (completes_request) complete_request();
-  std::lock_guard lock(send_mutex_);
+  if (completes_request) {
+    --in_flight_;
+    --server_.in_flight();
+  }
   if (closed_) return;
   out_.push_back(std::move(frame));
   if (writing_ == 0) write_next();
 }
 
-void Connection::complete_request() {
-  in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  server_.in_flight().fetch_sub(1, std::memory_order_release);
-}
-
-// From a shard thread. When nothing is queued or being written, the reply goes straight
-// to the socket from here (no wake-up of the network thread, no wait behind its work);
-// what does not fit in the socket buffer is queued first, under the same lock, so no
-// other reply can slip in between, and the network thread is asked to write it.
 void Connection::post_reply(std::string frame) {
-  bool kick = false;
-  {
-    std::lock_guard lock(send_mutex_);
-    if (!closed_) {
-      std::size_t sent = 0;
-      if (writing_ == 0 && out_.empty()) {
-        const ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(),
-                                 MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) sent = static_cast<std::size_t>(n);
-      }
-      if (sent < frame.size()) {
-        out_.push_back(frame.substr(sent));
-        kick = writing_ == 0;
-      }
-    }
-  }
-  complete_request();
-  if (!kick) return;
-  asio::post(server_.io(), [self = shared_from_this()] {
-    std::lock_guard lock(self->send_mutex_);
-    if (!self->closed_ && self->writing_ == 0 && !self->out_.empty()) self->write_next();
+  asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    self->send(std::move(f), true);
   });
 }
 
@@ -225,16 +196,17 @@ void Connection::write_next() {
   }
   writing_ = gather_.size();
   asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
-    {
-      std::lock_guard lock(self->send_mutex_);
-      for (std::size_t i = 0; i < self->writing_; ++i) self->out_.pop_front();
-      self->writing_ = 0;
-      if (!ec && !self->out_.empty()) {
-        self->write_next();
-        return;
-      }
+    for (std::size_t i = 0; i < self->writing_; ++i) self->out_.pop_front();
+    self->writing_ = 0;
+    if (ec) {
+      self->close();
+      return;
     }
-    if (ec || self->close_after_write_) self->close();
+    if (!self->out_.empty()) {
+      self->write_next();
+    } else if (self->close_after_write_) {
+      self->close();
+    }
   });
 }
 

@@ -11,10 +11,8 @@
 
 #include <asio.hpp>
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,8 +35,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sends a whole frame. From the network thread; `completes_request` counts it off the
   // in-flight requests.
   void send(std::string frame, bool completes_request);
-  // From any thread: sends a request's reply (directly when the socket is idle,
-  // otherwise through the network thread) and counts the request off.
+  // From any thread: post a reply frame to the network thread.
   void post_reply(std::string frame);
 
  private:
@@ -48,9 +45,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void dispatch(const protocol::FrameHeader& h, protocol::Body body);
   void reply_error(std::uint64_t request_id, protocol::FrameError error, std::string message,
                    bool completes_request);
-  void write_next();  // REQUIRES: send_mutex_ held
+  void write_next();
   void close();
-  void complete_request();
 
   void handle_write(const protocol::FrameHeader& h, protocol::Body body);
   void handle_balance(const protocol::FrameHeader& h, protocol::Body body);
@@ -65,14 +61,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint8_t header_bytes_[protocol::kHeaderBytes];
   protocol::FrameHeader header_;
   std::vector<std::uint64_t> body_;  // 8-byte aligned for FlatBuffers
-  // Writing: the network thread and shard threads (direct replies) share these.
-  std::mutex send_mutex_;
-  std::deque<std::string> out_;             // guarded by send_mutex_
-  std::vector<asio::const_buffer> gather_;  // guarded by send_mutex_
-  std::size_t writing_ = 0;  // frames of out_ in the current async_write; guarded
-  bool closed_ = false;      // written under send_mutex_ on the network thread
-  std::atomic<std::int64_t> in_flight_{0};  // this connection's requests awaiting a reply
-  bool close_after_write_ = false;          // network thread
+  std::deque<std::string> out_;
+  std::vector<asio::const_buffer> gather_;
+  std::size_t writing_ = 0;      // frames of out_ in the current async_write
+  std::int64_t in_flight_ = 0;   // this connection's requests awaiting a reply
+  bool close_after_write_ = false;
+  bool closed_ = false;
 };
 
 }  // namespace bonus::server

@@ -51,8 +51,8 @@ class Server {
   Router& router_for_reads() { return *router_; }
   const LedgerClock& clock() const { return clock_; }
   bool stopping() const { return stopping_; }
-  // Requests accepted and not yet answered, over all connections.
-  std::atomic<std::int64_t>& in_flight() { return in_flight_; }
+  // Requests accepted and not yet answered, over all connections (network thread).
+  std::int64_t& in_flight() { return in_flight_; }
   // Connections open (network thread); the acceptor refuses past connections_max.
   std::uint32_t& connections() { return connections_; }
 
@@ -71,7 +71,7 @@ class Server {
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Sequencer> sequencer_;
-  std::atomic<std::int64_t> in_flight_{0};
+  std::int64_t in_flight_ = 0;
   std::uint32_t connections_ = 0;
   std::uint16_t port_ = 0;
   bool stopping_ = false;
