@@ -51,4 +51,9 @@ class Recorder {
   OpTable ops_;
 };
 
+// Reports shared by bonus-bench and peer-bench (stdout): the per-operation table with
+// its header and error lines, and the per-operation JSON members ("op":{...},...).
+void print_op_rows(const OpTable& total, double seconds);
+void print_op_json(const OpTable& total, double seconds);
+
 }  // namespace bonus::bench

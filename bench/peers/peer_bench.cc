@@ -353,22 +353,7 @@ void print_table(const Run& run, const OpTable& total, double seconds) {
               o.system.c_str(), (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers, o.workers,
               o.connections == 0 ? o.workers : o.connections,
               seconds, (unsigned long long)o.seed);
-  std::printf("%-8s %10s %11s %9s %9s %9s %9s %10s %8s\n", "op", "count", "per s", "p50 us", "p90 us", "p99 us",
-              "p99.9 us", "max us", "errors");
-  for (std::size_t i = 0; i < kOpCount; ++i) {
-    const OpStats& s = total[i];
-    if (s.latency_ns.count() == 0) continue;
-    const auto& h = s.latency_ns;
-    std::printf("%-8s %10llu %11.0f %9.1f %9.1f %9.1f %9.1f %10.1f %8llu\n", std::string(op_name(Op(i))).c_str(),
-                (unsigned long long)s.commands, double(s.commands) / seconds, us(h.percentile(0.5)),
-                us(h.percentile(0.9)), us(h.percentile(0.99)), us(h.percentile(0.999)), us(h.max()),
-                (unsigned long long)s.error_count());
-  }
-  for (std::size_t i = 0; i < kOpCount; ++i) {
-    for (const auto& [name, n] : total[i].errors) {
-      std::printf("  %s: %s x %llu\n", std::string(op_name(Op(i))).c_str(), name.c_str(), (unsigned long long)n);
-    }
-  }
+  print_op_rows(total, seconds);
   std::printf("(credit: latency is per batch of up to %u; count and per s are credits)\n", o.batch);
   std::printf("holds left to time out: %llu (timed out by the sweep job: %llu); mailing bursts: %llu\n",
               (unsigned long long)run.holds_left_to_time_out.load(), (unsigned long long)run.timed_out.load(),
@@ -378,24 +363,7 @@ void print_table(const Run& run, const OpTable& total, double seconds) {
 void print_json(const Run& run, const OpTable& total, double seconds) {
   std::printf("{\"system\":\"%s\",\"seconds\":%.3f,\"bursts\":%llu,\"ops\":{", run.o.system.c_str(), seconds,
               (unsigned long long)run.bursts.load());
-  bool first = true;
-  for (std::size_t i = 0; i < kOpCount; ++i) {
-    const OpStats& s = total[i];
-    if (s.latency_ns.count() == 0) continue;
-    const auto& h = s.latency_ns;
-    std::printf("%s\"%s\":{\"count\":%llu,\"requests\":%llu,\"per_s\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
-                "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"errors\":{",
-                first ? "" : ",", std::string(op_name(Op(i))).c_str(), (unsigned long long)s.commands,
-                (unsigned long long)h.count(), double(s.commands) / seconds, us(h.percentile(0.5)),
-                us(h.percentile(0.9)), us(h.percentile(0.99)), us(h.percentile(0.999)), us(h.max()));
-    first = false;
-    bool first_error = true;
-    for (const auto& [name, n] : s.errors) {
-      std::printf("%s\"%s\":%llu", first_error ? "" : ",", name.c_str(), (unsigned long long)n);
-      first_error = false;
-    }
-    std::printf("}}");
-  }
+  print_op_json(total, seconds);
   std::printf("}}\n");
 }
 
