@@ -88,6 +88,7 @@ std::uint32_t Account::find_lot(std::uint32_t seq) const {
 
 std::uint32_t AccountTable::create(SellerId seller, BuyerId buyer) {
   const std::uint32_t i = slab_.allocate();
+  changes_.mark(i);
   Account& a = slab_[i];
   a.seller = seller;
   a.buyer = buyer;

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "engine/account.h"
+#include "engine/change_set.h"
 #include "engine/hash.h"
 #include "engine/hash_index.h"
 #include "engine/slab.h"
@@ -31,7 +32,11 @@ class AccountTable {
   // REQUIRES: the account does not exist.
   std::uint32_t create(SellerId seller, BuyerId buyer);
 
-  Account& operator[](std::uint32_t i) { return slab_[i]; }
+  // Write access marks the account changed when change tracking is on.
+  Account& operator[](std::uint32_t i) {
+    changes_.mark(i);
+    return slab_[i];
+  }
   const Account& operator[](std::uint32_t i) const { return slab_[i]; }
 
   std::uint64_t size() const { return slab_.end(); }
@@ -44,6 +49,11 @@ class AccountTable {
     }
   }
 
+  // Change tracking for checkpoints: off until track_changes(); see ChangeSet.
+  void track_changes() { changes_.enable(); }
+  bool tracking_changes() const { return changes_.enabled(); }
+  ChangeSet& changes() { return changes_; }
+
   // Record slab, both indexes and the heap arrays of accounts with more than one lot.
   std::uint64_t memory_bytes() const;
 
@@ -55,6 +65,7 @@ class AccountTable {
   Slab<Account> slab_;
   HashIndex pairs_;   // (seller, buyer) -> account
   HashIndex buyers_;  // buyer -> the buyer's newest account
+  ChangeSet changes_;
 };
 
 }  // namespace bonus

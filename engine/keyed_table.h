@@ -2,11 +2,17 @@
 // over it. T provides `Key key() const` and `static std::uint64_t hash(const Key&)`;
 // a record is default-constructible and its key is set by insert().
 //
+// With change tracking on (track_changes()), every write access - non-const find,
+// insert, erase - marks the record's slot, and erase also keeps the key, so a
+// checkpoint can store what changed and delete what went.
+//
 // Single-threaded; owned by the Ledger.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "engine/change_set.h"
 #include "engine/hash_index.h"
 #include "engine/slab.h"
 
@@ -19,7 +25,9 @@ class KeyedTable {
 
   T* find(const Key& key) {
     const std::uint32_t i = find_index(key);
-    return i == HashIndex::kNone ? nullptr : &slab_[i];
+    if (i == HashIndex::kNone) return nullptr;
+    changes_.mark(i);
+    return &slab_[i];
   }
   const T* find(const Key& key) const {
     const std::uint32_t i = find_index(key);
@@ -30,6 +38,7 @@ class KeyedTable {
   template <typename Init>
   T& insert(const Key& key, Init&& init) {
     const std::uint32_t i = slab_.allocate();
+    changes_.mark(i);
     init(slab_[i]);
     index_.insert(T::hash(key), i);
     return slab_[i];
@@ -40,9 +49,24 @@ class KeyedTable {
     const std::uint32_t i = find_index(key);
     index_.erase(T::hash(key), i);
     slab_.free(i);
+    if (changes_.enabled()) erased_.push_back(key);
   }
 
   std::uint64_t size() const { return index_.size(); }
+
+  void track_changes() { changes_.enable(); }
+  // What changed since the last call: the records now live in a changed slot, and the
+  // keys erased that are not live again. Both unsorted. Then forgets the changes.
+  void take_changes(std::vector<const T*>& live, std::vector<Key>& erased) {
+    for (std::uint32_t i : changes_.marked()) {
+      if (is_live(i)) live.push_back(&slab_[i]);
+    }
+    for (const Key& key : erased_) {
+      if (find_index(key) == HashIndex::kNone) erased.push_back(key);
+    }
+    changes_.clear();
+    erased_.clear();
+  }
   std::uint64_t memory_bytes() const { return slab_.memory_bytes() + index_.memory_bytes(); }
 
   // Calls f(record) for every record, in slab order (deterministic for a given history).
@@ -63,6 +87,8 @@ class KeyedTable {
 
   Slab<T> slab_;
   HashIndex index_;
+  ChangeSet changes_;
+  std::vector<Key> erased_;
 };
 
 }  // namespace bonus

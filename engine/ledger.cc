@@ -168,6 +168,17 @@ void Ledger::prune(TimeUs now, std::size_t budget) {
   }
 }
 
+void Ledger::track_changes() {
+  accounts_.track_changes();
+  holds_.track_changes();
+  accruals_.track_changes();
+  ids_.track_changes();
+  sellers_.track_changes();
+  campaigns_.track_changes();
+}
+
+bool Ledger::tracking_changes() const { return accounts_.tracking_changes(); }
+
 std::uint64_t Ledger::state_hash() const {
   const std::string bytes = StateCodec::encode(*this);
   return XXH3_64bits(bytes.data(), bytes.size());

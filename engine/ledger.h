@@ -29,6 +29,7 @@
 namespace bonus {
 
 class StateCodec;
+class StateLoader;
 
 class Ledger {
  public:
@@ -69,6 +70,12 @@ class Ledger {
   // with equal hashes answer every query alike.
   std::uint64_t state_hash() const;
 
+  // Change tracking, for incremental checkpoints (StateCodec::take_changes): from now
+  // on every record a write touches is remembered until taken. Off by default: it costs
+  // each write a bit set and each record a bit of memory.
+  void track_changes();
+  bool tracking_changes() const;
+
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }
@@ -78,6 +85,8 @@ class Ledger {
 
  private:
   friend class StateCodec;
+  friend class StateLoader;
+class StateLoader;
 
   // Writes (ledger_writes.cc); each runs the checks of docs/engine.md in order.
   Result apply_write(const Command& command, TimeUs now);

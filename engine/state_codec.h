@@ -1,12 +1,15 @@
-// StateCodec: the whole state of a Ledger as bytes and back, exactly. This is the
-// engine-level record format that checkpoints store; docs/state-format.md gives the
-// layout with byte offsets.
+// StateCodec: the state of a Ledger as bytes, in two shapes that share one record
+// format (docs/state-format.md gives both with byte offsets):
 //
-// Encoding is canonical: two ledgers that answer every query alike encode to the same
-// bytes (records are sorted by key; orders and ids past their retention are left out),
-// so a hash of the encoding compares two ledgers. Decoding checks every length, range
-// and cross-reference and the trailing checksum; a damaged or foreign input is refused
-// with a message, never half-loaded.
+// - the whole state as one byte string (encode/decode), canonical: two ledgers that
+//   answer every query alike encode to the same bytes (records sorted by key; orders
+//   and ids past their retention left out), so a hash of it compares two ledgers;
+// - one record per key (take_changes, with StateLoader to read them back), for stores
+//   that keep a record per key, like the checkpoint's LMDB: keys are big-endian, so
+//   byte order is numeric order, and only what changed since the last take is given.
+//
+// Decoding checks every length, range and cross-reference; a damaged or foreign input
+// is refused with a message, never half-loaded.
 //
 // Stateless; callable from any thread on a Ledger that thread owns.
 #pragma once
@@ -20,16 +23,41 @@ namespace bonus {
 
 class Ledger;
 
+// The record tables, in the order records are given and must be loaded.
+enum class StateTable : std::uint8_t { sellers, accounts, campaigns, holds, accruals, ids };
+inline constexpr std::size_t kStateTableCount = 6;
+const char* state_table_name(StateTable table);
+
+// Receives records from StateCodec::take_changes.
+class StateSink {
+ public:
+  virtual ~StateSink() = default;
+  virtual void put(StateTable table, std::string_view key, std::string_view value) = 0;
+  virtual void erase(StateTable table, std::string_view key) = 0;
+};
+
 class StateCodec {
  public:
   static constexpr char kMagic[8] = {'B', 'O', 'N', 'U', 'S', 'S', 'T', '1'};
   static constexpr std::uint32_t kVersion = 1;
+  // Bytes of the header record (encode_header).
+  static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88;
 
   static std::string encode(const Ledger& ledger);
 
   // Loads `bytes` into `ledger`. REQUIRES: `ledger` is freshly constructed.
   // Returns an error message, or nothing on success.
   [[nodiscard]] static std::optional<std::string> decode(std::string_view bytes, Ledger& ledger);
+
+  // The ledger's header record: format version, time of the last write, the number of
+  // records in each table and the totals. Written with every batch of changes.
+  static std::string encode_header(const Ledger& ledger);
+
+  // Gives `sink` every record changed since the previous call (since track_changes()
+  // for the first), table by table in StateTable order: first the erased keys, then
+  // the changed records, each in ascending key order. Then forgets the changes.
+  // REQUIRES: ledger.tracking_changes().
+  static void take_changes(Ledger& ledger, StateSink& sink);
 };
 
 }  // namespace bonus

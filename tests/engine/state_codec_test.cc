@@ -13,61 +13,15 @@
 #include <xxhash.h>
 
 #include "engine/ledger.h"
+#include "tests/engine/state_workload.h"
 
 namespace bonus {
 namespace {
 
-constexpr TimeUs kStart = 1'798'761'600'000'000;  // 2027-01-01T00:00:00Z
-
-// A random but realistic stream: many buyers, mailings, cashback, checkouts, sweeps.
-class Workload {
- public:
-  explicit Workload(std::uint64_t seed) : rng_(seed) {}
-
-  Command next() {
-    const Id128 id{1, ++ids_};
-    const SellerId seller = 1 + pick(5);
-    const BuyerId buyer = 1 + pick(3'000);
-    const OrderId order = 1 + pick(4'000);
-    const Amount amount = 1 + pick(400);
-    switch (pick(16)) {
-      case 0: case 1: case 2:
-        return Credit{id, seller, buyer, amount, pick(4), LotLife::ttl_of(TimeUs(1 + pick(72)) * kUsPerHour)};
-      case 3: return Accrue{id, order, seller, buyer, amount, LotLife::policy()};
-      case 4: return ConfirmAccrual{id, order};
-      case 5: return CancelAccrual{id, order};
-      case 6: case 7: return Hold{id, order, seller, buyer, amount / 4 + 1, 1'000'000, TimeUs(pick(3) * 10) * kUsPerMinute};
-      case 8: return Capture{id, order, pick(3) == 0 ? Amount{1} : Amount{0}};
-      case 9: return Release{id, order};
-      case 10: return Spend{id, order, seller, buyer, amount, 1'000'000};
-      case 11: return Refund{id, order, 0};
-      case 12: return ReverseAccrual{id, order};
-      case 13: return RevokeCampaign{id, seller, 1 + pick(3)};
-      case 14: return Sweep{static_cast<std::uint32_t>(pick(50))};
-      default: return Credit{Id128{1, ids_ - pick(5)}, seller, buyer, amount, 0, LotLife::policy()};
-    }
-  }
-  TimeUs step() { return TimeUs(1 + pick(20)) * kUsPerMinute / 10; }
-
- private:
-  std::uint64_t pick(std::uint64_t n) { return rng_() % n; }
-  std::mt19937_64 rng_;
-  std::uint64_t ids_ = 0;
-};
-
-std::uint64_t seed_from_env() {
-  const char* s = std::getenv("CODEC_SEED");
-  const std::uint64_t seed = s ? std::strtoull(s, nullptr, 10) : std::random_device{}();
-  std::printf("CODEC_SEED=%llu\n", static_cast<unsigned long long>(seed));
-  return seed;
-}
-
-EngineConfig small_windows() {
-  EngineConfig config;
-  config.id_window_us = 6 * kUsPerHour;
-  config.order_retention_us = 2 * kUsPerDay;
-  return config;
-}
+using test::kStart;
+using test::seed_from_env;
+using test::small_windows;
+using test::Workload;
 
 TEST(StateCodec, RoundTripOfALargeRandomStateIsExact) {
   const std::uint64_t seed = seed_from_env();
@@ -153,7 +107,7 @@ TEST_F(StateCodecDamage, ARecordOutOfRangeIsRefusedEvenWithAValidChecksum) {
   std::memset(bad.data() + 24 + 16 + 8, 0, 4);
   const std::uint64_t sum = XXH3_64bits(bad.data(), bad.size() - 8);
   std::memcpy(bad.data() + bad.size() - 8, &sum, 8);
-  EXPECT_EQ(decode_error(bad), "state: invalid seller record");
+  EXPECT_EQ(decode_error(bad), "state: invalid sellers record");
 }
 
 }  // namespace

@@ -1,0 +1,239 @@
+#include "engine/state_loader.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "engine/ledger.h"
+#include "engine/state_bytes.h"
+
+namespace bonus {
+
+using state_bytes::key_of;
+using state_bytes::Reader;
+
+std::optional<std::string> StateLoader::header(std::string_view value) {
+  Reader r(value);
+  const auto version = r.get<std::uint32_t>();
+  if (r.failed() || version != StateCodec::kVersion) {
+    return "state header: format version " + std::to_string(version) +
+           " is not supported (this build reads " + std::to_string(StateCodec::kVersion) + ")";
+  }
+  r.get<std::uint32_t>();
+  set_last_time(r.get<TimeUs>());
+  for (std::uint64_t& n : counts_) n = r.get<std::uint64_t>();
+  set_totals_from(r);
+  if (r.failed() || r.left() != 0) {
+    return "state header: " + std::to_string(value.size()) + " bytes, expected " +
+           std::to_string(StateCodec::kHeaderBytes);
+  }
+  have_header_ = true;
+  return std::nullopt;
+}
+
+void StateLoader::set_last_time(TimeUs last_time_us) { ledger_.last_now_ = last_time_us; }
+
+void StateLoader::set_totals_from(Reader& r) { ledger_.totals_ = r.counters(); }
+
+std::optional<std::string> StateLoader::record(StateTable table, std::string_view key,
+                                               std::string_view value) {
+  Reader r(value);
+  if (!restore(table, r) || r.left() != 0) {
+    return std::string("state: invalid ") + state_table_name(table) + " record (" +
+           std::to_string(value.size()) + " bytes)";
+  }
+  if (key != key_) {
+    return std::string("state: a ") + state_table_name(table) +
+           " record is stored under another record's key";
+  }
+  return check_order(table);
+}
+
+std::optional<std::string> StateLoader::next(StateTable table, Reader& r) {
+  if (!restore(table, r)) return std::string("state: invalid ") + state_table_name(table) + " record";
+  return check_order(table);
+}
+
+std::optional<std::string> StateLoader::check_order(StateTable table) {
+  const int t = static_cast<int>(table);
+  if (t < table_ || (t == table_ && key_ <= last_key_)) {
+    return std::string("state: ") + state_table_name(table) + " records out of order";
+  }
+  table_ = t;
+  last_key_ = key_;
+  ++loaded_[t];
+  return std::nullopt;
+}
+
+bool StateLoader::restore(StateTable table, Reader& r) {
+  Ledger& l = ledger_;
+  switch (table) {
+    case StateTable::sellers: {
+      Seller s;
+      s.seller = r.get<SellerId>();
+      s.policy.spend_share_bp = r.get<std::uint32_t>();
+      r.get<std::uint32_t>();
+      s.policy.balance_max = r.get<Amount>();
+      s.policy.earn_month_max = r.get<Amount>();
+      s.policy.lot_life_us = r.get<TimeUs>();
+      s.counters = r.counters();
+      if (r.failed() || l.sellers_.find(s.seller) != nullptr || s.policy.spend_share_bp == 0 ||
+          s.policy.spend_share_bp > kSpendShareBpMax || s.policy.lot_life_us <= 0) {
+        return false;
+      }
+      key_of(s, key_);
+      l.sellers_.insert(s.seller, [&](Seller& into) { into = s; });
+      return true;
+    }
+    case StateTable::accounts: {
+      const auto seller = r.get<SellerId>();
+      const auto buyer = r.get<BuyerId>();
+      if (r.failed() || l.accounts_.find(seller, buyer) != AccountTable::kNone ||
+          l.accounts_.size() >= UINT32_MAX - 1) {
+        return false;
+      }
+      const std::uint32_t i = l.accounts_.create(seller, buyer);
+      Account& a = l.accounts_[i];
+      for (std::uint32_t* v :
+           {&a.held, &a.pending, &a.debt, &a.earned, &a.lot_seq_next, &a.sweep_bucket}) {
+        *v = r.get<std::uint32_t>();
+      }
+      a.earned_month = r.get<std::uint16_t>();
+      const auto lot_count = r.get<std::uint16_t>();
+      r.get<std::uint32_t>();
+      if (r.failed() || lot_count > kAccountLotsMax || lot_count * sizeof(Lot) > r.left()) {
+        return false;
+      }
+      for (std::uint16_t k = 0; k < lot_count; ++k) {
+        const Lot lot = r.lot();
+        if (lot.amount == 0 || lot.seq() >= a.lot_seq_next ||
+            (a.lot_count() > 0 && !a.lots()[a.lot_count() - 1].before(lot))) {
+          return false;
+        }
+        a.insert_lot(lot);
+      }
+      if (a.sweep_bucket != Account::kNoBucket) l.expiry_.restore(a.sweep_bucket, i);
+      key_of(i, key_);
+      return true;
+    }
+    case StateTable::campaigns: {
+      Campaign c;
+      c.seller = r.get<SellerId>();
+      c.campaign = r.get<CampaignId>();
+      const auto revoked = r.get<std::uint32_t>();
+      const auto recipients = r.get<std::uint32_t>();
+      c.counters = r.counters();
+      if (r.failed() || revoked > 1 || recipients > r.left() / 4 ||
+          l.campaigns_.find(c.key()) != nullptr) {
+        return false;
+      }
+      c.revoked = revoked == 1;
+      c.recipients.resize(recipients);
+      for (std::uint32_t& i : c.recipients) {
+        i = r.get<std::uint32_t>();
+        if (i >= l.accounts_.size() || l.accounts_[i].seller != c.seller) return false;
+      }
+      key_of(c, key_);
+      l.campaigns_.insert(c.key(), [&](Campaign& into) { into = std::move(c); });
+      return true;
+    }
+    case StateTable::holds: {
+      HoldOrder h;
+      h.order = r.get<OrderId>();
+      h.seller = r.get<SellerId>();
+      h.buyer = r.get<BuyerId>();
+      h.account = r.get<std::uint32_t>();
+      const auto state = r.get<std::uint32_t>();
+      h.goods_total = r.get<Kopecks>();
+      h.deadline_us = r.get<TimeUs>();
+      h.finished_us = r.get<TimeUs>();
+      h.amount = r.get<Amount>();
+      h.captured = r.get<Amount>();
+      h.refunded = r.get<Amount>();
+      const auto fragments = r.get<std::uint64_t>();
+      if (r.failed() || state > 3 || fragments > r.left() / sizeof(Lot) ||
+          h.account >= l.accounts_.size() || l.accounts_[h.account].seller != h.seller ||
+          l.accounts_[h.account].buyer != h.buyer || l.holds_.find(h.order) != nullptr) {
+        return false;
+      }
+      h.state = static_cast<HoldOrder::State>(state);
+      for (std::uint64_t k = 0; k < fragments; ++k) h.fragments.push_back(r.lot());
+      if (h.state == HoldOrder::State::held) {
+        if (h.deadline_us != kTimeNever) l.deadlines_.emplace(h.deadline_us, h.order);
+      } else {
+        finished_holds_.emplace_back(h.finished_us, h.order);
+      }
+      key_of(h, key_);
+      l.holds_.insert(h.order, [&](HoldOrder& into) { into = std::move(h); });
+      return true;
+    }
+    case StateTable::accruals: {
+      AccrualOrder a;
+      a.order = r.get<OrderId>();
+      a.seller = r.get<SellerId>();
+      a.buyer = r.get<BuyerId>();
+      a.account = r.get<std::uint32_t>();
+      const auto state = r.get<std::uint8_t>();
+      const auto kind = r.get<std::uint8_t>();
+      r.get<std::uint16_t>();
+      a.life.kind = static_cast<LotLife::Kind>(kind);
+      a.life.value = r.get<TimeUs>();
+      a.finished_us = r.get<TimeUs>();
+      a.amount = r.get<Amount>();
+      a.credited = r.get<Amount>();
+      a.lot_seq = r.get<std::uint32_t>();
+      r.get<std::uint32_t>();
+      if (r.failed() || state > 3 || kind > 3 || a.account >= l.accounts_.size() ||
+          l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer ||
+          l.accruals_.find(a.order) != nullptr) {
+        return false;
+      }
+      a.state = static_cast<AccrualOrder::State>(state);
+      if (a.state != AccrualOrder::State::pending) finished_accruals_.emplace_back(a.finished_us, a.order);
+      key_of(a, key_);
+      l.accruals_.insert(a.order, [&](AccrualOrder& into) { into = a; });
+      return true;
+    }
+    case StateTable::ids: {
+      IdEntry e;
+      e.id.hi = r.get<std::uint64_t>();
+      e.id.lo = r.get<std::uint64_t>();
+      e.body_hash = r.get<std::uint64_t>();
+      e.time_us = r.get<TimeUs>();
+      e.result = r.get<Result>();
+      if (r.failed() || e.id.zero() || l.ids_.find(e.id) != nullptr ||
+          static_cast<std::uint16_t>(e.result.code) >= kCodeCount) {
+        return false;
+      }
+      id_times_.emplace_back(e.time_us, e.id);
+      key_of(e, key_);
+      l.ids_.insert(e.id, [&](IdEntry& into) { into = e; });
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<std::string> StateLoader::finish() {
+  Ledger& l = ledger_;
+  std::sort(finished_holds_.begin(), finished_holds_.end());
+  l.finished_holds_.assign(finished_holds_.begin(), finished_holds_.end());
+  std::sort(finished_accruals_.begin(), finished_accruals_.end());
+  l.finished_accruals_.assign(finished_accruals_.begin(), finished_accruals_.end());
+  std::sort(id_times_.begin(), id_times_.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.first, x.second.hi, x.second.lo) < std::tie(y.first, y.second.hi, y.second.lo);
+  });
+  l.id_times_.assign(id_times_.begin(), id_times_.end());
+  if (have_header_) {
+    for (std::size_t t = 0; t < kStateTableCount; ++t) {
+      if (loaded_[t] != counts_[t]) {
+        return std::string("state: ") + std::to_string(loaded_[t]) + " " +
+               state_table_name(static_cast<StateTable>(t)) + " records, the header says " +
+               std::to_string(counts_[t]);
+      }
+    }
+  }
+  if (auto problem = l.audit()) return "state: loaded state fails audit: " + *problem;
+  return std::nullopt;
+}
+
+}  // namespace bonus
