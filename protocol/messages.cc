@@ -572,7 +572,8 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
   const auto durability = fbb.CreateString(status.durability);
   finish(fbb, wire::CreateAdminReply(fbb, status.ok, message, status.ledger_time_us,
                                      status.accounts, status.shards, status.test_clock,
-                                     status.journal_bytes, durability));
+                                     status.journal_bytes, durability,
+                                     status.checkpoint_position));
 }
 
 void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {
@@ -748,6 +749,7 @@ FrameError decode_admin_reply(Body body, AdminStatus& out) {
     out.test_clock = r.test_clock();
     out.journal_bytes = r.journal_bytes();
     out.durability = read_string(r.durability());
+    out.checkpoint_position = r.checkpoint_position();
     return FrameError::none;
   });
 }

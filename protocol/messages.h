@@ -149,6 +149,7 @@ struct AdminStatus {
   bool test_clock = false;
   std::uint64_t journal_bytes = 0;
   std::string durability;
+  std::uint64_t checkpoint_position = 0;  // 0: no checkpoint yet
   friend bool operator==(const AdminStatus&, const AdminStatus&) = default;
 };
 

@@ -413,9 +413,10 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     std::string problem;
   };
   const bool audit = query.action == protocol::AdminAction::audit;
-  auto status_reply = [self, rid, server, audit](std::vector<Part>& parts, std::string message) {
+  auto status_reply = [self, rid, server, audit](std::vector<Part>& parts, std::string message,
+                                                 bool ok = true) {
     protocol::AdminStatus status;
-    status.ok = true;
+    status.ok = ok;
     for (std::size_t s = 0; s < parts.size(); ++s) {
       status.accounts += parts[s].accounts;
       status.ledger_time_us = std::max(status.ledger_time_us, parts[s].time);
@@ -430,6 +431,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     status.test_clock = server->config().test_clock;
     status.journal_bytes = server->sequencer().journal_bytes();
     status.durability = server->config().durable ? "fsync" : "none";
+    if (Checkpointer* c = server->checkpointer()) status.checkpoint_position = c->position();
     flatbuffers::FlatBufferBuilder fbb(256);
     protocol::encode_admin_reply(status, fbb);
     self->post_reply(reply_frame(Opcode::admin, rid, fbb));
@@ -449,12 +451,23 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
       });
       return;
     case protocol::AdminAction::checkpoint: {
-      protocol::AdminStatus status;
-      status.ok = false;
-      status.message = "checkpoints are not part of this build yet; the journal holds everything";
-      flatbuffers::FlatBufferBuilder fbb(256);
-      protocol::encode_admin_reply(status, fbb);
-      send(reply_frame(Opcode::admin, rid, fbb), true);
+      Checkpointer* checkpointer = server_.checkpointer();
+      if (checkpointer == nullptr) {
+        protocol::AdminStatus status;
+        status.ok = false;
+        status.message = "checkpoints are off (bonusd --checkpoint off); the journal keeps everything";
+        flatbuffers::FlatBufferBuilder fbb(256);
+        protocol::encode_admin_reply(status, fbb);
+        send(reply_frame(Opcode::admin, rid, fbb), true);
+        return;
+      }
+      // Everything acknowledged before this request was handed to the checkpointer
+      // before its shards applied it, so the checkpoint covers it.
+      checkpointer->request([server, part, status_reply](const CheckpointOutcome& o) {
+        fan_out<Part>(*server, part, [status_reply, o](std::vector<Part>& parts) {
+          status_reply(parts, o.message, o.ok);
+        });
+      });
       return;
     }
     case protocol::AdminAction::clock_advance: {

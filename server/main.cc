@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7400";
   std::string durability = "fsync";
   app.add_option("--listen", listen, "Address and port to listen on")->capture_default_str();
-  app.add_option("--data", config.data_dir, "Data directory: the journal lives here")
+  app.add_option("--data", config.data_dir, "Data directory: the journal and the checkpoint live here")
       ->capture_default_str();
   app.add_option("--shards", config.shards,
                  "Shards (writer threads), each owning a slice of the buyers; 0: one per core")
@@ -68,6 +68,24 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
                  "Journal segment size (preallocated)")
+      ->capture_default_str();
+  std::string checkpoints = "on";
+  app.add_option("--checkpoint", checkpoints,
+                 "on: checkpoint the state into <data>/checkpoint (LMDB) and delete the journal "
+                 "before it; off: no checkpoints, the journal keeps everything (an existing "
+                 "checkpoint is still loaded)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--checkpoint-interval-s", config.checkpoint_interval_s,
+                 "Seconds between checkpoints; 0: none on a timer")
+      ->capture_default_str();
+  app.add_option("--checkpoint-records", config.checkpoint_records,
+                 "Journal records between checkpoints (bounds the replay at start); 0: no bound")
+      ->capture_default_str();
+  std::uint64_t checkpoint_map_gib = config.checkpoint_map_bytes >> 30;
+  app.add_option("--checkpoint-map-gib", checkpoint_map_gib,
+                 "Largest the checkpoint file may grow (LMDB map size; address space, not disk)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
       ->capture_default_str();
   app.add_option("--accounts-max", config.engine.accounts_max,
                  "Accounts per shard at most; past it credits are rejected accounts_full")
@@ -100,6 +118,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.durable = durability == "fsync";
+  config.checkpoints = checkpoints == "on";
+  config.checkpoint_map_bytes = checkpoint_map_gib << 30;
   config.engine.id_window_us = id_window_s * bonus::kUsPerSecond;
 
   bonus::server::Server server(config);
@@ -107,10 +127,10 @@ int main(int argc, char** argv) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {}:{}, data {}, {} shards, durability {}{}, {}, test clock {}; {}",
+  spdlog::info("bonusd listening on {}:{}, data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}; {}",
                config.listen_host, server.port(), config.data_dir, server.config().shards,
-               durability,
-               config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
+               durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
+               checkpoints,
                allocator_note(), config.test_clock ? "ON" : "off", server.start_note());
   server.run();
   spdlog::info("bonusd stopped: everything accepted was applied and flushed");

@@ -22,9 +22,32 @@ bool decode_record(std::string_view payload, Command& command, TimeUs& time) {
 }
 
 Sequencer::Sequencer(const SequencerOptions& options, Journal& journal, Router& router,
-                     LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards)
+                     LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards,
+                     Checkpointer* checkpointer)
     : options_(options), journal_(journal), router_(router), clock_(clock), shards_(shards),
-      outbox_(shards.size()) {}
+      outbox_(shards.size()), checkpointer_(checkpointer) {}
+
+void Sequencer::checkpoint_durable(std::uint64_t position) {
+  std::uint64_t seen = trim_before_.load();
+  while (seen < position + 1 && !trim_before_.compare_exchange_weak(seen, position + 1)) {
+  }
+}
+
+void Sequencer::trim_journal() {
+  const std::uint64_t before = trim_before_.load();
+  if (before <= trimmed_before_) return;
+  trimmed_before_ = before;
+  const std::size_t segments = journal_.segment_count();
+  if (auto error = journal_.delete_segments_before(before)) {
+    spdlog::warn("journal: deleting segments before position {}: {}", before, *error);
+    return;
+  }
+  if (journal_.segment_count() < segments) {
+    spdlog::info("journal: deleted {} segment(s) before position {}",
+                 segments - journal_.segment_count(), before);
+  }
+  journal_bytes_ = journal_.bytes();
+}
 
 void Sequencer::start() {
   journal_bytes_ = journal_.bytes();
@@ -41,6 +64,7 @@ void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
   encode_record(command, time, record_);
   // A failed append is sticky in the journal; the sync below reports it.
   (void)journal_.append(record_);
+  if (checkpointer_ != nullptr) replica_outbox_.writes.push_back(ReplicaWrite{command, time, shard});
   if (shard != Router::kAllShards) {
     outbox_[shard].push_back(ShardWrite{command, time, job, index, false});
     return;
@@ -70,6 +94,7 @@ void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) 
 
 void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group) {
   for (auto& out : outbox_) out.clear();
+  replica_outbox_.writes.clear();
   for (auto& job : group) {
     job->storage_failed = true;
     job->remaining.store(1);
@@ -112,12 +137,18 @@ void Sequencer::run() {
         continue;
       }
       journal_bytes_ = journal_.bytes();
+      if (checkpointer_ != nullptr && !replica_outbox_.writes.empty()) {
+        replica_outbox_.last_position = journal_.durable_position();
+        checkpointer_->feed(std::move(replica_outbox_));
+        replica_outbox_ = ReplicaBatch{};
+      }
       for (std::size_t s = 0; s < shards_.size(); ++s) {
         if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
         outbox_[s].clear();
       }
     }
     group.clear();
+    trim_journal();
     if (!open && jobs_.empty()) return;
   }
 }

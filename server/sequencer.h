@@ -2,7 +2,9 @@
 // thread, stamps every command with the ledger time, routes it, appends it to the
 // journal, and once the whole group is durable (one fdatasync for everything that
 // arrived during the previous one: group commit) hands the commands to their shards.
-// It also writes the periodic sweep tick into the log, so a replay sweeps alike.
+// It also writes the periodic sweep tick into the log, so a replay sweeps alike. Each
+// durable group also goes to the checkpointer's replicas, and once a checkpoint is
+// durable the sequencer deletes the journal segments before it.
 //
 // Owns the journal and the router; runs on its own thread.
 #pragma once
@@ -16,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
 #include "server/router.h"
@@ -33,8 +36,10 @@ struct SequencerOptions {
 
 class Sequencer {
  public:
+  // `checkpointer` may be null (checkpoints off).
   Sequencer(const SequencerOptions& options, Journal& journal, Router& router,
-            LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards);
+            LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards,
+            Checkpointer* checkpointer);
   ~Sequencer() { stop(); }
 
   void start();
@@ -43,6 +48,10 @@ class Sequencer {
 
   // From any thread. A job with advance_us > 0 moves the test clock instead.
   void submit(std::shared_ptr<WriteJob> job) { jobs_.push(std::move(job)); }
+
+  // From any thread: a checkpoint as of `position` is durable; the segments wholly
+  // before position + 1 are deleted on the sequencer's thread, between groups.
+  void checkpoint_durable(std::uint64_t position);
 
   bool failed() const { return failed_.load(); }
   std::uint64_t journal_bytes() const { return journal_bytes_.load(); }
@@ -53,6 +62,7 @@ class Sequencer {
   void append(const Command& command, TimeUs time, std::uint32_t shard,
               const std::shared_ptr<WriteJob>& job, std::uint32_t index);
   void fail(std::deque<std::shared_ptr<WriteJob>>& group);
+  void trim_journal();
 
   SequencerOptions options_;
   Journal& journal_;
@@ -61,6 +71,10 @@ class Sequencer {
   std::vector<std::unique_ptr<Shard>>& shards_;
   WorkQueue<std::shared_ptr<WriteJob>> jobs_;
   std::vector<std::vector<ShardWrite>> outbox_;  // per shard, for the current group
+  Checkpointer* checkpointer_;
+  ReplicaBatch replica_outbox_;                   // the current group, for the replicas
+  std::atomic<std::uint64_t> trim_before_{0};     // delete segments before this position
+  std::uint64_t trimmed_before_ = 0;
   std::string record_;
   static constexpr std::chrono::seconds kIdleSweepInterval{1};
   std::chrono::steady_clock::time_point last_sweep_{};

@@ -11,13 +11,70 @@
 namespace bonus::server {
 
 Server::Server(ServerConfig config)
-    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_) {
-  if (config_.shards == 0) config_.shards = std::max(1u, std::thread::hardware_concurrency());
-}
+    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_) {}
 
-Server::~Server() {
+Server::~Server() { stop_threads(); }
+
+// Writers first, then the shards, then the checkpointer (a last checkpoint of all that
+// was applied), then the journal segments that checkpoint covers.
+void Server::stop_threads() {
   if (sequencer_) sequencer_->stop();
   for (auto& shard : shards_) shard->stop();
+  if (checkpointer_) {
+    checkpointer_->stop();
+    if (auto error = journal_->delete_segments_before(checkpointer_->position() + 1)) {
+      spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
+    }
+    checkpointer_.reset();
+  }
+}
+
+// Opens the checkpoint store, settles the shard count, checks that the journal holds
+// every record after the checkpoint, creates the shards and loads them (one thread each).
+std::optional<std::string> Server::load_checkpoint() {
+  auto opened = CheckpointStore::open(config_.data_dir + "/checkpoint", config_.checkpoint_map_bytes);
+  if (auto* error = std::get_if<std::string>(&opened)) return *error;
+  store_ = std::move(std::get<std::unique_ptr<CheckpointStore>>(opened));
+  const CheckpointInfo& info = store_->info();
+  if (info.present && config_.shards == 0) config_.shards = info.shards;
+  if (config_.shards == 0) config_.shards = std::max(1u, std::thread::hardware_concurrency());
+  if (info.present && config_.shards != info.shards) {
+    return "checkpoint: written with " + std::to_string(info.shards) + " shards; start with --shards " +
+           std::to_string(info.shards) + " (or leave --shards at 0 to follow the checkpoint)";
+  }
+
+  const std::uint64_t position = info.position;  // 0: no checkpoint
+  const std::uint64_t first = journal_->first_position();
+  if (first > position + 1) {
+    return info.present
+               ? "journal: records " + std::to_string(position + 1) + " to " +
+                     std::to_string(first - 1) + " are missing: the checkpoint is at position " +
+                     std::to_string(position) + " but the oldest journal segment starts at " +
+                     std::to_string(first)
+               : "journal: it starts at position " + std::to_string(first) +
+                     " but there is no checkpoint to start from: " + store_->dir() +
+                     " is missing or empty";
+  }
+  if (journal_->durable_position() < position) {
+    return "journal: it ends at position " + std::to_string(journal_->durable_position()) +
+           ", before the checkpoint's position " + std::to_string(position) +
+           ": journal segments are missing";
+  }
+
+  for (std::uint32_t s = 0; s < config_.shards; ++s) {
+    shards_.push_back(std::make_unique<Shard>(s, config_.engine, clock_));
+  }
+  if (!info.present) return std::nullopt;
+  std::vector<std::optional<std::string>> errors(config_.shards);
+  std::vector<std::thread> loaders;
+  for (std::uint32_t s = 0; s < config_.shards; ++s) {
+    loaders.emplace_back([&, s] { errors[s] = store_->load(s, shards_[s]->ledger_to_load()); });
+  }
+  for (auto& t : loaders) t.join();
+  for (auto& error : errors) {
+    if (error) return *error;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> Server::start() {
@@ -31,17 +88,23 @@ std::optional<std::string> Server::start() {
   journal_ = std::move(std::get<std::unique_ptr<Journal>>(opened));
   if (!note.empty()) spdlog::warn("journal: {}", note);
 
+  const auto load_start = std::chrono::steady_clock::now();
+  if (auto error = load_checkpoint()) return error;
+  const auto load_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - load_start)
+                           .count();
   router_ = std::make_unique<Router>(config_.shards, config_.engine.orders_max);
-  for (std::uint32_t s = 0; s < config_.shards; ++s) {
-    shards_.push_back(std::make_unique<Shard>(s, config_.engine, clock_));
-  }
 
-  // Replay: the same commands, at the same times, through the same routing.
+  // Replay what came after the checkpoint: the same commands, at the same times,
+  // through the same routing. The records go to the checkpointer's replicas too.
   const auto replay_start = std::chrono::steady_clock::now();
   std::uint64_t records = 0;
   TimeUs last_time = 0;
+  for (const auto& shard : shards_) last_time = std::max(last_time, shard->ledger_before_start().last_time());
+  ReplicaBatch replayed;
   std::optional<std::string> bad;
-  auto error = journal_->replay(journal_->first_position(), [&](std::uint64_t position, std::string_view payload) {
+  const std::uint64_t from = store_->info().position + 1;
+  auto error = journal_->replay(from, [&](std::uint64_t position, std::string_view payload) {
     if (bad) return;
     Command command;
     TimeUs time = 0;
@@ -56,6 +119,7 @@ std::optional<std::string> Server::start() {
     } else {
       shards_[s]->replay(command, time);
     }
+    if (config_.checkpoints) replayed.writes.push_back(ReplicaWrite{command, time, s});
     last_time = time;
     ++records;
   });
@@ -80,15 +144,34 @@ std::optional<std::string> Server::start() {
   }
   port_ = acceptor_.local_endpoint().port();
 
-  for (auto& shard : shards_) shard->start();
+  if (config_.checkpoints) {
+    CheckpointerOptions checkpoints;
+    checkpoints.interval = std::chrono::seconds(config_.checkpoint_interval_s);
+    checkpoints.records = config_.checkpoint_records;
+    checkpointer_ = std::make_unique<Checkpointer>(
+        checkpoints, *store_, config_.engine, config_.shards,
+        [this](std::uint64_t position) { sequencer_->checkpoint_durable(position); });
+    replayed.last_position = journal_->durable_position();
+    if (!replayed.writes.empty()) checkpointer_->feed(std::move(replayed), false);
+  }
   SequencerOptions sequencer;
   sequencer.sweep_interval = std::chrono::milliseconds(config_.sweep_interval_ms);
   sequencer.sync = config_.durable;
-  sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *router_, clock_, shards_);
+  sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *router_, clock_, shards_,
+                                           checkpointer_.get());
+  for (auto& shard : shards_) shard->start();
+  if (checkpointer_) checkpointer_->start();
   sequencer_->start();
 
-  start_note_ = "replayed " + std::to_string(records) + " journal records in " +
-                std::to_string(replay_ms) + " ms";
+  std::uint64_t accounts = 0;
+  for (const auto& shard : shards_) accounts += shard->ledger_before_start().account_count();
+  start_note_ = store_->info().present
+                    ? "loaded the checkpoint at position " + std::to_string(store_->info().position) +
+                          " in " + std::to_string(load_ms) + " ms, then "
+                    : "no checkpoint yet; ";
+  start_note_ += "replayed " + std::to_string(records) + " journal records in " +
+                 std::to_string(replay_ms) + " ms (" + std::to_string(accounts) + " accounts, " +
+                 std::to_string(config_.shards) + " shards)";
   return std::nullopt;
 }
 
@@ -148,8 +231,7 @@ void Server::finish_when_idle() {
     return;
   }
   // Everything accepted is answered: the sequencer has nothing left but its ticks.
-  sequencer_->stop();
-  for (auto& shard : shards_) shard->stop();
+  stop_threads();
   io_.stop();
 }
 

@@ -1,5 +1,6 @@
-// Server: bonusd. Opens the journal and replays it into the shards, starts the shard
-// threads and the sequencer, and serves the binary protocol over TCP until SIGTERM or
+// Server: bonusd. Opens the journal and the checkpoint store, loads the last checkpoint
+// into the shards and replays the journal after it, starts the shard threads, the
+// sequencer and the checkpointer, and serves the binary protocol over TCP until SIGTERM or
 // SIGINT; then it stops accepting, finishes and flushes what it accepted, and returns.
 //
 // Threads: the network (Asio) runs on the thread that calls run(); the sequencer and
@@ -16,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "server/checkpoint_store.h"
+#include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
 #include "server/router.h"
@@ -47,6 +50,7 @@ class Server {
   // For connections (network thread).
   asio::io_context& io() { return io_; }
   Sequencer& sequencer() { return *sequencer_; }
+  Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
   Router& router_for_reads() { return *router_; }
   const LedgerClock& clock() const { return clock_; }
@@ -60,6 +64,8 @@ class Server {
   void accept();
   void begin_shutdown();
   void finish_when_idle();
+  std::optional<std::string> load_checkpoint();
+  void stop_threads();
 
   ServerConfig config_;
   asio::io_context io_;
@@ -70,6 +76,8 @@ class Server {
   std::unique_ptr<Router> router_;
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sequencer> sequencer_;
   std::int64_t in_flight_ = 0;
   std::uint32_t connections_ = 0;

@@ -23,6 +23,12 @@ struct ServerConfig {
   std::uint32_t batch_commands_max = protocol::kBatchCommandsDefault;
   std::uint32_t sweep_interval_ms = 100;
   std::uint64_t journal_segment_bytes = 64ull << 20;
+  // Checkpoints into <data_dir>/checkpoint (LMDB). Off: no replicas and no new
+  // checkpoints (an existing one is still loaded), and the journal is never trimmed.
+  bool checkpoints = true;
+  std::uint32_t checkpoint_interval_s = 60;          // 0: no periodic checkpoints
+  std::uint64_t checkpoint_records = 1'000'000;      // journal records between them; 0: no bound
+  std::uint64_t checkpoint_map_bytes = 1ull << 40;   // LMDB map size: the file's bound
   EngineConfig engine;  // per shard: accounts_max, orders_max, ids_max, windows
 };
 

@@ -36,6 +36,7 @@ class Shard {
   // Before start(): apply a replayed command directly.
   void replay(const Command& command, TimeUs time) { ledger_.apply(command, time); }
   const Ledger& ledger_before_start() const { return ledger_; }
+  Ledger& ledger_to_load() { return ledger_; }  // before start(): the checkpoint's load
 
   void start();
   // Applies every write already handed over, then ends the thread.

@@ -197,7 +197,7 @@ void declare_admin(CLI::App& app, Invocation& inv) {
   admin->require_subcommand(1);
   admin->add_subcommand("status", "Ledger time, accounts, shards, journal, durability");
   admin->add_subcommand("audit", "Check the conservation invariant on every shard");
-  admin->add_subcommand("checkpoint", "Write a checkpoint (not in this build yet: exits 1)");
+  admin->add_subcommand("checkpoint", "Write a checkpoint of everything acknowledged, now");
 }
 
 // "credit", "clock advance", "admin status": the chosen subcommand's path.

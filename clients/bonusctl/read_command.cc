@@ -296,7 +296,8 @@ std::string json_admin(const protocol::AdminStatus& s) {
       .field("shards", s.shards)
       .field("test_clock", s.test_clock)
       .field("journal_bytes", s.journal_bytes)
-      .field("durability", s.durability);
+      .field("durability", s.durability)
+      .field("checkpoint_position", s.checkpoint_position);
   return j.end_object().text();
 }
 
@@ -320,6 +321,10 @@ int run_admin(Context& context) {
     context.print(row("shards        %u", s.shards));
     context.print(
         row("journal       %llu bytes, durability %s", u(s.journal_bytes), s.durability.c_str()));
+    context.print(row("checkpoint    %s", s.checkpoint_position == 0
+                                                ? "none yet"
+                                                : ("at log position " +
+                                                   std::to_string(s.checkpoint_position)).c_str()));
     context.print(row("test clock    %s", s.test_clock ? "on" : "off"));
     if (!s.message.empty()) context.print(s.message);
   } else {

@@ -1,7 +1,9 @@
 // Crash: writers on several connections record every acknowledged write; bonusd is
 // killed with SIGKILL at a random moment; after a restart every acknowledged write is
 // there, resending all of them applies nothing twice, and the audit holds. Several rounds
-// on the same data directory.
+// on the same data directory: with the default checkpoints, and with checkpoints running
+// back to back (a small record trigger and a client asking for more), so that kills land
+// while a checkpoint is being written and while journal segments are being deleted.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -24,19 +26,31 @@ Credit credit_number(std::uint64_t n) {
   return Credit{Id128{0xC0FFEE, n}, 7, 1'000'000 + n, 1 + n % 97, 0, LotLife::forever()};
 }
 
-TEST(Crash, EveryAcknowledgedWriteSurvivesSigkill) {
+void crash_rounds(const std::vector<std::string>& args, bool ask_for_checkpoints) {
   const std::uint64_t seed = std::random_device{}();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
   BonusdProcess server;
   std::vector<std::uint64_t> acknowledged;  // credit numbers
   std::uint64_t next = 0;
+  int checkpoints = 0;
 
   for (int round = 0; round < 4; ++round) {
-    ASSERT_TRUE(server.start()) << server.log();
+    ASSERT_TRUE(server.start(args)) << server.log();
     std::mutex mutex;
     std::atomic<bool> stop{false};
     std::vector<std::thread> writers;
+    if (ask_for_checkpoints) {
+      writers.emplace_back([&] {
+        RawConnection c(server.port());
+        while (!stop) {
+          const auto status = admin(c, protocol::AdminAction::checkpoint);
+          if (!status) return;  // killed
+          std::lock_guard lock(mutex);
+          checkpoints += status->ok;
+        }
+      });
+    }
     const std::uint64_t base = next;
     for (int w = 0; w < kWriters; ++w) {
       writers.emplace_back([&, w] {
@@ -63,7 +77,7 @@ TEST(Crash, EveryAcknowledgedWriteSurvivesSigkill) {
     ASSERT_GT(acknowledged.size(), 0u) << "round " << round << ": nothing was acknowledged";
 
     // Restart: every acknowledged credit is there and resending it is a repeat.
-    ASSERT_TRUE(server.start()) << server.log();
+    ASSERT_TRUE(server.start(args)) << server.log();
     RawConnection c(server.port());
     for (std::size_t from = 0; from < acknowledged.size(); from += 1000) {
       std::vector<Credit> again;
@@ -85,7 +99,17 @@ TEST(Crash, EveryAcknowledgedWriteSurvivesSigkill) {
     EXPECT_TRUE(status->ok) << status->message;
     EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   }
-  std::printf("acknowledged %zu credits over 4 crashes\n", acknowledged.size());
+  std::printf("acknowledged %zu credits over 4 crashes; %d checkpoints asked for and written\n",
+              acknowledged.size(), checkpoints);
+  if (ask_for_checkpoints) {
+    EXPECT_GT(checkpoints, 0);
+  }
+}
+
+TEST(Crash, EveryAcknowledgedWriteSurvivesSigkill) { crash_rounds({}, false); }
+
+TEST(Crash, EveryAcknowledgedWriteSurvivesSigkillDuringCheckpoints) {
+  crash_rounds({"--checkpoint-records", "3000", "--checkpoint-interval-s", "1"}, true);
 }
 
 }  // namespace

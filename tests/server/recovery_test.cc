@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 // Writes `count` credits of 10 bonuses each to distinct buyers, acknowledged, then stops.
 void fill(BonusdProcess& server, int count) {
-  ASSERT_TRUE(server.start({"--sweep-interval-ms", "60000"})) << server.log();
+  // No checkpoints: these tests are about the journal, which then keeps every record.
+  ASSERT_TRUE(server.start({"--sweep-interval-ms", "60000", "--checkpoint", "off"})) << server.log();
   RawConnection c(server.port());
   for (int i = 0; i < count; ++i) {
     const Credit credit{Id128{0x5EC, std::uint64_t(i + 1)}, 1, std::uint64_t(100 + i), 10, 0,

@@ -1,0 +1,290 @@
+#include "server/checkpoint_store.h"
+
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "engine/ledger.h"
+#include "engine/state_loader.h"
+
+namespace bonus::server {
+namespace {
+
+constexpr const char* kTableNames[kStateTableCount] = {"sellers",  "accounts", "campaigns",
+                                                      "holds",    "accruals", "ids"};
+constexpr std::size_t kShardPrefixBytes = 4;
+constexpr std::size_t kChecksumBytes = 4;
+
+std::string lmdb_error(const char* what, int rc) {
+  return std::string("checkpoint: ") + what + ": " + mdb_strerror(rc);
+}
+
+MDB_val val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+void put_shard_prefix(std::uint32_t shard, std::string& out) {
+  const std::uint32_t be = __builtin_bswap32(shard);
+  out.append(reinterpret_cast<const char*>(&be), sizeof(be));
+}
+
+// The value's checksum: low 32 bits of XXH3-64 of the value seeded with XXH3-64 of the
+// key (with its shard), so a damaged value and a value under another key are both caught.
+std::uint32_t checksum(std::string_view key, std::string_view value) {
+  const std::uint64_t seed = XXH3_64bits(key.data(), key.size());
+  return static_cast<std::uint32_t>(XXH3_64bits_withSeed(value.data(), value.size(), seed));
+}
+
+void seal(std::string_view key, std::string& value) {
+  const std::uint32_t sum = checksum(key, value);
+  value.append(reinterpret_cast<const char*>(&sum), sizeof(sum));
+}
+
+// The value without its checksum, or nullopt when the checksum does not match.
+std::optional<std::string_view> unseal(std::string_view key, std::string_view value) {
+  if (value.size() < kChecksumBytes) return std::nullopt;
+  const std::string_view body = value.substr(0, value.size() - kChecksumBytes);
+  std::uint32_t sum = 0;
+  std::memcpy(&sum, value.data() + body.size(), sizeof(sum));
+  if (sum != checksum(key, body)) return std::nullopt;
+  return body;
+}
+
+std::string header_key(std::uint32_t shard) {
+  std::string key = "header/";
+  put_shard_prefix(shard, key);
+  return key;
+}
+
+template <typename T>
+std::string fixed(T v) {
+  return std::string(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+// Read transaction, aborted when it goes out of scope.
+struct ReadTxn {
+  MDB_txn* txn = nullptr;
+  ~ReadTxn() {
+    if (txn != nullptr) mdb_txn_abort(txn);
+  }
+};
+
+// Puts a ledger's changed records into the write transaction, under its shard.
+class LmdbSink : public StateSink {
+ public:
+  LmdbSink(MDB_txn* txn, const MDB_dbi* tables, std::uint32_t shard, CheckpointWriteStats& stats)
+      : txn_(txn), tables_(tables), stats_(stats) {
+    put_shard_prefix(shard, prefix_);
+  }
+
+  void put(StateTable table, std::string_view key, std::string_view value) override {
+    if (error) return;
+    full_key(key);
+    value_.assign(value);
+    seal(key_, value_);
+    MDB_val k = val(key_);
+    MDB_val v = val(value_);
+    if (int rc = mdb_put(txn_, tables_[static_cast<int>(table)], &k, &v, 0); rc != 0) {
+      error = lmdb_error("put", rc);
+      return;
+    }
+    ++stats_.records_put;
+    if (table == StateTable::accounts) ++stats_.accounts_put;
+    stats_.value_bytes += value_.size();
+  }
+
+  void erase(StateTable table, std::string_view key) override {
+    if (error) return;
+    full_key(key);
+    MDB_val k = val(key_);
+    const int rc = mdb_del(txn_, tables_[static_cast<int>(table)], &k, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+      error = lmdb_error("delete", rc);
+      return;
+    }
+    ++stats_.records_erased;
+  }
+
+  std::optional<std::string> error;
+
+ private:
+  void full_key(std::string_view key) {
+    key_.assign(prefix_);
+    key_.append(key);
+  }
+
+  MDB_txn* txn_;
+  const MDB_dbi* tables_;
+  CheckpointWriteStats& stats_;
+  std::string prefix_;
+  std::string key_;
+  std::string value_;
+};
+
+}  // namespace
+
+CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint64_t map_bytes) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return "checkpoint: cannot create " + dir + ": " + ec.message();
+  std::unique_ptr<CheckpointStore> store(new CheckpointStore(dir));
+  if (int rc = mdb_env_create(&store->env_); rc != 0) return lmdb_error("mdb_env_create", rc);
+  mdb_env_set_maxdbs(store->env_, kStateTableCount + 1);
+  if (int rc = mdb_env_set_mapsize(store->env_, map_bytes); rc != 0) {
+    return lmdb_error("map size", rc);
+  }
+  if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, 0644); rc != 0) {
+    return lmdb_error(("open " + dir).c_str(), rc);
+  }
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(store->env_, nullptr, 0, &txn); rc != 0) {
+    return lmdb_error("begin", rc);
+  }
+  int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &store->meta_);
+  for (std::size_t t = 0; rc == 0 && t < kStateTableCount; ++t) {
+    rc = mdb_dbi_open(txn, kTableNames[t], MDB_CREATE, &store->tables_[t]);
+  }
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return lmdb_error("open databases", rc);
+  }
+  if (rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
+  if (auto error = store->read_info()) return *error;
+  return store;
+}
+
+CheckpointStore::~CheckpointStore() {
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+std::optional<std::string> CheckpointStore::read_info() {
+  ReadTxn r;
+  if (int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &r.txn); rc != 0) {
+    return lmdb_error("begin", rc);
+  }
+  auto get = [&](const char* name, MDB_val& out) {
+    MDB_val k = val(name);
+    return mdb_get(r.txn, meta_, &k, &out);
+  };
+  MDB_val format;
+  int rc = get("format", format);
+  if (rc == MDB_NOTFOUND) {
+    info_ = {};
+    return std::nullopt;  // an empty store: no checkpoint yet
+  }
+  if (rc != 0) return lmdb_error("read meta", rc);
+  std::uint32_t version = 0;
+  if (format.mv_size != sizeof(version)) return "checkpoint: meta \"format\" is damaged";
+  std::memcpy(&version, format.mv_data, sizeof(version));
+  if (version != kFormatVersion) {
+    return "checkpoint: " + dir_ + " has format version " + std::to_string(version) +
+           "; this build reads version " + std::to_string(kFormatVersion) +
+           " (start the build that wrote it, or move the directory away to rebuild from a "
+           "full journal)";
+  }
+  MDB_val position;
+  MDB_val shards;
+  if (get("position", position) != 0 || position.mv_size != 8 || get("shards", shards) != 0 ||
+      shards.mv_size != 4) {
+    return "checkpoint: meta \"position\" or \"shards\" is missing or damaged";
+  }
+  info_.present = true;
+  std::memcpy(&info_.position, position.mv_data, 8);
+  std::memcpy(&info_.shards, shards.mv_data, 4);
+  if (info_.shards == 0) return "checkpoint: meta says 0 shards";
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckpointStore::load(std::uint32_t shard, Ledger& ledger) const {
+  const std::string where = "checkpoint shard " + std::to_string(shard) + ": ";
+  ReadTxn r;
+  if (int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &r.txn); rc != 0) {
+    return lmdb_error("begin", rc);
+  }
+  StateLoader loader(ledger);
+  const std::string hkey = header_key(shard);
+  MDB_val k = val(hkey);
+  MDB_val v;
+  if (int rc = mdb_get(r.txn, meta_, &k, &v); rc != 0) {
+    return where + "no header record (" + mdb_strerror(rc) + ")";
+  }
+  const auto header = unseal(hkey, view(v));
+  if (!header) return where + "header record fails its checksum";
+  if (auto error = loader.header(*header)) return where + *error;
+
+  std::string prefix;
+  put_shard_prefix(shard, prefix);
+  for (std::size_t t = 0; t < kStateTableCount; ++t) {
+    MDB_cursor* cursor = nullptr;
+    if (int rc = mdb_cursor_open(r.txn, tables_[t], &cursor); rc != 0) {
+      return lmdb_error("cursor", rc);
+    }
+    k = val(prefix);
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+    std::optional<std::string> error;
+    for (; rc == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      const std::string_view key = view(k);
+      if (key.substr(0, kShardPrefixBytes) != prefix) break;
+      const auto body = unseal(key, view(v));
+      if (!body) {
+        error = where + kTableNames[t] + " record fails its checksum";
+        break;
+      }
+      error = loader.record(static_cast<StateTable>(t), key.substr(kShardPrefixBytes), *body);
+      if (error) {
+        *error = where + *error;
+        break;
+      }
+    }
+    mdb_cursor_close(cursor);
+    if (error) return error;
+    if (rc != 0 && rc != MDB_NOTFOUND) return where + lmdb_error(kTableNames[t], rc);
+  }
+  if (auto error = loader.finish()) return where + *error;
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckpointStore::write(std::uint64_t position,
+                                                  std::span<Ledger* const> ledgers,
+                                                  CheckpointWriteStats& stats) {
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) return lmdb_error("begin", rc);
+  auto put_meta = [&](const std::string& key, std::string value) {
+    MDB_val k = val(key);
+    MDB_val v = val(value);
+    return mdb_put(txn, meta_, &k, &v, 0);
+  };
+  std::optional<std::string> error;
+  for (std::uint32_t s = 0; s < ledgers.size() && !error; ++s) {
+    LmdbSink sink(txn, tables_, s, stats);
+    StateCodec::take_changes(*ledgers[s], sink);
+    error = sink.error;
+    if (error) break;
+    const std::string key = header_key(s);
+    std::string header = StateCodec::encode_header(*ledgers[s]);
+    seal(key, header);
+    if (int rc = put_meta(key, std::move(header)); rc != 0) error = lmdb_error("put header", rc);
+  }
+  if (!error) {
+    int rc = put_meta("position", fixed(position));
+    if (rc == 0) rc = put_meta("shards", fixed(static_cast<std::uint32_t>(ledgers.size())));
+    if (rc == 0) rc = put_meta("format", fixed(kFormatVersion));
+    if (rc != 0) error = lmdb_error("put meta", rc);
+  }
+  if (error) {
+    mdb_txn_abort(txn);
+    return error;
+  }
+  if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
+  info_ = CheckpointInfo{true, position, static_cast<std::uint32_t>(ledgers.size())};
+  return std::nullopt;
+}
+
+std::uint64_t CheckpointStore::file_bytes() const {
+  struct stat st {};
+  if (::stat((dir_ + "/data.mdb").c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+}  // namespace bonus::server

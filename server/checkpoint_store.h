@@ -1,0 +1,88 @@
+// CheckpointStore: the server's checkpoints in LMDB (<data>/checkpoint/data.mdb). It
+// keeps every record of every shard's ledger, one LMDB entry per record, and the log
+// position the records are consistent with. A checkpoint writes what changed since the
+// previous one, in key order, in one write transaction, so it is all there or none of
+// it is; loading reads a shard back through StateLoader, checking every record. The
+// layout (databases, keys, values, versions) is written down in docs/checkpoint-format.md.
+//
+// Thread-safe as LMDB is: one writer (the checkpointer thread) and any number of
+// readers, each load in its own read transaction (MDB_NOTLS).
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+
+#include "engine/state_codec.h"
+
+namespace bonus {
+class Ledger;
+}
+
+namespace bonus::server {
+
+// What is in the store: nothing yet, or a checkpoint as of `position`.
+struct CheckpointInfo {
+  bool present = false;
+  std::uint64_t position = 0;  // the last journal record the checkpoint includes
+  std::uint32_t shards = 0;
+};
+
+struct CheckpointWriteStats {
+  std::uint64_t records_put = 0;
+  std::uint64_t records_erased = 0;
+  std::uint64_t accounts_put = 0;
+  std::uint64_t value_bytes = 0;
+};
+
+class CheckpointStore {
+ public:
+  // The store's own format version (meta "format"); the records inside carry the
+  // engine's StateCodec::kVersion in each shard header. Other versions are refused.
+  static constexpr std::uint32_t kFormatVersion = 1;
+  static constexpr std::uint64_t kMapBytesDefault = 1ull << 40;  // address space only
+
+  using Opened = std::variant<std::unique_ptr<CheckpointStore>, std::string>;
+  // Opens (creating when missing) the store in `dir` and reads what it holds.
+  // `map_bytes` bounds the file (LMDB's map size); it is reserved address space, not disk.
+  static Opened open(const std::string& dir, std::uint64_t map_bytes = kMapBytesDefault);
+  ~CheckpointStore();
+  CheckpointStore(const CheckpointStore&) = delete;
+  CheckpointStore& operator=(const CheckpointStore&) = delete;
+
+  const CheckpointInfo& info() const { return info_; }
+  const std::string& dir() const { return dir_; }
+
+  // Loads shard `shard` of the checkpoint into `ledger`, freshly constructed. Any
+  // thread. An error names the shard, the table and what is wrong.
+  [[nodiscard]] std::optional<std::string> load(std::uint32_t shard, Ledger& ledger) const;
+
+  // Writes, in one durable transaction, every record the shards' ledgers changed since
+  // the previous write (StateCodec::take_changes), their headers, and `position`.
+  // REQUIRES: ledgers track changes; position >= info().position.
+  // On failure nothing of it is in the store, but the ledgers' changes were taken: the
+  // store is behind them for good, and the caller must stop checkpointing.
+  [[nodiscard]] std::optional<std::string> write(std::uint64_t position,
+                                                 std::span<Ledger* const> ledgers,
+                                                 CheckpointWriteStats& stats);
+
+  // Bytes of the data file.
+  std::uint64_t file_bytes() const;
+
+ private:
+  explicit CheckpointStore(std::string dir) : dir_(std::move(dir)) {}
+  std::optional<std::string> read_info();
+
+  std::string dir_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0;
+  MDB_dbi tables_[kStateTableCount] = {};
+  CheckpointInfo info_;
+};
+
+}  // namespace bonus::server

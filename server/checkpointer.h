@@ -1,0 +1,118 @@
+// Checkpointer: writes checkpoints without pausing the shards. It keeps a replica of
+// every shard's Ledger, fed by the sequencer with the same (command, time) records the
+// shards get, in log order, once they are durable. The engine is deterministic, so
+// after applying records up to log position P the replicas are exactly the shards'
+// state at P; a checkpoint writes what the replicas changed since the previous one to
+// the CheckpointStore (LMDB) in one transaction, then reports P as durable so the
+// journal before P + 1 can go. The shards never stop for it: their only cost is the
+// sequencer's hand-over of each group to this thread.
+//
+// Triggers: every `interval`, after `records` journal records, on request (admin
+// checkpoint), and at stop. The replicas cost the memory of a second copy of the state
+// and one more apply of every write, on this thread.
+//
+// Threads: its own; feed(), request() and the status getters from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/command.h"
+#include "engine/ledger.h"
+#include "server/checkpoint_store.h"
+
+namespace bonus::server {
+
+// One journal record for the replicas: the command, its time and the shard it went to
+// (Router::kAllShards for every shard).
+struct ReplicaWrite {
+  Command command;
+  TimeUs time = 0;
+  std::uint32_t shard = 0;
+};
+
+// The records of one group commit, the last of them at `last_position`.
+struct ReplicaBatch {
+  std::vector<ReplicaWrite> writes;
+  std::uint64_t last_position = 0;
+};
+
+struct CheckpointerOptions {
+  std::chrono::milliseconds interval{60'000};  // 0: no periodic checkpoints
+  std::uint64_t records = 1'000'000;          // journal records between checkpoints; 0: no bound
+  // Records waiting for the replicas; past it the sequencer waits (feed blocks), so
+  // memory stays bounded when the replicas fall behind.
+  std::uint64_t queue_records_max = 1'000'000;
+};
+
+struct CheckpointOutcome {
+  bool ok = false;
+  std::string message;
+  std::uint64_t position = 0;
+};
+
+class Checkpointer {
+ public:
+  using Durable = std::function<void(std::uint64_t position)>;
+  using Done = std::function<void(const CheckpointOutcome&)>;
+
+  // `on_durable(P)` runs on this thread after each checkpoint at P is committed.
+  Checkpointer(const CheckpointerOptions& options, CheckpointStore& store,
+               const EngineConfig& engine, std::uint32_t shards, Durable on_durable);
+  ~Checkpointer() { stop(); }
+
+  // Starts the thread: it loads the replicas from the store, then applies what is fed.
+  void start();
+  // Applies everything fed, writes a last checkpoint if anything is new, ends the thread.
+  void stop();
+
+  // From the sequencer after a group is durable; blocks while the queue is over its
+  // bound unless `wait_for_room` is false (start-up replay, bounded by the journal).
+  void feed(ReplicaBatch batch, bool wait_for_room = true);
+  // A checkpoint now (of everything fed so far); `done` runs on this thread.
+  void request(Done done);
+
+  // Position of the last durable checkpoint (0: none).
+  std::uint64_t position() const { return position_.load(); }
+  // Why checkpoints stopped, if they did.
+  std::optional<std::string> failure() const;
+
+ private:
+  void run();
+  void apply(ReplicaBatch& batch);
+  CheckpointOutcome checkpoint();
+
+  CheckpointerOptions options_;
+  CheckpointStore& store_;
+  EngineConfig engine_;
+  std::uint32_t shard_count_;
+  Durable on_durable_;
+  std::vector<std::unique_ptr<Ledger>> replicas_;  // this thread's
+  std::vector<Ledger*> replica_ptrs_;
+  std::uint64_t applied_position_ = 0;   // this thread's
+  std::uint64_t records_since_ = 0;      // this thread's: applied since the last checkpoint
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;  // work for the thread
+  std::condition_variable room_;   // room in the queue
+  std::deque<ReplicaBatch> batches_;     // guarded by mutex_
+  std::uint64_t queued_records_ = 0;     // guarded by mutex_
+  std::vector<Done> requests_;           // guarded by mutex_
+  bool stopping_ = false;                // guarded by mutex_
+  std::optional<std::string> failure_;   // guarded by mutex_
+  std::atomic<std::uint64_t> position_{0};
+  std::thread thread_;
+};
+
+}  // namespace bonus::server
