@@ -137,6 +137,16 @@ CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint6
   if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, 0644); rc != 0) {
     return lmdb_error(("open " + dir).c_str(), rc);
   }
+  // LMDB maps the file: a page past a truncated end would be SIGBUS, not an error.
+  MDB_envinfo env_info;
+  MDB_stat env_stat;
+  mdb_env_info(store->env_, &env_info);
+  mdb_env_stat(store->env_, &env_stat);
+  const std::uint64_t needed = (std::uint64_t{env_info.me_last_pgno} + 1) * env_stat.ms_psize;
+  if (store->file_bytes() < needed) {
+    return "checkpoint: " + dir + "/data.mdb is " + std::to_string(store->file_bytes()) +
+           " bytes but its pages need " + std::to_string(needed) + ": the file was truncated";
+  }
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(store->env_, nullptr, 0, &txn); rc != 0) {
     return lmdb_error("begin", rc);

@@ -1,9 +1,17 @@
 // bonusd's start-up on a damaged journal: a torn record at the very end is cut off with a
 // log line and everything acknowledged before it is served; a corrupt record in the middle
 // stops start-up with an error naming the file and offset, and nothing is changed on disk.
+//
+// And with checkpoints: start-up loads the checkpoint and replays only the journal after
+// it; segments before a durable checkpoint are deleted; a missing segment, a journal that
+// ends before the checkpoint, a damaged checkpoint file, a missing checkpoint directory or
+// another shard count stop start-up with a message saying which.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <iterator>
 
@@ -97,6 +105,168 @@ TEST(Recovery, ATornLastRecordIsCutWithALogLineAndTheRestIsServed) {
   const auto audit = admin(c, protocol::AdminAction::audit);
   ASSERT_TRUE(audit);
   EXPECT_TRUE(audit->ok) << audit->message;
+}
+
+std::vector<fs::path> segments(const std::string& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().starts_with("journal-")) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Credits numbered [first, first + count), 10 bonuses each to their own buyer, in
+// batches of 1,000; all must be applied (or, with `repeats`, all must be repeats).
+void credits(RawConnection& c, std::uint64_t first, std::uint64_t count, bool repeats = false) {
+  for (std::uint64_t from = first; from < first + count; from += 1000) {
+    std::vector<Credit> batch;
+    for (std::uint64_t n = from; n < std::min(first + count, from + 1000); ++n) {
+      batch.push_back(Credit{Id128{0xC4, n}, 3, 5'000'000 + n, 10, 0, LotLife::forever(), 0, 0});
+    }
+    const auto results = write_batch(c, from, std::span<const Credit>(batch));
+    ASSERT_TRUE(results);
+    for (const Result& r : *results) {
+      ASSERT_EQ(r.code, Code::ok);
+      ASSERT_EQ((r.flags & Result::kRepeat) != 0, repeats) << "credit " << from;
+    }
+  }
+}
+
+std::optional<protocol::AdminStatus> checkpoint(RawConnection& c) {
+  return admin(c, protocol::AdminAction::checkpoint);
+}
+
+// Manual checkpoints only (no timer, no record trigger), idle sweeps far apart.
+const std::vector<std::string> kManual = {"--checkpoint-interval-s", "0", "--checkpoint-records",
+                                          "0", "--sweep-interval-ms", "60000"};
+
+TEST(CheckpointRecovery, StartUpLoadsTheCheckpointAndReplaysTheRest) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  {
+    RawConnection c(server.port());
+    credits(c, 0, 3'000);
+    const auto status = checkpoint(c);
+    ASSERT_TRUE(status && status->ok) << (status ? status->message : "no answer");
+    EXPECT_NE(status->message.find("3000 accounts"), std::string::npos) << status->message;
+    credits(c, 3'000, 2'000);
+  }
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  EXPECT_NE(server.log().find("loaded the checkpoint at position"), std::string::npos)
+      << server.log();
+  RawConnection c(server.port());
+  credits(c, 0, 5'000, true);
+  const auto audit = admin(c, protocol::AdminAction::audit);
+  ASSERT_TRUE(audit);
+  EXPECT_TRUE(audit->ok) << audit->message;
+  EXPECT_EQ(audit->accounts, 5'000u);
+}
+
+TEST(CheckpointRecovery, SegmentsBeforeTheCheckpointAreDeleted) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  RawConnection c(server.port());
+  credits(c, 0, 250'000);  // about 25 MB of journal: 8 MiB segments
+  const std::size_t before = segments(server.data_dir()).size();
+  ASSERT_GE(before, 3u);
+  const auto status = checkpoint(c);
+  ASSERT_TRUE(status && status->ok) << (status ? status->message : "no answer");
+  // The sequencer deletes them between groups; a write makes one.
+  for (int i = 0; i < 100 && segments(server.data_dir()).size() > 1; ++i) {
+    credits(c, 1'000'000 + std::uint64_t(i), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(segments(server.data_dir()).size(), 1u) << "of " << before;
+  c.close();
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  RawConnection again(server.port());
+  credits(again, 0, 250'000, true);
+}
+
+// Fills three segments, checkpoints (the journal is cut to its last segment), fills
+// three more and is killed: the data directory of the damage tests below.
+void checkpoint_then_more(BonusdProcess& server) {
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  RawConnection c(server.port());
+  credits(c, 0, 100'000);
+  const auto status = checkpoint(c);
+  ASSERT_TRUE(status && status->ok) << (status ? status->message : "no answer");
+  credits(c, 100'000, 200'000);
+  c.close();
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_GE(segments(server.data_dir()).size(), 3u);
+}
+
+TEST(CheckpointRecovery, AMissingSegmentAfterTheCheckpointStopsStartUp) {
+  BonusdProcess server;
+  checkpoint_then_more(server);
+  fs::remove(segments(server.data_dir()).front());
+  EXPECT_FALSE(server.start(kManual));
+  const std::string log = server.log();
+  EXPECT_NE(log.find("are missing: the checkpoint is at position"), std::string::npos) << log;
+}
+
+TEST(CheckpointRecovery, AMissingCheckpointWithATrimmedJournalStopsStartUp) {
+  BonusdProcess server;
+  checkpoint_then_more(server);
+  fs::remove_all(fs::path(server.data_dir()) / "checkpoint");
+  EXPECT_FALSE(server.start(kManual));
+  const std::string log = server.log();
+  EXPECT_NE(log.find("there is no checkpoint to start from"), std::string::npos) << log;
+}
+
+TEST(CheckpointRecovery, ADamagedCheckpointFileStopsStartUp) {
+  BonusdProcess server;
+  checkpoint_then_more(server);
+  // Flip a bit in the middle of every page of the file's second half: records' values.
+  const fs::path file = fs::path(server.data_dir()) / "checkpoint" / "data.mdb";
+  const std::string data = read_file(file);
+  for (std::size_t page = data.size() / 2 / 4096; page < data.size() / 4096; ++page) {
+    const std::size_t at = page * 4096 + 3000;
+    write_at(file, at, std::string(1, static_cast<char>(data[at] ^ 0x10)));
+  }
+  EXPECT_FALSE(server.start(kManual));
+  const std::string log = server.log();
+  EXPECT_NE(log.find("cannot start: checkpoint"), std::string::npos) << log;
+  std::printf("%s\n", log.substr(log.rfind("cannot start")).c_str());
+}
+
+TEST(CheckpointRecovery, AJournalThatEndsBeforeTheCheckpointStopsStartUp) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--sweep-interval-ms", "60000"})) << server.log();
+  {
+    RawConnection c(server.port());
+    credits(c, 0, 20);
+  }
+  ASSERT_EQ(server.stop(SIGTERM), 0) << server.log();  // a last checkpoint at the end
+  const fs::path segment = segments(server.data_dir()).back();
+  const std::string data = read_file(segment);
+  write_at(segment, written_end(data) - 5, std::string(5, '\0'));
+  EXPECT_FALSE(server.start());
+  const std::string log = server.log();
+  EXPECT_NE(log.find("before the checkpoint's position"), std::string::npos) << log;
+}
+
+TEST(CheckpointRecovery, AnotherShardCountIsRefusedAndZeroFollowsTheCheckpoint) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--shards", "3"})) << server.log();
+  {
+    RawConnection c(server.port());
+    credits(c, 0, 100);
+  }
+  ASSERT_EQ(server.stop(SIGTERM), 0) << server.log();
+  EXPECT_FALSE(server.start({"--shards", "2"}));
+  EXPECT_NE(server.log().find("written with 3 shards; start with --shards 3"), std::string::npos)
+      << server.log();
+  ASSERT_TRUE(server.start({"--shards", "0"})) << server.log();
+  RawConnection c(server.port());
+  const auto status = admin(c, protocol::AdminAction::status);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->shards, 3u);
+  credits(c, 0, 100, true);
 }
 
 }  // namespace
