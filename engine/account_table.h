@@ -49,6 +49,18 @@ class AccountTable {
     }
   }
 
+  // Brings the index slots of (seller, buyer) into the cache ahead of create().
+  void prefetch(SellerId seller, BuyerId buyer) const {
+    pairs_.prefetch(hash_pair(seller, buyer));
+    buyers_.prefetch(mix64(buyer));
+  }
+
+  // Makes room in the indexes for `count` accounts (bulk loads).
+  void reserve(std::uint64_t count) {
+    pairs_.reserve(count);
+    buyers_.reserve(count);
+  }
+
   // Change tracking for checkpoints: off until track_changes(); see ChangeSet.
   void track_changes() { changes_.enable(); }
   bool tracking_changes() const { return changes_.enabled(); }

@@ -60,6 +60,14 @@ class HashIndex {
     --size_;
   }
 
+  // Brings the home slot of `hash` into the cache ahead of a lookup or insert.
+  void prefetch(std::uint64_t hash) const { __builtin_prefetch(&slots_[home(tag_of(hash))]); }
+
+  // Makes room for `count` entries without growing again (bulk loads).
+  void reserve(std::uint64_t count) {
+    while (count * 8 > capacity() * 7) grow();
+  }
+
   // Points the entry of `old_ref` (present under `hash`) at `new_ref`, whose key hashes
   // the same.
   void replace(std::uint64_t hash, std::uint32_t old_ref, std::uint32_t new_ref) {

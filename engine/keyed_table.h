@@ -54,6 +54,9 @@ class KeyedTable {
 
   std::uint64_t size() const { return index_.size(); }
 
+  void reserve(std::uint64_t count) { index_.reserve(count); }
+  void prefetch(const Key& key) const { index_.prefetch(T::hash(key)); }
+
   void track_changes() { changes_.enable(); }
   // What changed since the last call: the records now live in a changed slot, and the
   // keys erased that are not live again. Both unsorted. Then forgets the changes.

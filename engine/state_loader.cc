@@ -1,6 +1,7 @@
 #include "engine/state_loader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <tuple>
 
 #include "engine/ledger.h"
@@ -27,6 +28,15 @@ std::optional<std::string> StateLoader::header(std::string_view value) {
            std::to_string(StateCodec::kHeaderBytes);
   }
   have_header_ = true;
+  // Room for what is coming, so the indexes do not grow (and rehash) as it loads. The
+  // counts come from a checked header; the configured bounds cap what they may reserve.
+  Ledger& l = ledger_;
+  l.sellers_.reserve(std::min<std::uint64_t>(counts_[0], 1u << 20));
+  l.accounts_.reserve(std::min<std::uint64_t>(counts_[1], l.config_.accounts_max));
+  l.campaigns_.reserve(std::min<std::uint64_t>(counts_[2], 1u << 20));
+  l.holds_.reserve(std::min<std::uint64_t>(counts_[3], l.config_.orders_max));
+  l.accruals_.reserve(std::min<std::uint64_t>(counts_[4], l.config_.orders_max));
+  l.ids_.reserve(std::min<std::uint64_t>(counts_[5], l.config_.ids_max));
   return std::nullopt;
 }
 
@@ -37,31 +47,52 @@ void StateLoader::set_totals_from(Reader& r) { ledger_.totals_ = r.counters(); }
 std::optional<std::string> StateLoader::record(StateTable table, std::string_view key,
                                                std::string_view value) {
   Reader r(value);
+  expected_key_ = key;
+  problem_.reset();
   if (!restore(table, r) || r.left() != 0) {
+    if (problem_) return problem_;
     return std::string("state: invalid ") + state_table_name(table) + " record (" +
            std::to_string(value.size()) + " bytes)";
   }
-  if (key != key_) {
-    return std::string("state: a ") + state_table_name(table) +
-           " record is stored under another record's key";
-  }
-  return check_order(table);
+  return std::nullopt;
 }
 
 std::optional<std::string> StateLoader::next(StateTable table, Reader& r) {
-  if (!restore(table, r)) return std::string("state: invalid ") + state_table_name(table) + " record";
-  return check_order(table);
+  expected_key_.reset();
+  problem_.reset();
+  if (!restore(table, r)) {
+    if (problem_) return problem_;
+    return std::string("state: invalid ") + state_table_name(table) + " record";
+  }
+  return std::nullopt;
 }
 
-std::optional<std::string> StateLoader::check_order(StateTable table) {
+void StateLoader::prefetch(StateTable table, std::string_view value) const {
+  if (value.size() < 16) return;
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  std::memcpy(&a, value.data(), 8);
+  std::memcpy(&b, value.data() + 8, 8);
+  if (table == StateTable::accounts) ledger_.accounts_.prefetch(a, b);
+  if (table == StateTable::ids) ledger_.ids_.prefetch(Id128{a, b});
+}
+
+bool StateLoader::admit(StateTable table) {
+  if (expected_key_ && *expected_key_ != key_) {
+    problem_ = std::string("state: a ") + state_table_name(table) +
+               " record is stored under another record's key";
+    return false;
+  }
+  // Keys strictly ascending: no record twice, so inserts need no duplicate check.
   const int t = static_cast<int>(table);
   if (t < table_ || (t == table_ && key_ <= last_key_)) {
-    return std::string("state: ") + state_table_name(table) + " records out of order";
+    problem_ = std::string("state: ") + state_table_name(table) + " records out of order";
+    return false;
   }
   table_ = t;
   last_key_ = key_;
   ++loaded_[t];
-  return std::nullopt;
+  return true;
 }
 
 bool StateLoader::restore(StateTable table, Reader& r) {
@@ -76,21 +107,24 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       s.policy.earn_month_max = r.get<Amount>();
       s.policy.lot_life_us = r.get<TimeUs>();
       s.counters = r.counters();
-      if (r.failed() || l.sellers_.find(s.seller) != nullptr || s.policy.spend_share_bp == 0 ||
-          s.policy.spend_share_bp > kSpendShareBpMax || s.policy.lot_life_us <= 0) {
+      if (r.failed() || s.policy.spend_share_bp == 0 || s.policy.spend_share_bp > kSpendShareBpMax ||
+          s.policy.lot_life_us <= 0) {
         return false;
       }
       key_of(s, key_);
+      if (!admit(table)) return false;
       l.sellers_.insert(s.seller, [&](Seller& into) { into = s; });
       return true;
     }
     case StateTable::accounts: {
       const auto seller = r.get<SellerId>();
       const auto buyer = r.get<BuyerId>();
-      if (r.failed() || l.accounts_.find(seller, buyer) != AccountTable::kNone ||
-          l.accounts_.size() >= UINT32_MAX - 1) {
-        return false;
-      }
+      if (r.failed() || l.accounts_.size() >= UINT32_MAX - 1) return false;
+      key_of(static_cast<std::uint32_t>(l.accounts_.size()), key_);
+      if (!admit(table)) return false;
+      // Account keys are indexes, so ascending keys do not rule out a (seller, buyer)
+      // pair twice: that needs the lookup.
+      if (l.accounts_.find(seller, buyer) != AccountTable::kNone) return false;
       const std::uint32_t i = l.accounts_.create(seller, buyer);
       Account& a = l.accounts_[i];
       for (std::uint32_t* v :
@@ -112,7 +146,6 @@ bool StateLoader::restore(StateTable table, Reader& r) {
         a.insert_lot(lot);
       }
       if (a.sweep_bucket != Account::kNoBucket) l.expiry_.restore(a.sweep_bucket, i);
-      key_of(i, key_);
       return true;
     }
     case StateTable::campaigns: {
@@ -122,10 +155,7 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       const auto revoked = r.get<std::uint32_t>();
       const auto recipients = r.get<std::uint32_t>();
       c.counters = r.counters();
-      if (r.failed() || revoked > 1 || recipients > r.left() / 4 ||
-          l.campaigns_.find(c.key()) != nullptr) {
-        return false;
-      }
+      if (r.failed() || revoked > 1 || recipients > r.left() / 4) return false;
       c.revoked = revoked == 1;
       c.recipients.resize(recipients);
       for (std::uint32_t& i : c.recipients) {
@@ -133,6 +163,7 @@ bool StateLoader::restore(StateTable table, Reader& r) {
         if (i >= l.accounts_.size() || l.accounts_[i].seller != c.seller) return false;
       }
       key_of(c, key_);
+      if (!admit(table)) return false;
       l.campaigns_.insert(c.key(), [&](Campaign& into) { into = std::move(c); });
       return true;
     }
@@ -152,9 +183,11 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       const auto fragments = r.get<std::uint64_t>();
       if (r.failed() || state > 3 || fragments > r.left() / sizeof(Lot) ||
           h.account >= l.accounts_.size() || l.accounts_[h.account].seller != h.seller ||
-          l.accounts_[h.account].buyer != h.buyer || l.holds_.find(h.order) != nullptr) {
+          l.accounts_[h.account].buyer != h.buyer) {
         return false;
       }
+      key_of(h, key_);
+      if (!admit(table)) return false;
       h.state = static_cast<HoldOrder::State>(state);
       for (std::uint64_t k = 0; k < fragments; ++k) h.fragments.push_back(r.lot());
       if (h.state == HoldOrder::State::held) {
@@ -162,7 +195,6 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       } else {
         finished_holds_.emplace_back(h.finished_us, h.order);
       }
-      key_of(h, key_);
       l.holds_.insert(h.order, [&](HoldOrder& into) { into = std::move(h); });
       return true;
     }
@@ -183,13 +215,13 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       a.lot_seq = r.get<std::uint32_t>();
       r.get<std::uint32_t>();
       if (r.failed() || state > 3 || kind > 3 || a.account >= l.accounts_.size() ||
-          l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer ||
-          l.accruals_.find(a.order) != nullptr) {
+          l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer) {
         return false;
       }
       a.state = static_cast<AccrualOrder::State>(state);
       if (a.state != AccrualOrder::State::pending) finished_accruals_.emplace_back(a.finished_us, a.order);
       key_of(a, key_);
+      if (!admit(table)) return false;
       l.accruals_.insert(a.order, [&](AccrualOrder& into) { into = a; });
       return true;
     }
@@ -200,12 +232,12 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       e.body_hash = r.get<std::uint64_t>();
       e.time_us = r.get<TimeUs>();
       e.result = r.get<Result>();
-      if (r.failed() || e.id.zero() || l.ids_.find(e.id) != nullptr ||
-          static_cast<std::uint16_t>(e.result.code) >= kCodeCount) {
+      if (r.failed() || e.id.zero() || static_cast<std::uint16_t>(e.result.code) >= kCodeCount) {
         return false;
       }
-      id_times_.emplace_back(e.time_us, e.id);
       key_of(e, key_);
+      if (!admit(table)) return false;
+      id_times_.emplace_back(e.time_us, e.id);
       l.ids_.insert(e.id, [&](IdEntry& into) { into = e; });
       return true;
     }

@@ -35,6 +35,9 @@ class StateLoader {
   // A record and its key (as take_changes gave them).
   [[nodiscard]] std::optional<std::string> record(StateTable table, std::string_view key,
                                                   std::string_view value);
+  // A hint that `value` of `table` comes soon: brings its index slots into the cache
+  // (loading is a stream of independent inserts, each a cache miss otherwise).
+  void prefetch(StateTable table, std::string_view value) const;
   // Rebuilds the ledger's derived indexes, checks the counts, audits.
   [[nodiscard]] std::optional<std::string> finish();
 
@@ -45,10 +48,12 @@ class StateLoader {
   void set_totals_from(state_bytes::Reader& r);
 
  private:
-  // Reads one record of `table` into the ledger and sets key_ to its key.
+  // Reads one record of `table` into the ledger; false if it is invalid (problem_ says
+  // why when it is more than the record's bytes).
   bool restore(StateTable table, state_bytes::Reader& r);
-  // After restore: the table order and ascending keys hold.
-  std::optional<std::string> check_order(StateTable table);
+  // With key_ set to the record's key, before it is inserted: the key is the expected
+  // one (if any), the tables come in order and keys ascend within each.
+  bool admit(StateTable table);
 
   Ledger& ledger_;
   bool have_header_ = false;
@@ -56,7 +61,9 @@ class StateLoader {
   std::uint64_t loaded_[kStateTableCount] = {};
   int table_ = -1;        // of the last record
   std::string last_key_;  // of the last record
-  std::string key_;       // the key of the record just restored
+  std::string key_;       // the key of the record being restored
+  std::optional<std::string_view> expected_key_;  // record(): the key it was stored under
+  std::optional<std::string> problem_;
   // Finished orders and ids, by time, for the ledger's retention queues.
   std::vector<std::pair<TimeUs, OrderId>> finished_holds_;
   std::vector<std::pair<TimeUs, OrderId>> finished_accruals_;

@@ -14,7 +14,6 @@ namespace {
 
 constexpr const char* kTableNames[kStateTableCount] = {"sellers",  "accounts", "campaigns",
                                                       "holds",    "accruals", "ids"};
-constexpr std::size_t kShardPrefixBytes = 4;
 constexpr std::size_t kChecksumBytes = 4;
 
 std::string lmdb_error(const char* what, int rc) {
@@ -24,37 +23,34 @@ std::string lmdb_error(const char* what, int rc) {
 MDB_val val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
-void put_shard_prefix(std::uint32_t shard, std::string& out) {
-  const std::uint32_t be = __builtin_bswap32(shard);
-  out.append(reinterpret_cast<const char*>(&be), sizeof(be));
-}
-
-// The value's checksum: low 32 bits of XXH3-64 of the value seeded with XXH3-64 of the
-// key (with its shard), so a damaged value and a value under another key are both caught.
-std::uint32_t checksum(std::string_view key, std::string_view value) {
-  const std::uint64_t seed = XXH3_64bits(key.data(), key.size());
+// The value's checksum: low 32 bits of XXH3-64 of the value, seeded with XXH3-64 of the
+// key seeded with the shard, so a damaged value and a value under another key or in
+// another shard's database are all caught.
+std::uint32_t checksum(std::uint32_t shard, std::string_view key, std::string_view value) {
+  const std::uint64_t seed = XXH3_64bits_withSeed(key.data(), key.size(), shard);
   return static_cast<std::uint32_t>(XXH3_64bits_withSeed(value.data(), value.size(), seed));
 }
 
-void seal(std::string_view key, std::string& value) {
-  const std::uint32_t sum = checksum(key, value);
+void seal(std::uint32_t shard, std::string_view key, std::string& value) {
+  const std::uint32_t sum = checksum(shard, key, value);
   value.append(reinterpret_cast<const char*>(&sum), sizeof(sum));
 }
 
 // The value without its checksum, or nullopt when the checksum does not match.
-std::optional<std::string_view> unseal(std::string_view key, std::string_view value) {
+std::optional<std::string_view> unseal(std::uint32_t shard, std::string_view key,
+                                       std::string_view value) {
   if (value.size() < kChecksumBytes) return std::nullopt;
   const std::string_view body = value.substr(0, value.size() - kChecksumBytes);
   std::uint32_t sum = 0;
   std::memcpy(&sum, value.data() + body.size(), sizeof(sum));
-  if (sum != checksum(key, body)) return std::nullopt;
+  if (sum != checksum(shard, key, body)) return std::nullopt;
   return body;
 }
 
-std::string header_key(std::uint32_t shard) {
-  std::string key = "header/";
-  put_shard_prefix(shard, key);
-  return key;
+std::string header_key(std::uint32_t shard) { return "header." + std::to_string(shard); }
+
+std::string table_name(std::uint32_t shard, std::size_t table) {
+  return std::string(kTableNames[table]) + "." + std::to_string(shard);
 }
 
 template <typename T>
@@ -70,25 +66,39 @@ struct ReadTxn {
   }
 };
 
-// Puts a ledger's changed records into the write transaction, under its shard.
+// Puts a shard's changed records into its databases in the write transaction. Keys
+// come in ascending order per table; those past the database's last key go in with
+// MDB_APPEND, which fills pages instead of splitting them in half.
 class LmdbSink : public StateSink {
  public:
-  LmdbSink(MDB_txn* txn, const MDB_dbi* tables, std::uint32_t shard, CheckpointWriteStats& stats)
-      : txn_(txn), tables_(tables), stats_(stats) {
-    put_shard_prefix(shard, prefix_);
+  LmdbSink(MDB_txn* txn, const std::array<MDB_dbi, kStateTableCount>& tables, std::uint32_t shard,
+           CheckpointWriteStats& stats)
+      : txn_(txn), tables_(tables), shard_(shard), stats_(stats) {
+    for (std::size_t t = 0; t < kStateTableCount && !error; ++t) {
+      MDB_cursor* cursor = nullptr;
+      int rc = mdb_cursor_open(txn_, tables_[t], &cursor);
+      MDB_val k;
+      MDB_val v;
+      if (rc == 0) rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+      if (rc == 0) last_[t].assign(view(k));
+      if (rc != 0 && rc != MDB_NOTFOUND) error = lmdb_error("last key", rc);
+      if (cursor != nullptr) mdb_cursor_close(cursor);
+    }
   }
 
   void put(StateTable table, std::string_view key, std::string_view value) override {
     if (error) return;
-    full_key(key);
+    const auto t = static_cast<std::size_t>(table);
     value_.assign(value);
-    seal(key_, value_);
-    MDB_val k = val(key_);
+    seal(shard_, key, value_);
+    MDB_val k = val(key);
     MDB_val v = val(value_);
-    if (int rc = mdb_put(txn_, tables_[static_cast<int>(table)], &k, &v, 0); rc != 0) {
+    const bool append = last_[t].empty() || key > std::string_view(last_[t]);
+    if (int rc = mdb_put(txn_, tables_[t], &k, &v, append ? MDB_APPEND : 0); rc != 0) {
       error = lmdb_error("put", rc);
       return;
     }
+    if (append) last_[t].assign(key);
     ++stats_.records_put;
     if (table == StateTable::accounts) ++stats_.accounts_put;
     stats_.value_bytes += value_.size();
@@ -96,8 +106,7 @@ class LmdbSink : public StateSink {
 
   void erase(StateTable table, std::string_view key) override {
     if (error) return;
-    full_key(key);
-    MDB_val k = val(key_);
+    MDB_val k = val(key);
     const int rc = mdb_del(txn_, tables_[static_cast<int>(table)], &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) {
       error = lmdb_error("delete", rc);
@@ -109,16 +118,11 @@ class LmdbSink : public StateSink {
   std::optional<std::string> error;
 
  private:
-  void full_key(std::string_view key) {
-    key_.assign(prefix_);
-    key_.append(key);
-  }
-
   MDB_txn* txn_;
-  const MDB_dbi* tables_;
+  const std::array<MDB_dbi, kStateTableCount>& tables_;
+  std::uint32_t shard_;
   CheckpointWriteStats& stats_;
-  std::string prefix_;
-  std::string key_;
+  std::string last_[kStateTableCount];  // each database's last key
   std::string value_;
 };
 
@@ -130,7 +134,7 @@ CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint6
   if (ec) return "checkpoint: cannot create " + dir + ": " + ec.message();
   std::unique_ptr<CheckpointStore> store(new CheckpointStore(dir));
   if (int rc = mdb_env_create(&store->env_); rc != 0) return lmdb_error("mdb_env_create", rc);
-  mdb_env_set_maxdbs(store->env_, kStateTableCount + 1);
+  mdb_env_set_maxdbs(store->env_, kStateTableCount * kShardsMax + 1);
   if (int rc = mdb_env_set_mapsize(store->env_, map_bytes); rc != 0) {
     return lmdb_error("map size", rc);
   }
@@ -151,17 +155,37 @@ CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint6
   if (int rc = mdb_txn_begin(store->env_, nullptr, 0, &txn); rc != 0) {
     return lmdb_error("begin", rc);
   }
-  int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &store->meta_);
-  for (std::size_t t = 0; rc == 0 && t < kStateTableCount; ++t) {
-    rc = mdb_dbi_open(txn, kTableNames[t], MDB_CREATE, &store->tables_[t]);
-  }
-  if (rc != 0) {
+  if (int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &store->meta_); rc != 0) {
     mdb_txn_abort(txn);
-    return lmdb_error("open databases", rc);
+    return lmdb_error("open meta", rc);
   }
-  if (rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
+  if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
   if (auto error = store->read_info()) return *error;
+  if (store->info_.present) {
+    // Every shard's databases now, so that loads on several threads need not open any.
+    if (int rc = mdb_txn_begin(store->env_, nullptr, 0, &txn); rc != 0) {
+      return lmdb_error("begin", rc);
+    }
+    if (auto error = store->open_shards(txn, store->info_.shards)) {
+      mdb_txn_abort(txn);
+      return *error;
+    }
+    if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
+  }
   return store;
+}
+
+std::optional<std::string> CheckpointStore::open_shards(MDB_txn* txn, std::uint32_t shards) {
+  for (auto s = static_cast<std::uint32_t>(tables_.size()); s < shards; ++s) {
+    ShardTables tables{};
+    for (std::size_t t = 0; t < kStateTableCount; ++t) {
+      if (int rc = mdb_dbi_open(txn, table_name(s, t).c_str(), MDB_CREATE, &tables[t]); rc != 0) {
+        return lmdb_error(("open " + table_name(s, t)).c_str(), rc);
+      }
+    }
+    tables_.push_back(tables);
+  }
+  return std::nullopt;
 }
 
 CheckpointStore::~CheckpointStore() {
@@ -202,7 +226,9 @@ std::optional<std::string> CheckpointStore::read_info() {
   info_.present = true;
   std::memcpy(&info_.position, position.mv_data, 8);
   std::memcpy(&info_.shards, shards.mv_data, 4);
-  if (info_.shards == 0) return "checkpoint: meta says 0 shards";
+  if (info_.shards == 0 || info_.shards > kShardsMax) {
+    return "checkpoint: meta says " + std::to_string(info_.shards) + " shards";
+  }
   return std::nullopt;
 }
 
@@ -219,32 +245,36 @@ std::optional<std::string> CheckpointStore::load(std::uint32_t shard, Ledger& le
   if (int rc = mdb_get(r.txn, meta_, &k, &v); rc != 0) {
     return where + "no header record (" + mdb_strerror(rc) + ")";
   }
-  const auto header = unseal(hkey, view(v));
+  const auto header = unseal(shard, hkey, view(v));
   if (!header) return where + "header record fails its checksum";
   if (auto error = loader.header(*header)) return where + *error;
+  if (shard >= tables_.size()) return where + "no such shard in the checkpoint";
 
-  std::string prefix;
-  put_shard_prefix(shard, prefix);
   for (std::size_t t = 0; t < kStateTableCount; ++t) {
     MDB_cursor* cursor = nullptr;
-    if (int rc = mdb_cursor_open(r.txn, tables_[t], &cursor); rc != 0) {
+    if (int rc = mdb_cursor_open(r.txn, tables_[shard][t], &cursor); rc != 0) {
       return lmdb_error("cursor", rc);
     }
-    k = val(prefix);
-    int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+    // In batches: the views stay valid for the transaction, and the loader prefetches a
+    // batch's index slots before inserting it, so the cache misses overlap.
+    constexpr std::size_t kBatch = 32;
+    std::pair<std::string_view, std::string_view> batch[kBatch];
+    const auto table = static_cast<StateTable>(t);
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
     std::optional<std::string> error;
-    for (; rc == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-      const std::string_view key = view(k);
-      if (key.substr(0, kShardPrefixBytes) != prefix) break;
-      const auto body = unseal(key, view(v));
-      if (!body) {
-        error = where + kTableNames[t] + " record fails its checksum";
-        break;
+    while (rc == 0 && !error) {
+      std::size_t n = 0;
+      for (; n < kBatch && rc == 0; ++n, rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+        batch[n] = {view(k), view(v)};
+        loader.prefetch(table, batch[n].second);
       }
-      error = loader.record(static_cast<StateTable>(t), key.substr(kShardPrefixBytes), *body);
-      if (error) {
-        *error = where + *error;
-        break;
+      for (std::size_t i = 0; i < n && !error; ++i) {
+        const auto body = unseal(shard, batch[i].first, batch[i].second);
+        if (!body) {
+          error = where + kTableNames[t] + " record fails its checksum";
+        } else if ((error = loader.record(table, batch[i].first, *body))) {
+          *error = where + *error;
+        }
       }
     }
     mdb_cursor_close(cursor);
@@ -265,15 +295,15 @@ std::optional<std::string> CheckpointStore::write(std::uint64_t position,
     MDB_val v = val(value);
     return mdb_put(txn, meta_, &k, &v, 0);
   };
-  std::optional<std::string> error;
+  std::optional<std::string> error = open_shards(txn, static_cast<std::uint32_t>(ledgers.size()));
   for (std::uint32_t s = 0; s < ledgers.size() && !error; ++s) {
-    LmdbSink sink(txn, tables_, s, stats);
+    LmdbSink sink(txn, tables_[s], s, stats);
     StateCodec::take_changes(*ledgers[s], sink);
     error = sink.error;
     if (error) break;
     const std::string key = header_key(s);
     std::string header = StateCodec::encode_header(*ledgers[s]);
-    seal(key, header);
+    seal(s, key, header);
     if (int rc = put_meta(key, std::move(header)); rc != 0) error = lmdb_error("put header", rc);
   }
   if (!error) {
@@ -284,6 +314,8 @@ std::optional<std::string> CheckpointStore::write(std::uint64_t position,
   }
   if (error) {
     mdb_txn_abort(txn);
+    // Handles opened in an aborted transaction are closed with it.
+    tables_.resize(std::min<std::size_t>(tables_.size(), info_.present ? info_.shards : 0));
     return error;
   }
   if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);

@@ -11,12 +11,14 @@
 
 #include <lmdb.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "engine/state_codec.h"
 
@@ -46,6 +48,7 @@ class CheckpointStore {
   // engine's StateCodec::kVersion in each shard header. Other versions are refused.
   static constexpr std::uint32_t kFormatVersion = 1;
   static constexpr std::uint64_t kMapBytesDefault = 1ull << 40;  // address space only
+  static constexpr std::uint32_t kShardsMax = 256;  // LMDB opens every database up front
 
   using Opened = std::variant<std::unique_ptr<CheckpointStore>, std::string>;
   // Opens (creating when missing) the store in `dir` and reads what it holds.
@@ -75,13 +78,17 @@ class CheckpointStore {
   std::uint64_t file_bytes() const;
 
  private:
+  using ShardTables = std::array<MDB_dbi, kStateTableCount>;
+
   explicit CheckpointStore(std::string dir) : dir_(std::move(dir)) {}
   std::optional<std::string> read_info();
+  // Opens (creating) the databases of shards [tables_.size(), shards) in `txn`.
+  std::optional<std::string> open_shards(MDB_txn* txn, std::uint32_t shards);
 
   std::string dir_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0;
-  MDB_dbi tables_[kStateTableCount] = {};
+  std::vector<ShardTables> tables_;  // per shard; opened at open() or by the first write
   CheckpointInfo info_;
 };
 

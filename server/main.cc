@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", config.data_dir, "Data directory: the journal and the checkpoint live here")
       ->capture_default_str();
   app.add_option("--shards", config.shards,
-                 "Shards (writer threads), each owning a slice of the buyers; 0: one per core")
+                 "Shards (writer threads), each owning a slice of the buyers; 0: one per core, "
+                 "or as many as the checkpoint was written with")
+      ->check(CLI::Range(0u, bonus::server::CheckpointStore::kShardsMax))
       ->capture_default_str();
   app.add_option("--durability", durability,
                  "fsync: acknowledge a write once it is fdatasync'ed in the journal; none: no "

@@ -96,14 +96,16 @@ std::optional<std::string> Server::start() {
   router_ = std::make_unique<Router>(config_.shards, config_.engine.orders_max);
 
   // Replay what came after the checkpoint: the same commands, at the same times,
-  // through the same routing. The records go to the checkpointer's replicas too.
+  // through the same routing (in log order, on this thread), then applied by every shard
+  // at once (a thread each). The records go to the checkpointer's replicas too.
   const auto replay_start = std::chrono::steady_clock::now();
   std::uint64_t records = 0;
   TimeUs last_time = 0;
   for (const auto& shard : shards_) last_time = std::max(last_time, shard->ledger_before_start().last_time());
   ReplicaBatch replayed;
   std::optional<std::string> bad;
-  const std::uint64_t from = store_->info().position + 1;
+  const CheckpointInfo loaded = store_->info();  // the checkpointer's thread updates it later
+  const std::uint64_t from = loaded.position + 1;
   auto error = journal_->replay(from, [&](std::uint64_t position, std::string_view payload) {
     if (bad) return;
     Command command;
@@ -113,18 +115,21 @@ std::optional<std::string> Server::start() {
             " is not a command this build can read (or goes back in time)";
       return;
     }
-    const std::uint32_t s = router_->route(command);
-    if (s == Router::kAllShards) {
-      for (auto& shard : shards_) shard->replay(command, time);
-    } else {
-      shards_[s]->replay(command, time);
-    }
-    if (config_.checkpoints) replayed.writes.push_back(ReplicaWrite{command, time, s});
+    replayed.writes.push_back(ReplicaWrite{command, time, router_->route(command)});
     last_time = time;
     ++records;
   });
   if (error) return "journal: " + *error;
   if (bad) return "journal: " + *bad;
+  std::vector<std::thread> replayers;
+  for (std::uint32_t s = 0; s < config_.shards; ++s) {
+    replayers.emplace_back([&, s] {
+      for (const ReplicaWrite& w : replayed.writes) {
+        if (w.shard == s || w.shard == Router::kAllShards) shards_[s]->replay(w.command, w.time);
+      }
+    });
+  }
+  for (auto& t : replayers) t.join();
   clock_.resume_after(last_time);
   const auto replay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - replay_start)
@@ -153,6 +158,8 @@ std::optional<std::string> Server::start() {
         [this](std::uint64_t position) { sequencer_->checkpoint_durable(position); });
     replayed.last_position = journal_->durable_position();
     if (!replayed.writes.empty()) checkpointer_->feed(std::move(replayed), false);
+  } else {
+    replayed = ReplicaBatch{};
   }
   SequencerOptions sequencer;
   sequencer.sweep_interval = std::chrono::milliseconds(config_.sweep_interval_ms);
@@ -165,8 +172,8 @@ std::optional<std::string> Server::start() {
 
   std::uint64_t accounts = 0;
   for (const auto& shard : shards_) accounts += shard->ledger_before_start().account_count();
-  start_note_ = store_->info().present
-                    ? "loaded the checkpoint at position " + std::to_string(store_->info().position) +
+  start_note_ = loaded.present
+                    ? "loaded the checkpoint at position " + std::to_string(loaded.position) +
                           " in " + std::to_string(load_ms) + " ms, then "
                     : "no checkpoint yet; ";
   start_note_ += "replayed " + std::to_string(records) + " journal records in " +

@@ -131,7 +131,7 @@ class CheckpointDamage : public ::testing::Test {
   void edit(const char* name, F&& f) {
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
+    mdb_env_set_maxdbs(env, 64);
     mdb_env_set_mapsize(env, 1ull << 30);
     ASSERT_EQ(mdb_env_open(env, dir_.path().c_str(), 0, 0644), 0);
     MDB_txn* txn = nullptr;
@@ -160,7 +160,7 @@ TEST_F(CheckpointDamage, AnotherFormatVersionIsRefusedByName) {
 }
 
 TEST_F(CheckpointDamage, AMissingAccountIsRefused) {
-  edit("accounts", [](MDB_txn* txn, MDB_dbi dbi) {
+  edit("accounts.0", [](MDB_txn* txn, MDB_dbi dbi) {
     MDB_cursor* cursor = nullptr;
     ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
     MDB_val k;

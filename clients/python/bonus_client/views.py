@@ -121,3 +121,4 @@ class AdminStatus:
     test_clock: bool
     journal_bytes: int
     durability: str
+    checkpoint_position: int = 0  # log position of the last durable checkpoint; 0: none

@@ -257,7 +257,8 @@ def decode_admin_reply(body) -> AdminStatus:
     return AdminStatus(ok=t.scalar(0, "?", False), message=t.string(1),
                        ledger_time_us=t.scalar(2, "q"), accounts=t.scalar(3, "Q"),
                        shards=t.scalar(4, "I"), test_clock=t.scalar(5, "?", False),
-                       journal_bytes=t.scalar(6, "Q"), durability=t.string(7))
+                       journal_bytes=t.scalar(6, "Q"), durability=t.string(7),
+                       checkpoint_position=t.scalar(8, "Q"))
 
 
 def decode_error_reply(body) -> tuple[FrameError, str]:

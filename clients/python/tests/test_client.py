@@ -134,7 +134,10 @@ class OperationsTest(LedgerTest):
         self.assertEqual(s.durability, "fsync")
         self.assertGreater(s.ledger_time_us, 1_600_000_000 * US_PER_SECOND)
         self.assertTrue(self.c.audit().ok, self.c.audit().message)
-        self.assertIsNotNone(self.c.checkpoint().message)
+        checkpoint = self.c.checkpoint()
+        self.assertTrue(checkpoint.ok, checkpoint.message)
+        self.assertIn("checkpoint at position", checkpoint.message)
+        self.assertGreater(self.c.admin_status().checkpoint_position, 0)
 
     def test_context_manager_and_reconnect(self):
         with SERVER.client() as c:
