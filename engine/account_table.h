@@ -64,7 +64,8 @@ class AccountTable {
   // Change tracking for checkpoints: off until track_changes(); see ChangeSet.
   void track_changes() { changes_.enable(); }
   bool tracking_changes() const { return changes_.enabled(); }
-  ChangeSet& changes() { return changes_; }
+  const ChangeSet& changes() const { return changes_; }
+  void clear_changes() { changes_.clear(); }
 
   // Record slab, both indexes and the heap arrays of accounts with more than one lot.
   std::uint64_t memory_bytes() const;

@@ -58,15 +58,17 @@ class KeyedTable {
   void prefetch(const Key& key) const { index_.prefetch(T::hash(key)); }
 
   void track_changes() { changes_.enable(); }
-  // What changed since the last call: the records now live in a changed slot, and the
-  // keys erased that are not live again. Both unsorted. Then forgets the changes.
-  void take_changes(std::vector<const T*>& live, std::vector<Key>& erased) {
+  // What changed since the last clear_changes(): the records now live in a changed
+  // slot, and the keys erased that are not live again. Both unsorted.
+  void collect_changes(std::vector<const T*>& live, std::vector<Key>& erased) const {
     for (std::uint32_t i : changes_.marked()) {
       if (is_live(i)) live.push_back(&slab_[i]);
     }
     for (const Key& key : erased_) {
       if (find_index(key) == HashIndex::kNone) erased.push_back(key);
     }
+  }
+  void clear_changes() {
     changes_.clear();
     erased_.clear();
   }

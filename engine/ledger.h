@@ -70,8 +70,8 @@ class Ledger {
   // with equal hashes answer every query alike.
   std::uint64_t state_hash() const;
 
-  // Change tracking, for incremental checkpoints (StateCodec::take_changes): from now
-  // on every record a write touches is remembered until taken. Off by default: it costs
+  // Change tracking, for incremental checkpoints (StateCodec::give_changes): from now
+  // on every record a write touches is remembered until forgotten. Off by default: it costs
   // each write a bit set and each record a bit of memory.
   void track_changes();
   bool tracking_changes() const;

@@ -140,10 +140,10 @@ void put_section(Writer& w, StateTable table, const std::vector<const T*>& recor
 
 // A keyed table's changes to the sink: erased keys, then changed records, by key.
 template <typename T>
-void give_changes(KeyedTable<T>& table, StateTable which, StateSink& sink) {
+void give_table_changes(const KeyedTable<T>& table, StateTable which, StateSink& sink) {
   std::vector<const T*> live;
   std::vector<typename KeyedTable<T>::Key> erased;
-  table.take_changes(live, erased);
+  table.collect_changes(live, erased);
   std::vector<std::string> keys;
   for (const auto& key : erased) {
     T probe;
@@ -269,11 +269,10 @@ std::string StateCodec::encode_header(const Ledger& l) {
   return out;
 }
 
-void StateCodec::take_changes(Ledger& l, StateSink& sink) {
-  give_changes(l.sellers_, StateTable::sellers, sink);
+void StateCodec::give_changes(const Ledger& l, StateSink& sink) {
+  give_table_changes(l.sellers_, StateTable::sellers, sink);
 
   std::vector<std::uint32_t> accounts = l.accounts_.changes().marked();
-  l.accounts_.changes().clear();
   std::sort(accounts.begin(), accounts.end());
   std::string key;
   std::string value;
@@ -281,14 +280,23 @@ void StateCodec::take_changes(Ledger& l, StateSink& sink) {
     key_of(i, key);
     value.clear();
     Writer w(value);
-    put_record(w, std::as_const(l.accounts_)[i]);
+    put_record(w, l.accounts_[i]);
     sink.put(StateTable::accounts, key, value);
   }
 
-  give_changes(l.campaigns_, StateTable::campaigns, sink);
-  give_changes(l.holds_, StateTable::holds, sink);
-  give_changes(l.accruals_, StateTable::accruals, sink);
-  give_changes(l.ids_, StateTable::ids, sink);
+  give_table_changes(l.campaigns_, StateTable::campaigns, sink);
+  give_table_changes(l.holds_, StateTable::holds, sink);
+  give_table_changes(l.accruals_, StateTable::accruals, sink);
+  give_table_changes(l.ids_, StateTable::ids, sink);
+}
+
+void StateCodec::forget_changes(Ledger& l) {
+  l.sellers_.clear_changes();
+  l.accounts_.clear_changes();
+  l.campaigns_.clear_changes();
+  l.holds_.clear_changes();
+  l.accruals_.clear_changes();
+  l.ids_.clear_changes();
 }
 
 }  // namespace bonus

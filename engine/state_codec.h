@@ -4,7 +4,7 @@
 // - the whole state as one byte string (encode/decode), canonical: two ledgers that
 //   answer every query alike encode to the same bytes (records sorted by key; orders
 //   and ids past their retention left out), so a hash of it compares two ledgers;
-// - one record per key (take_changes, with StateLoader to read them back), for stores
+// - one record per key (give_changes, with StateLoader to read them back), for stores
 //   that keep a record per key, like the checkpoint's LMDB: keys are big-endian, so
 //   byte order is numeric order, and only what changed since the last take is given.
 //
@@ -28,7 +28,7 @@ enum class StateTable : std::uint8_t { sellers, accounts, campaigns, holds, accr
 inline constexpr std::size_t kStateTableCount = 6;
 const char* state_table_name(StateTable table);
 
-// Receives records from StateCodec::take_changes.
+// Receives records from StateCodec::give_changes.
 class StateSink {
  public:
   virtual ~StateSink() = default;
@@ -53,11 +53,13 @@ class StateCodec {
   // records in each table and the totals. Written with every batch of changes.
   static std::string encode_header(const Ledger& ledger);
 
-  // Gives `sink` every record changed since the previous call (since track_changes()
-  // for the first), table by table in StateTable order: first the erased keys, then
-  // the changed records, each in ascending key order. Then forgets the changes.
+  // Gives `sink` every record changed since the last forget_changes() (or since
+  // track_changes()), table by table in StateTable order: first the erased keys, then
+  // the changed records, each in ascending key order. The changes are kept until
+  // forget_changes(): a store that failed to keep them can be given them again.
   // REQUIRES: ledger.tracking_changes().
-  static void take_changes(Ledger& ledger, StateSink& sink);
+  static void give_changes(const Ledger& ledger, StateSink& sink);
+  static void forget_changes(Ledger& ledger);
 };
 
 }  // namespace bonus

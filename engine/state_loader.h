@@ -32,7 +32,7 @@ class StateLoader {
   explicit StateLoader(Ledger& ledger) : ledger_(ledger) {}
 
   [[nodiscard]] std::optional<std::string> header(std::string_view value);
-  // A record and its key (as take_changes gave them).
+  // A record and its key (as give_changes gave them).
   [[nodiscard]] std::optional<std::string> record(StateTable table, std::string_view key,
                                                   std::string_view value);
   // A hint that `value` of `table` comes soon: brings its index slots into the cache

@@ -298,7 +298,7 @@ std::optional<std::string> CheckpointStore::write(std::uint64_t position,
   std::optional<std::string> error = open_shards(txn, static_cast<std::uint32_t>(ledgers.size()));
   for (std::uint32_t s = 0; s < ledgers.size() && !error; ++s) {
     LmdbSink sink(txn, tables_[s], s, stats);
-    StateCodec::take_changes(*ledgers[s], sink);
+    StateCodec::give_changes(*ledgers[s], sink);
     error = sink.error;
     if (error) break;
     const std::string key = header_key(s);
@@ -319,6 +319,7 @@ std::optional<std::string> CheckpointStore::write(std::uint64_t position,
     return error;
   }
   if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
+  for (Ledger* ledger : ledgers) StateCodec::forget_changes(*ledger);
   info_ = CheckpointInfo{true, position, static_cast<std::uint32_t>(ledgers.size())};
   return std::nullopt;
 }

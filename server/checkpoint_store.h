@@ -66,10 +66,10 @@ class CheckpointStore {
   [[nodiscard]] std::optional<std::string> load(std::uint32_t shard, Ledger& ledger) const;
 
   // Writes, in one durable transaction, every record the shards' ledgers changed since
-  // the previous write (StateCodec::take_changes), their headers, and `position`.
+  // the previous write (StateCodec::give_changes), their headers, and `position`; once
+  // it is committed, the ledgers forget those changes. On failure nothing of it is in
+  // the store and the ledgers keep their changes, so a later write can try again.
   // REQUIRES: ledgers track changes; position >= info().position.
-  // On failure nothing of it is in the store, but the ledgers' changes were taken: the
-  // store is behind them for good, and the caller must stop checkpointing.
   [[nodiscard]] std::optional<std::string> write(std::uint64_t position,
                                                  std::span<Ledger* const> ledgers,
                                                  CheckpointWriteStats& stats);

@@ -54,6 +54,11 @@ std::optional<std::string> Checkpointer::failure() const {
   return failure_;
 }
 
+std::optional<std::string> Checkpointer::last_error() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
+}
+
 void Checkpointer::apply(ReplicaBatch& batch) {
   for (const ReplicaWrite& w : batch.writes) {
     if (w.shard == Router::kAllShards) {
@@ -80,21 +85,27 @@ CheckpointOutcome Checkpointer::checkpoint() {
   const auto start = std::chrono::steady_clock::now();
   CheckpointWriteStats stats;
   if (auto error = store_.write(applied_position_, replica_ptrs_, stats)) {
-    // The replicas' changes were taken: the store can no longer follow them. The journal
-    // keeps everything since the last checkpoint, so nothing is lost; a restart resumes.
+    // Nothing of it is in the store and the replicas still hold their changes: the next
+    // trigger tries again. The journal keeps everything since the last checkpoint.
+    out.message = *error + "; the journal keeps everything since position " +
+                  std::to_string(position_.load()) + ", the next checkpoint tries again";
+    spdlog::error("{}", out.message);
     {
       std::lock_guard lock(mutex_);
-      failure_ = *error + "; checkpoints stopped, the journal keeps everything (restart to resume)";
+      last_error_ = out.message;
     }
-    room_.notify_all();
-    spdlog::error("{}", *failure());
-    out.message = *failure();
+    records_since_ = 0;
+    last_checkpoint_ = std::chrono::steady_clock::now();
     return out;
   }
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
   position_ = applied_position_;
+  {
+    std::lock_guard lock(mutex_);
+    last_error_.reset();
+  }
   records_since_ = 0;
   last_checkpoint_ = std::chrono::steady_clock::now();
   out.ok = true;
@@ -117,7 +128,7 @@ void Checkpointer::run() {
     for (std::uint32_t s = 0; s < shard_count_; ++s) {
       if (auto error = store_.load(s, *replicas_[s])) {
         std::lock_guard lock(mutex_);
-        failure_ = *error + "; checkpoints stopped";
+        failure_ = *error + "; checkpoints stopped (the journal keeps everything)";
         break;
       }
     }

@@ -84,8 +84,10 @@ class Checkpointer {
 
   // Position of the last durable checkpoint (0: none).
   std::uint64_t position() const { return position_.load(); }
-  // Why checkpoints stopped, if they did.
+  // Why checkpoints stopped for good, if they did: the replicas could not be loaded.
   std::optional<std::string> failure() const;
+  // Why the last checkpoint failed, if it did (it is tried again at the next trigger).
+  std::optional<std::string> last_error() const;
 
  private:
   void run();
@@ -110,7 +112,8 @@ class Checkpointer {
   std::uint64_t queued_records_ = 0;     // guarded by mutex_
   std::vector<Done> requests_;           // guarded by mutex_
   bool stopping_ = false;                // guarded by mutex_
-  std::optional<std::string> failure_;   // guarded by mutex_
+  std::optional<std::string> failure_;     // guarded by mutex_
+  std::optional<std::string> last_error_;  // guarded by mutex_
   std::atomic<std::uint64_t> position_{0};
   std::thread thread_;
 };

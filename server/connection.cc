@@ -431,7 +431,11 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     status.test_clock = server->config().test_clock;
     status.journal_bytes = server->sequencer().journal_bytes();
     status.durability = server->config().durable ? "fsync" : "none";
-    if (Checkpointer* c = server->checkpointer()) status.checkpoint_position = c->position();
+    if (Checkpointer* c = server->checkpointer()) {
+      status.checkpoint_position = c->position();
+      const auto problem = c->failure() ? c->failure() : c->last_error();
+      if (problem && status.message.empty()) status.message = "checkpoint: " + *problem;
+    }
     flatbuffers::FlatBufferBuilder fbb(256);
     protocol::encode_admin_reply(status, fbb);
     self->post_reply(reply_frame(Opcode::admin, rid, fbb));

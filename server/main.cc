@@ -84,10 +84,11 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-records", config.checkpoint_records,
                  "Journal records between checkpoints (bounds the replay at start); 0: no bound")
       ->capture_default_str();
-  std::uint64_t checkpoint_map_gib = config.checkpoint_map_bytes >> 30;
-  app.add_option("--checkpoint-map-gib", checkpoint_map_gib,
-                 "Largest the checkpoint file may grow (LMDB map size; address space, not disk)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
+  std::uint64_t checkpoint_map_mib = config.checkpoint_map_bytes >> 20;
+  app.add_option("--checkpoint-map-mib", checkpoint_map_mib,
+                 "Largest the checkpoint file may grow, MiB (LMDB map size; address space, not "
+                 "disk). A checkpoint that does not fit fails and is tried again later")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--accounts-max", config.engine.accounts_max,
                  "Accounts per shard at most; past it credits are rejected accounts_full")
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
   }
   config.durable = durability == "fsync";
   config.checkpoints = checkpoints == "on";
-  config.checkpoint_map_bytes = checkpoint_map_gib << 30;
+  config.checkpoint_map_bytes = checkpoint_map_mib << 20;
   config.engine.id_window_us = id_window_s * bonus::kUsPerSecond;
 
   bonus::server::Server server(config);

@@ -1,4 +1,4 @@
-// Incremental state: StateCodec::take_changes gives what changed, key by key, and
+// Incremental state: StateCodec::give_changes gives what changed, key by key, and
 // StateLoader rebuilds from those records a ledger equal to the original (equal state
 // hashes, and the two go on alike); damaged or partial records are refused by name.
 #include <gtest/gtest.h>
@@ -35,7 +35,8 @@ class MapStore : public StateSink {
     ++erases;
   }
   void take(Ledger& ledger) {
-    StateCodec::take_changes(ledger, *this);
+    StateCodec::give_changes(ledger, *this);
+    StateCodec::forget_changes(ledger);
     header = StateCodec::encode_header(ledger);
   }
   std::optional<std::string> load(Ledger& into) const {

@@ -105,6 +105,31 @@ TEST(CheckpointStore, CheckpointsAtRandomPointsLoadBackExactly) {
   }
 }
 
+TEST(CheckpointStore, AFailedWriteKeepsTheChangesForTheNext) {
+  TempDir dir;
+  Shards shards(9);
+  shards.apply(40'000);
+  {
+    auto opened = CheckpointStore::open(dir.path(), 1u << 16);  // too small: MDB_MAP_FULL
+    auto& store = std::get<std::unique_ptr<CheckpointStore>>(opened);
+    CheckpointWriteStats stats;
+    const auto error = store->write(shards.position, shards.pointers(), stats);
+    ASSERT_TRUE(error);
+    EXPECT_NE(error->find("MDB_MAP_FULL"), std::string::npos) << *error;
+    EXPECT_FALSE(store->info().present);
+  }
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->info().present);
+  CheckpointWriteStats stats;
+  ASSERT_FALSE(store->write(shards.position, shards.pointers(), stats));
+  for (std::uint32_t s = 0; s < 2; ++s) {
+    Ledger loaded(small_windows());
+    ASSERT_FALSE(store->load(s, loaded));
+    EXPECT_EQ(loaded.state_hash(), shards.ledgers[s]->state_hash());
+  }
+}
+
 // A store with one checkpoint of a small workload, for the damage tests.
 class CheckpointDamage : public ::testing::Test {
  protected:

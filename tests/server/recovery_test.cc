@@ -250,6 +250,40 @@ TEST(CheckpointRecovery, AJournalThatEndsBeforeTheCheckpointStopsStartUp) {
   EXPECT_NE(log.find("before the checkpoint's position"), std::string::npos) << log;
 }
 
+TEST(CheckpointRecovery, AFailedCheckpointLosesNothingAndIsTriedAgain) {
+  // A map too small for the checkpoint: LMDB answers MDB_MAP_FULL.
+  BonusdProcess server;
+  std::vector<std::string> args = kManual;
+  args.insert(args.end(), {"--checkpoint-map-mib", "1"});
+  ASSERT_TRUE(server.start(args)) << server.log();
+  {
+    RawConnection c(server.port());
+    credits(c, 0, 20'000);
+    auto status = checkpoint(c);
+    ASSERT_TRUE(status);
+    EXPECT_FALSE(status->ok);
+    EXPECT_NE(status->message.find("MDB_MAP_FULL"), std::string::npos) << status->message;
+    status = admin(c, protocol::AdminAction::status);
+    ASSERT_TRUE(status);
+    EXPECT_NE(status->message.find("the next checkpoint tries again"), std::string::npos)
+        << status->message;
+    credits(c, 20'000, 100);
+  }
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  // With room, the same server writes it all; after another crash everything is there.
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  {
+    RawConnection c(server.port());
+    const auto status = checkpoint(c);
+    ASSERT_TRUE(status && status->ok) << (status ? status->message : "no answer");
+    EXPECT_NE(status->message.find("20100 accounts"), std::string::npos) << status->message;
+  }
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  RawConnection c(server.port());
+  credits(c, 0, 20'100, true);
+}
+
 TEST(CheckpointRecovery, AnotherShardCountIsRefusedAndZeroFollowsTheCheckpoint) {
   BonusdProcess server;
   ASSERT_TRUE(server.start({"--shards", "3"})) << server.log();
