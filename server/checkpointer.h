@@ -52,7 +52,8 @@ struct CheckpointerOptions {
   std::uint64_t records = 1'000'000;          // journal records between checkpoints; 0: no bound
   // Records waiting for the replicas; past it the sequencer waits (feed blocks), so
   // memory stays bounded when the replicas fall behind.
-  std::uint64_t queue_records_max = 1'000'000;
+  std::uint64_t queue_records_max = 4'000'000;
+  int nice = 10;  // the thread's nice value (0: as the rest of the server)
 };
 
 struct CheckpointOutcome {
