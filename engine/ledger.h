@@ -76,6 +76,20 @@ class Ledger {
   void track_changes();
   bool tracking_changes() const;
 
+  // Every order the ledger holds a record of: f(order, is_hold, recency), holds (and
+  // one-step spends) first, then accruals. `recency` orders records of a reused id:
+  // kTimeNever for an open one, else when it finished. For the server's router, which
+  // must know after a checkpoint load where each order went.
+  template <typename F>
+  void for_each_order(F&& f) const {
+    holds_.for_each([&](const HoldOrder& h) {
+      f(h.order, true, h.state == HoldOrder::State::held ? kTimeNever : h.finished_us);
+    });
+    accruals_.for_each([&](const AccrualOrder& a) {
+      f(a.order, false, a.state == AccrualOrder::State::pending ? kTimeNever : a.finished_us);
+    });
+  }
+
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }

@@ -1,5 +1,8 @@
 #include "server/router.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace bonus::server {
 
 std::uint32_t Router::remember(OrderMap& map, OrderId order, BuyerId buyer) {
@@ -15,6 +18,30 @@ std::uint32_t Router::remember(OrderMap& map, OrderId order, BuyerId buyer) {
 std::uint32_t Router::lookup(const OrderMap& map, OrderId order) const {
   const auto it = map.shard.find(order);
   return it == map.shard.end() ? 0 : it->second;
+}
+
+void Router::restore(OrderId order, bool hold, std::uint32_t shard, TimeUs recency) {
+  restored_.push_back(Restored{recency, order, shard, hold});
+}
+
+void Router::finish_restore() {
+  // Oldest first, as route() would have recorded them; a later record of the same id
+  // takes its place.
+  std::sort(restored_.begin(), restored_.end(), [](const Restored& a, const Restored& b) {
+    return std::tie(a.recency, a.order, a.shard) < std::tie(b.recency, b.order, b.shard);
+  });
+  for (const Restored& r : restored_) {
+    OrderMap& map = r.hold ? holds_ : accruals_;
+    if (map.shard.insert_or_assign(r.order, r.shard).second) map.age.push_back(r.order);
+  }
+  for (OrderMap* map : {&holds_, &accruals_}) {
+    while (map->shard.size() > orders_max_ && !map->age.empty()) {
+      map->shard.erase(map->age.front());
+      map->age.pop_front();
+    }
+  }
+  restored_.clear();
+  restored_.shrink_to_fit();
 }
 
 std::uint32_t Router::route(const Command& command) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/command.h"
 #include "engine/hash.h"
@@ -35,6 +36,13 @@ class Router {
 
   std::uint32_t shards() const { return shards_; }
 
+  // After a checkpoint load, before any route(): the orders each shard's ledger has a
+  // record of (Ledger::for_each_order), so that commands naming them go where they went.
+  // Of an id on several shards (reused), the most recent record wins; the oldest are
+  // forgotten first. Then finish_restore().
+  void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs recency);
+  void finish_restore();
+
  private:
   struct OrderMap {
     std::unordered_map<OrderId, std::uint32_t> shard;
@@ -43,10 +51,18 @@ class Router {
   std::uint32_t remember(OrderMap& map, OrderId order, BuyerId buyer);
   std::uint32_t lookup(const OrderMap& map, OrderId order) const;
 
+  struct Restored {
+    TimeUs recency;
+    OrderId order;
+    std::uint32_t shard;
+    bool hold;
+  };
+
   std::uint32_t shards_;
   std::uint64_t orders_max_;
   OrderMap holds_;
   OrderMap accruals_;
+  std::vector<Restored> restored_;  // between restore() and finish_restore()
 };
 
 }  // namespace bonus::server

@@ -94,6 +94,13 @@ std::optional<std::string> Server::start() {
                            std::chrono::steady_clock::now() - load_start)
                            .count();
   router_ = std::make_unique<Router>(config_.shards, config_.engine.orders_max);
+  // The router learns from the checkpoint where the orders before it went.
+  for (std::uint32_t s = 0; s < config_.shards; ++s) {
+    shards_[s]->ledger_before_start().for_each_order([&](OrderId order, bool hold, TimeUs recency) {
+      router_->restore(order, hold, s, recency);
+    });
+  }
+  router_->finish_restore();
 
   // Replay what came after the checkpoint: the same commands, at the same times,
   // through the same routing (in log order, on this thread), then applied by every shard

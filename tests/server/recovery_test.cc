@@ -164,6 +164,47 @@ TEST(CheckpointRecovery, StartUpLoadsTheCheckpointAndReplaysTheRest) {
   EXPECT_EQ(audit->accounts, 5'000u);
 }
 
+// Sends one command and returns its result (nothing if the connection broke).
+template <typename C>
+std::optional<Result> one(RawConnection& c, const C& command) {
+  static std::uint64_t request = 1'000'000;
+  const auto results = write_batch(c, ++request, std::span<const C>(&command, 1));
+  if (!results) return std::nullopt;
+  return results->at(0);
+}
+
+TEST(CheckpointRecovery, OrdersFromBeforeTheCheckpointStillFindTheirShard) {
+  // Holds and accruals of buyers on every shard, then a checkpoint and a crash: the
+  // restarted router learns from the checkpoint where each order went.
+  BonusdProcess server;
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  std::uint64_t id = 0;
+  {
+    RawConnection c(server.port());
+    for (BuyerId b = 1; b <= 16; ++b) {
+      ASSERT_EQ(one(c, Credit{Id128{0x0D, ++id}, 5, b, 1000, 0, LotLife::forever(), 0, 0})->code,
+                Code::ok);
+      ASSERT_EQ(one(c, Hold{Id128{0x0D, ++id}, 100 + b, 5, b, 100, 1'000'000, 0})->code, Code::ok);
+      ASSERT_EQ(one(c, Accrue{Id128{0x0D, ++id}, 200 + b, 5, b, 50, LotLife::forever()})->code,
+                Code::ok);
+    }
+    const auto status = checkpoint(c);
+    ASSERT_TRUE(status && status->ok) << (status ? status->message : "no answer");
+  }
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(server.start(kManual)) << server.log();
+  RawConnection c(server.port());
+  for (BuyerId b = 1; b <= 16; ++b) {
+    const auto captured = one(c, Capture{Id128{0x0D, ++id}, 100 + b, 0});
+    ASSERT_TRUE(captured);
+    EXPECT_EQ(captured->code, Code::ok) << "buyer " << b;
+    EXPECT_EQ(captured->amount, 100u) << "buyer " << b;
+    const auto confirmed = one(c, ConfirmAccrual{Id128{0x0D, ++id}, 200 + b});
+    ASSERT_TRUE(confirmed);
+    EXPECT_EQ(confirmed->code, Code::ok) << "buyer " << b;
+  }
+}
+
 TEST(CheckpointRecovery, SegmentsBeforeTheCheckpointAreDeleted) {
   BonusdProcess server;
   ASSERT_TRUE(server.start(kManual)) << server.log();
