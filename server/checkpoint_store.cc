@@ -96,6 +96,7 @@ class LmdbSink : public StateSink {
     const bool append = last_[t].empty() || key > std::string_view(last_[t]);
     if (int rc = mdb_put(txn_, tables_[t], &k, &v, append ? MDB_APPEND : 0); rc != 0) {
       error = lmdb_error("put", rc);
+      error_rc = rc;
       return;
     }
     if (append) last_[t].assign(key);
@@ -110,12 +111,14 @@ class LmdbSink : public StateSink {
     const int rc = mdb_del(txn_, tables_[static_cast<int>(table)], &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) {
       error = lmdb_error("delete", rc);
+      error_rc = rc;
       return;
     }
     ++stats_.records_erased;
   }
 
   std::optional<std::string> error;
+  int error_rc = 0;
 
  private:
   MDB_txn* txn_;
@@ -128,14 +131,20 @@ class LmdbSink : public StateSink {
 
 }  // namespace
 
-CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint64_t map_bytes) {
+CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint64_t map_bytes,
+                                              std::uint64_t map_bytes_first) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return "checkpoint: cannot create " + dir + ": " + ec.message();
   std::unique_ptr<CheckpointStore> store(new CheckpointStore(dir));
   if (int rc = mdb_env_create(&store->env_); rc != 0) return lmdb_error("mdb_env_create", rc);
   mdb_env_set_maxdbs(store->env_, kStateTableCount * kShardsMax + 1);
-  if (int rc = mdb_env_set_mapsize(store->env_, map_bytes); rc != 0) {
+  // The map starts at twice the file (at least map_bytes_first) and grows when a checkpoint needs
+  // more, up to `map_bytes`: reserving the whole bound up front fails where address
+  // space is limited (sanitizers, ulimit -v).
+  store->map_bytes_max_ = map_bytes;
+  store->map_bytes_ = std::min(map_bytes, std::max(map_bytes_first, store->file_bytes() * 2));
+  if (int rc = mdb_env_set_mapsize(store->env_, store->map_bytes_); rc != 0) {
     return lmdb_error("map size", rc);
   }
   if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, 0644); rc != 0) {
@@ -288,8 +297,32 @@ std::optional<std::string> CheckpointStore::load(std::uint32_t shard, Ledger& le
 std::optional<std::string> CheckpointStore::write(std::uint64_t position,
                                                   std::span<Ledger* const> ledgers,
                                                   CheckpointWriteStats& stats) {
+  for (;;) {
+    CheckpointWriteStats attempt;
+    int rc = 0;
+    auto error = write_once(position, ledgers, attempt, rc);
+    if (!error) {
+      stats = attempt;
+      return std::nullopt;
+    }
+    // The map is grown on demand: nothing of the attempt is in the store, and the ledgers
+    // still hold their changes, so it can simply be made again.
+    if (rc != MDB_MAP_FULL || map_bytes_ >= map_bytes_max_) return error;
+    map_bytes_ = std::min(map_bytes_max_, map_bytes_ * 2);
+    if (int grown = mdb_env_set_mapsize(env_, map_bytes_); grown != 0) {
+      return lmdb_error("map size", grown);
+    }
+  }
+}
+
+std::optional<std::string> CheckpointStore::write_once(std::uint64_t position,
+                                                       std::span<Ledger* const> ledgers,
+                                                       CheckpointWriteStats& stats, int& rc_out) {
   MDB_txn* txn = nullptr;
-  if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) return lmdb_error("begin", rc);
+  if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) {
+    rc_out = rc;
+    return lmdb_error("begin", rc);
+  }
   auto put_meta = [&](const std::string& key, std::string value) {
     MDB_val k = val(key);
     MDB_val v = val(value);
@@ -300,17 +333,24 @@ std::optional<std::string> CheckpointStore::write(std::uint64_t position,
     LmdbSink sink(txn, tables_[s], s, stats);
     StateCodec::give_changes(*ledgers[s], sink);
     error = sink.error;
+    rc_out = sink.error_rc;
     if (error) break;
     const std::string key = header_key(s);
     std::string header = StateCodec::encode_header(*ledgers[s]);
     seal(s, key, header);
-    if (int rc = put_meta(key, std::move(header)); rc != 0) error = lmdb_error("put header", rc);
+    if (int rc = put_meta(key, std::move(header)); rc != 0) {
+      error = lmdb_error("put header", rc);
+      rc_out = rc;
+    }
   }
   if (!error) {
     int rc = put_meta("position", fixed(position));
     if (rc == 0) rc = put_meta("shards", fixed(static_cast<std::uint32_t>(ledgers.size())));
     if (rc == 0) rc = put_meta("format", fixed(kFormatVersion));
-    if (rc != 0) error = lmdb_error("put meta", rc);
+    if (rc != 0) {
+      error = lmdb_error("put meta", rc);
+      rc_out = rc;
+    }
   }
   if (error) {
     mdb_txn_abort(txn);
@@ -318,7 +358,10 @@ std::optional<std::string> CheckpointStore::write(std::uint64_t position,
     tables_.resize(std::min<std::size_t>(tables_.size(), info_.present ? info_.shards : 0));
     return error;
   }
-  if (int rc = mdb_txn_commit(txn); rc != 0) return lmdb_error("commit", rc);
+  if (int rc = mdb_txn_commit(txn); rc != 0) {
+    rc_out = rc;
+    return lmdb_error("commit", rc);
+  }
   for (Ledger* ledger : ledgers) StateCodec::forget_changes(*ledger);
   info_ = CheckpointInfo{true, position, static_cast<std::uint32_t>(ledgers.size())};
   return std::nullopt;

@@ -47,13 +47,15 @@ class CheckpointStore {
   // The store's own format version (meta "format"); the records inside carry the
   // engine's StateCodec::kVersion in each shard header. Other versions are refused.
   static constexpr std::uint32_t kFormatVersion = 1;
-  static constexpr std::uint64_t kMapBytesDefault = 1ull << 40;  // address space only
+  static constexpr std::uint64_t kMapBytesDefault = 1ull << 40;
   static constexpr std::uint32_t kShardsMax = 256;  // LMDB opens every database up front
 
   using Opened = std::variant<std::unique_ptr<CheckpointStore>, std::string>;
   // Opens (creating when missing) the store in `dir` and reads what it holds.
-  // `map_bytes` bounds the file (LMDB's map size); it is reserved address space, not disk.
-  static Opened open(const std::string& dir, std::uint64_t map_bytes = kMapBytesDefault);
+  // `map_bytes` bounds the file (LMDB's map size, grown on demand up to it).
+  // The map starts at `map_bytes_first` or twice the file, whichever is larger.
+  static Opened open(const std::string& dir, std::uint64_t map_bytes = kMapBytesDefault,
+                     std::uint64_t map_bytes_first = 1ull << 30);
   ~CheckpointStore();
   CheckpointStore(const CheckpointStore&) = delete;
   CheckpointStore& operator=(const CheckpointStore&) = delete;
@@ -82,12 +84,16 @@ class CheckpointStore {
 
   explicit CheckpointStore(std::string dir) : dir_(std::move(dir)) {}
   std::optional<std::string> read_info();
+  std::optional<std::string> write_once(std::uint64_t position, std::span<Ledger* const> ledgers,
+                                        CheckpointWriteStats& stats, int& rc_out);
   // Opens (creating) the databases of shards [tables_.size(), shards) in `txn`.
   std::optional<std::string> open_shards(MDB_txn* txn, std::uint32_t shards);
 
   std::string dir_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0;
+  std::uint64_t map_bytes_ = 0;      // LMDB's map now
+  std::uint64_t map_bytes_max_ = 0;  // what it may grow to
   std::vector<ShardTables> tables_;  // per shard; opened at open() or by the first write
   CheckpointInfo info_;
 };

@@ -110,7 +110,7 @@ TEST(CheckpointStore, AFailedWriteKeepsTheChangesForTheNext) {
   Shards shards(9);
   shards.apply(40'000);
   {
-    auto opened = CheckpointStore::open(dir.path(), 1u << 16);  // too small: MDB_MAP_FULL
+    auto opened = CheckpointStore::open(dir.path(), 1u << 16, 1u << 16);  // too small: full
     auto& store = std::get<std::unique_ptr<CheckpointStore>>(opened);
     CheckpointWriteStats stats;
     const auto error = store->write(shards.position, shards.pointers(), stats);
@@ -123,6 +123,23 @@ TEST(CheckpointStore, AFailedWriteKeepsTheChangesForTheNext) {
   EXPECT_FALSE(store->info().present);
   CheckpointWriteStats stats;
   ASSERT_FALSE(store->write(shards.position, shards.pointers(), stats));
+  for (std::uint32_t s = 0; s < 2; ++s) {
+    Ledger loaded(small_windows());
+    ASSERT_FALSE(store->load(s, loaded));
+    EXPECT_EQ(loaded.state_hash(), shards.ledgers[s]->state_hash());
+  }
+}
+
+TEST(CheckpointStore, TheMapGrowsAsCheckpointsNeedIt) {
+  TempDir dir;
+  Shards shards(13);
+  shards.apply(40'000);
+  auto opened = CheckpointStore::open(dir.path(), 1ull << 30, 1u << 16);  // starts at 64 KiB
+  auto& store = std::get<std::unique_ptr<CheckpointStore>>(opened);
+  CheckpointWriteStats stats;
+  const auto error = store->write(shards.position, shards.pointers(), stats);
+  ASSERT_FALSE(error) << *error;
+  EXPECT_GT(store->file_bytes(), 1u << 16);
   for (std::uint32_t s = 0; s < 2; ++s) {
     Ledger loaded(small_windows());
     ASSERT_FALSE(store->load(s, loaded));
