@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -188,6 +189,20 @@ class CheckpointDamage : public ::testing::Test {
 };
 
 TEST_F(CheckpointDamage, TheUndamagedStoreLoads) { EXPECT_EQ(load_error(), ""); }
+
+TEST_F(CheckpointDamage, MdbStatFromLmdbUtilsReadsTheFile) {
+  const std::string command = "mdb_stat -a " + dir_.path() + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
+  ASSERT_EQ(::pclose(pipe), 0) << out;
+  for (const char* name : {"Status of meta", "Status of accounts.0", "Status of accounts.1",
+                           "Status of ids.1", "Status of holds.0"}) {
+    EXPECT_NE(out.find(name), std::string::npos) << name << " in:\n" << out;
+  }
+}
 
 TEST_F(CheckpointDamage, AnotherFormatVersionIsRefusedByName) {
   edit("meta", [](MDB_txn* txn, MDB_dbi dbi) {
