@@ -5,8 +5,10 @@
 // it is; loading reads a shard back through StateLoader, checking every record. The
 // layout (databases, keys, values, versions) is written down in docs/checkpoint-format.md.
 //
-// Thread-safe as LMDB is: one writer (the checkpointer thread) and any number of
-// readers, each load in its own read transaction (MDB_NOTLS).
+// Threads: loads may run on several threads at once (each in its own read transaction,
+// MDB_NOTLS); writes come from one thread (the checkpointer's), never while a load runs:
+// a write may grow LMDB's map, which needs no transaction open in the process. info()
+// changes with each write: read it before the writer starts, or on the writer's thread.
 #pragma once
 
 #include <lmdb.h>
