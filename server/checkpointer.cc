@@ -116,7 +116,12 @@ CheckpointOutcome Checkpointer::checkpoint() {
                 std::to_string(stats.records_put) + " records written, " +
                 std::to_string(stats.records_erased) + " erased, " +
                 std::to_string(stats.value_bytes >> 10) + " KiB in " + std::to_string(ms) + " ms";
-  spdlog::info("{}", out.message);
+  // An idle server still checkpoints its sweep ticks: those go to the debug log.
+  if (stats.records_put + stats.records_erased > 0) {
+    spdlog::info("{}", out.message);
+  } else {
+    spdlog::debug("{}", out.message);
+  }
   if (on_durable_) on_durable_(applied_position_);
   return out;
 }
