@@ -20,7 +20,7 @@ enum Exit : int {
 struct Invocation {
   std::string command;  // "credit", ..., "clock advance", "admin status"
   std::string server = "127.0.0.1:7400";
-  std::string request_timeout = "5s";
+  std::string request_timeout;  // empty: 5s, and 10m for admin checkpoint
   bool json = false;
   bool progress = true;
   // Options as typed, by long name without dashes ("seller", "goods-total"); absent

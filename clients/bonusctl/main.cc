@@ -224,9 +224,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--json", inv.json, "Print JSON for scripts instead of text for people");
   app.add_option("--request-timeout", inv.request_timeout,
-                 "Wait this long for each answer (mail: for each batch)")
-      ->type_name("DURATION")
-      ->capture_default_str();
+                 "Wait this long for each answer (mail: for each batch); default 5s, and 10m "
+                 "for admin checkpoint (a checkpoint of millions of accounts takes seconds)")
+      ->type_name("DURATION");
   Declarer declarer(inv);
   declare_writes(app, declarer);
   declare_reads(app, declarer, inv);

@@ -113,10 +113,13 @@ client::ClientOptions Context::client_options() const {
     options.host = options.host.substr(1, options.host.size() - 2);
   }
   options.port = static_cast<std::uint16_t>(*port);
-  const auto timeout = parse_duration(invocation_.request_timeout);
+  const std::string& given = invocation_.request_timeout;
+  const std::string wait = !given.empty() ? given
+                           : invocation_.command == "admin checkpoint" ? "10m"
+                                                                        : "5s";
+  const auto timeout = parse_duration(wait);
   if (!timeout) {
-    throw UsageError("--request-timeout " + invocation_.request_timeout +
-                     ": want a duration like 5s or 1m");
+    throw UsageError("--request-timeout " + wait + ": want a duration like 5s or 1m");
   }
   options.timeout = std::chrono::milliseconds(std::max<TimeUs>(1, *timeout / 1000));
   return options;
