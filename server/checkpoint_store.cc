@@ -264,26 +264,29 @@ std::optional<std::string> CheckpointStore::load(std::uint32_t shard, Ledger& le
     if (int rc = mdb_cursor_open(r.txn, tables_[shard][t], &cursor); rc != 0) {
       return lmdb_error("cursor", rc);
     }
-    // In batches: the views stay valid for the transaction, and the loader prefetches a
-    // batch's index slots before inserting it, so the cache misses overlap.
-    constexpr std::size_t kBatch = 32;
-    std::pair<std::string_view, std::string_view> batch[kBatch];
+    // A window of records read ahead: the views stay valid for the transaction, and the
+    // loader prefetches each record's index slots kAhead records before inserting it,
+    // so the cache misses overlap instead of coming one after another.
+    constexpr std::size_t kAhead = 32;
+    std::pair<std::string_view, std::string_view> window[kAhead];
     const auto table = static_cast<StateTable>(t);
-    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
     std::optional<std::string> error;
-    while (rc == 0 && !error) {
-      std::size_t n = 0;
-      for (; n < kBatch && rc == 0; ++n, rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-        batch[n] = {view(k), view(v)};
-        loader.prefetch(table, batch[n].second);
+    std::size_t read = 0;
+    std::size_t done = 0;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    while (!error && (rc == 0 || done < read)) {
+      if (rc == 0 && read - done < kAhead) {
+        window[read++ % kAhead] = {view(k), view(v)};
+        loader.prefetch(table, view(v));
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+        continue;
       }
-      for (std::size_t i = 0; i < n && !error; ++i) {
-        const auto body = unseal(shard, batch[i].first, batch[i].second);
-        if (!body) {
-          error = where + kTableNames[t] + " record fails its checksum";
-        } else if ((error = loader.record(table, batch[i].first, *body))) {
-          *error = where + *error;
-        }
+      const auto& [key, value] = window[done++ % kAhead];
+      const auto body = unseal(shard, key, value);
+      if (!body) {
+        error = where + kTableNames[t] + " record fails its checksum";
+      } else if ((error = loader.record(table, key, *body))) {
+        *error = where + *error;
       }
     }
     mdb_cursor_close(cursor);
