@@ -114,19 +114,28 @@ void put_record(Writer& w, const IdEntry& e) {
   w.put(e.result);
 }
 
-// The records of `table` (live ones only, with `keep`), sorted by key.
+// `records` with their keys, sorted by key.
+template <typename T>
+std::vector<std::pair<std::string, const T*>> by_key(const std::vector<const T*>& records) {
+  std::vector<std::pair<std::string, const T*>> keyed(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    key_of(*records[i], keyed[i].first);
+    keyed[i].second = records[i];
+  }
+  std::sort(keyed.begin(), keyed.end());
+  return keyed;
+}
+
+// The records of `table` that `keep`, sorted by key.
 template <typename T, typename Keep>
 std::vector<const T*> sorted_records(const KeyedTable<T>& table, Keep&& keep) {
-  std::vector<std::pair<std::string, const T*>> keyed;
+  std::vector<const T*> records;
   table.for_each([&](const T& r) {
-    if (!keep(r)) return;
-    keyed.emplace_back(std::string(), &r);
-    key_of(r, keyed.back().first);
+    if (keep(r)) records.push_back(&r);
   });
-  std::sort(keyed.begin(), keyed.end());
   std::vector<const T*> out;
-  out.reserve(keyed.size());
-  for (auto& [key, r] : keyed) out.push_back(r);
+  out.reserve(records.size());
+  for (const auto& [key, r] : by_key(records)) out.push_back(r);
   return out;
 }
 
@@ -163,14 +172,8 @@ void give_table_changes(const KeyedTable<T>& table, StateTable which, StateSink&
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   for (const std::string& key : keys) sink.erase(which, key);
 
-  std::vector<std::pair<std::string, const T*>> keyed(live.size());
-  for (std::size_t i = 0; i < live.size(); ++i) {
-    key_of(*live[i], keyed[i].first);
-    keyed[i].second = live[i];
-  }
-  std::sort(keyed.begin(), keyed.end());
   std::string value;
-  for (const auto& [key, r] : keyed) {
+  for (const auto& [key, r] : by_key(live)) {
     value.clear();
     Writer w(value);
     put_record(w, *r);

@@ -86,7 +86,9 @@ CheckpointOutcome Checkpointer::checkpoint() {
   }
   const auto start = std::chrono::steady_clock::now();
   CheckpointWriteStats stats;
-  if (auto error = store_.write(applied_position_, replica_ptrs_, stats)) {
+  std::vector<Ledger*> ledgers;
+  for (auto& replica : replicas_) ledgers.push_back(replica.get());
+  if (auto error = store_.write(applied_position_, ledgers, stats)) {
     // Nothing of it is in the store and the replicas still hold their changes: the next
     // trigger tries again. The journal keeps everything since the last checkpoint.
     out.message = *error + "; the journal keeps everything since position " +
@@ -133,7 +135,6 @@ void Checkpointer::run() {
   if (options_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     replicas_.push_back(std::make_unique<Ledger>(engine_));
-    replica_ptrs_.push_back(replicas_.back().get());
   }
   if (store_.info().present) {
     for (std::uint32_t s = 0; s < shard_count_; ++s) {

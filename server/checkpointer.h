@@ -101,7 +101,6 @@ class Checkpointer {
   std::uint32_t shard_count_;
   Durable on_durable_;
   std::vector<std::unique_ptr<Ledger>> replicas_;  // this thread's
-  std::vector<Ledger*> replica_ptrs_;
   std::uint64_t applied_position_ = 0;   // this thread's
   std::uint64_t records_since_ = 0;      // this thread's: applied since the last checkpoint
   std::chrono::steady_clock::time_point last_checkpoint_{};

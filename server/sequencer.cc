@@ -139,8 +139,10 @@ void Sequencer::run() {
       journal_bytes_ = journal_.bytes();
       if (checkpointer_ != nullptr && !replica_outbox_.writes.empty()) {
         replica_outbox_.last_position = journal_.durable_position();
+        const std::size_t size = replica_outbox_.writes.size();
         checkpointer_->feed(std::move(replica_outbox_));
         replica_outbox_ = ReplicaBatch{};
+        replica_outbox_.writes.reserve(size);  // one allocation for a group like the last
       }
       for (std::size_t s = 0; s < shards_.size(); ++s) {
         if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
