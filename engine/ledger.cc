@@ -8,33 +8,10 @@
 #include <sstream>
 
 #include "engine/assert.h"
+#include "engine/command_id.h"
 #include "engine/state_codec.h"
 
 namespace bonus {
-namespace {
-
-// The body of a write: its type and its bytes (commands have no padding).
-std::uint64_t body_hash(const Command& command) {
-  return std::visit(
-      [&](const auto& c) {
-        return XXH3_64bits_withSeed(&c, sizeof(c), command.index() + 1);
-      },
-      command);
-}
-
-Id128 id_of(const Command& command) {
-  return std::visit(
-      [](const auto& c) {
-        if constexpr (requires { c.id; }) {
-          return c.id;
-        } else {
-          return Id128{};
-        }
-      },
-      command);
-}
-
-}  // namespace
 
 Ledger::Ledger(const EngineConfig& config) : config_(config) {}
 
@@ -42,12 +19,13 @@ Result Ledger::apply(const Command& command, TimeUs now) {
   BONUS_ASSERT(now > last_now_);
   BONUS_ASSERT(now <= kTimeMaxUs);
   last_now_ = now;
+  swept_holds_.clear();
   prune(now, 8);
   if (const Sweep* s = std::get_if<Sweep>(&command)) return sweep(*s, now);
 
-  const Id128 id = id_of(command);
+  const Id128 id = command_id(command);
   if (id.zero()) return Result::of(Code::id_zero);
-  const std::uint64_t body = body_hash(command);
+  const std::uint64_t body = command_body_hash(command);
   if (IdEntry* entry = ids_.find(id)) {
     if (id_live(*entry, now)) {
       if (entry->body_hash != body) return Result::of(Code::id_reused);
@@ -55,16 +33,36 @@ Result Ledger::apply(const Command& command, TimeUs now) {
       repeat.flags |= Result::kRepeat;
       return repeat;
     }
-    ids_.erase(*entry);  // Past its window: forgotten.
+    forget_id(*entry);  // Past its window: forgotten.
   }
-  if (ids_.size() >= config_.ids_max) {
+  if (id_count_[0] >= config_.ids_max) {
     prune(now, SIZE_MAX);
-    if (ids_.size() >= config_.ids_max) return Result::of(Code::ids_full);
+    if (id_count_[0] >= config_.ids_max) return Result::of(Code::ids_full);
   }
   const Result result = apply_write(command, now);
-  ids_.insert(id, [&](IdEntry& e) { e = IdEntry{id, body, now, result}; });
-  id_times_.emplace_back(now, id);
+  remember_id(IdEntry{id, body, now, result}, now);
   return result;
+}
+
+// Applied commands' ids count towards ids_max; rejected ones have a bounded table of
+// their own (a rejection past it is answered but not remembered), so cheap invalid
+// commands can never fill the room that applied writes need.
+void Ledger::remember_id(const IdEntry& entry, TimeUs now) {
+  const bool rejected = id_rejected(entry);
+  if (rejected && id_count_[1] >= config_.rejected_ids_max) {
+    prune(now, SIZE_MAX);
+    if (id_count_[1] >= config_.rejected_ids_max) return;
+  }
+  ids_.insert(entry.id, [&](IdEntry& e) { e = entry; });
+  id_times_[rejected].emplace_back(entry.time_us, entry.id);
+  ++id_count_[rejected];
+}
+
+void Ledger::forget_id(const IdEntry& entry) {
+  const bool rejected = id_rejected(entry);
+  BONUS_ASSERT(id_count_[rejected] > 0);
+  --id_count_[rejected];
+  ids_.erase(entry);
 }
 
 Result Ledger::apply_write(const Command& command, TimeUs now) {
@@ -124,8 +122,33 @@ bool Ledger::accrual_live(const AccrualOrder& accrual, TimeUs now) const {
          accrual.finished_us > now - config_.order_retention_us;
 }
 
+bool Ledger::id_rejected(const IdEntry& entry) { return entry.result.code != Code::ok; }
+
+TimeUs Ledger::id_window_us(bool rejected) const {
+  return rejected ? config_.rejected_id_window_us : config_.id_window_us;
+}
+
 bool Ledger::id_live(const IdEntry& entry, TimeUs now) const {
-  return entry.time_us > now - config_.id_window_us;
+  return entry.time_us > now - id_window_us(id_rejected(entry));
+}
+
+std::optional<IdMemory> Ledger::id_memory(const Id128& id, TimeUs now) const {
+  const IdEntry* e = ids_.find(id);
+  if (e == nullptr || !id_live(*e, now)) return std::nullopt;
+  return IdMemory{e->body_hash, e->time_us, id_rejected(*e)};
+}
+
+TimeUs Ledger::order_live_until(OrderId order, bool hold, TimeUs now) const {
+  if (hold) {
+    const HoldOrder* h = holds_.find(order);
+    if (h == nullptr || !hold_live(*h, now)) return 0;
+    return h->state == HoldOrder::State::held ? kTimeNever
+                                              : h->finished_us + config_.order_retention_us;
+  }
+  const AccrualOrder* a = accruals_.find(order);
+  if (a == nullptr || !accrual_live(*a, now)) return 0;
+  return a->state == AccrualOrder::State::pending ? kTimeNever
+                                                  : a->finished_us + config_.order_retention_us;
 }
 
 HoldOrder* Ledger::live_hold(OrderId order, TimeUs now) {
@@ -158,13 +181,16 @@ void Ledger::prune(TimeUs now, std::size_t budget) {
       accruals_.erase(*a);
     }
   }
-  const TimeUs id_horizon = now - config_.id_window_us;
-  for (std::size_t n = 0; n < budget && !id_times_.empty(); ++n) {
-    const auto [time, id] = id_times_.front();
-    if (time > id_horizon) break;
-    id_times_.pop_front();
-    const IdEntry* e = ids_.find(id);
-    if (e != nullptr && e->time_us == time) ids_.erase(*e);
+  for (const bool rejected : {false, true}) {
+    const TimeUs id_horizon = now - id_window_us(rejected);
+    auto& times = id_times_[rejected];
+    for (std::size_t n = 0; n < budget && !times.empty(); ++n) {
+      const auto [time, id] = times.front();
+      if (time > id_horizon) break;
+      times.pop_front();
+      const IdEntry* e = ids_.find(id);
+      if (e != nullptr && e->time_us == time && id_rejected(*e) == rejected) forget_id(*e);
+    }
   }
 }
 

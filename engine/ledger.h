@@ -90,6 +90,27 @@ class Ledger {
     });
   }
 
+  // What the ledger remembers of a write id at `now` (nullopt: nothing; a command with
+  // this id would be applied as new). For the server's ledger-wide id directory.
+  std::optional<IdMemory> id_memory(const Id128& id, TimeUs now) const;
+  // Every id remembered at `now`: f(id, IdMemory).
+  template <typename F>
+  void for_each_id(TimeUs now, F&& f) const {
+    ids_.for_each([&](const IdEntry& e) {
+      if (id_live(e, now)) f(e.id, IdMemory{e.body_hash, e.time_us, id_rejected(e)});
+    });
+  }
+  // Until when the record of an order (a hold or spend if `hold`, else an accrual) is
+  // live: 0 if there is none at `now`, kTimeNever while it is open (held, pending),
+  // else when its retention ends. For the server's ledger-wide order directory.
+  TimeUs order_live_until(OrderId order, bool hold, TimeUs now) const;
+  // The holds the last apply() timed out in a sweep (cleared by every apply).
+  const std::vector<OrderId>& swept_holds() const { return swept_holds_; }
+  // How long an id is remembered: an applied command's, or a rejected one's.
+  TimeUs id_window_us(bool rejected) const;
+  // Whether a remembered id belongs to a rejected command (any code but ok).
+  static bool id_rejected(const IdEntry& entry);
+
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }
@@ -151,6 +172,8 @@ class StateLoader;
   bool hold_live(const HoldOrder& hold, TimeUs now) const;
   bool accrual_live(const AccrualOrder& accrual, TimeUs now) const;
   bool id_live(const IdEntry& entry, TimeUs now) const;
+  void remember_id(const IdEntry& entry, TimeUs now);
+  void forget_id(const IdEntry& entry);
   // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
 
@@ -184,7 +207,10 @@ class StateLoader;
   // Finished orders and remembered ids in the order they may be forgotten.
   std::deque<std::pair<TimeUs, OrderId>> finished_holds_;
   std::deque<std::pair<TimeUs, OrderId>> finished_accruals_;
-  std::deque<std::pair<TimeUs, Id128>> id_times_;
+  // Per class (0 applied, 1 rejected): remembered ids by time, and how many there are.
+  std::deque<std::pair<TimeUs, Id128>> id_times_[2];
+  std::uint64_t id_count_[2] = {0, 0};
+  std::vector<OrderId> swept_holds_;
 };
 
 }  // namespace bonus

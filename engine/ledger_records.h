@@ -69,6 +69,13 @@ struct IdEntry {
   static std::uint64_t hash(const Id128& id) { return hash_id(id); }
 };
 
+// What a ledger remembers of a write id (Ledger::id_memory).
+struct IdMemory {
+  std::uint64_t body_hash = 0;
+  TimeUs time_us = 0;     // when the command that left it was applied
+  bool rejected = false;  // that command was rejected: the shorter window applies
+};
+
 // Running totals kept per seller, per campaign and for the whole ledger.
 struct Counters {
   Amount issued = 0;

@@ -555,6 +555,7 @@ Result Ledger::sweep(const Sweep& c, TimeUs now) {
         break;
       }
       close_hold(*h, HoldOrder::State::timed_out, now);
+      swept_holds_.push_back(order);
       ++timed_out;
       ++work;
     }

@@ -36,7 +36,8 @@ std::optional<std::string> StateLoader::header(std::string_view value) {
   l.campaigns_.reserve(std::min<std::uint64_t>(counts_[2], 1u << 20));
   l.holds_.reserve(std::min<std::uint64_t>(counts_[3], l.config_.orders_max));
   l.accruals_.reserve(std::min<std::uint64_t>(counts_[4], l.config_.orders_max));
-  l.ids_.reserve(std::min<std::uint64_t>(counts_[5], l.config_.ids_max));
+  l.ids_.reserve(
+      std::min<std::uint64_t>(counts_[5], l.config_.ids_max + l.config_.rejected_ids_max));
   return std::nullopt;
 }
 
@@ -237,7 +238,7 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       }
       key_of(e, key_);
       if (!admit(table)) return false;
-      id_times_.emplace_back(e.time_us, e.id);
+      id_times_[Ledger::id_rejected(e)].emplace_back(e.time_us, e.id);
       l.ids_.insert(e.id, [&](IdEntry& into) { into = e; });
       return true;
     }
@@ -251,10 +252,15 @@ std::optional<std::string> StateLoader::finish() {
   l.finished_holds_.assign(finished_holds_.begin(), finished_holds_.end());
   std::sort(finished_accruals_.begin(), finished_accruals_.end());
   l.finished_accruals_.assign(finished_accruals_.begin(), finished_accruals_.end());
-  std::sort(id_times_.begin(), id_times_.end(), [](const auto& x, const auto& y) {
-    return std::tie(x.first, x.second.hi, x.second.lo) < std::tie(y.first, y.second.hi, y.second.lo);
-  });
-  l.id_times_.assign(id_times_.begin(), id_times_.end());
+  for (const bool rejected : {false, true}) {
+    auto& times = id_times_[rejected];
+    std::sort(times.begin(), times.end(), [](const auto& x, const auto& y) {
+      return std::tie(x.first, x.second.hi, x.second.lo) <
+             std::tie(y.first, y.second.hi, y.second.lo);
+    });
+    l.id_times_[rejected].assign(times.begin(), times.end());
+    l.id_count_[rejected] = times.size();
+  }
   if (have_header_) {
     for (std::size_t t = 0; t < kStateTableCount; ++t) {
       if (loaded_[t] != counts_[t]) {

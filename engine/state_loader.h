@@ -67,7 +67,7 @@ class StateLoader {
   // Finished orders and ids, by time, for the ledger's retention queues.
   std::vector<std::pair<TimeUs, OrderId>> finished_holds_;
   std::vector<std::pair<TimeUs, OrderId>> finished_accruals_;
-  std::vector<std::pair<TimeUs, Id128>> id_times_;
+  std::vector<std::pair<TimeUs, Id128>> id_times_[2];  // applied, rejected
 };
 
 }  // namespace bonus

@@ -1112,6 +1112,83 @@ TEST_F(LedgerTest, Idempotency_RejectsNewIdsWhenTableFull) {
   EXPECT_EQ(bal(S1, B1).available, 300u);
 }
 
+// Rejected commands' ids live in a table of their own: a flood of cheap invalid
+// commands cannot lock out applied writes (issue 10).
+TEST_F(LedgerTest, Idempotency_RejectionsDoNotFillTheIdTable) {
+  EngineConfig config;
+  config.ids_max = 2;
+  reconfigure(config);
+  for (OrderId order = 1; order <= 50; ++order) {
+    ASSERT_EQ(code(release(order)), Code::unknown_order);
+  }
+  EXPECT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_EQ(code(credit(S1, B1, 100)), Code::ids_full);  // applied ids still have a bound
+}
+
+TEST_F(LedgerTest, Idempotency_RejectionRepeatsWithinItsOwnWindowOnly) {
+  EngineConfig config;
+  config.rejected_id_window_us = 10 * kUsPerMinute;
+  reconfigure(config);
+  Hold h = hold(7, S1, B1, 50);
+  ASSERT_EQ(code(h), Code::insufficient_bonuses);
+  const TimeUs t = now_;
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  Hold other = h;
+  other.amount = 60;
+  EXPECT_EQ(code(other), Code::id_reused);
+  // Within the window the retry gets the rejection it got, and nothing changes.
+  EXPECT_EQ(run_at(h, t + 10 * kUsPerMinute - 1),
+            (Result{Code::insufficient_bonuses, kRep, {}, 0, 0}));
+  EXPECT_EQ(bal(S1, B1).held, 0u);
+  // After it, the id is forgotten: the retry is evaluated afresh and applied once.
+  EXPECT_EQ(run_at(h, t + 10 * kUsPerMinute), ok(50));
+  EXPECT_EQ(run(h), ok(50, 0, kRep));
+  EXPECT_EQ(bal(S1, B1).held, 50u);
+}
+
+TEST_F(LedgerTest, Idempotency_RejectionPastItsBoundIsNotRemembered) {
+  EngineConfig config;
+  config.rejected_ids_max = 1;
+  reconfigure(config);
+  const Release first = release(1), second = release(2);
+  ASSERT_EQ(code(first), Code::unknown_order);
+  ASSERT_EQ(code(second), Code::unknown_order);  // answered, not remembered
+  EXPECT_EQ(run(first), (Result{Code::unknown_order, kRep, {}, 0, 0}));
+  Release reused = second;
+  reused.order = 3;  // another body under the unremembered id: evaluated as new
+  EXPECT_EQ(code(reused), Code::unknown_order);
+  EXPECT_FALSE(ledger_->id_memory(second.id, now_).has_value());
+}
+
+TEST_F(LedgerTest, IdMemoryAndOrderLiveUntilSayWhatTheLedgerRemembers) {
+  const Credit c = credit(S1, B1, 100);
+  ASSERT_EQ(run(c), ok(100));
+  const TimeUs tc = now_;
+  const std::optional<IdMemory> m = ledger_->id_memory(c.id, now_);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->time_us, tc);
+  EXPECT_FALSE(m->rejected);
+  EXPECT_FALSE(ledger_->id_memory(c.id, tc + kIdWindow).has_value());
+  const Release r = release(9);
+  ASSERT_EQ(code(r), Code::unknown_order);
+  ASSERT_TRUE(ledger_->id_memory(r.id, now_).has_value());
+  EXPECT_TRUE(ledger_->id_memory(r.id, now_)->rejected);
+
+  EXPECT_EQ(ledger_->order_live_until(5, true, now_), 0);
+  ASSERT_EQ(run(hold(5, S1, B1, 40)), ok(40));
+  EXPECT_EQ(ledger_->order_live_until(5, true, now_), kTimeNever);
+  EXPECT_EQ(ledger_->order_live_until(5, false, now_), 0);  // no accrual of that id
+  ASSERT_EQ(run(release(5)), ok(40));
+  EXPECT_EQ(ledger_->order_live_until(5, true, now_), now_ + kRetention);
+
+  ASSERT_EQ(run(hold(6, S1, B1, 10, kGoods, kUsPerMinute)), ok(10));
+  EXPECT_TRUE(ledger_->swept_holds().empty());
+  ASSERT_EQ(run_at(sweep(), now_ + kUsPerMinute), ok(0, 1));
+  EXPECT_EQ(ledger_->swept_holds(), std::vector<OrderId>{6});
+  EXPECT_EQ(ledger_->order_live_until(6, true, now_), now_ + kRetention);
+}
+
 // ---------------------------------------------------------------------------------------
 // Table bounds
 

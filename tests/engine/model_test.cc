@@ -232,6 +232,10 @@ class Generator {
     if (plain && chance(0.25)) s.config.orders_max = u64(2, 12);
     if (plain && chance(0.15)) s.config.ids_max = u64(20, 200);
     s.config.id_window_us = i64(10 * kUsPerMinute, 6 * kUsPerHour);
+    // Rejected commands' ids: a window of their own, shorter or longer, and sometimes a
+    // tiny table, so that rejections go unremembered.
+    s.config.rejected_id_window_us = i64(kUsPerMinute, 2 * kUsPerHour);
+    if (plain && chance(0.15)) s.config.rejected_ids_max = u64(1, 20);
     s.config.order_retention_us = i64(2 * kUsPerHour, 5 * kUsPerDay);
     if (big) s.config.order_retention_us = 400 * kUsPerDay;
     shadow_.emplace(s.config);
@@ -375,7 +379,9 @@ class Generator {
     if (r.flags & Result::kRepeat) return;
     const bool remembered = r.code != Code::id_zero && r.code != Code::id_reused &&
                             r.code != Code::ids_full && command.index() != kSweepIndex;
-    if (remembered) target(now_ + sc_->config.id_window_us);
+    if (remembered) {
+      target(now_ + (r.ok() ? sc_->config.id_window_us : sc_->config.rejected_id_window_us));
+    }
     const TimeUs retention_end = now_ + sc_->config.order_retention_us;
     std::visit(
         [&](const auto& c) {
@@ -1247,6 +1253,8 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
       << mismatch->what << "\nconfig: accounts_max=" << s.config.accounts_max
       << " orders_max=" << s.config.orders_max << " ids_max=" << s.config.ids_max
       << " id_window_us=" << s.config.id_window_us
+      << " rejected_ids_max=" << s.config.rejected_ids_max
+      << " rejected_id_window_us=" << s.config.rejected_id_window_us
       << " order_retention_us=" << s.config.order_retention_us << "\nlast commands:\n"
       << describe_steps(s.steps, i >= 25 ? i - 25 : 0, i + 1);
     if (shrink_on_failure) {

@@ -107,21 +107,33 @@ Result ReferenceLedger::apply(const Command& command, TimeUs now) {
     }
     return result_of(Code::id_reused);
   }
-  // 4. A new id with the table full.
-  if (ids_.size() >= config_.ids_max) return result_of(Code::ids_full);
-  // 3. Apply, remember whatever the result.
+  // 4. A new id with the applied ids' table full.
+  if (id_counts_[0] >= config_.ids_max) return result_of(Code::ids_full);
+  // 3. Apply; remember the id in its class: applied (ok) or rejected (any other code),
+  //    a rejected one only while its own table has room.
   const Result result = std::visit([&](const auto& c) { return write(c, now); }, command);
+  const bool rejected = result.code != Code::ok;
+  if (rejected && id_counts_[1] >= config_.rejected_ids_max) {
+    note("ids: a rejection not remembered, its table is full");
+    return result;
+  }
   ids_[key] = IdEntry{now, command, result};
-  id_times_.emplace_back(now, key);
+  id_times_[rejected].emplace_back(now, key);
+  ++id_counts_[rejected];
   return result;
 }
 
 void ReferenceLedger::forget_dead_ids(TimeUs now) {
-  // An id is live while entry.time + id_window_us > now.
-  while (!id_times_.empty() && !(id_times_.front().first + config_.id_window_us > now)) {
-    if (id_times_.front().first + config_.id_window_us == now) note("ids: a window ends exactly now");
-    ids_.erase(id_times_.front().second);
-    id_times_.pop_front();
+  // An id is live while entry.time + its class's window > now.
+  for (const bool rejected : {false, true}) {
+    const TimeUs window = rejected ? config_.rejected_id_window_us : config_.id_window_us;
+    auto& times = id_times_[rejected];
+    while (!times.empty() && !(times.front().first + window > now)) {
+      if (times.front().first + window == now) note("ids: a window ends exactly now");
+      ids_.erase(times.front().second);
+      --id_counts_[rejected];
+      times.pop_front();
+    }
   }
 }
 

@@ -188,7 +188,8 @@ class ReferenceLedger {
   // Remembered ids. Only live ids are kept: forget_dead_ids() drops an id once its window
   // has passed (ids are remembered in time order, so the queue is sorted by time).
   std::map<IdKey, IdEntry> ids_;
-  std::deque<std::pair<TimeUs, IdKey>> id_times_;
+  std::deque<std::pair<TimeUs, IdKey>> id_times_[2];  // applied, rejected
+  std::uint64_t id_counts_[2] = {0, 0};
   std::map<std::string, std::uint64_t> notes_;
 };
 
