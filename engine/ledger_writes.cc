@@ -4,16 +4,11 @@
 
 #include "engine/assert.h"
 #include "engine/calendar.h"
+#include "engine/command_checks.h"
 #include "engine/ledger.h"
 
 namespace bonus {
 namespace {
-
-Code check_amount(Amount amount) {
-  if (amount == 0) return Code::zero_amount;
-  if (amount > kAmountMax) return Code::overflow;
-  return Code::ok;
-}
 
 // now + duration, or false when that would pass kTimeMaxUs.
 bool add_time(TimeUs now, TimeUs duration_us, TimeUs& out) {
@@ -139,12 +134,7 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
 }
 
 Result Ledger::accrue(const Accrue& c, TimeUs now) {
-  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
-  if (c.life.kind == LotLife::Kind::absolute ||
-      (c.life.kind == LotLife::Kind::ttl && c.life.value <= 0) ||
-      c.life.kind > LotLife::Kind::never) {
-    return Result::of(Code::invalid_expiry);
-  }
+  if (Code e = check_before_order(c); e != Code::ok) return Result::of(e);
   if (live_accrual(c.order, now) != nullptr) return Result::of(Code::order_exists);
   if (orders_full(false, now)) return Result::of(Code::orders_full);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
@@ -383,10 +373,8 @@ Amount Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
 }
 
 Result Ledger::hold(const Hold& c, TimeUs now) {
-  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
-  if (c.goods_total > kGoodsTotalMax) return Result::of(Code::overflow);
+  if (Code e = check_before_order(c); e != Code::ok) return Result::of(e);
   const TimeUs timeout_us = c.timeout_us == 0 ? kHoldTimeoutDefaultUs : c.timeout_us;
-  if (timeout_us < 0 || timeout_us > kHoldTimeoutMaxUs) return Result::of(Code::invalid_timeout);
   if (Code e = check_hold(c.seller, c.buyer, c.order, c.amount, c.goods_total, now);
       e != Code::ok) {
     return Result::of(e);
@@ -402,8 +390,7 @@ Result Ledger::hold(const Hold& c, TimeUs now) {
 }
 
 Result Ledger::spend(const Spend& c, TimeUs now) {
-  if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
-  if (c.goods_total > kGoodsTotalMax) return Result::of(Code::overflow);
+  if (Code e = check_before_order(c); e != Code::ok) return Result::of(e);
   if (Code e = check_hold(c.seller, c.buyer, c.order, c.amount, c.goods_total, now);
       e != Code::ok) {
     return Result::of(e);

@@ -1,72 +1,98 @@
 #include "server/router.h"
 
-#include <algorithm>
-#include <tuple>
+#include <cstddef>
 
 namespace bonus::server {
 
-std::uint32_t Router::remember(OrderMap& map, OrderId order, BuyerId buyer) {
-  const std::uint32_t shard = shard_of_buyer(buyer);
-  if (map.shard.insert_or_assign(order, shard).second) map.age.push_back(order);
-  while (map.shard.size() > orders_max_ && !map.age.empty()) {
-    map.shard.erase(map.age.front());
-    map.age.pop_front();
+Router::Route Router::create(Directory& d, OrderId order, BuyerId buyer, TimeUs now,
+                             std::uint32_t forced, bool record) {
+  const std::uint32_t shard = forced == kNoShard ? shard_of_buyer(buyer) : forced;
+  if (!record) return Route{shard, Code::ok};
+  purge(d, now, 8);
+  auto it = d.entries.find(order);
+  if (it != d.entries.end() && it->second.until_us > now && it->second.shard != shard) {
+    return Route{shard, Code::order_exists};
   }
-  return shard;
-}
-
-std::uint32_t Router::lookup(const OrderMap& map, OrderId order) const {
-  const auto it = map.shard.find(order);
-  return it == map.shard.end() ? 0 : it->second;
-}
-
-void Router::restore(OrderId order, bool hold, std::uint32_t shard, TimeUs recency) {
-  restored_.push_back(Restored{recency, order, shard, hold});
-}
-
-void Router::finish_restore() {
-  // Oldest first, as route() would have recorded them; a later record of the same id
-  // takes its place.
-  std::sort(restored_.begin(), restored_.end(), [](const Restored& a, const Restored& b) {
-    return std::tie(a.recency, a.order, a.shard) < std::tie(b.recency, b.order, b.shard);
-  });
-  for (const Restored& r : restored_) {
-    OrderMap& map = r.hold ? holds_ : accruals_;
-    if (map.shard.insert_or_assign(r.order, r.shard).second) map.age.push_back(r.order);
-  }
-  for (OrderMap* map : {&holds_, &accruals_}) {
-    while (map->shard.size() > orders_max_ && !map->age.empty()) {
-      map->shard.erase(map->age.front());
-      map->age.pop_front();
+  if (it == d.entries.end()) {
+    if (d.entries.size() >= orders_max_) {
+      purge(d, now, SIZE_MAX);
+      if (d.entries.size() >= orders_max_) return Route{shard, Code::orders_full};
     }
+    it = d.entries.emplace(order, Entry{}).first;
   }
-  restored_.clear();
-  restored_.shrink_to_fit();
+  // Assume it opens; the shard reports if it did not (or if it was there already).
+  it->second = Entry{shard, now, kTimeNever};
+  return Route{shard, Code::ok};
 }
 
-std::uint32_t Router::route(const Command& command) {
+std::uint32_t Router::follow(Directory& d, OrderId order, TimeUs now, std::uint32_t forced) {
+  auto it = d.entries.find(order);
+  if (it == d.entries.end()) return forced == kNoShard ? 0 : forced;
+  if (forced != kNoShard && forced != it->second.shard) return forced;
+  it->second.last_us = now;
+  return it->second.shard;
+}
+
+Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t forced,
+                            bool record) {
   return std::visit(
-      [&](const auto& c) -> std::uint32_t {
+      [&](const auto& c) -> Route {
         using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, Credit>) return shard_of_buyer(c.buyer);
-        if constexpr (std::is_same_v<T, Accrue>) return remember(accruals_, c.order, c.buyer);
-        if constexpr (std::is_same_v<T, Hold> || std::is_same_v<T, Spend>) {
-          return remember(holds_, c.order, c.buyer);
-        }
-        if constexpr (std::is_same_v<T, ConfirmAccrual> || std::is_same_v<T, CancelAccrual> ||
-                      std::is_same_v<T, ReverseAccrual>) {
-          return lookup(accruals_, c.order);
-        }
-        if constexpr (std::is_same_v<T, Capture> || std::is_same_v<T, Release> ||
-                      std::is_same_v<T, Refund>) {
-          return lookup(holds_, c.order);
-        }
-        if constexpr (std::is_same_v<T, RevokeCampaign> || std::is_same_v<T, SetPolicy> ||
-                      std::is_same_v<T, Sweep>) {
-          return kAllShards;
+        if constexpr (std::is_same_v<T, Credit>) {
+          return Route{forced == kNoShard ? shard_of_buyer(c.buyer) : forced};
+        } else if constexpr (std::is_same_v<T, Accrue>) {
+          return create(accruals_, c.order, c.buyer, now, forced, record);
+        } else if constexpr (std::is_same_v<T, Hold> || std::is_same_v<T, Spend>) {
+          return create(holds_, c.order, c.buyer, now, forced, record);
+        } else if constexpr (std::is_same_v<T, ConfirmAccrual> ||
+                             std::is_same_v<T, CancelAccrual> ||
+                             std::is_same_v<T, ReverseAccrual>) {
+          return Route{follow(accruals_, c.order, now, forced)};
+        } else if constexpr (std::is_same_v<T, Capture> || std::is_same_v<T, Release> ||
+                             std::is_same_v<T, Refund>) {
+          return Route{follow(holds_, c.order, now, forced)};
+        } else {
+          static_assert(std::is_same_v<T, RevokeCampaign> || std::is_same_v<T, SetPolicy> ||
+                        std::is_same_v<T, Sweep>);
+          return Route{kAllShards};
         }
       },
       command);
+}
+
+void Router::report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,
+                    TimeUs live_until_us) {
+  Directory& d = hold ? holds_ : accruals_;
+  auto it = d.entries.find(order);
+  if (it == d.entries.end() || it->second.shard != shard || stamp_us < it->second.last_us) return;
+  if (live_until_us == 0) {
+    d.entries.erase(it);
+    return;
+  }
+  set_until(d, order, it->second, live_until_us);
+}
+
+void Router::restore(OrderId order, bool hold, std::uint32_t shard, TimeUs live_until_us) {
+  Directory& d = hold ? holds_ : accruals_;
+  auto [it, inserted] = d.entries.try_emplace(order, Entry{shard, 0, 0});
+  // An id live on two shards (reused before ids were ledger-wide): the longer-lived wins.
+  if (!inserted && it->second.until_us >= live_until_us) return;
+  it->second.shard = shard;
+  set_until(d, order, it->second, live_until_us);
+}
+
+void Router::set_until(Directory& d, OrderId order, Entry& e, TimeUs until_us) {
+  e.until_us = until_us;
+  if (until_us != kTimeNever) d.ends.emplace(until_us, order);
+}
+
+void Router::purge(Directory& d, TimeUs now, std::size_t budget) {
+  for (std::size_t n = 0; n < budget && !d.ends.empty() && d.ends.top().first <= now; ++n) {
+    const auto [until, order] = d.ends.top();
+    d.ends.pop();
+    auto it = d.entries.find(order);
+    if (it != d.entries.end() && it->second.until_us == until) d.entries.erase(it);
+  }
 }
 
 }  // namespace bonus::server

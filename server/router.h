@@ -1,20 +1,32 @@
-// Router: which shard applies a command. A buyer's commands go to shard f(buyer), so a
-// buyer's whole cart is on one shard. Commands that name only an order go where that
-// order's hold (or accrual) was routed; an order the router never saw goes to shard 0,
-// which answers unknown_order. Seller-wide commands and sweeps go to every shard.
+// Router: which shard applies a command, and the ledger-wide order directory.
 //
-// Order ids are the marketplace's and unique: if one id is reused for another buyer while
-// the first order is still live, the router follows the newest.
+// A buyer's commands go to shard f(buyer), so a buyer's whole cart is on one shard.
+// Commands that name only an order go where that order's hold (or accrual) lives; an
+// order the router does not know goes to shard 0, which answers unknown_order.
+// Seller-wide commands and sweeps go to every shard.
 //
-// Owned by the sequencer thread (and by start-up replay before it starts). Deterministic:
-// replaying the journal through a fresh Router routes every command the same way.
+// Order ids are ledger-wide (holds and one-step spends are one kind, accruals another):
+// a hold, spend or accrual naming an order that is live on another shard is
+// `order_exists`, decided here and never journaled. "Live" is the engine's: open, or
+// finished less than order_retention_us ago. The router must never forget an order a
+// shard still holds: on admission it assumes the order is opened (live for ever) and it
+// learns the exact state from the shards' outcome reports (server/outcome.h): a creation
+// that was rejected, an order finished (retention from then), a hold a sweep timed out.
+// A report counts only if no later command naming the order was admitted since.
+//
+// Owned by the sequencer thread (and by start-up before it starts). Its decisions are
+// not journaled (the journal records each command's shard); after a restart it is
+// rebuilt from the ledgers' order records.
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <functional>
+#include <queue>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "engine/code.h"
 #include "engine/command.h"
 #include "engine/hash.h"
 
@@ -23,46 +35,62 @@ namespace bonus::server {
 class Router {
  public:
   static constexpr std::uint32_t kAllShards = UINT32_MAX;
+  static constexpr std::uint32_t kNoShard = UINT32_MAX - 1;
 
-  // Remembers at most `orders_max` orders of each kind, forgetting the oldest first.
+  // Remembers at most `orders_max` live orders of each kind (ledger-wide); past it a
+  // new order is `orders_full`.
   Router(std::uint32_t shards, std::uint64_t orders_max) : shards_(shards), orders_max_(orders_max) {}
 
   std::uint32_t shard_of_buyer(BuyerId buyer) const {
     return static_cast<std::uint32_t>(mix64(buyer) % shards_);
   }
-
-  // The shard for `command`, or kAllShards; records the order of a hold, spend or accrual.
-  std::uint32_t route(const Command& command);
-
   std::uint32_t shards() const { return shards_; }
 
-  // After a checkpoint load, before any route(): the orders each shard's ledger has a
-  // record of (Ledger::for_each_order), so that commands naming them go where they went.
-  // Of an id on several shards (reused), the most recent record wins; the oldest are
-  // forgotten first. Then finish_restore().
-  void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs recency);
-  void finish_restore();
+  struct Route {
+    std::uint32_t shard = 0;   // or kAllShards
+    Code rejected = Code::ok;  // order_exists or orders_full: not to be journaled
+  };
+  // The shard for `command` admitted at ledger time `now`, recording the orders it
+  // names. `forced`: the command must go there (a retry going where its id lives); an
+  // order-only command then updates its order only if that is where the order is.
+  // `record` false: the command fails its own checks (check_before_order) and will open
+  // nothing; it is routed without looking at or recording its order.
+  Route route(const Command& command, TimeUs now, std::uint32_t forced = kNoShard,
+              bool record = true);
+
+  // What `shard` holds of `order` after applying a command of time `stamp_us` that named
+  // it, or a sweep at that time: live until `live_until_us` (0: nothing, kTimeNever: open).
+  void report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,
+              TimeUs live_until_us);
+
+  // Start-up, from each shard's ledger (Ledger::for_each_order + order_live_until).
+  void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs live_until_us);
+
+  std::uint64_t orders(bool hold) const { return (hold ? holds_ : accruals_).entries.size(); }
 
  private:
-  struct OrderMap {
-    std::unordered_map<OrderId, std::uint32_t> shard;
-    std::deque<OrderId> age;  // oldest first; may name orders since re-recorded
+  struct Entry {
+    std::uint32_t shard = 0;
+    TimeUs last_us = 0;   // the latest admitted command naming the order
+    TimeUs until_us = 0;  // live while now < until_us
   };
-  std::uint32_t remember(OrderMap& map, OrderId order, BuyerId buyer);
-  std::uint32_t lookup(const OrderMap& map, OrderId order) const;
-
-  struct Restored {
-    TimeUs recency;
-    OrderId order;
-    std::uint32_t shard;
-    bool hold;
+  struct Directory {
+    std::unordered_map<OrderId, Entry> entries;
+    // Finite ends of life, soonest first; an entry whose end has since changed is skipped.
+    std::priority_queue<std::pair<TimeUs, OrderId>, std::vector<std::pair<TimeUs, OrderId>>,
+                        std::greater<>>
+        ends;
   };
+  Route create(Directory& d, OrderId order, BuyerId buyer, TimeUs now, std::uint32_t forced,
+               bool record);
+  std::uint32_t follow(Directory& d, OrderId order, TimeUs now, std::uint32_t forced);
+  void set_until(Directory& d, OrderId order, Entry& e, TimeUs until_us);
+  void purge(Directory& d, TimeUs now, std::size_t budget);
 
   std::uint32_t shards_;
   std::uint64_t orders_max_;
-  OrderMap holds_;
-  OrderMap accruals_;
-  std::vector<Restored> restored_;  // between restore() and finish_restore()
+  Directory holds_;
+  Directory accruals_;
 };
 
 }  // namespace bonus::server

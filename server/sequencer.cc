@@ -1,5 +1,6 @@
 #include "server/sequencer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -8,24 +9,51 @@
 
 namespace bonus::server {
 
-void encode_record(const Command& command, TimeUs time, std::string& out) {
+void encode_record(const Command& command, TimeUs time, std::uint32_t shard, std::string& out) {
   out.clear();
   out.append(reinterpret_cast<const char*>(&time), sizeof(time));
+  out.append(reinterpret_cast<const char*>(&shard), sizeof(shard));
   encode_command(command, out);
 }
 
-bool decode_record(std::string_view payload, Command& command, TimeUs& time) {
-  if (payload.size() < sizeof(time)) return false;
+bool decode_record(std::string_view payload, Command& command, TimeUs& time,
+                   std::uint32_t& shard) {
+  if (payload.size() < sizeof(time) + sizeof(shard)) return false;
   std::memcpy(&time, payload.data(), sizeof(time));
-  const std::string_view rest = payload.substr(sizeof(time));
+  std::memcpy(&shard, payload.data() + sizeof(time), sizeof(shard));
+  const std::string_view rest = payload.substr(sizeof(time) + sizeof(shard));
   return decode_command(rest, command) == rest.size();
 }
 
-Sequencer::Sequencer(const SequencerOptions& options, Journal& journal, Router& router,
+Sequencer::Sequencer(const SequencerOptions& options, Journal& journal, Admission& admission,
                      LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards,
                      Checkpointer* checkpointer)
-    : options_(options), journal_(journal), router_(router), clock_(clock), shards_(shards),
-      outbox_(shards.size()), checkpointer_(checkpointer) {}
+    : options_(options), journal_(journal), admission_(admission), clock_(clock), shards_(shards),
+      outbox_(shards.size()), checkpointer_(checkpointer) {
+  applied_us_.assign(shards.size(), 0);
+}
+
+void Sequencer::report(std::uint32_t shard, std::vector<Outcome> outcomes, TimeUs applied_us) {
+  std::lock_guard lock(reports_mutex_);
+  applied_us_[shard] = std::max(applied_us_[shard], applied_us);
+  if (reports_.empty()) {
+    reports_ = std::move(outcomes);
+  } else {
+    reports_.insert(reports_.end(), outcomes.begin(), outcomes.end());
+  }
+}
+
+void Sequencer::take_reports() {
+  std::vector<TimeUs> applied_us;
+  {
+    std::lock_guard lock(reports_mutex_);
+    reports_taken_.swap(reports_);
+    applied_us = applied_us_;
+  }
+  for (const Outcome& o : reports_taken_) admission_.report(o);
+  reports_taken_.clear();
+  for (std::uint32_t s = 0; s < applied_us.size(); ++s) admission_.applied_through(s, applied_us[s]);
+}
 
 void Sequencer::checkpoint_durable(std::uint64_t position) {
   std::uint64_t seen = trim_before_.load();
@@ -61,7 +89,7 @@ void Sequencer::stop() {
 
 void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
                        const std::shared_ptr<WriteJob>& job, std::uint32_t index) {
-  encode_record(command, time, record_);
+  encode_record(command, time, shard, record_);
   // A failed append is sticky in the journal; the sync below reports it.
   (void)journal_.append(record_);
   if (checkpointer_ != nullptr) replica_outbox_.writes.push_back(ReplicaWrite{command, time, shard});
@@ -78,24 +106,29 @@ void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) 
     clock_.advance(job.advance_us);
     job.commands.assign(1, Sweep{});
   }
-  std::uint32_t deliveries = 0;
-  std::vector<std::uint32_t> routes(job.commands.size());
-  for (std::size_t i = 0; i < job.commands.size(); ++i) {
-    routes[i] = router_.route(job.commands[i]);
-    deliveries += routes[i] == Router::kAllShards ? static_cast<std::uint32_t>(shards_.size()) : 1;
-  }
   job.results.resize(job.commands.size());
   job.fanned.assign(job.commands.size(), 0);
-  job.remaining.store(deliveries);
+  std::uint32_t deliveries = 0;
   for (std::size_t i = 0; i < job.commands.size(); ++i) {
-    append(job.commands[i], clock_.stamp(), routes[i], owner, static_cast<std::uint32_t>(i));
+    const TimeUs stamp = clock_.stamp();
+    const Admission::Admitted admitted = admission_.admit(job.commands[i], stamp);
+    if (admitted.rejected) {
+      job.results[i] = *admitted.rejected;  // decided here: nothing to journal or apply
+      continue;
+    }
+    deliveries += admitted.shard == Router::kAllShards ? static_cast<std::uint32_t>(shards_.size()) : 1;
+    append(job.commands[i], stamp, admitted.shard, owner, static_cast<std::uint32_t>(i));
   }
+  // Nothing reaches a shard before the group's sync, so the count is set in time.
+  job.remaining.store(deliveries);
+  if (deliveries == 0) job.done(job);
 }
 
 void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group) {
   for (auto& out : outbox_) out.clear();
   replica_outbox_.writes.clear();
   for (auto& job : group) {
+    if (job->remaining.load() == 0 && !job->commands.empty()) continue;  // answered already
     job->storage_failed = true;
     job->remaining.store(1);
     job->delivered();
@@ -109,6 +142,7 @@ void Sequencer::run() {
     const auto wait = std::max(next_sweep - std::chrono::steady_clock::now(),
                                std::chrono::steady_clock::duration::zero());
     const bool open = jobs_.take_all(group, wait);
+    take_reports();
     if (failed_) {
       fail(group);
       group.clear();

@@ -6,7 +6,10 @@
 // durable group also goes to the checkpointer's replicas, and once a checkpoint is
 // durable the sequencer deletes the journal segments before it.
 //
-// Owns the journal and the router; runs on its own thread.
+// Every write passes the Admission first (ledger-wide ids and orders); what it rejects is
+// answered at once and never journaled.
+//
+// Owns the journal and the admission; runs on its own thread.
 #pragma once
 
 #include <atomic>
@@ -14,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,7 +25,8 @@
 #include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
-#include "server/router.h"
+#include "server/admission.h"
+#include "server/outcome.h"
 #include "server/shard.h"
 #include "server/work_queue.h"
 #include "server/write_job.h"
@@ -37,7 +42,7 @@ struct SequencerOptions {
 class Sequencer {
  public:
   // `checkpointer` may be null (checkpoints off).
-  Sequencer(const SequencerOptions& options, Journal& journal, Router& router,
+  Sequencer(const SequencerOptions& options, Journal& journal, Admission& admission,
             LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards,
             Checkpointer* checkpointer);
   ~Sequencer() { stop(); }
@@ -48,6 +53,11 @@ class Sequencer {
 
   // From any thread. A job with advance_us > 0 moves the test clock instead.
   void submit(std::shared_ptr<WriteJob> job) { jobs_.push(std::move(job)); }
+
+  // From shard threads: what their ledgers say after applying commands (outcome.h); the
+  // sequencer hands them to the admission before it admits the next group.
+  // `applied_us`: the shard has applied everything up to that ledger time.
+  void report(std::uint32_t shard, std::vector<Outcome> outcomes, TimeUs applied_us);
 
   // From any thread: a checkpoint as of `position` is durable; the segments wholly
   // before position + 1 are deleted on the sequencer's thread, between groups.
@@ -62,11 +72,16 @@ class Sequencer {
   void append(const Command& command, TimeUs time, std::uint32_t shard,
               const std::shared_ptr<WriteJob>& job, std::uint32_t index);
   void fail(std::deque<std::shared_ptr<WriteJob>>& group);
+  void take_reports();
   void trim_journal();
 
   SequencerOptions options_;
   Journal& journal_;
-  Router& router_;
+  Admission& admission_;
+  std::mutex reports_mutex_;
+  std::vector<Outcome> reports_;  // guarded by reports_mutex_
+  std::vector<Outcome> reports_taken_;
+  std::vector<TimeUs> applied_us_;  // per shard; guarded by reports_mutex_
   LedgerClock& clock_;
   std::vector<std::unique_ptr<Shard>>& shards_;
   WorkQueue<std::shared_ptr<WriteJob>> jobs_;
@@ -84,8 +99,12 @@ class Sequencer {
   std::thread thread_;
 };
 
-// Journal record payload: the command's ledger time, then the command (command_codec).
-void encode_record(const Command& command, TimeUs time, std::string& out);
-bool decode_record(std::string_view payload, Command& command, TimeUs& time);
+// Journal record payload: the command's ledger time (i64), the shard it went to (u32;
+// Router::kAllShards for every shard), then the command (command_codec). The shard is in
+// the log so that a replay sends every command where it went, whatever the directories
+// knew at the time.
+void encode_record(const Command& command, TimeUs time, std::uint32_t shard, std::string& out);
+bool decode_record(std::string_view payload, Command& command, TimeUs& time,
+                   std::uint32_t& shard);
 
 }  // namespace bonus::server

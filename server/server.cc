@@ -93,18 +93,9 @@ std::optional<std::string> Server::start() {
   const auto load_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - load_start)
                            .count();
-  router_ = std::make_unique<Router>(config_.shards, config_.engine.orders_max);
-  // The router learns from the checkpoint where the orders before it went.
-  for (std::uint32_t s = 0; s < config_.shards; ++s) {
-    shards_[s]->ledger_before_start().for_each_order([&](OrderId order, bool hold, TimeUs recency) {
-      router_->restore(order, hold, s, recency);
-    });
-  }
-  router_->finish_restore();
-
-  // Replay what came after the checkpoint: the same commands, at the same times,
-  // through the same routing (in log order, on this thread), then applied by every shard
-  // at once (a thread each). The records go to the checkpointer's replicas too.
+  // Replay what came after the checkpoint: the same commands, at the same times, to the
+  // shards the log says they went to, applied by every shard at once (a thread each).
+  // The records go to the checkpointer's replicas too.
   const auto replay_start = std::chrono::steady_clock::now();
   std::uint64_t records = 0;
   TimeUs last_time = 0;
@@ -117,12 +108,18 @@ std::optional<std::string> Server::start() {
     if (bad) return;
     Command command;
     TimeUs time = 0;
-    if (!decode_record(payload, command, time) || time <= last_time) {
+    std::uint32_t shard = 0;
+    if (!decode_record(payload, command, time, shard) || time <= last_time) {
       bad = "journal record at position " + std::to_string(position) +
             " is not a command this build can read (or goes back in time)";
       return;
     }
-    replayed.writes.push_back(ReplicaWrite{command, time, router_->route(command)});
+    if (shard >= config_.shards && shard != Router::kAllShards) {
+      bad = "journal record at position " + std::to_string(position) + " went to shard " +
+            std::to_string(shard) + " of " + std::to_string(config_.shards);
+      return;
+    }
+    replayed.writes.push_back(ReplicaWrite{command, time, shard});
     last_time = time;
     ++records;
   });
@@ -138,6 +135,11 @@ std::optional<std::string> Server::start() {
   }
   for (auto& t : replayers) t.join();
   clock_.resume_after(last_time);
+  // The admission learns every live id and order from the ledgers as they now are.
+  admission_ = std::make_unique<Admission>(config_.shards, config_.engine);
+  for (std::uint32_t s = 0; s < config_.shards; ++s) {
+    admission_->restore(s, shards_[s]->ledger_before_start(), last_time);
+  }
   const auto replay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - replay_start)
                              .count();
@@ -171,8 +173,13 @@ std::optional<std::string> Server::start() {
   SequencerOptions sequencer;
   sequencer.sweep_interval = std::chrono::milliseconds(config_.sweep_interval_ms);
   sequencer.sync = config_.durable;
-  sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *router_, clock_, shards_,
+  sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *admission_, clock_, shards_,
                                            checkpointer_.get());
+  for (auto& shard : shards_) {
+    shard->set_reports([this, s = shard->index()](std::vector<Outcome> o, TimeUs applied_us) {
+      sequencer_->report(s, std::move(o), applied_us);
+    });
+  }
   for (auto& shard : shards_) shard->start();
   if (checkpointer_) checkpointer_->start();
   sequencer_->start();

@@ -21,6 +21,7 @@
 #include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
+#include "server/admission.h"
 #include "server/router.h"
 #include "server/sequencer.h"
 #include "server/server_config.h"
@@ -52,7 +53,8 @@ class Server {
   Sequencer& sequencer() { return *sequencer_; }
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
-  Router& router_for_reads() { return *router_; }
+  // shard_of_buyer() only: const and thread-safe.
+  const Router& router_for_reads() { return admission_->router(); }
   const LedgerClock& clock() const { return clock_; }
   bool stopping() const { return stopping_; }
   // Requests accepted and not yet answered, over all connections (network thread).
@@ -73,7 +75,7 @@ class Server {
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
   std::unique_ptr<Journal> journal_;
-  std::unique_ptr<Router> router_;
+  std::unique_ptr<Admission> admission_;
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<CheckpointStore> store_;

@@ -2,16 +2,26 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
+#include "engine/code.h"
+
 namespace bonus::server {
 namespace {
 
-// Seller-wide commands reach every shard; their results add up.
+// Seller-wide commands reach every shard; their results add up. Shards cannot disagree
+// on the code (admission makes ids ledger-wide, and what else they check does not depend
+// on the shard); if they ever did, the reply says so rather than show one side.
 void merge(Result& into, const Result& part, bool first) {
   if (first) {
     into = part;
     return;
   }
-  if (into.ok() && !part.ok()) into.code = part.code;
+  if (into.code != part.code && into.code != Code::shards_disagree) {
+    spdlog::error("shards disagree on a seller-wide command: {} on one, {} on another",
+                  code_name(into.code), code_name(part.code));
+    into.code = Code::shards_disagree;
+  }
   into.flags |= part.flags;
   into.amount += part.amount;
   into.aux += part.aux;
@@ -50,6 +60,7 @@ void Shard::read(Read read) {
 
 void Shard::apply(ShardWrite& w) {
   const Result r = ledger_.apply(w.command, w.time);
+  if (reports_sink_) collect_outcomes(w.command, r, ledger_, index_, w.time, outcomes_);
   if (!w.job) return;
   WriteJob& job = *w.job;
   if (w.fan_out) {
@@ -81,6 +92,10 @@ void Shard::run() {
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
     for (ShardWrite& w : slice) apply(w);
+    if (!slice.empty() && reports_sink_) {
+      reports_sink_(std::move(outcomes_), slice.back().time);
+      outcomes_.clear();
+    }
     slice.clear();
   }
 }

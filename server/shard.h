@@ -18,6 +18,7 @@
 
 #include "engine/ledger.h"
 #include "server/ledger_clock.h"
+#include "server/outcome.h"
 #include "server/write_job.h"
 
 namespace bonus::server {
@@ -38,6 +39,11 @@ class Shard {
   const Ledger& ledger_before_start() const { return ledger_; }
   Ledger& ledger_to_load() { return ledger_; }  // before start(): the checkpoint's load
 
+  // Before start(): where outcome reports go (Sequencer::report), once per slice of
+  // writes, with the ledger time the shard has applied up to.
+  using Reports = std::function<void(std::vector<Outcome>, TimeUs applied_us)>;
+  void set_reports(Reports reports) { reports_sink_ = std::move(reports); }
+
   void start();
   // Applies every write already handed over, then ends the thread.
   void stop();
@@ -54,6 +60,8 @@ class Shard {
   std::uint32_t index_;
   Ledger ledger_;
   const LedgerClock& clock_;
+  Reports reports_sink_;
+  std::vector<Outcome> outcomes_;  // of the current slice
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<ShardWrite> writes_;  // guarded by mutex_

@@ -1279,6 +1279,7 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
   // A full-length run must have reached every code and the interesting outcomes.
   if (target >= 1'000'000 && !HasFailure()) {
     for (std::size_t code = 0; code < kCodeCount; ++code) {
+      if (static_cast<Code>(code) == Code::shards_disagree) continue;  // the server's, not the engine's
       EXPECT_GT(coverage.code_total(static_cast<Code>(code)), 0u)
           << "code never produced: " << code_name(static_cast<Code>(code));
     }

@@ -59,6 +59,7 @@ class Code(_Open):
     account_lots_full = 26          # the account holds the maximum number of lots
     orders_full = 27                # the order table is at its configured bound
     invalid_timeout = 28            # hold timeout out of range
+    shards_disagree = 29            # a seller-wide command's shards answered apart (a server bug)
 
 
 class FrameError(_Open):

@@ -662,6 +662,9 @@ class BoundsServerTest(unittest.TestCase):
             self.assertIs(c.credit(s, 2, 100).code, Code.accounts_full)
             self.assertIs(c.hold(fresh(), s, 1, 10, 100_000).code, Code.ok)
             self.assertIs(c.hold(fresh(), s, 1, 10, 100_000).code, Code.orders_full)
+            # Rejected commands' ids have a table of their own: two applied so far.
+            self.assertIs(c.credit(s, 1, 1).code, Code.ok)
+            self.assertIs(c.credit(s, 1, 1).code, Code.ok)
             self.assertIs(c.credit(s, 1, 1).code, Code.ids_full)
 
 

@@ -1,0 +1,72 @@
+#include "server/admission.h"
+
+#include "engine/command_checks.h"
+#include "engine/command_id.h"
+
+namespace bonus::server {
+
+Admission::Admission(std::uint32_t shards, const EngineConfig& config)
+    : router_(shards, config.orders_max * shards),
+      ids_(IdDirectory::Windows{config.ids_max, config.id_window_us,
+                                config.rejected_id_window_us}),
+      applied_us_(shards, 0) {}
+
+Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
+  if (std::holds_alternative<Sweep>(command)) return Admitted{Router::kAllShards, std::nullopt};
+  const Id128 id = command_id(command);
+  if (id.zero()) return Admitted{0, Result::of(Code::id_zero)};
+  const std::uint64_t body = command_body_hash(command);
+  const IdDirectory::Look look = ids_.lookup(id, body, now);
+  // A command invalid in itself is rejected by its shard before its order is looked at.
+  const bool valid = check_before_order(command) == Code::ok;
+  switch (look.verdict) {
+    case IdDirectory::Verdict::reused:
+      return Admitted{look.shard, Result::of(Code::id_reused)};
+    case IdDirectory::Verdict::full:
+      return Admitted{0, Result::of(Code::ids_full)};
+    case IdDirectory::Verdict::same: {
+      // A retry goes where its id lives. If the shard surely holds the id (its report
+      // said so, or it has applied the id's last use, which needed no report), it answers
+      // with the stored result and nothing changes; otherwise it may apply it as new, so
+      // the order checks run as for a new command.
+      const bool confirmed = look.confirmed || applied(look.shard, look.last_us);
+      if (!confirmed) {
+        const Router::Route route = router_.route(command, now, look.shard, valid);
+        if (route.rejected != Code::ok) return Admitted{look.shard, Result::of(route.rejected)};
+      }
+      ids_.touch(id, now, confirmed);
+      return Admitted{look.shard, std::nullopt};
+    }
+    case IdDirectory::Verdict::fresh:
+      break;
+  }
+  const Router::Route route = router_.route(command, now, Router::kNoShard, valid);
+  if (route.rejected != Code::ok) return Admitted{route.shard, Result::of(route.rejected)};
+  ids_.claim(id, body, route.shard, now);
+  return Admitted{route.shard, std::nullopt};
+}
+
+bool Admission::applied(std::uint32_t shard, TimeUs time_us) const {
+  if (shard != Router::kAllShards) return applied_us_[shard] >= time_us;
+  for (const TimeUs t : applied_us_) {
+    if (t < time_us) return false;
+  }
+  return true;
+}
+
+void Admission::report(const Outcome& o) {
+  if (!o.id.zero()) ids_.report(o.id, o.shard, o.stamp_us, o.id_memory);
+  if (o.has_order) router_.report(o.order, o.hold, o.shard, o.stamp_us, o.order_until_us);
+}
+
+void Admission::restore(std::uint32_t shard, const Ledger& ledger, TimeUs now) {
+  ledger.for_each_id(now, [&](const Id128& id, const IdMemory& memory) {
+    ids_.restore(id, shard, memory);
+  });
+  ledger.for_each_order([&](OrderId order, bool hold, TimeUs) {
+    const TimeUs until = ledger.order_live_until(order, hold, now);
+    if (until != 0) router_.restore(order, hold, shard, until);
+  });
+}
+
+}  // namespace bonus::server

@@ -1,0 +1,64 @@
+// Admission: the gate every write passes on the sequencer thread before it is journaled,
+// which makes write ids and order ids mean one thing across all shards (DESIGN.md §3:
+// "ids are ledger-wide"). It owns the IdDirectory and the Router:
+//   1. the sweep goes to every shard; a zero id is `id_zero`;
+//   2. the id: another body under a live id is `id_reused`; a retry (same body) goes where
+//      the id lives; a new id past ids_max is `ids_full`;
+//   3. the route: a hold, spend or accrual whose order is live on another shard is
+//      `order_exists`, past the order bound `orders_full`; else the command's shard.
+// A command rejected here is answered at once and never journaled: nothing changes, on
+// any shard. What is admitted goes to its shard(s), whose outcome reports (outcome.h)
+// keep both directories exact.
+//
+// Owned by the sequencer thread (and start-up, which rebuilds it from the ledgers).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/command.h"
+#include "engine/ledger.h"
+#include "engine/ledger_config.h"
+#include "engine/result.h"
+#include "server/id_directory.h"
+#include "server/outcome.h"
+#include "server/router.h"
+
+namespace bonus::server {
+
+class Admission {
+ public:
+  // `config`: the shards' engine configuration (ids_max and the id windows apply
+  // ledger-wide here; orders_max per shard, so shards × orders_max here).
+  Admission(std::uint32_t shards, const EngineConfig& config);
+
+  struct Admitted {
+    std::uint32_t shard = 0;        // or Router::kAllShards
+    std::optional<Result> rejected;  // set: answer this, do not journal
+  };
+  // REQUIRES: `now` (the stamp the command will carry) increases from call to call.
+  Admitted admit(const Command& command, TimeUs now);
+
+  void report(const Outcome& outcome);
+  // Shard `shard` has applied every command admitted for it up to ledger time `time_us`,
+  // and its reports about them have been given to report().
+  void applied_through(std::uint32_t shard, TimeUs time_us) { applied_us_[shard] = time_us; }
+
+  // Start-up, after the checkpoint load and the journal replay: learns every id and order
+  // `ledger` (shard `shard`) holds at `now`.
+  void restore(std::uint32_t shard, const Ledger& ledger, TimeUs now);
+
+  const Router& router() const { return router_; }
+  const IdDirectory& ids() const { return ids_; }
+
+ private:
+  // Whether the shard(s) `shard` have applied everything up to `time_us`.
+  bool applied(std::uint32_t shard, TimeUs time_us) const;
+
+  Router router_;
+  IdDirectory ids_;
+  std::vector<TimeUs> applied_us_;  // per shard
+};
+
+}  // namespace bonus::server
