@@ -60,7 +60,15 @@ void Shard::read(Read read) {
 
 void Shard::apply(ShardWrite& w) {
   const Result r = ledger_.apply(w.command, w.time);
-  if (reports_sink_) collect_outcomes(w.command, r, ledger_, index_, w.time, outcomes_);
+  if (reports_sink_) {
+    // Reported before the reply goes: a client that sends its next write after this
+    // reply finds the directories up to date.
+    collect_outcomes(w.command, r, ledger_, index_, w.time, outcomes_);
+    if (!outcomes_.empty()) {
+      reports_sink_(std::move(outcomes_), w.time);
+      outcomes_.clear();
+    }
+  }
   if (!w.job) return;
   WriteJob& job = *w.job;
   if (w.fan_out) {
@@ -92,10 +100,7 @@ void Shard::run() {
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
     for (ShardWrite& w : slice) apply(w);
-    if (!slice.empty() && reports_sink_) {
-      reports_sink_(std::move(outcomes_), slice.back().time);
-      outcomes_.clear();
-    }
+    if (!slice.empty() && reports_sink_) reports_sink_({}, slice.back().time);
     slice.clear();
   }
 }

@@ -39,8 +39,9 @@ class Shard {
   const Ledger& ledger_before_start() const { return ledger_; }
   Ledger& ledger_to_load() { return ledger_; }  // before start(): the checkpoint's load
 
-  // Before start(): where outcome reports go (Sequencer::report), once per slice of
-  // writes, with the ledger time the shard has applied up to.
+  // Before start(): where outcome reports go (Sequencer::report), with the ledger time
+  // the shard has applied up to: after each command that has something to report (before
+  // its reply), and after each slice of writes.
   using Reports = std::function<void(std::vector<Outcome>, TimeUs applied_us)>;
   void set_reports(Reports reports) { reports_sink_ = std::move(reports); }
 
@@ -61,7 +62,7 @@ class Shard {
   Ledger ledger_;
   const LedgerClock& clock_;
   Reports reports_sink_;
-  std::vector<Outcome> outcomes_;  // of the current slice
+  std::vector<Outcome> outcomes_;  // of the command being applied
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<ShardWrite> writes_;  // guarded by mutex_
