@@ -8,8 +8,7 @@ namespace bonus::server {
 Admission::Admission(std::uint32_t shards, const EngineConfig& config)
     : router_(shards, config.orders_max * shards),
       ids_(IdDirectory::Windows{config.ids_max, config.id_window_us,
-                                config.rejected_id_window_us}),
-      applied_us_(shards, 0) {}
+                                config.rejected_id_window_us}) {}
 
 Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
   if (std::holds_alternative<Sweep>(command)) return Admitted{Router::kAllShards, std::nullopt};
@@ -29,7 +28,7 @@ Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
       // said so, or it has applied the id's last use, which needed no report), it answers
       // with the stored result and nothing changes; otherwise it may apply it as new, so
       // the order checks run as for a new command.
-      const bool confirmed = look.confirmed || applied(look.shard, look.last_us);
+      const bool confirmed = look.confirmed || router_.applied(look.shard, look.last_us);
       if (!confirmed) {
         const Router::Route route = router_.route(command, now, look.shard, valid);
         if (route.rejected != Code::ok) return Admitted{look.shard, Result::of(route.rejected)};
@@ -46,12 +45,17 @@ Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
   return Admitted{route.shard, std::nullopt};
 }
 
-bool Admission::applied(std::uint32_t shard, TimeUs time_us) const {
-  if (shard != Router::kAllShards) return applied_us_[shard] >= time_us;
-  for (const TimeUs t : applied_us_) {
-    if (t < time_us) return false;
+bool merge_seller_wide(Result& into, const Result& part, bool first) {
+  if (first) {
+    into = part;
+    return false;
   }
-  return true;
+  const bool disagree = into.code != part.code && into.code != Code::shards_disagree;
+  if (disagree) into.code = Code::shards_disagree;
+  into.flags |= part.flags;
+  into.amount += part.amount;
+  into.aux += part.aux;
+  return disagree;
 }
 
 void Admission::report(const Outcome& o) {

@@ -43,7 +43,9 @@ class Admission {
   void report(const Outcome& outcome);
   // Shard `shard` has applied every command admitted for it up to ledger time `time_us`,
   // and its reports about them have been given to report().
-  void applied_through(std::uint32_t shard, TimeUs time_us) { applied_us_[shard] = time_us; }
+  void applied_through(std::uint32_t shard, TimeUs time_us) {
+    router_.applied_through(shard, time_us);
+  }
 
   // Start-up, after the checkpoint load and the journal replay: learns every id and order
   // `ledger` (shard `shard`) holds at `now`.
@@ -53,12 +55,15 @@ class Admission {
   const IdDirectory& ids() const { return ids_; }
 
  private:
-  // Whether the shard(s) `shard` have applied everything up to `time_us`.
-  bool applied(std::uint32_t shard, TimeUs time_us) const;
-
   Router router_;
   IdDirectory ids_;
-  std::vector<TimeUs> applied_us_;  // per shard
+
 };
+
+// A seller-wide command's result is the sum of its shards' results. Shards cannot disagree
+// on the code (ids are ledger-wide, and nothing else such a command checks depends on the
+// shard); if they ever do, the result says shards_disagree rather than show one side, and
+// this returns true (the caller logs it).
+bool merge_seller_wide(Result& into, const Result& part, bool first);
 
 }  // namespace bonus::server

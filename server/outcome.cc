@@ -23,8 +23,9 @@ OrderNamed order_named(const Command& command) {
             std::is_same_v<T, Accrue> || std::is_same_v<T, ConfirmAccrual> ||
             std::is_same_v<T, CancelAccrual> || std::is_same_v<T, ReverseAccrual>;
         if constexpr (hold_kind || accrual_kind) {
-          constexpr bool creates =
-              std::is_same_v<T, Hold> || std::is_same_v<T, Spend> || std::is_same_v<T, Accrue>;
+          // What admission assumes: a hold or accrual opens (live for ever). A one-step
+          // spend finishes at once, so it is always reported.
+          constexpr bool creates = std::is_same_v<T, Hold> || std::is_same_v<T, Accrue>;
           return OrderNamed{c.order, true, hold_kind, creates};
         } else {
           return OrderNamed{};

@@ -11,7 +11,10 @@ Router::Route Router::create(Directory& d, OrderId order, BuyerId buyer, TimeUs 
   purge(d, now, 8);
   auto it = d.entries.find(order);
   if (it != d.entries.end() && it->second.until_us > now && it->second.shard != shard) {
-    return Route{shard, Code::order_exists};
+    // Live elsewhere: its shard says order_exists, if what we know of it is exact.
+    const Entry& e = it->second;
+    return applied(e.shard, e.last_us) ? Route{e.shard, Code::ok}
+                                       : Route{shard, Code::order_exists};
   }
   if (it == d.entries.end()) {
     if (d.entries.size() >= orders_max_) {
@@ -58,6 +61,14 @@ Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t fo
         }
       },
       command);
+}
+
+bool Router::applied(std::uint32_t shard, TimeUs time_us) const {
+  if (shard != kAllShards) return applied_us_[shard] >= time_us;
+  for (const TimeUs t : applied_us_) {
+    if (t < time_us) return false;
+  }
+  return true;
 }
 
 void Router::report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,

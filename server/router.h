@@ -6,8 +6,10 @@
 // Seller-wide commands and sweeps go to every shard.
 //
 // Order ids are ledger-wide (holds and one-step spends are one kind, accruals another):
-// a hold, spend or accrual naming an order that is live on another shard is
-// `order_exists`, decided here and never journaled. "Live" is the engine's: open, or
+// a hold, spend or accrual naming an order that is live on another shard goes to that
+// shard, which answers `order_exists` (and remembers the rejection under its id, as one
+// ledger would); while the router's knowledge of that order may be stale (a command
+// naming it not yet applied), it is `order_exists` decided here and never journaled. "Live" is the engine's: open, or
 // finished less than order_retention_us ago. The router must never forget an order a
 // shard still holds: on admission it assumes the order is opened (live for ever) and it
 // learns the exact state from the shards' outcome reports (server/outcome.h): a creation
@@ -39,7 +41,8 @@ class Router {
 
   // Remembers at most `orders_max` live orders of each kind (ledger-wide); past it a
   // new order is `orders_full`.
-  Router(std::uint32_t shards, std::uint64_t orders_max) : shards_(shards), orders_max_(orders_max) {}
+  Router(std::uint32_t shards, std::uint64_t orders_max)
+      : shards_(shards), orders_max_(orders_max), applied_us_(shards, 0) {}
 
   std::uint32_t shard_of_buyer(BuyerId buyer) const {
     return static_cast<std::uint32_t>(mix64(buyer) % shards_);
@@ -66,6 +69,13 @@ class Router {
   // Start-up, from each shard's ledger (Ledger::for_each_order + order_live_until).
   void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs live_until_us);
 
+  // Shard `shard` has applied everything admitted for it up to `time_us`, and its
+  // reports about it have been given to report(). What the router knows of an order is
+  // exact once its shard has applied the last command that named it.
+  void applied_through(std::uint32_t shard, TimeUs time_us) { applied_us_[shard] = time_us; }
+  // Whether `shard` (every shard for kAllShards) has applied everything up to `time_us`.
+  bool applied(std::uint32_t shard, TimeUs time_us) const;
+
   std::uint64_t orders(bool hold) const { return (hold ? holds_ : accruals_).entries.size(); }
 
  private:
@@ -91,6 +101,7 @@ class Router {
   std::uint64_t orders_max_;
   Directory holds_;
   Directory accruals_;
+  std::vector<TimeUs> applied_us_;  // per shard
 };
 
 }  // namespace bonus::server

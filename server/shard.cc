@@ -5,29 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/code.h"
+#include "server/admission.h"
 
 namespace bonus::server {
-namespace {
-
-// Seller-wide commands reach every shard; their results add up. Shards cannot disagree
-// on the code (admission makes ids ledger-wide, and what else they check does not depend
-// on the shard); if they ever did, the reply says so rather than show one side.
-void merge(Result& into, const Result& part, bool first) {
-  if (first) {
-    into = part;
-    return;
-  }
-  if (into.code != part.code && into.code != Code::shards_disagree) {
-    spdlog::error("shards disagree on a seller-wide command: {} on one, {} on another",
-                  code_name(into.code), code_name(part.code));
-    into.code = Code::shards_disagree;
-  }
-  into.flags |= part.flags;
-  into.amount += part.amount;
-  into.aux += part.aux;
-}
-
-}  // namespace
 
 void Shard::start() {
   thread_ = std::thread([this] { run(); });
@@ -74,7 +54,11 @@ void Shard::apply(ShardWrite& w) {
   if (w.fan_out) {
     std::lock_guard lock(job.merge_mutex);
     const bool first = job.fanned[w.index]++ == 0;
-    merge(job.results[w.index], r, first);
+    const Code before = job.results[w.index].code;
+    if (merge_seller_wide(job.results[w.index], r, first)) {
+      spdlog::error("shards disagree on a seller-wide command: {} on one, {} on shard {}",
+                    code_name(before), code_name(r.code), index_);
+    }
   } else {
     job.results[w.index] = r;
   }
