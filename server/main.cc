@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
                  "Live holds (and accruals) per shard at most; past it orders_full")
       ->capture_default_str();
   app.add_option("--ids-max", config.engine.ids_max,
-                 "Remembered write ids per shard at most; past it ids_full")
+                 "Remembered ids of applied writes, ledger-wide, at most; past it ids_full")
       ->capture_default_str();
   std::int64_t id_window_s = config.engine.id_window_us / bonus::kUsPerSecond;
   app.add_option("--id-window-s", id_window_s,
