@@ -15,6 +15,11 @@ Code check_amount(Amount amount) {
   return Code::ok;
 }
 
+// A capture's or refund's amount: kAmountAll ("all") or a checked amount.
+Code check_amount_or_all(Amount amount) {
+  return amount == kAmountAll ? Code::ok : check_amount(amount);
+}
+
 // now + duration, or false when that would pass kTimeMaxUs.
 bool add_time(TimeUs now, TimeUs duration_us, TimeUs& out) {
   if (duration_us > kTimeMaxUs - now) return false;
@@ -439,8 +444,8 @@ Result Ledger::capture(const Capture& c, TimeUs now) {
   Code code;
   HoldOrder* h = open_hold_for(c.order, now, code);
   if (h == nullptr) return Result::of(code);
-  if (c.amount > kAmountMax) return Result::of(Code::overflow);
-  const Amount amount = c.amount == 0 ? h->amount : c.amount;
+  if (Code e = check_amount_or_all(c.amount); e != Code::ok) return Result::of(e);
+  const Amount amount = c.amount == kAmountAll ? h->amount : c.amount;
   if (amount > h->amount) return Result::of(Code::capture_exceeds_hold);
   Result r;
   r.aux = capture_hold(*h, amount, now);
@@ -461,9 +466,9 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
   HoldOrder* h = live_hold(c.order, now);
   if (h == nullptr) return Result::of(Code::unknown_order);
   if (h->state != HoldOrder::State::captured) return Result::of(Code::order_not_captured);
-  if (c.amount > kAmountMax) return Result::of(Code::overflow);
+  if (Code e = check_amount_or_all(c.amount); e != Code::ok) return Result::of(e);
   const Amount left = h->captured - h->refunded;
-  const Amount amount = c.amount == 0 ? left : c.amount;
+  const Amount amount = c.amount == kAmountAll ? left : c.amount;
   if (left == 0 || amount > left) return Result::of(Code::refund_exceeds_captured);
 
   Account& a = accounts_[h->account];
