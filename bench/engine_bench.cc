@@ -88,7 +88,7 @@ void BM_HoldCapture(benchmark::State& state) {
     const OrderId order = w.order();
     benchmark::DoNotOptimize(w.ledger->apply(
         Hold{w.id(), order, w.seller_of(k), w.buyer_of(k), 3, 100'000, 0}, ++w.now));
-    benchmark::DoNotOptimize(w.ledger->apply(Capture{w.id(), order, 0}, ++w.now));
+    benchmark::DoNotOptimize(w.ledger->apply(Capture{w.id(), order, kAmountAll}, ++w.now));
   }
 }
 

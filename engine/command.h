@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "engine/limits.h"
 #include "engine/lot_life.h"
 #include "engine/types.h"
 
@@ -61,11 +62,12 @@ struct Hold {
   TimeUs timeout_us = 0;
 };
 
-// Order paid: spend the hold (amount 0: all of it), release the rest.
+// Order paid: spend `amount` of the hold (kAmountAll, the default: all of it), release
+// the rest. An amount of 0 is `zero_amount`.
 struct Capture {
   Id128 id;
   OrderId order = 0;
-  Amount amount = 0;
+  Amount amount = kAmountAll;
 };
 
 // Order abandoned: held bonuses go back to their lots.
@@ -84,12 +86,13 @@ struct Spend {
   Kopecks goods_total = 0;
 };
 
-// Captured order returned: `amount` (0: all not yet refunded) goes back to the lots
-// it came from; into an expired lot it counts as refunded and expired at once.
+// Captured order returned: `amount` (kAmountAll, the default: all not yet refunded) goes
+// back to the lots it came from; into an expired lot it counts as refunded and expired at
+// once. An amount of 0 is `zero_amount`.
 struct Refund {
   Id128 id;
   OrderId order = 0;
-  Amount amount = 0;
+  Amount amount = kAmountAll;
 };
 
 // Confirmed cashback of a returned order is taken back; what cannot be taken

@@ -12,6 +12,10 @@ Code check_amount(Amount amount) {
   return Code::ok;
 }
 
+Code check_amount_or_all(Amount amount) {
+  return amount == kAmountAll ? Code::ok : check_amount(amount);
+}
+
 Code check_before_order(const Accrue& c) {
   if (Code e = check_amount(c.amount); e != Code::ok) return e;
   if (c.life.kind == LotLife::Kind::absolute ||

@@ -14,6 +14,8 @@ namespace bonus {
 
 // zero_amount for 0, overflow above kAmountMax.
 Code check_amount(Amount amount);
+// A capture's or refund's amount: kAmountAll ("all") or a checked amount.
+Code check_amount_or_all(Amount amount);
 
 // The checks a hold, spend or accrual passes before its order id is looked at; ok for
 // every other command.

@@ -426,8 +426,8 @@ Result Ledger::capture(const Capture& c, TimeUs now) {
   Code code;
   HoldOrder* h = open_hold_for(c.order, now, code);
   if (h == nullptr) return Result::of(code);
-  if (c.amount > kAmountMax) return Result::of(Code::overflow);
-  const Amount amount = c.amount == 0 ? h->amount : c.amount;
+  if (Code e = check_amount_or_all(c.amount); e != Code::ok) return Result::of(e);
+  const Amount amount = c.amount == kAmountAll ? h->amount : c.amount;
   if (amount > h->amount) return Result::of(Code::capture_exceeds_hold);
   Result r;
   r.aux = capture_hold(*h, amount, now);
@@ -448,9 +448,9 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
   HoldOrder* h = live_hold(c.order, now);
   if (h == nullptr) return Result::of(Code::unknown_order);
   if (h->state != HoldOrder::State::captured) return Result::of(Code::order_not_captured);
-  if (c.amount > kAmountMax) return Result::of(Code::overflow);
+  if (Code e = check_amount_or_all(c.amount); e != Code::ok) return Result::of(e);
   const Amount left = h->captured - h->refunded;
-  const Amount amount = c.amount == 0 ? left : c.amount;
+  const Amount amount = c.amount == kAmountAll ? left : c.amount;
   if (left == 0 || amount > left) return Result::of(Code::refund_exceeds_captured);
 
   Account& a = accounts_[h->account];

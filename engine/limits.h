@@ -14,6 +14,11 @@ inline constexpr Amount kAmountMax = 1'000'000'000;
 // a command that would push one past this is rejected with `overflow`.
 inline constexpr Amount kAccountAmountMax = 0xFFFF'FFFFull;
 static_assert(kAmountMax <= kAccountAmountMax);
+// The amount of a capture or refund that means "all": the whole hold, or all of the
+// order not yet refunded. Only those two commands take it; anywhere else it is above
+// kAmountMax and so `overflow`. An amount of 0 is never "all": it is `zero_amount`.
+inline constexpr Amount kAmountAll = ~Amount{0};
+static_assert(kAmountAll > kAmountMax);
 
 // Largest goods total (kopecks) a hold or spend may carry: 10^12 roubles.
 inline constexpr Kopecks kGoodsTotalMax = 100'000'000'000'000ull;

@@ -261,7 +261,7 @@ class Worker {
     if (!h.ok() || !h.value.ok()) return;
     const auto sent = Clock::now();
     if (end == CheckoutEnd::capture) {
-      record(Op::capture, sent, error_of(client_.write(Capture{ids_.id(), hold.order, 0})));
+      record(Op::capture, sent, error_of(client_.write(Capture{ids_.id(), hold.order, kAmountAll})));
     } else if (end == CheckoutEnd::release) {
       record(Op::release, sent, error_of(client_.write(Release{ids_.id(), hold.order})));
     } else {

@@ -49,6 +49,7 @@ class Backend {
   virtual std::vector<Res> credit_batch(const std::vector<CreditArgs>& batch) = 0;
   virtual Res hold(const std::string& id, std::uint64_t order, std::uint64_t seller, std::uint64_t buyer,
                    std::int64_t amount, std::int64_t goods_total, std::int64_t timeout_us) = 0;
+  // amount 0: the whole hold (the peers' own convention; bonusd's is kAmountAll).
   virtual Res capture(const std::string& id, std::uint64_t order, std::int64_t amount) = 0;
   virtual Res release(const std::string& id, std::uint64_t order) = 0;
   // Empty on a transport failure.

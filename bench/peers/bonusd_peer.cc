@@ -42,7 +42,8 @@ class BonusdBackend final : public Backend {
                                  static_cast<Kopecks>(goods_total), timeout_us}));
   }
   Res capture(const std::string& id, std::uint64_t order, std::int64_t amount) override {
-    return res_of(c_->write(Capture{id_of(id), order, static_cast<Amount>(amount)}));
+    const Amount a = amount == 0 ? kAmountAll : static_cast<Amount>(amount);
+    return res_of(c_->write(Capture{id_of(id), order, a}));
   }
   Res release(const std::string& id, std::uint64_t order) override {
     return res_of(c_->write(Release{id_of(id), order}));

@@ -38,6 +38,14 @@ class Declarer {
   CLI::Option* amount(CLI::App* sub, const std::string& help, bool required = true) {
     return option(sub, "amount", "N", help, required);
   }
+  // capture and refund: --amount N, or --all (the default when neither is given).
+  // --amount 0 is sent, and the ledger answers zero_amount: 0 never means "all".
+  void amount_or_all(CLI::App* sub, const std::string& amount_help, const std::string& all_help) {
+    CLI::Option* amount_option = amount(sub, amount_help + "; 0 is rejected (zero_amount)", false);
+    Invocation* inv = &inv_;
+    sub->add_flag_callback("--all", [inv] { inv->options["all"] = "yes"; }, all_help)
+        ->excludes(amount_option);
+  }
   CLI::Option* goods_total(CLI::App* sub) {
     return option(sub, "goods-total", "ROUBLES",
                   "The order's goods total in roubles (1990 or 1990.50); the spend cap applies "
@@ -97,7 +105,8 @@ void declare_writes(CLI::App& app, Declarer& d) {
 
   auto* capture = app.add_subcommand("capture", "Spend an order's hold (the rest is released)");
   d.order(capture);
-  d.amount(capture, "Bonuses to spend (default: the whole hold)", false);
+  d.amount_or_all(capture, "Bonuses to spend (default: --all)",
+                  "Spend the whole hold (the default without --amount)");
   d.id(capture);
 
   auto* spend = app.add_subcommand("spend", "Hold and capture in one step (point of sale)");
@@ -110,7 +119,8 @@ void declare_writes(CLI::App& app, Declarer& d) {
 
   auto* refund = app.add_subcommand("refund", "Return a captured order's bonuses to their lots");
   d.order(refund);
-  d.amount(refund, "Bonuses to refund (default: all not yet refunded)", false);
+  d.amount_or_all(refund, "Bonuses to refund (default: --all)",
+                  "Refund all not yet refunded (the default without --amount)");
   d.id(refund);
 
   auto* revoke =

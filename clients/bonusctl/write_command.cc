@@ -67,7 +67,8 @@ SetPolicy build_policy(const Context& c, Id128 id) {
 
 Built build(const Context& c, Id128 id) {
   const std::string& name = c.command();
-  const auto opt_amount = [&c](std::string_view n) { return c.has(n) ? c.amount(n) : 0; };
+  // capture and refund: no --amount (or --all) is "all"; --amount 0 goes as 0 (zero_amount).
+  const auto amount_or_all = [&c] { return c.has("amount") ? c.amount("amount") : kAmountAll; };
   if (name == "credit") {
     return {Credit{id, c.number("seller"), c.number("buyer"), c.amount("amount"),
                    c.maybe_number("campaign").value_or(0), credit_life(c), 0, 0},
@@ -95,7 +96,7 @@ Built build(const Context& c, Id128 id) {
             {"held", "", false}};
   }
   if (name == "capture") {
-    return {Capture{id, c.number("order"), opt_amount("amount")}, {"spent", "released", false}};
+    return {Capture{id, c.number("order"), amount_or_all()}, {"spent", "released", false}};
   }
   if (name == "release") return {Release{id, c.number("order")}, {"released", "", false}};
   if (name == "spend") {
@@ -104,7 +105,7 @@ Built build(const Context& c, Id128 id) {
             {"spent", "", false}};
   }
   if (name == "refund") {
-    return {Refund{id, c.number("order"), opt_amount("amount")},
+    return {Refund{id, c.number("order"), amount_or_all()},
             {"refunded", "debt_repaid", false}};
   }
   if (name == "reverse-accrual") {

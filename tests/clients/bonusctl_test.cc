@@ -684,6 +684,64 @@ TEST(BonusctlClock, AdvanceExpiresLotsOnATestClockServer) {
   EXPECT_EQ(json(r.out, "expired"), "300");
 }
 
+// Regression: `capture --amount 0` used to capture the whole hold (and `refund --amount 0`
+// to refund everything). Now 0 is zero_amount and changes nothing; "all" is the default
+// without --amount, or --all.
+TEST_F(Bonusctl, AmountZeroIsRejectedAndAllIsTheDefaultOrAll) {
+  const auto balance = [](const char* what) {
+    return json_u64(ctl({"--json", "balance", "--seller", "123", "--buyer", "7"}).out, what);
+  };
+  ASSERT_EQ(ctl({"credit", "--seller", "123", "--buyer", "7", "--amount", "1000"}).code, 0);
+  ASSERT_EQ(ctl({"hold", "--order", "6101", "--seller", "123", "--buyer", "7", "--amount", "250",
+                 "--goods-total", "1990"})
+                .code,
+            0);
+  Ran r = ctl({"capture", "--order", "6101", "--amount", "0"});
+  EXPECT_RAN(r, 1);
+  EXPECT_NE(r.out.find("zero_amount (code 8)"), std::string::npos) << r.out;
+  EXPECT_EQ(balance("held"), 250u);
+  EXPECT_EQ(balance("available"), 750u);
+  r = ctl({"capture", "--order", "6101", "--amount", "5", "--all"});
+  EXPECT_RAN(r, 2);
+  EXPECT_NE(r.err.find("excludes"), std::string::npos) << r.err;
+  r = ctl({"--json", "capture", "--order", "6101", "--all"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "spent"), "250");
+  EXPECT_EQ(json(r.out, "released"), "0");
+
+  r = ctl({"refund", "--order", "6101", "--amount", "0"});
+  EXPECT_RAN(r, 1);
+  EXPECT_NE(r.out.find("zero_amount (code 8)"), std::string::npos) << r.out;
+  EXPECT_EQ(balance("available"), 750u);
+  r = ctl({"--json", "refund", "--order", "6101", "--amount", "50"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "refunded"), "50");
+  r = ctl({"--json", "refund", "--order", "6101", "--all"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "refunded"), "200");
+  EXPECT_EQ(balance("available"), 1000u);
+
+  // Without --amount: all.
+  ASSERT_EQ(ctl({"hold", "--order", "6102", "--seller", "123", "--buyer", "7", "--amount", "40",
+                 "--goods-total", "1990"})
+                .code,
+            0);
+  r = ctl({"--json", "capture", "--order", "6102"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "spent"), "40");
+  r = ctl({"--json", "refund", "--order", "6102"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "refunded"), "40");
+  EXPECT_EQ(balance("available"), 1000u);
+
+  for (const char* command : {"capture", "refund"}) {
+    const Ran help = Ctl({command, "--help"}).finish();
+    EXPECT_RAN(help, 0);
+    EXPECT_NE(help.out.find("--all"), std::string::npos) << command;
+    EXPECT_NE(help.out.find("0 is rejected (zero_amount)"), std::string::npos) << command;
+  }
+}
+
 TEST_F(Bonusctl, UsageErrorsExitTwoAndSendNothing) {
   const std::vector<std::vector<std::string>> bad = {
       {"credit", "--seller", "110", "--buyer", "1", "--amount", "5", "--ttl", "5x"},

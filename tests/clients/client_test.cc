@@ -182,6 +182,11 @@ Result answer(const Command& command) {
     r.amount = h->amount;
     r.aux = h->order;
     if (h->amount > 1'000) r = Result::of(Code::insufficient_bonuses);
+  } else if (const auto* cap = std::get_if<Capture>(&command)) {
+    // A hold of 250: "all" captures it whole, 0 is rejected as the engine does.
+    r.amount = cap->amount == kAmountAll ? 250 : cap->amount;
+    r.aux = 250 - std::min<Amount>(r.amount, 250);
+    if (cap->amount == 0) r = Result::of(Code::zero_amount);
   } else {
     r.amount = 1;
   }
@@ -403,6 +408,25 @@ TEST(ClientTest, WriteReturnsEveryFieldOfTheResult) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value.amount, 300u);
   EXPECT_EQ(r.value.aux, 15u);
+}
+
+// The C++ vocabulary's "all" is the amount left out; it reaches the server as kAmountAll,
+// and an explicit 0 reaches it as 0 (the server answers zero_amount).
+TEST(ClientTest, CaptureWithoutAmountSendsAllAndZeroStaysZero) {
+  FakeServer server(answer_at_once);
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  Reply<Result> r = client->write(Capture{.id = Id128{7, 1}, .order = 5});
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.value.code, Code::ok);
+  EXPECT_EQ(r.value.amount, 250u);
+  r = client->write(Capture{.id = Id128{7, 2}, .order = 5, .amount = 0});
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.value.code, Code::zero_amount);
+  r = client->write(Capture{.id = Id128{7, 3}, .order = 5, .amount = 100});
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.value.amount, 100u);
+  EXPECT_EQ(r.value.aux, 150u);
 }
 
 TEST(ClientTest, ConcurrentWritesShareFramesAndEachCallerGetsItsOwnResult) {

@@ -159,7 +159,7 @@ class LedgerTest : public ::testing::Test {
     c.timeout_us = timeout_us;
     return c;
   }
-  Capture capture(OrderId order, Amount amount = 0) { return {fresh_id(), order, amount}; }
+  Capture capture(OrderId order, Amount amount = kAmountAll) { return {fresh_id(), order, amount}; }
   Release release(OrderId order) { return {fresh_id(), order}; }
   Spend spend(OrderId order, SellerId s, BuyerId b, Amount amount, Kopecks goods = kGoods) {
     Spend c;
@@ -171,7 +171,7 @@ class LedgerTest : public ::testing::Test {
     c.goods_total = goods;
     return c;
   }
-  Refund refund(OrderId order, Amount amount = 0) { return {fresh_id(), order, amount}; }
+  Refund refund(OrderId order, Amount amount = kAmountAll) { return {fresh_id(), order, amount}; }
   RevokeCampaign revoke(SellerId s, CampaignId campaign) { return {fresh_id(), s, campaign}; }
   SetPolicy policy_cmd(SellerId s, std::uint32_t fields) {
     SetPolicy c;
@@ -633,6 +633,27 @@ TEST_F(LedgerTest, Capture_RejectsMoreThanHeldOrAboveMax) {
   EXPECT_EQ(run(capture(1, 60)), ok(60, 0));
 }
 
+// Regression: `capture` with amount 0 used to capture the whole hold.
+TEST_F(LedgerTest, Capture_ZeroAmountIsRejectedNotAll) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60)), ok(60));
+  EXPECT_EQ(code(capture(1, 0)), Code::zero_amount);
+  EXPECT_EQ(bal(S1, B1).held, 60u);  // nothing captured, nothing released
+  EXPECT_EQ(bal(S1, B1).available, 40u);
+  EXPECT_EQ(stats(S1).spent, 0u);
+  EXPECT_EQ(run(capture(1, 25)), ok(25, 35));  // the hold is still open
+}
+
+TEST_F(LedgerTest, Capture_AllIsTheDefaultAndOnlyAllIsAboveMax) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60)), ok(60));
+  EXPECT_EQ(Capture{}.amount, kAmountAll);  // an amount left out is "all"
+  EXPECT_EQ(code(capture(1, kAmountAll - 1)), Code::overflow);
+  EXPECT_EQ(run(capture(1, kAmountAll)), ok(60, 0));
+  EXPECT_EQ(bal(S1, B1).available, 40u);
+  EXPECT_EQ(stats(S1).spent, 60u);
+}
+
 TEST_F(LedgerTest, Capture_RejectsCapturedAndReleasedOrders) {
   ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
   ASSERT_EQ(run(hold(1, S1, B1, 10)), ok(10));
@@ -809,6 +830,37 @@ TEST_F(LedgerTest, Hold_RejectsWhenOrderTableFull) {
 
 // ---------------------------------------------------------------------------------------
 // refund
+
+// Regression: `refund` with amount 0 used to refund all not yet refunded.
+TEST_F(LedgerTest, Refund_ZeroAmountIsRejectedNotAll) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 80)), ok(80));
+  EXPECT_EQ(code(refund(1, 0)), Code::zero_amount);
+  EXPECT_EQ(bal(S1, B1).available, 20u);
+  EXPECT_EQ(stats(S1).refunded, 0u);
+  EXPECT_EQ(run(refund(1, 30)), ok(30));
+}
+
+TEST_F(LedgerTest, Refund_AllIsTheDefaultAndOnlyAllIsAboveMax) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 80)), ok(80));
+  EXPECT_EQ(Refund{}.amount, kAmountAll);  // an amount left out is "all"
+  EXPECT_EQ(code(refund(1, kAmountAll - 1)), Code::overflow);
+  ASSERT_EQ(run(refund(1, 30)), ok(30));
+  EXPECT_EQ(run(refund(1, kAmountAll)), ok(50));  // all that is left
+  EXPECT_EQ(code(refund(1, kAmountAll)), Code::refund_exceeds_captured);  // nothing left
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+}
+
+// kAmountAll is "all" only where a command has an "all": elsewhere it is an amount
+// above kAmountMax.
+TEST_F(LedgerTest, AmountAll_IsOverflowOutsideCaptureAndRefund) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_EQ(code(credit(S1, B1, kAmountAll)), Code::overflow);
+  EXPECT_EQ(code(hold(1, S1, B1, kAmountAll)), Code::overflow);
+  EXPECT_EQ(code(spend(2, S1, B1, kAmountAll)), Code::overflow);
+  EXPECT_EQ(bal(S1, B1).available, 100u);
+}
 
 TEST_F(LedgerTest, Refund_PartialReturnsLatestExpiringFirst) {
   const TimeUs day1 = kT0 + kUsPerDay, day2 = kT0 + 2 * kUsPerDay;

@@ -86,7 +86,8 @@ std::string str(const Command& command) {
             << " amount=" << c.amount << " goods_total=" << c.goods_total
             << " timeout_us=" << c.timeout_us;
         } else if constexpr (std::is_same_v<T, Capture> || std::is_same_v<T, Refund>) {
-          o << " order=" << c.order << " amount=" << c.amount;
+          o << " order=" << c.order << " amount="
+            << (c.amount == kAmountAll ? std::string("all") : std::to_string(c.amount));
         } else if constexpr (std::is_same_v<T, Spend>) {
           o << " order=" << c.order << " seller=" << c.seller << " buyer=" << c.buyer
             << " amount=" << c.amount << " goods_total=" << c.goods_total;
@@ -504,7 +505,7 @@ class Generator {
       case 0: return kAmountMax;
       case 1: return kAmountMax + 1;
       case 2: return 1ull << 32;
-      case 3: return ~0ull;
+      case 3: return ~0ull;  // kAmountAll: "all" for capture and refund, overflow elsewhere
       default: return u64(kAmountMax / 2, 3 * kAmountMax);
     }
   }
@@ -639,7 +640,9 @@ class Generator {
     c.id = fresh_id();
     c.order = hold_order(false);
     const double r = unit();
-    if (r < 0.40) {
+    if (r < 0.37) {
+      c.amount = kAmountAll;
+    } else if (r < 0.40) {
       c.amount = 0;
     } else if (r < 0.80) {
       c.amount = u64(1, 40);
@@ -655,7 +658,9 @@ class Generator {
     c.id = fresh_id();
     c.order = hold_order(true);
     const double r = unit();
-    if (r < 0.45) {
+    if (r < 0.42) {
+      c.amount = kAmountAll;
+    } else if (r < 0.45) {
       c.amount = 0;
     } else if (r < 0.90) {
       c.amount = u64(1, 50);
@@ -1291,6 +1296,10 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
     EXPECT_GT(kind_code(kCapture, Code::hold_timed_out), 0u);
     EXPECT_GT(kind_code(kRelease, Code::hold_timed_out), 0u);
     EXPECT_GT(kind_code(kRefund, Code::ok), 0u);
+    EXPECT_GT(kind_code(kCapture, Code::zero_amount), 0u) << "capture of 0 is not all";
+    EXPECT_GT(kind_code(kRefund, Code::zero_amount), 0u) << "refund of 0 is not all";
+    EXPECT_GT(kind_code(kCapture, Code::overflow), 0u);
+    EXPECT_GT(kind_code(kRefund, Code::overflow), 0u);
     EXPECT_GT(kind_code(kCredit, Code::account_lots_full), 0u);
     EXPECT_GT(kind_code(9, Code::overflow), 0u) << "reverse_accrual overflow (debt past 32 bits)";
     for (const char* event :
@@ -1306,7 +1315,8 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
           "refund: piece repays debt", "reverse: takes from its own lot", "reverse: own lot expired",
           "sweep: settles a lot of the current minute", "sweep: hold timed out, deadline == now",
           "capture: times the hold out, deadline == now", "orders: a hold's retention ends exactly now",
-          "accrue: pending would pass 32 bits", "credit: new month resets earned"}) {
+          "accrue: pending would pass 32 bits", "credit: new month resets earned",
+          "capture: all of the hold", "refund: all", "refund: all that is left after a part"}) {
       EXPECT_GT(coverage.notes[path], 0u) << "rule path never taken: " << path;
     }
   }

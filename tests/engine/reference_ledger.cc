@@ -652,10 +652,13 @@ Result ReferenceLedger::write(const Capture& c, TimeUs now) {
     time_out(*hold, now);
     return result_of(Code::hold_timed_out);
   }
-  if (c.amount > kAmountMax) return result_of(Code::overflow);
-  if (c.amount > hold->amount) return result_of(Code::capture_exceeds_hold);
+  if (c.amount == 0) return result_of(Code::zero_amount);
+  const bool all = c.amount == kAmountAll;
+  if (!all && c.amount > kAmountMax) return result_of(Code::overflow);
+  if (!all && c.amount > hold->amount) return result_of(Code::capture_exceeds_hold);
 
-  const Amount amount = c.amount == 0 ? hold->amount : c.amount;
+  if (all) note("capture: all of the hold");
+  const Amount amount = all ? hold->amount : c.amount;
   const Amount released = hold->amount - amount;
   capture_hold(*hold, amount, now);
   return ok_result(amount, released);
@@ -710,11 +713,14 @@ Result ReferenceLedger::write(const Refund& c, TimeUs now) {
   HoldOrder* hold = live_hold(c.order, now);
   if (hold == nullptr) return result_of(Code::unknown_order);
   if (hold->state != HoldState::captured) return result_of(Code::order_not_captured);
-  if (c.amount > kAmountMax) return result_of(Code::overflow);
+  if (c.amount == 0) return result_of(Code::zero_amount);
+  const bool all = c.amount == kAmountAll;
+  if (!all && c.amount > kAmountMax) return result_of(Code::overflow);
   const Amount left = hold->captured - hold->refunded;
-  if (left == 0 || c.amount > left) return result_of(Code::refund_exceeds_captured);
+  if (left == 0 || (!all && c.amount > left)) return result_of(Code::refund_exceeds_captured);
 
-  const Amount amount = c.amount == 0 ? left : c.amount;
+  if (all) note(hold->refunded > 0 ? "refund: all that is left after a part" : "refund: all");
+  const Amount amount = all ? left : c.amount;
   Account& account = *find_account(hold->seller, hold->buyer);
   Amount remaining = amount;
   Amount repaid = 0;

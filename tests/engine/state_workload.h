@@ -33,10 +33,10 @@ class Workload {
       case 4: return ConfirmAccrual{id, order};
       case 5: return CancelAccrual{id, order};
       case 6: case 7: return Hold{id, order, seller, buyer, amount / 4 + 1, 1'000'000, TimeUs(pick(3) * 10) * kUsPerMinute};
-      case 8: return Capture{id, order, pick(3) == 0 ? Amount{1} : Amount{0}};
+      case 8: return Capture{id, order, pick(3) == 0 ? Amount{1} : kAmountAll};
       case 9: return Release{id, order};
       case 10: return Spend{id, order, seller, buyer, amount, 1'000'000};
-      case 11: return Refund{id, order, 0};
+      case 11: return Refund{id, order, kAmountAll};
       case 12: return ReverseAccrual{id, order};
       case 13: return RevokeCampaign{id, seller, 1 + pick(3)};
       case 14: return Sweep{static_cast<std::uint32_t>(pick(50))};

@@ -113,6 +113,41 @@ TEST(WriteBatchLimits, SweepIsNotAWriteOpcode) {
             FrameError::malformed_body);
 }
 
+// "All" travels as the amount kAmountAll (2^64 - 1), 0 as 0: the two never meet, so a
+// server never reads an explicit 0 as "all" (protocol/README.md, "Amounts").
+template <typename C>
+void expect_all_and_zero_cross_apart(Opcode op) {
+  const std::vector<C> sent{C{Id128{1, 1}, 7, kAmountAll}, C{Id128{1, 2}, 7, 0},
+                            C{Id128{1, 3}, 7}, C{Id128{1, 4}, 7, kAmountMax}};
+  FBB fbb;
+  encode_write(std::span<const C>(sent), fbb);
+  std::vector<Command> got;
+  ASSERT_EQ(decode_write(op, body_of(fbb), kBatchCommandsDefault, got), FrameError::none);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(std::get<C>(got[0]).amount, kAmountAll);
+  EXPECT_EQ(std::get<C>(got[1]).amount, 0u);
+  EXPECT_EQ(std::get<C>(got[2]).amount, kAmountAll) << "an amount left out is all";
+  EXPECT_EQ(std::get<C>(got[3]).amount, kAmountMax);
+}
+
+TEST(WriteAmounts, CaptureAllAndZeroCrossTheWireApart) {
+  expect_all_and_zero_cross_apart<Capture>(Opcode::capture);
+  FBB fbb;
+  const std::vector<Capture> all{Capture{Id128{1, 1}, 7}};
+  encode_write(std::span<const Capture>(all), fbb);
+  const auto* batch = flatbuffers::GetRoot<wire::CaptureBatch>(fbb.GetBufferPointer());
+  EXPECT_EQ(batch->commands()->Get(0)->amount(), 0xFFFF'FFFF'FFFF'FFFFull);
+}
+
+TEST(WriteAmounts, RefundAllAndZeroCrossTheWireApart) {
+  expect_all_and_zero_cross_apart<Refund>(Opcode::refund);
+  FBB fbb;
+  const std::vector<Refund> all{Refund{Id128{1, 1}, 7}};
+  encode_write(std::span<const Refund>(all), fbb);
+  const auto* batch = flatbuffers::GetRoot<wire::RefundBatch>(fbb.GetBufferPointer());
+  EXPECT_EQ(batch->commands()->Get(0)->amount(), 0xFFFF'FFFF'FFFF'FFFFull);
+}
+
 TEST(WriteReply, AllResultsRoundTrip) {
   Rng rng = seeded(25);
   std::vector<Result> results(50);

@@ -92,10 +92,10 @@ TEST_F(EndToEnd, TheWholeLifecycleThroughTheClient) {
   EXPECT_EQ(captured.amount, 200u);
   EXPECT_EQ(captured.aux, 50u);
   EXPECT_EQ(write(Spend{id(), 3003, kSeller, kBuyer, 10, 5'000}).amount, 10u);
-  EXPECT_EQ(write(Refund{id(), 3003, 0}).amount, 10u);
+  EXPECT_EQ(write(Refund{id(), 3003, kAmountAll}).amount, 10u);
   EXPECT_EQ(write(Hold{id(), 4004, kSeller, kBuyer, 20, kGoods, 0}).code, Code::ok);
   EXPECT_EQ(write(Release{id(), 4004}).amount, 20u);
-  EXPECT_EQ(write(Capture{id(), 4004, 0}).code, Code::order_released);
+  EXPECT_EQ(write(Capture{id(), 4004, kAmountAll}).code, Code::order_released);
   EXPECT_EQ(balance().available, 195u);
 
   // Accruals cancelled and reversed (the cashback was partly spent: debt).
@@ -107,7 +107,7 @@ TEST_F(EndToEnd, TheWholeLifecycleThroughTheClient) {
 
   // Rejections come back as typed codes.
   EXPECT_EQ(write(Hold{id(), 5005, kSeller, kBuyer, 100'000, kGoods, 0}).code, Code::over_spend_cap);
-  EXPECT_EQ(write(Capture{id(), 777'777, 0}).code, Code::unknown_order);
+  EXPECT_EQ(write(Capture{id(), 777'777, kAmountAll}).code, Code::unknown_order);
   EXPECT_EQ(write(Credit{id(), kSeller, kBuyer, 0, 0, LotLife::policy(), 0, 0}).code, Code::zero_amount);
 
   // Idempotency: the same id and body is a repeat, another body is refused.
@@ -173,7 +173,7 @@ TEST_F(EndToEnd, TheTestClockExpiresLotsAndTimesOutHolds) {
   const AccountView v = balance();
   EXPECT_EQ(v.held, 0u);  // the sweep at the new time released the timed-out hold
   EXPECT_EQ(v.available, 50u);
-  EXPECT_EQ(write(Capture{id(), 1, 0}).code, Code::hold_timed_out);
+  EXPECT_EQ(write(Capture{id(), 1, kAmountAll}).code, Code::hold_timed_out);
   auto stats = client_->seller_stats(kSeller);
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats.value.expired, 300u);

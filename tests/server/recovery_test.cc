@@ -195,7 +195,7 @@ TEST(CheckpointRecovery, OrdersFromBeforeTheCheckpointStillFindTheirShard) {
   ASSERT_TRUE(server.start(kManual)) << server.log();
   RawConnection c(server.port());
   for (BuyerId b = 1; b <= 16; ++b) {
-    const auto captured = one(c, Capture{Id128{0x0D, ++id}, 100 + b, 0});
+    const auto captured = one(c, Capture{Id128{0x0D, ++id}, 100 + b, kAmountAll});
     ASSERT_TRUE(captured);
     EXPECT_EQ(captured->code, Code::ok) << "buyer " << b;
     EXPECT_EQ(captured->amount, 100u) << "buyer " << b;

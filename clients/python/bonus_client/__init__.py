@@ -11,7 +11,7 @@ server, for batch jobs. See clients/python/README.md and protocol/README.md.
 from .client import (BonusBadReply, BonusDisconnected, BonusError, BonusTimeout, Client,
                      MAIL_ID_TAG, MailSummary, hash_pair, mail_id, mail_id_hi, mix64)
 from .codes import Code, FrameError
-from .commands import (TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND,
+from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND,
                        WRITE_KINDS, Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, Hold,
                        Life, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand, make_id, new_id, split_id)
@@ -22,6 +22,7 @@ from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCurs
 __all__ = [
     "Client", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
     "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64", "Code", "FrameError", "TIME_NEVER",
+    "AMOUNT_ALL",
     "US_PER_SECOND", "US_PER_MINUTE", "US_PER_HOUR", "US_PER_DAY", "WRITE_KINDS", "WriteCommand",
     "Credit", "Accrue", "ConfirmAccrual", "CancelAccrual", "Hold", "Capture", "Release", "Spend",
     "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Life", "Result", "make_id",

@@ -676,8 +676,10 @@ class Client:
         return self.write(Hold(order, seller, buyer, amount, goods_total_kopecks, timeout_us,
                                id=id))
 
-    def capture(self, order: int, amount: int = 0, *, id: int | None = None) -> Result:
-        """Spend the hold (amount 0: all). Result amount: spent; aux: released rest."""
+    def capture(self, order: int, amount: int | None = None, *,
+                id: int | None = None) -> Result:
+        """Spend `amount` of the hold (None: all of it; 0 is zero_amount). Result amount:
+        spent; aux: released rest."""
         return self.write(Capture(order, amount, id=id))
 
     def release(self, order: int, *, id: int | None = None) -> Result:
@@ -689,9 +691,10 @@ class Client:
         """Hold and capture at once (point of sale). Result amount: spent."""
         return self.write(Spend(order, seller, buyer, amount, goods_total_kopecks, id=id))
 
-    def refund(self, order: int, amount: int = 0, *, id: int | None = None) -> Result:
-        """Return captured bonuses (amount 0: all not yet refunded). Result amount:
-        refunded; aux: debt repaid."""
+    def refund(self, order: int, amount: int | None = None, *,
+               id: int | None = None) -> Result:
+        """Return captured bonuses (amount None: all not yet refunded; 0 is zero_amount).
+        Result amount: refunded; aux: debt repaid."""
         return self.write(Refund(order, amount, id=id))
 
     def reverse_accrual(self, order: int, *, id: int | None = None) -> Result:

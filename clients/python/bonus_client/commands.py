@@ -21,7 +21,7 @@ __all__ = [
     "TIME_NEVER", "US_PER_SECOND", "US_PER_MINUTE", "US_PER_HOUR", "US_PER_DAY",
     "Life", "Result", "WriteCommand", "Credit", "Accrue", "ConfirmAccrual", "CancelAccrual",
     "Hold", "Capture", "Release", "Spend", "Refund", "ReverseAccrual", "RevokeCampaign",
-    "SetPolicy", "WRITE_KINDS", "new_id", "split_id", "make_id",
+    "SetPolicy", "WRITE_KINDS", "new_id", "split_id", "make_id", "AMOUNT_ALL",
 ]
 
 TIME_NEVER = 2**63 - 1  # engine kTimeNever: "no expiry"
@@ -31,6 +31,11 @@ US_PER_HOUR = 60 * US_PER_MINUTE
 US_PER_DAY = 24 * US_PER_HOUR
 
 _U64 = (1 << 64) - 1
+
+# engine kAmountAll: the wire amount of a Capture or Refund that means "all" (the whole
+# hold; all not yet refunded). Capture and Refund send it for amount=None. An amount of
+# 0 is never "all": the ledger answers zero_amount.
+AMOUNT_ALL = _U64
 
 
 def new_id() -> int:
@@ -160,6 +165,11 @@ class WriteCommand:
             raise ValueError(f"{self!r}: a field is out of range ({e})") from None
 
 
+def _amount_or_all(amount: int | None) -> int:
+    """A Capture's or Refund's wire amount: None is "all" (AMOUNT_ALL); 0 stays 0."""
+    return AMOUNT_ALL if amount is None else amount
+
+
 def _command(opcode: int, identifier: bytes, fmt: str, name: str):
     def wrap(cls):
         cls.OPCODE = opcode
@@ -249,14 +259,15 @@ class Hold(WriteCommand):
 @_command(6, b"CAPQ", "QQ", "capture")
 @dataclass(slots=True)
 class Capture(WriteCommand):
-    """Order paid: spend the hold (amount 0: all of it), release the rest."""
+    """Order paid: spend `amount` of the hold (None, the default: all of it), release
+    the rest. An amount of 0 is answered zero_amount."""
 
     order: int
-    amount: int = 0
+    amount: int | None = None
     id: int | None = field(default=None, kw_only=True)
 
     def _values(self):
-        return (self.order, self.amount)
+        return (self.order, _amount_or_all(self.amount))
 
 
 @_command(7, b"RELQ", "Q", "release")
@@ -290,14 +301,15 @@ class Spend(WriteCommand):
 @_command(9, b"RFNQ", "QQ", "refund")
 @dataclass(slots=True)
 class Refund(WriteCommand):
-    """Captured order returned: `amount` (0: all not yet refunded) goes back."""
+    """Captured order returned: `amount` (None, the default: all not yet refunded) goes
+    back. An amount of 0 is answered zero_amount."""
 
     order: int
-    amount: int = 0
+    amount: int | None = None
     id: int | None = field(default=None, kw_only=True)
 
     def _values(self):
-        return (self.order, self.amount)
+        return (self.order, _amount_or_all(self.amount))
 
 
 @_command(10, b"RVAQ", "Q", "reverse_accrual")

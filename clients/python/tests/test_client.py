@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bonus_client without PYTHONPATH
 
-from bonus_client import (TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE,  # noqa: E402
+from bonus_client import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE,  # noqa: E402
                           US_PER_SECOND, Accrue, BonusDisconnected, BonusError, BonusTimeout,
                           CancelAccrual, Capture, Client, Code, ConfirmAccrual, Credit,
                           FrameError, Hold, Life, LotOrigin, Refund, Release, Result,
@@ -263,6 +263,33 @@ class CheckoutTest(LedgerTest):
         st = self.c.seller_stats(s)
         self.assertEqual((st.issued, st.spent, st.refunded, st.held, st.outstanding),
                          (1000, 400, 300, 0, 900))
+        self.assertTrue(self.c.audit().ok)
+
+    def test_amount_zero_is_rejected_and_none_is_all(self):
+        # Regression: capture(order, 0) used to capture the whole hold, refund(order, 0)
+        # to refund everything. 0 is zero_amount now and changes nothing; None is "all".
+        s, b = fresh(), fresh()
+        goods = 100_000
+        self.c.credit(s, b, 1000, never=True)
+        o1, o2 = fresh(), fresh()
+        self.assertCode(self.c.hold(o1, s, b, 300, goods), Code.ok, 300)
+        self.assertCode(self.c.capture(o1, 0), Code.zero_amount)
+        a = self.c.balance(s, b)
+        self.assertEqual((a.available, a.held), (700, 300))  # the hold is untouched
+        self.assertCode(self.c.capture_batch([Capture(o1, 0)])[0], Code.zero_amount)
+        self.assertCode(self.c.capture(o1, None), Code.ok, 300, 0)  # None: all of it
+
+        self.assertCode(self.c.refund(o1, 0), Code.zero_amount)
+        self.assertEqual(self.c.seller_stats(s).refunded, 0)
+        self.assertCode(self.c.refund(o1, 100), Code.ok, 100)
+        self.assertCode(self.c.refund_batch([Refund(o1, 0)])[0], Code.zero_amount)
+        self.assertCode(self.c.refund(o1), Code.ok, 200)  # left out: all that is left
+        self.assertEqual(self.c.balance(s, b).available, 1000)
+
+        self.assertCode(self.c.hold(o2, s, b, 50, goods), Code.ok, 50)
+        self.assertCode(self.c.capture_batch([Capture(o2)])[0], Code.ok, 50, 0)
+        self.assertCode(self.c.refund_batch([Refund(o2, None)])[0], Code.ok, 50)
+        self.assertCode(self.c.credit(s, b, AMOUNT_ALL), Code.overflow)  # "all" only there
         self.assertTrue(self.c.audit().ok)
 
     def test_accruals_and_debt(self):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bonus_client without PYTHONPATH
 
-from bonus_client import (Code, Credit, FrameError, Hold, Life, SetPolicy, WRITE_KINDS,  # noqa: E402
-                          MAIL_ID_TAG, crc32c, hash_pair, mail_id, mail_id_hi, mix64)
+from bonus_client import (AMOUNT_ALL, Capture, Code, Credit, FrameError, Hold, Life,  # noqa: E402
+                          Refund, SetPolicy, WRITE_KINDS, MAIL_ID_TAG, crc32c, hash_pair,
+                          mail_id, mail_id_hi, mix64)
 from bonus_client import _fb, wire  # noqa: E402
 from bonus_client.crc32c import crc32c_reference  # noqa: E402
 
@@ -164,6 +165,19 @@ class CommandsTest(unittest.TestCase):
             Credit(-1, 2, 3).pack_into(bytearray(72), 0)
         with self.assertRaises(ValueError):
             Credit(1, 2, 3, id=1 << 128).pack_into(bytearray(72), 0)
+
+    def test_amount_none_is_all_and_zero_stays_zero(self):
+        # Regression: amount 0 used to be the default and to mean "all" on the server.
+        self.assertEqual(AMOUNT_ALL, 2**64 - 1)
+        limits = (SOURCE / "engine" / "limits.h").read_text()
+        self.assertIn("kAmountAll = ~Amount{0};", limits)  # the engine's "all" is 2^64 - 1
+        for kind in (Capture, Refund):
+            buf = bytearray(32)
+            for command, wire_amount in ((kind(5), AMOUNT_ALL), (kind(5, None), AMOUNT_ALL),
+                                         (kind(5, 0), 0), (kind(5, 7), 7)):
+                command.pack_into(buf, 0)
+                self.assertEqual(struct.unpack_from("<QQ", buf, 16), (5, wire_amount),
+                                 f"{command!r}")
 
     def test_set_policy_fields(self):
         p = SetPolicy.of(5, balance_max=10, lot_life_us=7)
