@@ -1,4 +1,4 @@
-// bonusd's start-up on a damaged journal: a torn record at the very end is cut off with a
+// bonusd's start-up on a damaged journal: a torn group at the very end is cut off with a
 // log line and everything acknowledged before it is served; a corrupt record in the middle
 // stops start-up with an error naming the file and offset, and nothing is changed on disk.
 //
@@ -84,13 +84,16 @@ TEST(Recovery, ATornLastRecordIsCutWithALogLineAndTheRestIsServed) {
   fill(server, 20);
   const fs::path segment = only_segment(server.data_dir());
   const std::string data = read_file(segment);
-  // Tear the last record: zero its last 5 bytes, as a crash mid-write leaves it.
+  // Tear the last group: zero the last 5 bytes of its trailer, as a crash before the
+  // trailer's sync finished leaves it.
   write_at(segment, written_end(data) - 5, std::string(5, '\0'));
 
   ASSERT_TRUE(server.start()) << server.log();
-  EXPECT_NE(server.log().find("cut a torn record off the end of"), std::string::npos)
+  EXPECT_NE(server.log().find("cut the end of the journal at " + segment.string()),
+            std::string::npos)
       << server.log();
-  // The torn record is the last credit (sweeps are a minute apart here): the other 19
+  EXPECT_NE(server.log().find("a torn group"), std::string::npos) << server.log();
+  // The torn group is the last credit's (sweeps are a minute apart here): the other 19
   // are there, the last one applies afresh, and the ledger balances.
   RawConnection c(server.port());
   int present = 0;
