@@ -898,7 +898,9 @@ const std::string& Journal::fail(std::string message) {
 
 std::optional<std::string> Journal::delete_segments_before(std::uint64_t position) {
   // One segment at a time with a directory sync after each, so that whatever a crash
-  // leaves is a contiguous run of the newest segments.
+  // leaves is a contiguous run of the newest segments. Not after a failure: the fence
+  // names a segment, which must still be there at recovery.
+  if (error_) return std::nullopt;
   while (segments_.size() > 1 && segments_[1].first_position <= position) {
     const std::string& path = segments_.front().path;
     if (::unlink(path.c_str()) != 0) return errno_text("cannot delete", path, errno);

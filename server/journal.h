@@ -140,7 +140,8 @@ class Journal {
 
   // Deletes whole segments whose records all lie before `position`, oldest first; the
   // segment being appended to is never deleted. Records at and after `position` stay.
-  // After a checkpoint "as of position P", call it with P + 1.
+  // After a checkpoint "as of position P", call it with P + 1. Once the journal has failed
+  // (see sync()) it deletes nothing, so that recovery finds the segment the fence names.
   [[nodiscard]] std::optional<std::string> delete_segments_before(std::uint64_t position);
 
   // Positions: of the oldest retained record (next_position() if there is none), of the

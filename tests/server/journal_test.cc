@@ -1188,6 +1188,35 @@ TEST(Journal, RegressionFailedSyncDoesNotComeBackFromThePageCache) {
   EXPECT_EQ(replay_all(*journal, 1), both);
 }
 
+// A failed journal deletes no segment (a checkpoint may still ask it to), so the segment
+// the fence names is there at recovery.
+TEST(Journal, FailedJournalDeletesNoSegments) {
+  TempDir dir;
+  JournalOptions options = small_options(dir);
+  bool fail = false;
+  options.fault_for_test = [&](JournalStep s) {
+    return fail && s == JournalStep::write_records ? EIO : 0;
+  };
+  Records written;
+  {
+    auto journal = open_ok(options);
+    ASSERT_TRUE(journal);
+    written = append_group(*journal, 2, 1500);  // fills the first segment
+    ASSERT_TRUE(journal->append(std::string(1500, 'y')));  // goes to a second one
+    fail = true;
+    ASSERT_TRUE(journal->sync());
+    EXPECT_EQ(journal->segment_count(), 2u);
+    EXPECT_FALSE(journal->delete_segments_before(journal->durable_position() + 1));
+    EXPECT_EQ(journal->segment_count(), 2u);
+  }
+  fail = false;
+  std::string note;
+  auto journal = open_ok(options, &note);
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(replay_all(*journal, 1), written);
+  EXPECT_EQ(segment_files(options.dir).size(), 1u);  // the failed group's segment is cut
+}
+
 // A fence past the end of what reads back means acknowledged records are missing.
 TEST(Journal, FencePastTheEndOfTheJournalIsRefused) {
   TempDir dir;
