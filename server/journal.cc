@@ -300,7 +300,7 @@ bool scan_segment(const std::vector<JournalSegment>& segments, std::size_t i,
     Item item = read_item(data, offset, position);
     if (item.kind == ItemKind::end) return true;
     if (item.kind == ItemKind::trailer && !group->matches(item.trailer) &&
-        !(!end->closed_any && i == 0 && group->ends(item.trailer))) {
+        !(!end->closed_any && group->ends(item.trailer))) {
       if (item.trailer.first_position >= end->committed.position) {
         end->trailer_after = segment.path + " offset " + std::to_string(offset);
       }

@@ -1188,6 +1188,28 @@ TEST(Journal, RegressionFailedSyncDoesNotComeBackFromThePageCache) {
   EXPECT_EQ(replay_all(*journal, 1), both);
 }
 
+// After deleting old segments the first one may start inside a group that spans it and
+// the next: that group's trailer, in the second segment, is checked by positions only.
+TEST(Journal, TrimmedJournalWhoseFirstGroupSpansTwoSegmentsOpens) {
+  TempDir dir;
+  const JournalOptions options = small_options(dir);
+  Records written;
+  {
+    auto journal = open_ok(options);
+    ASSERT_TRUE(journal);
+    written = append_group(*journal, 2, 1500);              // segment 1 (positions 1-2)
+    append_to(&written, append_group(*journal, 5, 1500));  // positions 3-7 over 3 segments
+    ASSERT_EQ(journal->segment_count(), 4u);
+    ASSERT_FALSE(journal->delete_segments_before(5));  // positions 5 on (segment 3) stay
+    ASSERT_EQ(journal->first_position(), 5u);
+  }
+  std::string note;
+  auto journal = open_ok(options, &note);
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(replay_all(*journal, 5), Records(written.begin() + 4, written.end()));
+}
+
 // A failed journal deletes no segment (a checkpoint may still ask it to), so the segment
 // the fence names is there at recovery.
 TEST(Journal, FailedJournalDeletesNoSegments) {
@@ -1242,7 +1264,48 @@ TEST(Journal, FencePastTheEndOfTheJournalIsRefused) {
   EXPECT_NE(error.find("acknowledged records are missing"), std::string::npos) << error;
 }
 
+// A fence file that is neither cleared nor a valid fence cannot say what the last failure
+// left: start-up stops, naming it, and changes nothing.
+TEST(Journal, UnreadableFenceIsRefused) {
+  TempDir dir;
+  const JournalOptions options = small_options(dir);
+  { ASSERT_TRUE(open_ok(options)); }
+  write_at(options.dir + "/journal.fence", 0, "JNFENCE2 not really");
+  const auto before = snapshot(options.dir);
+  const std::string error = open_error(options);
+  EXPECT_NE(error.find(options.dir + "/journal.fence: not a valid fence"), std::string::npos)
+      << error;
+  EXPECT_EQ(snapshot(options.dir), before);
+}
+
 // --- journal-repair ---
+
+// A torn group is reported by repair too (what start-up would cut), and not cut without
+// --drop.
+TEST(Journal, RepairReportsATornGroupWithoutCuttingIt) {
+  TempDir dir;
+  const JournalOptions options = small_options(dir);
+  {
+    auto journal = open_ok(options);
+    ASSERT_TRUE(journal);
+    append_group(*journal, 3, 100);
+    append_group(*journal, 2, 100);
+  }
+  const std::string segment = segment_files(options.dir)[0];
+  write_at(segment, 380 + 2 * 116, std::string(32, '\0'));  // the second group's trailer
+  const auto before = snapshot(options.dir);
+  const auto repaired = Journal::repair(options, false);
+  ASSERT_TRUE(std::holds_alternative<JournalRepair>(repaired)) << std::get<std::string>(repaired);
+  const JournalRepair& report = std::get<JournalRepair>(repaired);
+  EXPECT_TRUE(report.damaged);
+  EXPECT_FALSE(report.dropped);
+  EXPECT_NE(report.report.find("would cut everything from " + segment + " offset 380"),
+            std::string::npos)
+      << report.report;
+  EXPECT_NE(report.report.find("a torn group (2 record(s)"), std::string::npos) << report.report;
+  EXPECT_EQ(snapshot(options.dir), before);
+  EXPECT_TRUE(cut_files(options.dir).empty());
+}
 
 TEST(Journal, RepairReportsDamageChangingNothingAndDropsItOnlyWhenTold) {
   TempDir dir;
