@@ -8,7 +8,6 @@
 // Exit status: 0 the journal is whole (or was repaired with --drop), 1 damage was found
 // and not dropped, 2 the journal could not be read or changed.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <string>
 
