@@ -885,15 +885,50 @@ int Journal::fault(JournalStep step) const {
 
 // Makes the failure sticky, after writing the fence: the durable end before the failed
 // group, so that recovery cuts the group even if the page cache still holds all of it.
+// If the fence cannot be written, scrubs the group instead.
 const std::string& Journal::fail(std::string message) {
   const Fence fence{durable_segment_, durable_offset_, durable_next_position_};
-  if (int e = write_fence(fence_fd_, encode_fence(fence))) {
-    message += "; and the fence could not be written (" + std::string(std::strerror(e)) +
-               "): a restart before the machine's page cache is dropped may find the failed " +
-               "group";
+  int e = fault(JournalStep::write_fence);
+  if (e == 0) e = write_fence(fence_fd_, encode_fence(fence));
+  if (e != 0) {
+    message += "; and the fence could not be written (" + std::string(std::strerror(e)) + ")";
+    const std::string trouble = scrub_failed_group();
+    message += trouble.empty() ? ", so the failed group was zeroed and its new segments deleted"
+                               : ": " + trouble + "; a restart before the machine's page cache "
+                                                  "is dropped may find the failed group";
   }
   error_ = std::move(message) + " (the journal accepts no more writes until it is reopened)";
   return *error_;
+}
+
+// Overwrites the failed group's bytes with zeros (in the page cache at least; synced if
+// the disk takes it) and deletes the segments it created, so that without a fence a
+// restart before a reboot does not read the group back. Nothing durable is touched: the
+// group starts at the durable end. Returns what could not be done ("" if all was).
+std::string Journal::scrub_failed_group() {
+  std::string trouble;
+  while (segments_.size() > 1 && segments_.back().first_position > durable_segment_) {
+    if (::unlink(segments_.back().path.c_str()) != 0) {
+      trouble += errno_text("cannot delete", segments_.back().path, errno) + "; ";
+    }
+    segments_.pop_back();
+  }
+  if (::fsync(dir_fd_) != 0) trouble += errno_text("cannot fsync", options_.dir, errno) + "; ";
+  Segment& segment = segments_.back();
+  BONUS_ASSERT(segment.first_position == durable_segment_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = ::open(segment.path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd_ < 0) return trouble + errno_text("cannot open", segment.path, errno);
+  // The group's bytes in this segment: at most all its records and its trailer.
+  const std::uint64_t end = std::min<std::uint64_t>(
+      segment.capacity, durable_offset_ + pending_.size() + kJournalTrailerBytes);
+  int e = pwrite_all(fd_, std::string(end - durable_offset_, '\0'), durable_offset_);
+  if (e == 0 && ::fdatasync(fd_) != 0) e = errno;
+  if (e != 0) trouble += errno_text("cannot zero the failed group in", segment.path, e) + "; ";
+  segment.end_offset = durable_offset_;
+  segment.next_position = durable_next_position_;
+  if (!trouble.empty()) trouble.resize(trouble.size() - 2);
+  return trouble;
 }
 
 std::optional<std::string> Journal::delete_segments_before(std::uint64_t position) {

@@ -48,7 +48,14 @@ inline constexpr std::uint64_t kJournalZeroAheadBytesMax = 64ull << 20;  // also
 static_assert(kJournalZeroAheadBytesDefault <= kJournalZeroAheadBytesMax);
 
 // The steps of a group commit where JournalOptions::fault_for_test may inject a failure.
-enum class JournalStep { write_records, sync_records, create_segment, write_trailer, sync_trailer };
+enum class JournalStep {
+  write_records,
+  sync_records,
+  create_segment,
+  write_trailer,
+  sync_trailer,
+  write_fence,  // after a failure: the fence's write and sync
+};
 
 struct JournalOptions {
   std::string dir;  // created if missing (one level or many)
@@ -135,7 +142,8 @@ class Journal {
   // segment creation is sticky: this and every later append() and sync() fail with the
   // same message until the journal is reopened; first the durable end before the group
   // is written to the fence file, so that recovery cuts the group whatever the page cache
-  // still holds of it.
+  // still holds of it (if the fence cannot be written, the group's bytes are zeroed and
+  // the segments it created deleted instead, as far as the disk lets).
   [[nodiscard]] std::optional<std::string> sync();
 
   // Deletes whole segments whose records all lie before `position`, oldest first; the
@@ -179,6 +187,7 @@ class Journal {
   std::optional<std::string> write_group();
   int fault(JournalStep step) const;
   const std::string& fail(std::string message);
+  std::string scrub_failed_group();
 
   JournalOptions options_;
   int dir_fd_ = -1;

@@ -1239,6 +1239,42 @@ TEST(Journal, FailedJournalDeletesNoSegments) {
   EXPECT_EQ(segment_files(options.dir).size(), 1u);  // the failed group's segment is cut
 }
 
+// If the fence cannot be written either (the disk is failing), the failed group is zeroed
+// in place and the segments it created are deleted: a restart before a reboot reads
+// zeros from the page cache, not the group.
+TEST(Journal, WithoutAFenceTheFailedGroupIsScrubbed) {
+  TempDir dir;
+  JournalOptions options = small_options(dir);
+  bool fail = false;
+  options.fault_for_test = [&](JournalStep s) {
+    return fail && (s == JournalStep::sync_trailer || s == JournalStep::write_fence) ? EIO : 0;
+  };
+  Records written;
+  {
+    auto journal = open_ok(options);
+    ASSERT_TRUE(journal);
+    written = append_group(*journal, 2, 1000);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(journal->append(std::string(1000, 'z')));
+    fail = true;
+    const auto error = journal->sync();  // spilled into a second segment, then failed
+    ASSERT_TRUE(error);
+    EXPECT_NE(error->find("the fence could not be written"), std::string::npos) << *error;
+    EXPECT_NE(error->find("so the failed group was zeroed and its new segments deleted"),
+              std::string::npos)
+        << *error;
+    EXPECT_EQ(journal->segment_count(), 1u);
+  }
+  fail = false;
+  EXPECT_EQ(read_file(options.dir + "/journal.fence"), std::string(4096, '\0'));
+  EXPECT_EQ(segment_files(options.dir).size(), 1u);
+  std::string note;
+  auto journal = open_ok(options, &note);
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(journal->next_position(), 3u);
+  EXPECT_EQ(replay_all(*journal, 1), written);
+}
+
 // A fence past the end of what reads back means acknowledged records are missing.
 TEST(Journal, FencePastTheEndOfTheJournalIsRefused) {
   TempDir dir;
