@@ -107,7 +107,7 @@ std::string str(const Command& command) {
 std::string str(const Result& r) {
   std::ostringstream o;
   o << "{" << code_name(r.code) << " flags=" << static_cast<int>(r.flags) << " amount=" << r.amount
-    << " aux=" << r.aux << "}";
+    << " aux=" << r.aux << " expired=" << r.expired << "}";
   return o.str();
 }
 
@@ -935,6 +935,7 @@ struct Coverage {
     if (r.flags & Result::kCappedEarn) events[name + " capped_earn"] += 1;
     if (!r.ok()) return;
     if (r.aux > 0) events[name + " aux>0"] += 1;
+    if (r.expired > 0) events[name + " expired>0"] += 1;
     if (r.amount == 0) events[name + " amount=0"] += 1;
   }
 
@@ -1287,14 +1288,20 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
     for (const char* event :
          {"repeat", "credit capped_balance", "credit capped_earn", "confirm_accrual capped_earn",
           "credit aux>0", "confirm_accrual aux>0", "refund aux>0", "reverse_accrual aux>0",
-          "capture aux>0", "sweep aux>0", "sweep amount=0", "revoke_campaign amount=0"}) {
+          "capture aux>0", "sweep aux>0", "sweep amount=0", "revoke_campaign amount=0",
+          "release aux>0", "refund expired>0", "release expired>0", "capture expired>0"}) {
       EXPECT_GT(coverage.events[event], 0u) << "never happened: " << event;
     }
     for (const char* path :
-         {"capture: fragment split, the rest returns flagged", "spenders: lot gone, counted",
-          "spenders: lot flagged now, counted", "return: piece of an expired fragment expires",
+         {"capture: fragment split, the rest returns flagged", "spenders: buyer counted",
+          "spenders: buyer already counted", "recipients: buyer already counted",
+          "return: piece of an expired fragment expires",
           "return: piece of a revoked campaign expires", "return: lot recreated, spent_from set",
-          "refund: piece repays debt", "reverse: takes from its own lot", "reverse: own lot expired",
+          "return: piece repays debt", "result: part returned, part expired",
+          "reverse: gives the month's earn allowance back",
+          "reverse: confirmed in another month, allowance stays",
+          "credit: repays debt past the earn cap",
+          "reverse: takes from its own lot", "reverse: own lot expired",
           "sweep: settles a lot of the current minute", "sweep: hold timed out, deadline == now",
           "capture: times the hold out, deadline == now", "orders: a hold's retention ends exactly now",
           "accrue: pending would pass 32 bits", "credit: new month resets earned"}) {

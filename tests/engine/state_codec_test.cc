@@ -94,10 +94,20 @@ TEST_F(StateCodecDamage, ForeignBytesAreRefused) {
 TEST_F(StateCodecDamage, ANewerVersionIsRefusedByName) {
   // Rewrite the version and the checksum, as a newer build would have written them.
   std::string newer = bytes_;
-  newer[8] = 2;
+  newer[8] = 3;
   const std::uint64_t sum = XXH3_64bits(newer.data(), newer.size() - 8);
   std::memcpy(newer.data() + newer.size() - 8, &sum, 8);
-  EXPECT_EQ(decode_error(newer), "state: format version 2 is not supported (this build reads 1)");
+  EXPECT_EQ(decode_error(newer), "state: format version 3 is not supported (this build reads 2)");
+}
+
+// Version 1 stored a campaign recipient per lot and no accrual `earned`: its records do
+// not mean what version 2's do, so a version 1 state is refused by name, never misread.
+TEST_F(StateCodecDamage, AVersionOneStateIsRefusedByName) {
+  std::string old = bytes_;
+  old[8] = 1;
+  const std::uint64_t sum = XXH3_64bits(old.data(), old.size() - 8);
+  std::memcpy(old.data() + old.size() - 8, &sum, 8);
+  EXPECT_EQ(decode_error(old), "state: format version 1 is not supported (this build reads 2)");
 }
 
 TEST_F(StateCodecDamage, ARecordOutOfRangeIsRefusedEvenWithAValidChecksum) {
