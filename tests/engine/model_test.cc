@@ -279,6 +279,10 @@ class Generator {
         big_done_ = true;
       }
       advance();
+      if (chance(0.002)) {
+        add_debt_story(s);
+        continue;
+      }
       push(s, next_command());
       if (s.steps.size() >= next_check || s.steps.size() == count) {
         mark_check(s.steps.back());
@@ -783,6 +787,47 @@ class Generator {
     return command;
   }
   const Command& pick_recent_command() { return recent_[u64(0, recent_.size() - 1)]; }
+
+  // Bonuses held, then their accrual reversed (the account owes), then the hold released,
+  // partly captured or left to time out: every way of returning meets the debt. Sometimes
+  // across a month boundary, so the reversal's earn allowance rule meets both months.
+  void add_debt_story(Scenario& s) {
+    const SellerId seller_id = seller();
+    const BuyerId buyer_id = buyer();
+    Accrue accrue_cmd;
+    accrue_cmd.id = fresh_id();
+    accrue_cmd.order = new_order();
+    accrue_cmd.seller = seller_id;
+    accrue_cmd.buyer = buyer_id;
+    accrue_cmd.amount = u64(1, 500);
+    push(s, accrue_cmd);
+    advance();
+    push(s, ConfirmAccrual{fresh_id(), accrue_cmd.order});
+    const Amount available = shadow_->balance(seller_id, buyer_id, now_).available;
+    if (available == 0) return;
+    Hold hold_cmd;
+    hold_cmd.id = fresh_id();
+    hold_cmd.order = new_order();
+    hold_cmd.seller = seller_id;
+    hold_cmd.buyer = buyer_id;
+    hold_cmd.amount = u64(1, available);
+    hold_cmd.goods_total = 10'000'000'000;  // 100 M roubles: the spend cap is never in the way
+    hold_cmd.timeout_us = i64(kUsPerMinute, kUsPerHour);
+    advance();
+    push(s, hold_cmd);
+    if (chance(0.2)) now_ += i64(20, 40) * kUsPerDay;  // likely into the next month
+    advance();
+    push(s, ReverseAccrual{fresh_id(), accrue_cmd.order});
+    advance();
+    const double r = unit();
+    if (r < 0.4) {
+      push(s, Release{fresh_id(), hold_cmd.order});
+    } else if (r < 0.8) {
+      push(s, Capture{fresh_id(), hold_cmd.order, u64(1, hold_cmd.amount)});
+    } else {
+      now_ += hold_cmd.timeout_us;  // the next sweep or command times it out
+    }
+  }
 
   // A burst that fills one account to kAccountLotsMax lots and runs into account_lots_full
   // (credit and confirm_accrual).
