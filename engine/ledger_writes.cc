@@ -55,6 +55,10 @@ Code Ledger::lot_expiry(const LotLife& life, const Policy& policy, TimeUs now,
   return Code::invalid_expiry;
 }
 
+bool Ledger::accounts_full() const {
+  return accounts_.size() >= std::min(config_.accounts_max, kAccountsMax);
+}
+
 bool Ledger::lots_full(const Account& account) const {
   return account.lot_count() >= kAccountLotsMax || account.lot_seq_next > kLotSeqMax;
 }
@@ -131,7 +135,7 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   }
   if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
-  if (i == AccountTable::kNone && accounts_.size() >= config_.accounts_max) {
+  if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
   if (i != AccountTable::kNone && lots_full(accounts_[i])) {
@@ -151,7 +155,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   if (live_accrual(c.order, now) != nullptr) return Result::of(Code::order_exists);
   if (orders_full(false, now)) return Result::of(Code::orders_full);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
-  if (i == AccountTable::kNone && accounts_.size() >= config_.accounts_max) {
+  if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
   if (i != AccountTable::kNone && accounts_[i].pending + c.amount > kAccountAmountMax) {
