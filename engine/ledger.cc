@@ -327,6 +327,12 @@ std::optional<std::string> Ledger::audit() const {
     const Amount actual = it == campaigns.end() ? 0 : it->second;
     if (c.counters.outstanding() != actual) {
       problem = describe("campaign", c.campaign, "outstanding", actual, c.counters.outstanding());
+    } else if (c.counters.recipients != c.recipients.size()) {
+      problem = describe("campaign", c.campaign, "recipients", c.recipients.size(),
+                         c.counters.recipients);
+    } else if (c.counters.spenders != c.recipients.spender_count()) {
+      problem = describe("campaign", c.campaign, "spenders", c.recipients.spender_count(),
+                         c.counters.spenders);
     }
   });
   return problem;

@@ -121,7 +121,6 @@ class Ledger {
  private:
   friend class StateCodec;
   friend class StateLoader;
-class StateLoader;
 
   // Writes (ledger_writes.cc); each runs the checks of docs/engine.md in order.
   Result apply_write(const Command& command, TimeUs now);
@@ -139,6 +138,22 @@ class StateLoader;
   Result set_policy(const SetPolicy& c, TimeUs now);
   Result sweep(const Sweep& c, TimeUs now);
 
+  // What returning bonuses to an account did: `amount` came back, of which `repaid`
+  // repaid debt and `expired` expired at once; the rest is in the account's lots.
+  struct Returned {
+    Amount amount = 0;
+    Amount repaid = 0;
+    Amount expired = 0;
+    // The result of a refund or release: amount, aux = repaid, expired.
+    Result result() const {
+      Result r;
+      r.amount = amount;
+      r.aux = repaid;
+      r.expired = static_cast<std::uint32_t>(expired);
+      return r;
+    }
+  };
+
   // Steps shared by several writes.
   Code check_hold(SellerId seller, BuyerId buyer, OrderId order, Amount amount,
                   Kopecks goods_total, TimeUs now);
@@ -147,16 +162,25 @@ class StateLoader;
   // The open hold of `order`, or nullptr with the code that says why not (a hold past
   // its deadline times out here).
   HoldOrder* open_hold_for(OrderId order, TimeUs now, Code& code);
-  Amount capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
-  Amount close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
+  // Spends `amount` of the hold and returns the rest (what the returning did).
+  Returned capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
+  // Returns every fragment to the account and finishes the hold in `state`.
+  Returned close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
   void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);
-  Amount return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
-                      Amount amount, bool repay_debt, TimeUs now);
+  // A reversed accrual's share of this month's earn allowance comes back.
+  void give_back_earned(Account& account, const AccrualOrder& accrual, TimeUs now);
+  // Returns `amount` of `piece` to the account: it expires at once if its lot's life or
+  // campaign is over, else it repays debt first and the rest goes into its lot. Adds
+  // what happened to `out`.
+  void return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
+                    Amount amount, TimeUs now, Returned& out);
   Result deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
                  std::uint64_t origin, bool order_origin, TimeUs now,
                  std::uint32_t* lot_seq);
   void settle(Account& account, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);
+  // No room for a new account: accounts_max (or kAccountsMax) accounts exist.
+  bool accounts_full() const;
   bool lots_full(const Account& account) const;
   bool orders_full(bool holds, TimeUs now);
   Code lot_expiry(const LotLife& life, const Policy& policy, TimeUs now, TimeUs& out) const;

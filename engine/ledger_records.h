@@ -11,6 +11,7 @@
 #include "engine/lot.h"
 #include "engine/lot_life.h"
 #include "engine/policy.h"
+#include "engine/recipient_set.h"
 #include "engine/result.h"
 #include "engine/types.h"
 #include "engine/views.h"
@@ -53,6 +54,9 @@ struct AccrualOrder {
   Amount amount = 0;       // accrued
   Amount credited = 0;     // at confirmation, after caps
   std::uint32_t lot_seq = UINT32_MAX;  // the lot it created, if any
+  // Of `credited`, what counted against the month's earn allowance (not what repaid
+  // debt); a reversal in the same month gives it back.
+  std::uint32_t earned = 0;
 
   OrderId key() const { return order; }
   static std::uint64_t hash(OrderId order) { return mix64(order); }
@@ -87,8 +91,8 @@ struct Counters {
   Amount held = 0;
   Amount pending = 0;
   Amount debt = 0;
-  std::uint64_t recipients = 0;
-  std::uint64_t spenders = 0;
+  std::uint64_t recipients = 0;  // campaigns only: buyers that received a lot of it
+  std::uint64_t spenders = 0;    // campaigns only: of those, buyers that spent from one
 
   // issued - spent + refunded - expired - reversed.
   Amount outstanding() const { return issued + refunded - spent - expired - reversed; }
@@ -115,8 +119,11 @@ struct Campaign {
   CampaignId campaign = 0;
   bool revoked = false;
   Counters counters;
-  // Accounts that received a lot of this campaign (for revoke); may repeat.
-  std::vector<std::uint32_t> recipients;
+  // The accounts that received a lot of this campaign, each once, and which of them
+  // spent from one: `counters.recipients` and `counters.spenders` count them (buyers,
+  // not lots), and revoke finds the campaign's lots through them. Kept after a revoke:
+  // held fragments of the campaign may still be captured.
+  RecipientSet recipients;
 
   CampaignKey key() const { return {seller, campaign}; }
   static std::uint64_t hash(const CampaignKey& k) { return hash_pair(k.seller, k.campaign); }

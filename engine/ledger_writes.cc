@@ -50,6 +50,10 @@ Code Ledger::lot_expiry(const LotLife& life, const Policy& policy, TimeUs now,
   return Code::invalid_expiry;
 }
 
+bool Ledger::accounts_full() const {
+  return accounts_.size() >= std::min(config_.accounts_max, kAccountsMax);
+}
+
 bool Ledger::lots_full(const Account& account) const {
   return account.lot_count() >= kAccountLotsMax || account.lot_seq_next > kLotSeqMax;
 }
@@ -79,15 +83,19 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
     a.earned_month = month;
     a.earned = 0;
   }
+  // Debt is repaid first; repaying is neither earning nor holding, so the caps bound
+  // only the rest, the part that becomes a lot.
+  const Amount repaid = std::min<Amount>(a.debt, amount);
+  const Amount rest = amount - repaid;
   const Amount balance = available_of(a, now) + a.held;
   const Amount balance_room = policy.balance_max > balance ? policy.balance_max - balance : 0;
   const Amount earn_room = policy.earn_month_max > a.earned ? policy.earn_month_max - a.earned : 0;
   Result r;
-  if (balance_room < amount) r.flags |= Result::kCappedBalance;
-  if (earn_room < amount) r.flags |= Result::kCappedEarn;
-  const Amount credited = std::min({amount, balance_room, earn_room});
-  const Amount repaid = std::min<Amount>(a.debt, credited);
-  a.earned += static_cast<std::uint32_t>(credited);
+  if (balance_room < rest) r.flags |= Result::kCappedBalance;
+  if (earn_room < rest) r.flags |= Result::kCappedEarn;
+  const Amount earned = std::min({rest, balance_room, earn_room});
+  const Amount credited = repaid + earned;
+  a.earned += static_cast<std::uint32_t>(earned);
   a.debt -= static_cast<std::uint32_t>(repaid);
 
   const CampaignId campaign = order_origin ? 0 : origin;
@@ -96,18 +104,17 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
     k.reversed += repaid;
   });
   count(a.seller, 0, [&](Counters& k) { k.debt -= repaid; });
-  if (credited > repaid) {
+  if (earned > 0) {
     Lot lot;
     lot.expires_at_us = expires_at_us;
     lot.origin = origin;
-    lot.amount = static_cast<std::uint32_t>(credited - repaid);
+    lot.amount = static_cast<std::uint32_t>(earned);
     lot.seq_flags = a.lot_seq_next++ | (order_origin ? Lot::kOrderOrigin : 0);
     if (lot_seq != nullptr) *lot_seq = lot.seq();
     add_lot(a, account_index, lot);
     if (campaign != 0) {
       Campaign& c = campaign_of(a.seller, campaign);
-      c.recipients.push_back(account_index);
-      ++c.counters.recipients;
+      if (c.recipients.add(account_index)) ++c.counters.recipients;
     }
   }
   r.amount = credited;
@@ -123,7 +130,7 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   }
   if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
-  if (i == AccountTable::kNone && accounts_.size() >= config_.accounts_max) {
+  if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
   if (i != AccountTable::kNone && lots_full(accounts_[i])) {
@@ -138,7 +145,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   if (live_accrual(c.order, now) != nullptr) return Result::of(Code::order_exists);
   if (orders_full(false, now)) return Result::of(Code::orders_full);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
-  if (i == AccountTable::kNone && accounts_.size() >= config_.accounts_max) {
+  if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
   if (i != AccountTable::kNone && accounts_[i].pending + c.amount > kAccountAmountMax) {
@@ -185,6 +192,7 @@ Result Ledger::confirm_accrual(const ConfirmAccrual& c, TimeUs now) {
   finish_accrual(*o, AccrualOrder::State::confirmed, now);
   const Result r = deposit(o->account, o->amount, expires_at_us, o->order, true, now, &o->lot_seq);
   o->credited = r.amount;
+  o->earned = static_cast<std::uint32_t>(r.amount - r.aux);
   count(o->seller, 0, [&](Counters& k) { k.accrued += r.amount; });
   return r;
 }
@@ -235,11 +243,21 @@ Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
   }
   a.debt += static_cast<std::uint32_t>(left);
   count(a.seller, 0, [&](Counters& k) { k.debt += left; });
+  give_back_earned(a, *o, now);
   o->state = AccrualOrder::State::reversed;
   Result r;
   r.amount = o->credited;
   r.aux = left;
   return r;
+}
+
+void Ledger::give_back_earned(Account& account, const AccrualOrder& accrual, TimeUs now) {
+  // Only this month's allowance comes back: a past month's is over, and what the
+  // accrual earned then never counted against this one.
+  const std::uint16_t month = calendar_month(now);
+  if (account.earned_month != month || calendar_month(accrual.finished_us) != month) return;
+  BONUS_ASSERT(account.earned >= accrual.earned);
+  account.earned -= accrual.earned;
 }
 
 // ---------------------------------------------------------------------------------
@@ -296,22 +314,22 @@ HoldOrder& Ledger::open_hold(OrderId order, std::uint32_t account_index, Amount 
   return h;
 }
 
-Amount Ledger::return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
-                            Amount amount, bool repay_debt, TimeUs now) {
+void Ledger::return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
+                          Amount amount, TimeUs now, Returned& out) {
+  out.amount += amount;
   const CampaignId campaign = piece.campaign();
   if (piece.expired(now) || campaign_revoked(account.seller, campaign)) {
     count(account.seller, campaign, [&](Counters& k) { k.expired += amount; });
-    return 0;
+    out.expired += amount;
+    return;
   }
-  Amount repaid = 0;
-  if (repay_debt) {
-    repaid = std::min<Amount>(account.debt, amount);
-    account.debt -= static_cast<std::uint32_t>(repaid);
-    count(account.seller, campaign, [&](Counters& k) { k.reversed += repaid; });
-    count(account.seller, 0, [&](Counters& k) { k.debt -= repaid; });
-  }
+  const Amount repaid = std::min<Amount>(account.debt, amount);
+  account.debt -= static_cast<std::uint32_t>(repaid);
+  count(account.seller, campaign, [&](Counters& k) { k.reversed += repaid; });
+  count(account.seller, 0, [&](Counters& k) { k.debt -= repaid; });
+  out.repaid += repaid;
   const std::uint32_t rest = static_cast<std::uint32_t>(amount - repaid);
-  if (rest == 0) return repaid;
+  if (rest == 0) return;
   const std::uint32_t pos = account.find_lot(piece.seq());
   if (pos < account.lot_count()) {
     account.lots()[pos].amount += rest;
@@ -320,16 +338,14 @@ Amount Ledger::return_piece(Account& account, std::uint32_t account_index, const
     lot.amount = rest;
     add_lot(account, account_index, lot);
   }
-  return repaid;
 }
 
-Amount Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now) {
+Ledger::Returned Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now) {
   Account& a = accounts_[hold.account];
-  Amount returned = 0;
+  Returned returned;
   for (const Lot& f : hold.fragments) {
     if (f.amount == 0) continue;
-    return_piece(a, hold.account, f, f.amount, false, now);
-    returned += f.amount;
+    return_piece(a, hold.account, f, f.amount, now, returned);
   }
   a.held -= static_cast<std::uint32_t>(hold.amount);
   count(hold.seller, 0, [&](Counters& k) { k.held -= hold.amount; });
@@ -340,7 +356,7 @@ Amount Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now) {
   return returned;
 }
 
-Amount Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
+Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
   Account& a = accounts_[hold.account];
   std::vector<Lot> spent;
   Amount left = amount;
@@ -353,20 +369,19 @@ Amount Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
     piece.amount = t;
     const CampaignId campaign = piece.campaign();
     count(hold.seller, campaign, [&](Counters& k) { k.spent += t; });
+    // A piece already flagged comes from a buyer who is counted as a spender.
     if (campaign != 0 && !piece.spent_from()) {
       const std::uint32_t pos = a.find_lot(piece.seq());
-      const bool gone = pos == a.lot_count();
-      if (gone || !a.lots()[pos].spent_from()) {
-        if (!gone) a.lots()[pos].seq_flags |= Lot::kSpentFrom;
-        ++campaign_of(hold.seller, campaign).counters.spenders;
-      }
+      if (pos < a.lot_count()) a.lots()[pos].seq_flags |= Lot::kSpentFrom;
+      Campaign& c = campaign_of(hold.seller, campaign);
+      if (c.recipients.mark_spent(hold.account)) ++c.counters.spenders;
     }
     // The spent piece, and the rest of its fragment when that returns, carry the flag.
     f.seq_flags |= Lot::kSpentFrom;
     piece.seq_flags |= Lot::kSpentFrom;
     spent.push_back(piece);
   }
-  const Amount released = close_hold(hold, HoldOrder::State::captured, now);
+  const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
   return released;
@@ -429,9 +444,11 @@ Result Ledger::capture(const Capture& c, TimeUs now) {
   if (Code e = check_amount_or_all(c.amount); e != Code::ok) return Result::of(e);
   const Amount amount = c.amount == kAmountAll ? h->amount : c.amount;
   if (amount > h->amount) return Result::of(Code::capture_exceeds_hold);
+  const Returned released = capture_hold(*h, amount, now);
   Result r;
-  r.aux = capture_hold(*h, amount, now);
   r.amount = amount;
+  r.aux = released.amount;
+  r.expired = static_cast<std::uint32_t>(released.expired);
   return r;
 }
 
@@ -439,9 +456,7 @@ Result Ledger::release(const Release& c, TimeUs now) {
   Code code;
   HoldOrder* h = open_hold_for(c.order, now, code);
   if (h == nullptr) return Result::of(code);
-  Result r;
-  r.amount = close_hold(*h, HoldOrder::State::released, now);
-  return r;
+  return close_hold(*h, HoldOrder::State::released, now).result();
 }
 
 Result Ledger::refund(const Refund& c, TimeUs now) {
@@ -455,7 +470,7 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
 
   Account& a = accounts_[h->account];
   Amount to_return = amount;
-  Amount repaid = 0;
+  Returned returned;
   // The latest-expiring spent fragments come back first.
   for (auto f = h->fragments.rbegin(); to_return > 0 && f != h->fragments.rend(); ++f) {
     const Amount t = std::min<Amount>(f->amount, to_return);
@@ -463,14 +478,11 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
     to_return -= t;
     f->amount -= static_cast<std::uint32_t>(t);
     count(h->seller, f->campaign(), [&](Counters& k) { k.refunded += t; });
-    repaid += return_piece(a, h->account, *f, t, true, now);
+    return_piece(a, h->account, *f, t, now, returned);
   }
-  BONUS_ASSERT(to_return == 0);
+  BONUS_ASSERT(to_return == 0 && returned.amount == amount);
   h->refunded += amount;
-  Result r;
-  r.amount = amount;
-  r.aux = repaid;
-  return r;
+  return returned.result();
 }
 
 // ---------------------------------------------------------------------------------
@@ -480,8 +492,8 @@ Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
   if (c.campaign == 0) return Result::of(Code::invalid_campaign);
   Campaign& campaign = campaign_of(c.seller, c.campaign);
   Amount expired = 0;
-  for (const std::uint32_t i : campaign.recipients) {
-    Account& a = accounts_[i];
+  for (const std::uint32_t entry : campaign.recipients.entries()) {
+    Account& a = accounts_[entry & RecipientSet::kAccountMask];
     for (std::uint32_t pos = a.lot_count(); pos-- > 0;) {
       const Lot& lot = a.lots()[pos];
       if (lot.campaign() != c.campaign) continue;
@@ -489,8 +501,6 @@ Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
       a.erase_lot(pos);
     }
   }
-  campaign.recipients.clear();
-  campaign.recipients.shrink_to_fit();
   campaign.revoked = true;
   count(c.seller, c.campaign, [&](Counters& k) { k.expired += expired; });
   Result r;

@@ -71,7 +71,7 @@ void put_record(Writer& w, const Campaign& c) {
   w.put(std::uint32_t{c.revoked});
   w.put(static_cast<std::uint32_t>(c.recipients.size()));
   w.counters(c.counters);
-  for (std::uint32_t i : c.recipients) w.put(i);
+  for (std::uint32_t entry : c.recipients.entries()) w.put(entry);
 }
 
 void put_record(Writer& w, const HoldOrder& h) {
@@ -103,7 +103,7 @@ void put_record(Writer& w, const AccrualOrder& a) {
   w.put(a.amount);
   w.put(a.credited);
   w.put(a.lot_seq);
-  w.put(std::uint32_t{0});
+  w.put(a.earned);
 }
 
 void put_record(Writer& w, const IdEntry& e) {

@@ -39,7 +39,7 @@ class StateSink {
 class StateCodec {
  public:
   static constexpr char kMagic[8] = {'B', 'O', 'N', 'U', 'S', 'S', 'T', '1'};
-  static constexpr std::uint32_t kVersion = 1;
+  static constexpr std::uint32_t kVersion = 2;
   // Bytes of the header record (encode_header).
   static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88;
 

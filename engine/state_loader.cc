@@ -158,10 +158,17 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       c.counters = r.counters();
       if (r.failed() || revoked > 1 || recipients > r.left() / 4) return false;
       c.revoked = revoked == 1;
-      c.recipients.resize(recipients);
-      for (std::uint32_t& i : c.recipients) {
-        i = r.get<std::uint32_t>();
-        if (i >= l.accounts_.size() || l.accounts_[i].seller != c.seller) return false;
+      for (std::uint32_t n = 0; n < recipients; ++n) {
+        const auto entry = r.get<std::uint32_t>();
+        const std::uint32_t i = entry & RecipientSet::kAccountMask;
+        if (i >= l.accounts_.size() || l.accounts_[i].seller != c.seller ||
+            !c.recipients.restore(entry)) {
+          return false;
+        }
+      }
+      if (c.counters.recipients != c.recipients.size() ||
+          c.counters.spenders != c.recipients.spender_count()) {
+        return false;
       }
       key_of(c, key_);
       if (!admit(table)) return false;
@@ -214,8 +221,9 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       a.amount = r.get<Amount>();
       a.credited = r.get<Amount>();
       a.lot_seq = r.get<std::uint32_t>();
-      r.get<std::uint32_t>();
-      if (r.failed() || state > 3 || kind > 3 || a.account >= l.accounts_.size() ||
+      a.earned = r.get<std::uint32_t>();
+      if (r.failed() || state > 3 || kind > 3 || a.earned > a.credited ||
+          a.account >= l.accounts_.size() ||
           l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer) {
         return false;
       }

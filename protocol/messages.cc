@@ -1,5 +1,6 @@
 #include "protocol/messages.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -515,14 +516,18 @@ void encode_write_reply(std::span<const Result> results, bool errors_only,
                         FlatBufferBuilder& fbb) {
   fbb.Clear();
   std::vector<wire::WriteResult> sent;
+  std::vector<wire::ExpiredResult> expired;
   sent.reserve(errors_only ? 0 : results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
     if (errors_only && r.ok()) continue;
-    sent.emplace_back(static_cast<std::uint32_t>(i), static_cast<std::uint16_t>(r.code), r.flags,
-                      r.amount, r.aux);
+    const auto index = static_cast<std::uint32_t>(i);
+    sent.emplace_back(index, static_cast<std::uint16_t>(r.code), r.flags, r.amount, r.aux);
+    if (r.ok() && r.expired != 0) expired.emplace_back(index, r.expired);
   }
-  finish(fbb, wire::CreateWriteReply(fbb, fbb.CreateVectorOfStructs(sent)));
+  const auto results_offset = fbb.CreateVectorOfStructs(sent);
+  const auto expired_offset = expired.empty() ? 0 : fbb.CreateVectorOfStructs(expired);
+  finish(fbb, wire::CreateWriteReply(fbb, results_offset, expired_offset));
 }
 
 void encode_balance_reply(std::span<const BalanceEntry> accounts, FlatBufferBuilder& fbb) {
@@ -646,6 +651,29 @@ void encode_admin(const AdminQuery& query, FlatBufferBuilder& fbb) {
 // ---------------------------------------------------------------------------------------
 // Client side: replies.
 
+namespace {
+
+// Puts a WriteReply's `expired` entries into their results (`out`, by increasing index).
+// Each must name, in increasing order, an ok result of the reply, with a non-zero figure.
+FrameError add_expired(const flatbuffers::Vector<const wire::ExpiredResult*>* expired,
+                       std::vector<IndexedResult>& out) {
+  if (expired == nullptr) return FrameError::none;
+  if (!readable(expired)) return FrameError::malformed_body;
+  auto at = out.begin();
+  for (const wire::ExpiredResult* e : *expired) {
+    at = std::lower_bound(at, out.end(), e->index(),
+                          [](const IndexedResult& r, std::uint32_t i) { return r.index < i; });
+    if (at == out.end() || at->index != e->index() || !at->result.ok() || e->expired() == 0 ||
+        at->result.expired != 0) {
+      return FrameError::malformed_body;
+    }
+    at->result.expired = e->expired();
+  }
+  return FrameError::none;
+}
+
+}  // namespace
+
 FrameError decode_write_reply(Body body, std::uint32_t commands_sent, bool errors_only,
                               std::vector<IndexedResult>& out) {
   return with_root<wire::WriteReply>(body, [&](const wire::WriteReply& r) {
@@ -670,7 +698,7 @@ FrameError decode_write_reply(Body body, std::uint32_t commands_sent, bool error
       result.aux = w->aux();
       out.push_back(IndexedResult{w->index(), result});
     }
-    return FrameError::none;
+    return add_expired(r.expired(), out);
   });
 }
 

@@ -10,11 +10,13 @@ namespace bonus::ctl {
 namespace {
 
 // How a write's Result reads: the names of its two figures (engine/result.h), empty when
-// the command has none, and whether caps can cut it.
+// the command has none, whether caps can cut it, and whether returned bonuses may have
+// expired at once (Result::expired).
 struct Shape {
   std::string_view amount;
   std::string_view aux;
   bool capped = false;
+  bool expired = false;
 };
 
 struct Built {
@@ -96,9 +98,11 @@ Built build(const Context& c, Id128 id) {
             {"held", "", false}};
   }
   if (name == "capture") {
-    return {Capture{id, c.number("order"), amount_or_all()}, {"spent", "released", false}};
+    return {Capture{id, c.number("order"), amount_or_all()}, {"spent", "released", false, true}};
   }
-  if (name == "release") return {Release{id, c.number("order")}, {"released", "", false}};
+  if (name == "release") {
+    return {Release{id, c.number("order")}, {"released", "debt_repaid", false, true}};
+  }
   if (name == "spend") {
     return {Spend{id, c.number("order"), c.number("seller"), c.number("buyer"), c.amount("amount"),
                   c.money("goods-total")},
@@ -106,7 +110,7 @@ Built build(const Context& c, Id128 id) {
   }
   if (name == "refund") {
     return {Refund{id, c.number("order"), amount_or_all()},
-            {"refunded", "debt_repaid", false}};
+            {"refunded", "debt_repaid", false, true}};
   }
   if (name == "reverse-accrual") {
     return {ReverseAccrual{id, c.number("order")}, {"reversed", "debt", false}};
@@ -132,6 +136,7 @@ std::string json_result(Id128 id, const Result& r, const Shape& shape) {
       .field("repeat", (r.flags & Result::kRepeat) != 0);
   if (!shape.amount.empty()) j.field(shape.amount, r.amount);
   if (!shape.aux.empty()) j.field(shape.aux, r.aux);
+  if (shape.expired) j.field("expired", std::uint64_t{r.expired});
   if (shape.capped) {
     j.field("capped", (r.flags & (Result::kCappedBalance | Result::kCappedEarn)) != 0);
     j.key("capped_by").begin_array();
@@ -154,6 +159,10 @@ std::string human_result(std::string_view command, Id128 id, const Result& r, co
     }
     if (!shape.aux.empty() && r.aux != 0) {
       line += ", " + human_name(shape.aux) + " " + std::to_string(r.aux);
+    }
+    if (shape.expired && r.expired != 0) {
+      line += ", of which expired at once " + std::to_string(r.expired) +
+              " (their lot's life or campaign was over)";
     }
     if ((r.flags & Result::kCappedBalance) != 0) line += ", cut by the balance cap";
     if ((r.flags & Result::kCappedEarn) != 0) line += ", cut by the monthly earn cap";

@@ -742,6 +742,46 @@ TEST_F(Bonusctl, AmountZeroIsRejectedAndAllIsTheDefaultOrAll) {
   }
 }
 
+// A refund or release of bonuses whose lot's life is over says how much expired at once.
+TEST(BonusctlClock, RefundAndReleaseReportWhatExpiredAtOnce) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--test-clock", "--sweep-interval-ms", "10"})) << server.log();
+  const std::string at = "127.0.0.1:" + std::to_string(server.port());
+  const auto run = [&at](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", at});
+    return Ctl(args).finish();
+  };
+  for (const auto& [amount, ttl] : {std::pair<const char*, const char*>{"300", "1h"},
+                                    {"100", "90m"},
+                                    {"200", "30d"}}) {
+    ASSERT_EQ(run({"credit", "--seller", "1", "--buyer", "2", "--amount", amount, "--ttl", ttl})
+                  .code,
+              0);
+  }
+  ASSERT_EQ(run({"hold", "--order", "10", "--seller", "1", "--buyer", "2", "--amount", "300",
+                 "--goods-total", "1000", "--timeout", "3h"})
+                .code,
+            0);  // the 1 h lot
+  ASSERT_EQ(run({"spend", "--order", "11", "--seller", "1", "--buyer", "2", "--amount", "150",
+                 "--goods-total", "1000"})
+                .code,
+            0);  // the 90 min lot's 100 and 50 of the 30-day lot
+  ASSERT_EQ(run({"clock", "advance", "2h"}).code, 0);
+
+  Ran r = run({"release", "--order", "10"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("release ok: released 300, of which expired at once 300"),
+            std::string::npos)
+      << r.out;
+  r = run({"--json", "refund", "--order", "11"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "refunded"), "150");
+  EXPECT_EQ(json(r.out, "debt_repaid"), "0");
+  EXPECT_EQ(json(r.out, "expired"), "100");
+  r = run({"--json", "balance", "--seller", "1", "--buyer", "2"});
+  EXPECT_EQ(json(r.out, "available"), "200");
+}
+
 TEST_F(Bonusctl, UsageErrorsExitTwoAndSendNothing) {
   const std::vector<std::vector<std::string>> bad = {
       {"credit", "--seller", "110", "--buyer", "1", "--amount", "5", "--ttl", "5x"},

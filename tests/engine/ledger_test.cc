@@ -28,7 +28,7 @@ namespace bonus {
 inline void PrintTo(Code code, std::ostream* os) { *os << code_name(code); }
 inline void PrintTo(const Result& r, std::ostream* os) {
   *os << "{" << code_name(r.code) << ", flags " << int{r.flags} << ", amount " << r.amount
-      << ", aux " << r.aux << "}";
+      << ", aux " << r.aux << ", expired " << r.expired << "}";
 }
 inline void PrintTo(const LotView& l, std::ostream* os) {
   *os << "{" << l.amount << " until " << l.expires_at_us
@@ -62,7 +62,13 @@ constexpr std::uint8_t kEarn = Result::kCappedEarn;
 constexpr std::uint8_t kRep = Result::kRepeat;
 
 Result ok(Amount amount, Amount aux = 0, int flags = 0) {
-  return Result{Code::ok, static_cast<std::uint8_t>(flags), {}, amount, aux};
+  return Result{Code::ok, static_cast<std::uint8_t>(flags), 0, 0, amount, aux};
+}
+// A refund's, release's or capture's result where `expired` came back dead.
+Result ok_expired(Amount amount, Amount aux, std::uint32_t expired) {
+  Result r = ok(amount, aux);
+  r.expired = expired;
+  return r;
 }
 
 LotView lot(Amount amount, TimeUs expires_at, CampaignId campaign = 0) {
@@ -908,7 +914,7 @@ TEST_F(LedgerTest, Refund_IntoExpiredLotCountsRefundedAndExpired) {
   ASSERT_EQ(run(credit(S1, B1, 50, LotLife::ttl_of(kUsPerHour), 1)), ok(50));
   ASSERT_EQ(run(spend(1, S1, B1, 50)), ok(50));
   advance(2 * kUsPerHour);
-  EXPECT_EQ(run(refund(1)), ok(50, 0));
+  EXPECT_EQ(run(refund(1)), ok_expired(50, 0, 50));
   EXPECT_TRUE(lots(S1, B1).empty());
   EXPECT_EQ(bal(S1, B1).available, 0u);
   const SellerStats st = stats(S1);
@@ -956,7 +962,7 @@ TEST_F(LedgerTest, RevokeCampaign_ExpiresItsLotsIncludingExpiredOnes) {
   EXPECT_EQ(c.issued, 170u);
   EXPECT_EQ(c.expired, 170u);
   EXPECT_EQ(c.outstanding, 0u);
-  EXPECT_EQ(c.recipients, 3u);
+  EXPECT_EQ(c.recipients, 2u);  // B1 (two lots) and B2
   EXPECT_TRUE(c.revoked);
   EXPECT_FALSE(cstats(S2, 7).revoked);
   EXPECT_EQ(stats(S1).expired, 170u);
@@ -983,7 +989,7 @@ TEST_F(LedgerTest, RevokeCampaign_HeldFragmentsExpireWhenReleased) {
   EXPECT_EQ(bal(S1, B1).held, 80u);
   EXPECT_EQ(bal(S1, B1).available, 50u);
 
-  EXPECT_EQ(run(release(1)), ok(80));
+  EXPECT_EQ(run(release(1)), ok_expired(80, 0, 80));
   EXPECT_EQ(bal(S1, B1).held, 0u);
   EXPECT_EQ(bal(S1, B1).available, 50u);
   EXPECT_EQ(cstats(S1, 7).expired, 100u);
@@ -996,10 +1002,10 @@ TEST_F(LedgerTest, RevokeCampaign_CaptureSpendsHeldFragmentsButRefundExpires) {
   ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
   ASSERT_EQ(run(hold(1, S1, B1, 100)), ok(100));
   EXPECT_EQ(run(revoke(S1, 7)), ok(0));
-  EXPECT_EQ(run(capture(1, 30)), ok(30, 70));  // the released 70 expires at once
+  EXPECT_EQ(run(capture(1, 30)), ok_expired(30, 70, 70));  // the released 70 expires at once
   EXPECT_EQ(cstats(S1, 7).spent, 30u);
   EXPECT_EQ(cstats(S1, 7).expired, 70u);
-  EXPECT_EQ(run(refund(1)), ok(30, 0));  // back into a revoked campaign: expires too
+  EXPECT_EQ(run(refund(1)), ok_expired(30, 0, 30));  // back into a revoked campaign: expires too
   const CampaignStats c = cstats(S1, 7);
   EXPECT_EQ(c.refunded, 30u);
   EXPECT_EQ(c.expired, 100u);
@@ -1539,21 +1545,21 @@ TEST_F(LedgerTest, CampaignStats_CountsRecipientsAndSpenders) {
   ASSERT_EQ(run(credit(S1, B3, 100, LotLife::policy(), 7)), ok(100));
   ASSERT_EQ(run(credit(S1, B1, 50, LotLife::policy(), 7)), ok(50));   // B1's second lot
   ASSERT_EQ(run(credit(S1, B1, 10, LotLife::policy(), 7)), ok(0, 0, kBal));  // no lot
-  EXPECT_EQ(cstats(S1, 7).recipients, 4u);
+  EXPECT_EQ(cstats(S1, 7).recipients, 3u);  // buyers, not lots
 
   ASSERT_EQ(run(spend(1, S1, B1, 120)), ok(120));  // first lot emptied, second spent from
-  EXPECT_EQ(cstats(S1, 7).spenders, 2u);
+  EXPECT_EQ(cstats(S1, 7).spenders, 1u);  // one buyer, two lots
   ASSERT_EQ(run(spend(2, S1, B1, 10)), ok(10));  // the second lot again: no one new
-  EXPECT_EQ(cstats(S1, 7).spenders, 2u);
+  EXPECT_EQ(cstats(S1, 7).spenders, 1u);
   ASSERT_EQ(run(hold(3, S1, B2, 50)), ok(50));
-  EXPECT_EQ(cstats(S1, 7).spenders, 2u);  // holding is not spending
+  EXPECT_EQ(cstats(S1, 7).spenders, 1u);  // holding is not spending
   ASSERT_EQ(run(capture(3)), ok(50));
-  EXPECT_EQ(cstats(S1, 7).spenders, 3u);
+  EXPECT_EQ(cstats(S1, 7).spenders, 2u);
   ASSERT_EQ(run(refund(1)), ok(120));  // recreates B1's first lot, flagged as spent from
   ASSERT_EQ(run(spend(4, S1, B1, 100)), ok(100));
   const CampaignStats c = cstats(S1, 7);
-  EXPECT_EQ(c.spenders, 3u);
-  EXPECT_EQ(c.recipients, 4u);
+  EXPECT_EQ(c.spenders, 2u);
+  EXPECT_EQ(c.recipients, 3u);
   EXPECT_EQ(c.issued, 350u);
   EXPECT_EQ(c.spent, 280u);
   EXPECT_EQ(c.refunded, 120u);
@@ -1575,6 +1581,159 @@ TEST_F(LedgerTest, Stats_TotalSumsSellers) {
   EXPECT_EQ(total.spent, 20u);
   EXPECT_EQ(total.pending, 7u);
   EXPECT_EQ(total.outstanding, 130u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rules a seller or buyer would call wrong (issue 10)
+
+// The review's report: 3 buyers and 1 spender were reported as 4 recipients and 2 spenders.
+TEST_F(LedgerTest, CampaignStats_RecipientsAndSpendersCountBuyersNotLots) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50, LotLife::policy(), 7)), ok(50));  // a second lot, same buyer
+  ASSERT_EQ(run(credit(S1, B2, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B3, 100, LotLife::policy(), 7)), ok(100));
+  EXPECT_EQ(cstats(S1, 7).recipients, 3u);
+
+  ASSERT_EQ(run(spend(1, S1, B1, 120)), ok(120));  // 100 of the first lot, 20 of the second
+  EXPECT_EQ(cstats(S1, 7).spenders, 1u);
+  ASSERT_EQ(run(spend(2, S1, B1, 30)), ok(30));  // both lots gone now
+  ASSERT_EQ(run(credit(S1, B1, 40, LotLife::policy(), 7)), ok(40));  // a third lot
+  ASSERT_EQ(run(spend(3, S1, B1, 40)), ok(40));
+  const CampaignStats c = cstats(S1, 7);
+  EXPECT_EQ(c.recipients, 3u);
+  EXPECT_EQ(c.spenders, 1u);
+  EXPECT_EQ(c.issued, 390u);
+  EXPECT_EQ(c.spent, 190u);
+}
+
+// The buyer counts are kept through a revoke: a held fragment captured afterwards
+// still makes its buyer a spender, once.
+TEST_F(LedgerTest, CampaignStats_SpenderAfterRevokeCountsOnce) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 150)), ok(150));  // fragments of both lots
+  ASSERT_EQ(run(revoke(S1, 7)), ok(50));
+  ASSERT_EQ(run(capture(1, 150)), ok(150));
+  EXPECT_EQ(cstats(S1, 7).recipients, 1u);
+  EXPECT_EQ(cstats(S1, 7).spenders, 1u);
+}
+
+// A hold on bonuses whose accrual is then reversed: the release must repay the debt
+// first, not make the bonuses spendable while the debt stays.
+TEST_F(LedgerTest, Release_RepaysDebtFirst) {
+  ASSERT_EQ(run(accrue(9, S1, B1, 150)), ok(150));
+  ASSERT_EQ(run(confirm(9)), ok(150));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(hold(1, S1, B1, 200)), ok(200));  // the accrual's 150 first, then 50
+  ASSERT_EQ(run(reverse(9)), ok(150, 150));       // nothing left to take: all owed
+  ASSERT_EQ(bal(S1, B1).debt, 150u);
+
+  EXPECT_EQ(run(release(1)), ok(200, 150));  // 150 repays, 50 comes back
+  EXPECT_EQ(bal(S1, B1).debt, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 50u);
+  EXPECT_EQ(amounts(S1, B1), std::vector<Amount>{50});
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(st.debt, 0u);
+  EXPECT_EQ(st.reversed, 150u);
+  EXPECT_EQ(st.outstanding, 50u);
+}
+
+TEST_F(LedgerTest, Sweep_TimedOutHoldRepaysDebtFirst) {
+  ASSERT_EQ(run(accrue(9, S1, B1, 150)), ok(150));
+  ASSERT_EQ(run(confirm(9)), ok(150));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(hold(1, S1, B1, 200)), ok(200));
+  ASSERT_EQ(run(reverse(9)), ok(150, 150));
+  advance(kHoldTimeoutDefaultUs);
+  EXPECT_EQ(run(sweep()), ok(0, 1));
+  EXPECT_EQ(bal(S1, B1).debt, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 50u);
+  EXPECT_EQ(stats(S1).debt, 0u);
+}
+
+TEST_F(LedgerTest, Capture_ReleasedRestRepaysDebtFirst) {
+  ASSERT_EQ(run(accrue(9, S1, B1, 150)), ok(150));
+  ASSERT_EQ(run(confirm(9)), ok(150));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(hold(1, S1, B1, 200)), ok(200));
+  ASSERT_EQ(run(reverse(9)), ok(150, 150));
+  EXPECT_EQ(run(capture(1, 20)), ok(20, 180));  // 130 + 20 of the rest repay, 30 come back
+  EXPECT_EQ(bal(S1, B1).debt, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 30u);
+}
+
+// The review's report: a reversed 30,000 still blocked every credit of the month.
+TEST_F(LedgerTest, ReverseAccrual_GivesTheMonthsEarnAllowanceBack) {
+  ASSERT_EQ(run(accrue(9, S1, B1, 30'000)), ok(30'000));
+  ASSERT_EQ(run(confirm(9)), ok(30'000));
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(0, 0, kBal | kEarn));
+  ASSERT_EQ(run(reverse(9)), ok(30'000, 0));
+  EXPECT_EQ(run(credit(S1, B1, 30'000)), ok(30'000));
+  EXPECT_EQ(run(credit(S1, B1, 1)), ok(0, 0, kBal | kEarn));
+}
+
+// Repaying debt is not earning: it neither uses the allowance nor is cut by the caps.
+TEST_F(LedgerTest, Credit_RepayingDebtIsNotEarning) {
+  ASSERT_EQ(run(accrue(9, S1, B1, 30'000)), ok(30'000));
+  ASSERT_EQ(run(confirm(9)), ok(30'000));
+  ASSERT_EQ(run(spend(1, S1, B1, 30'000)), ok(30'000));
+  ASSERT_EQ(run(reverse(9)), ok(30'000, 30'000));  // all owed; the allowance comes back
+  EXPECT_EQ(run(credit(S1, B1, 30'000)), ok(30'000, 30'000));  // all repays
+  EXPECT_EQ(bal(S1, B1).debt, 0u);
+  EXPECT_EQ(run(credit(S1, B1, 30'000)), ok(30'000));  // the whole allowance is left
+  EXPECT_EQ(bal(S1, B1).available, 30'000u);
+}
+
+// An accrual confirmed in January and reversed in February gives nothing back:
+// January's allowance is over, February's was never used by it. The debt it leaves
+// is still repaid by a credit past February's earn cap.
+TEST_F(LedgerTest, ReverseAccrual_InALaterMonthGivesNoAllowanceBack) {
+  set_earn_max(S1, 100);
+  ASSERT_EQ(run(accrue(9, S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(confirm(9)), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 100)), ok(100));
+  const TimeUs february = kT0 + 25 * kUsPerDay;  // Feb 4
+  ASSERT_EQ(run_at(credit(S1, B1, 100), february), ok(100));
+  ASSERT_EQ(run(spend(2, S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(reverse(9)), ok(100, 100));
+  EXPECT_EQ(run(credit(S1, B1, 60)), ok(60, 60, 0));  // repays, though the cap is reached
+  EXPECT_EQ(run(credit(S1, B1, 60)), ok(40, 40, kEarn));  // 40 repays, 20 cut by the cap
+  EXPECT_EQ(bal(S1, B1).debt, 0u);
+  EXPECT_EQ(bal(S1, B1).available, 0u);
+}
+
+// The review's report: a refund of bonuses whose lot's life was over said "refunded 150".
+TEST_F(LedgerTest, Refund_ReportsWhatExpiredAtOnce) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerHour))), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(spend(1, S1, B1, 150)), ok(150));
+  advance(2 * kUsPerHour);
+  EXPECT_EQ(run(refund(1)), ok_expired(150, 0, 100));  // 50 back, 100 expired
+  EXPECT_EQ(bal(S1, B1).available, 50u);
+  EXPECT_EQ(stats(S1).expired, 100u);
+}
+
+TEST_F(LedgerTest, Release_ReportsWhatExpiredAtOnce) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerHour))), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(hold(1, S1, B1, 150, kGoods, 3 * kUsPerHour)), ok(150));
+  advance(2 * kUsPerHour);
+  EXPECT_EQ(run(release(1)), ok_expired(150, 0, 100));
+  EXPECT_EQ(bal(S1, B1).available, 50u);
+}
+
+// The balance cap bounds what a buyer earns, not what a refund gives back: the refunded
+// bonuses were the buyer's and were counted against the cap when they were earned.
+TEST_F(LedgerTest, Refund_MayLiftBalanceAboveTheBalanceCap) {
+  set_earn_max(S1, 100'000);
+  ASSERT_EQ(run(credit(S1, B1, 30'000)), ok(30'000));
+  ASSERT_EQ(run(spend(1, S1, B1, 10'000)), ok(10'000));
+  ASSERT_EQ(run(credit(S1, B1, 10'000)), ok(10'000));  // at the cap again
+  EXPECT_EQ(run(refund(1)), ok(10'000));
+  EXPECT_EQ(bal(S1, B1).available, 40'000u);
+  EXPECT_EQ(run(credit(S1, B1, 1)), ok(0, 0, kBal));  // no credit while above it
+  ASSERT_EQ(run(spend(2, S1, B1, 15'000)), ok(15'000));
+  EXPECT_EQ(run(credit(S1, B1, 6'000)), ok(5'000, 0, kBal));  // room again below it
 }
 
 }  // namespace

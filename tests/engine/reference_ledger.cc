@@ -311,13 +311,14 @@ Result ReferenceLedger::write(const Credit& c, TimeUs now) {
   }
   if (account == nullptr) account = &accounts_[{c.seller, c.buyer}];
 
-  return credit_steps(c.seller, *account, c.amount, expires_at, /*order_origin=*/false,
+  return credit_steps(c.seller, c.buyer, *account, c.amount, expires_at,
+                      /*order_origin=*/false,
                       c.campaign, now, nullptr);
 }
 
 // The effect of a credit (also of a confirmation, with an order origin).
-Result ReferenceLedger::credit_steps(SellerId seller, Account& account, Amount amount,
-                                     TimeUs expires_at, bool order_origin,
+Result ReferenceLedger::credit_steps(SellerId seller, BuyerId buyer, Account& account,
+                                     Amount amount, TimeUs expires_at, bool order_origin,
                                      std::uint64_t origin, TimeUs now,
                                      std::optional<std::uint32_t>* lot_seq) {
   // Month.
@@ -328,27 +329,32 @@ Result ReferenceLedger::credit_steps(SellerId seller, Account& account, Amount a
     account.earned = 0;
   }
 
+  // Debt first: repaying is not earning, the caps bound only the rest.
+  const Amount repaid = std::min(account.debt, amount);
+  account.debt -= repaid;
+  sub(Stat::debt, seller, repaid);
+  const Amount rest = amount - repaid;
+
   // Caps.
   const Policy p = policy(seller);
   const Amount in_account = available(account, now) + account.held;
   const Amount balance_room = p.balance_max > in_account ? p.balance_max - in_account : 0;
   const Amount earn_room = p.earn_month_max > account.earned ? p.earn_month_max - account.earned : 0;
-  const Amount credited = std::min({amount, balance_room, earn_room});
+  const Amount lot_amount = std::min({rest, balance_room, earn_room});
+  const Amount credited = repaid + lot_amount;
 
-  Result result = ok_result(credited, 0);
-  if (balance_room < amount) result.flags |= Result::kCappedBalance;
-  if (earn_room < amount) result.flags |= Result::kCappedEarn;
+  Result result = ok_result(credited, repaid);
+  if (balance_room < rest) result.flags |= Result::kCappedBalance;
+  if (earn_room < rest) result.flags |= Result::kCappedEarn;
+  if (repaid > 0 && earn_room < amount && earn_room >= rest) {
+    note("credit: repays debt past the earn cap");
+  }
 
-  // Earned, debt.
-  account.earned += credited;
-  const Amount repaid = std::min(account.debt, credited);
-  account.debt -= repaid;
-  sub(Stat::debt, seller, repaid);
-  result.aux = repaid;
+  // Earned.
+  account.earned += lot_amount;
 
   // The lot.
   const CampaignId campaign = order_origin ? 0 : origin;
-  const Amount lot_amount = credited - repaid;
   if (credited > 0 && lot_amount == 0) note("credit: all of it repaid debt, no lot");
   if (lot_amount > 0) {
     Lot lot;
@@ -359,7 +365,14 @@ Result ReferenceLedger::credit_steps(SellerId seller, Account& account, Amount a
     lot.seq = account.next_seq++;
     insert_lot(account, lot);
     if (lot_seq != nullptr) *lot_seq = lot.seq;
-    if (campaign != 0) campaigns_[{seller, campaign}].recipients += 1;
+    if (campaign != 0) {
+      auto [it, fresh] = campaign_buyers_[{seller, campaign}].emplace(buyer, false);
+      if (fresh) {
+        campaigns_[{seller, campaign}].recipients += 1;
+      } else {
+        note("recipients: buyer already counted");
+      }
+    }
   }
 
   // Stats.
@@ -429,10 +442,12 @@ Result ReferenceLedger::write(const ConfirmAccrual& c, TimeUs now) {
 
   account.pending -= accrual->amount;
   sub(Stat::pending, accrual->seller, accrual->amount);
-  const Result result = credit_steps(accrual->seller, account, accrual->amount, expires_at,
-                                     /*order_origin=*/true, c.order, now, &accrual->lot);
+  const Result result =
+      credit_steps(accrual->seller, accrual->buyer, account, accrual->amount, expires_at,
+                   /*order_origin=*/true, c.order, now, &accrual->lot);
   add(Stat::accrued, accrual->seller, 0, result.amount);
   accrual->credited = result.amount;
+  accrual->earned = result.amount - result.aux;
   accrual->state = AccrualState::confirmed;
   accrual->finished_at = now;
   return result;
@@ -526,24 +541,24 @@ Result ReferenceLedger::write(const Hold& c, TimeUs now) {
 }
 
 // "Returning a fragment piece".
-Amount ReferenceLedger::return_piece(SellerId seller, Account& account, const Lot& fragment,
-                                     Amount x, TimeUs now, bool refund, Amount* repaid) {
+void ReferenceLedger::return_piece(SellerId seller, Account& account, const Lot& fragment,
+                                   Amount x, TimeUs now, Returned& out) {
+  out.amount += x;
   if (fragment.expired(now) || campaign_revoked(seller, fragment.campaign())) {
     note(fragment.expired(now) ? "return: piece of an expired fragment expires"
                                : "return: piece of a revoked campaign expires");
     add(Stat::expired, seller, fragment.campaign(), x);
-    return x;
+    out.expired += x;
+    return;
   }
-  Amount rest = x;
-  if (refund) {
-    const Amount r = std::min(account.debt, x);
-    account.debt -= r;
-    sub(Stat::debt, seller, r);
-    add(Stat::reversed, seller, fragment.campaign(), r);
-    rest -= r;
-    if (r > 0) note("refund: piece repays debt");
-    if (repaid != nullptr) *repaid += r;
-  }
+  // Debt first, whatever returns the piece (refund, release, capture's rest, time-out).
+  const Amount r = std::min(account.debt, x);
+  account.debt -= r;
+  sub(Stat::debt, seller, r);
+  add(Stat::reversed, seller, fragment.campaign(), r);
+  if (r > 0) note("return: piece repays debt");
+  out.repaid += r;
+  const Amount rest = x - r;
   if (rest > 0) {
     if (Lot* lot = lot_by_seq(account, fragment.seq)) {
       note("return: added to its lot");
@@ -556,11 +571,18 @@ Amount ReferenceLedger::return_piece(SellerId seller, Account& account, const Lo
       insert_lot(account, recreated);
     }
   }
-  return 0;
+}
+
+Result ReferenceLedger::returned_result(const Returned& r) {
+  Result result = ok_result(r.amount, r.repaid);
+  result.expired = static_cast<std::uint32_t>(r.expired);
+  if (r.expired > 0 && r.expired < r.amount) note("result: part returned, part expired");
+  return result;
 }
 
 // The effect of capture (also of spend, for the whole hold).
-void ReferenceLedger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
+ReferenceLedger::Returned ReferenceLedger::capture_hold(HoldOrder& hold, Amount amount,
+                                                        TimeUs now, BuyerId buyer) {
   Account& account = *find_account(hold.seller, hold.buyer);
 
   // The first `amount` bonuses of the fragments are spent, the rest is returned. A fragment
@@ -591,30 +613,24 @@ void ReferenceLedger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
   sub(Stat::held, hold.seller, hold.amount);
   for (const Lot& piece : spent) add(Stat::spent, hold.seller, piece.campaign(), piece.amount);
 
-  // Spenders, looking at the lots as the hold left them (before the rest returns: a lot
-  // the hold emptied is "gone" even if the rest of its fragment recreates it below).
+  // Spenders: buyers, each counted once per campaign. The lot a piece came from is
+  // flagged spent_from (when it is still there).
   for (const Lot& piece : spent) {
     if (piece.campaign() == 0) continue;
-    if (piece.spent_from) {
-      note("spenders: fragment already flagged");
+    if (Lot* lot = lot_by_seq(account, piece.seq)) lot->spent_from = true;
+    bool& spender = campaign_buyers_[{hold.seller, piece.campaign()}][buyer];
+    if (spender) {
+      note("spenders: buyer already counted");
       continue;
     }
-    CampaignStats& campaign = campaigns_[{hold.seller, piece.campaign()}];
-    Lot* lot = lot_by_seq(account, piece.seq);
-    if (lot == nullptr) {
-      note("spenders: lot gone, counted");
-      campaign.spenders += 1;
-    } else if (!lot->spent_from) {
-      note("spenders: lot flagged now, counted");
-      lot->spent_from = true;
-      campaign.spenders += 1;
-    } else {
-      note("spenders: lot already flagged");
-    }
+    note("spenders: buyer counted");
+    spender = true;
+    campaigns_[{hold.seller, piece.campaign()}].spenders += 1;
   }
 
+  Returned returned;
   for (const Lot& piece : rest) {
-    return_piece(hold.seller, account, piece, piece.amount, now, /*refund=*/false, nullptr);
+    return_piece(hold.seller, account, piece, piece.amount, now, returned);
   }
 
   for (Lot& piece : spent) piece.spent_from = true;
@@ -623,21 +639,25 @@ void ReferenceLedger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
   hold.refunded = 0;
   hold.state = HoldState::captured;
   hold.finished_at = now;
+  return returned;
 }
 
-Amount ReferenceLedger::time_out(HoldOrder& hold, TimeUs now) {
+ReferenceLedger::Returned ReferenceLedger::return_all(HoldOrder& hold, TimeUs now) {
   Account& account = *find_account(hold.seller, hold.buyer);
-  Amount expired = 0;
+  Returned returned;
   for (const Lot& fragment : hold.fragments) {
-    expired += return_piece(hold.seller, account, fragment, fragment.amount, now,
-                            /*refund=*/false, nullptr);
+    return_piece(hold.seller, account, fragment, fragment.amount, now, returned);
   }
   hold.fragments.clear();
   account.held -= hold.amount;
   sub(Stat::held, hold.seller, hold.amount);
-  hold.state = HoldState::timed_out;
   hold.finished_at = now;
-  return expired;
+  return returned;
+}
+
+ReferenceLedger::Returned ReferenceLedger::time_out(HoldOrder& hold, TimeUs now) {
+  hold.state = HoldState::timed_out;
+  return return_all(hold, now);
 }
 
 Result ReferenceLedger::write(const Capture& c, TimeUs now) {
@@ -659,9 +679,10 @@ Result ReferenceLedger::write(const Capture& c, TimeUs now) {
 
   if (all) note("capture: all of the hold");
   const Amount amount = all ? hold->amount : c.amount;
-  const Amount released = hold->amount - amount;
-  capture_hold(*hold, amount, now);
-  return ok_result(amount, released);
+  const Returned released = capture_hold(*hold, amount, now, hold->buyer);
+  Result result = ok_result(amount, released.amount);
+  result.expired = static_cast<std::uint32_t>(released.expired);
+  return result;
 }
 
 Result ReferenceLedger::write(const Release& c, TimeUs now) {
@@ -674,17 +695,8 @@ Result ReferenceLedger::write(const Release& c, TimeUs now) {
     time_out(*hold, now);
     return result_of(Code::hold_timed_out);
   }
-  Account& account = *find_account(hold->seller, hold->buyer);
-  for (const Lot& fragment : hold->fragments) {
-    return_piece(hold->seller, account, fragment, fragment.amount, now, /*refund=*/false,
-                 nullptr);
-  }
-  hold->fragments.clear();
-  account.held -= hold->amount;
-  sub(Stat::held, hold->seller, hold->amount);
   hold->state = HoldState::released;
-  hold->finished_at = now;
-  return ok_result(hold->amount, 0);
+  return returned_result(return_all(*hold, now));
 }
 
 Result ReferenceLedger::write(const Spend& c, TimeUs now) {
@@ -704,7 +716,7 @@ Result ReferenceLedger::write(const Spend& c, TimeUs now) {
   account.held += c.amount;
   add(Stat::held, c.seller, 0, c.amount);
   // ... and capture of the whole amount.
-  capture_hold(hold, c.amount, now);
+  capture_hold(hold, c.amount, now, c.buyer);
   holds_[c.order] = hold;
   return ok_result(c.amount, 0);
 }
@@ -723,7 +735,7 @@ Result ReferenceLedger::write(const Refund& c, TimeUs now) {
   const Amount amount = all ? left : c.amount;
   Account& account = *find_account(hold->seller, hold->buyer);
   Amount remaining = amount;
-  Amount repaid = 0;
+  Returned returned;
   // The spent fragments in reverse order: the latest-expiring first.
   for (std::size_t i = hold->fragments.size(); i-- > 0 && remaining > 0;) {
     Lot& fragment = hold->fragments[i];
@@ -732,10 +744,10 @@ Result ReferenceLedger::write(const Refund& c, TimeUs now) {
     fragment.amount -= take;
     remaining -= take;
     add(Stat::refunded, hold->seller, fragment.campaign(), take);
-    return_piece(hold->seller, account, fragment, take, now, /*refund=*/true, &repaid);
+    return_piece(hold->seller, account, fragment, take, now, returned);
   }
   hold->refunded += amount;
-  return ok_result(amount, repaid);
+  return returned_result(returned);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -788,6 +800,15 @@ Result ReferenceLedger::write(const ReverseAccrual& c, TimeUs now) {
   if (missing > 0) note("reverse: debt");
   account.debt += missing;
   add(Stat::debt, accrual->seller, 0, missing);
+  // "A reversed accrual gives its month's earn allowance back": only when confirmed in
+  // this calendar month (and the account's earned is this month's).
+  const std::int64_t month = calendar_month(now);
+  if (account.month == month && calendar_month(accrual->finished_at) == month) {
+    if (accrual->earned > 0) note("reverse: gives the month's earn allowance back");
+    account.earned -= accrual->earned;
+  } else if (accrual->earned > 0) {
+    note("reverse: confirmed in another month, allowance stays");
+  }
   accrual->state = AccrualState::reversed;  // finished_at stays the confirmation's
   return ok_result(accrual->credited, missing);
 }
@@ -853,7 +874,7 @@ Result ReferenceLedger::write(const Sweep& /*c*/, TimeUs now) {
   std::sort(due.begin(), due.end());
   for (const auto& [deadline, order] : due) {
     note(deadline == now ? "sweep: hold timed out, deadline == now" : "sweep: hold timed out");
-    expired += time_out(holds_.at(order), now);
+    expired += time_out(holds_.at(order), now).expired;
     ++timed_out;
   }
 

@@ -109,6 +109,7 @@ class ReferenceLedger {
     AccrualState state = AccrualState::pending;
     TimeUs finished_at = 0;
     Amount credited = 0;               // set by confirmation
+    Amount earned = 0;                 // of credited, what counted as earned (not repaid debt)
     std::optional<std::uint32_t> lot;  // seq of the lot the confirmation created, if any
   };
 
@@ -140,18 +141,27 @@ class ReferenceLedger {
   Result write(const Sweep& c, TimeUs now);
 
   // Steps shared by several writes.
-  Result credit_steps(SellerId seller, Account& account, Amount amount, TimeUs expires_at,
+  Result credit_steps(SellerId seller, BuyerId buyer, Account& account, Amount amount,
+                      TimeUs expires_at,
                       bool order_origin, std::uint64_t origin, TimeUs now,
                       std::optional<std::uint32_t>* lot_seq);
   Code check_spend(SellerId seller, BuyerId buyer, Amount amount, Kopecks goods_total,
                    OrderId order, TimeUs now, bool is_hold, TimeUs timeout_us) const;
   std::vector<Lot> take_fragments(Account& account, Amount amount, TimeUs now);
-  void capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
-  // Returns the expired amount.
-  Amount time_out(HoldOrder& hold, TimeUs now);
-  // Returns what expired at once; `repaid` gets the debt repaid (refunds only).
-  Amount return_piece(SellerId seller, Account& account, const Lot& fragment, Amount x,
-                      TimeUs now, bool refund, Amount* repaid);
+  // What returning pieces did: everything returned, of which `repaid` repaid debt and
+  // `expired` expired at once.
+  struct Returned {
+    Amount amount = 0;
+    Amount repaid = 0;
+    Amount expired = 0;
+  };
+  // Returns what returning the fragments did; `out` also for capture's rest.
+  Returned capture_hold(HoldOrder& hold, Amount amount, TimeUs now, BuyerId buyer);
+  Returned time_out(HoldOrder& hold, TimeUs now);
+  Returned return_all(HoldOrder& hold, TimeUs now);
+  void return_piece(SellerId seller, Account& account, const Lot& fragment, Amount x,
+                    TimeUs now, Returned& out);
+  Result returned_result(const Returned& r);
 
   // Lookups.
   Account* find_account(SellerId seller, BuyerId buyer);
@@ -183,6 +193,9 @@ class ReferenceLedger {
   std::map<OrderId, HoldOrder> holds_;
   std::map<OrderId, AccrualOrder> accruals_;
   std::map<CampaignKey, CampaignStats> campaigns_;  // `outstanding` is filled on read
+  // "recipients and spenders count buyers": each buyer that received a lot of the
+  // campaign, and whether it spent from one.
+  std::map<CampaignKey, std::map<BuyerId, bool>> campaign_buyers_;
   std::map<SellerId, SellerStats> sellers_;         // `outstanding` is filled on read
   SellerStats totals_;
   // Remembered ids. Only live ids are kept: forget_dead_ids() drops an id once its window

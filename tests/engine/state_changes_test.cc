@@ -167,8 +167,14 @@ TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
 }
 
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
-  store_.header[0] = 2;
-  EXPECT_EQ(load_error(), "state header: format version 2 is not supported (this build reads 1)");
+  store_.header[0] = 3;
+  EXPECT_EQ(load_error(), "state header: format version 3 is not supported (this build reads 2)");
+}
+
+// A checkpoint written before campaigns counted buyers (version 1) is refused by name.
+TEST_F(StateLoaderDamage, AVersionOneCheckpointIsRefusedByName) {
+  store_.header[0] = 1;
+  EXPECT_EQ(load_error(), "state header: format version 1 is not supported (this build reads 2)");
 }
 
 }  // namespace

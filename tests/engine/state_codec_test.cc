@@ -55,6 +55,46 @@ TEST(StateCodec, RoundTripOfALargeRandomStateIsExact) {
   EXPECT_FALSE(restored.audit());
 }
 
+// What version 2 added survives a round trip: who received and who spent from a campaign
+// (a buyer is counted once after it too), and an accrual's share of the month's allowance.
+TEST(StateCodec, RoundTripKeepsBuyerCountsAndEarnedAllowance) {
+  Ledger original;
+  TimeUs now = kStart;
+  std::uint64_t id = 0;
+  auto apply = [&](Ledger& l, const Command& c) { return l.apply(c, now); };
+  auto next = [&] { return Id128{9, ++id}; };
+  for (const Command& c :
+       {Command{Credit{next(), 1, 7, 100, 5, LotLife::policy()}},
+        Command{Credit{next(), 1, 7, 50, 5, LotLife::policy()}},
+        Command{Spend{next(), 11, 1, 7, 120, 1'000'000}},
+        Command{Accrue{next(), 12, 1, 8, 30'000, LotLife::policy()}},
+        Command{ConfirmAccrual{next(), 12}}}) {
+    now += kUsPerSecond;
+    ASSERT_TRUE(apply(original, c).ok());
+  }
+  Ledger restored;
+  ASSERT_FALSE(StateCodec::decode(StateCodec::encode(original), restored));
+  for (Ledger* l : {&original, &restored}) {
+    Ledger& ledger = *l;
+    const TimeUs at = now;
+    now = at + kUsPerSecond;
+    ASSERT_TRUE(apply(ledger, Credit{Id128{10, 1}, 1, 7, 10, 5, LotLife::policy()}).ok());
+    now = at + 2 * kUsPerSecond;
+    ASSERT_TRUE(apply(ledger, Spend{Id128{10, 2}, 13, 1, 7, 40, 1'000'000}).ok());
+    now = at + 3 * kUsPerSecond;
+    ASSERT_TRUE(apply(ledger, ReverseAccrual{Id128{10, 3}, 12}).ok());
+    now = at + 4 * kUsPerSecond;
+    EXPECT_EQ(apply(ledger, Credit{Id128{10, 4}, 1, 8, 30'000, 0, LotLife::policy()}).amount,
+              30'000u);  // the reversal gave January's allowance back
+    const CampaignStats c = ledger.campaign_stats(1, 5);
+    EXPECT_EQ(c.recipients, 1u);
+    EXPECT_EQ(c.spenders, 1u);
+    now = at;
+  }
+  EXPECT_EQ(restored.state_hash(), original.state_hash());
+  EXPECT_FALSE(restored.audit());
+}
+
 class StateCodecDamage : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -94,10 +134,20 @@ TEST_F(StateCodecDamage, ForeignBytesAreRefused) {
 TEST_F(StateCodecDamage, ANewerVersionIsRefusedByName) {
   // Rewrite the version and the checksum, as a newer build would have written them.
   std::string newer = bytes_;
-  newer[8] = 2;
+  newer[8] = 3;
   const std::uint64_t sum = XXH3_64bits(newer.data(), newer.size() - 8);
   std::memcpy(newer.data() + newer.size() - 8, &sum, 8);
-  EXPECT_EQ(decode_error(newer), "state: format version 2 is not supported (this build reads 1)");
+  EXPECT_EQ(decode_error(newer), "state: format version 3 is not supported (this build reads 2)");
+}
+
+// Version 1 stored a campaign recipient per lot and no accrual `earned`: its records do
+// not mean what version 2's do, so a version 1 state is refused by name, never misread.
+TEST_F(StateCodecDamage, AVersionOneStateIsRefusedByName) {
+  std::string old = bytes_;
+  old[8] = 1;
+  const std::uint64_t sum = XXH3_64bits(old.data(), old.size() - 8);
+  std::memcpy(old.data() + old.size() - 8, &sum, 8);
+  EXPECT_EQ(decode_error(old), "state: format version 1 is not supported (this build reads 2)");
 }
 
 TEST_F(StateCodecDamage, ARecordOutOfRangeIsRefusedEvenWithAValidChecksum) {

@@ -169,6 +169,7 @@ Result random_result(Rng& rng) {
   r.flags = static_cast<std::uint8_t>(rng());
   r.amount = u64(rng);
   r.aux = u64(rng);
+  if (r.ok() && rng() % 2 == 0) r.expired = static_cast<std::uint32_t>(rng()) | 1;
   return r;
 }
 

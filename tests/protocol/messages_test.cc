@@ -214,6 +214,61 @@ TEST(WriteReply, ClientChecksTheShape) {
   EXPECT_EQ(decode_write_reply(body_of(fbb), 5, true, got), FrameError::malformed_body);
 }
 
+// What a refund, release or capture returned already dead travels in the optional
+// `expired` vector, only for ok results that have some.
+TEST(WriteReply, ExpiredTravelsWithItsResult) {
+  std::vector<Result> results(4, Result::of(Code::ok));
+  results[1].amount = 150;
+  results[1].expired = 100;
+  results[2] = Result::of(Code::unknown_order);
+  results[3].expired = 7;
+  FBB fbb;
+  encode_write_reply(results, false, fbb);
+  std::vector<IndexedResult> got;
+  ASSERT_EQ(decode_write_reply(body_of(fbb), 4, false, got), FrameError::none);
+  ASSERT_EQ(got.size(), 4u);
+  for (std::uint32_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].result, results[i]) << i;
+  const auto* reply = flatbuffers::GetRoot<wire::WriteReply>(body_of(fbb).data());
+  ASSERT_NE(reply->expired(), nullptr);
+  EXPECT_EQ(reply->expired()->size(), 2u);
+
+  // None to send: the vector is left out, and the reply is as before.
+  encode_write_reply(std::vector<Result>(3, Result::of(Code::ok)), false, fbb);
+  EXPECT_EQ(flatbuffers::GetRoot<wire::WriteReply>(body_of(fbb).data())->expired(), nullptr);
+}
+
+TEST(WriteReply, ClientChecksTheExpiredEntries) {
+  const std::vector<wire::WriteResult> results{wire::WriteResult(0, 0, 0, 150, 0),
+                                               wire::WriteResult(1, 0, 0, 80, 20),
+                                               wire::WriteResult(2, 3, 0, 0, 0)};
+  const std::vector<std::vector<wire::ExpiredResult>> bad{
+      {wire::ExpiredResult(1, 5), wire::ExpiredResult(0, 5)},  // not by increasing index
+      {wire::ExpiredResult(0, 5), wire::ExpiredResult(0, 5)},  // twice
+      {wire::ExpiredResult(2, 5)},                             // a rejection
+      {wire::ExpiredResult(3, 5)},                             // no such result
+      {wire::ExpiredResult(0, 0)}};                            // nothing to say
+  std::vector<IndexedResult> got;
+  FBB fbb;
+  for (const auto& entries : bad) {
+    fbb.Clear();
+    const auto r = fbb.CreateVectorOfStructs(results);
+    const auto e = fbb.CreateVectorOfStructs(entries);
+    fbb.Finish(wire::CreateWriteReply(fbb, r, e), "WRTR");
+    EXPECT_EQ(decode_write_reply(body_of(fbb), 3, false, got), FrameError::malformed_body)
+        << entries.size() << " entries, first index " << entries[0].index();
+  }
+  fbb.Clear();
+  const auto r = fbb.CreateVectorOfStructs(results);
+  const std::vector<wire::ExpiredResult> good{wire::ExpiredResult(0, 100),
+                                              wire::ExpiredResult(1, 60)};
+  const auto e = fbb.CreateVectorOfStructs(good);
+  fbb.Finish(wire::CreateWriteReply(fbb, r, e), "WRTR");
+  ASSERT_EQ(decode_write_reply(body_of(fbb), 3, false, got), FrameError::none);
+  EXPECT_EQ(got[0].result.expired, 100u);
+  EXPECT_EQ(got[1].result.expired, 60u);
+  EXPECT_EQ(got[2].result.expired, 0u);
+}
+
 // ---------------------------------------------------------------------------------------
 // Reads: requests.
 

@@ -357,8 +357,9 @@ class _WriteJob(_Job):
         if self.errors_only:
             for k in range(start, start + n):
                 out[k] = _OK
-        for index, code, flags, amount, aux in wire.decode_write_reply(body, n, self.errors_only):
-            out[start + index] = Result(_code(code), flags, amount, aux)
+        for index, code, flags, amount, aux, expired in wire.decode_write_reply(
+                body, n, self.errors_only):
+            out[start + index] = Result(_code(code), flags, amount, aux, expired)
         if self.on_done:
             self.on_done(n)
 
@@ -683,7 +684,8 @@ class Client:
         return self.write(Capture(order, amount, id=id))
 
     def release(self, order: int, *, id: int | None = None) -> Result:
-        """Return the held bonuses. Result amount: released."""
+        """Return the held bonuses. Result amount: released; aux: debt repaid (returned
+        bonuses repay debt first); expired: what came back dead and expired at once."""
         return self.write(Release(order, id=id))
 
     def spend(self, order: int, seller: int, buyer: int, amount: int, goods_total_kopecks: int,
@@ -694,7 +696,8 @@ class Client:
     def refund(self, order: int, amount: int | None = None, *,
                id: int | None = None) -> Result:
         """Return captured bonuses (amount None: all not yet refunded; 0 is zero_amount).
-        Result amount: refunded; aux: debt repaid."""
+        Result amount: refunded; aux: debt repaid; expired: what came back dead and expired
+        at once."""
         return self.write(Refund(order, amount, id=id))
 
     def reverse_accrual(self, order: int, *, id: int | None = None) -> Result:

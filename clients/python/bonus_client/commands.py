@@ -109,6 +109,10 @@ class Result:
     flags: int = 0
     amount: int = 0  # the main figure: credited, held, spent, released, refunded, ...
     aux: int = 0     # the second figure: debt repaid, released remainder, new debt, ...
+    # refund, release: the part of `amount` that came back already dead and expired at
+    # once (its lot's life or campaign was over); capture: that part of the released
+    # rest `aux`. The balance got amount - aux - expired (refund, release).
+    expired: int = 0
 
     CAPPED_BALANCE: ClassVar[int] = 1  # a credit was cut by the seller's balance cap
     CAPPED_EARN: ClassVar[int] = 2     # a credit was cut by the monthly earn cap
@@ -137,7 +141,8 @@ class Result:
         if self.repeat:
             extra.append("repeat")
         tail = f" [{', '.join(extra)}]" if extra else ""
-        return f"{self.code.name} amount={self.amount} aux={self.aux}{tail}"
+        expired = f" expired={self.expired}" if self.expired else ""
+        return f"{self.code.name} amount={self.amount} aux={self.aux}{expired}{tail}"
 
 
 class WriteCommand:

@@ -185,10 +185,32 @@ def write_results(body, sent: int, errors_only: bool) -> tuple[int, int]:
     return start, count
 
 
+EXPIRED_RESULT = struct.Struct("<II")  # index, expired
+
+
 def decode_write_reply(body, sent: int, errors_only: bool) -> list[tuple]:
-    """[(index, code, flags, amount, aux)] of a WriteReply, checked (write_results)."""
+    """[(index, code, flags, amount, aux, expired)] of a WriteReply, checked
+    (write_results). `expired` comes from the reply's optional `expired` vector: bonuses
+    a refund, release or capture returned that expired at once (0 when not listed)."""
     start, count = write_results(body, sent, errors_only)
-    return list(WRITE_RESULT.iter_unpack(body[start:start + 24 * count]))
+    rows = [r + (0,) for r in WRITE_RESULT.iter_unpack(body[start:start + 24 * count])]
+    v = _fb.root(body, b"WRTR").vector(1, EXPIRED_RESULT.size, 4)
+    if v is not None:
+        _add_expired(rows, EXPIRED_RESULT.iter_unpack(body[v[0]:v[0] + 8 * v[1]]))
+    return rows
+
+
+def _add_expired(rows: list[tuple], entries) -> None:
+    """Puts each (index, expired) entry into its row: entries by increasing index, each
+    naming an ok result of the reply, with a figure above 0 (protocol/README.md)."""
+    position = {row[0]: k for k, row in enumerate(rows)}
+    previous = -1
+    for index, expired in entries:
+        k = position.get(index)
+        if index <= previous or k is None or rows[k][1] != 0 or expired == 0:
+            raise Malformed("expired entries out of shape")
+        previous = index
+        rows[k] = rows[k][:5] + (expired,)
 
 
 _LOT = "QqB7xQ"

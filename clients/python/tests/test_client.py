@@ -665,6 +665,22 @@ class TestClockTest(LedgerTest):
         self.assertEqual(self.c.seller_stats(s).expired, 100)
         self.assertTrue(self.c.audit().ok)
 
+    def test_refund_and_release_report_what_expired_at_once(self):
+        s, b = fresh(), fresh()
+        self.c.credit(s, b, 100, ttl_us=US_PER_SECOND)
+        self.c.credit(s, b, 50, never=True)
+        held, spent = fresh(), fresh()
+        self.assertCode(self.c.hold(held, s, b, 60, 100_000), Code.ok)    # 60 of the 1 s lot
+        self.assertCode(self.c.spend(spent, s, b, 70, 100_000), Code.ok)  # its 40, then 30
+        self.assertTrue(self.c.clock_advance(5 * US_PER_SECOND).ok)
+        r = self.c.release(held)
+        self.assertCode(r, Code.ok, 60, 0)
+        self.assertEqual(r.expired, 60, str(r))
+        r = self.c.refund(spent)
+        self.assertCode(r, Code.ok, 70, 0)
+        self.assertEqual(r.expired, 40, str(r))  # 30 went back into the lasting lot
+        self.assertEqual(self.c.balance(s, b).available, 50)
+
 
 class BoundsServerTest(unittest.TestCase):
     """A second bonusd without --test-clock and with tiny tables."""

@@ -139,7 +139,24 @@ class FlatBuffersTest(unittest.TestCase):
         with self.assertRaises(wire.Malformed):
             wire.decode_write_reply(ok, 2, True)  # errors_only never carries ok
         self.assertEqual(wire.decode_write_reply(reply([(1, 3, 0, 0, 0)]), 2, True),
-                         [(1, 3, 0, 0, 0)])
+                         [(1, 3, 0, 0, 0, 0)])
+
+    def test_write_reply_expired_entries(self):
+        def reply(rows, expired):
+            packed = b"".join(wire.WRITE_RESULT.pack(*r) for r in rows)
+            entries = b"".join(wire.EXPIRED_RESULT.pack(*e) for e in expired)
+            return bytes(_fb.encode_table(b"WRTR", [_fb.StructVector(packed, len(rows)),
+                                                    _fb.StructVector(entries, len(expired))]))
+
+        rows = [(0, 0, 0, 150, 0), (1, 0, 0, 80, 20), (2, 3, 0, 0, 0)]
+        self.assertEqual(wire.decode_write_reply(reply(rows, [(0, 100), (1, 60)]), 3, False),
+                         [(0, 0, 0, 150, 0, 100), (1, 0, 0, 80, 20, 60), (2, 3, 0, 0, 0, 0)])
+        for bad in ([(1, 5), (0, 5)],   # not by increasing index
+                    [(2, 5)],           # names a rejection
+                    [(3, 5)],           # names no result
+                    [(0, 0)]):          # says nothing
+            with self.assertRaises(wire.Malformed, msg=str(bad)):
+                wire.decode_write_reply(reply(rows, bad), 3, False)
 
 
 class CommandsTest(unittest.TestCase):
