@@ -62,7 +62,7 @@ std::uint32_t Router::route(const Command& command) {
           return lookup(holds_, c.order);
         }
         if constexpr (std::is_same_v<T, RevokeCampaign> || std::is_same_v<T, SetPolicy> ||
-                      std::is_same_v<T, Sweep>) {
+                      std::is_same_v<T, Sweep> || std::is_same_v<T, SetLimits>) {
           return kAllShards;
         }
       },

@@ -138,6 +138,7 @@ class ReferenceLedger {
   Result write(const RevokeCampaign& c, TimeUs now);
   Result write(const SetPolicy& c, TimeUs now);
   Result write(const Sweep& c, TimeUs now);
+  Result write(const SetLimits& c, TimeUs now);
 
   // Steps shared by several writes.
   Result credit_steps(SellerId seller, Account& account, Amount amount, TimeUs expires_at,

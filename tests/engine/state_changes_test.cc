@@ -167,8 +167,8 @@ TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
 }
 
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
-  store_.header[0] = 2;
-  EXPECT_EQ(load_error(), "state header: format version 2 is not supported (this build reads 1)");
+  store_.header[0] = 3;
+  EXPECT_EQ(load_error(), "state header: format version 3 is not supported (this build reads 2)");
 }
 
 }  // namespace

@@ -59,6 +59,7 @@ class Code(_Open):
     account_lots_full = 26          # the account holds the maximum number of lots
     orders_full = 27                # the order table is at its configured bound
     invalid_timeout = 28            # hold timeout out of range
+    invalid_limits = 29             # set_limits: no field named, or a value out of range
 
 
 class FrameError(_Open):
