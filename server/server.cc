@@ -36,12 +36,7 @@ std::optional<std::string> Server::load_checkpoint() {
   if (auto* error = std::get_if<std::string>(&opened)) return *error;
   store_ = std::move(std::get<std::unique_ptr<CheckpointStore>>(opened));
   const CheckpointInfo& info = store_->info();
-  if (info.present && config_.shards == 0) config_.shards = info.shards;
-  if (config_.shards == 0) config_.shards = std::max(1u, std::thread::hardware_concurrency());
-  if (info.present && config_.shards != info.shards) {
-    return "checkpoint: written with " + std::to_string(info.shards) + " shards; start with --shards " +
-           std::to_string(info.shards) + " (or leave --shards at 0 to follow the checkpoint)";
-  }
+  if (auto error = settle_manifest(info)) return error;
 
   const std::uint64_t position = info.position;  // 0: no checkpoint
   const std::uint64_t first = journal_->first_position();
@@ -62,7 +57,7 @@ std::optional<std::string> Server::load_checkpoint() {
   }
 
   for (std::uint32_t s = 0; s < config_.shards; ++s) {
-    shards_.push_back(std::make_unique<Shard>(s, config_.engine, clock_));
+    shards_.push_back(std::make_unique<Shard>(s, manifest_.initial, clock_));
   }
   if (!info.present) return std::nullopt;
   std::vector<std::optional<std::string>> errors(config_.shards);
@@ -74,7 +69,7 @@ std::optional<std::string> Server::load_checkpoint() {
   for (auto& error : errors) {
     if (error) return *error;
   }
-  return std::nullopt;
+  return check_checkpoint_limits();
 }
 
 std::optional<std::string> Server::start() {
@@ -138,6 +133,7 @@ std::optional<std::string> Server::start() {
   }
   for (auto& t : replayers) t.join();
   clock_.resume_after(last_time);
+  if (auto problem = finish_manifest()) return problem;
   const auto replay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - replay_start)
                              .count();
@@ -161,7 +157,7 @@ std::optional<std::string> Server::start() {
     checkpoints.interval = std::chrono::seconds(config_.checkpoint_interval_s);
     checkpoints.records = config_.checkpoint_records;
     checkpointer_ = std::make_unique<Checkpointer>(
-        checkpoints, *store_, config_.engine, config_.shards,
+        checkpoints, *store_, manifest_.initial, config_.shards,
         [this](std::uint64_t position) { sequencer_->checkpoint_durable(position); });
     replayed.last_position = journal_->durable_position();
     if (!replayed.writes.empty()) checkpointer_->feed(std::move(replayed), false);
