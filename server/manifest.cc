@@ -197,6 +197,18 @@ std::string limit_value_text(const EngineConfig& config, SetLimits::Field field)
   return s.str();
 }
 
+const char* invalid_limit_flag(const EngineConfig& config) {
+  for (const SetLimits::Field f : kFields) {
+    SetLimits probe;
+    probe.fields = f;
+    probe.accounts_max = probe.orders_max = probe.ids_max = probe.rejected_ids_max = value_of(config, f);
+    probe.id_window_us = probe.order_retention_us = probe.rejected_id_window_us =
+        static_cast<TimeUs>(value_of(config, f));
+    if (!set_limits_valid(probe)) return limit_flag(f);
+  }
+  return nullptr;
+}
+
 std::string limits_text(const EngineConfig& config) {
   std::string out;
   for (const SetLimits::Field f : kFields) {

@@ -52,6 +52,8 @@ const char* limit_flag(SetLimits::Field field);
 // The field's value in the flag's unit (windows in seconds, shown with a fraction when
 // not whole).
 std::string limit_value_text(const EngineConfig& config, SetLimits::Field field);
+// The flag of the first limit out of range (config_valid), or nullptr when all are in it.
+const char* invalid_limit_flag(const EngineConfig& config);
 // One line: every limit as name=value.
 std::string limits_text(const EngineConfig& config);
 

@@ -21,7 +21,10 @@ std::optional<std::string> Server::settle_manifest(const CheckpointInfo& info) {
              " shards; start with --shards " + std::to_string(info.shards) +
              " (or leave --shards at 0 to follow the checkpoint)";
     }
-    if (!config_valid(config_.engine)) return "a limit flag is out of range (0, or a window too long)";
+    if (const char* flag = invalid_limit_flag(config_.engine)) {
+      return std::string(flag) +
+             " is out of range: table bounds are 1 to 2^32, windows 1 s to 100 years";
+    }
     const Manifest fresh{config_.shards, 0, config_.engine, config_.engine};
     if (info.present || journal_->durable_position() > 0) {
       spdlog::warn("manifest: {}/{} is missing in a data directory with data (an older bonusd's); "

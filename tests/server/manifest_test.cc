@@ -203,6 +203,12 @@ TEST_F(ManifestServer, EachLimitFlagChangedIsRefusedNamingItAndTheStoredValue) {
   EXPECT_NE(server_.log().find("start without --shards"), std::string::npos) << server_.log();
 }
 
+TEST_F(ManifestServer, ALimitFlagOutOfRangeIsRefusedAtTheFirstStartNamingIt) {
+  expect_refused({"--ids-max", "0"}, "--ids-max is out of range");
+  EXPECT_FALSE(fs::exists(fs::path(server_.data_dir()) / "manifest"));
+  expect_refused({"--accounts-max", "8589934592"}, "--accounts-max is out of range");
+}
+
 TEST_F(ManifestServer, FlagsLeftOutTakeTheStoredValues) {
   ASSERT_TRUE(start({"--shards", "1", "--accounts-max", "2", "--ids-max", "50"})) << server_.log();
   ASSERT_EQ(credit(Id128{0xF2, 1}, 1, 10).code, Code::ok);
