@@ -300,6 +300,43 @@ TEST_F(ManifestServer, SetLimitsIsJournaledAndSurvivesRestartAndCheckpoint) {
   EXPECT_EQ(available(5), 10u);
 }
 
+// The checkpoint and the log are checked against the manifest: limits that differ after as
+// many changes, or fewer changes than the manifest records, stop start-up.
+TEST_F(ManifestServer, ACheckpointOrLogThatDisagreesWithTheManifestStopsStartUp) {
+  ASSERT_TRUE(start({"--shards", "1", "--checkpoint-interval-s", "0", "--checkpoint-records", "0"}))
+      << server_.log();
+  ASSERT_EQ(credit(Id128{0xF4, 1}, 1, 10).code, Code::ok);
+  const auto checkpoint = client_->admin(protocol::AdminAction::checkpoint);
+  ASSERT_TRUE(checkpoint.ok() && checkpoint.value.ok) << checkpoint.value.message;
+  stop();
+  const Manifest good = stored();
+
+  Manifest other = good;
+  other.current.ids_max = 12345;
+  ASSERT_FALSE(server::write_manifest(server_.data_dir(), other));
+  expect_refused({}, "checkpoint: its limits (");
+  EXPECT_NE(server_.log().find("differ from the manifest's"), std::string::npos) << server_.log();
+
+  Manifest ahead = good;
+  ahead.limits_changes = 3;
+  ASSERT_FALSE(server::write_manifest(server_.data_dir(), ahead));
+  expect_refused({}, "the manifest records 3 limit changes but the checkpoint and journal hold 0");
+
+  ASSERT_FALSE(server::write_manifest(server_.data_dir(), good));
+  ASSERT_TRUE(start({})) << server_.log();
+  EXPECT_EQ(available(1), 10u);
+}
+
+TEST_F(ManifestServer, AJournalReplayedUnderOtherLimitsThanTheManifestsStopsStartUp) {
+  ASSERT_TRUE(start({"--shards", "1", "--checkpoint", "off"})) << server_.log();
+  ASSERT_EQ(credit(Id128{0xF5, 1}, 1, 10).code, Code::ok);
+  stop();
+  Manifest other = stored();
+  other.current.orders_max = 77;  // position 0 says otherwise and no change was journaled
+  ASSERT_FALSE(server::write_manifest(server_.data_dir(), other));
+  expect_refused({"--checkpoint", "off"}, "but the manifest says");
+}
+
 // A crash after the change was durable but before the manifest was rewritten: the log is
 // right, the manifest is mended from it with a log line.
 TEST_F(ManifestServer, AManifestThatMissedADurableChangeIsMendedFromTheLog) {
