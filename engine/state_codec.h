@@ -46,6 +46,9 @@ class StateCodec {
   static constexpr std::size_t kLimitsBytes = 8 * 8;
   static constexpr char kMagic[8] = {'B', 'O', 'N', 'U', 'S', 'S', 'T', '1'};
   static constexpr std::uint32_t kVersion = 2;  // 2: the config (limits) is state
+  // A checkpoint header of version 1 (no limits block) still loads: the ledger keeps the
+  // limits it was constructed with. Whole-state blobs of version 1 are refused.
+  static constexpr std::uint32_t kVersionWithoutLimits = 1;
   // Bytes of the header record (encode_header).
   static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88 + kLimitsBytes;
 

@@ -15,7 +15,10 @@ using state_bytes::Reader;
 std::optional<std::string> StateLoader::header(std::string_view value) {
   Reader r(value);
   const auto version = r.get<std::uint32_t>();
-  if (r.failed() || version != StateCodec::kVersion) {
+  // Version 1 is version 2 without the limits block: the ledger keeps the limits it was
+  // constructed with (a checkpoint written before the limits were state).
+  const bool legacy = version == StateCodec::kVersionWithoutLimits;
+  if (r.failed() || (version != StateCodec::kVersion && !legacy)) {
     return "state header: format version " + std::to_string(version) +
            " is not supported (this build reads " + std::to_string(StateCodec::kVersion) + ")";
   }
@@ -23,13 +26,14 @@ std::optional<std::string> StateLoader::header(std::string_view value) {
   set_last_time(r.get<TimeUs>());
   for (std::uint64_t& n : counts_) n = r.get<std::uint64_t>();
   set_totals_from(r);
-  const bool sized = !r.failed() && r.left() == StateCodec::kLimitsBytes;
-  if (sized) {
+  const std::size_t limits_bytes = legacy ? 0 : StateCodec::kLimitsBytes;
+  const bool sized = !r.failed() && r.left() == limits_bytes;
+  if (sized && !legacy) {
     if (auto error = set_limits_from(r)) return "state header: " + error->substr(7);
   }
   if (!sized || r.failed() || r.left() != 0) {
     return "state header: " + std::to_string(value.size()) + " bytes, expected " +
-           std::to_string(StateCodec::kHeaderBytes);
+           std::to_string(StateCodec::kHeaderBytes - StateCodec::kLimitsBytes + limits_bytes);
   }
   have_header_ = true;
   // Room for what is coming, so the indexes do not grow (and rehash) as it loads. The

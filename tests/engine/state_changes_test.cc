@@ -166,6 +166,27 @@ TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
   EXPECT_EQ(load_error(), "state: invalid sellers record (127 bytes)");
 }
 
+// A checkpoint written before the limits were state (header version 1, no limits block)
+// loads, and the ledger keeps the limits it was constructed with.
+TEST_F(StateLoaderDamage, AVersionOneHeaderLoadsWithTheConstructorsLimits) {
+  store_.header[0] = 1;
+  store_.header.resize(store_.header.size() - StateCodec::kLimitsBytes);
+  EngineConfig config = small_windows();
+  config.ids_max = 123'456;
+  Ledger fresh(config);
+  const auto error = store_.load(fresh);
+  ASSERT_FALSE(error) << *error;
+  EXPECT_EQ(fresh.config(), config);
+  EXPECT_EQ(fresh.limits_changes(), 0u);
+  store_.header.push_back(0);  // and its own size only
+  Ledger other(config);
+  const auto short_error = store_.load(other);
+  ASSERT_TRUE(short_error);
+  EXPECT_EQ(*short_error, "state header: " + std::to_string(store_.header.size()) +
+                              " bytes, expected " +
+                              std::to_string(StateCodec::kHeaderBytes - StateCodec::kLimitsBytes));
+}
+
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
   store_.header[0] = 3;
   EXPECT_EQ(load_error(), "state header: format version 3 is not supported (this build reads 2)");
