@@ -160,6 +160,7 @@ struct SetLimits {
   TimeUs rejected_id_window_us = 0;
   friend bool operator==(const SetLimits&, const SetLimits&) = default;
 };
+static_assert(sizeof(SetLimits) == 80);  // its journal body (server/README.md)
 
 using Command = std::variant<Credit, Accrue, ConfirmAccrual, CancelAccrual, Hold, Capture,
                              Release, Spend, Refund, ReverseAccrual, RevokeCampaign,
