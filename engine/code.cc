@@ -33,6 +33,7 @@ std::string_view code_name(Code code) {
     case Code::account_lots_full: return "account_lots_full";
     case Code::orders_full: return "orders_full";
     case Code::invalid_timeout: return "invalid_timeout";
+    case Code::invalid_limits: return "invalid_limits";
     case Code::shards_disagree: return "shards_disagree";
   }
   return "unknown";

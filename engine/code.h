@@ -38,10 +38,11 @@ enum class Code : std::uint16_t {
   account_lots_full = 26,         // the account holds the maximum number of lots
   orders_full = 27,               // the order table is at its configured bound
   invalid_timeout = 28,           // hold timeout out of range
-  shards_disagree = 29,           // server: a seller-wide command's shards answered apart (a bug; logged)
+  invalid_limits = 29,            // set_limits: no field named, or a value out of range
+  shards_disagree = 30,           // server: a seller-wide command's shards answered apart (a bug; logged)
 };
 
-inline constexpr std::uint16_t kCodeCount = 30;
+inline constexpr std::uint16_t kCodeCount = 31;
 
 // snake_case name of a code, as the CLI and docs print it; "unknown" for a number
 // that is not a code.

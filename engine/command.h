@@ -135,9 +135,39 @@ struct Sweep {
   std::uint32_t reserved = 0;
 };
 
+// An operator changes the ledger's bounds (EngineConfig) on purpose, at this log
+// position: only the fields named in `fields` change (EngineConfig::apply gives the
+// config after it; EngineConfig::valid the ranges). Seller-wide: every shard applies it.
+// A bound lowered below what is in use keeps what is there and refuses new entries
+// until use falls below it; a shorter window forgets what is past it at once.
+struct SetLimits {
+  enum Field : std::uint32_t {
+    kAccountsMax = 1,
+    kOrdersMax = 2,
+    kIdsMax = 4,
+    kIdWindow = 8,
+    kOrderRetention = 16,
+    kRejectedIdsMax = 32,
+    kRejectedIdWindow = 64,
+  };
+  static constexpr std::uint32_t kFieldsAll = 127;
+  Id128 id;
+  std::uint32_t fields = 0;
+  std::uint32_t reserved = 0;
+  std::uint64_t accounts_max = 0;
+  std::uint64_t orders_max = 0;
+  std::uint64_t ids_max = 0;
+  TimeUs id_window_us = 0;
+  TimeUs order_retention_us = 0;
+  std::uint64_t rejected_ids_max = 0;
+  TimeUs rejected_id_window_us = 0;
+  friend bool operator==(const SetLimits&, const SetLimits&) = default;
+};
+static_assert(sizeof(SetLimits) == 80);  // its journal body (server/README.md)
+
 using Command = std::variant<Credit, Accrue, ConfirmAccrual, CancelAccrual, Hold, Capture,
                              Release, Spend, Refund, ReverseAccrual, RevokeCampaign,
-                             SetPolicy, Sweep>;
+                             SetPolicy, Sweep, SetLimits>;
 
 template <typename T>
 inline constexpr bool kNoPadding = std::has_unique_object_representations_v<T>;
@@ -145,6 +175,6 @@ static_assert(kNoPadding<Credit> && kNoPadding<Accrue> && kNoPadding<ConfirmAccr
               kNoPadding<CancelAccrual> && kNoPadding<Hold> && kNoPadding<Capture> &&
               kNoPadding<Release> && kNoPadding<Spend> && kNoPadding<Refund> &&
               kNoPadding<ReverseAccrual> && kNoPadding<RevokeCampaign> &&
-              kNoPadding<SetPolicy> && kNoPadding<Sweep>);
+              kNoPadding<SetPolicy> && kNoPadding<Sweep> && kNoPadding<SetLimits>);
 
 }  // namespace bonus

@@ -82,6 +82,7 @@ Result Ledger::apply_write(const Command& command, TimeUs now) {
         if constexpr (std::is_same_v<T, RevokeCampaign>) return revoke_campaign(c, now);
         if constexpr (std::is_same_v<T, SetPolicy>) return set_policy(c, now);
         if constexpr (std::is_same_v<T, Sweep>) return sweep(c, now);
+        if constexpr (std::is_same_v<T, SetLimits>) return set_limits(c, now);
       },
       command);
 }

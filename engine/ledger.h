@@ -114,6 +114,9 @@ class Ledger {
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }
+  // SetLimits commands applied so far (over the whole log, checkpoints included): the
+  // server's manifest records it beside the config, to tell which of the two is newer.
+  std::uint64_t limits_changes() const { return limits_changes_; }
   // Bytes held by accounts: the account table with its indexes and spilled lot arrays,
   // and the expiry index. Walks every account: for reports, not hot paths.
   std::uint64_t account_memory_bytes() const;
@@ -137,6 +140,7 @@ class Ledger {
   Result revoke_campaign(const RevokeCampaign& c, TimeUs now);
   Result set_policy(const SetPolicy& c, TimeUs now);
   Result sweep(const Sweep& c, TimeUs now);
+  Result set_limits(const SetLimits& c, TimeUs now);
 
   // What returning bonuses to an account did: `amount` came back, of which `repaid`
   // repaid debt and `expired` expired at once; the rest is in the account's lots.
@@ -213,6 +217,7 @@ class Ledger {
   }
 
   EngineConfig config_;
+  std::uint64_t limits_changes_ = 0;
   TimeUs last_now_ = INT64_MIN;
 
   AccountTable accounts_;

@@ -528,6 +528,17 @@ Result Ledger::set_policy(const SetPolicy& c, TimeUs) {
   return Result{};
 }
 
+Result Ledger::set_limits(const SetLimits& c, TimeUs now) {
+  if (!set_limits_valid(c)) return Result::of(Code::invalid_limits);
+  // What is past its window or retention now is forgotten for good, so that a longer
+  // window cannot bring back an id or order that a prune may or may not have reached.
+  prune(now, SIZE_MAX);
+  config_ = apply_limits(config_, c);
+  ++limits_changes_;
+  BONUS_ASSERT(config_valid(config_));
+  return Result{};
+}
+
 void Ledger::settle(Account& account, TimeUs now) {
   while (account.lot_count() > 0 && account.lots()[0].expired(now)) {
     const Lot lot = account.lots()[0];

@@ -181,10 +181,22 @@ void give_table_changes(const KeyedTable<T>& table, StateTable which, StateSink&
   }
 }
 
-constexpr std::size_t kBlobHeaderBytes = 8 + 4 + 4 + 8;
+constexpr std::size_t kBlobHeaderBytes = 8 + 4 + 4 + 8 + StateCodec::kLimitsBytes;
 constexpr std::size_t kChecksumBytes = 8;
 
 }  // namespace
+
+void StateCodec::put_limits(state_bytes::Writer& w, const Ledger& l) {
+  const EngineConfig& c = l.config_;
+  w.put(c.accounts_max);
+  w.put(c.orders_max);
+  w.put(c.ids_max);
+  w.put(c.id_window_us);
+  w.put(c.order_retention_us);
+  w.put(c.rejected_ids_max);
+  w.put(c.rejected_id_window_us);
+  w.put(l.limits_changes_);
+}
 
 std::string StateCodec::encode(const Ledger& l) {
   std::string out;
@@ -193,6 +205,7 @@ std::string StateCodec::encode(const Ledger& l) {
   w.put(kVersion);
   w.put(std::uint32_t{0});
   w.put(l.last_now_);
+  put_limits(w, l);
 
   const TimeUs now = l.last_now_;
   auto all = [](const auto&) { return true; };
@@ -236,6 +249,7 @@ std::optional<std::string> StateCodec::decode(std::string_view bytes, Ledger& l)
   r.get<std::uint32_t>();
   StateLoader loader(l);
   loader.set_last_time(r.get<TimeUs>());
+  if (auto error = loader.set_limits_from(r)) return error;
 
   for (std::size_t t = 0; t < kStateTableCount; ++t) {
     const auto table = static_cast<StateTable>(t);
@@ -269,6 +283,7 @@ std::string StateCodec::encode_header(const Ledger& l) {
     w.put(n);
   }
   w.counters(l.totals_);
+  put_limits(w, l);
   return out;
 }
 

@@ -22,6 +22,9 @@
 namespace bonus {
 
 class Ledger;
+namespace state_bytes {
+class Writer;
+}
 
 // The record tables, in the order records are given and must be loaded.
 enum class StateTable : std::uint8_t { sellers, accounts, campaigns, holds, accruals, ids };
@@ -38,10 +41,15 @@ class StateSink {
 
 class StateCodec {
  public:
+  // Bytes of the limits block: EngineConfig's seven fields and the count of SetLimits
+  // applied, in every header (docs/state-format.md).
+  static constexpr std::size_t kLimitsBytes = 8 * 8;
   static constexpr char kMagic[8] = {'B', 'O', 'N', 'U', 'S', 'S', 'T', '1'};
-  static constexpr std::uint32_t kVersion = 2;
+  // 2: campaigns count buyers, accruals keep what they earned, results what expired;
+  // the config (limits) is state. 3: both. Other versions are refused by name.
+  static constexpr std::uint32_t kVersion = 3;
   // Bytes of the header record (encode_header).
-  static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88;
+  static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88 + kLimitsBytes;
 
   static std::string encode(const Ledger& ledger);
 
@@ -50,7 +58,7 @@ class StateCodec {
   [[nodiscard]] static std::optional<std::string> decode(std::string_view bytes, Ledger& ledger);
 
   // The ledger's header record: format version, time of the last write, the number of
-  // records in each table and the totals. Written with every batch of changes.
+  // records in each table, the totals and the limits (config). Written with every batch of changes.
   static std::string encode_header(const Ledger& ledger);
 
   // Gives `sink` every record changed since the last forget_changes() (or since
@@ -60,6 +68,9 @@ class StateCodec {
   // REQUIRES: ledger.tracking_changes().
   static void give_changes(const Ledger& ledger, StateSink& sink);
   static void forget_changes(Ledger& ledger);
+
+ private:
+  static void put_limits(state_bytes::Writer& w, const Ledger& ledger);
 };
 
 }  // namespace bonus

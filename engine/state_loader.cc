@@ -23,9 +23,14 @@ std::optional<std::string> StateLoader::header(std::string_view value) {
   set_last_time(r.get<TimeUs>());
   for (std::uint64_t& n : counts_) n = r.get<std::uint64_t>();
   set_totals_from(r);
-  if (r.failed() || r.left() != 0) {
+  const std::size_t limits_bytes = StateCodec::kLimitsBytes;
+  const bool sized = !r.failed() && r.left() == limits_bytes;
+  if (sized) {
+    if (auto error = set_limits_from(r)) return "state header: " + error->substr(7);
+  }
+  if (!sized || r.failed() || r.left() != 0) {
     return "state header: " + std::to_string(value.size()) + " bytes, expected " +
-           std::to_string(StateCodec::kHeaderBytes);
+           std::to_string(StateCodec::kHeaderBytes - StateCodec::kLimitsBytes + limits_bytes);
   }
   have_header_ = true;
   // Room for what is coming, so the indexes do not grow (and rehash) as it loads. The
@@ -44,6 +49,23 @@ std::optional<std::string> StateLoader::header(std::string_view value) {
 void StateLoader::set_last_time(TimeUs last_time_us) { ledger_.last_now_ = last_time_us; }
 
 void StateLoader::set_totals_from(Reader& r) { ledger_.totals_ = r.counters(); }
+
+std::optional<std::string> StateLoader::set_limits_from(Reader& r) {
+  EngineConfig c;
+  c.accounts_max = r.get<std::uint64_t>();
+  c.orders_max = r.get<std::uint64_t>();
+  c.ids_max = r.get<std::uint64_t>();
+  c.id_window_us = r.get<TimeUs>();
+  c.order_retention_us = r.get<TimeUs>();
+  c.rejected_ids_max = r.get<std::uint64_t>();
+  c.rejected_id_window_us = r.get<TimeUs>();
+  const auto changes = r.get<std::uint64_t>();
+  if (r.failed()) return std::string("state: the limits block is cut short");
+  if (!config_valid(c)) return std::string("state: the limits block is out of range (damaged)");
+  ledger_.config_ = c;
+  ledger_.limits_changes_ = changes;
+  return std::nullopt;
+}
 
 std::optional<std::string> StateLoader::record(StateTable table, std::string_view key,
                                                std::string_view value) {

@@ -46,6 +46,9 @@ class StateLoader {
   [[nodiscard]] std::optional<std::string> next(StateTable table, state_bytes::Reader& r);
   void set_last_time(TimeUs last_time_us);
   void set_totals_from(state_bytes::Reader& r);
+  // The limits block (StateCodec::kLimitsBytes): the ledger's config and its count of
+  // SetLimits; an error when the config is out of range (config_valid).
+  [[nodiscard]] std::optional<std::string> set_limits_from(state_bytes::Reader& r);
 
  private:
   // Reads one record of `table` into the ledger; false if it is invalid (problem_ says

@@ -497,13 +497,22 @@ FrameError decode_stats(Body body, StatsQuery& out) {
 FrameError decode_admin(Body body, AdminQuery& out) {
   return with_root<wire::AdminRequest>(body, [&](const wire::AdminRequest& r) {
     const auto action = static_cast<std::uint8_t>(r.action());
-    if (action > static_cast<std::uint8_t>(AdminAction::clock_advance)) {
+    if (action > static_cast<std::uint8_t>(AdminAction::set_limits)) {
       return FrameError::malformed_body;
     }
     out.action = static_cast<AdminAction>(action);
     out.clock_advance_us = r.clock_advance_us();
     if (out.action == AdminAction::clock_advance && out.clock_advance_us <= 0) {
       return FrameError::malformed_body;
+    }
+    out.set_limits = SetLimits{};
+    if (out.action == AdminAction::set_limits) {
+      const wire::SetLimits* c = r.set_limits();
+      if (c == nullptr) return FrameError::malformed_body;
+      out.set_limits = SetLimits{Id128{c->id().hi(), c->id().lo()}, c->fields(), c->reserved(),
+                                 c->accounts_max(), c->orders_max(), c->ids_max(),
+                                 c->id_window_us(), c->order_retention_us(),
+                                 c->rejected_ids_max(), c->rejected_id_window_us()};
     }
     return FrameError::none;
   });
@@ -575,10 +584,16 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
   fbb.Clear();
   const auto message = fbb.CreateString(status.message);
   const auto durability = fbb.CreateString(status.durability);
+  const EngineConfig& l = status.limits;
+  const wire::Limits limits(l.accounts_max, l.orders_max, l.ids_max, l.id_window_us,
+                            l.order_retention_us, l.rejected_ids_max, l.rejected_id_window_us,
+                            status.limits_changes);
   finish(fbb, wire::CreateAdminReply(fbb, status.ok, message, status.ledger_time_us,
                                      status.accounts, status.shards, status.test_clock,
                                      status.journal_bytes, durability,
-                                     status.checkpoint_position));
+                                     status.checkpoint_position,
+                                     status.has_limits ? &limits : nullptr,
+                                     static_cast<std::uint16_t>(status.limits_code)));
 }
 
 void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {
@@ -644,8 +659,14 @@ void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
 
 void encode_admin(const AdminQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
-  finish(fbb, wire::CreateAdminRequest(fbb, static_cast<wire::AdminAction>(query.action),
-                                       query.clock_advance_us));
+  const SetLimits& c = query.set_limits;
+  const wire::SetLimits set_limits(wire::Id128(c.id.hi, c.id.lo), c.fields, c.reserved,
+                                   c.accounts_max, c.orders_max, c.ids_max, c.id_window_us,
+                                   c.order_retention_us, c.rejected_ids_max,
+                                   c.rejected_id_window_us);
+  finish(fbb, wire::CreateAdminRequest(
+                  fbb, static_cast<wire::AdminAction>(query.action), query.clock_advance_us,
+                  query.action == AdminAction::set_limits ? &set_limits : nullptr));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -778,6 +799,20 @@ FrameError decode_admin_reply(Body body, AdminStatus& out) {
     out.journal_bytes = r.journal_bytes();
     out.durability = read_string(r.durability());
     out.checkpoint_position = r.checkpoint_position();
+    out.has_limits = r.limits() != nullptr;
+    out.limits = EngineConfig{};
+    out.limits_changes = 0;
+    if (const wire::Limits* l = r.limits()) {
+      out.limits.accounts_max = l->accounts_max();
+      out.limits.orders_max = l->orders_max();
+      out.limits.ids_max = l->ids_max();
+      out.limits.id_window_us = l->id_window_us();
+      out.limits.order_retention_us = l->order_retention_us();
+      out.limits.rejected_ids_max = l->rejected_ids_max();
+      out.limits.rejected_id_window_us = l->rejected_id_window_us();
+      out.limits_changes = l->changes();
+    }
+    out.limits_code = static_cast<Code>(r.limits_code());  // a newer server's code is kept as is
     return FrameError::none;
   });
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "engine/command.h"
+#include "engine/ledger_config.h"
 #include "engine/result.h"
 #include "engine/views.h"
 #include "protocol/frame.h"
@@ -109,11 +110,19 @@ struct StatsQuery {
   friend bool operator==(const StatsQuery&, const StatsQuery&) = default;
 };
 
-enum class AdminAction : std::uint8_t { status = 0, audit = 1, checkpoint = 2, clock_advance = 3 };
+enum class AdminAction : std::uint8_t {
+  status = 0,
+  audit = 1,
+  checkpoint = 2,
+  clock_advance = 3,
+  limits = 4,      // read the limits
+  set_limits = 5,  // journal and apply `set_limits`
+};
 
 struct AdminQuery {
   AdminAction action = AdminAction::status;
   TimeUs clock_advance_us = 0;  // clock_advance only: > 0
+  SetLimits set_limits;         // set_limits only (its ranges are the engine's to check)
   friend bool operator==(const AdminQuery&, const AdminQuery&) = default;
 };
 
@@ -150,6 +159,12 @@ struct AdminStatus {
   std::uint64_t journal_bytes = 0;
   std::string durability;
   std::uint64_t checkpoint_position = 0;  // 0: no checkpoint yet
+  // limits and set_limits: the limits in effect (after the change) and how many SetLimits
+  // the ledger applied; set_limits: the command's result code.
+  bool has_limits = false;
+  EngineConfig limits;
+  std::uint64_t limits_changes = 0;
+  Code limits_code = Code::ok;
   friend bool operator==(const AdminStatus&, const AdminStatus&) = default;
 };
 
@@ -178,7 +193,8 @@ struct ErrorInfo {
 [[nodiscard]] FrameError decode_expiring(Body body, std::uint32_t batch_commands_max,
                                          ExpiringQuery& out);
 [[nodiscard]] FrameError decode_stats(Body body, StatsQuery& out);
-// malformed_body also for an unknown action and for clock_advance by <= 0.
+// malformed_body also for an unknown action, for clock_advance by <= 0 and for
+// set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
 
 // `results[i]` answers command i; with errors_only only the non-ok ones are sent.

@@ -411,15 +411,24 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     std::uint64_t accounts = 0;
     TimeUs time = 0;
     std::string problem;
+    EngineConfig limits;
+    std::uint64_t limits_changes = 0;
   };
   const bool audit = query.action == protocol::AdminAction::audit;
   auto status_reply = [self, rid, server, audit](std::vector<Part>& parts, std::string message,
-                                                 bool ok = true) {
+                                                 bool ok = true, Code limits_code = Code::ok) {
     protocol::AdminStatus status;
     status.ok = ok;
+    status.has_limits = true;
+    status.limits = parts.front().limits;
+    status.limits_changes = parts.front().limits_changes;
+    status.limits_code = limits_code;
     for (std::size_t s = 0; s < parts.size(); ++s) {
       status.accounts += parts[s].accounts;
       status.ledger_time_us = std::max(status.ledger_time_us, parts[s].time);
+      if (!(parts[s].limits == status.limits) || parts[s].limits_changes != status.limits_changes) {
+        parts[s].problem += "its limits differ from shard 0's";
+      }
       if (!parts[s].problem.empty()) {
         status.ok = false;
         message += "shard " + std::to_string(s) + ": " + parts[s].problem + "; ";
@@ -444,10 +453,43 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     Part p;
     p.accounts = l.account_count();
     p.time = now;
+    p.limits = l.config();
+    p.limits_changes = l.limits_changes();
     if (audit) p.problem = l.audit().value_or("");
     return p;
   };
   switch (query.action) {
+    case protocol::AdminAction::set_limits: {
+      if (server_.sequencer().failed()) {
+        return reply_error(rid, FrameError::storage_failed,
+                           "the journal could not be written; writes are refused until restart", true);
+      }
+      auto job = std::make_shared<WriteJob>();
+      job->commands.assign(1, query.set_limits);
+      job->done = [self, rid, server, part, status_reply](WriteJob& j) {
+        if (j.storage_failed) {
+          self->post_reply(error_frame(rid, FrameError::storage_failed,
+                                       "the journal could not be written; the limits did not change"));
+          return;
+        }
+        const Result r = j.results.front();
+        fan_out<Part>(*server, part, [server, status_reply, r](std::vector<Part>& parts) {
+          std::string message = "set_limits: " + std::string(code_name(r.code));
+          bool ok = r.ok();
+          // Durable and applied by every shard: now the manifest follows.
+          if (ok) {
+            if (auto error = server->record_limits(parts.front().limits, parts.front().limits_changes)) {
+              ok = false;
+              message += "; journaled and applied, but the manifest was not rewritten: " + *error;
+            }
+          }
+          status_reply(parts, message, ok, r.code);
+        });
+      };
+      server_.sequencer().submit(std::move(job));
+      return;
+    }
+    case protocol::AdminAction::limits:
     case protocol::AdminAction::status:
     case protocol::AdminAction::audit:
       fan_out<Part>(server_, part, [status_reply](std::vector<Part>& parts) {

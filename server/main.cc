@@ -29,6 +29,17 @@ std::string allocator_note() {
 #endif
 }
 
+// The limits flags given on the command line (SetLimits::Field bits): the others follow
+// the data directory's manifest.
+std::uint32_t limits_given(const CLI::App& app) {
+  std::uint32_t given = 0;
+  if (app.count("--accounts-max") > 0) given |= bonus::SetLimits::kAccountsMax;
+  if (app.count("--orders-max") > 0) given |= bonus::SetLimits::kOrdersMax;
+  if (app.count("--ids-max") > 0) given |= bonus::SetLimits::kIdsMax;
+  if (app.count("--id-window-s") > 0) given |= bonus::SetLimits::kIdWindow;
+  return given;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -40,8 +51,8 @@ int main(int argc, char** argv) {
   app.add_option("--data", config.data_dir, "Data directory: the journal and the checkpoint live here")
       ->capture_default_str();
   app.add_option("--shards", config.shards,
-                 "Shards (writer threads), each owning a slice of the buyers; 0: one per core, "
-                 "or as many as the checkpoint was written with")
+                 "Shards (writer threads), each owning a slice of the buyers; 0: one per core at "
+                 "the first start, then as many as the data directory's manifest says")
       ->check(CLI::Range(0u, bonus::server::CheckpointStore::kShardsMax))
       ->capture_default_str();
   app.add_option("--durability", durability,
@@ -91,17 +102,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--accounts-max", config.engine.accounts_max,
-                 "Accounts per shard at most; past it credits are rejected accounts_full")
+                 "Accounts per shard at most; past it credits are rejected accounts_full. Stored "
+                 "in the data directory's manifest at the first start; later only `bonusctl "
+                 "admin limits set` changes it (this flag must then match or be left out)")
       ->capture_default_str();
   app.add_option("--orders-max", config.engine.orders_max,
-                 "Live holds (and accruals) per shard at most; past it orders_full")
+                 "Live holds (and accruals) per shard at most; past it orders_full. Stored in "
+                 "the manifest like --accounts-max")
       ->capture_default_str();
   app.add_option("--ids-max", config.engine.ids_max,
-                 "Remembered ids of applied writes, ledger-wide, at most; past it ids_full")
+                 "Remembered ids of applied writes, ledger-wide, at most; past it ids_full. "
+                 "Stored in the manifest like --accounts-max")
       ->capture_default_str();
   std::int64_t id_window_s = config.engine.id_window_us / bonus::kUsPerSecond;
   app.add_option("--id-window-s", id_window_s,
-                 "How long a write id is remembered (idempotency window), seconds")
+                 "How long a write id is remembered (idempotency window), seconds. Stored in "
+                 "the manifest like --accounts-max")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -124,6 +140,7 @@ int main(int argc, char** argv) {
   config.checkpoints = checkpoints == "on";
   config.checkpoint_map_bytes = checkpoint_map_mib << 20;
   config.engine.id_window_us = id_window_s * bonus::kUsPerSecond;
+  config.limits_given = limits_given(app);
 
   bonus::server::Server server(config);
   if (auto error = server.start()) {

@@ -56,7 +56,7 @@ Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t fo
           return Route{follow(holds_, c.order, now, forced)};
         } else {
           static_assert(std::is_same_v<T, RevokeCampaign> || std::is_same_v<T, SetPolicy> ||
-                        std::is_same_v<T, Sweep>);
+                        std::is_same_v<T, Sweep> || std::is_same_v<T, SetLimits>);
           return Route{kAllShards};
         }
       },

@@ -36,12 +36,7 @@ std::optional<std::string> Server::load_checkpoint() {
   if (auto* error = std::get_if<std::string>(&opened)) return *error;
   store_ = std::move(std::get<std::unique_ptr<CheckpointStore>>(opened));
   const CheckpointInfo& info = store_->info();
-  if (info.present && config_.shards == 0) config_.shards = info.shards;
-  if (config_.shards == 0) config_.shards = std::max(1u, std::thread::hardware_concurrency());
-  if (info.present && config_.shards != info.shards) {
-    return "checkpoint: written with " + std::to_string(info.shards) + " shards; start with --shards " +
-           std::to_string(info.shards) + " (or leave --shards at 0 to follow the checkpoint)";
-  }
+  if (auto error = settle_manifest(info)) return error;
 
   const std::uint64_t position = info.position;  // 0: no checkpoint
   const std::uint64_t first = journal_->first_position();
@@ -62,7 +57,7 @@ std::optional<std::string> Server::load_checkpoint() {
   }
 
   for (std::uint32_t s = 0; s < config_.shards; ++s) {
-    shards_.push_back(std::make_unique<Shard>(s, config_.engine, clock_));
+    shards_.push_back(std::make_unique<Shard>(s, manifest_.initial, clock_));
   }
   if (!info.present) return std::nullopt;
   std::vector<std::optional<std::string>> errors(config_.shards);
@@ -74,7 +69,7 @@ std::optional<std::string> Server::load_checkpoint() {
   for (auto& error : errors) {
     if (error) return *error;
   }
-  return std::nullopt;
+  return check_checkpoint_limits();
 }
 
 std::optional<std::string> Server::start() {
@@ -135,6 +130,7 @@ std::optional<std::string> Server::start() {
   }
   for (auto& t : replayers) t.join();
   clock_.resume_after(last_time);
+  if (auto problem = finish_manifest()) return problem;
   // The admission learns every live id and order from the ledgers as they now are.
   admission_ = std::make_unique<Admission>(config_.shards, config_.engine);
   for (std::uint32_t s = 0; s < config_.shards; ++s) {
@@ -163,7 +159,7 @@ std::optional<std::string> Server::start() {
     checkpoints.interval = std::chrono::seconds(config_.checkpoint_interval_s);
     checkpoints.records = config_.checkpoint_records;
     checkpointer_ = std::make_unique<Checkpointer>(
-        checkpoints, *store_, config_.engine, config_.shards,
+        checkpoints, *store_, manifest_.initial, config_.shards,
         [this](std::uint64_t position) { sequencer_->checkpoint_durable(position); });
     replayed.last_position = journal_->durable_position();
     if (!replayed.writes.empty()) checkpointer_->feed(std::move(replayed), false);

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "server/journal.h"
 #include "server/ledger_clock.h"
 #include "server/admission.h"
+#include "server/manifest.h"
 #include "server/router.h"
 #include "server/sequencer.h"
 #include "server/server_config.h"
@@ -57,6 +59,13 @@ class Server {
   const Router& router_for_reads() { return admission_->router(); }
   const LedgerClock& clock() const { return clock_; }
   bool stopping() const { return stopping_; }
+  // The manifest as last written (any thread).
+  Manifest manifest() const;
+  // After a SetLimits is durable and applied: records the limits the shards now have
+  // (`changes`: their count of SetLimits) in the manifest, unless it already has these
+  // or newer ones. Any thread; an error when the file could not be written.
+  [[nodiscard]] std::optional<std::string> record_limits(const EngineConfig& limits,
+                                                         std::uint64_t changes);
   // Requests accepted and not yet answered, over all connections (network thread).
   std::int64_t& in_flight() { return in_flight_; }
   // Connections open (network thread); the acceptor refuses past connections_max.
@@ -67,6 +76,16 @@ class Server {
   void begin_shutdown();
   void finish_when_idle();
   std::optional<std::string> load_checkpoint();
+  // The manifest at start (server_manifest.cc): read it (or write it in a new data
+  // directory), check the flags given against it and settle config_.shards and
+  // config_.engine; then check the loaded checkpoint against it; then, after the replay,
+  // check the limits the log led to, and record them if the manifest missed a change.
+  std::optional<std::string> settle_manifest(const CheckpointInfo& info);
+  std::optional<std::string> check_checkpoint_limits();
+  std::optional<std::string> finish_manifest();
+  // Every shard's ledger has the same limits; shard 0's, or an error naming the first
+  // shard that differs.
+  std::optional<std::string> shard_limits(EngineConfig& limits, std::uint64_t& changes);
   void stop_threads();
 
   ServerConfig config_;
@@ -86,6 +105,9 @@ class Server {
   std::uint16_t port_ = 0;
   bool stopping_ = false;
   std::string start_note_;
+  mutable std::mutex manifest_mutex_;
+  Manifest manifest_;
+  EngineConfig flag_limits_;  // the limits flags' values, as given (settle_manifest)
 };
 
 }  // namespace bonus::server

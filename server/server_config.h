@@ -30,6 +30,11 @@ struct ServerConfig {
   std::uint64_t checkpoint_records = 1'000'000;      // journal records between them; 0: no bound
   std::uint64_t checkpoint_map_bytes = 1ull << 40;   // LMDB map size: the file's bound
   EngineConfig engine;  // per shard: accounts_max, orders_max, ids_max, windows
+  // The limits flags given on the command line (SetLimits::Field bits); main.cc sets it.
+  // At start they are checked against the data directory's manifest (server/manifest.h):
+  // a given flag must match it, an omitted one takes the stored value. After start,
+  // `engine` holds the limits in effect at the end of the replayed log.
+  std::uint32_t limits_given = 0;
 };
 
 }  // namespace bonus::server

@@ -66,6 +66,7 @@ int run_cart(Context& context);
 int run_expiring(Context& context);
 int run_stats(Context& context);
 int run_admin(Context& context);
+int run_limits(Context& context);  // admin limits, admin limits set
 int run_clock_advance(Context& context);
 int run_mail(Context& context);
 

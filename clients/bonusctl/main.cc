@@ -196,7 +196,7 @@ void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {
       "--no-progress", [&inv] { inv.progress = false; }, "No progress display on stderr");
 }
 
-void declare_admin(CLI::App& app, Invocation& inv) {
+void declare_admin(CLI::App& app, Declarer& d, Invocation& inv) {
   auto* clock = app.add_subcommand("clock", "The ledger's test clock");
   clock->require_subcommand(1);
   auto* advance = clock->add_subcommand(
@@ -208,6 +208,19 @@ void declare_admin(CLI::App& app, Invocation& inv) {
   admin->add_subcommand("status", "Ledger time, accounts, shards, journal, durability");
   admin->add_subcommand("audit", "Check the conservation invariant on every shard");
   admin->add_subcommand("checkpoint", "Write a checkpoint of everything acknowledged, now");
+  auto* limits = admin->add_subcommand(
+      "limits", "The ledger's limits (table bounds, windows), as the log set them");
+  auto* set = limits->add_subcommand(
+      "set", "Change limits on purpose: a journaled command every shard applies at the same "
+             "log position; the data directory's manifest follows");
+  d.option(set, "accounts-max", "N", "Accounts per shard at most");
+  d.option(set, "orders-max", "N", "Live holds (and accruals) per shard at most");
+  d.option(set, "ids-max", "N", "Remembered write ids per shard at most");
+  d.option(set, "id-window-s", "SECONDS", "How long a write id is remembered");
+  d.option(set, "order-retention-s", "SECONDS", "How long a finished order is kept");
+  d.option(set, "rejected-ids-max", "N", "Remembered rejected write ids at most");
+  d.option(set, "rejected-id-window-s", "SECONDS", "How long a rejected write id is remembered");
+  d.id(set);
 }
 
 // "credit", "clock advance", "admin status": the chosen subcommand's path.
@@ -241,7 +254,7 @@ int main(int argc, char** argv) {
   declare_writes(app, declarer);
   declare_reads(app, declarer, inv);
   declare_mail(app, declarer, inv);
-  declare_admin(app, inv);
+  declare_admin(app, declarer, inv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

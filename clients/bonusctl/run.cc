@@ -179,6 +179,8 @@ int run(const Invocation& invocation) {
       {"admin status", run_admin},
       {"admin audit", run_admin},
       {"admin checkpoint", run_admin},
+      {"admin limits", run_limits},
+      {"admin limits set", run_limits},
   };
   const auto handler = handlers.find(invocation.command);
   if (handler == handlers.end()) {

@@ -886,9 +886,17 @@ Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign
 }
 
 Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
+  return admin_query(protocol::AdminQuery{action, clock_advance_us, {}});
+}
+
+Reply<protocol::AdminStatus> Client::set_limits(const SetLimits& command) {
+  return admin_query(protocol::AdminQuery{protocol::AdminAction::set_limits, 0, command});
+}
+
+Reply<protocol::AdminStatus> Client::admin_query(const protocol::AdminQuery& query) {
   require_not_io_thread();
-  flatbuffers::FlatBufferBuilder fbb(64);
-  protocol::encode_admin(protocol::AdminQuery{action, clock_advance_us}, fbb);
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_admin(query, fbb);
   return impl_
       ->call_async<protocol::AdminStatus>(Opcode::admin,
                                           Body{fbb.GetBufferPointer(), fbb.GetSize()},

@@ -166,6 +166,9 @@ class Client {
   // REQUIRES: campaign != 0 (campaign 0 names the seller's own figures).
   Reply<CampaignStats> campaign_stats(SellerId seller, CampaignId campaign);
   Reply<protocol::AdminStatus> admin(protocol::AdminAction action, TimeUs clock_advance_us = 0);
+  // Journals `command` and has every shard apply it (admin set_limits); the reply's
+  // limits_code is the command's result, `limits` the limits after it.
+  Reply<protocol::AdminStatus> set_limits(const SetLimits& command);
   // ok (value true) when the server answered.
   Reply<bool> ping();
 
@@ -176,6 +179,7 @@ class Client {
 
  private:
   struct Impl;
+  Reply<protocol::AdminStatus> admin_query(const protocol::AdminQuery& query);
   // One frame of a write batch, framed with its request id.
   struct Part {
     std::uint64_t request_id = 0;

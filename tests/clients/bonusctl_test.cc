@@ -651,6 +651,46 @@ TEST_F(Bonusctl, ClockAdvanceWithoutTheTestClockExitsOne) {
   EXPECT_RAN(ctl({"clock", "advance", "soon"}), 2);
 }
 
+// Its own server: the change of limits would reach the other tests' shared one.
+TEST(BonusctlLimits, PrintsTheLimitsAndChangesThemOnPurpose) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--shards", "2", "--ids-max", "1000"})) << server.log();
+  const std::string at = "127.0.0.1:" + std::to_string(server.port());
+  const auto run = [&at](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", at});
+    return Ctl(args).finish();
+  };
+  Ran r = run({"admin", "limits"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("ids-max                 1000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("id-window-s             86400"), std::string::npos) << r.out;
+  r = run({"--json", "admin", "limits"});
+  EXPECT_EQ(json(r.out, "ids_max"), "1000") << r.out;
+  EXPECT_EQ(json(r.out, "changes"), "0") << r.out;
+
+  r = run({"admin", "limits", "set", "--ids-max", "2000", "--id-window-s", "3600", "--id", "5e7"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("limits set (id " + std::string(29, '0') + "5e7)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("ids-max                 2000"), std::string::npos) << r.out;
+  r = run({"--json", "admin", "limits", "set", "--ids-max", "2000", "--id-window-s", "3600",
+           "--id", "5e7"});
+  EXPECT_RAN(r, 0);  // a retry: a repeat, no second change
+  EXPECT_EQ(json(r.out, "changes"), "1") << r.out;
+  EXPECT_EQ(json(r.out, "id_window_us"), "3600000000") << r.out;
+
+  EXPECT_RAN(run({"admin", "limits", "set"}), 2);  // nothing named
+  EXPECT_RAN(run({"admin", "limits", "set", "--ids-max", "0"}), 2);
+  EXPECT_RAN(run({"admin", "limits", "set", "--id-window-s", "x"}), 2);
+
+  // The new value is the stored one now: the old flag is refused at a restart.
+  ASSERT_EQ(server.stop(SIGTERM), 0) << server.log();
+  EXPECT_FALSE(server.start({"--ids-max", "1000"}));
+  EXPECT_NE(server.log().find("--ids-max 1000 differs from the data directory's 2000"),
+            std::string::npos)
+      << server.log();
+}
+
 TEST(BonusctlClock, AdvanceExpiresLotsOnATestClockServer) {
   BonusdProcess server;
   ASSERT_TRUE(server.start({"--test-clock", "--sweep-interval-ms", "10"})) << server.log();

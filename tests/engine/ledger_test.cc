@@ -238,6 +238,7 @@ TEST_F(LedgerTest, CodeName_NamesEveryCodeAndUnknownNumbers) {
   EXPECT_EQ(code_name(Code::ok), "ok");
   EXPECT_EQ(code_name(Code::insufficient_bonuses), "insufficient_bonuses");
   EXPECT_EQ(code_name(Code::invalid_timeout), "invalid_timeout");
+  EXPECT_EQ(code_name(Code::invalid_limits), "invalid_limits");
   EXPECT_EQ(code_name(static_cast<Code>(kCodeCount)), "unknown");
 }
 
@@ -1245,6 +1246,92 @@ TEST_F(LedgerTest, IdMemoryAndOrderLiveUntilSayWhatTheLedgerRemembers) {
   ASSERT_EQ(run_at(sweep(), now_ + kUsPerMinute), ok(0, 1));
   EXPECT_EQ(ledger_->swept_holds(), std::vector<OrderId>{6});
   EXPECT_EQ(ledger_->order_live_until(6, true, now_), now_ + kRetention);
+}
+
+// ---------------------------------------------------------------------------------------
+// set_limits: the limits change on purpose, at the command's position in the log
+
+SetLimits limits_cmd(Id128 id, std::uint32_t fields) {
+  SetLimits c;
+  c.id = id;
+  c.fields = fields;
+  return c;
+}
+
+TEST_F(LedgerTest, SetLimits_ARaisedAccountBoundAdmitsNewAccountsFromItsPositionOn) {
+  EngineConfig config;
+  config.accounts_max = 1;
+  reconfigure(config);
+  ASSERT_EQ(run(credit(S1, B1, 10)), ok(10));
+  EXPECT_EQ(code(credit(S1, B2, 10)), Code::accounts_full);
+  SetLimits c = limits_cmd(fresh_id(), SetLimits::kAccountsMax);
+  c.accounts_max = 2;
+  EXPECT_EQ(run(c), ok(0));
+  EXPECT_EQ(ledger_->config().accounts_max, 2u);
+  EXPECT_EQ(ledger_->limits_changes(), 1u);
+  EXPECT_EQ(run(credit(S1, B2, 10)), ok(10));
+  EXPECT_EQ(code(credit(S1, B3, 10)), Code::accounts_full);
+  EXPECT_EQ(run(c), ok(0, 0, kRep));  // a retry is a repeat, not a second change
+  EXPECT_EQ(ledger_->limits_changes(), 1u);
+}
+
+TEST_F(LedgerTest, SetLimits_ALoweredBoundKeepsWhatIsThereAndRefusesNewEntries) {
+  ASSERT_EQ(run(credit(S1, B1, 10)), ok(10));
+  ASSERT_EQ(run(credit(S1, B2, 10)), ok(10));
+  SetLimits c = limits_cmd(fresh_id(), SetLimits::kAccountsMax);
+  c.accounts_max = 1;
+  ASSERT_EQ(run(c), ok(0));
+  EXPECT_EQ(ledger_->account_count(), 2u);
+  EXPECT_EQ(bal(S1, B2).available, 10u);
+  EXPECT_EQ(run(credit(S1, B2, 5)), ok(5));  // existing accounts still take credits
+  EXPECT_EQ(code(credit(S1, B3, 10)), Code::accounts_full);
+}
+
+TEST_F(LedgerTest, SetLimits_AShorterIdWindowForgetsOlderIdsAtOnce) {
+  const Credit c = credit(S1, B1, 100);
+  ASSERT_EQ(run(c), ok(100));
+  advance(2 * kUsPerHour);
+  EXPECT_EQ(run(c), ok(100, 0, kRep));  // within the default 24 h
+  SetLimits shorter = limits_cmd(fresh_id(), SetLimits::kIdWindow);
+  shorter.id_window_us = kUsPerHour;
+  ASSERT_EQ(run(shorter), ok(0));
+  EXPECT_EQ(run(c), ok(100));  // 2 h old, past the new 1 h window: a new write
+  EXPECT_EQ(bal(S1, B1).available, 200u);
+}
+
+TEST_F(LedgerTest, SetLimits_OutOfRangeOrEmptyIsInvalidAndChangesNothing) {
+  const EngineConfig before = ledger_->config();
+  EXPECT_EQ(code(limits_cmd(fresh_id(), 0)), Code::invalid_limits);
+  EXPECT_EQ(code(limits_cmd(fresh_id(), 128)), Code::invalid_limits);  // unknown field
+  EXPECT_EQ(code(limits_cmd(fresh_id(), SetLimits::kIdsMax)), Code::invalid_limits);  // 0
+  SetLimits window = limits_cmd(fresh_id(), SetLimits::kIdWindow);
+  window.id_window_us = -1;
+  EXPECT_EQ(code(window), Code::invalid_limits);
+  window = limits_cmd(fresh_id(), SetLimits::kOrderRetention);
+  window.order_retention_us = kWindowMaxUs + 1;
+  EXPECT_EQ(code(window), Code::invalid_limits);
+  SetLimits table = limits_cmd(fresh_id(), SetLimits::kOrdersMax);
+  table.orders_max = kTableBoundMax + 1;
+  EXPECT_EQ(code(table), Code::invalid_limits);
+  SetLimits reserved = limits_cmd(fresh_id(), SetLimits::kIdsMax);
+  reserved.ids_max = 10;
+  reserved.reserved = 1;
+  EXPECT_EQ(code(reserved), Code::invalid_limits);
+  EXPECT_EQ(ledger_->config(), before);
+  EXPECT_EQ(ledger_->limits_changes(), 0u);
+}
+
+TEST_F(LedgerTest, SetLimits_OnlyTheNamedFieldsChange) {
+  SetLimits c = limits_cmd(fresh_id(), SetLimits::kOrdersMax | SetLimits::kRejectedIdWindow);
+  c.orders_max = 9;
+  c.rejected_id_window_us = 5 * kUsPerSecond;
+  c.ids_max = 3;  // not named: ignored
+  ASSERT_EQ(run(c), ok(0));
+  EngineConfig expected;
+  expected.orders_max = 9;
+  expected.rejected_id_window_us = 5 * kUsPerSecond;
+  EXPECT_EQ(ledger_->config(), expected);
+  EXPECT_EQ(apply_limits(EngineConfig{}, c), expected);
 }
 
 // ---------------------------------------------------------------------------------------

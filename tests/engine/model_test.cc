@@ -62,7 +62,7 @@ std::string str(const LotLife& life) {
 constexpr std::array<const char*, std::variant_size_v<Command>> kKindNames = {
     "credit",  "accrue", "confirm_accrual", "cancel_accrual",  "hold",
     "capture", "release", "spend",          "refund",          "reverse_accrual",
-    "revoke_campaign", "set_policy", "sweep"};
+    "revoke_campaign", "set_policy", "sweep", "set_limits"};
 
 std::string str(const Command& command) {
   std::ostringstream o;
@@ -99,6 +99,10 @@ std::string str(const Command& command) {
             << " earn_month_max=" << c.earn_month_max << " lot_life_us=" << c.lot_life_us;
         } else if constexpr (std::is_same_v<T, Sweep>) {
           o << " limit=" << c.limit;
+        } else if constexpr (std::is_same_v<T, SetLimits>) {
+          o << " fields=" << c.fields << " accounts_max=" << c.accounts_max
+            << " orders_max=" << c.orders_max << " ids_max=" << c.ids_max
+            << " id_window_us=" << c.id_window_us << " order_retention_us=" << c.order_retention_us;
         }
       },
       command);
@@ -205,7 +209,7 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-constexpr std::size_t kSweepIndex = std::variant_size_v<Command> - 1;
+constexpr std::size_t kSweepIndex = Command(Sweep{}).index();
 
 // Seeds whose scenario includes a flood: one account filled up to kAccountLotsMax lots.
 bool flood_seed(std::uint64_t seed) { return splitmix64(seed ^ 0xF100D) % 40 == 0; }
@@ -372,7 +376,7 @@ class Generator {
     step.command = command;
     step.read_now = now_;
     s.steps.push_back(step);
-    if (command.index() != std::variant_size_v<Command> - 1) {  // not a sweep: has an id
+    if (command.index() != kSweepIndex) {  // not a sweep: has an id
       recent_.push_back(command);
       if (recent_.size() > 100) recent_.pop_front();
     }
@@ -715,6 +719,31 @@ class Generator {
     return c;
   }
 
+  // Limits near the scenario's own (its bounds are small to reach the *_full codes), now
+  // and then out of range.
+  Command set_limits() {
+    SetLimits c;
+    c.id = fresh_id();
+    const double r = unit();
+    c.fields = r < 0.05 ? 0 : r < 0.10 ? static_cast<std::uint32_t>(u64(1, 127) | 128)
+                                     : static_cast<std::uint32_t>(u64(1, 127));
+    auto bound = [&](std::uint64_t base) {
+      return chance(0.05) ? (chance(0.5) ? 0 : kTableBoundMax + 1) : u64(1, 2 * base);
+    };
+    auto window = [&](TimeUs base) {
+      return chance(0.05) ? (chance(0.5) ? TimeUs{0} : kWindowMaxUs + 1) : i64(kUsPerMinute, 2 * base);
+    };
+    const EngineConfig& base = sc_->config;
+    c.accounts_max = bound(base.accounts_max);
+    c.orders_max = bound(base.orders_max);
+    c.ids_max = bound(base.ids_max);
+    c.id_window_us = window(base.id_window_us);
+    c.order_retention_us = window(base.order_retention_us);
+    c.rejected_ids_max = bound(base.rejected_ids_max);
+    c.rejected_id_window_us = window(base.rejected_id_window_us);
+    return c;
+  }
+
   Command fresh_command() {
     const double r = unit() * 100.0;
     if (r < 22) return credit();
@@ -755,6 +784,7 @@ class Generator {
       return c;
     }
     if (r < 89.5) return set_policy();
+    if (r < 89.55) return set_limits();
     return Sweep{};
   }
 

@@ -861,6 +861,43 @@ Result ReferenceLedger::write(const SetPolicy& c, TimeUs /*now*/) {
   return ok_result(0, 0);
 }
 
+// The limits change as written; every named field must be in range.
+Result ReferenceLedger::write(const SetLimits& c, TimeUs now) {
+  const bool tables_ok = [&] {
+    const std::uint64_t bounds[] = {c.accounts_max, c.orders_max, c.ids_max, c.rejected_ids_max};
+    const std::uint32_t bits[] = {SetLimits::kAccountsMax, SetLimits::kOrdersMax, SetLimits::kIdsMax,
+                                  SetLimits::kRejectedIdsMax};
+    for (int i = 0; i < 4; ++i) {
+      if ((c.fields & bits[i]) && (bounds[i] < 1 || bounds[i] > (1ull << 32))) return false;
+    }
+    return true;
+  }();
+  const bool windows_ok = [&] {
+    const TimeUs windows[] = {c.id_window_us, c.order_retention_us, c.rejected_id_window_us};
+    const std::uint32_t bits[] = {SetLimits::kIdWindow, SetLimits::kOrderRetention,
+                                  SetLimits::kRejectedIdWindow};
+    for (int i = 0; i < 3; ++i) {
+      if ((c.fields & bits[i]) && (windows[i] < 1 || windows[i] > 100 * 365 * kUsPerDay)) return false;
+    }
+    return true;
+  }();
+  if (c.fields == 0 || c.fields > 127 || c.reserved != 0 || !tables_ok || !windows_ok) {
+    return result_of(Code::invalid_limits);
+  }
+  // Finished orders past their retention are forgotten before the retention changes (ids
+  // past their window were forgotten on the way in): a longer one brings none back.
+  std::erase_if(holds_, [&](const auto& h) { return !hold_live(h.second, now); });
+  std::erase_if(accruals_, [&](const auto& a) { return !accrual_live(a.second, now); });
+  if (c.fields & SetLimits::kAccountsMax) config_.accounts_max = c.accounts_max;
+  if (c.fields & SetLimits::kOrdersMax) config_.orders_max = c.orders_max;
+  if (c.fields & SetLimits::kIdsMax) config_.ids_max = c.ids_max;
+  if (c.fields & SetLimits::kIdWindow) config_.id_window_us = c.id_window_us;
+  if (c.fields & SetLimits::kOrderRetention) config_.order_retention_us = c.order_retention_us;
+  if (c.fields & SetLimits::kRejectedIdsMax) config_.rejected_ids_max = c.rejected_ids_max;
+  if (c.fields & SetLimits::kRejectedIdWindow) config_.rejected_id_window_us = c.rejected_id_window_us;
+  return ok_result(0, 0);
+}
+
 // The model ignores `limit`: it always does all the work due.
 Result ReferenceLedger::write(const Sweep& /*c*/, TimeUs now) {
   Amount expired = 0;

@@ -167,14 +167,18 @@ TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
 }
 
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
-  store_.header[0] = 3;
-  EXPECT_EQ(load_error(), "state header: format version 3 is not supported (this build reads 2)");
+  store_.header[0] = 4;
+  EXPECT_EQ(load_error(), "state header: format version 4 is not supported (this build reads 3)");
 }
 
-// A checkpoint written before campaigns counted buyers (version 1) is refused by name.
-TEST_F(StateLoaderDamage, AVersionOneCheckpointIsRefusedByName) {
-  store_.header[0] = 1;
-  EXPECT_EQ(load_error(), "state header: format version 1 is not supported (this build reads 2)");
+// A checkpoint written before campaigns counted buyers and the limits were state
+// (versions 1 and 2) is refused by name.
+TEST_F(StateLoaderDamage, AnEarlierCheckpointVersionIsRefusedByName) {
+  for (const int version : {1, 2}) {
+    store_.header[0] = static_cast<char>(version);
+    EXPECT_EQ(load_error(), "state header: format version " + std::to_string(version) +
+                                " is not supported (this build reads 3)");
+  }
 }
 
 }  // namespace

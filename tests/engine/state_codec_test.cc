@@ -134,30 +134,65 @@ TEST_F(StateCodecDamage, ForeignBytesAreRefused) {
 TEST_F(StateCodecDamage, ANewerVersionIsRefusedByName) {
   // Rewrite the version and the checksum, as a newer build would have written them.
   std::string newer = bytes_;
-  newer[8] = 3;
+  newer[8] = 4;
   const std::uint64_t sum = XXH3_64bits(newer.data(), newer.size() - 8);
   std::memcpy(newer.data() + newer.size() - 8, &sum, 8);
-  EXPECT_EQ(decode_error(newer), "state: format version 3 is not supported (this build reads 2)");
+  EXPECT_EQ(decode_error(newer), "state: format version 4 is not supported (this build reads 3)");
 }
 
-// Version 1 stored a campaign recipient per lot and no accrual `earned`: its records do
-// not mean what version 2's do, so a version 1 state is refused by name, never misread.
-TEST_F(StateCodecDamage, AVersionOneStateIsRefusedByName) {
-  std::string old = bytes_;
-  old[8] = 1;
-  const std::uint64_t sum = XXH3_64bits(old.data(), old.size() - 8);
-  std::memcpy(old.data() + old.size() - 8, &sum, 8);
-  EXPECT_EQ(decode_error(old), "state: format version 1 is not supported (this build reads 2)");
+// Versions 1 and 2 stored a campaign recipient per lot, no accrual `earned` or no limits:
+// their records do not mean what version 3's do, so they are refused by name, never misread.
+TEST_F(StateCodecDamage, AnEarlierVersionStateIsRefusedByName) {
+  for (const int version : {1, 2}) {
+    std::string old = bytes_;
+    old[8] = static_cast<char>(version);
+    const std::uint64_t sum = XXH3_64bits(old.data(), old.size() - 8);
+    std::memcpy(old.data() + old.size() - 8, &sum, 8);
+    EXPECT_EQ(decode_error(old), "state: format version " + std::to_string(version) +
+                                     " is not supported (this build reads 3)");
+  }
 }
 
 TEST_F(StateCodecDamage, ARecordOutOfRangeIsRefusedEvenWithAValidChecksum) {
-  // The first seller's spend share (offset: header 24 + section 16 + seller id 8) set
-  // to zero, checksum recomputed: the record check, not the checksum, must catch it.
+  // The first seller's spend share (offset: header 24 + limits 64 + section 16 + seller
+  // id 8) set to zero, checksum recomputed: the record check, not the checksum, must
+  // catch it.
   std::string bad = bytes_;
-  std::memset(bad.data() + 24 + 16 + 8, 0, 4);
+  std::memset(bad.data() + 24 + 64 + 16 + 8, 0, 4);
   const std::uint64_t sum = XXH3_64bits(bad.data(), bad.size() - 8);
   std::memcpy(bad.data() + bad.size() - 8, &sum, 8);
   EXPECT_EQ(decode_error(bad), "state: invalid sellers record");
+}
+
+// The limits are state: a SetLimits is carried by the encoding, and a decoded ledger
+// takes them from the bytes, not from its constructor.
+TEST(StateCodec, TheLimitsAndTheirChangeCountRoundTrip) {
+  EngineConfig config;
+  config.accounts_max = 1000;
+  Ledger ledger(config);
+  SetLimits c;
+  c.id = Id128{1, 1};
+  c.fields = SetLimits::kIdsMax | SetLimits::kIdWindow;
+  c.ids_max = 77;
+  c.id_window_us = 90 * kUsPerSecond;
+  ASSERT_EQ(ledger.apply(c, kStart).code, Code::ok);
+  const std::string bytes = StateCodec::encode(ledger);
+  Ledger fresh;  // default limits: the bytes must win
+  ASSERT_FALSE(StateCodec::decode(bytes, fresh));
+  EXPECT_EQ(fresh.config(), ledger.config());
+  EXPECT_EQ(fresh.config().accounts_max, 1000u);
+  EXPECT_EQ(fresh.config().ids_max, 77u);
+  EXPECT_EQ(fresh.limits_changes(), 1u);
+  EXPECT_EQ(fresh.state_hash(), ledger.state_hash());
+}
+
+TEST_F(StateCodecDamage, LimitsOutOfRangeAreRefusedEvenWithAValidChecksum) {
+  // ids_max (offset: header 24 + accounts_max 8 + orders_max 8) set to zero.
+  std::string bad = bytes_;
+  std::memset(bad.data() + 24 + 16, 0, 8);
+  const std::uint64_t sum = XXH3_64bits(bad.data(), bad.size() - 8);
+  std::memcpy(bad.data() + bad.size() - 8, &sum, 8);
+  EXPECT_EQ(decode_error(bad), "state: the limits block is out of range (damaged)");
 }
 
 }  // namespace

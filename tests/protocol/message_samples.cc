@@ -246,6 +246,12 @@ AdminStatus random_admin_status(Rng& rng) {
   s.test_clock = coin(rng);
   s.journal_bytes = u64(rng);
   s.durability = random_text(rng);
+  s.has_limits = coin(rng);
+  if (s.has_limits) {
+    s.limits = EngineConfig{u64(rng), u64(rng), u64(rng), i64(rng), u64(rng), i64(rng), i64(rng)};
+    s.limits_changes = u64(rng);
+  }
+  s.limits_code = static_cast<Code>(u32(rng) % kCodeCount);
   return s;
 }
 
@@ -324,7 +330,11 @@ std::vector<Sample> samples(Rng& rng) {
   encode_stats_reply(random_campaign_stats(rng), fbb);
   add("StatsReply", Opcode::stats, true);
 
-  encode_admin(AdminQuery{AdminAction::clock_advance, 60'000'000}, fbb);
+  // set_limits: the request with every field, its struct included.
+  encode_admin(AdminQuery{AdminAction::set_limits, 60'000'000,
+                          SetLimits{Id128{u64(rng), u64(rng)}, 127, 0, u64(rng), u64(rng),
+                                    u64(rng), i64(rng), i64(rng), u64(rng), i64(rng)}},
+               fbb);
   add("AdminRequest", Opcode::admin, false);
   encode_admin_reply(random_admin_status(rng), fbb);
   add("AdminReply", Opcode::admin, true);

@@ -386,10 +386,14 @@ TEST(Stats, RequestRoundTrip) {
 
 TEST(Admin, RequestRoundTrip) {
   FBB fbb;
-  for (const AdminQuery sent :
-       {AdminQuery{AdminAction::status, 0}, AdminQuery{AdminAction::audit, 0},
-        AdminQuery{AdminAction::checkpoint, 0}, AdminQuery{AdminAction::clock_advance, 1},
-        AdminQuery{AdminAction::clock_advance, 90 * kUsPerDay}}) {
+  for (const AdminQuery& sent :
+       {AdminQuery{AdminAction::status, 0, {}}, AdminQuery{AdminAction::audit, 0, {}},
+        AdminQuery{AdminAction::checkpoint, 0, {}}, AdminQuery{AdminAction::clock_advance, 1, {}},
+        AdminQuery{AdminAction::clock_advance, 90 * kUsPerDay, {}},
+        AdminQuery{AdminAction::limits, 0, {}},
+        AdminQuery{AdminAction::set_limits, 0,
+                   SetLimits{Id128{7, 9}, SetLimits::kIdsMax | SetLimits::kIdWindow, 0, 1, 2, 3,
+                             4, 5, 6, 7}}}) {
     encode_admin(sent, fbb);
     AdminQuery got;
     ASSERT_EQ(decode_admin(body_of(fbb), got), FrameError::none);
@@ -400,12 +404,16 @@ TEST(Admin, RequestRoundTrip) {
 TEST(Admin, OutOfRangeFieldsAreMalformed) {
   FBB fbb;
   AdminQuery got;
-  encode_admin(AdminQuery{AdminAction::clock_advance, 0}, fbb);
+  encode_admin(AdminQuery{AdminAction::clock_advance, 0, {}}, fbb);
   EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
-  encode_admin(AdminQuery{AdminAction::clock_advance, -5}, fbb);
+  encode_admin(AdminQuery{AdminAction::clock_advance, -5, {}}, fbb);
   EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
   fbb.Clear();
-  fbb.Finish(wire::CreateAdminRequest(fbb, static_cast<wire::AdminAction>(4), 0), "ADMQ");
+  fbb.Finish(wire::CreateAdminRequest(fbb, static_cast<wire::AdminAction>(6), 0), "ADMQ");
+  EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
+  // set_limits without its command.
+  fbb.Clear();
+  fbb.Finish(wire::CreateAdminRequest(fbb, wire::AdminAction::set_limits, 0), "ADMQ");
   EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
 }
 

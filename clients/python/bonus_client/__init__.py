@@ -17,7 +17,7 @@ from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_M
                        Spend, WriteCommand, make_id, new_id, split_id)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCursor,
-                    ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
+                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, SellerStats)
 
 __all__ = [
     "Client", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
@@ -27,5 +27,5 @@ __all__ = [
     "Credit", "Accrue", "ConfirmAccrual", "CancelAccrual", "Hold", "Capture", "Release", "Spend",
     "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Life", "Result", "make_id",
     "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "CartEntry", "ExpiringEntry",
-    "ExpiringCursor", "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus",
+    "ExpiringCursor", "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus", "Limits",
 ]

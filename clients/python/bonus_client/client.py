@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import secrets
 import selectors
 import socket
 import sys
@@ -886,6 +887,27 @@ class Client:
         """Moves the ledger time forward by `us` > 0 (bonusd --test-clock only, else
         BonusError test_clock_disabled); runs a full sweep at the new time."""
         return self._admin(wire.ADMIN_CLOCK_ADVANCE, us)
+
+    def limits(self) -> AdminStatus:
+        """The ledger's limits, in `.limits`."""
+        return self._admin(wire.ADMIN_LIMITS)
+
+    def set_limits(self, *, accounts_max: int | None = None, orders_max: int | None = None,
+                   ids_max: int | None = None, id_window_us: int | None = None,
+                   order_retention_us: int | None = None, rejected_ids_max: int | None = None,
+                   rejected_id_window_us: int | None = None, id: int | None = None) -> AdminStatus:
+        """Changes the limits given (not None) on purpose: journaled, applied by every
+        shard, then bonusd's manifest follows. `.limits_code` is the command's result
+        (Code.invalid_limits out of range; a retry with the same id is a repeat, ok);
+        `.limits` the limits after it. Without an id a random one is used."""
+        values = [accounts_max, orders_max, ids_max, id_window_us, order_retention_us,
+                  rejected_ids_max, rejected_id_window_us]
+        bits = sum(1 << i for i, v in enumerate(values) if v is not None)
+        if id is None:
+            id = secrets.randbits(128) or 1
+        command = (id, bits, *[v or 0 for v in values])
+        body = self.request(wire.OP_ADMIN, wire.encode_admin(wire.ADMIN_SET_LIMITS, 0, command))
+        return self._decode(wire.decode_admin_reply, body)
 
     def ping(self) -> float:
         """Round-trip time in seconds."""

@@ -59,7 +59,8 @@ class Code(_Open):
     account_lots_full = 26          # the account holds the maximum number of lots
     orders_full = 27                # the order table is at its configured bound
     invalid_timeout = 28            # hold timeout out of range
-    shards_disagree = 29            # a seller-wide command's shards answered apart (a server bug)
+    invalid_limits = 29             # set_limits: no field named, or a value out of range
+    shards_disagree = 30            # a seller-wide command's shards answered apart (a server bug)
 
 
 class FrameError(_Open):

@@ -112,6 +112,19 @@ class CampaignStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """The ledger's limits (bonusd's manifest; changed by Client.set_limits)."""
+    accounts_max: int
+    orders_max: int
+    ids_max: int
+    id_window_us: int
+    order_retention_us: int
+    rejected_ids_max: int
+    rejected_id_window_us: int
+    changes: int  # set_limits applied over the ledger's life
+
+
+@dataclass(frozen=True, slots=True)
 class AdminStatus:
     ok: bool
     message: str
@@ -122,3 +135,5 @@ class AdminStatus:
     journal_bytes: int
     durability: str
     checkpoint_position: int = 0  # log position of the last durable checkpoint; 0: none
+    limits: Limits | None = None  # the ledger's limits (after the change, for set_limits)
+    limits_code: int = 0          # set_limits: the command's result code (Code)

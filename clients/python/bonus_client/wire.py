@@ -11,7 +11,7 @@ import struct
 from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCursor,
+from .views import (Account, AdminStatus, Limits, CampaignStats, CartEntry, ExpiringCursor,
                     ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
 
 Malformed = _fb.Malformed
@@ -39,6 +39,17 @@ ADMIN_STATUS = 0
 ADMIN_AUDIT = 1
 ADMIN_CHECKPOINT = 2
 ADMIN_CLOCK_ADVANCE = 3
+ADMIN_LIMITS = 4
+ADMIN_SET_LIMITS = 5
+
+# SetLimits.fields bits, as engine/command.h.
+LIMIT_ACCOUNTS_MAX = 1
+LIMIT_ORDERS_MAX = 2
+LIMIT_IDS_MAX = 4
+LIMIT_ID_WINDOW = 8
+LIMIT_ORDER_RETENTION = 16
+LIMIT_REJECTED_IDS_MAX = 32
+LIMIT_REJECTED_ID_WINDOW = 64
 
 _HEADER = struct.Struct("<IBBHIIQII")
 assert _HEADER.size == HEADER_BYTES
@@ -136,8 +147,16 @@ def encode_stats(seller: int, campaign: int) -> bytearray:
     return _fb.encode_table(b"STAQ", [_fb.Scalar("Q", seller), _fb.Scalar("Q", campaign)])
 
 
-def encode_admin(action: int, clock_advance_us: int = 0) -> bytearray:
-    return _fb.encode_table(b"ADMQ", [_fb.Scalar("B", action), _fb.Scalar("q", clock_advance_us)])
+def encode_admin(action: int, clock_advance_us: int = 0,
+                 set_limits: tuple | None = None) -> bytearray:
+    """`set_limits`: (id, fields, accounts_max, orders_max, ids_max, id_window_us,
+    order_retention_us, rejected_ids_max, rejected_id_window_us) for ADMIN_SET_LIMITS."""
+    fields = [_fb.Scalar("B", action), _fb.Scalar("q", clock_advance_us)]
+    if set_limits is not None:
+        id_, bits, *values = set_limits
+        fields.append(_fb.Scalar("QQIIQQQqqQq", id_ >> 64, id_ & (2**64 - 1), bits, 0, *values,
+                                 align=8))
+    return _fb.encode_table(b"ADMQ", fields)
 
 
 # ------------------------------------------------------------------------------------
@@ -280,7 +299,9 @@ def decode_admin_reply(body) -> AdminStatus:
                        ledger_time_us=t.scalar(2, "q"), accounts=t.scalar(3, "Q"),
                        shards=t.scalar(4, "I"), test_clock=t.scalar(5, "?", False),
                        journal_bytes=t.scalar(6, "Q"), durability=t.string(7),
-                       checkpoint_position=t.scalar(8, "Q"))
+                       checkpoint_position=t.scalar(8, "Q"),
+                       limits=None if (l := t.struct(9, "QQQqqQqQ")) is None else Limits(*l),
+                       limits_code=t.scalar(10, "H"))
 
 
 def decode_error_reply(body) -> tuple[FrameError, str]:

@@ -711,6 +711,34 @@ class BoundsServerTest(unittest.TestCase):
             self.assertIs(c.credit(s, 1, 1).code, Code.ids_full)
 
 
+class LimitsServerTest(unittest.TestCase):
+    """A bonusd of its own: the limits it changes would reach the other tests."""
+
+    def test_limits_are_read_and_changed_on_purpose(self):
+        server = Bonusd("--shards", "1", "--accounts-max", "1")
+        try:
+            with server.client() as c:
+                self.assertEqual(c.limits().limits.accounts_max, 1)
+                self.assertEqual(c.limits().limits.changes, 0)
+                s = fresh()
+                self.assertIs(c.credit(s, 1, 100).code, Code.ok)
+                self.assertIs(c.credit(s, 2, 100).code, Code.accounts_full)
+                changed = c.set_limits(accounts_max=2, id_window_us=US_PER_HOUR, id=77)
+                self.assertTrue(changed.ok, changed.message)
+                self.assertEqual(changed.limits_code, Code.ok)
+                self.assertEqual(changed.limits.accounts_max, 2)
+                self.assertEqual(changed.limits.id_window_us, US_PER_HOUR)
+                self.assertEqual(changed.limits.changes, 1)
+                self.assertIs(c.credit(s, 2, 100).code, Code.ok)
+                again = c.set_limits(accounts_max=2, id_window_us=US_PER_HOUR, id=77)
+                self.assertEqual(again.limits.changes, 1)  # a repeat
+                bad = c.set_limits(ids_max=0)
+                self.assertFalse(bad.ok)
+                self.assertEqual(bad.limits_code, Code.invalid_limits)
+        finally:
+            server.stop()
+
+
 class ClientFailureTest(unittest.TestCase):
     def test_connection_refused(self):
         with socket.socket() as probe:
