@@ -136,6 +136,11 @@ int main(int argc, char** argv) {
                checkpoints,
                allocator_note(), config.test_clock ? "ON" : "off", server.start_note());
   server.run();
-  spdlog::info("bonusd stopped: everything accepted was applied and flushed");
+  const auto report = server.stop_report();
+  if (!report.clean) {
+    spdlog::error("{}", report.message);
+    return 1;
+  }
+  spdlog::info("{}", report.message);
   return 0;
 }

@@ -46,6 +46,13 @@ class Server {
   std::uint16_t port() const { return port_; }
   const ServerConfig& config() const { return config_; }
   std::string start_note() const { return start_note_; }
+  // After run(): what the stop achieved, for the last log line. `clean` is false when the
+  // journal had failed: then not everything accepted was applied and made durable.
+  struct StopReport {
+    bool clean = true;
+    std::string message;
+  };
+  StopReport stop_report() const;
 
   // For connections (network thread).
   asio::io_context& io() { return io_; }
@@ -84,6 +91,7 @@ class Server {
   std::uint16_t port_ = 0;
   bool stopping_ = false;
   std::string start_note_;
+  std::optional<std::string> last_checkpoint_error_;  // of the checkpoint at the stop
 };
 
 }  // namespace bonus::server

@@ -20,6 +20,7 @@ void merge(Result& into, const Result& part, bool first) {
 }  // namespace
 
 void Shard::start() {
+  publish_due();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -62,6 +63,13 @@ void Shard::apply(ShardWrite& w) {
   job.delivered();
 }
 
+// For the sequencer's tick decision (Sequencer::sweep_due): due first, then the time
+// it is as of, which the sequencer reads first.
+void Shard::publish_due() {
+  due_us_.store(ledger_.next_due_us(), std::memory_order_release);
+  applied_us_.store(ledger_.last_time(), std::memory_order_release);
+}
+
 void Shard::run() {
   std::deque<Read> reads;
   std::vector<ShardWrite> slice;
@@ -81,6 +89,7 @@ void Shard::run() {
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
     for (ShardWrite& w : slice) apply(w);
+    if (!slice.empty()) publish_due();
     slice.clear();
   }
 }
