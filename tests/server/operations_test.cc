@@ -256,6 +256,34 @@ TEST_F(FullDisk, AdminStatusReportsTheFailedJournalAndTheStopLogSaysWhatWasLost)
   EXPECT_EQ(log.find("flushed"), std::string::npos) << log;
 }
 
+// The same without root: the data directory is moved away under the running server, so
+// the segment the next group needs cannot be created (ENOENT).
+TEST_F(Operations, AJournalThatCannotCreateASegmentShowsInStatusAndInTheStopLog) {
+  start({"--checkpoint", "off", "--journal-segment-bytes", "65536"});
+  ASSERT_EQ(write(Credit{id(), kSeller, kBuyer, 1, 0, LotLife::forever(), 0, 0}).code, Code::ok);
+  EXPECT_TRUE(status().ok);
+  const std::string moved = server_.data_dir() + ".moved";
+  std::filesystem::rename(server_.data_dir(), moved);
+
+  std::vector<Credit> batch;
+  for (BuyerId b = 1; b <= 2000; ++b) batch.push_back(Credit{id(), kSeller, b, 1, 0, LotLife::forever(), 0, 0});
+  const auto reply = client_->write_batch(std::span<const Credit>(batch));
+  EXPECT_EQ(reply.error, protocol::FrameError::storage_failed) << reply.message;
+  const protocol::AdminStatus s = status();
+  EXPECT_FALSE(s.ok);
+  EXPECT_NE(s.message.find("journal failed, every write is refused until a restart"),
+            std::string::npos)
+      << s.message;
+
+  client_.reset();
+  const int exit_status = server_.stop(SIGTERM);
+  std::filesystem::rename(moved, server_.data_dir());
+  EXPECT_EQ(exit_status, 1);
+  const std::string log = server_.log();
+  EXPECT_NE(log.find("bonusd stopped after a journal failure"), std::string::npos) << log;
+  EXPECT_EQ(log.find("flushed"), std::string::npos) << log;
+}
+
 TEST_F(Operations, ACleanStopSaysEverythingIsDurable) {
   start({"--checkpoint", "off"});
   ASSERT_EQ(write(Credit{id(), kSeller, kBuyer, 1, 0, LotLife::forever(), 0, 0}).code, Code::ok);
