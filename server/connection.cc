@@ -496,9 +496,10 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
           return;
         }
         if (j.storage_failed) {
-          self->post_reply(error_frame(rid, FrameError::storage_failed,
-                                       "the journal could not be written: the sweep at the new time was "
-                                       "not applied, though the ledger time has moved"));
+          self->post_reply(
+              error_frame(rid, FrameError::storage_failed,
+                          "the journal could not be written: the sweep at the new time was "
+                          "not applied, though the ledger time has moved"));
           return;
         }
         fan_out<Part>(*server, part, [status_reply, delta](std::vector<Part>& parts) {

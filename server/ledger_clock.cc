@@ -14,7 +14,9 @@ namespace {
 
 constexpr std::uint64_t kClockMagic = 0x6b6c63'73756e6f62ull;  // "bonusclk", little-endian
 
-std::string path_of(const std::string& data_dir) { return data_dir + "/clock"; }
+std::string path_of(const std::string& data_dir) {
+  return data_dir + "/clock";
+}
 
 std::string errno_text(const char* what, const std::string& path, int error) {
   return std::string(what) + " " + path + ": " + std::strerror(error);

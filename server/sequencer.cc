@@ -131,7 +131,8 @@ bool Sequencer::admit_advance(WriteJob& job) {
                   " us) must stay at least " + std::to_string(kClockHeadroomUs) +
                   " us below the engine's last time " + std::to_string(kTimeMaxUs) +
                   " us; time not moved";
-  } else if (auto error = write_clock_file(options_.data_dir, clock_.offset_us() + job.advance_us)) {
+  } else if (auto error =
+                 write_clock_file(options_.data_dir, clock_.offset_us() + job.advance_us)) {
     job.refused = "clock: " + *error + "; time not moved";
     job.storage_failed = true;
   } else {
@@ -155,7 +156,8 @@ void Sequencer::run() {
       if (!open) return;
       continue;
     }
-    std::erase_if(group, [&](const auto& job) { return job->advance_us > 0 && !admit_advance(*job); });
+    std::erase_if(group,
+                  [&](const auto& job) { return job->advance_us > 0 && !admit_advance(*job); });
     for (auto& job : group) sequence(*job, job);
 
     // Sweep ticks: at most one per interval, and only when the ledger time has reached

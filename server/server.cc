@@ -22,8 +22,8 @@ void Server::stop_threads() {
   for (auto& shard : shards_) shard->stop();
   if (checkpointer_) {
     checkpointer_->stop();
-    last_checkpoint_error_ = checkpointer_->failure() ? checkpointer_->failure()
-                                                      : checkpointer_->last_error();
+    last_checkpoint_error_ =
+        checkpointer_->failure() ? checkpointer_->failure() : checkpointer_->last_error();
     if (auto error = journal_->delete_segments_before(checkpointer_->position() + 1)) {
       spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
     }
@@ -205,10 +205,11 @@ Server::StopReport Server::stop_report() const {
                      "what was acknowledged before it is in the journal";
     return report;
   }
-  report.message = config_.durable
-                       ? "bonusd stopped: everything accepted was applied and is durable in the journal"
-                       : "bonusd stopped: everything accepted was applied and written to the "
-                         "journal, but not fdatasync'ed (--durability none)";
+  report.message =
+      config_.durable
+          ? "bonusd stopped: everything accepted was applied and is durable in the journal"
+          : "bonusd stopped: everything accepted was applied and written to the "
+            "journal, but not fdatasync'ed (--durability none)";
   if (last_checkpoint_error_) {
     report.message += "; the last checkpoint failed (" + *last_checkpoint_error_ +
                       "), so the next start replays more of the journal";

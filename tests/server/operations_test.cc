@@ -27,7 +27,9 @@ constexpr SellerId kSeller = 42;
 constexpr BuyerId kBuyer = 7;
 constexpr Kopecks kGoods = 199'000;
 
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 class Operations : public ::testing::Test {
  protected:
@@ -118,8 +120,8 @@ TEST_F(Operations, AnAdvancePastTheEnginesLastTimeIsRefusedAndChangesNothing) {
   ASSERT_EQ(write(Credit{id(), kSeller, kBuyer, 100, 0, LotLife::forever(), 0, 0}).code, Code::ok);
   const protocol::AdminStatus before = status();
   const TimeUs to_the_end = kTimeMaxUs - before.ledger_time_us;
-  for (const TimeUs delta : {to_the_end, to_the_end - kUsPerDay,
-                             to_the_end - server::kClockHeadroomUs + kUsPerHour}) {
+  for (const TimeUs delta :
+       {to_the_end, to_the_end - kUsPerDay, to_the_end - server::kClockHeadroomUs + kUsPerHour}) {
     const auto reply = client_->admin(protocol::AdminAction::clock_advance, delta);
     EXPECT_EQ(reply.status, Status::refused) << delta;
     EXPECT_EQ(reply.error, protocol::FrameError::malformed_body) << delta;
@@ -236,7 +238,8 @@ TEST_F(FullDisk, AdminStatusReportsTheFailedJournalAndTheStopLogSaysWhatWasLost)
   // More than a segment's worth in one batch: the group spills into a segment the disk
   // has no room for.
   std::vector<Credit> batch;
-  for (BuyerId b = 1; b <= 2000; ++b) batch.push_back(Credit{id(), kSeller, b, 1, 0, LotLife::forever(), 0, 0});
+  for (BuyerId b = 1; b <= 2000; ++b)
+    batch.push_back(Credit{id(), kSeller, b, 1, 0, LotLife::forever(), 0, 0});
   const auto reply = client_->write_batch(std::span<const Credit>(batch));
   ASSERT_FALSE(reply.ok());
   EXPECT_EQ(reply.error, protocol::FrameError::storage_failed) << reply.message;
@@ -245,7 +248,8 @@ TEST_F(FullDisk, AdminStatusReportsTheFailedJournalAndTheStopLogSaysWhatWasLost)
   EXPECT_FALSE(s.ok);
   EXPECT_NE(s.message.find("journal failed"), std::string::npos) << s.message;
   EXPECT_NE(s.message.find("No space left on device"), std::string::npos) << s.message;
-  const auto refused = client_->write(Credit{id(), kSeller, kBuyer, 1, 0, LotLife::forever(), 0, 0});
+  const auto refused =
+      client_->write(Credit{id(), kSeller, kBuyer, 1, 0, LotLife::forever(), 0, 0});
   EXPECT_EQ(refused.error, protocol::FrameError::storage_failed);
 
   client_.reset();
@@ -266,7 +270,8 @@ TEST_F(Operations, AJournalThatCannotCreateASegmentShowsInStatusAndInTheStopLog)
   std::filesystem::rename(server_.data_dir(), moved);
 
   std::vector<Credit> batch;
-  for (BuyerId b = 1; b <= 2000; ++b) batch.push_back(Credit{id(), kSeller, b, 1, 0, LotLife::forever(), 0, 0});
+  for (BuyerId b = 1; b <= 2000; ++b)
+    batch.push_back(Credit{id(), kSeller, b, 1, 0, LotLife::forever(), 0, 0});
   const auto reply = client_->write_batch(std::span<const Credit>(batch));
   EXPECT_EQ(reply.error, protocol::FrameError::storage_failed) << reply.message;
   const protocol::AdminStatus s = status();
