@@ -57,6 +57,13 @@ class Ledger {
   ExpiringPage expiring(SellerId seller, TimeUs within_us, ExpiringCursor cursor,
                         std::uint32_t limit, TimeUs now) const;
   SellerStats seller_stats(SellerId seller) const;
+  // The earliest ledger time at which a Sweep would have work: an open hold reaching its
+  // deadline, a minute bucket of expiring lots being over, a finished order leaving its
+  // retention, or a write id leaving its window. kTimeNever when nothing waits. It may
+  // be early (entries of holds already closed, of lots already gone): a sweep then finds
+  // nothing and the next answer is later. For the server, which writes a sweep tick into
+  // the log only when one is due (server/README.md, "Sweep ticks"). O(1).
+  TimeUs next_due_us() const;
   SellerStats total_stats() const;
   CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
   Policy policy(SellerId seller) const;

@@ -40,7 +40,33 @@ TimeUs horizon_of(TimeUs now, TimeUs within_us) {
   return within_us > kTimeMaxUs - now ? kTimeMaxUs : now + within_us;
 }
 
+// time + wait_us, or kTimeNever past it.
+TimeUs after(TimeUs time, TimeUs wait_us) {
+  return wait_us >= kTimeNever - time ? kTimeNever : time + wait_us;
+}
+
 }  // namespace
+
+TimeUs Ledger::next_due_us() const {
+  TimeUs due = kTimeNever;
+  if (!deadlines_.empty()) due = deadlines_.top().first;
+  // The sweep takes a bucket once it is over: from the first microsecond of the next.
+  expiry_.for_buckets_from(0, [&](std::uint32_t bucket, const auto&) {
+    due = std::min(due, (TimeUs{bucket} + 1) * kExpiryBucketUs);
+    return false;
+  });
+  if (!finished_holds_.empty()) {
+    due = std::min(due, after(finished_holds_.front().first, config_.order_retention_us));
+  }
+  if (!finished_accruals_.empty()) {
+    due = std::min(due, after(finished_accruals_.front().first, config_.order_retention_us));
+  }
+  for (const bool rejected : {false, true}) {
+    if (id_times_[rejected].empty()) continue;
+    due = std::min(due, after(id_times_[rejected].front().first, id_window_us(rejected)));
+  }
+  return due;
+}
 
 AccountView Ledger::view_of(const Account& a, TimeUs now) const {
   AccountView v;

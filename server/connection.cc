@@ -445,6 +445,12 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
       const auto problem = c->failure() ? c->failure() : c->last_error();
       if (problem && status.message.empty()) status.message = "checkpoint: " + *problem;
     }
+    // A failed journal refuses every write until a restart: not ok, whatever else is.
+    if (const std::string failure = server->sequencer().failure(); !failure.empty()) {
+      status.ok = false;
+      status.message = "journal failed, every write is refused until a restart: " + failure +
+                       (status.message.empty() ? "" : "; " + status.message);
+    }
     flatbuffers::FlatBufferBuilder fbb(256);
     protocol::encode_admin_reply(status, fbb);
     self->post_reply(reply_frame(Opcode::admin, rid, fbb));
@@ -525,9 +531,17 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
       job->advance_us = query.clock_advance_us;
       job->done = [self, rid, server, part, status_reply,
                    delta = query.clock_advance_us](WriteJob& j) {
+        if (!j.refused.empty()) {
+          self->post_reply(error_frame(
+              rid, j.storage_failed ? FrameError::storage_failed : FrameError::malformed_body,
+              j.refused));
+          return;
+        }
         if (j.storage_failed) {
-          self->post_reply(error_frame(rid, FrameError::storage_failed,
-                                       "the journal could not be written; time not moved"));
+          self->post_reply(
+              error_frame(rid, FrameError::storage_failed,
+                          "the journal could not be written: the sweep at the new time was "
+                          "not applied, though the ledger time has moved"));
           return;
         }
         fan_out<Part>(*server, part, [status_reply, delta](std::vector<Part>& parts) {

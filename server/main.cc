@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, bonus::protocol::kBatchCommandsMax))
       ->capture_default_str();
   app.add_option("--sweep-interval-ms", config.sweep_interval_ms,
-                 "How often the expiry sweep and hold timeouts run (through the journal)")
+                 "How often to look whether a sweep is due (a hold timing out, lots expiring, an "
+                 "order or id to forget); only then is a sweep written (through the journal)")
       ->check(CLI::Range(1u, 60'000u))
       ->capture_default_str();
   app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
@@ -153,6 +154,11 @@ int main(int argc, char** argv) {
                checkpoints,
                allocator_note(), config.test_clock ? "ON" : "off", server.start_note());
   server.run();
-  spdlog::info("bonusd stopped: everything accepted was applied and flushed");
+  const auto report = server.stop_report();
+  if (!report.clean) {
+    spdlog::error("{}", report.message);
+    return 1;
+  }
+  spdlog::info("{}", report.message);
   return 0;
 }

@@ -135,6 +135,47 @@ void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group) {
   }
 }
 
+void Sequencer::fail_journal(const std::string& error) {
+  spdlog::error("journal: {}; refusing writes from now on", error);
+  failure_ = error;
+  failed_ = true;
+}
+
+// A shard's due time is current only once it has applied the last tick; until then the
+// tick is on its way and another would be one too many.
+bool Sequencer::sweep_due() const {
+  const TimeUs now = clock_.read_now();
+  bool due = false;
+  for (const auto& shard : shards_) {
+    if (shard->applied_us() < last_tick_us_) return false;
+    due = due || shard->next_due_us() <= now;
+  }
+  return due;
+}
+
+// Test clock: an advance that would leave less than kClockHeadroomUs before the engine's
+// last time is refused and changes nothing; an accepted one is in the clock file before
+// sequence() moves the offset, so no read reports a time a restart could go back from.
+// A refused job is answered here; false then.
+bool Sequencer::admit_advance(WriteJob& job) {
+  if (!clock_.can_advance(job.advance_us)) {
+    job.refused = "clock_advance by " + std::to_string(job.advance_us) +
+                  " us refused: the ledger time (" + std::to_string(clock_.read_now()) +
+                  " us) must stay at least " + std::to_string(kClockHeadroomUs) +
+                  " us below the engine's last time " + std::to_string(kTimeMaxUs) +
+                  " us; time not moved";
+  } else if (auto error =
+                 write_clock_file(options_.data_dir, clock_.offset_us() + job.advance_us)) {
+    job.refused = "clock: " + *error + "; time not moved";
+    job.storage_failed = true;
+  } else {
+    return true;
+  }
+  job.remaining.store(1);
+  job.delivered();
+  return false;
+}
+
 void Sequencer::run() {
   std::deque<std::shared_ptr<WriteJob>> group;
   auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
@@ -149,23 +190,25 @@ void Sequencer::run() {
       if (!open) return;
       continue;
     }
+    std::erase_if(group,
+                  [&](const auto& job) { return job->advance_us > 0 && !admit_advance(*job); });
     for (auto& job : group) sequence(*job, job);
 
-    // Sweep ticks: every interval while writes come in; when idle, once a second (reads
-    // never count an expired lot anyway; the sweep moves amounts into the statistics
-    // and releases timed-out holds).
-    written_since_sweep_ = written_since_sweep_ || !group.empty();
+    // Sweep ticks: at most one per interval, and only when the ledger time has reached
+    // what a shard has due (a hold's deadline, an expiry minute over, an order or id to
+    // forget): an idle ledger writes nothing. Reads never count an expired lot anyway;
+    // the sweep moves amounts into the statistics and releases timed-out holds.
     const auto now = std::chrono::steady_clock::now();
-    if (now >= next_sweep && (written_since_sweep_ || now >= last_sweep_ + kIdleSweepInterval)) {
-      append(Sweep{options_.sweep_limit, 0}, clock_.stamp(), Router::kAllShards, nullptr, 0);
-      last_sweep_ = now;
-      written_since_sweep_ = false;
+    if (now >= next_sweep) {
+      if (sweep_due()) {
+        last_tick_us_ = clock_.stamp();
+        append(Sweep{options_.sweep_limit, 0}, last_tick_us_, Router::kAllShards, nullptr, 0);
+      }
+      next_sweep = now + options_.sweep_interval;
     }
-    if (now >= next_sweep) next_sweep = now + options_.sweep_interval;
     if (!outbox_[0].empty() || group.size() > 0) {
       if (auto error = journal_.sync(); error) {
-        spdlog::error("journal: {}; refusing writes from now on", *error);
-        failed_ = true;
+        fail_journal(*error);
         fail(group);
         group.clear();
         continue;

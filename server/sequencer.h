@@ -2,7 +2,8 @@
 // thread, stamps every command with the ledger time, routes it, appends it to the
 // journal, and once the whole group is durable (one fdatasync for everything that
 // arrived during the previous one: group commit) hands the commands to their shards.
-// It also writes the periodic sweep tick into the log, so a replay sweeps alike. Each
+// It also writes the sweep tick into the log, so a replay sweeps alike: only when a
+// shard has something due (Shard::next_due_us), so an idle server writes nothing. Each
 // durable group also goes to the checkpointer's replicas, and once a checkpoint is
 // durable the sequencer deletes the journal segments before it.
 //
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +39,7 @@ struct SequencerOptions {
   std::chrono::milliseconds sweep_interval{100};
   std::uint32_t sweep_limit = 10'000;  // work per sweep tick; the rest waits for the next
   bool sync = true;                    // false: --durability none (benchmarks only)
+  std::string data_dir;                // for the clock file (ledger_clock.h)
 };
 
 class Sequencer {
@@ -64,6 +67,8 @@ class Sequencer {
   void checkpoint_durable(std::uint64_t position);
 
   bool failed() const { return failed_.load(); }
+  // Why the journal failed (the sticky error), once failed(); empty before.
+  std::string failure() const { return failed() ? failure_ : std::string(); }
   std::uint64_t journal_bytes() const { return journal_bytes_.load(); }
 
  private:
@@ -74,6 +79,9 @@ class Sequencer {
   void fail(std::deque<std::shared_ptr<WriteJob>>& group);
   void take_reports();
   void trim_journal();
+  void fail_journal(const std::string& error);
+  bool sweep_due() const;
+  bool admit_advance(WriteJob& job);
 
   SequencerOptions options_;
   Journal& journal_;
@@ -91,9 +99,8 @@ class Sequencer {
   std::atomic<std::uint64_t> trim_before_{0};     // delete segments before this position
   std::uint64_t trimmed_before_ = 0;
   std::string record_;
-  static constexpr std::chrono::seconds kIdleSweepInterval{1};
-  std::chrono::steady_clock::time_point last_sweep_{};
-  bool written_since_sweep_ = false;
+  TimeUs last_tick_us_ = std::numeric_limits<TimeUs>::min();  // the last sweep tick's stamp
+  std::string failure_;  // written once, before failed_ becomes true
   std::atomic<bool> failed_{false};
   std::atomic<std::uint64_t> journal_bytes_{0};
   std::thread thread_;

@@ -22,6 +22,8 @@ void Server::stop_threads() {
   for (auto& shard : shards_) shard->stop();
   if (checkpointer_) {
     checkpointer_->stop();
+    last_checkpoint_error_ =
+        checkpointer_->failure() ? checkpointer_->failure() : checkpointer_->last_error();
     if (auto error = journal_->delete_segments_before(checkpointer_->position() + 1)) {
       spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
     }
@@ -129,7 +131,11 @@ std::optional<std::string> Server::start() {
     });
   }
   for (auto& t : replayers) t.join();
-  clock_.resume_after(last_time);
+  // Time goes on from the last stamp, with the offset of the last `clock_advance` (the
+  // clock file), so no time reported before the restart is ahead of the ones after it.
+  const ClockFileRead stored = read_clock_file(config_.data_dir);
+  if (stored.error) return "clock: " + *stored.error;
+  clock_.resume_after(last_time, stored.offset_us);
   if (auto problem = finish_manifest()) return problem;
   // The admission learns every live id and order from the ledgers as they now are.
   admission_ = std::make_unique<Admission>(config_.shards, config_.engine);
@@ -169,6 +175,7 @@ std::optional<std::string> Server::start() {
   SequencerOptions sequencer;
   sequencer.sweep_interval = std::chrono::milliseconds(config_.sweep_interval_ms);
   sequencer.sync = config_.durable;
+  sequencer.data_dir = config_.data_dir;
   sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *admission_, clock_, shards_,
                                            checkpointer_.get());
   for (auto& shard : shards_) {
@@ -190,6 +197,27 @@ std::optional<std::string> Server::start() {
                  std::to_string(replay_ms) + " ms (" + std::to_string(accounts) + " accounts, " +
                  std::to_string(config_.shards) + " shards)";
   return std::nullopt;
+}
+
+Server::StopReport Server::stop_report() const {
+  StopReport report;
+  if (sequencer_ && sequencer_->failed()) {
+    report.clean = false;
+    report.message = "bonusd stopped after a journal failure (" + sequencer_->failure() +
+                     "): writes were refused from the failed group on (storage_failed); "
+                     "what was acknowledged before it is in the journal";
+    return report;
+  }
+  report.message =
+      config_.durable
+          ? "bonusd stopped: everything accepted was applied and is durable in the journal"
+          : "bonusd stopped: everything accepted was applied and written to the "
+            "journal, but not fdatasync'ed (--durability none)";
+  if (last_checkpoint_error_) {
+    report.message += "; the last checkpoint failed (" + *last_checkpoint_error_ +
+                      "), so the next start replays more of the journal";
+  }
+  return report;
 }
 
 void Server::accept() {

@@ -49,6 +49,13 @@ class Server {
   std::uint16_t port() const { return port_; }
   const ServerConfig& config() const { return config_; }
   std::string start_note() const { return start_note_; }
+  // After run(): what the stop achieved, for the last log line. `clean` is false when the
+  // journal had failed: then not everything accepted was applied and made durable.
+  struct StopReport {
+    bool clean = true;
+    std::string message;
+  };
+  StopReport stop_report() const;
 
   // For connections (network thread).
   asio::io_context& io() { return io_; }
@@ -108,6 +115,7 @@ class Server {
   mutable std::mutex manifest_mutex_;
   Manifest manifest_;
   EngineConfig flag_limits_;  // the limits flags' values, as given (settle_manifest)
+  std::optional<std::string> last_checkpoint_error_;  // of the checkpoint at the stop
 };
 
 }  // namespace bonus::server

@@ -10,6 +10,7 @@
 namespace bonus::server {
 
 void Shard::start() {
+  publish_due();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -65,6 +66,13 @@ void Shard::apply(ShardWrite& w) {
   job.delivered();
 }
 
+// For the sequencer's tick decision (Sequencer::sweep_due): due first, then the time
+// it is as of, which the sequencer reads first.
+void Shard::publish_due() {
+  due_us_.store(ledger_.next_due_us(), std::memory_order_release);
+  applied_us_.store(ledger_.last_time(), std::memory_order_release);
+}
+
 void Shard::run() {
   std::deque<Read> reads;
   std::vector<ShardWrite> slice;
@@ -84,7 +92,10 @@ void Shard::run() {
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
     for (ShardWrite& w : slice) apply(w);
-    if (!slice.empty() && reports_sink_) reports_sink_({}, slice.back().time);
+    if (!slice.empty()) {
+      publish_due();
+      if (reports_sink_) reports_sink_({}, slice.back().time);
+    }
     slice.clear();
   }
 }

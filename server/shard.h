@@ -7,6 +7,7 @@
 // the thread starts).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -54,9 +55,16 @@ class Shard {
 
   std::uint32_t index() const { return index_; }
 
+  // From any thread: the ledger's next_due_us() and last_time() as of the last slice of
+  // writes this shard applied (from the loaded and replayed state before that). Read
+  // applied_us() first: the due time read after it is at least as recent.
+  TimeUs next_due_us() const { return due_us_.load(std::memory_order_acquire); }
+  TimeUs applied_us() const { return applied_us_.load(std::memory_order_acquire); }
+
  private:
   void run();
   void apply(ShardWrite& w);
+  void publish_due();
 
   std::uint32_t index_;
   Ledger ledger_;
@@ -68,6 +76,8 @@ class Shard {
   std::deque<ShardWrite> writes_;  // guarded by mutex_
   std::deque<Read> reads_;         // guarded by mutex_
   bool stopping_ = false;          // guarded by mutex_
+  std::atomic<TimeUs> due_us_{kTimeNever};
+  std::atomic<TimeUs> applied_us_{kTimeNever};
   std::thread thread_;
 };
 

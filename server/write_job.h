@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "engine/command.h"
@@ -26,6 +27,7 @@ struct WriteJob {
   std::vector<std::uint8_t> fanned;  // per command: shards merged so far (fan-out only)
   bool storage_failed = false;  // set by the sequencer when the journal failed
   TimeUs advance_us = 0;        // test clock: move time forward, then sweep (no commands)
+  std::string refused;          // set by the sequencer when it refused the advance: why
   std::function<void(WriteJob&)> done;
 
   // Called by each delivery; the last one runs `done`.

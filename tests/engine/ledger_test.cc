@@ -1494,6 +1494,52 @@ TEST_F(LedgerTest, Sweep_WithLimitReachesSameStateAsUnlimited) {
   expect_audit_clean(twin);
 }
 
+TEST_F(LedgerTest, NextDue_NothingWaitsInAnEmptyLedger) {
+  EXPECT_EQ(ledger_->next_due_us(), kTimeNever);
+  ASSERT_EQ(run(sweep()), ok(0));
+  EXPECT_EQ(ledger_->next_due_us(), kTimeNever);  // a sweep has no id to remember
+}
+
+// The server writes a sweep tick only at next_due_us(), so each kind of waiting work
+// must show in it: a sweep just before the answer finds nothing, one at it does the work.
+TEST_F(LedgerTest, NextDue_NamesHoldDeadlinesLotBucketsIdWindowsAndOrderRetention) {
+  const TimeUs t1 = kT0 + 1, t2 = kT0 + 2;
+  ASSERT_EQ(run_at(credit(S1, B1, 10, LotLife::ttl_of(10 * kUsPerMinute)), t1), ok(10));
+  const TimeUs bucket_over = kT0 + 11 * kUsPerMinute;  // the lot's minute is over
+  EXPECT_EQ(ledger_->next_due_us(), bucket_over);
+  ASSERT_EQ(run_at(hold(1, S1, B1, 4, kGoods, 5 * kUsPerMinute), t2), ok(4));
+  const TimeUs deadline = t2 + 5 * kUsPerMinute;
+  EXPECT_EQ(ledger_->next_due_us(), deadline);
+
+  EXPECT_EQ(run_at(sweep(), deadline - 1), ok(0, 0));
+  EXPECT_EQ(run_at(sweep(), deadline), ok(0, 1));  // the hold timed out
+  EXPECT_EQ(ledger_->next_due_us(), bucket_over);
+  EXPECT_EQ(run_at(sweep(), bucket_over - 1), ok(0, 0));
+  EXPECT_EQ(run_at(sweep(), bucket_over), ok(10, 0));  // the lot expired
+  EXPECT_EQ(stats(S1).expired, 10u);
+
+  // Then the ids leave their window, one after the other, then the finished hold its
+  // retention; then nothing is left.
+  EXPECT_EQ(ledger_->next_due_us(), t1 + kIdWindow);
+  ASSERT_EQ(run_at(sweep(), t1 + kIdWindow), ok(0));
+  EXPECT_EQ(ledger_->next_due_us(), t2 + kIdWindow);
+  ASSERT_EQ(run_at(sweep(), t2 + kIdWindow), ok(0));
+  EXPECT_EQ(ledger_->next_due_us(), deadline + kRetention);
+  ASSERT_EQ(run_at(sweep(), deadline + kRetention), ok(0));
+  EXPECT_EQ(ledger_->next_due_us(), kTimeNever);
+  EXPECT_EQ(code(capture(1)), Code::unknown_order);  // the hold's record is gone
+}
+
+TEST_F(LedgerTest, NextDue_NamesAFinishedAccrualsRetention) {
+  ASSERT_EQ(run(accrue(7, S1, B1, 10)), ok(10));
+  ASSERT_EQ(code(cancel(7)), Code::ok);
+  const TimeUs finished = now_;
+  ASSERT_EQ(run_at(sweep(), now_ + kIdWindow + kUsPerSecond), ok(0));  // both ids gone
+  EXPECT_EQ(ledger_->next_due_us(), finished + kRetention);
+  ASSERT_EQ(run_at(sweep(), finished + kRetention), ok(0));
+  EXPECT_EQ(ledger_->next_due_us(), kTimeNever);
+}
+
 // ---------------------------------------------------------------------------------------
 // Reads
 

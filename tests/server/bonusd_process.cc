@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -59,8 +60,10 @@ bool BonusdProcess::start(const std::vector<std::string>& args) {
   // Starts that failed printed no "listening" line: wait for one more than there are.
   starts_ = count_of(log(), kListening) + 1;
   // Small journal segments: tests run several servers at once, each preallocating one.
-  std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", data_dir_,
-                                   "--journal-segment-bytes", "8388608"};
+  std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", data_dir_};
+  if (std::find(args.begin(), args.end(), "--journal-segment-bytes") == args.end()) {
+    argv.insert(argv.end(), {"--journal-segment-bytes", "8388608"});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   const pid_t pid = fork();
   if (pid == 0) {

@@ -17,8 +17,8 @@ class BonusdProcess {
   BonusdProcess();
   ~BonusdProcess();
 
-  // Starts bonusd with `--listen 127.0.0.1:0 --data <dir>` (and 8 MiB journal segments)
-  // plus `args`, and waits for its
+  // Starts bonusd with `--listen 127.0.0.1:0 --data <dir>` (and 8 MiB journal segments
+  // unless `args` name --journal-segment-bytes) plus `args`, and waits for its
   // "listening on" line. Returns false (with the log in `log()`) if it did not start.
   bool start(const std::vector<std::string>& args = {});
   // Sends `signal` and waits for the exit; returns the exit status (or 128 + signal).
