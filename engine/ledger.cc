@@ -35,7 +35,8 @@ Result Ledger::apply(const Command& command, TimeUs now) {
     }
     forget_id(*entry);  // Past its window: forgotten.
   }
-  if (id_count_[0] >= config_.ids_max) {
+  // A SetLimits is never ids_full: it is how an operator raises ids_max.
+  if (id_count_[0] >= config_.ids_max && !std::holds_alternative<SetLimits>(command)) {
     prune(now, SIZE_MAX);
     if (id_count_[0] >= config_.ids_max) return Result::of(Code::ids_full);
   }
@@ -139,17 +140,15 @@ std::optional<IdMemory> Ledger::id_memory(const Id128& id, TimeUs now) const {
   return IdMemory{e->body_hash, e->time_us, id_rejected(*e)};
 }
 
-TimeUs Ledger::order_live_until(OrderId order, bool hold, TimeUs now) const {
+TimeUs Ledger::order_finished_us(OrderId order, bool hold, TimeUs now) const {
   if (hold) {
     const HoldOrder* h = holds_.find(order);
     if (h == nullptr || !hold_live(*h, now)) return 0;
-    return h->state == HoldOrder::State::held ? kTimeNever
-                                              : h->finished_us + config_.order_retention_us;
+    return h->state == HoldOrder::State::held ? kTimeNever : h->finished_us;
   }
   const AccrualOrder* a = accruals_.find(order);
   if (a == nullptr || !accrual_live(*a, now)) return 0;
-  return a->state == AccrualOrder::State::pending ? kTimeNever
-                                                  : a->finished_us + config_.order_retention_us;
+  return a->state == AccrualOrder::State::pending ? kTimeNever : a->finished_us;
 }
 
 HoldOrder* Ledger::live_hold(OrderId order, TimeUs now) {

@@ -107,10 +107,11 @@ class Ledger {
       if (id_live(e, now)) f(e.id, IdMemory{e.body_hash, e.time_us, id_rejected(e)});
     });
   }
-  // Until when the record of an order (a hold or spend if `hold`, else an accrual) is
-  // live: 0 if there is none at `now`, kTimeNever while it is open (held, pending),
-  // else when its retention ends. For the server's ledger-wide order directory.
-  TimeUs order_live_until(OrderId order, bool hold, TimeUs now) const;
+  // The record of an order (a hold or spend if `hold`, else an accrual) at `now`: 0 if
+  // there is none live, kTimeNever while it is open (held, pending), else when it
+  // finished (it stays live for config().order_retention_us after). For the server's
+  // ledger-wide order directory.
+  TimeUs order_finished_us(OrderId order, bool hold, TimeUs now) const;
   // The holds the last apply() timed out in a sweep (cleared by every apply).
   const std::vector<OrderId>& swept_holds() const { return swept_holds_; }
   // How long an id is remembered: an applied command's, or a rejected one's.

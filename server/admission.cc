@@ -5,10 +5,27 @@
 
 namespace bonus::server {
 
+namespace {
+
+IdDirectory::Windows windows_of(const EngineConfig& c) {
+  return IdDirectory::Windows{c.ids_max, c.id_window_us, c.rejected_id_window_us,
+                              c.rejected_ids_max};
+}
+
+}  // namespace
+
 Admission::Admission(std::uint32_t shards, const EngineConfig& config)
-    : router_(shards, config.orders_max * shards),
-      ids_(IdDirectory::Windows{config.ids_max, config.id_window_us,
-                                config.rejected_id_window_us}) {}
+    : shards_(shards),
+      config_(config),
+      router_(shards, config.orders_max * shards, config.order_retention_us),
+      ids_(windows_of(config)) {}
+
+void Admission::set_limits(const SetLimits& c, TimeUs now) {
+  if (!set_limits_valid(c)) return;  // the shards answer invalid_limits
+  config_ = apply_limits(config_, c);
+  ids_.set_windows(windows_of(config_), now);
+  router_.set_limits(config_.orders_max * shards_, config_.order_retention_us, now);
+}
 
 Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
   if (std::holds_alternative<Sweep>(command)) return Admitted{Router::kAllShards, std::nullopt};
@@ -21,8 +38,16 @@ Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
   switch (look.verdict) {
     case IdDirectory::Verdict::reused:
       return Admitted{look.shard, Result::of(Code::id_reused)};
+    case IdDirectory::Verdict::answered: {
+      Result repeat = look.answer;
+      repeat.flags |= Result::kRepeat;
+      return Admitted{0, repeat};
+    }
     case IdDirectory::Verdict::full:
-      return Admitted{0, Result::of(Code::ids_full)};
+      if (!std::holds_alternative<SetLimits>(command)) {
+        return Admitted{0, Result::of(Code::ids_full)};
+      }
+      break;
     case IdDirectory::Verdict::same: {
       // A retry goes where its id lives. If the shard surely holds the id (its report
       // said so, or it has applied the id's last use, which needed no report), it answers
@@ -40,8 +65,12 @@ Admission::Admitted Admission::admit(const Command& command, TimeUs now) {
       break;
   }
   const Router::Route route = router_.route(command, now, Router::kNoShard, valid);
-  if (route.rejected != Code::ok) return Admitted{route.shard, Result::of(route.rejected)};
+  if (route.rejected != Code::ok) {
+    ids_.remember_answer(id, body, Result::of(route.rejected), now);
+    return Admitted{route.shard, Result::of(route.rejected)};
+  }
   ids_.claim(id, body, route.shard, now);
+  if (const auto* limits = std::get_if<SetLimits>(&command)) set_limits(*limits, now);
   return Admitted{route.shard, std::nullopt};
 }
 
@@ -60,7 +89,7 @@ bool merge_seller_wide(Result& into, const Result& part, bool first) {
 
 void Admission::report(const Outcome& o) {
   if (!o.id.zero()) ids_.report(o.id, o.shard, o.stamp_us, o.id_memory);
-  if (o.has_order) router_.report(o.order, o.hold, o.shard, o.stamp_us, o.order_until_us);
+  if (o.has_order) router_.report(o.order, o.hold, o.shard, o.stamp_us, o.order_finished_us);
 }
 
 void Admission::restore(std::uint32_t shard, const Ledger& ledger, TimeUs now) {
@@ -68,8 +97,8 @@ void Admission::restore(std::uint32_t shard, const Ledger& ledger, TimeUs now) {
     ids_.restore(id, shard, memory);
   });
   ledger.for_each_order([&](OrderId order, bool hold, TimeUs) {
-    const TimeUs until = ledger.order_live_until(order, hold, now);
-    if (until != 0) router_.restore(order, hold, shard, until);
+    const TimeUs finished = ledger.order_finished_us(order, hold, now);
+    if (finished != 0) router_.restore(order, hold, shard, finished);
   });
 }
 

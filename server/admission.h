@@ -7,7 +7,10 @@
 //   3. the route: a hold, spend or accrual whose order is live on another shard is
 //      `order_exists`, past the order bound `orders_full`; else the command's shard.
 // A command rejected here is answered at once and never journaled: nothing changes, on
-// any shard. What is admitted goes to its shard(s), whose outcome reports (outcome.h)
+// any shard. The answers of step 3 are kept under the command's id like a shard keeps a
+// rejection (IdDirectory::remember_answer). A SetLimits changes the windows and bounds
+// here at its place in the log, as in the ledgers, and is never `ids_full` (it is how an
+// operator raises ids_max). What is admitted goes to its shard(s), whose outcome reports (outcome.h)
 // keep both directories exact.
 //
 // Owned by the sequencer thread (and start-up, which rebuilds it from the ledgers).
@@ -55,6 +58,10 @@ class Admission {
   const IdDirectory& ids() const { return ids_; }
 
  private:
+  void set_limits(const SetLimits& c, TimeUs now);
+
+  std::uint32_t shards_;
+  EngineConfig config_;  // as of the last SetLimits admitted
   Router router_;
   IdDirectory ids_;
 

@@ -11,15 +11,16 @@ IdDirectory::Look IdDirectory::lookup(const Id128& id, std::uint64_t body_hash, 
   auto it = claims_.find(id);
   if (it != claims_.end() && live(it->second, now)) {
     const Claim& c = it->second;
-    if (c.body_hash != body_hash) return Look{Verdict::reused, c.shard, c.confirmed, c.last_us};
-    return Look{Verdict::same, c.shard, c.confirmed, c.last_us};
+    if (c.body_hash != body_hash) return Look{Verdict::reused, {}, c.shard, c.confirmed, c.last_us};
+    if (c.shard == kNoShard) return Look{Verdict::answered, answers_.at(id), c.shard, true, c.last_us};
+    return Look{Verdict::same, {}, c.shard, c.confirmed, c.last_us};
   }
   if (it != claims_.end()) erase(it);
   if (count_[0] >= windows_.ids_max) {
     purge(now, SIZE_MAX);
-    if (count_[0] >= windows_.ids_max) return Look{Verdict::full, 0, false, 0};
+    if (count_[0] >= windows_.ids_max) return Look{Verdict::full, {}, 0, false, 0};
   }
-  return Look{Verdict::fresh, 0, false, 0};
+  return Look{Verdict::fresh, {}, 0, false, 0};
 }
 
 void IdDirectory::claim(const Id128& id, std::uint64_t body_hash, std::uint32_t shard,
@@ -28,6 +29,20 @@ void IdDirectory::claim(const Id128& id, std::uint64_t body_hash, std::uint32_t 
   BONUS_ASSERT(inserted);
   times_[0].emplace(now, id);
   ++count_[0];
+}
+
+void IdDirectory::remember_answer(const Id128& id, std::uint64_t body_hash, const Result& answer,
+                                  TimeUs now) {
+  if (answers_.size() >= windows_.answers_max) {
+    purge(now, SIZE_MAX);
+    if (answers_.size() >= windows_.answers_max) return;
+  }
+  const bool inserted =
+      claims_.emplace(id, Claim{body_hash, now, now, kNoShard, true, true}).second;
+  BONUS_ASSERT(inserted);
+  answers_.emplace(id, answer);
+  times_[1].emplace(now, id);
+  ++count_[1];
 }
 
 void IdDirectory::touch(const Id128& id, TimeUs now, bool confirmed) {
@@ -83,6 +98,7 @@ void IdDirectory::set(const Id128& id, Claim& c, TimeUs time_us, bool rejected) 
 
 void IdDirectory::erase(std::unordered_map<Id128, Claim, IdHash>::iterator it) {
   --count_[it->second.rejected];
+  if (it->second.shard == kNoShard) answers_.erase(it->first);
   claims_.erase(it);
 }
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <queue>
 #include <vector>
 #include <optional>
@@ -26,6 +27,7 @@
 #include <utility>
 
 #include "engine/ledger_records.h"
+#include "engine/result.h"
 #include "engine/types.h"
 
 namespace bonus::server {
@@ -33,17 +35,22 @@ namespace bonus::server {
 class IdDirectory {
  public:
   static constexpr std::uint32_t kAllShards = UINT32_MAX;
+  // A claim no shard holds: the admission rejected the command itself and the directory
+  // keeps its answer (remember_answer).
+  static constexpr std::uint32_t kNoShard = UINT32_MAX - 1;
 
   struct Windows {
     std::uint64_t ids_max = 0;  // applied ids claimed at once, ledger-wide
     TimeUs id_window_us = 0;
     TimeUs rejected_id_window_us = 0;
+    std::uint64_t answers_max = 0;  // answers of the admission's own kept at once
   };
   explicit IdDirectory(const Windows& windows) : windows_(windows) {}
 
-  enum class Verdict : std::uint8_t { fresh, same, reused, full };
+  enum class Verdict : std::uint8_t { fresh, same, reused, full, answered };
   struct Look {
     Verdict verdict = Verdict::fresh;
+    Result answer;            // for `answered`: what the admission answered the first time
     std::uint32_t shard = 0;  // for `same` and `reused`: where the id lives (or kAllShards)
     bool confirmed = false;   // for `same`: the shard surely holds it (a report said so)
     TimeUs last_us = 0;       // for `same`: the latest admitted use
@@ -55,6 +62,11 @@ class IdDirectory {
   Look lookup(const Id128& id, std::uint64_t body_hash, TimeUs now);
   // Admits a `fresh` id: claimed for `shard` (or kAllShards).
   void claim(const Id128& id, std::uint64_t body_hash, std::uint32_t shard, TimeUs now);
+  // Keeps the admission's own rejection of a `fresh` id, as a shard keeps a rejection: a
+  // retry within the rejected window gets it again, another body is `id_reused`. Past
+  // `answers_max` such answers, it is not kept. Never across a restart.
+  void remember_answer(const Id128& id, std::uint64_t body_hash, const Result& answer,
+                       TimeUs now);
   // Admits a `same` use at `now`. `confirmed` uses are answered from the shard's memory
   // and change nothing; others may be applied as new there, so the claim is extended to
   // the longest until the shard reports.
@@ -69,7 +81,12 @@ class IdDirectory {
   // shards belongs to a seller-wide command.
   void restore(const Id128& id, std::uint32_t shard, const IdMemory& memory);
 
-  void set_windows(const Windows& windows) { windows_ = windows; }
+  // A SetLimits at `now`: what is past its window at `now` is forgotten first (as the
+  // ledgers do), then the new windows and bound apply.
+  void set_windows(const Windows& windows, TimeUs now) {
+    purge(now, SIZE_MAX);
+    windows_ = windows;
+  }
   // Applied ids claimed (live or not yet purged).
   std::uint64_t applied_count() const { return count_[0]; }
   std::uint64_t size() const { return claims_.size(); }
@@ -107,6 +124,7 @@ class IdDirectory {
   std::priority_queue<std::pair<TimeUs, Id128>, std::vector<std::pair<TimeUs, Id128>>, Later>
       times_[2];
   std::uint64_t count_[2] = {0, 0};
+  std::unordered_map<Id128, Result, IdHash> answers_;  // of the kNoShard claims
 };
 
 }  // namespace bonus::server

@@ -46,7 +46,7 @@ void collect_outcomes(const Command& command, const Result& result, const Ledger
       o.order = order;
       o.has_order = true;
       o.hold = true;
-      o.order_until_us = ledger.order_live_until(order, true, stamp_us);
+      o.order_finished_us = ledger.order_finished_us(order, true, stamp_us);
       out.push_back(o);
     }
     return;
@@ -68,7 +68,7 @@ void collect_outcomes(const Command& command, const Result& result, const Ledger
     o.order = named.order;
     o.has_order = true;
     o.hold = named.hold;
-    o.order_until_us = ledger.order_live_until(named.order, named.hold, stamp_us);
+    o.order_finished_us = ledger.order_finished_us(named.order, named.hold, stamp_us);
   }
   out.push_back(o);
 }

@@ -25,7 +25,7 @@ struct Outcome {
   OrderId order = 0;
   bool has_order = false;
   bool hold = false;          // the order is a hold or spend (else an accrual)
-  TimeUs order_until_us = 0;  // Ledger::order_live_until after the apply
+  TimeUs order_finished_us = 0;  // Ledger::order_finished_us after the apply
 };
 
 // Appends to `out` what applying `command` at `stamp_us` with `result` on `ledger` (as it

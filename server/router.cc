@@ -10,11 +10,8 @@ Router::Route Router::create(Directory& d, OrderId order, BuyerId buyer, TimeUs 
   if (!record) return Route{shard, Code::ok};
   purge(d, now, 8);
   auto it = d.entries.find(order);
-  if (it != d.entries.end() && it->second.until_us > now && it->second.shard != shard) {
-    // Live elsewhere: its shard says order_exists, if what we know of it is exact.
-    const Entry& e = it->second;
-    return applied(e.shard, e.last_us) ? Route{e.shard, Code::ok}
-                                       : Route{shard, Code::order_exists};
+  if (it != d.entries.end() && live(it->second, now) && it->second.shard != shard) {
+    return Route{shard, Code::order_exists};
   }
   if (it == d.entries.end()) {
     if (d.entries.size() >= orders_max_) {
@@ -72,37 +69,46 @@ bool Router::applied(std::uint32_t shard, TimeUs time_us) const {
 }
 
 void Router::report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,
-                    TimeUs live_until_us) {
+                    TimeUs finished_us) {
   Directory& d = hold ? holds_ : accruals_;
   auto it = d.entries.find(order);
   if (it == d.entries.end() || it->second.shard != shard || stamp_us < it->second.last_us) return;
-  if (live_until_us == 0) {
+  if (finished_us == 0) {
     d.entries.erase(it);
     return;
   }
-  set_until(d, order, it->second, live_until_us);
+  set_finished(d, order, it->second, finished_us);
 }
 
-void Router::restore(OrderId order, bool hold, std::uint32_t shard, TimeUs live_until_us) {
+void Router::restore(OrderId order, bool hold, std::uint32_t shard, TimeUs finished_us) {
   Directory& d = hold ? holds_ : accruals_;
   auto [it, inserted] = d.entries.try_emplace(order, Entry{shard, 0, 0});
   // An id live on two shards (reused before ids were ledger-wide): the longer-lived wins.
-  if (!inserted && it->second.until_us >= live_until_us) return;
+  if (!inserted && it->second.finished_us >= finished_us) return;
   it->second.shard = shard;
-  set_until(d, order, it->second, live_until_us);
+  set_finished(d, order, it->second, finished_us);
 }
 
-void Router::set_until(Directory& d, OrderId order, Entry& e, TimeUs until_us) {
-  e.until_us = until_us;
-  if (until_us != kTimeNever) d.ends.emplace(until_us, order);
+void Router::set_limits(std::uint64_t orders_max, TimeUs retention_us, TimeUs now) {
+  purge(holds_, now, SIZE_MAX);
+  purge(accruals_, now, SIZE_MAX);
+  orders_max_ = orders_max;
+  retention_us_ = retention_us;
+}
+
+void Router::set_finished(Directory& d, OrderId order, Entry& e, TimeUs finished_us) {
+  e.finished_us = finished_us;
+  if (finished_us != kTimeNever) d.finishes.emplace(finished_us, order);
 }
 
 void Router::purge(Directory& d, TimeUs now, std::size_t budget) {
-  for (std::size_t n = 0; n < budget && !d.ends.empty() && d.ends.top().first <= now; ++n) {
-    const auto [until, order] = d.ends.top();
-    d.ends.pop();
+  const TimeUs horizon = now - retention_us_;
+  for (std::size_t n = 0; n < budget && !d.finishes.empty() && d.finishes.top().first <= horizon;
+       ++n) {
+    const auto [finished, order] = d.finishes.top();
+    d.finishes.pop();
     auto it = d.entries.find(order);
-    if (it != d.entries.end() && it->second.until_us == until) d.entries.erase(it);
+    if (it != d.entries.end() && it->second.finished_us == finished) d.entries.erase(it);
   }
 }
 

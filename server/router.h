@@ -6,10 +6,9 @@
 // Seller-wide commands and sweeps go to every shard.
 //
 // Order ids are ledger-wide (holds and one-step spends are one kind, accruals another):
-// a hold, spend or accrual naming an order that is live on another shard goes to that
-// shard, which answers `order_exists` (and remembers the rejection under its id, as one
-// ledger would); while the router's knowledge of that order may be stale (a command
-// naming it not yet applied), it is `order_exists` decided here and never journaled. "Live" is the engine's: open, or
+// a hold, spend or accrual naming an order that is live on another shard is
+// `order_exists`, decided here and never journaled (the admission remembers the answer
+// under the command's id, as a shard remembers a rejection). "Live" is the engine's: open, or
 // finished less than order_retention_us ago. The router must never forget an order a
 // shard still holds: on admission it assumes the order is opened (live for ever) and it
 // learns the exact state from the shards' outcome reports (server/outcome.h): a creation
@@ -40,9 +39,14 @@ class Router {
   static constexpr std::uint32_t kNoShard = UINT32_MAX - 1;
 
   // Remembers at most `orders_max` live orders of each kind (ledger-wide); past it a
-  // new order is `orders_full`.
-  Router(std::uint32_t shards, std::uint64_t orders_max)
-      : shards_(shards), orders_max_(orders_max), applied_us_(shards, 0) {}
+  // new order is `orders_full`. A finished order is live for `retention_us` after.
+  Router(std::uint32_t shards, std::uint64_t orders_max, TimeUs retention_us)
+      : shards_(shards), orders_max_(orders_max), retention_us_(retention_us),
+        applied_us_(shards, 0) {}
+
+  // A SetLimits at `now`: what is past its retention at `now` is forgotten first (as the
+  // ledgers do), then the new bound and retention apply.
+  void set_limits(std::uint64_t orders_max, TimeUs retention_us, TimeUs now);
 
   std::uint32_t shard_of_buyer(BuyerId buyer) const {
     return static_cast<std::uint32_t>(mix64(buyer) % shards_);
@@ -62,12 +66,13 @@ class Router {
               bool record = true);
 
   // What `shard` holds of `order` after applying a command of time `stamp_us` that named
-  // it, or a sweep at that time: live until `live_until_us` (0: nothing, kTimeNever: open).
+  // it, or a sweep at that time (Ledger::order_finished_us: 0 nothing, kTimeNever open,
+  // else when it finished).
   void report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,
-              TimeUs live_until_us);
+              TimeUs finished_us);
 
-  // Start-up, from each shard's ledger (Ledger::for_each_order + order_live_until).
-  void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs live_until_us);
+  // Start-up, from each shard's ledger (Ledger::for_each_order + order_finished_us).
+  void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs finished_us);
 
   // Shard `shard` has applied everything admitted for it up to `time_us`, and its
   // reports about it have been given to report(). What the router knows of an order is
@@ -81,24 +86,28 @@ class Router {
  private:
   struct Entry {
     std::uint32_t shard = 0;
-    TimeUs last_us = 0;   // the latest admitted command naming the order
-    TimeUs until_us = 0;  // live while now < until_us
+    TimeUs last_us = 0;      // the latest admitted command naming the order
+    TimeUs finished_us = 0;  // kTimeNever while open (or assumed open)
   };
   struct Directory {
     std::unordered_map<OrderId, Entry> entries;
-    // Finite ends of life, soonest first; an entry whose end has since changed is skipped.
+    // Finish times, soonest first; an entry whose finish has since changed is skipped.
     std::priority_queue<std::pair<TimeUs, OrderId>, std::vector<std::pair<TimeUs, OrderId>>,
                         std::greater<>>
-        ends;
+        finishes;
   };
+  bool live(const Entry& e, TimeUs now) const {
+    return e.finished_us == kTimeNever || e.finished_us > now - retention_us_;
+  }
   Route create(Directory& d, OrderId order, BuyerId buyer, TimeUs now, std::uint32_t forced,
                bool record);
   std::uint32_t follow(Directory& d, OrderId order, TimeUs now, std::uint32_t forced);
-  void set_until(Directory& d, OrderId order, Entry& e, TimeUs until_us);
+  void set_finished(Directory& d, OrderId order, Entry& e, TimeUs finished_us);
   void purge(Directory& d, TimeUs now, std::size_t budget);
 
   std::uint32_t shards_;
   std::uint64_t orders_max_;
+  TimeUs retention_us_;
   Directory holds_;
   Directory accruals_;
   std::vector<TimeUs> applied_us_;  // per shard

@@ -1220,7 +1220,7 @@ TEST_F(LedgerTest, Idempotency_RejectionPastItsBoundIsNotRemembered) {
   EXPECT_FALSE(ledger_->id_memory(second.id, now_).has_value());
 }
 
-TEST_F(LedgerTest, IdMemoryAndOrderLiveUntilSayWhatTheLedgerRemembers) {
+TEST_F(LedgerTest, IdMemoryAndOrderFinishedSayWhatTheLedgerRemembers) {
   const Credit c = credit(S1, B1, 100);
   ASSERT_EQ(run(c), ok(100));
   const TimeUs tc = now_;
@@ -1234,18 +1234,18 @@ TEST_F(LedgerTest, IdMemoryAndOrderLiveUntilSayWhatTheLedgerRemembers) {
   ASSERT_TRUE(ledger_->id_memory(r.id, now_).has_value());
   EXPECT_TRUE(ledger_->id_memory(r.id, now_)->rejected);
 
-  EXPECT_EQ(ledger_->order_live_until(5, true, now_), 0);
+  EXPECT_EQ(ledger_->order_finished_us(5, true, now_), 0);
   ASSERT_EQ(run(hold(5, S1, B1, 40)), ok(40));
-  EXPECT_EQ(ledger_->order_live_until(5, true, now_), kTimeNever);
-  EXPECT_EQ(ledger_->order_live_until(5, false, now_), 0);  // no accrual of that id
+  EXPECT_EQ(ledger_->order_finished_us(5, true, now_), kTimeNever);
+  EXPECT_EQ(ledger_->order_finished_us(5, false, now_), 0);  // no accrual of that id
   ASSERT_EQ(run(release(5)), ok(40));
-  EXPECT_EQ(ledger_->order_live_until(5, true, now_), now_ + kRetention);
+  EXPECT_EQ(ledger_->order_finished_us(5, true, now_), now_);
 
   ASSERT_EQ(run(hold(6, S1, B1, 10, kGoods, kUsPerMinute)), ok(10));
   EXPECT_TRUE(ledger_->swept_holds().empty());
   ASSERT_EQ(run_at(sweep(), now_ + kUsPerMinute), ok(0, 1));
   EXPECT_EQ(ledger_->swept_holds(), std::vector<OrderId>{6});
-  EXPECT_EQ(ledger_->order_live_until(6, true, now_), now_ + kRetention);
+  EXPECT_EQ(ledger_->order_finished_us(6, true, now_), now_);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -108,7 +108,10 @@ Result ReferenceLedger::apply(const Command& command, TimeUs now) {
     return result_of(Code::id_reused);
   }
   // 4. A new id with the applied ids' table full.
-  if (id_counts_[0] >= config_.ids_max) return result_of(Code::ids_full);
+  //    A set_limits is never ids_full: it is how an operator raises ids_max.
+  if (id_counts_[0] >= config_.ids_max && !std::holds_alternative<SetLimits>(command)) {
+    return result_of(Code::ids_full);
+  }
   // 3. Apply; remember the id in its class: applied (ok) or rejected (any other code),
   //    a rejected one only while its own table has room.
   const Result result = std::visit([&](const auto& c) { return write(c, now); }, command);

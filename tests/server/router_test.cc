@@ -17,6 +17,7 @@ BuyerId buyer_on(std::uint32_t shard, std::uint32_t shards) {
 }
 
 constexpr TimeUs kT = 1'000'000;
+constexpr TimeUs kRetention = 1'000;  // a finished order is live this long
 
 Hold hold_of(OrderId order, BuyerId buyer) { return Hold{Id128{1, order}, order, 5, buyer, 10, 100, 0}; }
 Accrue accrue_of(OrderId order, BuyerId buyer) {
@@ -24,7 +25,7 @@ Accrue accrue_of(OrderId order, BuyerId buyer) {
 }
 
 TEST(Router, OrdersFollowTheirHoldOrAccrual) {
-  Router router(4, 100);
+  Router router(4, 100, kRetention);
   const BuyerId b = buyer_on(3, 4);
   EXPECT_EQ(router.route(hold_of(77, b), kT).shard, 3u);
   EXPECT_EQ(router.route(Capture{Id128{1, 2}, 77, 0}, kT + 1).shard, 3u);
@@ -35,7 +36,7 @@ TEST(Router, OrdersFollowTheirHoldOrAccrual) {
 }
 
 TEST(Router, AnOrderLiveOnAnotherShardIsOrderExists) {
-  Router router(4, 100);
+  Router router(4, 100, kRetention);
   ASSERT_EQ(router.route(hold_of(77, buyer_on(3, 4)), kT).rejected, Code::ok);
   const Router::Route other = router.route(hold_of(77, buyer_on(1, 4)), kT + 1);
   EXPECT_EQ(other.rejected, Code::order_exists);
@@ -50,7 +51,7 @@ TEST(Router, AnOrderLiveOnAnotherShardIsOrderExists) {
 }
 
 TEST(Router, ARejectedCreationFreesTheOrderOnceReported) {
-  Router router(2, 100);
+  Router router(2, 100, kRetention);
   ASSERT_EQ(router.route(hold_of(77, buyer_on(0, 2)), kT).rejected, Code::ok);
   EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 1).rejected, Code::order_exists);
   router.report(77, true, 0, kT, 0);  // shard 0: insufficient bonuses, no order
@@ -59,16 +60,16 @@ TEST(Router, ARejectedCreationFreesTheOrderOnceReported) {
 }
 
 TEST(Router, AFinishedOrderIsLiveUntilItsRetentionEnds) {
-  Router router(2, 100);
+  Router router(2, 100, kRetention);
   ASSERT_EQ(router.route(hold_of(77, buyer_on(0, 2)), kT).rejected, Code::ok);
   ASSERT_EQ(router.route(Release{Id128{3, 3}, 77}, kT + 1).shard, 0u);
-  router.report(77, true, 0, kT + 1, kT + 1000);  // released; retention ends at kT + 1000
-  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 999).rejected, Code::order_exists);
-  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 1000).rejected, Code::ok);
+  router.report(77, true, 0, kT + 1, kT + 1);  // released at kT + 1: live until kT + 1001
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 1000).rejected, Code::order_exists);
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 1001).rejected, Code::ok);
 }
 
 TEST(Router, AReportOlderThanTheLastCommandNamingTheOrderIsIgnored) {
-  Router router(2, 100);
+  Router router(2, 100, kRetention);
   ASSERT_EQ(router.route(hold_of(77, buyer_on(0, 2)), kT).rejected, Code::ok);
   ASSERT_EQ(router.route(Capture{Id128{3, 3}, 77, 5}, kT + 1).shard, 0u);
   router.report(77, true, 0, kT, 0);  // about the hold: the capture since then governs
@@ -78,15 +79,16 @@ TEST(Router, AReportOlderThanTheLastCommandNamingTheOrderIsIgnored) {
 }
 
 TEST(Router, ASweepReportCountsWhateverCameBefore) {
-  Router router(2, 100);
+  Router router(2, 100, kRetention);
   ASSERT_EQ(router.route(hold_of(77, buyer_on(0, 2)), kT).rejected, Code::ok);
-  router.report(77, true, 0, kT + 50, kT + 500);  // timed out by the sweep at kT + 50
-  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 500).rejected, Code::ok);
+  router.report(77, true, 0, kT + 50, kT + 50);  // timed out by the sweep at kT + 50
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 1049).rejected, Code::order_exists);
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 1050).rejected, Code::ok);
 }
 
 TEST(Router, RestoredOrdersRouteWhereTheirRecordsAre) {
-  Router router(4, 100);
-  router.restore(77, true, 2, kT + 1'000);
+  Router router(4, 100, kRetention);
+  router.restore(77, true, 2, kT);  // finished at kT
   router.restore(88, false, 1, kTimeNever);
   EXPECT_EQ(router.route(Capture{Id128{1, 1}, 77, 0}, kT).shard, 2u);
   EXPECT_EQ(router.route(Refund{Id128{1, 2}, 77, 0}, kT + 1).shard, 2u);
@@ -96,22 +98,37 @@ TEST(Router, RestoredOrdersRouteWhereTheirRecordsAre) {
 }
 
 TEST(Router, OfAnIdLiveOnTwoShardsTheLongerLivedWins) {
-  Router router(4, 100);
+  Router router(4, 100, kRetention);
   router.restore(77, true, 1, kT + 500);
   router.restore(77, true, 3, kTimeNever);
   router.restore(77, true, 2, kT + 900);
   EXPECT_EQ(router.route(Capture{Id128{1, 1}, 77, 0}, kT).shard, 3u);
 }
 
+TEST(Router, ASetLimitsChangesTheRetentionOfFinishedOrdersAndTheBound) {
+  Router router(2, 100, kRetention);
+  ASSERT_EQ(router.route(hold_of(77, buyer_on(0, 2)), kT).rejected, Code::ok);
+  router.report(77, true, 0, kT, kT + 10);  // finished at kT + 10
+  router.set_limits(1, 10 * kRetention, kT + 20);
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 5 * kRetention).rejected,
+            Code::order_exists);  // the longer retention applies to it
+  EXPECT_EQ(router.route(hold_of(78, buyer_on(1, 2)), kT + 5 * kRetention + 1).rejected,
+            Code::orders_full);  // one live order of the kind at most
+  router.set_limits(100, kRetention, kT + 5 * kRetention + 2);  // shorter: 77 is past it
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 5 * kRetention + 3).rejected,
+            Code::ok);
+}
+
 TEST(Router, PastTheBoundANewOrderIsOrdersFull) {
-  Router router(2, 2);
+  Router router(2, 2, kRetention);
   ASSERT_EQ(router.route(hold_of(1, buyer_on(0, 2)), kT).rejected, Code::ok);
   ASSERT_EQ(router.route(hold_of(2, buyer_on(1, 2)), kT + 1).rejected, Code::ok);
   EXPECT_EQ(router.route(hold_of(3, buyer_on(0, 2)), kT + 2).rejected, Code::orders_full);
   EXPECT_EQ(router.route(accrue_of(3, buyer_on(0, 2)), kT + 3).rejected, Code::ok);  // own bound
-  router.report(1, true, 0, kT, kT + 10);  // finished; gone at kT + 10
-  EXPECT_EQ(router.route(hold_of(3, buyer_on(0, 2)), kT + 9).rejected, Code::orders_full);
-  EXPECT_EQ(router.route(hold_of(3, buyer_on(0, 2)), kT + 10).rejected, Code::ok);
+  router.report(1, true, 0, kT, kT);  // finished at kT; gone at kT + kRetention
+  EXPECT_EQ(router.route(hold_of(3, buyer_on(0, 2)), kT + kRetention - 1).rejected,
+            Code::orders_full);
+  EXPECT_EQ(router.route(hold_of(3, buyer_on(0, 2)), kT + kRetention).rejected, Code::ok);
 }
 
 }  // namespace

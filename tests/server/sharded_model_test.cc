@@ -160,6 +160,20 @@ class Stream {
     const BuyerId buyer = buyers[below(buyers.size())];
     const OrderId order = 1 + below(8);  // few orders: reused across buyers and shards
     const Amount amount = below(20) == 0 ? 0 : 1 + below(300);
+    if (below(400) == 0) {
+      // The limits that are ledger-wide in the server too (accounts, orders and rejected
+      // ids are per shard there): ids_max and the windows, now and then out of range.
+      SetLimits l{};
+      l.id = id;
+      l.fields = static_cast<std::uint32_t>(1 + below(SetLimits::kFieldsAll)) &
+                 (SetLimits::kIdsMax | SetLimits::kIdWindow | SetLimits::kOrderRetention |
+                  SetLimits::kRejectedIdWindow);
+      l.ids_max = chance(0.5) ? 20 + below(80) : 1u << 20;
+      l.id_window_us = static_cast<TimeUs>((chance(0.05) ? 0 : 1 + below(120)) * kUsPerMinute);
+      l.order_retention_us = static_cast<TimeUs>((1 + below(240)) * kUsPerMinute);
+      l.rejected_id_window_us = static_cast<TimeUs>((1 + below(30)) * kUsPerMinute);
+      return l;
+    }
     switch (below(14)) {
       case 0:
       case 1:
@@ -195,8 +209,14 @@ class Stream {
   std::deque<Command> recent_;
 };
 
+struct Coverage {
+  std::uint64_t codes[kCodeCount] = {};
+  std::uint64_t repeats = 0;
+  std::uint64_t limits_applied = 0;
+};
+
 // Runs one seed; returns the first difference, if any.
-std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps) {
+std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps, Coverage& coverage) {
   Stream stream(seed);
   const EngineConfig config = stream.config();
   const std::uint32_t shards = 2 + static_cast<std::uint32_t>(stream.below(2));
@@ -211,6 +231,9 @@ std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps) {
     const Command command = stream.chance(0.05) ? Command{Sweep{}} : stream.next(buyers);
     const Result got = sharded.apply(command, now);
     const Result want = reference.apply(command, now);
+    ++coverage.codes[static_cast<std::size_t>(want.code)];
+    if (want.flags & Result::kRepeat) ++coverage.repeats;
+    if (std::holds_alternative<SetLimits>(command) && want.ok()) ++coverage.limits_applied;
     if (!(got == want)) {
       return "step " + std::to_string(i) + " (command kind " + std::to_string(command.index()) +
              "): sharded " + show(got) + ", reference " + show(want);
@@ -245,11 +268,27 @@ TEST(ShardedModel, ShardsBehindTheAdmissionAreOneLedger) {
   const bool one = std::getenv("SHARDED_SEED") != nullptr;
   std::printf("sharded_model_test: SHARDED_SEED=%" PRIu64 "\n", seed);
   std::mt19937_64 seeds(seed);
+  Coverage coverage;
   for (int round = 0; round < (one ? 1 : 300); ++round) {
     const std::uint64_t s = one ? seed : seeds();
-    const auto problem = run_seed(s, 3000);
+    const auto problem = run_seed(s, 3000, coverage);
     ASSERT_FALSE(problem.has_value()) << "SHARDED_SEED=" << s << ": " << *problem;
   }
+  std::printf("sharded_model_test: repeats %" PRIu64 ", set_limits applied %" PRIu64 "\n",
+              coverage.repeats, coverage.limits_applied);
+  for (std::size_t c = 0; c < kCodeCount; ++c) {
+    if (coverage.codes[c] > 0) {
+      std::printf("  %-28s %" PRIu64 "\n", std::string(code_name(static_cast<Code>(c))).c_str(),
+                  coverage.codes[c]);
+    }
+  }
+  if (one) return;
+  // The stream must reach what this test is about.
+  EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::id_reused)], 1000u);
+  EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::order_exists)], 1000u);
+  EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::ids_full)], 0u);
+  EXPECT_GT(coverage.repeats, 1000u);
+  EXPECT_GT(coverage.limits_applied, 100u);
 }
 
 }  // namespace
