@@ -191,7 +191,7 @@ class Ledger {
                  std::uint32_t* lot_seq);
   void settle(Account& account, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);
-  // No room for a new account: accounts_max (or kAccountsMax) accounts exist.
+  // No room for a new account: accounts_max (or kAccountCountMax) accounts exist.
   bool accounts_full() const;
   bool lots_full(const Account& account) const;
   bool orders_full(bool holds, TimeUs now);

@@ -51,7 +51,7 @@ Code Ledger::lot_expiry(const LotLife& life, const Policy& policy, TimeUs now,
 }
 
 bool Ledger::accounts_full() const {
-  return accounts_.size() >= std::min(config_.accounts_max, kAccountsMax);
+  return accounts_.size() >= std::min(config_.accounts_max, kAccountCountMax);
 }
 
 bool Ledger::lots_full(const Account& account) const {

@@ -30,7 +30,7 @@ inline constexpr std::uint32_t kSpendShareBpMax = 10'000;
 
 // Accounts one ledger may hold, whatever EngineConfig::accounts_max says: an account index
 // has 31 bits (a campaign's recipient entry keeps a flag in bit 31, recipient_set.h).
-inline constexpr std::uint64_t kAccountsMax = std::uint64_t{1} << 31;
+inline constexpr std::uint64_t kAccountCountMax = std::uint64_t{1} << 31;
 
 // Lots one account may hold at once (mailings, cashback); past it `account_lots_full`.
 inline constexpr std::uint32_t kAccountLotsMax = 4096;

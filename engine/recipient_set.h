@@ -25,7 +25,7 @@ class RecipientSet {
   // of the campaign (docs/state-format.md stores entries as they are).
   static constexpr std::uint32_t kSpent = 1u << 31;
   static constexpr std::uint32_t kAccountMask = kSpent - 1;
-  static_assert(kAccountsMax - 1 <= kAccountMask, "every account index fits beside the flag");
+  static_assert(kAccountCountMax - 1 <= kAccountMask, "every account index fits beside the flag");
 
   // Adds `account` if absent. Returns whether it was new.
   bool add(std::uint32_t account) {

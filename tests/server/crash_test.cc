@@ -69,6 +69,15 @@ void crash_rounds(const std::vector<std::string>& args, bool ask_for_checkpoints
         }
       });
     }
+    // The kill comes at a random moment after the first acknowledgement (on a loaded
+    // machine the first group may take longer than the shortest wait).
+    for (int i = 0; i < 1000; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (!acknowledged.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 600));
     EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
     stop = true;
