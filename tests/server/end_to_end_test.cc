@@ -6,6 +6,7 @@
 
 #include "clients/cpp/client.h"
 #include "tests/server/bonusd_process.h"
+#include "tests/server/client_of.h"
 
 namespace bonus::test {
 namespace {
@@ -23,12 +24,9 @@ class EndToEnd : public ::testing::Test {
 
   void start(const std::vector<std::string>& args) {
     ASSERT_TRUE(server_.start(args)) << server_.log();
-    client::ClientOptions options;
-    options.port = server_.port();
-    auto connected = Client::connect(options);
-    ASSERT_TRUE(std::holds_alternative<std::unique_ptr<Client>>(connected))
-        << std::get<std::string>(connected);
-    client_ = std::move(std::get<std::unique_ptr<Client>>(connected));
+    std::string error;
+    client_ = client_of(server_, error);
+    ASSERT_TRUE(client_) << error;
   }
 
   void restart(const std::vector<std::string>& args = {"--test-clock"}) {

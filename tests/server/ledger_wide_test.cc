@@ -8,6 +8,7 @@
 #include "clients/cpp/client.h"
 #include "engine/hash.h"
 #include "tests/server/bonusd_process.h"
+#include "tests/server/client_of.h"
 
 namespace bonus::test {
 namespace {
@@ -30,12 +31,9 @@ class LedgerWide : public ::testing::Test {
 
   void start(const std::vector<std::string>& args) {
     ASSERT_TRUE(server_.start(args)) << server_.log();
-    client::ClientOptions options;
-    options.port = server_.port();
-    auto connected = Client::connect(options);
-    ASSERT_TRUE(std::holds_alternative<std::unique_ptr<Client>>(connected))
-        << std::get<std::string>(connected);
-    client_ = std::move(std::get<std::unique_ptr<Client>>(connected));
+    std::string error;
+    client_ = client_of(server_, error);
+    ASSERT_TRUE(client_) << error;
   }
 
   void restart(const std::vector<std::string>& args) {
@@ -156,11 +154,10 @@ TEST_F(LedgerWide, ARejectedHoldLeavesItsOrderFreeOnEveryShard) {
 TEST(LedgerWideBounds, RejectionsDoNotLockOutGoodWrites) {
   BonusdProcess server;
   ASSERT_TRUE(server.start({"--shards", "2", "--ids-max", "300"})) << server.log();
-  client::ClientOptions options;
-  options.port = server.port();
-  auto connected = Client::connect(options);
-  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<Client>>(connected));
-  Client& c = *std::get<std::unique_ptr<Client>>(connected);
+  std::string error;
+  const std::unique_ptr<Client> client = client_of(server, error);
+  ASSERT_TRUE(client) << error;
+  Client& c = *client;
   // 2,000 cheap rejections, in batches of 100 (fewer than the bound in flight at once).
   std::uint64_t n = 0;
   for (int batch = 0; batch < 20; ++batch) {
