@@ -20,17 +20,32 @@
 
 #include <cstdint>
 #include <cstddef>
-#include <queue>
-#include <vector>
 #include <optional>
 #include <unordered_map>
 #include <utility>
 
+#include "engine/hash.h"
+#include "engine/keyed_table.h"
 #include "engine/ledger_records.h"
 #include "engine/result.h"
+#include "server/time_queue.h"
 #include "engine/types.h"
 
 namespace bonus::server {
+
+// What the directory knows of one id (IdDirectory's table record).
+struct IdClaim {
+  Id128 id;
+  std::uint64_t body_hash = 0;
+  TimeUs time_us = 0;  // when the shard(s) remembered it (optimistic until reported)
+  TimeUs last_us = 0;  // the latest admitted command with this id
+  std::uint32_t shard = 0;
+  bool rejected = false;
+  bool confirmed = false;  // time and class are the shard's own (reported or restored)
+
+  Id128 key() const { return id; }
+  static std::uint64_t hash(const Id128& key) { return hash_id(key); }
+};
 
 class IdDirectory {
  public:
@@ -92,14 +107,7 @@ class IdDirectory {
   std::uint64_t size() const { return claims_.size(); }
 
  private:
-  struct Claim {
-    std::uint64_t body_hash = 0;
-    TimeUs time_us = 0;  // when the shard(s) remembered it (optimistic until reported)
-    TimeUs last_us = 0;  // the latest admitted command with this id
-    std::uint32_t shard = 0;
-    bool rejected = false;
-    bool confirmed = false;  // time and class are the shard's own (reported or restored)
-  };
+  using Claim = IdClaim;
   struct IdHash {
     std::size_t operator()(const Id128& id) const { return hash_id(id); }
   };
@@ -108,21 +116,15 @@ class IdDirectory {
     return rejected ? windows_.rejected_id_window_us : windows_.id_window_us;
   }
   bool live(const Claim& c, TimeUs now) const { return c.time_us > now - window_us(c.rejected); }
-  void set(const Id128& id, Claim& c, TimeUs time_us, bool rejected);
-  void erase(std::unordered_map<Id128, Claim, IdHash>::iterator it);
+  void set(Claim& c, TimeUs time_us, bool rejected);
+  void erase(const Claim& c);
   void purge(TimeUs now, std::size_t budget);
 
   Windows windows_;
-  std::unordered_map<Id128, Claim, IdHash> claims_;
-  // Per class (0 applied, 1 rejected): claims by time, oldest on top; an entry whose claim
-  // has since changed is skipped. A heap, since a report may move a claim's time back.
-  struct Later {
-    bool operator()(const std::pair<TimeUs, Id128>& a, const std::pair<TimeUs, Id128>& b) const {
-      return a.first > b.first;
-    }
-  };
-  std::priority_queue<std::pair<TimeUs, Id128>, std::vector<std::pair<TimeUs, Id128>>, Later>
-      times_[2];
+  KeyedTable<Claim> claims_;
+  // Per class (0 applied, 1 rejected): claims by time, oldest first; an entry whose claim
+  // has since changed is skipped.
+  TimeQueue<Id128> times_[2];
   std::uint64_t count_[2] = {0, 0};
   std::unordered_map<Id128, Result, IdHash> answers_;  // of the kNoShard claims
 };
