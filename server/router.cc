@@ -9,28 +9,26 @@ Router::Route Router::create(Directory& d, OrderId order, BuyerId buyer, TimeUs 
   const std::uint32_t shard = forced == kNoShard ? shard_of_buyer(buyer) : forced;
   if (!record) return Route{shard, Code::ok};
   purge(d, now, 8);
-  auto it = d.entries.find(order);
-  if (it != d.entries.end() && live(it->second, now) && it->second.shard != shard) {
-    return Route{shard, Code::order_exists};
-  }
-  if (it == d.entries.end()) {
+  Entry* e = d.entries.find(order);
+  if (e != nullptr && live(*e, now) && e->shard != shard) return Route{shard, Code::order_exists};
+  if (e == nullptr) {
     if (d.entries.size() >= orders_max_) {
       purge(d, now, SIZE_MAX);
       if (d.entries.size() >= orders_max_) return Route{shard, Code::orders_full};
     }
-    it = d.entries.emplace(order, Entry{}).first;
+    e = &d.entries.insert(order, [&](Entry& n) { n.order = order; });
   }
   // Assume it opens; the shard reports if it did not (or if it was there already).
-  it->second = Entry{shard, now, kTimeNever};
+  *e = Entry{order, shard, now, kTimeNever};
   return Route{shard, Code::ok};
 }
 
 std::uint32_t Router::follow(Directory& d, OrderId order, TimeUs now, std::uint32_t forced) {
-  auto it = d.entries.find(order);
-  if (it == d.entries.end()) return forced == kNoShard ? 0 : forced;
-  if (forced != kNoShard && forced != it->second.shard) return forced;
-  it->second.last_us = now;
-  return it->second.shard;
+  Entry* e = d.entries.find(order);
+  if (e == nullptr) return forced == kNoShard ? 0 : forced;
+  if (forced != kNoShard && forced != e->shard) return forced;
+  e->last_us = now;
+  return e->shard;
 }
 
 Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t forced,
@@ -71,22 +69,23 @@ bool Router::applied(std::uint32_t shard, TimeUs time_us) const {
 void Router::report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,
                     TimeUs finished_us) {
   Directory& d = hold ? holds_ : accruals_;
-  auto it = d.entries.find(order);
-  if (it == d.entries.end() || it->second.shard != shard || stamp_us < it->second.last_us) return;
+  Entry* e = d.entries.find(order);
+  if (e == nullptr || e->shard != shard || stamp_us < e->last_us) return;
   if (finished_us == 0) {
-    d.entries.erase(it);
+    d.entries.erase(*e);
     return;
   }
-  set_finished(d, order, it->second, finished_us);
+  set_finished(d, *e, finished_us);
 }
 
 void Router::restore(OrderId order, bool hold, std::uint32_t shard, TimeUs finished_us) {
   Directory& d = hold ? holds_ : accruals_;
-  auto [it, inserted] = d.entries.try_emplace(order, Entry{shard, 0, 0});
+  Entry* e = d.entries.find(order);
   // An id live on two shards (reused before ids were ledger-wide): the longer-lived wins.
-  if (!inserted && it->second.finished_us >= finished_us) return;
-  it->second.shard = shard;
-  set_finished(d, order, it->second, finished_us);
+  if (e != nullptr && e->finished_us >= finished_us) return;
+  if (e == nullptr) e = &d.entries.insert(order, [&](Entry& n) { n.order = order; });
+  e->shard = shard;
+  set_finished(d, *e, finished_us);
 }
 
 void Router::set_limits(std::uint64_t orders_max, TimeUs retention_us, TimeUs now) {
@@ -96,9 +95,9 @@ void Router::set_limits(std::uint64_t orders_max, TimeUs retention_us, TimeUs no
   retention_us_ = retention_us;
 }
 
-void Router::set_finished(Directory& d, OrderId order, Entry& e, TimeUs finished_us) {
+void Router::set_finished(Directory& d, Entry& e, TimeUs finished_us) {
   e.finished_us = finished_us;
-  if (finished_us != kTimeNever) d.finishes.emplace(finished_us, order);
+  if (finished_us != kTimeNever) d.finishes.push(finished_us, e.order);
 }
 
 void Router::purge(Directory& d, TimeUs now, std::size_t budget) {
@@ -107,8 +106,8 @@ void Router::purge(Directory& d, TimeUs now, std::size_t budget) {
        ++n) {
     const auto [finished, order] = d.finishes.top();
     d.finishes.pop();
-    auto it = d.entries.find(order);
-    if (it != d.entries.end() && it->second.finished_us == finished) d.entries.erase(it);
+    const Entry* e = d.entries.find(order);
+    if (e != nullptr && e->finished_us == finished) d.entries.erase(*e);
   }
 }
 

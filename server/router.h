@@ -22,16 +22,27 @@
 
 #include <cstdint>
 #include <functional>
-#include <queue>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "engine/code.h"
 #include "engine/command.h"
 #include "engine/hash.h"
+#include "engine/keyed_table.h"
+#include "server/time_queue.h"
 
 namespace bonus::server {
+
+// What the router knows of one order (its table record).
+struct RoutedOrder {
+  OrderId order = 0;
+  std::uint32_t shard = 0;
+  TimeUs last_us = 0;      // the latest admitted command naming the order
+  TimeUs finished_us = 0;  // kTimeNever while open (or assumed open)
+
+  OrderId key() const { return order; }
+  static std::uint64_t hash(OrderId key) { return mix64(key); }
+};
 
 class Router {
  public:
@@ -84,17 +95,11 @@ class Router {
   std::uint64_t orders(bool hold) const { return (hold ? holds_ : accruals_).entries.size(); }
 
  private:
-  struct Entry {
-    std::uint32_t shard = 0;
-    TimeUs last_us = 0;      // the latest admitted command naming the order
-    TimeUs finished_us = 0;  // kTimeNever while open (or assumed open)
-  };
+  using Entry = RoutedOrder;
   struct Directory {
-    std::unordered_map<OrderId, Entry> entries;
-    // Finish times, soonest first; an entry whose finish has since changed is skipped.
-    std::priority_queue<std::pair<TimeUs, OrderId>, std::vector<std::pair<TimeUs, OrderId>>,
-                        std::greater<>>
-        finishes;
+    KeyedTable<Entry> entries;
+    // Finish times, oldest first; an entry whose finish has since changed is skipped.
+    TimeQueue<OrderId> finishes;
   };
   bool live(const Entry& e, TimeUs now) const {
     return e.finished_us == kTimeNever || e.finished_us > now - retention_us_;
@@ -102,7 +107,7 @@ class Router {
   Route create(Directory& d, OrderId order, BuyerId buyer, TimeUs now, std::uint32_t forced,
                bool record);
   std::uint32_t follow(Directory& d, OrderId order, TimeUs now, std::uint32_t forced);
-  void set_finished(Directory& d, OrderId order, Entry& e, TimeUs finished_us);
+  void set_finished(Directory& d, Entry& e, TimeUs finished_us);
   void purge(Directory& d, TimeUs now, std::size_t budget);
 
   std::uint32_t shards_;
