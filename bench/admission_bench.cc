@@ -34,7 +34,9 @@ struct World {
   std::uint64_t orders = 0;
   double rss_per_id = 0;
 
-  Credit credit(std::uint64_t n) { return Credit{Id128{7, n}, 1 + n % 50, 1 + n * 7919, 5, 0, LotLife::forever(), 0, 0}; }
+  Credit credit(std::uint64_t n) {
+    return Credit{Id128{7, n}, 1 + n % 50, 1 + n * 7919, 5, 0, LotLife::forever(), 0, 0};
+  }
 };
 
 World& world(std::uint64_t ids) {

@@ -18,9 +18,7 @@ Id128 command_id(const Command& command) {
 
 std::uint64_t command_body_hash(const Command& command) {
   return std::visit(
-      [&](const auto& c) {
-        return XXH3_64bits_withSeed(&c, sizeof(c), command.index() + 1);
-      },
+      [&](const auto& c) { return XXH3_64bits_withSeed(&c, sizeof(c), command.index() + 1); },
       command);
 }
 

@@ -93,9 +93,8 @@ void Admission::report(const Outcome& o) {
 }
 
 void Admission::restore(std::uint32_t shard, const Ledger& ledger, TimeUs now) {
-  ledger.for_each_id(now, [&](const Id128& id, const IdMemory& memory) {
-    ids_.restore(id, shard, memory);
-  });
+  ledger.for_each_id(
+      now, [&](const Id128& id, const IdMemory& memory) { ids_.restore(id, shard, memory); });
   ledger.for_each_order([&](OrderId order, bool hold, TimeUs) {
     const TimeUs finished = ledger.order_finished_us(order, hold, now);
     if (finished != 0) router_.restore(order, hold, shard, finished);

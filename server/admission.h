@@ -10,8 +10,8 @@
 // any shard. The answers of step 3 are kept under the command's id like a shard keeps a
 // rejection (IdDirectory::remember_answer). A SetLimits changes the windows and bounds
 // here at its place in the log, as in the ledgers, and is never `ids_full` (it is how an
-// operator raises ids_max). What is admitted goes to its shard(s), whose outcome reports (outcome.h)
-// keep both directories exact.
+// operator raises ids_max). What is admitted goes to its shard(s), whose outcome reports
+// (outcome.h) keep both directories exact.
 //
 // Owned by the sequencer thread (and start-up, which rebuilds it from the ledgers).
 #pragma once
@@ -37,7 +37,7 @@ class Admission {
   Admission(std::uint32_t shards, const EngineConfig& config);
 
   struct Admitted {
-    std::uint32_t shard = 0;        // or Router::kAllShards
+    std::uint32_t shard = 0;         // or Router::kAllShards
     std::optional<Result> rejected;  // set: answer this, do not journal
   };
   // REQUIRES: `now` (the stamp the command will carry) increases from call to call.
@@ -64,7 +64,6 @@ class Admission {
   EngineConfig config_;  // as of the last SetLimits admitted
   Router router_;
   IdDirectory ids_;
-
 };
 
 // A seller-wide command's result is the sum of its shards' results. Shards cannot disagree

@@ -8,7 +8,8 @@ IdDirectory::Look IdDirectory::lookup(const Id128& id, std::uint64_t body_hash, 
   purge(now, 8);
   if (const Claim* c = claims_.find(id)) {
     if (live(*c, now)) {
-      if (c->body_hash != body_hash) return Look{Verdict::reused, {}, c->shard, c->confirmed, c->last_us};
+      if (c->body_hash != body_hash)
+        return Look{Verdict::reused, {}, c->shard, c->confirmed, c->last_us};
       if (c->shard == kNoShard) {
         return Look{Verdict::answered, answers_.at(id), c->shard, true, c->last_us};
       }
@@ -23,8 +24,7 @@ IdDirectory::Look IdDirectory::lookup(const Id128& id, std::uint64_t body_hash, 
   return Look{Verdict::fresh, {}, 0, false, 0};
 }
 
-void IdDirectory::claim(const Id128& id, std::uint64_t body_hash, std::uint32_t shard,
-                        TimeUs now) {
+void IdDirectory::claim(const Id128& id, std::uint64_t body_hash, std::uint32_t shard, TimeUs now) {
   BONUS_ASSERT(claims_.find(id) == nullptr);
   claims_.insert(id, [&](Claim& c) { c = Claim{id, body_hash, now, now, shard, false, false}; });
   times_[0].push(now, id);

@@ -18,8 +18,8 @@
 // order of calls; not journaled: after a restart it is rebuilt from the ledgers.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -28,8 +28,8 @@
 #include "engine/keyed_table.h"
 #include "engine/ledger_records.h"
 #include "engine/result.h"
-#include "server/time_queue.h"
 #include "engine/types.h"
+#include "server/time_queue.h"
 
 namespace bonus::server {
 
@@ -80,8 +80,7 @@ class IdDirectory {
   // Keeps the admission's own rejection of a `fresh` id, as a shard keeps a rejection: a
   // retry within the rejected window gets it again, another body is `id_reused`. Past
   // `answers_max` such answers, it is not kept. Never across a restart.
-  void remember_answer(const Id128& id, std::uint64_t body_hash, const Result& answer,
-                       TimeUs now);
+  void remember_answer(const Id128& id, std::uint64_t body_hash, const Result& answer, TimeUs now);
   // Admits a `same` use at `now`. `confirmed` uses are answered from the shard's memory
   // and change nothing; others may be applied as new there, so the claim is extended to
   // the longest until the shard reports.

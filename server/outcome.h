@@ -24,7 +24,7 @@ struct Outcome {
   std::optional<IdMemory> id_memory;
   OrderId order = 0;
   bool has_order = false;
-  bool hold = false;          // the order is a hold or spend (else an accrual)
+  bool hold = false;             // the order is a hold or spend (else an accrual)
   TimeUs order_finished_us = 0;  // Ledger::order_finished_us after the apply
 };
 

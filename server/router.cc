@@ -31,8 +31,7 @@ std::uint32_t Router::follow(Directory& d, OrderId order, TimeUs now, std::uint3
   return e->shard;
 }
 
-Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t forced,
-                            bool record) {
+Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t forced, bool record) {
   return std::visit(
       [&](const auto& c) -> Route {
         using T = std::decay_t<decltype(c)>;

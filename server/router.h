@@ -52,7 +52,9 @@ class Router {
   // Remembers at most `orders_max` live orders of each kind (ledger-wide); past it a
   // new order is `orders_full`. A finished order is live for `retention_us` after.
   Router(std::uint32_t shards, std::uint64_t orders_max, TimeUs retention_us)
-      : shards_(shards), orders_max_(orders_max), retention_us_(retention_us),
+      : shards_(shards),
+        orders_max_(orders_max),
+        retention_us_(retention_us),
         applied_us_(shards, 0) {}
 
   // A SetLimits at `now`: what is past its retention at `now` is forgotten first (as the
@@ -79,8 +81,7 @@ class Router {
   // What `shard` holds of `order` after applying a command of time `stamp_us` that named
   // it, or a sweep at that time (Ledger::order_finished_us: 0 nothing, kTimeNever open,
   // else when it finished).
-  void report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us,
-              TimeUs finished_us);
+  void report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us, TimeUs finished_us);
 
   // Start-up, from each shard's ledger (Ledger::for_each_order + order_finished_us).
   void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs finished_us);

@@ -19,7 +19,9 @@ BuyerId buyer_on(std::uint32_t shard, std::uint32_t shards) {
 constexpr TimeUs kT = 1'000'000;
 constexpr TimeUs kRetention = 1'000;  // a finished order is live this long
 
-Hold hold_of(OrderId order, BuyerId buyer) { return Hold{Id128{1, order}, order, 5, buyer, 10, 100, 0}; }
+Hold hold_of(OrderId order, BuyerId buyer) {
+  return Hold{Id128{1, order}, order, 5, buyer, 10, 100, 0};
+}
 Accrue accrue_of(OrderId order, BuyerId buyer) {
   return Accrue{Id128{2, order}, order, 5, buyer, 10, LotLife::forever()};
 }
@@ -115,8 +117,7 @@ TEST(Router, ASetLimitsChangesTheRetentionOfFinishedOrdersAndTheBound) {
   EXPECT_EQ(router.route(hold_of(78, buyer_on(1, 2)), kT + 5 * kRetention + 1).rejected,
             Code::orders_full);  // one live order of the kind at most
   router.set_limits(100, kRetention, kT + 5 * kRetention + 2);  // shorter: 77 is past it
-  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 5 * kRetention + 3).rejected,
-            Code::ok);
+  EXPECT_EQ(router.route(hold_of(77, buyer_on(1, 2)), kT + 5 * kRetention + 3).rejected, Code::ok);
 }
 
 TEST(Router, PastTheBoundANewOrderIsOrdersFull) {

@@ -144,14 +144,22 @@ class Stream {
 
  private:
   static Id128 id_of(const Command& c) {
-    return std::visit([](const auto& x) {
-      if constexpr (requires { x.id; }) { return x.id; } else { return Id128{}; }
-    }, c);
+    return std::visit(
+        [](const auto& x) {
+          if constexpr (requires { x.id; }) {
+            return x.id;
+          } else {
+            return Id128{};
+          }
+        },
+        c);
   }
   static void set_id(Command& c, Id128 id) {
-    std::visit([&](auto& x) {
-      if constexpr (requires { x.id; }) x.id = id;
-    }, c);
+    std::visit(
+        [&](auto& x) {
+          if constexpr (requires { x.id; }) x.id = id;
+        },
+        c);
   }
 
   Command fresh(const std::vector<BuyerId>& buyers) {
@@ -178,7 +186,16 @@ class Stream {
       case 0:
       case 1:
       case 2:
-        return Credit{id, seller, buyer, amount, below(3), chance(0.5) ? LotLife::forever() : LotLife::ttl_of(static_cast<TimeUs>((1 + below(90)) * kUsPerMinute)), 0, 0};
+        return Credit{id,
+                      seller,
+                      buyer,
+                      amount,
+                      below(3),
+                      chance(0.5)
+                          ? LotLife::forever()
+                          : LotLife::ttl_of(static_cast<TimeUs>((1 + below(90)) * kUsPerMinute)),
+                      0,
+                      0};
       case 3:
         return Accrue{id, order, seller, buyer, amount, LotLife::policy()};
       case 4:
@@ -188,7 +205,13 @@ class Stream {
       case 6:
         return ReverseAccrual{id, order};
       case 7:
-        return Hold{id, order, seller, buyer, amount, 1'000'000, static_cast<TimeUs>(chance(0.3) ? 0 : (1 + below(60)) * kUsPerMinute)};
+        return Hold{id,
+                    order,
+                    seller,
+                    buyer,
+                    amount,
+                    1'000'000,
+                    static_cast<TimeUs>(chance(0.3) ? 0 : (1 + below(60)) * kUsPerMinute)};
       case 8:
         return Capture{id, order, chance(0.5) ? Capture{}.amount : 1 + below(100)};
       case 9:
@@ -200,7 +223,8 @@ class Stream {
       case 12:
         return RevokeCampaign{id, seller, below(3)};
       default:
-        return SetPolicy{id, seller, SetPolicy::kBalanceMax, 0, chance(0.2) ? 0 : 200 + below(2000), 0, 0};
+        return SetPolicy{id, seller, SetPolicy::kBalanceMax, 0, chance(0.2) ? 0 : 200 + below(2000),
+                         0,  0};
     }
   }
 
@@ -227,7 +251,7 @@ std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps, Cover
   TimeUs now = 1'768'003'200 * kUsPerSecond;
   for (std::size_t i = 0; i < steps; ++i) {
     now += static_cast<TimeUs>(stream.chance(0.1) ? 1 + stream.below(40) * kUsPerMinute
-                                                    : 1 + stream.below(1'000'000));
+                                                  : 1 + stream.below(1'000'000));
     const Command command = stream.chance(0.05) ? Command{Sweep{}} : stream.next(buyers);
     const Result got = sharded.apply(command, now);
     const Result want = reference.apply(command, now);
