@@ -11,21 +11,13 @@
 #include <map>
 #include <memory>
 
+#include "bench/rss.h"
 #include "server/admission.h"
 
 namespace bonus::server {
 namespace {
 
 constexpr TimeUs kStart = 1'798'761'600'000'000;  // 2027-01-01T00:00:00Z
-
-long rss_bytes() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * 4096;
-}
 
 struct World {
   std::unique_ptr<Admission> admission;

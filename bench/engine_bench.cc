@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/rss.h"
 #include "engine/ledger.h"
 
 namespace bonus {
@@ -37,15 +38,6 @@ struct World {
   BuyerId buyer_of(std::uint64_t k) const { return 1 + (k / kSellers) * 7919; }
   std::uint64_t pick() { return rng() % accounts; }
 };
-
-long rss_bytes() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * 4096;
-}
 
 // One ledger per account count, `lots` lots per account (1 year life, spread over days).
 World& world(std::uint64_t accounts, int lots = 1) {

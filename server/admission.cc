@@ -15,8 +15,7 @@ IdDirectory::Windows windows_of(const EngineConfig& c) {
 }  // namespace
 
 Admission::Admission(std::uint32_t shards, const EngineConfig& config)
-    : shards_(shards),
-      config_(config),
+    : config_(config),
       router_(shards, config.orders_max * shards, config.order_retention_us),
       ids_(windows_of(config)) {}
 
@@ -24,7 +23,7 @@ void Admission::set_limits(const SetLimits& c, TimeUs now) {
   if (!set_limits_valid(c)) return;  // the shards answer invalid_limits
   config_ = apply_limits(config_, c);
   ids_.set_windows(windows_of(config_), now);
-  router_.set_limits(config_.orders_max * shards_, config_.order_retention_us, now);
+  router_.set_limits(config_.orders_max * router_.shards(), config_.order_retention_us, now);
 }
 
 Admission::Admitted Admission::admit(const Command& command, TimeUs now) {

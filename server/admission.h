@@ -55,12 +55,10 @@ class Admission {
   void restore(std::uint32_t shard, const Ledger& ledger, TimeUs now);
 
   const Router& router() const { return router_; }
-  const IdDirectory& ids() const { return ids_; }
 
  private:
   void set_limits(const SetLimits& c, TimeUs now);
 
-  std::uint32_t shards_;
   EngineConfig config_;  // as of the last SetLimits admitted
   Router router_;
   IdDirectory ids_;

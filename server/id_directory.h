@@ -101,9 +101,6 @@ class IdDirectory {
     purge(now, SIZE_MAX);
     windows_ = windows;
   }
-  // Applied ids claimed (live or not yet purged).
-  std::uint64_t applied_count() const { return count_[0]; }
-  std::uint64_t size() const { return claims_.size(); }
 
  private:
   using Claim = IdClaim;

@@ -93,7 +93,6 @@ class Router {
   // Whether `shard` (every shard for kAllShards) has applied everything up to `time_us`.
   bool applied(std::uint32_t shard, TimeUs time_us) const;
 
-  std::uint64_t orders(bool hold) const { return (hold ? holds_ : accruals_).entries.size(); }
 
  private:
   using Entry = RoutedOrder;

@@ -33,26 +33,24 @@ Sequencer::Sequencer(const SequencerOptions& options, Journal& journal, Admissio
   applied_us_.assign(shards.size(), 0);
 }
 
-void Sequencer::report(std::uint32_t shard, std::vector<Outcome> outcomes, TimeUs applied_us) {
+void Sequencer::report(std::uint32_t shard, const std::vector<Outcome>& outcomes,
+                       TimeUs applied_us) {
   std::lock_guard lock(reports_mutex_);
   applied_us_[shard] = std::max(applied_us_[shard], applied_us);
-  if (reports_.empty()) {
-    reports_ = std::move(outcomes);
-  } else {
-    reports_.insert(reports_.end(), outcomes.begin(), outcomes.end());
-  }
+  reports_.insert(reports_.end(), outcomes.begin(), outcomes.end());
 }
 
 void Sequencer::take_reports() {
-  std::vector<TimeUs> applied_us;
   {
     std::lock_guard lock(reports_mutex_);
     reports_taken_.swap(reports_);
-    applied_us = applied_us_;
+    applied_taken_.assign(applied_us_.begin(), applied_us_.end());  // no allocation after the first
   }
   for (const Outcome& o : reports_taken_) admission_.report(o);
   reports_taken_.clear();
-  for (std::uint32_t s = 0; s < applied_us.size(); ++s) admission_.applied_through(s, applied_us[s]);
+  for (std::uint32_t s = 0; s < applied_taken_.size(); ++s) {
+    admission_.applied_through(s, applied_taken_[s]);
+  }
 }
 
 void Sequencer::checkpoint_durable(std::uint64_t position) {

@@ -60,7 +60,7 @@ class Sequencer {
   // From shard threads: what their ledgers say after applying commands (outcome.h); the
   // sequencer hands them to the admission before it admits the next group.
   // `applied_us`: the shard has applied everything up to that ledger time.
-  void report(std::uint32_t shard, std::vector<Outcome> outcomes, TimeUs applied_us);
+  void report(std::uint32_t shard, const std::vector<Outcome>& outcomes, TimeUs applied_us);
 
   // From any thread: a checkpoint as of `position` is durable; the segments wholly
   // before position + 1 are deleted on the sequencer's thread, between groups.
@@ -90,6 +90,7 @@ class Sequencer {
   std::vector<Outcome> reports_;  // guarded by reports_mutex_
   std::vector<Outcome> reports_taken_;
   std::vector<TimeUs> applied_us_;  // per shard; guarded by reports_mutex_
+  std::vector<TimeUs> applied_taken_;
   LedgerClock& clock_;
   std::vector<std::unique_ptr<Shard>>& shards_;
   WorkQueue<std::shared_ptr<WriteJob>> jobs_;

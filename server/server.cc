@@ -179,8 +179,8 @@ std::optional<std::string> Server::start() {
   sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *admission_, clock_, shards_,
                                            checkpointer_.get());
   for (auto& shard : shards_) {
-    shard->set_reports([this, s = shard->index()](std::vector<Outcome> o, TimeUs applied_us) {
-      sequencer_->report(s, std::move(o), applied_us);
+    shard->set_reports([this, s = shard->index()](const std::vector<Outcome>& o, TimeUs applied_us) {
+      sequencer_->report(s, o, applied_us);
     });
   }
   for (auto& shard : shards_) shard->start();

@@ -46,7 +46,7 @@ void Shard::apply(ShardWrite& w) {
     // reply finds the directories up to date.
     collect_outcomes(w.command, r, ledger_, index_, w.time, outcomes_);
     if (!outcomes_.empty()) {
-      reports_sink_(std::move(outcomes_), w.time);
+      reports_sink_(outcomes_, w.time);
       outcomes_.clear();
     }
   }
@@ -94,7 +94,7 @@ void Shard::run() {
     for (ShardWrite& w : slice) apply(w);
     if (!slice.empty()) {
       publish_due();
-      if (reports_sink_) reports_sink_({}, slice.back().time);
+      if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
     }
     slice.clear();
   }

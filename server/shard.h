@@ -43,7 +43,7 @@ class Shard {
   // Before start(): where outcome reports go (Sequencer::report), with the ledger time
   // the shard has applied up to: after each command that has something to report (before
   // its reply), and after each slice of writes.
-  using Reports = std::function<void(std::vector<Outcome>, TimeUs applied_us)>;
+  using Reports = std::function<void(const std::vector<Outcome>&, TimeUs applied_us)>;
   void set_reports(Reports reports) { reports_sink_ = std::move(reports); }
 
   void start();
