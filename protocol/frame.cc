@@ -77,6 +77,8 @@ std::string_view frame_error_name(FrameError e) {
     case FrameError::test_clock_disabled: return "test_clock_disabled";
     case FrameError::storage_failed: return "storage_failed";
     case FrameError::too_many_connections: return "too_many_connections";
+    case FrameError::unauthenticated: return "unauthenticated";
+    case FrameError::forbidden: return "forbidden";
   }
   return "unknown";
 }

@@ -74,6 +74,8 @@ enum class FrameError : std::uint16_t {
   test_clock_disabled = 11,
   storage_failed = 12,     // the journal could not be written: writes are refused until restart
   too_many_connections = 13,  // sent once, then the connection is closed
+  unauthenticated = 14,    // the connection has not said hello with a valid token
+  forbidden = 15,          // the connection's role does not allow this operation
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

@@ -80,6 +80,8 @@ class FrameError(_Open):
     test_clock_disabled = 11
     storage_failed = 12
     too_many_connections = 13  # sent once, then the connection is closed
+    unauthenticated = 14  # the connection has not said hello with a valid token
+    forbidden = 15  # the connection's role does not allow this operation
 
     @property
     def framing_lost(self) -> bool:

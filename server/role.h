@@ -1,0 +1,27 @@
+// Role: what a connection may do, granted by its bearer token (server/auth_file.h) or,
+// on a server without --auth-file (loopback only), `admin` to everyone. A role is a
+// fixed set of operations; the table is role.cc's `allows`. Stateless; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace bonus::server {
+
+enum class Role : std::uint8_t {
+  none = 0,      // not authenticated yet: ping and hello only
+  reader = 1,    // balance, cart, wallet, expiring, stats
+  checkout = 2,  // reader + hold, capture, release, spend, refund
+  batch = 3,     // reader + credit, accrue, confirm, cancel, reverse, (mail: credits)
+  seller_admin = 4,  // set_policy, revoke_campaign
+  admin = 5,     // everything, admin requests and the test clock included
+};
+inline constexpr std::size_t kRoleCount = 6;
+
+// "none", "reader", "checkout", "batch", "seller-admin", "admin".
+std::string_view role_name(Role role);
+// The inverse of role_name for the five grantable roles (not "none").
+std::optional<Role> parse_role(std::string_view name);
+
+}  // namespace bonus::server
