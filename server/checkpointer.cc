@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "server/metrics.h"
 #include "server/router.h"
 
 namespace bonus::server {
@@ -17,6 +18,7 @@ Checkpointer::Checkpointer(const CheckpointerOptions& options, CheckpointStore& 
 }
 
 void Checkpointer::start() {
+  metrics().checkpoints_started(position_.load());
   thread_ = std::thread([this] { run(); });
 }
 
@@ -71,6 +73,7 @@ void Checkpointer::apply(ReplicaBatch& batch) {
   }
   records_since_ += batch.writes.size();
   applied_position_ = batch.last_position;
+  metrics().replicas_applied(applied_position_);
 }
 
 CheckpointOutcome Checkpointer::checkpoint() {
@@ -82,6 +85,7 @@ CheckpointOutcome Checkpointer::checkpoint() {
                   " is current: nothing new to write";
     records_since_ = 0;
     last_checkpoint_ = std::chrono::steady_clock::now();
+    metrics().checkpoint_written(applied_position_);
     return out;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -98,6 +102,7 @@ CheckpointOutcome Checkpointer::checkpoint() {
       std::lock_guard lock(mutex_);
       last_error_ = out.message;
     }
+    metrics().checkpoint_failed();
     records_since_ = 0;
     last_checkpoint_ = std::chrono::steady_clock::now();
     return out;
@@ -106,6 +111,7 @@ CheckpointOutcome Checkpointer::checkpoint() {
                       std::chrono::steady_clock::now() - start)
                       .count();
   position_ = applied_position_;
+  metrics().checkpoint_written(applied_position_);
   {
     std::lock_guard lock(mutex_);
     last_error_.reset();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 
+#include "server/metrics.h"
 #include "server/server.h"
 
 namespace bonus::server {
@@ -16,6 +17,7 @@ using protocol::FrameHeader;
 using protocol::Opcode;
 
 std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
+  metrics().count_refusal(error);
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_error_reply(error, message, fbb);
   return protocol::make_frame(Opcode::error, protocol::kReply, request_id,
@@ -89,11 +91,15 @@ void add(CampaignStats& into, const CampaignStats& s) {
 Connection::Connection(asio::ip::tcp::socket socket, Server& server)
     : socket_(std::move(socket)), server_(server) {
   ++server_.connections();
+  metrics().connection_opened(Role::admin);  // the lead wires the role auth grants
   asio::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
-Connection::~Connection() { --server_.connections(); }
+Connection::~Connection() {
+  --server_.connections();
+  metrics().connection_closed(Role::admin);
+}
 
 void Connection::close() {
   if (closed_) return;
@@ -110,7 +116,8 @@ void Connection::refuse(FrameError error, std::string message) {
 
 void Connection::read_header() {
   asio::async_read(socket_, asio::buffer(header_bytes_),
-                   [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                   [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                     metrics().count_bytes_in(n);
                      if (ec) {
                        self->close();
                        return;
@@ -136,7 +143,8 @@ void Connection::read_header() {
 void Connection::read_body() {
   body_.resize((header_.body_size + 7) / 8);
   asio::async_read(socket_, asio::buffer(body_.data(), header_.body_size),
-                   [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+                   [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                     metrics().count_bytes_in(n);
                      if (ec) {
                        self->close();
                        return;
@@ -148,6 +156,7 @@ void Connection::read_body() {
 void Connection::on_frame() {
   const FrameHeader h = header_;
   const Body body{reinterpret_cast<const std::uint8_t*>(body_.data()), h.body_size};
+  metrics().count_request(h.opcode);
   if (protocol::body_checksum(body.data(), body.size()) != h.body_crc32c) {
     reply_error(h.request_id, FrameError::bad_body_crc, "body checksum mismatch", false);
   } else if (!protocol::is_known(static_cast<std::uint16_t>(h.opcode)) ||
@@ -162,6 +171,7 @@ void Connection::on_frame() {
   } else {
     ++in_flight_;
     ++server_.in_flight();
+    read_timer_.arrived(h);
     dispatch(h, body);
   }
   if (!closed_) read_header();
@@ -174,6 +184,7 @@ void Connection::reply_error(std::uint64_t request_id, FrameError error, std::st
 
 void Connection::send(std::string frame, bool completes_request) {
   if (completes_request) {
+    read_timer_.replied(frame);
     --in_flight_;
     --server_.in_flight();
   }
@@ -195,7 +206,8 @@ void Connection::write_next() {
     if (gather_.size() == 64) break;
   }
   writing_ = gather_.size();
-  asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+  asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+    metrics().count_bytes_out(n);
     for (std::size_t i = 0; i < self->writing_; ++i) self->out_.pop_front();
     self->writing_ = 0;
     if (ec) {
@@ -244,6 +256,7 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
                                    "the journal could not be written; this batch was not applied"));
       return;
     }
+    metrics().count_results(j.commands, j.results);
     flatbuffers::FlatBufferBuilder fbb(64 + j.results.size() * 40);
     protocol::encode_write_reply(j.results, errors_only, fbb);
     self->post_reply(reply_frame(op, rid, fbb));

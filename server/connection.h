@@ -19,6 +19,7 @@
 
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "server/read_timer.h"
 
 namespace bonus::server {
 
@@ -65,6 +66,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<asio::const_buffer> gather_;
   std::size_t writing_ = 0;      // frames of out_ in the current async_write
   std::int64_t in_flight_ = 0;   // this connection's requests awaiting a reply
+  ReadTimer read_timer_;
   bool close_after_write_ = false;
   bool closed_ = false;
 };

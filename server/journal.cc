@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "engine/assert.h"
 #include "protocol/crc32c.h"
+#include "server/metrics.h"
 
 namespace bonus::server {
 namespace {
@@ -36,6 +38,14 @@ static_assert(kTrailerTag > kJournalSegmentBytesMax);
 constexpr std::uint64_t kFenceMagic = 0x32'45'43'4E'45'46'4E'4Aull;  // "JNFENCE2"
 constexpr std::size_t kFenceBytes = 40;
 constexpr std::size_t kFenceFileBytes = 4096;
+
+// fdatasync, timed into bonus_journal_fdatasync_seconds (the group commit's syncs).
+int timed_fdatasync(int fd) {
+  const auto start = std::chrono::steady_clock::now();
+  const int r = ::fdatasync(fd);
+  metrics().observe_since(Histogram::journal_fdatasync, start);
+  return r;
+}
 
 std::uint32_t load_u32(const char* p) {
   std::uint32_t v;
@@ -805,6 +815,7 @@ std::optional<std::string> Journal::sync() {
   pending_.clear();
   splits_.clear();
   head_offset_ += kJournalTrailerBytes;
+  metrics().journal_group_durable(next_position_ - durable_next_position_, next_position_ - 1);
   durable_next_position_ = next_position_;
   durable_segment_ = segments_.back().first_position;
   durable_offset_ = segments_.back().end_offset;
@@ -855,7 +866,7 @@ std::optional<std::string> Journal::write_active(std::string_view bytes,
   segment.next_position = next_position;
   if (!options_.sync) return std::nullopt;
   e = fault(JournalStep::sync_records);
-  if (e == 0 && ::fdatasync(fd_) != 0) e = errno;
+  if (e == 0 && timed_fdatasync(fd_) != 0) e = errno;
   if (e) return errno_text("cannot fdatasync", segment.path, e);
   return std::nullopt;
 }
@@ -874,7 +885,7 @@ std::optional<std::string> Journal::write_trailer(std::uint64_t first_position) 
   segment.end_offset += kJournalTrailerBytes;
   if (!options_.sync) return std::nullopt;
   e = fault(JournalStep::sync_trailer);
-  if (e == 0 && ::fdatasync(fd_) != 0) e = errno;
+  if (e == 0 && timed_fdatasync(fd_) != 0) e = errno;
   if (e) return errno_text("cannot fdatasync the group trailer of", segment.path, e);
   return std::nullopt;
 }

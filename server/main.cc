@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
                  "the manifest like --accounts-max")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "Serve Prometheus metrics (GET /metrics, plain HTTP, no authentication) on "
+                 "HOST:PORT, e.g. 127.0.0.1:9400; port 0: any free one (the start line says "
+                 "which); off when not given");
   CLI11_PARSE(app, argc, argv);
 
   const auto colon = listen.rfind(':');

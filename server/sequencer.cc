@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/command_codec.h"
+#include "server/metrics.h"
 
 namespace bonus::server {
 
@@ -77,6 +78,7 @@ void Sequencer::trim_journal() {
 
 void Sequencer::start() {
   journal_bytes_ = journal_.bytes();
+  metrics().journal_opened(journal_.durable_position());
   thread_ = std::thread([this] { run(); });
 }
 

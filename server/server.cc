@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server/connection.h"
+#include "server/metrics_endpoint.h"
 
 namespace bonus::server {
 
@@ -159,6 +160,7 @@ std::optional<std::string> Server::start() {
            ec.message();
   }
   port_ = acceptor_.local_endpoint().port();
+  if (auto problem = open_metrics()) return problem;
 
   if (config_.checkpoints) {
     CheckpointerOptions checkpoints;
@@ -196,6 +198,7 @@ std::optional<std::string> Server::start() {
   start_note_ += "replayed " + std::to_string(records) + " journal records in " +
                  std::to_string(replay_ms) + " ms (" + std::to_string(accounts) + " accounts, " +
                  std::to_string(config_.shards) + " shards)";
+  if (metrics_endpoint_) start_note_ += "; metrics on http://" + metrics_endpoint_->address() + "/metrics";
   return std::nullopt;
 }
 
@@ -253,6 +256,7 @@ void Server::run() {
     begin_shutdown();
   });
   accept();
+  if (metrics_endpoint_) metrics_endpoint_->start();
   io_.run();
 }
 
@@ -277,6 +281,7 @@ void Server::finish_when_idle() {
   }
   // Everything accepted is answered: the sequencer has nothing left but its ticks.
   stop_threads();
+  if (metrics_endpoint_) metrics_endpoint_->stop();
   io_.stop();
 }
 

@@ -32,6 +32,7 @@
 namespace bonus::server {
 
 class Connection;
+class MetricsEndpoint;
 
 class Server {
  public:
@@ -94,6 +95,8 @@ class Server {
   // shard that differs.
   std::optional<std::string> shard_limits(EngineConfig& limits, std::uint64_t& changes);
   void stop_threads();
+  // --metrics-listen (server_metrics.cc): binds the endpoint; an error when it cannot.
+  std::optional<std::string> open_metrics();
 
   ServerConfig config_;
   asio::io_context io_;
@@ -116,6 +119,7 @@ class Server {
   Manifest manifest_;
   EngineConfig flag_limits_;  // the limits flags' values, as given (settle_manifest)
   std::optional<std::string> last_checkpoint_error_;  // of the checkpoint at the stop
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // null without --metrics-listen
 };
 
 }  // namespace bonus::server

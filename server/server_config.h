@@ -35,6 +35,9 @@ struct ServerConfig {
   // a given flag must match it, an omitted one takes the stored value. After start,
   // `engine` holds the limits in effect at the end of the replayed log.
   std::uint32_t limits_given = 0;
+  // --metrics-listen HOST:PORT: serve GET /metrics there (server/metrics_endpoint.h);
+  // empty: off.
+  std::string metrics_listen;
 };
 
 }  // namespace bonus::server

@@ -6,6 +6,7 @@
 
 #include "engine/code.h"
 #include "server/admission.h"
+#include "server/metrics.h"
 
 namespace bonus::server {
 
@@ -71,6 +72,7 @@ void Shard::apply(ShardWrite& w) {
 void Shard::publish_due() {
   due_us_.store(ledger_.next_due_us(), std::memory_order_release);
   applied_us_.store(ledger_.last_time(), std::memory_order_release);
+  metrics().shard_accounts(index_, ledger_.account_count());
 }
 
 void Shard::run() {
@@ -91,7 +93,9 @@ void Shard::run() {
     }
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
+    const auto slice_start = std::chrono::steady_clock::now();
     for (ShardWrite& w : slice) apply(w);
+    if (!slice.empty()) metrics().observe_since(Histogram::apply_slice, slice_start);
     if (!slice.empty()) {
       publish_due();
       if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
