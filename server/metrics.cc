@@ -198,6 +198,11 @@ void Metrics::checkpoint_written(std::uint64_t position) {
 
 void Metrics::checkpoint_failed() { checkpoint_failures_.fetch_add(1, kRelaxed); }
 
+std::size_t Metrics::cell_count() const {
+  std::lock_guard lock(cells_mutex_);
+  return cells_.size();
+}
+
 MetricsSnapshot Metrics::snapshot() const {
   MetricsSnapshot s;
   {

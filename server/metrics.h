@@ -118,6 +118,8 @@ class Metrics {
 
   // Any thread (the metrics endpoint: the network thread).
   MetricsSnapshot snapshot() const;
+  // Cells made so far: at most the threads that counted at once (tests).
+  std::size_t cell_count() const;
 
  private:
   friend Metrics& metrics();

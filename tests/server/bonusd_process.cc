@@ -54,6 +54,13 @@ int count_of(const std::string& text, const std::string& marker) {
   return n;
 }
 
+// The port of "metrics on http://127.0.0.1:PORT/metrics" in a start line; 0 if none.
+std::uint16_t metrics_port_in(const std::string& line) {
+  const std::string marker = "metrics on http://127.0.0.1:";
+  const auto at = line.find(marker);
+  return at == std::string::npos ? 0 : static_cast<std::uint16_t>(std::stoi(line.substr(at + marker.size())));
+}
+
 }  // namespace
 
 bool BonusdProcess::start(const std::vector<std::string>& args) {
@@ -86,6 +93,7 @@ bool BonusdProcess::start(const std::vector<std::string>& args) {
     for (auto at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) {
       if (++seen == starts_) {
         port_ = static_cast<std::uint16_t>(std::stoi(text.substr(at + marker.size())));
+        metrics_port_ = metrics_port_in(text.substr(at, text.find('\n', at) - at));
         return true;
       }
     }

@@ -26,6 +26,8 @@ class BonusdProcess {
   bool running() const { return pid_ > 0; }
 
   std::uint16_t port() const { return port_; }
+  // With --metrics-listen 127.0.0.1:PORT: the port bound, from the start line; else 0.
+  std::uint16_t metrics_port() const { return metrics_port_; }
   const std::string& data_dir() const { return data_dir_; }
   std::string log() const;
 
@@ -34,6 +36,7 @@ class BonusdProcess {
   std::string log_path_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t metrics_port_ = 0;
   int starts_ = 0;
 };
 
