@@ -24,7 +24,7 @@ using server::Histogram;
 using server::metrics;
 
 constexpr TimeUs kStart = 1'798'761'600'000'000;  // 2027-01-01T00:00:00Z
-constexpr std::uint64_t kAccounts = 100'000;  // small and warm: the hooks' share is largest
+constexpr std::uint64_t kAccounts = 100'000;      // small and warm: the hooks' share is largest
 
 struct World {
   Ledger ledger;
@@ -34,7 +34,8 @@ struct World {
   explicit World(const EngineConfig& config) : ledger(config) {}
   Credit credit() {
     const std::uint64_t k = rng() % kAccounts;
-    return Credit{Id128{7, ++ids}, 1 + k % 50, 1 + (k / 50) * 7919, 5, 0, LotLife::ttl_of(7 * kUsPerDay)};
+    return Credit{
+        Id128{7, ++ids}, 1 + k % 50, 1 + (k / 50) * 7919, 5, 0, LotLife::ttl_of(7 * kUsPerDay)};
   }
 };
 
@@ -56,7 +57,8 @@ void BM_ApplySlice(benchmark::State& state) {
   std::vector<Result> results(slice);
   for (auto _ : state) {
     for (auto& c : commands) c = w.credit();  // in both variants alike
-    const auto start = metered ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto start =
+        metered ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     for (std::size_t i = 0; i < slice; ++i) results[i] = w.ledger.apply(commands[i], ++w.now);
     if (metered) {
       metrics().observe_since(Histogram::apply_slice, start);

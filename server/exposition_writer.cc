@@ -48,7 +48,8 @@ std::string ExpositionWriter::format_value(double value) {
 // A bucket bound in plain decimals (le="0.0001", as Prometheus' own clients write it).
 std::string ExpositionWriter::format_bound(double bound) {
   char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), bound, std::chars_format::fixed);
+  const auto result =
+      std::to_chars(buffer, buffer + sizeof(buffer), bound, std::chars_format::fixed);
   return result.ec == std::errc() ? std::string(buffer, result.ptr) : format_value(bound);
 }
 

@@ -46,7 +46,7 @@ inline constexpr std::size_t kHistogramBoundsMax = 16;
 // Upper bounds (inclusive, Prometheus `le`) of a histogram's buckets, in its integer unit
 // (ns for the latencies, records for the group size), ascending; +Inf is implicit.
 std::span<const std::uint64_t> histogram_bounds(Histogram h);
-// The read histogram for a read opcode (balance..stats); nullopt-like false otherwise.
+// The read histogram of a read opcode (balance .. stats) into `out`; false for others.
 bool read_histogram(protocol::Opcode op, Histogram& out);
 
 inline constexpr std::size_t kCommandKinds = std::variant_size_v<Command>;
@@ -132,7 +132,7 @@ class Metrics {
 
   mutable std::mutex cells_mutex_;
   std::vector<std::unique_ptr<MetricsCell>> cells_;  // guarded; never shrinks
-  std::vector<MetricsCell*> free_cells_;              // guarded: of ended threads
+  std::vector<MetricsCell*> free_cells_;             // guarded: of ended threads
   std::atomic<std::int64_t> connections_[kRoleCount] = {};
   std::atomic<std::uint64_t> shard_accounts_[kShardSlots] = {};
   std::atomic<std::uint64_t> journal_position_{0};

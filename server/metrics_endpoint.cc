@@ -30,7 +30,8 @@ struct Request {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -59,7 +60,8 @@ void read_header_line(std::string_view line, Request& r, bool& close, bool& keep
   if (iequals(name, "connection")) {
     close = close || has_token(value, "close");
     keep = keep || has_token(value, "keep-alive");
-  } else if (iequals(name, "transfer-encoding") || (iequals(name, "content-length") && value != "0")) {
+  } else if (iequals(name, "transfer-encoding") ||
+             (iequals(name, "content-length") && value != "0")) {
     r.has_body = true;
   }
 }
@@ -106,7 +108,9 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
  public:
   MetricsSession(std::shared_ptr<asio::ip::tcp::socket> socket,
                  std::shared_ptr<MetricsEndpoint::State> state)
-      : socket_(std::move(socket)), state_(std::move(state)), timer_(socket_->get_executor()),
+      : socket_(std::move(socket)),
+        state_(std::move(state)),
+        timer_(socket_->get_executor()),
         buffer_(state_->limits.request_bytes_max) {
     ++state_->sessions;
   }
@@ -161,21 +165,24 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
     } else if (path != "/metrics") {
       reply(response("404 Not Found", "text/plain", "only /metrics is served here\n", keep), keep);
     } else if (r.method != "GET") {
-      reply(response("405 Method Not Allowed", "text/plain", "only GET\n", keep, "Allow: GET\r\n"), keep);
+      reply(response("405 Method Not Allowed", "text/plain", "only GET\n", keep, "Allow: GET\r\n"),
+            keep);
     } else {
-      reply(response("200 OK", "text/plain; version=0.0.4; charset=utf-8", state_->render(), keep), keep);
+      reply(response("200 OK", "text/plain; version=0.0.4; charset=utf-8", state_->render(), keep),
+            keep);
     }
   }
 
   void reply(std::string text, bool keep_alive) {
     out_ = std::move(text);
     arm(state_->limits.write_timeout);
-    asio::async_write(*socket_, asio::buffer(out_),
-                      [self = shared_from_this(), keep_alive](const asio::error_code& ec, std::size_t) {
-                        self->out_.clear();
-                        if (ec || !keep_alive || self->state_->stopped) return self->close();
-                        self->wait_for_request();
-                      });
+    asio::async_write(
+        *socket_, asio::buffer(out_),
+        [self = shared_from_this(), keep_alive](const asio::error_code& ec, std::size_t) {
+          self->out_.clear();
+          if (ec || !keep_alive || self->state_->stopped) return self->close();
+          self->wait_for_request();
+        });
   }
 
   void close() {
@@ -198,9 +205,11 @@ std::optional<std::string> parse_host_port(std::string_view text, asio::ip::tcp:
   if (colon == std::string_view::npos) return "expected HOST:PORT, e.g. 127.0.0.1:9400";
   std::string_view host = text.substr(0, colon);
   const std::string_view port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   unsigned port = 0;
-  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, error] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || error != std::errc() || end != port_text.data() + port_text.size() ||
       port > 65535) {
     return "bad port '" + std::string(port_text) + "' (0..65535)";
@@ -220,7 +229,9 @@ MetricsEndpoint::MetricsEndpoint(asio::io_context& io, Render render, MetricsEnd
   state_->limits = limits;
 }
 
-MetricsEndpoint::~MetricsEndpoint() { stop(); }
+MetricsEndpoint::~MetricsEndpoint() {
+  stop();
+}
 
 std::optional<std::string> MetricsEndpoint::open(std::string_view host_port) {
   asio::ip::tcp::endpoint endpoint;
@@ -243,7 +254,9 @@ std::string MetricsEndpoint::address() const {
   return host + ":" + std::to_string(endpoint.port());
 }
 
-void MetricsEndpoint::start() { accept(); }
+void MetricsEndpoint::start() {
+  accept();
+}
 
 void MetricsEndpoint::stop() {
   state_->stopped = true;
@@ -256,32 +269,35 @@ void MetricsEndpoint::stop() {
 }
 
 void MetricsEndpoint::accept() {
-  acceptor_.async_accept([this, state = state_](const asio::error_code& ec, asio::ip::tcp::socket s) {
-    if (state->stopped) return;
-    if (ec) {
-      // Out of descriptors or the like: try again a little later rather than spin.
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      auto timer = std::make_shared<asio::steady_timer>(acceptor_.get_executor(), std::chrono::milliseconds(100));
-      timer->async_wait([this, state, timer](const asio::error_code&) {
-        if (!state->stopped) accept();
+  acceptor_.async_accept(
+      [this, state = state_](const asio::error_code& ec, asio::ip::tcp::socket s) {
+        if (state->stopped) return;
+        if (ec) {
+          // Out of descriptors or the like: try again a little later rather than spin.
+          if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+          auto timer = std::make_shared<asio::steady_timer>(acceptor_.get_executor(),
+                                                            std::chrono::milliseconds(100));
+          timer->async_wait([this, state, timer](const asio::error_code&) {
+            if (!state->stopped) accept();
+          });
+          return;
+        }
+        auto socket = std::make_shared<asio::ip::tcp::socket>(std::move(s));
+        std::erase_if(state->sockets, [](const auto& weak) { return weak.expired(); });
+        if (state->sessions >= state->limits.sessions_max) {
+          auto text = std::make_shared<std::string>(response(
+              "503 Service Unavailable", "text/plain", "too many scrape connections\n", false));
+          asio::async_write(*socket, asio::buffer(*text),
+                            [socket, text](const asio::error_code&, std::size_t) {
+                              asio::error_code ignored;
+                              socket->close(ignored);
+                            });
+        } else {
+          state->sockets.push_back(socket);
+          std::make_shared<MetricsSession>(socket, state)->start();
+        }
+        accept();
       });
-      return;
-    }
-    auto socket = std::make_shared<asio::ip::tcp::socket>(std::move(s));
-    std::erase_if(state->sockets, [](const auto& weak) { return weak.expired(); });
-    if (state->sessions >= state->limits.sessions_max) {
-      auto text = std::make_shared<std::string>(
-          response("503 Service Unavailable", "text/plain", "too many scrape connections\n", false));
-      asio::async_write(*socket, asio::buffer(*text), [socket, text](const asio::error_code&, std::size_t) {
-        asio::error_code ignored;
-        socket->close(ignored);
-      });
-    } else {
-      state->sockets.push_back(socket);
-      std::make_shared<MetricsSession>(socket, state)->start();
-    }
-    accept();
-  });
 }
 
 }  // namespace bonus::server

@@ -12,8 +12,9 @@ namespace bonus::server {
 namespace {
 
 constexpr std::array<std::string_view, kCommandKinds> kKindNames = {
-    "credit",  "accrue", "confirm_accrual", "cancel_accrual",  "hold",       "capture", "release",
-    "spend",   "refund", "reverse_accrual", "revoke_campaign", "set_policy", "sweep",   "set_limits"};
+    "credit",          "accrue",     "confirm_accrual", "cancel_accrual", "hold",
+    "capture",         "release",    "spend",           "refund",         "reverse_accrual",
+    "revoke_campaign", "set_policy", "sweep",           "set_limits"};
 static_assert(std::variant_size_v<Command> == 14, "a new command kind needs its name here");
 
 constexpr double kNsPerSecond = 1e9;
@@ -100,26 +101,34 @@ void write_latencies(const MetricsSnapshot& s, ExpositionWriter& w) {
   w.family("bonus_journal_fdatasync_seconds", "histogram",
            "Duration of each fdatasync of a group commit (two per group: records, then the "
            "group trailer); none with --durability none");
-  write_histogram(s, Histogram::journal_fdatasync, "bonus_journal_fdatasync_seconds", {}, kNsPerSecond, w);
+  write_histogram(s, Histogram::journal_fdatasync, "bonus_journal_fdatasync_seconds", {},
+                  kNsPerSecond, w);
   w.family("bonus_apply_slice_seconds", "histogram",
            "Duration of one shard's apply of one slice of durable writes (up to 256 commands)");
   write_histogram(s, Histogram::apply_slice, "bonus_apply_slice_seconds", {}, kNsPerSecond, w);
   w.family("bonus_read_seconds", "histogram",
            "Reads, from their frame read to their reply back on the network thread, ready to "
            "write, by kind");
-  write_histogram(s, Histogram::read_balance, "bonus_read_seconds", {{"kind", "balance"}}, kNsPerSecond, w);
-  write_histogram(s, Histogram::read_cart, "bonus_read_seconds", {{"kind", "cart"}}, kNsPerSecond, w);
-  write_histogram(s, Histogram::read_wallet, "bonus_read_seconds", {{"kind", "wallet"}}, kNsPerSecond, w);
-  write_histogram(s, Histogram::read_expiring, "bonus_read_seconds", {{"kind", "expiring"}}, kNsPerSecond, w);
-  write_histogram(s, Histogram::read_stats, "bonus_read_seconds", {{"kind", "stats"}}, kNsPerSecond, w);
+  write_histogram(s, Histogram::read_balance, "bonus_read_seconds", {{"kind", "balance"}},
+                  kNsPerSecond, w);
+  write_histogram(s, Histogram::read_cart, "bonus_read_seconds", {{"kind", "cart"}}, kNsPerSecond,
+                  w);
+  write_histogram(s, Histogram::read_wallet, "bonus_read_seconds", {{"kind", "wallet"}},
+                  kNsPerSecond, w);
+  write_histogram(s, Histogram::read_expiring, "bonus_read_seconds", {{"kind", "expiring"}},
+                  kNsPerSecond, w);
+  write_histogram(s, Histogram::read_stats, "bonus_read_seconds", {{"kind", "stats"}}, kNsPerSecond,
+                  w);
 }
 
 void write_state(const MetricsSnapshot& s, const ServerGauges& g, ExpositionWriter& w) {
-  w.family("bonus_accounts", "gauge", "Accounts in the ledger, over all shards, as of each shard's last slice");
+  w.family("bonus_accounts", "gauge",
+           "Accounts in the ledger, over all shards, as of each shard's last slice");
   w.sample("bonus_accounts", {}, s.accounts);
   w.family("bonus_shards", "gauge", "Shards (writer threads)");
   w.sample("bonus_shards", {}, std::uint64_t{g.shards});
-  w.family("bonus_journal_bytes", "gauge", "Bytes of records and trailers in the retained journal segments");
+  w.family("bonus_journal_bytes", "gauge",
+           "Bytes of records and trailers in the retained journal segments");
   w.sample("bonus_journal_bytes", {}, g.journal_bytes);
   w.family("bonus_journal_durable_position", "gauge",
            "Log position of the last durable journal record (0: none since the start)");
@@ -132,7 +141,8 @@ void write_state(const MetricsSnapshot& s, const ServerGauges& g, ExpositionWrit
            "Seconds since the last successful checkpoint (written, or found current) of this "
            "process; until the first one, since the checkpointer started");
   w.sample("bonus_checkpoint_age_seconds", {}, s.checkpoint_age_s);
-  w.family("bonus_checkpoint_failures_total", "counter", "Checkpoints that failed (each is tried again at the next trigger)");
+  w.family("bonus_checkpoint_failures_total", "counter",
+           "Checkpoints that failed (each is tried again at the next trigger)");
   w.sample("bonus_checkpoint_failures_total", {}, s.checkpoint_failures);
   w.family("bonus_replica_lag_records", "gauge",
            "Journal records durable in the journal that the checkpointer's replicas have not "
@@ -148,7 +158,8 @@ void write_process(const MetricsSnapshot& s, ExpositionWriter& w) {
   w.family("bonus_build_info", "gauge", "Always 1; the labels say which build runs");
   w.sample("bonus_build_info", {{"version", BONUS_BUILD_VERSION}, {"compiler", __VERSION__}},
            std::uint64_t{1});
-  w.family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, seconds");
+  w.family("process_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch, seconds");
   w.sample("process_start_time_seconds", {}, s.start_time_s);
 }
 

@@ -44,7 +44,7 @@ TEST(ExpositionWriter, FloatsInTheFormatsSpelling) {
 
 TEST(ExpositionWriter, HistogramBucketsAreCumulativeWithInfSumAndCount) {
   const std::array<std::uint64_t, 3> bounds = {1'000, 10'000, 100'000};  // ns
-  const std::array<std::uint64_t, 4> counts = {2, 0, 3, 1};             // the last: +Inf
+  const std::array<std::uint64_t, 4> counts = {2, 0, 3, 1};              // the last: +Inf
   ExpositionWriter w;
   w.histogram("lat_seconds", {{"kind", "x"}}, bounds, counts, 2'500'000, 1e9);
   EXPECT_EQ(w.text(),

@@ -34,7 +34,8 @@ inline HttpReply parse_http(const std::string& text) {
 inline HttpReply http_get(std::uint16_t port, const std::string& target, int timeout_ms = 10'000) {
   RawConnection c(port);
   if (!c.connected()) return {};
-  if (!c.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")) return {};
+  if (!c.send("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
+    return {};
   return parse_http(c.receive(64u << 20, timeout_ms));
 }
 
@@ -44,7 +45,8 @@ inline double metric_value(const std::string& scrape, std::string_view series) {
   std::size_t at = 0;
   while (at < scrape.size()) {
     const auto end = scrape.find('\n', at);
-    const std::string_view line(scrape.data() + at, (end == std::string::npos ? scrape.size() : end) - at);
+    const std::string_view line(scrape.data() + at,
+                                (end == std::string::npos ? scrape.size() : end) - at);
     if (line.size() > series.size() && line.substr(0, series.size()) == series &&
         line[series.size()] == ' ') {
       return std::strtod(std::string(line.substr(series.size() + 1)).c_str(), nullptr);

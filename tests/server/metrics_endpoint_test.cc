@@ -93,15 +93,18 @@ TEST_F(MetricsEndpoint, CountersMoveByExactlyWhatWasDone) {
   CountingClient client(server_.port());
   ASSERT_TRUE(client.connection.connected());
   // Three credits in one request, all ok; then one of zero bonuses, rejected.
-  EXPECT_EQ(client.call(credit_frame(1, {credit(1, 100), credit(2, 200), credit(3, 300)})).header.opcode,
-            Opcode::credit);
+  EXPECT_EQ(
+      client.call(credit_frame(1, {credit(1, 100), credit(2, 200), credit(3, 300)})).header.opcode,
+      Opcode::credit);
   EXPECT_EQ(client.call(credit_frame(2, {credit(4, 0)})).header.opcode, Opcode::credit);
   EXPECT_EQ(client.call(balance_frame(3)).header.opcode, Opcode::balance);
-  EXPECT_EQ(client.call(protocol::make_frame(static_cast<Opcode>(99), 0, 4, protocol::Body{})).header.opcode,
+  EXPECT_EQ(client.call(protocol::make_frame(static_cast<Opcode>(99), 0, 4, protocol::Body{}))
+                .header.opcode,
             Opcode::error);
 
   const std::string after = scrape_until([&](const std::string& text) {
-    return delta(before, text, "bonus_network_sent_bytes_total") >= static_cast<double>(client.received) &&
+    return delta(before, text, "bonus_network_sent_bytes_total") >=
+               static_cast<double>(client.received) &&
            metric_value(text, "bonus_accounts") == 1;
   });
   EXPECT_EQ(delta(before, after, R"(bonus_commands_total{kind="credit",code="ok"})"), 3);
@@ -111,8 +114,10 @@ TEST_F(MetricsEndpoint, CountersMoveByExactlyWhatWasDone) {
   EXPECT_EQ(delta(before, after, R"(bonus_requests_total{opcode="unknown"})"), 1);
   EXPECT_EQ(delta(before, after, R"(bonus_refusals_total{reason="unknown_opcode"})"), 1);
   EXPECT_EQ(delta(before, after, R"(bonus_read_seconds_count{kind="balance"})"), 1);
-  EXPECT_EQ(delta(before, after, "bonus_network_received_bytes_total"), static_cast<double>(client.sent));
-  EXPECT_EQ(delta(before, after, "bonus_network_sent_bytes_total"), static_cast<double>(client.received));
+  EXPECT_EQ(delta(before, after, "bonus_network_received_bytes_total"),
+            static_cast<double>(client.sent));
+  EXPECT_EQ(delta(before, after, "bonus_network_sent_bytes_total"),
+            static_cast<double>(client.received));
   EXPECT_EQ(metric_value(after, R"(bonus_connections{role="admin"})"), 1);
   EXPECT_EQ(metric_value(after, "bonus_accounts"), 1);
   // The three ok credits were journaled (and made durable: two fdatasyncs per group).
@@ -168,7 +173,8 @@ TEST_F(MetricsEndpoint, OtherPathsAndMethodsAreRefused) {
 TEST_F(MetricsEndpoint, KeepAliveServesRequestsOneAfterAnother) {
   RawConnection c(server_.metrics_port());
   // Two requests in one write (pipelined), then a third after the answers.
-  ASSERT_TRUE(c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string got;
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   while (got.find("404 Not Found") == std::string::npos && Clock::now() < deadline) {

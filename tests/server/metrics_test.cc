@@ -26,7 +26,8 @@ TEST(Metrics, ResultsFromManyThreadsAddUpExactly) {
   const MetricsSnapshot before = metrics().snapshot();
   constexpr int kThreads = 8, kBatches = 1000;
   const std::vector<Command> commands(3, Credit{});
-  const std::vector<Result> results = {Result{Code::ok}, Result{Code::zero_amount}, Result{Code::ok}};
+  const std::vector<Result> results = {Result{Code::ok}, Result{Code::zero_amount},
+                                       Result{Code::ok}};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
@@ -57,10 +58,10 @@ TEST(Metrics, ObservationsLandInTheFirstBucketTheyFit) {
   ASSERT_EQ(bounds[0], 1u);
   ASSERT_EQ(bounds[2], 4u);
   const MetricsSnapshot before = metrics().snapshot();
-  metrics().observe(h, 1);                 // le=1
-  metrics().observe(h, 4);                 // le=4: a bound is inclusive
-  metrics().observe(h, 5);                 // le=8
-  metrics().observe(h, bounds.back() + 1); // +Inf
+  metrics().observe(h, 1);                  // le=1
+  metrics().observe(h, 4);                  // le=4: a bound is inclusive
+  metrics().observe(h, 5);                  // le=8
+  metrics().observe(h, bounds.back() + 1);  // +Inf
   const MetricsSnapshot after = metrics().snapshot();
   auto delta = [&](std::size_t b) { return after.buckets[i][b] - before.buckets[i][b]; };
   EXPECT_EQ(delta(0), 1u);

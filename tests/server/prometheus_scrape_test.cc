@@ -1,8 +1,7 @@
 // A real Prometheus (Debian's prometheus package) scrapes a real bonusd every second, and
 // one counter comes back through its query API with the value the client caused.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -86,7 +85,8 @@ class PrometheusProcess {
 
 TEST(PrometheusScrape, ACounterComesBackThroughTheQueryApi) {
   if (!std::filesystem::exists(kPrometheus)) {
-    GTEST_SKIP() << kPrometheus << " is missing: scripts/setup installs Debian's prometheus package";
+    GTEST_SKIP() << kPrometheus
+                 << " is missing: scripts/setup installs Debian's prometheus package";
   }
   BonusdProcess server;
   ASSERT_TRUE(server.start({"--metrics-listen", "127.0.0.1:0"})) << server.log();
@@ -109,7 +109,8 @@ TEST(PrometheusScrape, ACounterComesBackThroughTheQueryApi) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   ASSERT_EQ(reply.status, 200) << prometheus.log();
-  EXPECT_NE(reply.body.find("\"__name__\":\"bonus_commands_total\""), std::string::npos) << reply.body;
+  EXPECT_NE(reply.body.find("\"__name__\":\"bonus_commands_total\""), std::string::npos)
+      << reply.body;
   EXPECT_NE(reply.body.find("\"job\":\"bonusd\""), std::string::npos) << reply.body;
   // The value: [<time>,"2"], the two credits.
   EXPECT_NE(reply.body.find(",\"2\"]"), std::string::npos) << reply.body;
