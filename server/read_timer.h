@@ -23,6 +23,8 @@ class ReadTimer {
   void arrived(const protocol::FrameHeader& header);
   // A frame that completes a request is about to be sent (its header is read again).
   void replied(std::string_view frame);
+  // Reads being timed (tests).
+  std::size_t pending() const { return reads_.size(); }
 
  private:
   struct Read {

@@ -239,6 +239,23 @@ TEST_F(MetricsEndpoint, ScrapeConnectionsAreBounded) {
   EXPECT_EQ(status, 200);
 }
 
+// A connection past --connections-max is refused with too_many_connections, and counted.
+TEST(MetricsRefusals, ConnectionLimitRefusalIsCounted) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--metrics-listen", "127.0.0.1:0", "--connections-max", "1"}))
+      << server.log();
+  const std::string before = http_get(server.metrics_port(), "/metrics").body;
+  RawConnection first(server.port());
+  ASSERT_TRUE(first.send(protocol::make_frame(Opcode::ping, 0, 1, protocol::Body{})));
+  ASSERT_TRUE(read_reply(first).got);  // the first is in
+  RawConnection second(server.port());
+  const WireReply refused = read_reply(second);
+  ASSERT_TRUE(refused.got);
+  EXPECT_EQ(refused.header.opcode, Opcode::error);
+  const std::string after = http_get(server.metrics_port(), "/metrics").body;
+  EXPECT_EQ(delta(before, after, R"(bonus_refusals_total{reason="too_many_connections"})"), 1);
+}
+
 TEST(MetricsListen, BadAddressIsAStartError) {
   BonusdProcess server;
   EXPECT_FALSE(server.start({"--metrics-listen", "127.0.0.1:94x"}));
