@@ -7,12 +7,16 @@
 
 namespace bonus::server {
 
+namespace {
+class MetricsSession;
+}
+
 struct MetricsEndpoint::State {
   Render render;
   MetricsEndpointLimits limits;
-  std::uint32_t sessions = 0;
+  std::uint32_t sessions = 0;  // open (not closed) sessions
   bool stopped = false;
-  std::vector<std::weak_ptr<asio::ip::tcp::socket>> sockets;  // to close at stop()
+  std::vector<std::weak_ptr<MetricsSession>> open;  // to close at stop(), or when idle
 };
 
 namespace {
@@ -114,9 +118,21 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
         buffer_(state_->limits.request_bytes_max) {
     ++state_->sessions;
   }
-  ~MetricsSession() { --state_->sessions; }
+  ~MetricsSession() { close(); }
 
   void start() { read_request(); }
+  // Kept alive and waiting for its next request.
+  bool idle() const { return idle_ && !closed_; }
+  // Closes the connection and gives its place up at once (handlers still pending end it).
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    --state_->sessions;
+    asio::error_code ec;
+    timer_.cancel();
+    socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_->close(ec);
+  }
 
  private:
   void arm(std::chrono::milliseconds timeout) {
@@ -130,8 +146,10 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
   void wait_for_request() {
     if (buffer_.size() > 0) return read_request();  // pipelined
     arm(state_->limits.idle_timeout);
+    idle_ = true;
     socket_->async_wait(asio::ip::tcp::socket::wait_read,
                         [self = shared_from_this()](const asio::error_code& ec) {
+                          self->idle_ = false;
                           if (ec) return self->close();
                           self->read_request();
                         });
@@ -185,19 +203,27 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
         });
   }
 
-  void close() {
-    asio::error_code ec;
-    timer_.cancel();
-    socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    socket_->close(ec);
-  }
-
   std::shared_ptr<asio::ip::tcp::socket> socket_;
   std::shared_ptr<MetricsEndpoint::State> state_;
   asio::steady_timer timer_;
   asio::streambuf buffer_;
   std::string out_;
+  bool idle_ = false;
+  bool closed_ = false;
 };
+
+// At the session bound: a kept-alive connection waiting for its next request gives its
+// place to a new one (a client that scraped once and idles cannot hold a place against
+// others). False when every session is busy.
+bool close_an_idle_session(MetricsEndpoint::State& state) {
+  for (const auto& weak : state.open) {
+    if (auto session = weak.lock(); session && session->idle()) {
+      session->close();
+      return true;
+    }
+  }
+  return false;
+}
 
 // "HOST:PORT" or "[V6]:PORT" into an endpoint; an error message otherwise.
 std::optional<std::string> parse_host_port(std::string_view text, asio::ip::tcp::endpoint& out) {
@@ -262,10 +288,10 @@ void MetricsEndpoint::stop() {
   state_->stopped = true;
   asio::error_code ec;
   acceptor_.close(ec);
-  for (auto& weak : state_->sockets) {
-    if (auto socket = weak.lock()) socket->close(ec);
+  for (auto& weak : state_->open) {
+    if (auto session = weak.lock()) session->close();
   }
-  state_->sockets.clear();
+  state_->open.clear();
 }
 
 void MetricsEndpoint::accept() {
@@ -283,8 +309,8 @@ void MetricsEndpoint::accept() {
           return;
         }
         auto socket = std::make_shared<asio::ip::tcp::socket>(std::move(s));
-        std::erase_if(state->sockets, [](const auto& weak) { return weak.expired(); });
-        if (state->sessions >= state->limits.sessions_max) {
+        std::erase_if(state->open, [](const auto& weak) { return weak.expired(); });
+        if (state->sessions >= state->limits.sessions_max && !close_an_idle_session(*state)) {
           auto text = std::make_shared<std::string>(response(
               "503 Service Unavailable", "text/plain", "too many scrape connections\n", false));
           asio::async_write(*socket, asio::buffer(*text),
@@ -293,8 +319,9 @@ void MetricsEndpoint::accept() {
                               socket->close(ignored);
                             });
         } else {
-          state->sockets.push_back(socket);
-          std::make_shared<MetricsSession>(socket, state)->start();
+          auto session = std::make_shared<MetricsSession>(socket, state);
+          state->open.push_back(session);
+          session->start();
         }
         accept();
       });

@@ -3,7 +3,8 @@
 // head larger than `request_bytes_max` gets 431 and the connection closes; a request must
 // arrive whole within `request_timeout` of its first byte, a kept-alive connection may
 // idle `idle_timeout` between requests, a reply must be written within `write_timeout`,
-// else the connection closes; past `sessions_max` connections a new one gets 503 and is
+// else the connection closes; past `sessions_max` connections a kept-alive one waiting for
+// its next request is closed to make room, and if none is, the new one gets 503 and is
 // closed. Other paths get 404, other methods 405; a request with a body gets its answer
 // and the connection closes (no body is read). Keep-alive as HTTP/1.1 says (1.0: only on
 // request). No TLS and no authentication: bind it to loopback or a private network.
