@@ -29,6 +29,10 @@
 #include "server/server_config.h"
 #include "server/shard.h"
 
+namespace asio::ssl {
+class context;
+}
+
 namespace bonus::server {
 
 class Connection;
@@ -59,6 +63,8 @@ class Server {
 
   // For connections (network thread).
   asio::io_context& io() { return io_; }
+  // The TLS context every connection shares (--tls-cert); null for plain TCP.
+  asio::ssl::context* tls_context() { return tls_.get(); }
   Sequencer& sequencer() { return *sequencer_; }
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
@@ -96,6 +102,7 @@ class Server {
   void stop_threads();
 
   ServerConfig config_;
+  std::unique_ptr<asio::ssl::context> tls_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;
