@@ -145,8 +145,8 @@ int main(int argc, char** argv) {
   std::string mode;
   CLI::App app{"server-load: throughput and latency of a running bonusd"};
   app.add_option("mode", mode,
-                 "credits | read-latency | ping-latency | read-latency-under-load | pipelined-reads "
-                 "| connects | hold-connections")
+                 "credits | read-latency | ping-latency | read-latency-under-load | "
+                 "pipelined-reads | connects | hold-connections")
       ->required()
       ->check(CLI::IsMember({"credits", "read-latency", "ping-latency", "read-latency-under-load",
                              "pipelined-reads", "connects", "hold-connections"}));

@@ -117,16 +117,18 @@ void Connection::after_handshake(std::function<void(Connection&)> then) {
       if (auto self = weak.lock(); self && !ec) self->close();
     });
   }
-  transport_.handshake([self = shared_from_this(), then = std::move(then)](const asio::error_code& ec) {
-    self->handshake_timer_.cancel();
-    if (ec) {
-      spdlog::debug("TLS handshake with {} failed: {}", self->transport_.remote_endpoint().address().to_string(),
-                    self->transport_.handshake_failure(ec));
-      self->close();
-      return;
-    }
-    if (!self->closed_) then(*self);
-  });
+  transport_.handshake(
+      [self = shared_from_this(), then = std::move(then)](const asio::error_code& ec) {
+        self->handshake_timer_.cancel();
+        if (ec) {
+          spdlog::debug("TLS handshake with {} failed: {}",
+                        self->transport_.remote_endpoint().address().to_string(),
+                        self->transport_.handshake_failure(ec));
+          self->close();
+          return;
+        }
+        if (!self->closed_) then(*self);
+      });
 }
 
 void Connection::read_header() {

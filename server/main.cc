@@ -51,8 +51,7 @@ void add_tls_options(CLI::App& app, bonus::server::ServerConfig& config) {
   auto* cert = app.add_option("--tls-cert", config.tls_cert_file,
                               "Serve TLS with this PEM certificate chain (leaf first); needs "
                               "--tls-key. Without it: plain TCP");
-  auto* key = app.add_option("--tls-key", config.tls_key_file,
-                             "The PEM private key of --tls-cert");
+  auto* key = app.add_option("--tls-key", config.tls_key_file, "The PEM private key of --tls-cert");
   auto* client_ca = app.add_option(
       "--tls-client-ca", config.tls_client_ca_file,
       "Mutual TLS: refuse, in the handshake, a client without a certificate signed by a CA "

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <asio/ssl/context.hpp>
-
 #include <memory>
 #include <string>
 #include <variant>

@@ -40,9 +40,9 @@ void Transport::handshake(std::function<void(const asio::error_code&)> done) {
     asio::post(tcp_socket().get_executor(), [done = std::move(done)] { done({}); });
     return;
   }
-  tls->async_handshake(side_ == Side::server ? asio::ssl::stream_base::server
-                                             : asio::ssl::stream_base::client,
-                       [done = std::move(done)](const asio::error_code& ec) { done(ec); });
+  tls->async_handshake(
+      side_ == Side::server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
+      [done = std::move(done)](const asio::error_code& ec) { done(ec); });
 }
 
 std::string Transport::handshake_failure(const asio::error_code& ec) const {

@@ -15,7 +15,6 @@
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
-
 #include <cstddef>
 #include <functional>
 #include <string>

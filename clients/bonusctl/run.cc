@@ -108,19 +108,21 @@ namespace {
 // connect, with OpenSSL's reason.
 void read_tls_options(const Invocation& inv, client::ClientOptions& options) {
   if (inv.tls_ca.empty() && (!inv.tls_cert.empty() || !inv.tls_key.empty())) {
-    throw UsageError("--tls-cert and --tls-key need --tls-ca (the CA that signed bonusd's certificate)");
+    throw UsageError(
+        "--tls-cert and --tls-key need --tls-ca (the CA that signed bonusd's certificate)");
   }
   if (inv.tls_cert.empty() != inv.tls_key.empty()) {
     throw UsageError("--tls-cert and --tls-key go together");
   }
-  for (const auto& [flag, path] : {std::pair{"--tls-ca", &inv.tls_ca},
-                                   std::pair{"--tls-cert", &inv.tls_cert},
-                                   std::pair{"--tls-key", &inv.tls_key}}) {
+  for (const auto& [flag, path] :
+       {std::pair{"--tls-ca", &inv.tls_ca}, std::pair{"--tls-cert", &inv.tls_cert},
+        std::pair{"--tls-key", &inv.tls_key}}) {
     if (path->empty()) continue;
     if (std::FILE* f = std::fopen(path->c_str(), "r")) {
       std::fclose(f);
     } else {
-      throw UsageError(std::string(flag) + " " + *path + ": cannot read it: " + std::strerror(errno));
+      throw UsageError(std::string(flag) + " " + *path +
+                       ": cannot read it: " + std::strerror(errno));
     }
   }
   options.tls_ca_file = inv.tls_ca;

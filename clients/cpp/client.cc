@@ -415,9 +415,8 @@ void Client::Impl::start_connect() {
     transport->close();  // the connect or handshake completes with operation_aborted
   });
   asio::async_connect(transport->tcp_socket(), endpoints,
-                      [this, g, keep = transport](const asio::error_code& ec, const tcp::endpoint&) {
-                        on_connected(g, ec);
-                      });
+                      [this, g, keep = transport](const asio::error_code& ec,
+                                                  const tcp::endpoint&) { on_connected(g, ec); });
 }
 
 void Client::Impl::on_connected(std::uint64_t generation_at, const asio::error_code& ec) {
@@ -438,9 +437,8 @@ void Client::Impl::on_handshake(std::uint64_t generation_at, const asio::error_c
   if (generation_at != generation) return;
   connect_timer.cancel();
   if (ec) {
-    const std::string why = ec == asio::error::operation_aborted
-                                ? "timed out"
-                                : transport->handshake_failure(ec);
+    const std::string why =
+        ec == asio::error::operation_aborted ? "timed out" : transport->handshake_failure(ec);
     drop_link(Status::disconnected, FrameError::none,
               "cannot connect to " + endpoint_name(options) + ": TLS handshake failed: " + why);
     return;
@@ -529,20 +527,20 @@ void Client::Impl::read_more() {
   }
   if (in_capacity() - in_end < kReadRoomMin) reserve_frame(in_end - in_begin + kReadRoomMin);
   asio::mutable_buffer room(in_bytes() + in_end, in_capacity() - in_end);
-  transport->async_read_some(room, [this, g = generation, keep = transport](
-                                       const asio::error_code& ec, std::size_t n) {
-    if (g != generation) return;
-    if (ec) {
-      // A TLS server closes without close_notify (Transport::close): a truncated stream.
-      const bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
-      return drop_link(Status::disconnected, FrameError::none,
-                       closed ? "the server closed the connection"
-                              : "read failed: " + ec.message());
-    }
-    in_end += n;
-    parse_frames();
-    if (g == generation) read_more();
-  });
+  transport->async_read_some(
+      room, [this, g = generation, keep = transport](const asio::error_code& ec, std::size_t n) {
+        if (g != generation) return;
+        if (ec) {
+          // A TLS server closes without close_notify (Transport::close): a truncated stream.
+          const bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+          return drop_link(
+              Status::disconnected, FrameError::none,
+              closed ? "the server closed the connection" : "read failed: " + ec.message());
+        }
+        in_end += n;
+        parse_frames();
+        if (g == generation) read_more();
+      });
 }
 
 // Makes room for `frame_bytes` from in_begin: moves the unparsed bytes to the front and

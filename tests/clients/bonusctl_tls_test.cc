@@ -82,8 +82,9 @@ TEST_F(BonusctlTls, WritesAndReadsWithTlsCa) {
   EXPECT_EQ(credit.code, 0) << credit.err;
   EXPECT_NE(credit.out.find("credit ok"), std::string::npos) << credit.out;
   // The CA from the environment, and the server named by its DNS name.
-  const Ran balance = bonusctl(ca_, {"--server", "localhost:" + std::to_string(server_.port()),
-                                     "--json", "balance", "--seller", "1", "--buyer", "2"},
+  const Ran balance = bonusctl(ca_,
+                               {"--server", "localhost:" + std::to_string(server_.port()), "--json",
+                                "balance", "--seller", "1", "--buyer", "2"},
                                ca_.ca_cert());
   EXPECT_EQ(balance.code, 0) << balance.err;
   EXPECT_NE(balance.out.find("\"available\": 300"), std::string::npos) << balance.out;
@@ -95,7 +96,8 @@ TEST_F(BonusctlTls, WrongCaIsUnreachableWithTheReason) {
                                  "balance", "--seller", "1", "--buyer", "2"});
   EXPECT_EQ(ran.code, 3);
   EXPECT_NE(ran.err.find("certificate verify failed"), std::string::npos) << ran.err;
-  const Ran plain = bonusctl(ca_, {"--server", server_arg_, "balance", "--seller", "1", "--buyer", "2"});
+  const Ran plain =
+      bonusctl(ca_, {"--server", server_arg_, "balance", "--seller", "1", "--buyer", "2"});
   EXPECT_EQ(plain.code, 3);
   EXPECT_NE(plain.err.find("--tls-ca"), std::string::npos) << plain.err;
 }
@@ -107,9 +109,9 @@ TEST_F(BonusctlTls, UnreadableFilesAndHalfACertificateAreUsageErrors) {
   EXPECT_NE(missing.err.find("--tls-ca " + ca_.path("none.pem") + ": cannot read it"),
             std::string::npos)
       << missing.err;
-  const Ran half = bonusctl(ca_, {"--server", "127.0.0.1:1", "--tls-ca", ca_.ca_cert(),
-                                  "--tls-cert", ca_.client_cert(), "balance", "--seller", "1",
-                                  "--buyer", "2"});
+  const Ran half =
+      bonusctl(ca_, {"--server", "127.0.0.1:1", "--tls-ca", ca_.ca_cert(), "--tls-cert",
+                     ca_.client_cert(), "balance", "--seller", "1", "--buyer", "2"});
   EXPECT_EQ(half.code, 2);
   EXPECT_NE(half.err.find("--tls-cert and --tls-key go together"), std::string::npos) << half.err;
   const Ran help = bonusctl(ca_, {"--help"});
@@ -120,9 +122,9 @@ TEST_F(BonusctlTls, UnreadableFilesAndHalfACertificateAreUsageErrors) {
 TEST_F(BonusctlTls, MutualTlsTakesTheClientCertificate) {
   start({"--tls-client-ca", ca_.ca_cert()});
   const std::vector<std::string> read = {"balance", "--seller", "1", "--buyer", "2"};
-  std::vector<std::string> with_cert = {"--server", server_arg_, "--tls-ca", ca_.ca_cert(),
-                                        "--tls-cert", ca_.client_cert(), "--tls-key",
-                                        ca_.client_key()};
+  std::vector<std::string> with_cert = {"--server",    server_arg_,     "--tls-ca",
+                                        ca_.ca_cert(), "--tls-cert",    ca_.client_cert(),
+                                        "--tls-key",   ca_.client_key()};
   with_cert.insert(with_cert.end(), read.begin(), read.end());
   const Ran accepted = bonusctl(ca_, with_cert);
   EXPECT_EQ(accepted.code, 0) << accepted.err;

@@ -56,8 +56,8 @@ bool TestCa::make_ca(const std::string& name, const std::string& subject) {
 bool TestCa::make_leaf(const std::string& name, const std::string& subject, const std::string& ca,
                        const std::string& extensions) {
   std::ofstream(path(name + ".ext")) << extensions;
-  return run("openssl req " + std::string(kNewKey) + " -keyout " + path(name + ".key") +
-             " -out " + path(name + ".csr") + " -subj " + subject) &&
+  return run("openssl req " + std::string(kNewKey) + " -keyout " + path(name + ".key") + " -out " +
+             path(name + ".csr") + " -subj " + subject) &&
          run("openssl x509 -req -in " + path(name + ".csr") + " -CA " + path(ca + ".pem") +
              " -CAkey " + path(ca + ".key") + " -CAcreateserial -days 2 -out " +
              path(name + ".pem") + " -extfile " + path(name + ".ext"));

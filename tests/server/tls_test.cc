@@ -50,8 +50,7 @@ class Tls : public ::testing::Test {
 
   // A bonusd serving TLS with the test CA's server certificate, plus `args`.
   void start_tls(std::vector<std::string> args = {}) {
-    args.insert(args.begin(),
-                {"--tls-cert", ca_->server_cert(), "--tls-key", ca_->server_key()});
+    args.insert(args.begin(), {"--tls-cert", ca_->server_cert(), "--tls-key", ca_->server_key()});
     ASSERT_TRUE(server_.start(args)) << server_.log();
   }
 
@@ -131,8 +130,7 @@ TEST_F(Tls, ServerNameIsCheckedAgainstTheCertificate) {
 
 TEST_F(Tls, MutualTlsRefusesClientsWithoutACertificateOfItsCa) {
   start_tls({"--tls-client-ca", ca_->ca_cert()});
-  EXPECT_NE(server_.log().find("client certificates required"), std::string::npos)
-      << server_.log();
+  EXPECT_NE(server_.log().find("client certificates required"), std::string::npos) << server_.log();
 
   const Connected anonymous = connect(tls_options());
   ASSERT_FALSE(anonymous.client);
@@ -188,7 +186,8 @@ TEST_F(Tls, ConnectionThatNeverHandshakesIsClosedAtTheDeadline) {
   RawConnection silent(server_.port());
   RawConnection half(server_.port());
   ASSERT_TRUE(silent.connected() && half.connected());
-  ASSERT_TRUE(half.send(std::string("\x16\x03\x01\x02\x00", 5)));  // a ClientHello's record header only
+  ASSERT_TRUE(
+      half.send(std::string("\x16\x03\x01\x02\x00", 5)));  // a ClientHello's record header only
   const auto began = Clock::now();
   expect_served();  // meanwhile
   EXPECT_TRUE(silent.closed_by_peer(5000));
@@ -242,7 +241,8 @@ TEST_F(Tls, BadTlsFlagsAreStartErrors) {
       {{"--tls-cert", missing, "--tls-key", ca_->server_key()},
        "cannot load the TLS certificate chain from " + missing + ": No such file or directory"},
       {{"--tls-cert", ca_->path("garbage.pem"), "--tls-key", ca_->server_key()},
-       "cannot load the TLS certificate chain from " + ca_->path("garbage.pem") + ": no start line"},
+       "cannot load the TLS certificate chain from " + ca_->path("garbage.pem") +
+           ": no start line"},
       {{"--tls-cert", ca_->server_cert(), "--tls-key", ca_->client_key()},
        "cannot load the TLS private key from " + ca_->client_key() + ": key values mismatch"},
       {{"--tls-cert", ca_->server_cert(), "--tls-key", ca_->server_key(), "--tls-client-ca",
