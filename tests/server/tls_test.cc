@@ -182,7 +182,8 @@ TEST_F(Tls, TlsClientAgainstPlainServerFailsCleanlyAndOthersAreServed) {
 }
 
 TEST_F(Tls, ConnectionThatNeverHandshakesIsClosedAtTheDeadline) {
-  start_tls({"--tls-handshake-timeout-ms", "300"});
+  // Long enough for the good client's own handshake on a loaded machine.
+  start_tls({"--tls-handshake-timeout-ms", "1000"});
   RawConnection silent(server_.port());
   RawConnection half(server_.port());
   ASSERT_TRUE(silent.connected() && half.connected());
@@ -192,7 +193,7 @@ TEST_F(Tls, ConnectionThatNeverHandshakesIsClosedAtTheDeadline) {
   expect_served();  // meanwhile
   EXPECT_TRUE(silent.closed_by_peer(5000));
   EXPECT_TRUE(half.closed_by_peer(5000));
-  EXPECT_GE(Clock::now() - began, std::chrono::milliseconds(200));
+  EXPECT_GE(Clock::now() - began, std::chrono::milliseconds(800));
   expect_served();
 }
 

@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -138,6 +139,21 @@ class TlsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             Client(connect=False, tls_ca=CA.path("ca.pem"),
                    ssl_context=ssl.create_default_context())
+
+
+class TlsAgainstPlainServerTest(unittest.TestCase):
+    def test_tls_client_against_a_plain_server_fails_cleanly(self):
+        server = Bonusd()
+        try:
+            began = time.monotonic()
+            with self.assertRaises(BonusDisconnected) as caught:
+                Client("127.0.0.1", server.port, timeout=10.0, tls_ca=CA.path("ca.pem"))
+            self.assertLess(time.monotonic() - began, 5.0)
+            self.assertIn("TLS handshake failed", str(caught.exception))
+            with Client("127.0.0.1", server.port, timeout=10.0) as plain:
+                plain.ping()
+        finally:
+            server.stop()
 
 
 class MutualTlsTest(unittest.TestCase):
