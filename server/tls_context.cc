@@ -1,7 +1,9 @@
 #include "server/tls_context.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <optional>
 
@@ -33,6 +35,31 @@ std::unique_ptr<context> with_policy(context::method method) {
   return ctx;
 }
 
+std::string time_text(const ASN1_TIME* time) {
+  BIO* out = BIO_new(BIO_s_mem());
+  ASN1_TIME_print(out, time);
+  char* text = nullptr;
+  const long size = BIO_get_mem_data(out, &text);
+  std::string result(text, static_cast<std::size_t>(size));
+  BIO_free(out);
+  return result;
+}
+
+// A certificate out of its validity period would fail every peer's verification.
+std::optional<std::string> check_validity(context& ctx, const std::string& file) {
+  const X509* leaf = SSL_CTX_get0_certificate(ctx.native_handle());
+  if (leaf == nullptr) return "no certificate in " + file;
+  const ASN1_TIME* not_after = X509_get0_notAfter(leaf);
+  const ASN1_TIME* not_before = X509_get0_notBefore(leaf);
+  if (X509_cmp_current_time(not_after) < 0) {
+    return "the TLS certificate " + file + " expired on " + time_text(not_after);
+  }
+  if (X509_cmp_current_time(not_before) > 0) {
+    return "the TLS certificate " + file + " is not valid before " + time_text(not_before);
+  }
+  return std::nullopt;
+}
+
 // The certificate chain and its key, checked to belong together.
 std::optional<std::string> load_identity(context& ctx, const TlsFiles& files) {
   asio::error_code ec;
@@ -48,7 +75,7 @@ std::optional<std::string> load_identity(context& ctx, const TlsFiles& files) {
     return "the TLS private key " + files.key_file + " does not match the certificate " +
            files.cert_file;
   }
-  return std::nullopt;
+  return check_validity(ctx, files.cert_file);
 }
 
 std::optional<std::string> load_ca(context& ctx, const std::string& ca_file) {

@@ -23,6 +23,9 @@ struct TlsFiles {
 
 using TlsContextOrError = std::variant<std::unique_ptr<asio::ssl::context>, std::string>;
 
+// The certificate must match its key and be within its validity period (else an error
+// naming the file and the date).
+//
 // bonusd's context. REQUIRES: cert_file and key_file set. With ca_file (mutual TLS),
 // a client must present a certificate signed by one of its CAs or the handshake fails.
 TlsContextOrError make_server_tls_context(const TlsFiles& files);

@@ -27,7 +27,9 @@ TestCa::TestCa() {
                 "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n") &&
       make_leaf("client", "/CN=bonus-test-client", "ca", "extendedKeyUsage=clientAuth\n") &&
       make_ca("other-ca", "/CN=bonus-test-other-ca") &&
-      make_leaf("stranger", "/CN=bonus-test-stranger", "other-ca", "extendedKeyUsage=clientAuth\n");
+      make_leaf("stranger", "/CN=bonus-test-stranger", "other-ca",
+                "extendedKeyUsage=clientAuth\n") &&
+      make_leaf("expired", "/CN=localhost", "ca", "subjectAltName=IP:127.0.0.1\n", -1);
   if (!made_all && error_.empty()) error_ = "openssl failed";
 }
 
@@ -54,13 +56,13 @@ bool TestCa::make_ca(const std::string& name, const std::string& subject) {
 }
 
 bool TestCa::make_leaf(const std::string& name, const std::string& subject, const std::string& ca,
-                       const std::string& extensions) {
+                       const std::string& extensions, int days) {
   std::ofstream(path(name + ".ext")) << extensions;
   return run("openssl req " + std::string(kNewKey) + " -keyout " + path(name + ".key") + " -out " +
              path(name + ".csr") + " -subj " + subject) &&
          run("openssl x509 -req -in " + path(name + ".csr") + " -CA " + path(ca + ".pem") +
-             " -CAkey " + path(ca + ".key") + " -CAcreateserial -days 2 -out " +
-             path(name + ".pem") + " -extfile " + path(name + ".ext"));
+             " -CAkey " + path(ca + ".key") + " -CAcreateserial -days " + std::to_string(days) +
+             " -out " + path(name + ".pem") + " -extfile " + path(name + ".ext"));
 }
 
 }  // namespace bonus::test

@@ -5,6 +5,7 @@
 //   server    CN=localhost, subjectAltName DNS:localhost and IP:127.0.0.1 (serverAuth)
 //   client    CN=bonus-test-client (clientAuth), for mutual TLS
 //   other_ca  an unrelated CA, and `stranger`, a client certificate it signed
+//   expired   like server, but its validity ended yesterday
 // Owned by one test (or one suite); not thread-safe.
 #pragma once
 
@@ -31,6 +32,8 @@ class TestCa {
   std::string other_ca_cert() const { return path("other-ca.pem"); }
   std::string stranger_cert() const { return path("stranger.pem"); }
   std::string stranger_key() const { return path("stranger.key"); }
+  std::string expired_cert() const { return path("expired.pem"); }
+  std::string expired_key() const { return path("expired.key"); }
   // A file of this directory, for tests that write broken ones.
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
@@ -38,7 +41,7 @@ class TestCa {
   bool run(const std::string& command);
   bool make_ca(const std::string& name, const std::string& subject);
   bool make_leaf(const std::string& name, const std::string& subject, const std::string& ca,
-                 const std::string& extensions);
+                 const std::string& extensions, int days = 2);
 
   std::string dir_;
   std::string error_;

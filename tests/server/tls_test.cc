@@ -246,6 +246,8 @@ TEST_F(Tls, BadTlsFlagsAreStartErrors) {
            ": no start line"},
       {{"--tls-cert", ca_->server_cert(), "--tls-key", ca_->client_key()},
        "cannot load the TLS private key from " + ca_->client_key() + ": key values mismatch"},
+      {{"--tls-cert", ca_->expired_cert(), "--tls-key", ca_->expired_key()},
+       "the TLS certificate " + ca_->expired_cert() + " expired on "},
       {{"--tls-cert", ca_->server_cert(), "--tls-key", ca_->server_key(), "--tls-client-ca",
         missing},
        "cannot load the TLS CA certificates from " + missing},
