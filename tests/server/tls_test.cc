@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -224,6 +225,26 @@ TEST_F(Tls, ConnectionLimitRefusalIsReadableOverTls) {
   ASSERT_FALSE(second.client);
   EXPECT_NE(second.error.find("too_many_connections"), std::string::npos) << second.error;
   EXPECT_TRUE(first.client->ping().ok());
+}
+
+// The policy of server/tls_context.h, seen from outside with `openssl s_client`: TLS 1.3
+// and 1.2 with ECDHE and AEAD are served; TLS 1.1 and a cipher without forward secrecy
+// are refused.
+TEST_F(Tls, PolicyRefusesOldVersionsAndWeakCiphers) {
+  start_tls();
+  const auto handshakes = [&](const std::string& options) {
+    const std::string command =
+        "timeout 20 openssl s_client -connect 127.0.0.1:" + std::to_string(server_.port()) +
+        " -CAfile " + ca_->ca_cert() + " -verify_return_error " + options + " </dev/null >" +
+        ca_->path("s_client.log") + " 2>&1";
+    return std::system(command.c_str()) == 0;
+  };
+  EXPECT_TRUE(handshakes("-tls1_3"));
+  EXPECT_TRUE(handshakes("-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256"));
+  EXPECT_FALSE(handshakes("-tls1_1"));
+  EXPECT_FALSE(handshakes("-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA"));  // CBC, not AEAD
+  EXPECT_FALSE(handshakes("-tls1_2 -cipher AES128-GCM-SHA256"));       // no ECDHE
+  expect_served();
 }
 
 // Each bad combination of --tls-* flags stops bonusd before it serves, naming the file
