@@ -406,8 +406,13 @@ void Client::Impl::start_connect() {
   ++generation;
   transport = std::make_shared<Transport>(
       Transport::make(tcp::socket(io), tls.get(), Transport::Side::client));
-  transport->expect_server_name(options.tls_server_name.empty() ? options.host
-                                                                : options.tls_server_name);
+  const std::string& name =
+      options.tls_server_name.empty() ? options.host : options.tls_server_name;
+  if (!transport->expect_server_name(name)) {
+    return drop_link(
+        Status::disconnected, FrameError::none,
+        "cannot connect to " + endpoint_name(options) + ": bad TLS server name " + name);
+  }
   const std::uint64_t g = generation;
   connect_timer.expires_after(options.timeout);  // the connect and the TLS handshake
   connect_timer.async_wait([this, g](const asio::error_code& ec) {

@@ -297,6 +297,9 @@ TEST_F(Tls, BadClientTlsFilesAreConnectErrors) {
   options.tls_cert_file = ca_->client_cert();
   options.tls_key_file = ca_->client_key();
   EXPECT_NE(connect(options).error.find("needs tls_ca_file"), std::string::npos);
+  options = tls_options();
+  options.tls_server_name = std::string(300, 'a');  // longer than SNI allows
+  EXPECT_NE(connect(options).error.find("bad TLS server name"), std::string::npos);
 }
 
 }  // namespace
