@@ -4,7 +4,11 @@
 //   server-load --port 7400 ping-latency [--seconds 5]           the same with pings (no shard hop)
 //   server-load --port 7400 read-latency-under-load [--seconds 5] the same while a bulk credit stream runs
 //   server-load --port 7400 pipelined-reads [--seconds 5] [--depth 64] [--batch 1]
-// bench/server-bench starts a bonusd in a temporary directory and runs all four.
+//   server-load --port 7400 connects [--seconds 5]      connect (and TLS handshake), ping, close
+//   server-load --port 7400 hold-connections [--seconds 5] [--connections 2]  open, ping, hold
+// With --tls-ca PEM every connection speaks TLS (the server's --tls-cert must chain to it).
+// bench/server-bench starts a bonusd in a temporary directory and runs the first five;
+// `bench/server-bench tls` runs them against a plain and a TLS bonusd side by side.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -31,12 +35,14 @@ struct Options {
   std::uint32_t batch = 4096;
   std::uint32_t depth = 8;
   std::uint64_t buyers = 1'000'000;
+  std::string tls_ca;  // empty: plain TCP
 };
 
 std::unique_ptr<client::Client> connect(const Options& o) {
   client::ClientOptions options;
   options.port = o.port;
   options.timeout = std::chrono::seconds(30);
+  options.tls_ca_file = o.tls_ca;
   auto c = client::Client::connect(options);
   if (auto* error = std::get_if<std::string>(&c)) {
     std::fprintf(stderr, "server-load: %s\n", error->c_str());
@@ -116,6 +122,17 @@ std::vector<double> read_latencies(const Options& o, const std::atomic<bool>& st
   return us;
 }
 
+// Whole connections one after another: resolve, connect, TLS handshake, ping, close.
+std::vector<double> connect_latencies(const Options& o, const std::atomic<bool>& stop) {
+  std::vector<double> us;
+  while (!stop) {
+    const auto start = Clock::now();
+    connect(o).reset();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+  }
+  return us;
+}
+
 void run_for(double seconds, std::atomic<bool>& stop) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
@@ -128,16 +145,18 @@ int main(int argc, char** argv) {
   std::string mode;
   CLI::App app{"server-load: throughput and latency of a running bonusd"};
   app.add_option("mode", mode,
-                 "credits | read-latency | ping-latency | read-latency-under-load | pipelined-reads")
+                 "credits | read-latency | ping-latency | read-latency-under-load | "
+                 "pipelined-reads | connects | hold-connections")
       ->required()
       ->check(CLI::IsMember({"credits", "read-latency", "ping-latency", "read-latency-under-load",
-                             "pipelined-reads"}));
+                             "pipelined-reads", "connects", "hold-connections"}));
   app.add_option("--port", o.port)->capture_default_str();
   app.add_option("--seconds", o.seconds)->capture_default_str();
   app.add_option("--connections", o.connections)->capture_default_str();
   app.add_option("--batch", o.batch, "Commands per frame")->capture_default_str();
   app.add_option("--depth", o.depth, "Frames in flight per connection")->capture_default_str();
   app.add_option("--buyers", o.buyers)->capture_default_str();
+  app.add_option("--tls-ca", o.tls_ca, "Speak TLS, trusting this PEM CA file (bonusd --tls-cert)");
   CLI11_PARSE(app, argc, argv);
 
   std::atomic<bool> stop{false};
@@ -172,6 +191,17 @@ int main(int argc, char** argv) {
     writer.join();
     print_latencies("balance read, bulk credits on", us);
     std::printf("(meanwhile %llu credits were acknowledged)\n", static_cast<unsigned long long>(written));
+  } else if (mode == "connects") {
+    std::thread timer([&] { run_for(o.seconds, stop); });
+    auto us = connect_latencies(o, stop);
+    timer.join();
+    print_latencies(o.tls_ca.empty() ? "connect+ping+close, plain" : "connect+TLS+ping+close", us);
+  } else if (mode == "hold-connections") {
+    std::vector<std::unique_ptr<client::Client>> held;
+    for (std::uint32_t i = 0; i < o.connections; ++i) held.push_back(connect(o));
+    std::printf("holding %u connections for %.1f s\n", o.connections, o.seconds);
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   } else {
     auto c = connect(o);
     std::mutex m;

@@ -89,11 +89,12 @@ void add(CampaignStats& into, const CampaignStats& s) {
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, Server& server)
-    : socket_(std::move(socket)), server_(server) {
+    : server_(server),
+      transport_(Transport::make(std::move(socket), server.tls_context(), Transport::Side::server)),
+      handshake_timer_(server.io()) {
   ++server_.connections();
   metrics().connection_opened(Role::admin);  // the lead wires the role auth grants
-  asio::error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  transport_.set_no_delay();
 }
 
 Connection::~Connection() {
@@ -104,18 +105,40 @@ Connection::~Connection() {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
-  asio::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  transport_.close();
 }
 
 void Connection::refuse(FrameError error, std::string message) {
-  close_after_write_ = true;
-  reply_error(0, error, std::move(message), false);
+  after_handshake([error, message = std::move(message)](Connection& c) {
+    c.close_after_write_ = true;
+    c.reply_error(0, error, message, false);
+  });
+}
+
+void Connection::after_handshake(std::function<void(Connection&)> then) {
+  if (transport_.is_tls()) {
+    handshake_timer_.expires_after(
+        std::chrono::milliseconds(server_.config().tls_handshake_timeout_ms));
+    handshake_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+      if (auto self = weak.lock(); self && !ec) self->close();
+    });
+  }
+  transport_.handshake(
+      [self = shared_from_this(), then = std::move(then)](const asio::error_code& ec) {
+        self->handshake_timer_.cancel();
+        if (ec) {
+          spdlog::debug("TLS handshake with {} failed: {}",
+                        self->transport_.remote_endpoint().address().to_string(),
+                        self->transport_.handshake_failure(ec));
+          self->close();
+          return;
+        }
+        if (!self->closed_) then(*self);
+      });
 }
 
 void Connection::read_header() {
-  asio::async_read(socket_, asio::buffer(header_bytes_),
+  asio::async_read(transport_, asio::buffer(header_bytes_),
                    [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                      metrics().count_bytes_in(n);
                      if (ec) {
@@ -142,7 +165,7 @@ void Connection::read_header() {
 
 void Connection::read_body() {
   body_.resize((header_.body_size + 7) / 8);
-  asio::async_read(socket_, asio::buffer(body_.data(), header_.body_size),
+  asio::async_read(transport_, asio::buffer(body_.data(), header_.body_size),
                    [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                      metrics().count_bytes_in(n);
                      if (ec) {
@@ -206,7 +229,7 @@ void Connection::write_next() {
     if (gather_.size() == 64) break;
   }
   writing_ = gather_.size();
-  asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+  asio::async_write(transport_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
     metrics().count_bytes_out(n);
     for (std::size_t i = 0; i < self->writing_; ++i) self->out_.pop_front();
     self->writing_ = 0;

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 #include "server/read_timer.h"
+#include "server/transport.h"
 
 namespace bonus::server {
 
@@ -30,8 +32,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(asio::ip::tcp::socket socket, Server& server);
   ~Connection();
 
-  void start() { read_header(); }
-  // Says why (ErrorReply with request id 0) and closes, reading nothing.
+  // Completes the TLS handshake (if any), then reads.
+  void start() { after_handshake([](Connection& c) { c.read_header(); }); }
+  // Says why (ErrorReply with request id 0, after the TLS handshake) and closes, reading
+  // nothing.
   void refuse(protocol::FrameError error, std::string message);
   // Sends a whole frame. From the network thread; `completes_request` counts it off the
   // in-flight requests.
@@ -40,6 +44,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void post_reply(std::string frame);
 
  private:
+  // Runs `then` once the transport's handshake is done; closes the connection when it
+  // fails or takes longer than --tls-handshake-timeout-ms.
+  void after_handshake(std::function<void(Connection&)> then);
   void read_header();
   void read_body();
   void on_frame();
@@ -57,8 +64,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_stats(const protocol::FrameHeader& h, protocol::Body body);
   void handle_admin(const protocol::FrameHeader& h, protocol::Body body);
 
-  asio::ip::tcp::socket socket_;
   Server& server_;
+  Transport transport_;
+  asio::steady_timer handshake_timer_;
   std::uint8_t header_bytes_[protocol::kHeaderBytes];
   protocol::FrameHeader header_;
   std::vector<std::uint64_t> body_;  // 8-byte aligned for FlatBuffers

@@ -40,6 +40,31 @@ std::uint32_t limits_given(const CLI::App& app) {
   return given;
 }
 
+// How clients reach the server, for the start line.
+std::string transport_note(const bonus::server::ServerConfig& config) {
+  if (config.tls_cert_file.empty()) return "plain TCP";
+  return config.tls_client_ca_file.empty() ? "TLS" : "TLS, client certificates required";
+}
+
+// --tls-*: the server's certificate and key, and the CA of client certificates.
+void add_tls_options(CLI::App& app, bonus::server::ServerConfig& config) {
+  auto* cert = app.add_option("--tls-cert", config.tls_cert_file,
+                              "Serve TLS with this PEM certificate chain (leaf first); needs "
+                              "--tls-key. Without it: plain TCP");
+  auto* key = app.add_option("--tls-key", config.tls_key_file, "The PEM private key of --tls-cert");
+  auto* client_ca = app.add_option(
+      "--tls-client-ca", config.tls_client_ca_file,
+      "Mutual TLS: refuse, in the handshake, a client without a certificate signed by a CA "
+      "in this PEM file");
+  cert->needs(key);
+  key->needs(cert);
+  client_ca->needs(cert);
+  app.add_option("--tls-handshake-timeout-ms", config.tls_handshake_timeout_ms,
+                 "Close a connection whose TLS handshake has not completed in this time")
+      ->check(CLI::Range(1u, 3'600'000u))
+      ->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,6 +150,7 @@ int main(int argc, char** argv) {
                  "Serve Prometheus metrics (GET /metrics, plain HTTP, no authentication) on "
                  "HOST:PORT, e.g. 127.0.0.1:9400; port 0: any free one (the start line says "
                  "which); off when not given");
+  add_tls_options(app, config);
   CLI11_PARSE(app, argc, argv);
 
   const auto colon = listen.rfind(':');
@@ -152,8 +178,8 @@ int main(int argc, char** argv) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {}:{}, data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}; {}",
-               config.listen_host, server.port(), config.data_dir, server.config().shards,
+  spdlog::info("bonusd listening on {}:{} ({}), data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}; {}",
+               config.listen_host, server.port(), transport_note(config), config.data_dir, server.config().shards,
                durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
                checkpoints,
                allocator_note(), config.test_clock ? "ON" : "off", server.start_note());

@@ -8,8 +8,28 @@
 
 #include "server/connection.h"
 #include "server/metrics_endpoint.h"
+#include "server/tls_context.h"
 
 namespace bonus::server {
+namespace {
+
+// The TLS context the flags ask for (none without --tls-cert), or why it cannot be made.
+std::optional<std::string> make_tls(const ServerConfig& config,
+                                    std::unique_ptr<asio::ssl::context>& tls) {
+  if (config.tls_cert_file.empty()) {
+    if (!config.tls_key_file.empty()) return "--tls-key needs --tls-cert";
+    if (!config.tls_client_ca_file.empty()) return "--tls-client-ca needs --tls-cert";
+    return std::nullopt;
+  }
+  if (config.tls_key_file.empty()) return "--tls-cert needs --tls-key";
+  auto made = make_server_tls_context(
+      TlsFiles{config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file});
+  if (auto* error = std::get_if<std::string>(&made)) return *error;
+  tls = std::move(std::get<std::unique_ptr<asio::ssl::context>>(made));
+  return std::nullopt;
+}
+
+}  // namespace
 
 Server::Server(ServerConfig config)
     : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_) {}
@@ -76,6 +96,7 @@ std::optional<std::string> Server::load_checkpoint() {
 }
 
 std::optional<std::string> Server::start() {
+  if (auto error = make_tls(config_, tls_)) return "tls: " + *error;
   JournalOptions options;
   options.dir = config_.data_dir;
   options.segment_bytes = config_.journal_segment_bytes;

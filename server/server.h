@@ -29,6 +29,10 @@
 #include "server/server_config.h"
 #include "server/shard.h"
 
+namespace asio::ssl {
+class context;
+}
+
 namespace bonus::server {
 
 class Connection;
@@ -60,6 +64,8 @@ class Server {
 
   // For connections (network thread).
   asio::io_context& io() { return io_; }
+  // The TLS context every connection shares (--tls-cert); null for plain TCP.
+  asio::ssl::context* tls_context() { return tls_.get(); }
   Sequencer& sequencer() { return *sequencer_; }
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
@@ -99,6 +105,7 @@ class Server {
   std::optional<std::string> open_metrics();
 
   ServerConfig config_;
+  std::unique_ptr<asio::ssl::context> tls_;
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;

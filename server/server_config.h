@@ -38,6 +38,12 @@ struct ServerConfig {
   // --metrics-listen HOST:PORT: serve GET /metrics there (server/metrics_endpoint.h);
   // empty: off.
   std::string metrics_listen;
+  // TLS (server/tls_context.h): with tls_cert_file (and its tls_key_file) connections
+  // speak TLS; with tls_client_ca_file too, each client must present a certificate signed
+  // by one of its CAs (mutual TLS). A connection that has not completed its handshake
+  // within tls_handshake_timeout_ms is closed.
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  std::uint32_t tls_handshake_timeout_ms = 10'000;
 };
 
 }  // namespace bonus::server

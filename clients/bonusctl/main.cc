@@ -14,6 +14,8 @@ Exit codes: 0 applied (or an idempotent repeat of an applied write; a read answe
 clock advance on a server without --test-clock), 2 usage error (nothing was sent),
 3 no answer (cannot connect, timeout, disconnected, or the server refused the request:
 a write may or may not have been applied; run it again with the printed --id).
+TLS: --tls-ca PEM (or BONUS_TLS_CA) for a bonusd started with --tls-cert; add --tls-cert
+and --tls-key (BONUS_TLS_CERT, BONUS_TLS_KEY) when it requires client certificates.
 Durations: 30s 15m 24h 7d. Money: roubles, 1990 or 1990.50. Times: 2026-12-01T00:00:00Z.
 See clients/bonusctl/README.md.)";
 
@@ -223,6 +225,26 @@ void declare_admin(CLI::App& app, Declarer& d, Invocation& inv) {
   d.id(set);
 }
 
+// --tls-*: how to reach a bonusd that serves TLS.
+void declare_tls(CLI::App& app, Invocation& inv) {
+  app.add_option("--tls-ca", inv.tls_ca,
+                 "Speak TLS and trust bonusd only with a certificate signed by a CA in this PEM "
+                 "file, naming the --server host (or --tls-server-name)")
+      ->type_name("PEM")
+      ->envname("BONUS_TLS_CA");
+  app.add_option("--tls-server-name", inv.tls_server_name,
+                 "The DNS name or IP address bonusd's certificate must carry; default: the "
+                 "--server host")
+      ->type_name("NAME");
+  app.add_option("--tls-cert", inv.tls_cert,
+                 "Mutual TLS: present this PEM certificate chain (needs --tls-key, --tls-ca)")
+      ->type_name("PEM")
+      ->envname("BONUS_TLS_CERT");
+  app.add_option("--tls-key", inv.tls_key, "Mutual TLS: the PEM private key of --tls-cert")
+      ->type_name("PEM")
+      ->envname("BONUS_TLS_KEY");
+}
+
 // "credit", "clock advance", "admin status": the chosen subcommand's path.
 std::string chosen(const CLI::App& app) {
   std::string name;
@@ -250,6 +272,7 @@ int main(int argc, char** argv) {
                  "Wait this long for each answer (mail: for each batch); default 5s, and 10m "
                  "for admin checkpoint (a checkpoint of millions of accounts takes seconds)")
       ->type_name("DURATION");
+  declare_tls(app, inv);
   Declarer declarer(inv);
   declare_writes(app, declarer);
   declare_reads(app, declarer, inv);

@@ -1,6 +1,8 @@
 // run(): reads the invocation's values, dispatches to the command, maps failures to
 // exit codes. Context's option readers live here too.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "clients/bonusctl/context.h"
@@ -100,6 +102,37 @@ Id128 Context::write_id() const {
   return id;
 }
 
+namespace {
+
+// --tls-*: a file that cannot be opened is a usage error; one that is not PEM fails at
+// connect, with OpenSSL's reason.
+void read_tls_options(const Invocation& inv, client::ClientOptions& options) {
+  if (inv.tls_ca.empty() && (!inv.tls_cert.empty() || !inv.tls_key.empty())) {
+    throw UsageError(
+        "--tls-cert and --tls-key need --tls-ca (the CA that signed bonusd's certificate)");
+  }
+  if (inv.tls_cert.empty() != inv.tls_key.empty()) {
+    throw UsageError("--tls-cert and --tls-key go together");
+  }
+  for (const auto& [flag, path] :
+       {std::pair{"--tls-ca", &inv.tls_ca}, std::pair{"--tls-cert", &inv.tls_cert},
+        std::pair{"--tls-key", &inv.tls_key}}) {
+    if (path->empty()) continue;
+    if (std::FILE* f = std::fopen(path->c_str(), "r")) {
+      std::fclose(f);
+    } else {
+      throw UsageError(std::string(flag) + " " + *path +
+                       ": cannot read it: " + std::strerror(errno));
+    }
+  }
+  options.tls_ca_file = inv.tls_ca;
+  options.tls_server_name = inv.tls_server_name;
+  options.tls_cert_file = inv.tls_cert;
+  options.tls_key_file = inv.tls_key;
+}
+
+}  // namespace
+
 client::ClientOptions Context::client_options() const {
   client::ClientOptions options;
   const std::string& server = invocation_.server;
@@ -122,6 +155,7 @@ client::ClientOptions Context::client_options() const {
     throw UsageError("--request-timeout " + wait + ": want a duration like 5s or 1m");
   }
   options.timeout = std::chrono::milliseconds(std::max<TimeUs>(1, *timeout / 1000));
+  read_tls_options(invocation_, options);
   return options;
 }
 

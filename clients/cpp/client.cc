@@ -13,11 +13,14 @@
 #include <utility>
 
 #include "engine/assert.h"
+#include "server/tls_context.h"
+#include "server/transport.h"
 
 namespace bonus::client {
 namespace {
 
 using asio::ip::tcp;
+using server::Transport;
 using Clock = std::chrono::steady_clock;
 using protocol::Body;
 using protocol::FrameError;
@@ -125,6 +128,7 @@ struct Client::Impl {
 
   // Caller side.
   std::string resolve();
+  std::string make_tls();
   void start();
   std::string connect_now();
   std::uint64_t next_id() { return next_request_id.fetch_add(1, std::memory_order_relaxed); }
@@ -143,6 +147,7 @@ struct Client::Impl {
   void write_more();
   void start_connect();
   void on_connected(std::uint64_t generation_at, const asio::error_code& ec);
+  void on_handshake(std::uint64_t generation_at, const asio::error_code& ec);
   void notify_connect(const std::string& error);
   void drop_link(Status status, FrameError error, std::string message);
   void complete(std::uint64_t id, const Arrival& arrival);
@@ -193,7 +198,10 @@ struct Client::Impl {
   enum class Link : std::uint8_t { down, connecting, up };
 
   tcp::resolver::results_type endpoints;
-  tcp::socket socket{io};
+  std::unique_ptr<asio::ssl::context> tls;  // null: plain TCP
+  // Shared with the handlers of its operations, so that a transport replaced on reconnect
+  // lives until they have run (a TLS stream's operations use it until then).
+  std::shared_ptr<Transport> transport = std::make_shared<Transport>(tcp::socket(io));
   Link link = Link::down;
   std::uint64_t generation = 0;  // bumped on every new or dropped socket: stale handlers return
   bool closing = false;
@@ -239,6 +247,18 @@ std::string Client::Impl::resolve() {
   asio::error_code ec;
   endpoints = resolver.resolve(options.host, std::to_string(options.port), ec);
   if (ec) return "cannot resolve " + endpoint_name(options) + ": " + ec.message();
+  return {};
+}
+
+std::string Client::Impl::make_tls() {
+  if (options.tls_ca_file.empty()) {
+    if (options.tls_cert_file.empty() && options.tls_key_file.empty()) return {};
+    return "a TLS client certificate (tls_cert_file, tls_key_file) needs tls_ca_file";
+  }
+  auto made = server::make_client_tls_context(
+      server::TlsFiles{options.tls_cert_file, options.tls_key_file, options.tls_ca_file});
+  if (auto* error = std::get_if<std::string>(&made)) return *error;
+  tls = std::move(std::get<std::unique_ptr<asio::ssl::context>>(made));
   return {};
 }
 
@@ -366,7 +386,8 @@ void Client::Impl::write_more() {
   }
   writing = gather.size();
   asio::async_write(
-      socket, gather, [this, g = generation](const asio::error_code& ec, std::size_t) {
+      *transport, gather,
+      [this, g = generation, keep = transport](const asio::error_code& ec, std::size_t) {
         if (g != generation) return;
         for (std::size_t i = 0; i < writing; ++i) out.pop_front();
         writing = 0;
@@ -383,31 +404,51 @@ void Client::Impl::write_more() {
 void Client::Impl::start_connect() {
   link = Link::connecting;
   ++generation;
-  socket = tcp::socket(io);
+  transport = std::make_shared<Transport>(
+      Transport::make(tcp::socket(io), tls.get(), Transport::Side::client));
+  const std::string& name =
+      options.tls_server_name.empty() ? options.host : options.tls_server_name;
+  if (!transport->expect_server_name(name)) {
+    return drop_link(
+        Status::disconnected, FrameError::none,
+        "cannot connect to " + endpoint_name(options) + ": bad TLS server name " + name);
+  }
   const std::uint64_t g = generation;
-  connect_timer.expires_after(options.timeout);
+  connect_timer.expires_after(options.timeout);  // the connect and the TLS handshake
   connect_timer.async_wait([this, g](const asio::error_code& ec) {
     if (ec || g != generation || link != Link::connecting) return;
-    asio::error_code ignored;
-    socket.close(ignored);  // the connect completes with operation_aborted
+    transport->close();  // the connect or handshake completes with operation_aborted
   });
-  asio::async_connect(
-      socket, endpoints,
-      [this, g](const asio::error_code& ec, const tcp::endpoint&) { on_connected(g, ec); });
+  asio::async_connect(transport->tcp_socket(), endpoints,
+                      [this, g, keep = transport](const asio::error_code& ec,
+                                                  const tcp::endpoint&) { on_connected(g, ec); });
 }
 
 void Client::Impl::on_connected(std::uint64_t generation_at, const asio::error_code& ec) {
   if (generation_at != generation) return;
-  connect_timer.cancel();
   if (ec) {
+    connect_timer.cancel();
     const std::string why = ec == asio::error::operation_aborted ? "timed out" : ec.message();
     drop_link(Status::disconnected, FrameError::none,
               "cannot connect to " + endpoint_name(options) + ": " + why);
     return;
   }
+  transport->set_no_delay();
+  transport->handshake(
+      [this, g = generation, keep = transport](const asio::error_code& e) { on_handshake(g, e); });
+}
+
+void Client::Impl::on_handshake(std::uint64_t generation_at, const asio::error_code& ec) {
+  if (generation_at != generation) return;
+  connect_timer.cancel();
+  if (ec) {
+    const std::string why =
+        ec == asio::error::operation_aborted ? "timed out" : transport->handshake_failure(ec);
+    drop_link(Status::disconnected, FrameError::none,
+              "cannot connect to " + endpoint_name(options) + ": TLS handshake failed: " + why);
+    return;
+  }
   link = Link::up;
-  asio::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
   notify_connect({});
   read_more();
   pump();
@@ -423,9 +464,7 @@ void Client::Impl::drop_link(Status status, FrameError error, std::string messag
   ++generation;
   if (link == Link::connecting) notify_connect(message);
   link = Link::down;
-  asio::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  socket.close(ignored);
+  transport->close();
   connect_timer.cancel();
   out.clear();
   writing = 0;
@@ -493,17 +532,20 @@ void Client::Impl::read_more() {
   }
   if (in_capacity() - in_end < kReadRoomMin) reserve_frame(in_end - in_begin + kReadRoomMin);
   asio::mutable_buffer room(in_bytes() + in_end, in_capacity() - in_end);
-  socket.async_read_some(room, [this, g = generation](const asio::error_code& ec, std::size_t n) {
-    if (g != generation) return;
-    if (ec) {
-      return drop_link(Status::disconnected, FrameError::none,
-                       ec == asio::error::eof ? "the server closed the connection"
-                                              : "read failed: " + ec.message());
-    }
-    in_end += n;
-    parse_frames();
-    if (g == generation) read_more();
-  });
+  transport->async_read_some(
+      room, [this, g = generation, keep = transport](const asio::error_code& ec, std::size_t n) {
+        if (g != generation) return;
+        if (ec) {
+          // A TLS server closes without close_notify (Transport::close): a truncated stream.
+          const bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+          return drop_link(
+              Status::disconnected, FrameError::none,
+              closed ? "the server closed the connection" : "read failed: " + ec.message());
+        }
+        in_end += n;
+        parse_frames();
+        if (g == generation) read_more();
+      });
 }
 
 // Makes room for `frame_bytes` from in_begin: moves the unparsed bytes to the front and
@@ -682,6 +724,7 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
   }
   if (options.timeout.count() <= 0) return std::string("timeout must be positive");
   auto impl = std::make_unique<Impl>(options);
+  if (std::string error = impl->make_tls(); !error.empty()) return error;
   if (std::string error = impl->resolve(); !error.empty()) return error;
   impl->start();
   if (std::string error = impl->connect_now(); !error.empty()) return error;
@@ -693,7 +736,11 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
            (pong.error != FrameError::none
                 ? " " + std::string(protocol::frame_error_name(pong.error))
                 : std::string()) +
-           " (" + pong.message + ")";
+           " (" + pong.message + ")" +
+           (pong.status == Status::disconnected && options.tls_ca_file.empty()
+                ? "; if the server speaks TLS, give the CA of its certificate (bonusctl --tls-ca, "
+                  "ClientOptions::tls_ca_file)"
+                : "");
   }
   return client;
 }

@@ -71,6 +71,17 @@ struct ClientOptions {
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
   bool errors_only = false;
+  // TLS. With tls_ca_file (PEM CA certificates) the client speaks TLS (1.2 or 1.3) and
+  // trusts a server only if its certificate chains to one of these CAs and names
+  // tls_server_name (empty: `host`): a DNS name is matched against the certificate's DNS
+  // names (and sent as SNI), an IP address against its IP addresses. Every reconnect
+  // handshakes and verifies again. Empty: plain TCP.
+  std::string tls_ca_file;
+  std::string tls_server_name;
+  // Mutual TLS: the client's PEM certificate chain and its private key (both or neither;
+  // they need tls_ca_file).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 enum class Status : std::uint8_t { ok, timeout, disconnected, refused, bad_reply };
@@ -101,9 +112,10 @@ class Client {
  public:
   using BatchCallback = std::function<void(Reply<std::vector<Result>>)>;
 
-  // Resolves the host, connects and pings (a server at its connection limit refuses
-  // here), each step waiting at most options.timeout; or says why not (also for options
-  // out of range).
+  // Resolves the host, connects (with TLS: handshakes and verifies the server) and pings
+  // (a server at its connection limit refuses here), each step waiting at most
+  // options.timeout; or says why not (also for options out of range and TLS files that
+  // cannot be loaded).
   static std::variant<std::unique_ptr<Client>, std::string> connect(const ClientOptions& options);
   ~Client();
   Client(const Client&) = delete;

@@ -9,7 +9,8 @@ server, for batch jobs. See clients/python/README.md and protocol/README.md.
 """
 
 from .client import (BonusBadReply, BonusDisconnected, BonusError, BonusTimeout, Client,
-                     MAIL_ID_TAG, MailSummary, hash_pair, mail_id, mail_id_hi, mix64)
+                     MAIL_ID_TAG, MailSummary, hash_pair, mail_id, mail_id_hi, mix64,
+                     tls_context)
 from .codes import Code, FrameError
 from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND,
                        WRITE_KINDS, Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, Hold,
@@ -20,7 +21,7 @@ from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCurs
                     ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, SellerStats)
 
 __all__ = [
-    "Client", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
+    "Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
     "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64", "Code", "FrameError", "TIME_NEVER",
     "AMOUNT_ALL",
     "US_PER_SECOND", "US_PER_MINUTE", "US_PER_HOUR", "US_PER_DAY", "WRITE_KINDS", "WriteCommand",

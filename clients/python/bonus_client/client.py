@@ -9,6 +9,7 @@ import itertools
 import secrets
 import selectors
 import socket
+import ssl
 import sys
 import time
 from array import array
@@ -24,7 +25,7 @@ from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCursor,
                     ExpiringEntry, ExpiringPage, SellerStats)
 
-__all__ = ["Client", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
+__all__ = ["Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
            "MailSummary", "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64"]
 
 _M64 = (1 << 64) - 1
@@ -132,13 +133,34 @@ class MailSummary:
 # ------------------------------------------------------------------------------------
 # The connection: non-blocking socket, frames out, replies matched by request id.
 
+def tls_context(ca: str, cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
+    """A client context that trusts the CAs in the PEM file `ca` (TLS 1.2 at least, the
+    server's name checked) and, for mutual TLS, presents `cert` with its `key`."""
+    if (cert is None) != (key is None):
+        raise ValueError("tls_cert and tls_key go together")
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        context.load_cert_chain(cert, key)
+    return context
+
+
 class _Connection:
-    def __init__(self, host: str, port: int, timeout: float):
+    def __init__(self, host: str, port: int, timeout: float,
+                 tls: ssl.SSLContext | None = None, server_name: str | None = None):
         self.timeout = timeout
         try:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
             raise BonusDisconnected(f"cannot connect to {host}:{port}: {e}") from None
+        if tls is not None:
+            try:  # the handshake, blocking, within `timeout`
+                sock = tls.wrap_socket(sock, server_hostname=server_name or host)
+            except (OSError, ssl.SSLError) as e:
+                sock.close()
+                raise BonusDisconnected(
+                    f"cannot connect to {host}:{port}: TLS handshake failed: {e}") from None
+        self.sock = sock
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
         self.sel = selectors.DefaultSelector()
@@ -186,7 +208,8 @@ class _Connection:
             view = self.out[0]
             try:
                 n = self.sock.send(view)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+                    ssl.SSLWantWriteError):
                 break
             except OSError as e:
                 self._fail(BonusDisconnected(f"send failed: {e}"))
@@ -204,20 +227,28 @@ class _Connection:
             self.dead = error
 
     def _read(self) -> bool:
-        try:
-            data = self.sock.recv(1 << 20)
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError as e:
-            self._fail(BonusDisconnected(f"receive failed: {e}"))
-            return False
-        if not data:
-            self._parse()
-            self._fail(BonusDisconnected("the server closed the connection"))
-            return True
-        self.inbuf += data
+        progress = False
+        while True:  # a TLS socket may hold decrypted bytes the selector cannot see
+            try:
+                data = self.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+                    ssl.SSLWantWriteError):
+                break
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                data = b""  # bonusd closes TLS without close_notify: a plain end
+            except OSError as e:
+                self._fail(BonusDisconnected(f"receive failed: {e}"))
+                break
+            progress = True
+            if not data:
+                self._parse()
+                self._fail(BonusDisconnected("the server closed the connection"))
+                break
+            self.inbuf += data
+            if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
+                break
         self._parse()
-        return True
+        return progress
 
     def _parse(self) -> None:
         buf = self.inbuf
@@ -471,15 +502,27 @@ class Client:
 
     `timeout` (seconds) bounds every wait for a reply: with no progress for that long the
     request fails with BonusTimeout and the connection is closed (the next call
-    reconnects). `max_body` is the largest request body the client sends (bonusd's
+    reconnects). TLS (bonusd started with --tls-cert): `tls_ca`, a PEM file of the CAs to
+    trust, and for mutual TLS `tls_cert` and `tls_key`; or an `ssl_context` of your own.
+    The server's certificate must name `server_name` (default: `host`). Every reconnect
+    handshakes again. `max_body` is the largest request body the client sends (bonusd's
     --frame-size-max, 4 MiB by default): batches are cut to fit it. `batch` is the default
     number of commands per frame (at most the server's --batch-commands-max, 8,192 by
     default); a batch the server finds too large is split and resent automatically.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 7400, timeout: float = 5.0, *,
-                 max_body: int = 4 << 20, batch: int = 4096, connect: bool = True):
+                 max_body: int = 4 << 20, batch: int = 4096, connect: bool = True,
+                 tls_ca: str | None = None, tls_cert: str | None = None,
+                 tls_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                 server_name: str | None = None):
         self.host, self.port, self.timeout = host, port, timeout
+        if ssl_context is not None and tls_ca is not None:
+            raise ValueError("give tls_ca (and tls_cert, tls_key) or ssl_context, not both")
+        if ssl_context is None and tls_ca is None and (tls_cert or tls_key):
+            raise ValueError("tls_cert and tls_key need tls_ca")
+        self.tls = ssl_context if tls_ca is None else tls_context(tls_ca, tls_cert, tls_key)
+        self.server_name = server_name
         self.max_body = max_body
         self.batch = batch
         self._conn: _Connection | None = None
@@ -504,7 +547,8 @@ class Client:
             self._conn.close()
             self._conn = None
         if self._conn is None:
-            self._conn = _Connection(self.host, self.port, self.timeout)
+            self._conn = _Connection(self.host, self.port, self.timeout, self.tls,
+                                     self.server_name)
         return self._conn
 
     def request(self, opcode: int, body=b"", *, flags: int = 0,
