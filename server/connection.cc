@@ -91,6 +91,7 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server)
   ++server_.connections();
   asio::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  init_auth();
 }
 
 Connection::~Connection() { --server_.connections(); }
@@ -156,6 +157,8 @@ void Connection::on_frame() {
                 "unknown opcode " + std::to_string(static_cast<unsigned>(h.opcode)), false);
   } else if (server_.stopping()) {
     reply_error(h.request_id, FrameError::shutting_down, "the server is shutting down", false);
+  } else if (gate(h) != FrameError::none) {
+    // Refused for the connection's role: replied and logged by gate().
   } else if (in_flight_ >= server_.config().in_flight_max) {
     reply_error(h.request_id, FrameError::too_many_in_flight,
                 "too many requests in flight on this connection; wait for replies", false);
@@ -164,7 +167,7 @@ void Connection::on_frame() {
     ++server_.in_flight();
     dispatch(h, body);
   }
-  if (!closed_) read_header();
+  if (!closed_ && !close_after_write_) read_header();
 }
 
 void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
@@ -215,6 +218,7 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::ping:
       send(protocol::make_frame(Opcode::ping, protocol::kReply, h.request_id, Body{}), true);
       return;
+    case Opcode::hello: return handle_hello(h, body);
     case Opcode::balance: return handle_balance(h, body);
     case Opcode::cart: return handle_cart(h, body);
     case Opcode::wallet: return handle_wallet(h, body);
@@ -404,6 +408,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
   if (FrameError e = protocol::decode_admin(body, query); e != FrameError::none) {
     return reply_error(h.request_id, e, "admin request refused", true);
   }
+  server_.access_log().admin(peer_, role_, token_name_, query.action);
   auto self = shared_from_this();
   const std::uint64_t rid = h.request_id;
   Server* server = &server_;

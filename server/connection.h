@@ -14,11 +14,14 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "server/auth_file.h"
+#include "server/role.h"
 
 namespace bonus::server {
 
@@ -30,6 +33,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   void start() { read_header(); }
+  // The peer's address ("10.0.0.7:51234"), for logs.
+  const std::string& peer() const { return peer_; }
   // Says why (ErrorReply with request id 0) and closes, reading nothing.
   void refuse(protocol::FrameError error, std::string message);
   // Sends a whole frame. From the network thread; `completes_request` counts it off the
@@ -55,6 +60,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_expiring(const protocol::FrameHeader& h, protocol::Body body);
   void handle_stats(const protocol::FrameHeader& h, protocol::Body body);
   void handle_admin(const protocol::FrameHeader& h, protocol::Body body);
+  // Authentication (connection_auth.cc): hello, and the role's check before dispatch.
+  void handle_hello(const protocol::FrameHeader& h, protocol::Body body);
+  // none when the connection's role allows `opcode`; else unauthenticated or forbidden,
+  // replied, logged and counted.
+  protocol::FrameError gate(const protocol::FrameHeader& h);
+  void follow_auth_reload();
+  void init_auth();
 
   asio::ip::tcp::socket socket_;
   Server& server_;
@@ -67,6 +79,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::int64_t in_flight_ = 0;   // this connection's requests awaiting a reply
   bool close_after_write_ = false;
   bool closed_ = false;
+  // Authentication (connection_auth.cc). Without --auth-file every connection is admin.
+  std::string peer_;
+  Role role_ = Role::none;
+  std::optional<TokenHash> token_hash_;  // of the last accepted hello's token
+  std::string token_name_;
+  std::uint64_t auth_generation_ = 0;    // of the auth file role_ was granted under
 };
 
 }  // namespace bonus::server

@@ -40,6 +40,18 @@ std::uint32_t limits_given(const CLI::App& app) {
   return given;
 }
 
+// What the start line says about authentication.
+std::string auth_note(const bonus::server::Server& server) {
+  const auto& config = server.config();
+  const auto* auth = server.auth();
+  std::string note = auth == nullptr
+                         ? "no authentication (every client is admin)"
+                         : "authentication: " + std::to_string(auth->entries().size()) +
+                               " tokens from " + config.auth_file;
+  if (config.insecure) note += ", --insecure";
+  return note;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,6 +133,15 @@ int main(int argc, char** argv) {
                  "the manifest like --accounts-max")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--auth-file", config.auth_file,
+                 "Tokens and their roles, one `<sha256-hex> <role> <name>` a line (bonusctl "
+                 "admin token new prints one); mode 0600 or stricter; re-read on SIGHUP. "
+                 "Without it there is no authentication: every client is admin, and only a "
+                 "loopback address may be listened on")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", config.insecure,
+               "Listen on a non-loopback address without authentication and TLS all the same "
+               "(a trusted network only)");
   CLI11_PARSE(app, argc, argv);
 
   const auto colon = listen.rfind(':');
@@ -148,11 +169,12 @@ int main(int argc, char** argv) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {}:{}, data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}; {}",
+  spdlog::info("bonusd listening on {}:{}, data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}, {}; {}",
                config.listen_host, server.port(), config.data_dir, server.config().shards,
                durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
                checkpoints,
-               allocator_note(), config.test_clock ? "ON" : "off", server.start_note());
+               allocator_note(), config.test_clock ? "ON" : "off", auth_note(server),
+               server.start_note());
   server.run();
   const auto report = server.stop_report();
   if (!report.clean) {

@@ -11,7 +11,8 @@
 namespace bonus::server {
 
 Server::Server(ServerConfig config)
-    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_) {}
+    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_),
+      hangup_(io_, SIGHUP) {}
 
 Server::~Server() { stop_threads(); }
 
@@ -75,6 +76,7 @@ std::optional<std::string> Server::load_checkpoint() {
 }
 
 std::optional<std::string> Server::start() {
+  if (auto error = start_auth()) return error;
   JournalOptions options;
   options.dir = config_.data_dir;
   options.segment_bytes = config_.journal_segment_bytes;
@@ -235,6 +237,7 @@ void Server::accept() {
                                              asio::post(*io, [owned = std::move(owned)] {});
                                            });
     if (connections_ > config_.connections_max) {
+      access_log_.connection_limit(connection->peer(), config_.connections_max);
       connection->refuse(protocol::FrameError::too_many_connections,
                          "too many connections (--connections-max " +
                              std::to_string(config_.connections_max) + ")");
@@ -252,6 +255,7 @@ void Server::run() {
                  signal);
     begin_shutdown();
   });
+  watch_hangup();
   accept();
   io_.run();
 }
@@ -266,6 +270,7 @@ void Server::begin_shutdown() {
   asio::error_code ec;
   acceptor_.close(ec);
   signals_.cancel(ec);
+  hangup_.cancel(ec);
   finish_when_idle();
 }
 

@@ -35,6 +35,13 @@ struct ServerConfig {
   // a given flag must match it, an omitted one takes the stored value. After start,
   // `engine` holds the limits in effect at the end of the replayed log.
   std::uint32_t limits_given = 0;
+  // Authentication (server/auth_file.h): the tokens and their roles; empty: none, every
+  // connection is admin, and only a loopback address may be listened on.
+  std::string auth_file;
+  // Listen on a non-loopback address without authentication and TLS all the same.
+  bool insecure = false;
+  // TLS: the server's certificate chain (PEM); empty: plain TCP.
+  std::string tls_cert_file;
 };
 
 }  // namespace bonus::server
