@@ -36,7 +36,9 @@ bool parse_hash(std::string_view hex, TokenHash& out) {
   return true;
 }
 
-bool good_name(std::string_view name) {
+}  // namespace
+
+bool is_token_name(std::string_view name) {
   if (name.empty() || name.size() > kNameBytesMax) return false;
   for (const char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -45,6 +47,8 @@ bool good_name(std::string_view name) {
   }
   return true;
 }
+
+namespace {
 
 std::vector<std::string> fields_of(std::string_view line) {
   std::istringstream in{std::string(line)};
@@ -69,7 +73,7 @@ std::string parse_line(std::string_view line, AuthEntry& out) {
            "` (reader, checkout, batch, seller-admin, admin)";
   }
   out.role = *role;
-  if (!good_name(f[2])) return "bad name `" + f[2].substr(0, 80) + "`: 1..64 of [A-Za-z0-9._@-]";
+  if (!is_token_name(f[2])) return "bad name `" + f[2].substr(0, 80) + "`: 1..64 of [A-Za-z0-9._@-]";
   out.name = f[2];
   return {};
 }

@@ -31,6 +31,9 @@ TokenHash hash_token(std::string_view token);
 // 64 lower-case hex digits.
 std::string to_hex(const TokenHash& hash);
 
+// Whether `name` is a good token name: 1..64 of [A-Za-z0-9._@-].
+bool is_token_name(std::string_view name);
+
 struct AuthEntry {
   TokenHash hash{};
   Role role = Role::none;

@@ -21,6 +21,7 @@ struct Invocation {
   std::string command;  // "credit", ..., "clock advance", "admin status"
   std::string server = "127.0.0.1:7400";
   std::string request_timeout;  // empty: 5s, and 10m for admin checkpoint
+  std::string token;            // --token, else $BONUS_TOKEN (CLI11 reads it); empty: none
   bool json = false;
   bool progress = true;
   // Options as typed, by long name without dashes ("seller", "goods-total"); absent
