@@ -616,8 +616,7 @@ void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
   const auto role = fbb.CreateString(a.role);
   const auto name = fbb.CreateString(a.name);
   finish(fbb, wire::CreateHelloReply(fbb, role, a.protocol_version, a.shards, a.body_size_max,
-                                     a.batch_commands_max, a.in_flight_max, a.authenticated,
-                                     name));
+                                     a.batch_commands_max, a.in_flight_max, a.authenticated, name));
 }
 
 void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {

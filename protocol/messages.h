@@ -173,9 +173,9 @@ inline constexpr std::size_t kTokenBytesMax = 256;
 inline constexpr std::size_t kClientNameBytesMax = 128;
 
 struct HelloQuery {
-  std::string token;                  // at most kTokenBytesMax bytes; empty: none
+  std::string token;                   // at most kTokenBytesMax bytes; empty: none
   std::uint32_t protocol_version = 0;  // the frame version the client speaks; 0: any
-  std::string client_name;            // at most kClientNameBytesMax bytes, for the logs
+  std::string client_name;             // at most kClientNameBytesMax bytes, for the logs
   friend bool operator==(const HelloQuery&, const HelloQuery&) = default;
 };
 

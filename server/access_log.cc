@@ -24,12 +24,18 @@ std::string who(std::string_view peer, Role role, std::string_view token_name) {
 
 std::string_view admin_action_name(protocol::AdminAction action) {
   switch (action) {
-    case protocol::AdminAction::status: return "status";
-    case protocol::AdminAction::audit: return "audit";
-    case protocol::AdminAction::checkpoint: return "checkpoint";
-    case protocol::AdminAction::clock_advance: return "clock_advance";
-    case protocol::AdminAction::limits: return "limits";
-    case protocol::AdminAction::set_limits: return "set_limits";
+    case protocol::AdminAction::status:
+      return "status";
+    case protocol::AdminAction::audit:
+      return "audit";
+    case protocol::AdminAction::checkpoint:
+      return "checkpoint";
+    case protocol::AdminAction::clock_advance:
+      return "clock_advance";
+    case protocol::AdminAction::limits:
+      return "limits";
+    case protocol::AdminAction::set_limits:
+      return "set_limits";
   }
   return "unknown";
 }

@@ -73,13 +73,14 @@ std::string parse_line(std::string_view line, AuthEntry& out) {
            "` (reader, checkout, batch, seller-admin, admin)";
   }
   out.role = *role;
-  if (!is_token_name(f[2])) return "bad name `" + f[2].substr(0, 80) + "`: 1..64 of [A-Za-z0-9._@-]";
+  if (!is_token_name(f[2]))
+    return "bad name `" + f[2].substr(0, 80) + "`: 1..64 of [A-Za-z0-9._@-]";
   out.name = f[2];
   return {};
 }
 
 std::string mode_problem(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
   if (!S_ISREG(st.st_mode)) return path + ": not a regular file";
   if ((st.st_mode & 077) != 0) {
@@ -122,13 +123,15 @@ std::variant<std::shared_ptr<const AuthFile>, std::string> AuthFile::parse(std::
     std::string_view line = text.substr(at, end - at);
     at = end + 1;
     ++number;
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    if (const auto hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     AuthEntry entry;
     const std::string where = "line " + std::to_string(number) + ": ";
     if (std::string error = parse_line(line, entry); !error.empty()) return where + error;
     if (!hashes.insert(entry.hash).second) return where + "this token's hash is already listed";
-    if (!names.insert(entry.name).second) return where + "the name " + entry.name + " is already used";
+    if (!names.insert(entry.name).second)
+      return where + "the name " + entry.name + " is already used";
     file->entries_.push_back(std::move(entry));
   }
   return std::shared_ptr<const AuthFile>(std::move(file));

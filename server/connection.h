@@ -2,7 +2,9 @@
 // may be in flight: replies carry the request id and may come in any order), checks
 // each, hands it to the sequencer or to shards, and writes replies as they come back.
 // A frame whose framing cannot be trusted gets an ErrorReply and the connection closes;
-// any other bad frame gets an ErrorReply and reading goes on.
+// any other bad frame gets an ErrorReply and reading goes on. With --auth-file a
+// connection has no role until it says hello with a token, and each request is checked
+// against its role before its body is decoded (connection_auth.cc).
 //
 // Lives on the network thread; kept alive by shared_ptr while reads, writes or
 // requests are outstanding (Server::accept's deleter destroys it on the network thread
@@ -84,7 +86,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Role role_ = Role::none;
   std::optional<TokenHash> token_hash_;  // of the last accepted hello's token
   std::string token_name_;
-  std::uint64_t auth_generation_ = 0;    // of the auth file role_ was granted under
+  std::uint64_t auth_generation_ = 0;  // of the auth file role_ was granted under
 };
 
 }  // namespace bonus::server

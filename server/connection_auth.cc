@@ -57,11 +57,10 @@ FrameError Connection::gate(const FrameHeader& h) {
   const std::string op(protocol::opcode_name(h.opcode));
   const bool unauthenticated = role_ == Role::none;
   const FrameError e = unauthenticated ? FrameError::unauthenticated : FrameError::forbidden;
-  const std::string message =
-      unauthenticated
-          ? op + ": not authenticated; send hello with a token first"
-          : op + ": forbidden for role " + std::string(role_name(role_)) + " (token " +
-                token_name_ + ")";
+  const std::string message = unauthenticated
+                                  ? op + ": not authenticated; send hello with a token first"
+                                  : op + ": forbidden for role " + std::string(role_name(role_)) +
+                                        " (token " + token_name_ + ")";
   server_.access_log().refused(peer_, role_, token_name_, h.opcode, e, message);
   reply_error(h.request_id, e, message, false);
   return e;

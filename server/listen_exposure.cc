@@ -17,9 +17,10 @@ bool is_loopback_address(const std::string& host) {
 std::optional<std::string> listen_exposure_problem(const std::string& host, bool auth, bool tls,
                                                    bool insecure) {
   if (is_loopback_address(host) || insecure || (auth && tls)) return std::nullopt;
-  std::string missing = !auth && !tls ? "authentication (--auth-file) and TLS (--tls-cert, --tls-key)"
-                        : !auth       ? "authentication (--auth-file)"
-                                      : "TLS (--tls-cert, --tls-key): tokens would cross the network in clear";
+  std::string missing =
+      !auth && !tls ? "authentication (--auth-file) and TLS (--tls-cert, --tls-key)"
+      : !auth       ? "authentication (--auth-file)"
+                    : "TLS (--tls-cert, --tls-key): tokens would cross the network in clear";
   return "refusing to listen on " + host + " (not a loopback address) without " + missing +
          "; add them, listen on 127.0.0.1, or pass --insecure if this network is trusted";
 }

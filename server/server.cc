@@ -11,8 +11,7 @@
 namespace bonus::server {
 
 Server::Server(ServerConfig config)
-    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_),
-      hangup_(io_, SIGHUP) {}
+    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_) {}
 
 Server::~Server() { stop_threads(); }
 

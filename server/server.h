@@ -11,6 +11,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -127,7 +128,7 @@ class Server {
   Manifest manifest_;
   EngineConfig flag_limits_;  // the limits flags' values, as given (settle_manifest)
   std::optional<std::string> last_checkpoint_error_;  // of the checkpoint at the stop
-  asio::signal_set hangup_;
+  asio::signal_set hangup_{io_, SIGHUP};  // reloads the auth file (server_auth.cc)
   std::shared_ptr<const AuthFile> auth_;
   std::uint64_t auth_generation_ = 0;
   AccessLog access_log_;

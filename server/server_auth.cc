@@ -38,7 +38,8 @@ void Server::reload_auth() {
   }
   auto loaded = AuthFile::load(config_.auth_file);
   if (auto* error = std::get_if<std::string>(&loaded)) {
-    spdlog::error("SIGHUP: {}; keeping the {} tokens loaded before", *error, auth_->entries().size());
+    spdlog::error("SIGHUP: {}; keeping the {} tokens loaded before", *error,
+                  auth_->entries().size());
     return;
   }
   auth_ = std::get<std::shared_ptr<const AuthFile>>(std::move(loaded));

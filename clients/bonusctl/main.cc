@@ -227,11 +227,12 @@ void declare_admin(CLI::App& app, Declarer& d, Invocation& inv) {
   auto* token = admin->add_subcommand("token", "Tokens for a server started with --auth-file");
   token->require_subcommand(1);
   auto* token_new = token->add_subcommand(
-      "new", "Print a fresh random token and the auth-file line that grants it a role (no "
-             "server needed; the token is shown once and stored nowhere)");
+      "new",
+      "Print a fresh random token and the auth-file line that grants it a role (no "
+      "server needed; the token is shown once and stored nowhere)");
   d.option(token_new, "role", "ROLE", "reader, checkout, batch, seller-admin or admin", true);
-  d.option(token_new, "name", "NAME", "Who holds it, for the server's logs: 1..64 of [A-Za-z0-9._@-]",
-           true);
+  d.option(token_new, "name", "NAME",
+           "Who holds it, for the server's logs: 1..64 of [A-Za-z0-9._@-]", true);
 }
 
 // "credit", "clock advance", "admin status": the chosen subcommand's path.

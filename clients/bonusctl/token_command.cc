@@ -39,7 +39,8 @@ int run_token_new(Context& context) {
   const std::string& role_text = context.text("role");
   const auto role = server::parse_role(role_text);
   if (!role) {
-    throw UsageError("--role " + role_text + ": want reader, checkout, batch, seller-admin or admin");
+    throw UsageError("--role " + role_text +
+                     ": want reader, checkout, batch, seller-admin or admin");
   }
   const std::string& name = context.text("name");
   if (!server::is_token_name(name)) {

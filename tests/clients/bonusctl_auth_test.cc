@@ -93,13 +93,14 @@ TEST_F(BonusctlAuth, TokenNewNeedsNoServerAndItsLineGrantsTheRole) {
   EXPECT_RAN(ctl(dir_, {"--server", server(), "--token", token, "balance", "--seller", "1",
                         "--buyer", "2"}),
              0);
-  EXPECT_RAN(ctl(dir_, {"--server", server(), "--token", token, "hold", "--order", "5",
-                        "--seller", "1", "--buyer", "2", "--amount", "1", "--goods-total", "10"}),
+  EXPECT_RAN(ctl(dir_, {"--server", server(), "--token", token, "hold", "--order", "5", "--seller",
+                        "1", "--buyer", "2", "--amount", "1", "--goods-total", "10"}),
              1);  // served: rejected by the ledger (nothing to hold), not refused
   const Ran admin = ctl(dir_, {"--server", server(), "--token", token, "admin", "status"});
   EXPECT_RAN(admin, 3);
-  EXPECT_NE(admin.err.find("refused (forbidden): admin: forbidden for role checkout (token till-9)"),
-            std::string::npos)
+  EXPECT_NE(
+      admin.err.find("refused (forbidden): admin: forbidden for role checkout (token till-9)"),
+      std::string::npos)
       << admin.err;
 }
 

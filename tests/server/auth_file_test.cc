@@ -79,8 +79,9 @@ TEST(AuthFile, EveryBadLineIsNamed) {
             std::string::npos);
   EXPECT_NE(error_of(kHashOfAbc + " reader bad/name\n").find("line 1: bad name"),
             std::string::npos);
-  EXPECT_NE(error_of(kHashOfAbc + " reader " + std::string(65, 'n') + "\n").find("line 1: bad name"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(kHashOfAbc + " reader " + std::string(65, 'n') + "\n").find("line 1: bad name"),
+      std::string::npos);
 }
 
 TEST(AuthFile, RepeatedHashOrNameIsRefused) {

@@ -2,8 +2,8 @@
 // nothing but ping and hello before a valid hello; a wrong token ends the connection;
 // each role's operations allowed and the others forbidden; SIGHUP reloads; the auth
 // file's mode and the listen rule checked at start; refusals logged, rate-limited.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,9 +11,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
-#include <fstream>
 #include <thread>
 
 #include "server/auth_file.h"
@@ -27,9 +27,11 @@ using protocol::FrameError;
 using protocol::Opcode;
 
 // Tokens of the test's auth file, one per role.
-const std::vector<std::pair<std::string, std::string>> kTokens = {
-    {"tok-reader", "reader"}, {"tok-checkout", "checkout"}, {"tok-batch", "batch"},
-    {"tok-seller", "seller-admin"}, {"tok-admin", "admin"}};
+const std::vector<std::pair<std::string, std::string>> kTokens = {{"tok-reader", "reader"},
+                                                                  {"tok-checkout", "checkout"},
+                                                                  {"tok-batch", "batch"},
+                                                                  {"tok-seller", "seller-admin"},
+                                                                  {"tok-admin", "admin"}};
 
 std::string line_of(const std::string& token, const std::string& role, const std::string& name) {
   return server::to_hex(server::hash_token(token)) + " " + role + " " + name + "\n";
@@ -69,9 +71,10 @@ std::string hello(RawConnection& c, const std::string& token) {
   }
   protocol::HelloAnswer answer;
   const std::string aligned = r.body;
-  EXPECT_EQ(protocol::decode_hello_reply(
-                Body{reinterpret_cast<const std::uint8_t*>(aligned.data()), aligned.size()}, answer),
-            FrameError::none);
+  EXPECT_EQ(
+      protocol::decode_hello_reply(
+          Body{reinterpret_cast<const std::uint8_t*>(aligned.data()), aligned.size()}, answer),
+      FrameError::none);
   return answer.role;
 }
 
@@ -167,8 +170,8 @@ TEST_F(Auth, BeforeHelloOnlyPingIsServedAndEveryRefusalNamesItsOperation) {
     EXPECT_EQ(r.header.request_id, rid);
     const protocol::ErrorInfo e = error_of(r);
     EXPECT_EQ(e.code, FrameError::unauthenticated) << protocol::opcode_name(opcode);
-    EXPECT_EQ(e.message.rfind(std::string(protocol::opcode_name(opcode)) + ": not authenticated", 0),
-              0u)
+    EXPECT_EQ(
+        e.message.rfind(std::string(protocol::opcode_name(opcode)) + ": not authenticated", 0), 0u)
         << e.message;
   }
   // The connection is still open and, after a hello, served.
@@ -179,7 +182,8 @@ TEST_F(Auth, BeforeHelloOnlyPingIsServedAndEveryRefusalNamesItsOperation) {
 
 TEST_F(Auth, WrongOrMissingTokenIsUnauthenticatedAndClosesTheConnection) {
   start();
-  for (const std::string& token : std::vector<std::string>{"tok-nope", "", std::string("\0\xff", 2)}) {
+  for (const std::string& token :
+       std::vector<std::string>{"tok-nope", "", std::string("\0\xff", 2)}) {
     RawConnection c(server_.port());
     const WireReply r = ask(c, hello_frame(3, token));
     ASSERT_TRUE(r.got);
@@ -191,8 +195,10 @@ TEST_F(Auth, WrongOrMissingTokenIsUnauthenticatedAndClosesTheConnection) {
   // The hash of a token is not a token.
   RawConnection c(server_.port());
   EXPECT_EQ(hello(c, server::to_hex(server::hash_token("tok-admin"))), "unauthenticated");
-  EXPECT_TRUE(eventually([&] { return server_.log().find("refused hello (unauthenticated): unknown token") != std::string::npos; }))
-      << server_.log();
+  EXPECT_TRUE(eventually([&] {
+    return server_.log().find("refused hello (unauthenticated): unknown token") !=
+           std::string::npos;
+  })) << server_.log();
 }
 
 TEST_F(Auth, EachRoleIsServedItsOperationsAndForbiddenTheRest) {
@@ -205,13 +211,21 @@ TEST_F(Auth, EachRoleIsServedItsOperationsAndForbiddenTheRest) {
   };
   std::uint64_t id = 0;
   const std::vector<Probe> probes = {
-      {"balance", [](std::uint64_t r) { return balance_frame(r); }, Opcode::balance,
+      {"balance",
+       [](std::uint64_t r) { return balance_frame(r); },
+       Opcode::balance,
        {"reader", "checkout", "batch", "admin"}},
-      {"hold", [&](std::uint64_t r) { return hold_frame(r, ++id); }, Opcode::hold,
+      {"hold",
+       [&](std::uint64_t r) { return hold_frame(r, ++id); },
+       Opcode::hold,
        {"checkout", "admin"}},
-      {"credit", [&](std::uint64_t r) { return credit_frame(r, ++id); }, Opcode::credit,
+      {"credit",
+       [&](std::uint64_t r) { return credit_frame(r, ++id); },
+       Opcode::credit,
        {"batch", "admin"}},
-      {"set_policy", [&](std::uint64_t r) { return policy_frame(r, ++id); }, Opcode::set_policy,
+      {"set_policy",
+       [&](std::uint64_t r) { return policy_frame(r, ++id); },
+       Opcode::set_policy,
        {"seller-admin", "admin"}},
       {"admin", [](std::uint64_t r) { return admin_frame(r); }, Opcode::admin, {"admin"}},
   };
@@ -226,8 +240,8 @@ TEST_F(Auth, EachRoleIsServedItsOperationsAndForbiddenTheRest) {
       } else {
         const protocol::ErrorInfo e = error_of(r);
         EXPECT_EQ(e.code, FrameError::forbidden) << role << " " << p.name;
-        EXPECT_EQ(e.message, std::string(p.name) + ": forbidden for role " + role + " (token " +
-                                 role + "-1)");
+        EXPECT_EQ(e.message,
+                  std::string(p.name) + ": forbidden for role " + role + " (token " + role + "-1)");
       }
     }
   }
@@ -237,16 +251,18 @@ TEST_F(Auth, EachRoleIsServedItsOperationsAndForbiddenTheRest) {
   const WireReply r = ask(c, balance_frame(12));
   std::vector<protocol::BalanceEntry> entries;
   const std::string aligned = r.body;
-  ASSERT_EQ(protocol::decode_balance_reply(
-                Body{reinterpret_cast<const std::uint8_t*>(aligned.data()), aligned.size()}, entries),
-            FrameError::none);
+  ASSERT_EQ(
+      protocol::decode_balance_reply(
+          Body{reinterpret_cast<const std::uint8_t*>(aligned.data()), aligned.size()}, entries),
+      FrameError::none);
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_GE(entries[0].account.available + entries[0].account.held, 100u);
   // Refusals and admin requests are logged with the peer and the role.
   const std::string log = server_.log();
-  EXPECT_NE(log.find("refused admin (forbidden): admin: forbidden for role reader (token reader-1); "
-                     "peer 127.0.0.1:"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("refused admin (forbidden): admin: forbidden for role reader (token reader-1); "
+               "peer 127.0.0.1:"),
+      std::string::npos)
       << log;
   EXPECT_NE(log.find("admin status: peer 127.0.0.1:"), std::string::npos);
   EXPECT_NE(log.find("role admin token admin-1"), std::string::npos);
@@ -321,8 +337,9 @@ TEST_F(Auth, SighupAddsAndRevokesTokens) {
   // A bad file keeps the table in force.
   write_auth(text + "garbage\n");
   ASSERT_EQ(kill(server_.pid(), SIGHUP), 0);
-  EXPECT_TRUE(eventually([&] { return server_.log().find("keeping the 6 tokens") != std::string::npos; }))
-      << server_.log();
+  EXPECT_TRUE(eventually([&] {
+    return server_.log().find("keeping the 6 tokens") != std::string::npos;
+  })) << server_.log();
   {
     RawConnection c(server_.port());
     EXPECT_EQ(hello(c, "tok-new"), "reader");
@@ -356,7 +373,9 @@ TEST_F(Auth, AuthFileOpenToOthersOrBrokenIsRefusedAtStart) {
   ASSERT_EQ(chmod(auth_path_.c_str(), 0600), 0);
   write_auth("# fine\nnot a line\n");
   EXPECT_FALSE(server_.start({"--auth-file", auth_path_}));
-  EXPECT_NE(server_.log().find(auth_path_ + ": line 2: the first field must be 64 hex digits"), std::string::npos) << server_.log();
+  EXPECT_NE(server_.log().find(auth_path_ + ": line 2: the first field must be 64 hex digits"),
+            std::string::npos)
+      << server_.log();
 }
 
 TEST_F(Auth, RefusalsAreLoggedAtABoundedRate) {
@@ -402,7 +421,7 @@ struct Exit {
 };
 
 Exit run_bonusd(const std::vector<std::string>& args, const std::string& until_in_output,
-               const std::function<void(const std::string&)>& while_running = nullptr) {
+                const std::function<void(const std::string&)>& while_running = nullptr) {
   char pattern[] = "/tmp/auth-test-run-XXXXXX";
   const std::string dir = mkdtemp(pattern);
   const std::string out_path = dir + "/out";
@@ -450,7 +469,8 @@ TEST_F(Auth, NonLoopbackListenNeedsAuthAndTlsOrInsecure) {
   for (const char* listen : {"0.0.0.0:0", ":::0"}) {
     const Exit refused = run_bonusd({"--listen", listen}, "");
     EXPECT_EQ(refused.status, 1) << refused.output;
-    EXPECT_NE(refused.output.find("without authentication (--auth-file) and TLS"), std::string::npos)
+    EXPECT_NE(refused.output.find("without authentication (--auth-file) and TLS"),
+              std::string::npos)
         << refused.output;
   }
   // With auth but without TLS: refused too, the tokens would travel in clear.
@@ -459,13 +479,13 @@ TEST_F(Auth, NonLoopbackListenNeedsAuthAndTlsOrInsecure) {
   EXPECT_NE(no_tls.output.find("without TLS"), std::string::npos) << no_tls.output;
   // --insecure: it listens on every interface (loopback included) and says so.
   bool served = false;
-  const Exit insecure = run_bonusd({"--listen", "0.0.0.0:0", "--insecure"}, "listening on 0.0.0.0:",
-                                  [&](const std::string& out) {
-                                    const auto at = out.find("listening on 0.0.0.0:");
-                                    const int port = std::stoi(out.substr(at + 21));
-                                    RawConnection c(static_cast<std::uint16_t>(port));
-                                    served = ask(c, admin_frame(1)).header.opcode == Opcode::admin;
-                                  });
+  const Exit insecure = run_bonusd({"--listen", "0.0.0.0:0", "--insecure"},
+                                   "listening on 0.0.0.0:", [&](const std::string& out) {
+                                     const auto at = out.find("listening on 0.0.0.0:");
+                                     const int port = std::stoi(out.substr(at + 21));
+                                     RawConnection c(static_cast<std::uint16_t>(port));
+                                     served = ask(c, admin_frame(1)).header.opcode == Opcode::admin;
+                                   });
   EXPECT_TRUE(served) << insecure.output;
   EXPECT_NE(insecure.output.find("no authentication (every client is admin), --insecure"),
             std::string::npos)

@@ -7,11 +7,12 @@ namespace bonus::server {
 namespace {
 
 TEST(ListenExposure, LoopbackAddresses) {
-  for (const char* host : {"127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "::ffff:127.0.0.1"}) {
+  for (const char* host :
+       {"127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(is_loopback_address(host)) << host;
   }
-  for (const char* host : {"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "192.168.1.1", "::ffff:10.0.0.1",
-                           "localhost", "example.com", "", "127.0.0.1junk"}) {
+  for (const char* host : {"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "192.168.1.1",
+                           "::ffff:10.0.0.1", "localhost", "example.com", "", "127.0.0.1junk"}) {
     EXPECT_FALSE(is_loopback_address(host)) << host;
   }
 }
@@ -27,14 +28,16 @@ TEST(ListenExposure, ElsewhereNeedsAuthAndTlsOrInsecure) {
     EXPECT_EQ(listen_exposure_problem(host, false, false, true), std::nullopt) << host;
     const auto none = listen_exposure_problem(host, false, false, false);
     ASSERT_TRUE(none.has_value());
-    EXPECT_NE(none->find("without authentication (--auth-file) and TLS"), std::string::npos) << *none;
+    EXPECT_NE(none->find("without authentication (--auth-file) and TLS"), std::string::npos)
+        << *none;
     EXPECT_NE(none->find("--insecure"), std::string::npos);
     const auto no_tls = listen_exposure_problem(host, true, false, false);
     ASSERT_TRUE(no_tls.has_value());
     EXPECT_NE(no_tls->find("without TLS"), std::string::npos) << *no_tls;
     const auto no_auth = listen_exposure_problem(host, false, true, false);
     ASSERT_TRUE(no_auth.has_value());
-    EXPECT_NE(no_auth->find("without authentication (--auth-file);"), std::string::npos) << *no_auth;
+    EXPECT_NE(no_auth->find("without authentication (--auth-file);"), std::string::npos)
+        << *no_auth;
   }
 }
 

@@ -18,8 +18,11 @@ std::set<Opcode> expected(Role role) {
   std::set<Opcode> s{Opcode::ping, Opcode::hello};
   auto add = [&s](const std::set<Opcode>& more) { s.insert(more.begin(), more.end()); };
   switch (role) {
-    case Role::none: break;
-    case Role::reader: add(reads); break;
+    case Role::none:
+      break;
+    case Role::reader:
+      add(reads);
+      break;
     case Role::checkout:
       add(reads);
       add({Opcode::hold, Opcode::capture, Opcode::release, Opcode::spend, Opcode::refund});
@@ -29,7 +32,9 @@ std::set<Opcode> expected(Role role) {
       add({Opcode::credit, Opcode::accrue, Opcode::confirm_accrual, Opcode::cancel_accrual,
            Opcode::reverse_accrual});
       break;
-    case Role::seller_admin: add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats}); break;
+    case Role::seller_admin:
+      add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats});
+      break;
     case Role::admin:
       for (std::uint32_t op = 0; op <= 0xFFFF; ++op) {
         const auto code = static_cast<std::uint16_t>(op);
