@@ -89,6 +89,10 @@ std::string mode_problem(const std::string& path) {
     return path + " is open to its group or to others (mode " + mode +
            "); it names who may do what: chmod 600 " + path;
   }
+  if (static_cast<std::uint64_t>(st.st_size) > AuthFile::kFileBytesMax) {
+    return path + ": " + std::to_string(st.st_size) + " bytes, more than an auth file may hold (" +
+           std::to_string(AuthFile::kFileBytesMax) + ")";
+  }
   return {};
 }
 
@@ -129,6 +133,9 @@ std::variant<std::shared_ptr<const AuthFile>, std::string> AuthFile::parse(std::
     AuthEntry entry;
     const std::string where = "line " + std::to_string(number) + ": ";
     if (std::string error = parse_line(line, entry); !error.empty()) return where + error;
+    if (file->entries_.size() == kTokensMax) {
+      return where + "more than " + std::to_string(kTokensMax) + " tokens";
+    }
     if (!hashes.insert(entry.hash).second) return where + "this token's hash is already listed";
     if (!names.insert(entry.name).second)
       return where + "the name " + entry.name + " is already used";
@@ -141,9 +148,12 @@ std::variant<std::shared_ptr<const AuthFile>, std::string> AuthFile::load(const 
   if (std::string problem = mode_problem(path); !problem.empty()) return "auth file " + problem;
   std::ifstream in(path, std::ios::binary);
   if (!in) return "auth file " + path + ": cannot open: " + std::strerror(errno);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parse(text.str());
+  std::string text(kFileBytesMax + 1, '\0');  // a file that grew since stat: cut and refused
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kFileBytesMax)
+    return "auth file " + path + ": larger than " + std::to_string(kFileBytesMax) + " bytes";
+  auto parsed = parse(text);
   if (auto* error = std::get_if<std::string>(&parsed)) return "auth file " + path + ": " + *error;
   return parsed;
 }

@@ -42,11 +42,16 @@ struct AuthEntry {
 
 class AuthFile {
  public:
+  // Bounds: a hello compares with every entry, and the file is read whole.
+  static constexpr std::size_t kTokensMax = 10'000;
+  static constexpr std::uint64_t kFileBytesMax = 4u << 20;
+
   // Reads and parses `path`. Refused when it is missing, not a regular file, or open to
-  // its group or to others (any of mode 077: it names who may do what), and for every
-  // parse error below; the message names the path.
+  // its group or to others (any of mode 077: it names who may do what), larger than
+  // kFileBytesMax, and for every parse error below; the message names the path.
   static std::variant<std::shared_ptr<const AuthFile>, std::string> load(const std::string& path);
-  // Parses the file's text; an error names the line ("line 3: ...").
+  // Parses the file's text; an error names the line ("line 3: ..."), also the line of
+  // the token past kTokensMax.
   static std::variant<std::shared_ptr<const AuthFile>, std::string> parse(std::string_view text);
 
   // The entry whose hash is the presented token's, or null. The hash is compared with

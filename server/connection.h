@@ -37,6 +37,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start() { read_header(); }
   // The peer's address ("10.0.0.7:51234"), for logs.
   const std::string& peer() const { return peer_; }
+  // The role its requests are checked against now (none before a valid hello).
+  Role role() const { return role_; }
   // Says why (ErrorReply with request id 0) and closes, reading nothing.
   void refuse(protocol::FrameError error, std::string message);
   // Sends a whole frame. From the network thread; `completes_request` counts it off the

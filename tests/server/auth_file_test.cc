@@ -92,6 +92,19 @@ TEST(AuthFile, RepeatedHashOrNameIsRefused) {
             "line 2: the name a is already used");
 }
 
+TEST(AuthFile, AtMostTokensMax) {
+  std::string text;
+  for (std::size_t i = 0; i < AuthFile::kTokensMax; ++i) {
+    text += to_hex(hash_token(std::to_string(i))) + " reader r" + std::to_string(i) + "\n";
+  }
+  const auto full = parsed(text);
+  ASSERT_NE(full, nullptr);
+  EXPECT_NE(full->find("9999"), nullptr);
+  EXPECT_EQ(full->find("10000"), nullptr);
+  EXPECT_EQ(error_of(text + to_hex(hash_token("one more")) + " reader extra\n"),
+            "line 10001: more than 10000 tokens");
+}
+
 class AuthFileOnDisk : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -134,6 +147,15 @@ TEST_F(AuthFileOnDisk, MissingFileOrDirectoryIsRefused) {
   auto directory = AuthFile::load(dir_);
   ASSERT_TRUE(std::holds_alternative<std::string>(directory));
   EXPECT_NE(std::get<std::string>(directory).find("not a regular file"), std::string::npos);
+}
+
+TEST_F(AuthFileOnDisk, FileLargerThanTheBoundIsRefusedUnread) {
+  ASSERT_EQ(chmod(path_.c_str(), 0600), 0);
+  std::filesystem::resize_file(path_, AuthFile::kFileBytesMax + 1);  // sparse: no disk used
+  auto r = AuthFile::load(path_);
+  ASSERT_TRUE(std::holds_alternative<std::string>(r));
+  EXPECT_NE(std::get<std::string>(r).find("more than an auth file may hold"), std::string::npos)
+      << std::get<std::string>(r);
 }
 
 TEST_F(AuthFileOnDisk, ParseErrorNamesThePathAndLine) {
