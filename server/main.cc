@@ -40,16 +40,18 @@ std::uint32_t limits_given(const CLI::App& app) {
   return given;
 }
 
+std::string insecure_note(const bonus::server::ServerConfig& config) {
+  return config.insecure ? ", --insecure" : "";
+}
+
 // What the start line says about authentication.
 std::string auth_note(const bonus::server::Server& server) {
   const auto& config = server.config();
   const auto* auth = server.auth();
-  std::string note = auth == nullptr
-                         ? "no authentication (every client is admin)"
-                         : "authentication: " + std::to_string(auth->entries().size()) +
-                               " tokens from " + config.auth_file;
-  if (config.insecure) note += ", --insecure";
-  return note;
+  if (auth == nullptr) return "no authentication (every client is admin)" + insecure_note(config);
+  const std::size_t tokens = auth->entries().size();
+  return "authentication: " + std::to_string(tokens) + (tokens == 1 ? " token" : " tokens") +
+         " from " + config.auth_file + insecure_note(config);
 }
 
 }  // namespace

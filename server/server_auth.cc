@@ -18,6 +18,11 @@ std::optional<std::string> Server::start_auth() {
   if (auto* error = std::get_if<std::string>(&loaded)) return *error;
   auth_ = std::get<std::shared_ptr<const AuthFile>>(std::move(loaded));
   auth_generation_ = 1;
+  if (auth_->entries().empty()) {
+    spdlog::warn("auth file {} lists no token: every request but ping will be refused until "
+                 "one is added (then SIGHUP)",
+                 config_.auth_file);
+  }
   return std::nullopt;
 }
 
