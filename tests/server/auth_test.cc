@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -277,6 +278,24 @@ TEST_F(Auth, AnotherHelloReplacesTheRole) {
   EXPECT_EQ(ask(c, admin_frame(2)).header.opcode, Opcode::admin);
 }
 
+TEST_F(Auth, RequestsPipelinedBehindAHelloGetItsRole) {
+  start();
+  RawConnection c(server_.port());
+  ASSERT_TRUE(c.send(hello_frame(1, "tok-admin") + admin_frame(2) + balance_frame(3)));
+  std::map<std::uint64_t, Opcode> answered;  // replies may come in any order
+  for (int i = 0; i < 3; ++i) {
+    const WireReply r = read_reply(c);
+    answered[r.header.request_id] = r.header.opcode;
+  }
+  EXPECT_EQ(answered, (std::map<std::uint64_t, Opcode>{
+                          {1, Opcode::hello}, {2, Opcode::admin}, {3, Opcode::balance}}));
+  // Behind a refused hello: nothing more is answered, the connection closes.
+  RawConnection d(server_.port());
+  ASSERT_TRUE(d.send(hello_frame(1, "tok-wrong") + admin_frame(2) + balance_frame(3)));
+  EXPECT_EQ(error_of(read_reply(d)).code, FrameError::unauthenticated);
+  EXPECT_TRUE(d.closed_by_peer());
+}
+
 TEST_F(Auth, HelloReplyCarriesWhatAClientNeeds) {
   start({"--shards", "3", "--batch-commands-max", "77", "--frame-size-max", "65536"});
   RawConnection c(server_.port());
@@ -391,9 +410,9 @@ TEST_F(Auth, RefusalsAreLoggedAtABoundedRate) {
     ASSERT_TRUE(r.got) << i;
     ASSERT_EQ(error_of(r).code, FrameError::unauthenticated);
   }
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::steady_clock::now() - began)
-                           .count();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began)
+          .count();
   const int burst_lines = count_of(server_.log(), "refused admin (unauthenticated)");
   EXPECT_GE(burst_lines, 1);
   EXPECT_LE(burst_lines, 20 * (seconds + 2)) << "20 a second, in the windows the burst spanned";
