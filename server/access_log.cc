@@ -50,6 +50,14 @@ void AccessLog::refused(std::string_view peer, Role role, std::string_view token
                dropped_note(dropped));
 }
 
+void AccessLog::hello(std::string_view peer, Role role, std::string_view token_name,
+                      std::string_view client_name) {
+  std::uint64_t dropped = 0;
+  if (!hello_.allow(LogLimiter::Clock::now(), dropped)) return;
+  spdlog::info("hello from client \"{}\": {}{}", client_name, who(peer, role, token_name),
+               dropped_note(dropped));
+}
+
 void AccessLog::admin(std::string_view peer, Role role, std::string_view token_name,
                       protocol::AdminAction action) {
   std::uint64_t dropped = 0;

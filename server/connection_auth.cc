@@ -97,6 +97,7 @@ void Connection::handle_hello(const FrameHeader& h, Body body) {
     auth_generation_ = server_.auth_generation();
     answer.authenticated = true;
     answer.name = entry->name;
+    server_.access_log().hello(peer_, role_, token_name_, printable(query.client_name));
   }
   answer.role = std::string(role_name(role_));
   answer.protocol_version = protocol::kVersion;

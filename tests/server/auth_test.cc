@@ -266,6 +266,7 @@ TEST_F(Auth, EachRoleIsServedItsOperationsAndForbiddenTheRest) {
       std::string::npos)
       << log;
   EXPECT_NE(log.find("admin status: peer 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(log.find("hello from client \"auth_test\": peer 127.0.0.1:"), std::string::npos);
   EXPECT_NE(log.find("role admin token admin-1"), std::string::npos);
 }
 
