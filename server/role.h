@@ -17,7 +17,7 @@ enum class Role : std::uint8_t {
   reader = 1,    // balance, cart, wallet, expiring, stats
   checkout = 2,  // reader + hold, capture, release, spend, refund
   batch = 3,     // reader + credit, accrue, confirm, cancel, reverse, (mail: credits)
-  seller_admin = 4,  // set_policy, revoke_campaign
+  seller_admin = 4,  // set_policy, revoke_campaign, stats
   admin = 5,     // everything, admin requests and the test clock included
 };
 inline constexpr std::size_t kRoleCount = 6;
