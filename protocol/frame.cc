@@ -31,8 +31,8 @@ static_assert(kHeaderCrcAt + 4 == kHeaderBytes);
 }  // namespace
 
 bool is_known(std::uint16_t opcode) {
-  return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 36) || opcode == 64 ||
-         opcode == 65 || opcode == 127;
+  return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 36) ||
+         (opcode >= 64 && opcode <= 66) || opcode == 127;
 }
 
 std::string_view opcode_name(Opcode op) {
@@ -56,6 +56,7 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::stats: return "stats";
     case Opcode::admin: return "admin";
     case Opcode::ping: return "ping";
+    case Opcode::hello: return "hello";
     case Opcode::error: return "error";
   }
   return "unknown";

@@ -42,7 +42,8 @@ enum class Opcode : std::uint16_t {
   stats = 36,
   // Operations.
   admin = 64,
-  ping = 65,  // empty body both ways
+  ping = 65,   // empty body both ways
+  hello = 66,  // HelloRequest / HelloReply: the connection's token (protocol/README.md)
   // Replies only: the request could not be served (ErrorReply body).
   error = 127,
 };

@@ -46,6 +46,8 @@ template <> inline constexpr const char* kIdentifier<wire::StatsRequest> = "STAQ
 template <> inline constexpr const char* kIdentifier<wire::StatsReply> = "STAR";
 template <> inline constexpr const char* kIdentifier<wire::AdminRequest> = "ADMQ";
 template <> inline constexpr const char* kIdentifier<wire::AdminReply> = "ADMR";
+template <> inline constexpr const char* kIdentifier<wire::HelloRequest> = "HELQ";
+template <> inline constexpr const char* kIdentifier<wire::HelloReply> = "HELR";
 template <> inline constexpr const char* kIdentifier<wire::ErrorReply> = "ERRR";
 
 template <typename T>
@@ -494,6 +496,19 @@ FrameError decode_stats(Body body, StatsQuery& out) {
   });
 }
 
+FrameError decode_hello(Body body, HelloQuery& out) {
+  return with_root<wire::HelloRequest>(body, [&](const wire::HelloRequest& r) {
+    if ((r.token() != nullptr && r.token()->size() > kTokenBytesMax) ||
+        (r.client_name() != nullptr && r.client_name()->size() > kClientNameBytesMax)) {
+      return FrameError::malformed_body;
+    }
+    out.token = read_string(r.token());
+    out.protocol_version = r.protocol_version();
+    out.client_name = read_string(r.client_name());
+    return FrameError::none;
+  });
+}
+
 FrameError decode_admin(Body body, AdminQuery& out) {
   return with_root<wire::AdminRequest>(body, [&](const wire::AdminRequest& r) {
     const auto action = static_cast<std::uint8_t>(r.action());
@@ -596,6 +611,14 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
                                      static_cast<std::uint16_t>(status.limits_code)));
 }
 
+void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto role = fbb.CreateString(a.role);
+  const auto name = fbb.CreateString(a.name);
+  finish(fbb, wire::CreateHelloReply(fbb, role, a.protocol_version, a.shards, a.body_size_max,
+                                     a.batch_commands_max, a.in_flight_max, a.authenticated, name));
+}
+
 void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {
   fbb.Clear();
   const auto text = fbb.CreateString(message.data(), message.size());
@@ -655,6 +678,13 @@ void encode_expiring(const ExpiringQuery& query, FlatBufferBuilder& fbb) {
 void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreateStatsRequest(fbb, query.seller, query.campaign));
+}
+
+void encode_hello(const HelloQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto token = fbb.CreateString(query.token);
+  const auto client_name = fbb.CreateString(query.client_name);
+  finish(fbb, wire::CreateHelloRequest(fbb, token, query.protocol_version, client_name));
 }
 
 void encode_admin(const AdminQuery& query, FlatBufferBuilder& fbb) {
@@ -813,6 +843,20 @@ FrameError decode_admin_reply(Body body, AdminStatus& out) {
       out.limits_changes = l->changes();
     }
     out.limits_code = static_cast<Code>(r.limits_code());  // a newer server's code is kept as is
+    return FrameError::none;
+  });
+}
+
+FrameError decode_hello_reply(Body body, HelloAnswer& out) {
+  return with_root<wire::HelloReply>(body, [&](const wire::HelloReply& r) {
+    out.role = read_string(r.role());
+    out.protocol_version = r.protocol_version();
+    out.shards = r.shards();
+    out.body_size_max = r.body_size_max();
+    out.batch_commands_max = r.batch_commands_max();
+    out.in_flight_max = r.in_flight_max();
+    out.authenticated = r.authenticated();
+    out.name = read_string(r.name());
     return FrameError::none;
   });
 }

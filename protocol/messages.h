@@ -168,6 +168,29 @@ struct AdminStatus {
   friend bool operator==(const AdminStatus&, const AdminStatus&) = default;
 };
 
+// hello: the connection's bearer token (protocol/README.md, Hello and authentication).
+inline constexpr std::size_t kTokenBytesMax = 256;
+inline constexpr std::size_t kClientNameBytesMax = 128;
+
+struct HelloQuery {
+  std::string token;                   // at most kTokenBytesMax bytes; empty: none
+  std::uint32_t protocol_version = 0;  // the frame version the client speaks; 0: any
+  std::string client_name;             // at most kClientNameBytesMax bytes, for the logs
+  friend bool operator==(const HelloQuery&, const HelloQuery&) = default;
+};
+
+struct HelloAnswer {
+  std::string role;  // "reader", "checkout", "batch", "seller-admin", "admin"
+  std::uint32_t protocol_version = 0;
+  std::uint32_t shards = 0;
+  std::uint32_t body_size_max = 0;       // the server's --frame-size-max
+  std::uint32_t batch_commands_max = 0;  // the server's --batch-commands-max
+  std::uint32_t in_flight_max = 0;       // the server's --in-flight-max
+  bool authenticated = false;            // false: no --auth-file, everyone is admin
+  std::string name;                      // the token's name; empty without --auth-file
+  friend bool operator==(const HelloAnswer&, const HelloAnswer&) = default;
+};
+
 struct ErrorInfo {
   FrameError code = FrameError::none;
   std::string message;
@@ -196,6 +219,9 @@ struct ErrorInfo {
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
+// malformed_body also for a token or client name longer than its maximum. A missing
+// token decodes as an empty one.
+[[nodiscard]] FrameError decode_hello(Body body, HelloQuery& out);
 
 // `results[i]` answers command i; with errors_only only the non-ok ones are sent.
 void encode_write_reply(std::span<const Result> results, bool errors_only,
@@ -209,6 +235,7 @@ void encode_expiring_reply(const ExpiringAnswer& answer, flatbuffers::FlatBuffer
 void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
+void encode_hello_reply(const HelloAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_error_reply(FrameError code, std::string_view message,
                         flatbuffers::FlatBufferBuilder& fbb);
 
@@ -243,6 +270,7 @@ void encode_wallet(const WalletQuery& query, flatbuffers::FlatBufferBuilder& fbb
 void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
 // The reply to a batch of `commands_sent` commands sent with or without errors_only.
 // Also malformed_body when indexes are not increasing or not below commands_sent, when
@@ -257,6 +285,7 @@ void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 [[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
 [[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);
 [[nodiscard]] FrameError decode_admin_reply(Body body, AdminStatus& out);
+[[nodiscard]] FrameError decode_hello_reply(Body body, HelloAnswer& out);
 [[nodiscard]] FrameError decode_error_reply(Body body, ErrorInfo& out);
 
 }  // namespace bonus::protocol

@@ -93,13 +93,14 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server)
       transport_(Transport::make(std::move(socket), server.tls_context(), Transport::Side::server)),
       handshake_timer_(server.io()) {
   ++server_.connections();
-  metrics().connection_opened(Role::admin);  // the lead wires the role auth grants
   transport_.set_no_delay();
+  init_auth();
+  metrics().connection_opened(role_);
 }
 
 Connection::~Connection() {
   --server_.connections();
-  metrics().connection_closed(Role::admin);
+  metrics().connection_closed(role_);
 }
 
 void Connection::close() {
@@ -188,6 +189,8 @@ void Connection::on_frame() {
                 "unknown opcode " + std::to_string(static_cast<unsigned>(h.opcode)), false);
   } else if (server_.stopping()) {
     reply_error(h.request_id, FrameError::shutting_down, "the server is shutting down", false);
+  } else if (gate(h) != FrameError::none) {
+    // Refused for the connection's role: replied and logged by gate().
   } else if (in_flight_ >= server_.config().in_flight_max) {
     reply_error(h.request_id, FrameError::too_many_in_flight,
                 "too many requests in flight on this connection; wait for replies", false);
@@ -197,7 +200,7 @@ void Connection::on_frame() {
     read_timer_.arrived(h);
     dispatch(h, body);
   }
-  if (!closed_) read_header();
+  if (!closed_ && !close_after_write_) read_header();
 }
 
 void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
@@ -250,6 +253,7 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::ping:
       send(protocol::make_frame(Opcode::ping, protocol::kReply, h.request_id, Body{}), true);
       return;
+    case Opcode::hello: return handle_hello(h, body);
     case Opcode::balance: return handle_balance(h, body);
     case Opcode::cart: return handle_cart(h, body);
     case Opcode::wallet: return handle_wallet(h, body);
@@ -440,6 +444,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
   if (FrameError e = protocol::decode_admin(body, query); e != FrameError::none) {
     return reply_error(h.request_id, e, "admin request refused", true);
   }
+  server_.access_log().admin(peer_, role_, token_name_, query.action);
   auto self = shared_from_this();
   const std::uint64_t rid = h.request_id;
   Server* server = &server_;

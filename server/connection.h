@@ -2,7 +2,9 @@
 // may be in flight: replies carry the request id and may come in any order), checks
 // each, hands it to the sequencer or to shards, and writes replies as they come back.
 // A frame whose framing cannot be trusted gets an ErrorReply and the connection closes;
-// any other bad frame gets an ErrorReply and reading goes on.
+// any other bad frame gets an ErrorReply and reading goes on. With --auth-file a
+// connection has no role until it says hello with a token, and each request is checked
+// against its role before its body is decoded (connection_auth.cc).
 //
 // Lives on the network thread; kept alive by shared_ptr while reads, writes or
 // requests are outstanding (Server::accept's deleter destroys it on the network thread
@@ -15,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,8 @@
 #include "protocol/messages.h"
 #include "server/read_timer.h"
 #include "server/transport.h"
+#include "server/auth_file.h"
+#include "server/role.h"
 
 namespace bonus::server {
 
@@ -34,6 +39,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Completes the TLS handshake (if any), then reads.
   void start() { after_handshake([](Connection& c) { c.read_header(); }); }
+  // The peer's address ("10.0.0.7:51234"), for logs.
+  const std::string& peer() const { return peer_; }
+  // The role its requests are checked against now (none before a valid hello).
+  Role role() const { return role_; }
   // Says why (ErrorReply with request id 0, after the TLS handshake) and closes, reading
   // nothing.
   void refuse(protocol::FrameError error, std::string message);
@@ -63,6 +72,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_expiring(const protocol::FrameHeader& h, protocol::Body body);
   void handle_stats(const protocol::FrameHeader& h, protocol::Body body);
   void handle_admin(const protocol::FrameHeader& h, protocol::Body body);
+  // Authentication (connection_auth.cc): hello, and the role's check before dispatch.
+  void handle_hello(const protocol::FrameHeader& h, protocol::Body body);
+  // none when the connection's role allows `opcode`; else unauthenticated or forbidden,
+  // replied, logged and counted.
+  protocol::FrameError gate(const protocol::FrameHeader& h);
+  void follow_auth_reload();
+  void init_auth();
+  // Sets role_, keeping bonus_connections{role} in step.
+  void change_role(Role to);
 
   Server& server_;
   Transport transport_;
@@ -77,6 +95,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ReadTimer read_timer_;
   bool close_after_write_ = false;
   bool closed_ = false;
+  // Authentication (connection_auth.cc). Without --auth-file every connection is admin.
+  std::string peer_;
+  Role role_ = Role::none;
+  std::optional<TokenHash> token_hash_;  // of the last accepted hello's token
+  std::string token_name_;
+  std::uint64_t auth_generation_ = 0;  // of the auth file role_ was granted under
 };
 
 }  // namespace bonus::server

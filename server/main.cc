@@ -65,6 +65,20 @@ void add_tls_options(CLI::App& app, bonus::server::ServerConfig& config) {
       ->capture_default_str();
 }
 
+std::string insecure_note(const bonus::server::ServerConfig& config) {
+  return config.insecure ? ", --insecure" : "";
+}
+
+// What the start line says about authentication.
+std::string auth_note(const bonus::server::Server& server) {
+  const auto& config = server.config();
+  const auto* auth = server.auth();
+  if (auth == nullptr) return "no authentication (every client is admin)" + insecure_note(config);
+  const std::size_t tokens = auth->entries().size();
+  return "authentication: " + std::to_string(tokens) + (tokens == 1 ? " token" : " tokens") +
+         " from " + config.auth_file + insecure_note(config);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,6 +165,15 @@ int main(int argc, char** argv) {
                  "HOST:PORT, e.g. 127.0.0.1:9400; port 0: any free one (the start line says "
                  "which); off when not given");
   add_tls_options(app, config);
+  app.add_option("--auth-file", config.auth_file,
+                 "Tokens and their roles, one `<sha256-hex> <role> <name>` a line (bonusctl "
+                 "admin token new prints one); mode 0600 or stricter; re-read on SIGHUP. "
+                 "Without it there is no authentication: every client is admin, and only a "
+                 "loopback address may be listened on")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", config.insecure,
+               "Listen on a non-loopback address without authentication and TLS all the same "
+               "(a trusted network only)");
   CLI11_PARSE(app, argc, argv);
 
   const auto colon = listen.rfind(':');
@@ -178,11 +201,12 @@ int main(int argc, char** argv) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {}:{} ({}), data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}; {}",
+  spdlog::info("bonusd listening on {}:{} ({}), data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}, {}; {}",
                config.listen_host, server.port(), transport_note(config), config.data_dir, server.config().shards,
                durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
                checkpoints,
-               allocator_note(), config.test_clock ? "ON" : "off", server.start_note());
+               allocator_note(), config.test_clock ? "ON" : "off", auth_note(server),
+               server.start_note());
   server.run();
   const auto report = server.stop_report();
   if (!report.clean) {

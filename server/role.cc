@@ -22,4 +22,47 @@ std::optional<Role> parse_role(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+using protocol::Opcode;
+
+bool is_read(Opcode op) {
+  return op == Opcode::balance || op == Opcode::cart || op == Opcode::wallet ||
+         op == Opcode::expiring || op == Opcode::stats;
+}
+
+bool is_checkout_write(Opcode op) {
+  return op == Opcode::hold || op == Opcode::capture || op == Opcode::release ||
+         op == Opcode::spend || op == Opcode::refund;
+}
+
+bool is_batch_write(Opcode op) {
+  return op == Opcode::credit || op == Opcode::accrue || op == Opcode::confirm_accrual ||
+         op == Opcode::cancel_accrual || op == Opcode::reverse_accrual;
+}
+
+bool is_seller_admin(Opcode op) {
+  return op == Opcode::set_policy || op == Opcode::revoke_campaign || op == Opcode::stats;
+}
+
+}  // namespace
+
+// `action` is not consulted today: every admin action is the admin role's. It is in the
+// signature so a finer rule (say, `status` for monitoring) stays a change to this table.
+bool allows(Role role, Opcode opcode, protocol::AdminAction /*action*/) {
+  if (opcode == Opcode::ping || opcode == Opcode::hello) return true;
+  if (!protocol::is_known(static_cast<std::uint16_t>(opcode)) || opcode == Opcode::error) {
+    return false;
+  }
+  switch (role) {
+    case Role::none: return false;
+    case Role::reader: return is_read(opcode);
+    case Role::checkout: return is_read(opcode) || is_checkout_write(opcode);
+    case Role::batch: return is_read(opcode) || is_batch_write(opcode);
+    case Role::seller_admin: return is_seller_admin(opcode);
+    case Role::admin: return true;
+  }
+  return false;
+}
+
 }  // namespace bonus::server

@@ -7,6 +7,9 @@
 #include <optional>
 #include <string_view>
 
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
 namespace bonus::server {
 
 enum class Role : std::uint8_t {
@@ -14,7 +17,7 @@ enum class Role : std::uint8_t {
   reader = 1,    // balance, cart, wallet, expiring, stats
   checkout = 2,  // reader + hold, capture, release, spend, refund
   batch = 3,     // reader + credit, accrue, confirm, cancel, reverse, (mail: credits)
-  seller_admin = 4,  // set_policy, revoke_campaign
+  seller_admin = 4,  // set_policy, revoke_campaign, stats
   admin = 5,     // everything, admin requests and the test clock included
 };
 inline constexpr std::size_t kRoleCount = 6;
@@ -23,5 +26,16 @@ inline constexpr std::size_t kRoleCount = 6;
 std::string_view role_name(Role role);
 // The inverse of role_name for the five grantable roles (not "none").
 std::optional<Role> parse_role(std::string_view name);
+
+// Whether `role` may send a request with `opcode`; `action` matters for Opcode::admin
+// only (admin requests are the admin role's, every action). ping and hello are allowed
+// to every role, none included; error and unknown opcodes to none.
+//   reader        balance cart wallet expiring stats
+//   checkout      reader + hold capture release spend refund
+//   batch         reader + credit accrue confirm_accrual cancel_accrual reverse_accrual
+//   seller-admin  set_policy revoke_campaign + stats (to see what a revocation did)
+//   admin         everything
+bool allows(Role role, protocol::Opcode opcode,
+            protocol::AdminAction action = protocol::AdminAction::status);
 
 }  // namespace bonus::server

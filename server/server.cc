@@ -97,6 +97,7 @@ std::optional<std::string> Server::load_checkpoint() {
 
 std::optional<std::string> Server::start() {
   if (auto error = make_tls(config_, tls_)) return "tls: " + *error;
+  if (auto error = start_auth()) return error;
   JournalOptions options;
   options.dir = config_.data_dir;
   options.segment_bytes = config_.journal_segment_bytes;
@@ -259,6 +260,7 @@ void Server::accept() {
                                              asio::post(*io, [owned = std::move(owned)] {});
                                            });
     if (connections_ > config_.connections_max) {
+      access_log_.connection_limit(connection->peer(), config_.connections_max);
       connection->refuse(protocol::FrameError::too_many_connections,
                          "too many connections (--connections-max " +
                              std::to_string(config_.connections_max) + ")");
@@ -276,6 +278,7 @@ void Server::run() {
                  signal);
     begin_shutdown();
   });
+  watch_hangup();
   accept();
   if (metrics_endpoint_) metrics_endpoint_->start();
   io_.run();
@@ -291,6 +294,7 @@ void Server::begin_shutdown() {
   asio::error_code ec;
   acceptor_.close(ec);
   signals_.cancel(ec);
+  hangup_.cancel(ec);
   finish_when_idle();
 }
 

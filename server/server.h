@@ -11,6 +11,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,7 +23,9 @@
 #include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
+#include "server/access_log.h"
 #include "server/admission.h"
+#include "server/auth_file.h"
 #include "server/manifest.h"
 #include "server/router.h"
 #include "server/sequencer.h"
@@ -84,6 +87,11 @@ class Server {
   std::int64_t& in_flight() { return in_flight_; }
   // Connections open (network thread); the acceptor refuses past connections_max.
   std::uint32_t& connections() { return connections_; }
+  // Authentication (server_auth.cc; network thread). The tokens of --auth-file, null
+  // without one; the generation goes up with every successful SIGHUP reload.
+  const AuthFile* auth() const { return auth_.get(); }
+  std::uint64_t auth_generation() const { return auth_generation_; }
+  AccessLog& access_log() { return access_log_; }
 
  private:
   void accept();
@@ -103,6 +111,10 @@ class Server {
   void stop_threads();
   // --metrics-listen (server_metrics.cc): binds the endpoint; an error when it cannot.
   std::optional<std::string> open_metrics();
+  // server_auth.cc: the listen rule and the auth file at start; SIGHUP re-reads it.
+  std::optional<std::string> start_auth();
+  void watch_hangup();
+  void reload_auth();
 
   ServerConfig config_;
   std::unique_ptr<asio::ssl::context> tls_;
@@ -127,6 +139,10 @@ class Server {
   EngineConfig flag_limits_;  // the limits flags' values, as given (settle_manifest)
   std::optional<std::string> last_checkpoint_error_;  // of the checkpoint at the stop
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // null without --metrics-listen
+  asio::signal_set hangup_{io_, SIGHUP};  // reloads the auth file (server_auth.cc)
+  std::shared_ptr<const AuthFile> auth_;
+  std::uint64_t auth_generation_ = 0;
+  AccessLog access_log_;
 };
 
 }  // namespace bonus::server

@@ -44,6 +44,11 @@ struct ServerConfig {
   // within tls_handshake_timeout_ms is closed.
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   std::uint32_t tls_handshake_timeout_ms = 10'000;
+  // Authentication (server/auth_file.h): the tokens and their roles; empty: none, every
+  // connection is admin, and only a loopback address may be listened on.
+  std::string auth_file;
+  // Listen on a non-loopback address without authentication and TLS all the same.
+  bool insecure = false;
 };
 
 }  // namespace bonus::server

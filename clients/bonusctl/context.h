@@ -68,6 +68,7 @@ int run_stats(Context& context);
 int run_admin(Context& context);
 int run_limits(Context& context);  // admin limits, admin limits set
 int run_clock_advance(Context& context);
+int run_token_new(Context& context);  // admin token new: no server needed
 int run_mail(Context& context);
 
 // For a reply that is not ok: prints to stderr what happened; returns kExitUnreachable.

@@ -24,6 +24,7 @@ struct Invocation {
   // TLS: the CA file to verify bonusd with (empty: plain TCP), the name its certificate
   // must carry (empty: the --server host), and a client certificate for mutual TLS.
   std::string tls_ca, tls_server_name, tls_cert, tls_key;
+  std::string token;            // --token, else $BONUS_TOKEN (CLI11 reads it); empty: none
   bool json = false;
   bool progress = true;
   // Options as typed, by long name without dashes ("seller", "goods-total"); absent

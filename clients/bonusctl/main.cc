@@ -16,6 +16,8 @@ clock advance on a server without --test-clock), 2 usage error (nothing was sent
 a write may or may not have been applied; run it again with the printed --id).
 TLS: --tls-ca PEM (or BONUS_TLS_CA) for a bonusd started with --tls-cert; add --tls-cert
 and --tls-key (BONUS_TLS_CERT, BONUS_TLS_KEY) when it requires client certificates.
+Authentication: a server started with --auth-file wants a token: export BONUS_TOKEN=...
+(or --token). Refused for the token's role: exit 3, `refused (forbidden)`.
 Durations: 30s 15m 24h 7d. Money: roubles, 1990 or 1990.50. Times: 2026-12-01T00:00:00Z.
 See clients/bonusctl/README.md.)";
 
@@ -223,6 +225,16 @@ void declare_admin(CLI::App& app, Declarer& d, Invocation& inv) {
   d.option(set, "rejected-ids-max", "N", "Remembered rejected write ids at most");
   d.option(set, "rejected-id-window-s", "SECONDS", "How long a rejected write id is remembered");
   d.id(set);
+
+  auto* token = admin->add_subcommand("token", "Tokens for a server started with --auth-file");
+  token->require_subcommand(1);
+  auto* token_new = token->add_subcommand(
+      "new",
+      "Print a fresh random token and the auth-file line that grants it a role (no "
+      "server needed; the token is shown once and stored nowhere)");
+  d.option(token_new, "role", "ROLE", "reader, checkout, batch, seller-admin or admin", true);
+  d.option(token_new, "name", "NAME",
+           "Who holds it, for the server's logs: 1..64 of [A-Za-z0-9._@-]", true);
 }
 
 // --tls-*: how to reach a bonusd that serves TLS.
@@ -267,6 +279,12 @@ int main(int argc, char** argv) {
   app.add_option("--server", inv.server, "bonusd's address")
       ->type_name("HOST:PORT")
       ->capture_default_str();
+  app.add_option("--token", inv.token,
+                 "Bearer token for a server started with --auth-file (`bonusctl admin token new` "
+                 "makes one); default: the BONUS_TOKEN environment variable, which is the "
+                 "better place (a command line is visible to every user in ps)")
+      ->envname("BONUS_TOKEN")
+      ->type_name("TOKEN");
   app.add_flag("--json", inv.json, "Print JSON for scripts instead of text for people");
   app.add_option("--request-timeout", inv.request_timeout,
                  "Wait this long for each answer (mail: for each batch); default 5s, and 10m "

@@ -156,6 +156,11 @@ client::ClientOptions Context::client_options() const {
   }
   options.timeout = std::chrono::milliseconds(std::max<TimeUs>(1, *timeout / 1000));
   read_tls_options(invocation_, options);
+  if (invocation_.token.size() > protocol::kTokenBytesMax) {
+    throw UsageError("--token: at most " + std::to_string(protocol::kTokenBytesMax) + " bytes");
+  }
+  options.token = invocation_.token;
+  options.client_name = "bonusctl";
   return options;
 }
 
@@ -215,6 +220,7 @@ int run(const Invocation& invocation) {
       {"admin checkpoint", run_admin},
       {"admin limits", run_limits},
       {"admin limits set", run_limits},
+      {"admin token new", run_token_new},
   };
   const auto handler = handlers.find(invocation.command);
   if (handler == handlers.end()) {

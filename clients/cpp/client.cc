@@ -148,6 +148,9 @@ struct Client::Impl {
   void start_connect();
   void on_connected(std::uint64_t generation_at, const asio::error_code& ec);
   void on_handshake(std::uint64_t generation_at, const asio::error_code& ec);
+  void say_hello();
+  void on_hello(std::uint64_t generation_at, const Arrival& a);
+  void link_up();
   void notify_connect(const std::string& error);
   void drop_link(Status status, FrameError error, std::string message);
   void complete(std::uint64_t id, const Arrival& arrival);
@@ -226,6 +229,10 @@ struct Client::Impl {
   std::size_t in_end = 0;
   std::vector<std::uint64_t> aligned;  // a misaligned body is copied here
   flatbuffers::FlatBufferBuilder fbb{1024};
+
+  // The last hello's answer; written on the I/O thread, read by session() from any.
+  mutable std::mutex session_mutex;
+  protocol::HelloAnswer session;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -448,10 +455,50 @@ void Client::Impl::on_handshake(std::uint64_t generation_at, const asio::error_c
               "cannot connect to " + endpoint_name(options) + ": TLS handshake failed: " + why);
     return;
   }
+  read_more();
+  if (options.token.empty()) return link_up();
+  say_hello();
+}
+
+void Client::Impl::link_up() {
   link = Link::up;
   notify_connect({});
-  read_more();
   pump();
+}
+
+// The link stays `connecting` until the hello is answered: requests wait in `unsent`,
+// so nothing reaches the server before its hello.
+void Client::Impl::say_hello() {
+  const std::uint64_t id = next_id();
+  flatbuffers::FlatBufferBuilder hello_fbb(256);
+  protocol::encode_hello(
+      protocol::HelloQuery{options.token, protocol::kVersion, options.client_name}, hello_fbb);
+  const auto at = deadlines.emplace(deadline_from_now(), id);
+  pending.emplace(id, Pending{Opcode::hello, false, false, at,
+                              [this, g = generation](const Arrival& a) { on_hello(g, a); }});
+  arm_timer();
+  queue_bytes(protocol::make_frame(Opcode::hello, 0, id,
+                                   Body{hello_fbb.GetBufferPointer(), hello_fbb.GetSize()}));
+  if (writing == 0) write_more();
+}
+
+void Client::Impl::on_hello(std::uint64_t generation_at, const Arrival& a) {
+  if (generation_at != generation) return;  // the link dropped before the answer
+  protocol::HelloAnswer answer;
+  if (a.status == Status::ok && protocol::decode_hello_reply(a.body, answer) != FrameError::none) {
+    return drop_link(Status::bad_reply, FrameError::none, "undecodable HelloReply");
+  }
+  if (a.status != Status::ok) {
+    const std::string code =
+        a.error != FrameError::none ? std::string(protocol::frame_error_name(a.error)) + ": " : "";
+    return drop_link(a.status, a.error,
+                     "hello refused by " + endpoint_name(options) + ": " + code + a.message);
+  }
+  {
+    std::lock_guard lock(session_mutex);
+    session = std::move(answer);
+  }
+  link_up();
 }
 
 void Client::Impl::notify_connect(const std::string& error) {
@@ -723,6 +770,13 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
     return std::string("single_frames_in_flight_max must be at least 1");
   }
   if (options.timeout.count() <= 0) return std::string("timeout must be positive");
+  if (options.token.size() > protocol::kTokenBytesMax) {
+    return "token must be at most " + std::to_string(protocol::kTokenBytesMax) + " bytes";
+  }
+  if (options.client_name.size() > protocol::kClientNameBytesMax) {
+    return "client_name must be at most " + std::to_string(protocol::kClientNameBytesMax) +
+           " bytes";
+  }
   auto impl = std::make_unique<Impl>(options);
   if (std::string error = impl->make_tls(); !error.empty()) return error;
   if (std::string error = impl->resolve(); !error.empty()) return error;
@@ -743,6 +797,11 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
                 : "");
   }
   return client;
+}
+
+protocol::HelloAnswer Client::session() const {
+  std::lock_guard lock(impl_->session_mutex);
+  return impl_->session;
 }
 
 Client::Client(const ClientOptions& options, std::unique_ptr<Impl> impl)

@@ -82,6 +82,14 @@ struct ClientOptions {
   // they need tls_ca_file).
   std::string tls_cert_file;
   std::string tls_key_file;
+  // The bearer token of a server started with --auth-file (bonusctl --token, BONUS_TOKEN).
+  // When set, the client says hello with it right after every connect, before any
+  // request; a refused hello fails connect() (or, on a reconnect, the requests waiting)
+  // with the server's message. Empty: no hello (a server without --auth-file serves
+  // everyone as admin; one with it answers unauthenticated).
+  std::string token;
+  // Sent in the hello, for the server's logs. At most protocol::kClientNameBytesMax bytes.
+  std::string client_name = "bonus-cpp";
 };
 
 enum class Status : std::uint8_t { ok, timeout, disconnected, refused, bad_reply };
@@ -112,16 +120,20 @@ class Client {
  public:
   using BatchCallback = std::function<void(Reply<std::vector<Result>>)>;
 
-  // Resolves the host, connects (with TLS: handshakes and verifies the server) and pings
-  // (a server at its connection limit refuses here), each step waiting at most
-  // options.timeout; or says why not (also for options out of range and TLS files that
-  // cannot be loaded).
+  // Resolves the host, connects (with TLS: handshakes and verifies the server), says
+  // hello when options.token is set, and pings (a server at its connection limit refuses
+  // here), each step waiting at most options.timeout; or says why not (also for options
+  // out of range, TLS files that cannot be loaded, and with the server's message for a
+  // refused token).
   static std::variant<std::unique_ptr<Client>, std::string> connect(const ClientOptions& options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   const ClientOptions& options() const { return options_; }
+  // The server's answer to the last hello (role, shards, limits); empty when no token
+  // was given. Any thread.
+  protocol::HelloAnswer session() const;
 
   // One write, batched with concurrent writes of its kind (see Batching above).
   template <protocol::WriteCommand C>

@@ -339,6 +339,11 @@ std::vector<Sample> samples(Rng& rng) {
   encode_admin_reply(random_admin_status(rng), fbb);
   add("AdminReply", Opcode::admin, true);
 
+  encode_hello(HelloQuery{"bt_" + std::to_string(u64(rng)), 1, "sample"}, fbb);
+  add("HelloRequest", Opcode::hello, false);
+  encode_hello_reply(HelloAnswer{"checkout", 1, 4, 1u << 20, 8192, 4096, true, "till-3"}, fbb);
+  add("HelloReply", Opcode::hello, true);
+
   encode_error_reply(FrameError::batch_too_large, "more than 8192 commands", fbb);
   add("ErrorReply", Opcode::error, true);
   return out;
@@ -395,6 +400,17 @@ std::vector<Decoder> decoders() {
                    return round_trip<AdminQuery>(
                        body, stable, [](Body b, AdminQuery& q) { return decode_admin(b, q); },
                        [](const AdminQuery& q, FBB& fbb) { encode_admin(q, fbb); });
+                 }});
+  out.push_back({"decode_hello", "HelloRequest", [](Body body, bool& stable) {
+                   return round_trip<HelloQuery>(
+                       body, stable, [](Body b, HelloQuery& q) { return decode_hello(b, q); },
+                       [](const HelloQuery& q, FBB& fbb) { encode_hello(q, fbb); });
+                 }});
+  out.push_back({"decode_hello_reply", "HelloReply", [](Body body, bool& stable) {
+                   return round_trip<HelloAnswer>(
+                       body, stable,
+                       [](Body b, HelloAnswer& a) { return decode_hello_reply(b, a); },
+                       [](const HelloAnswer& a, FBB& fbb) { encode_hello_reply(a, fbb); });
                  }});
   out.push_back({"decode_balance_reply", "BalanceReply", [](Body body, bool& stable) {
                    return round_trip<std::vector<BalanceEntry>>(

@@ -49,7 +49,7 @@ struct Sample {
   std::uint8_t flags;  // kReply on replies
   std::vector<std::uint8_t> body;
 };
-// One sample of every root table (26), with random contents.
+// One sample of every root table (28), with random contents.
 std::vector<Sample> samples(Rng& rng);
 
 // A decoder: decodes `body`; when that succeeds it also encodes the decoded value

@@ -23,6 +23,35 @@ Body body_of(const FBB& fbb) { return Body(fbb.GetBufferPointer(), fbb.GetSize()
 
 Rng seeded(std::uint64_t fixed) { return Rng(testing::test_seed(fixed)); }
 
+TEST(Hello, RoundTrip) {
+  FBB fbb;
+  for (const HelloQuery& sent :
+       {HelloQuery{}, HelloQuery{"bt_abc", 1, "checkout-7"},
+        HelloQuery{std::string(kTokenBytesMax, 't'), 0, std::string(kClientNameBytesMax, 'n')}}) {
+    encode_hello(sent, fbb);
+    HelloQuery got{"stale", 9, "stale"};
+    ASSERT_EQ(decode_hello(body_of(fbb), got), FrameError::none);
+    EXPECT_EQ(got, sent);
+  }
+  const HelloAnswer answer{"seller-admin", 1, 4, 65536, 10, 4096, true, "seller-42"};
+  encode_hello_reply(answer, fbb);
+  HelloAnswer got;
+  ASSERT_EQ(decode_hello_reply(body_of(fbb), got), FrameError::none);
+  EXPECT_EQ(got, answer);
+}
+
+TEST(Hello, OverlongTokenOrNameIsMalformed) {
+  FBB fbb;
+  HelloQuery got;
+  encode_hello(HelloQuery{std::string(kTokenBytesMax + 1, 't'), 1, "x"}, fbb);
+  EXPECT_EQ(decode_hello(body_of(fbb), got), FrameError::malformed_body);
+  encode_hello(HelloQuery{"t", 1, std::string(kClientNameBytesMax + 1, 'n')}, fbb);
+  EXPECT_EQ(decode_hello(body_of(fbb), got), FrameError::malformed_body);
+  // A hello body is not an admin body and the other way round.
+  encode_admin(AdminQuery{AdminAction::status, 0, {}}, fbb);
+  EXPECT_EQ(decode_hello(body_of(fbb), got), FrameError::malformed_body);
+}
+
 // ---------------------------------------------------------------------------------------
 // Writes, for every command kind.
 
@@ -563,7 +592,8 @@ TEST(Identifiers, EachRootHasItsDocumentedIdentifier) {
       {"WalletReply", "WALR"},         {"ExpiringRequest", "EXPQ"},
       {"ExpiringReply", "EXPR"},       {"StatsRequest", "STAQ"},
       {"StatsReply", "STAR"},          {"AdminRequest", "ADMQ"},
-      {"AdminReply", "ADMR"},          {"ErrorReply", "ERRR"}};
+      {"AdminReply", "ADMR"},          {"HelloRequest", "HELQ"},
+      {"HelloReply", "HELR"},          {"ErrorReply", "ERRR"}};
   const std::vector<testing::Sample> samples = testing::samples(rng);
   ASSERT_EQ(samples.size(), documented.size());
   for (std::size_t i = 0; i < samples.size(); ++i) {

@@ -24,6 +24,7 @@ class BonusdProcess {
   // Sends `signal` and waits for the exit; returns the exit status (or 128 + signal).
   int stop(int signal = SIGTERM);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   std::uint16_t port() const { return port_; }
   // With --metrics-listen 127.0.0.1:PORT: the port bound, from the start line; else 0.

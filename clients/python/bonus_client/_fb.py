@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["Malformed", "Scalar", "StructVector", "encode_table", "root", "Table"]
+__all__ = ["Malformed", "Scalar", "StructVector", "String", "encode_table", "root", "Table"]
 
 
 class Malformed(ValueError):
@@ -51,6 +51,17 @@ class StructVector:
         self.count = count
 
 
+class String:
+    """A string field: UTF-8 bytes, written as a vector of bytes with a NUL after them."""
+
+    __slots__ = ("data", "count")
+
+    def __init__(self, text: str | bytes):
+        raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        self.data = raw + b"\0"
+        self.count = len(raw)
+
+
 def _pad(n: int, align: int) -> int:
     return (align - n % align) % align
 
@@ -65,7 +76,7 @@ def encode_table(identifier: bytes, fields: list) -> bytearray:
     for i, f in enumerate(fields):
         if f is None:
             continue
-        if isinstance(f, StructVector):
+        if isinstance(f, (StructVector, String)):
             inline.append((i, 4, 4, None))
         else:
             inline.append((i, len(f.packed), f.align, f.packed))
@@ -93,7 +104,7 @@ def encode_table(identifier: bytes, fields: list) -> bytearray:
         if packed is not None:
             buf[table + offsets[i]:table + offsets[i] + size] = packed
     for i, f in enumerate(fields):
-        if isinstance(f, StructVector):
+        if isinstance(f, (StructVector, String)):
             length_at = len(buf) + _pad(len(buf) + 4, 8)
             buf.extend(bytes(length_at - len(buf)))
             buf.extend(_u32.pack(f.count))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 import secrets
 import selectors
 import socket
@@ -22,7 +23,7 @@ from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, H
                        Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand)
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, CampaignStats, CartEntry, ExpiringCursor,
+from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor,
                     ExpiringEntry, ExpiringPage, SellerStats)
 
 __all__ = ["Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
@@ -509,13 +510,20 @@ class Client:
     --frame-size-max, 4 MiB by default): batches are cut to fit it. `batch` is the default
     number of commands per frame (at most the server's --batch-commands-max, 8,192 by
     default); a batch the server finds too large is split and resent automatically.
+
+    `token` is the bearer token of a server started with --auth-file (None: the
+    BONUS_TOKEN environment variable, if set; "": none). With one, every connection
+    (reconnects too) says hello with it before anything else; a refused token raises
+    BonusError with name "unauthenticated" and the server's message. `session` then holds
+    the server's Hello (the role granted, shards, limits); None without a token.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 7400, timeout: float = 5.0, *,
                  max_body: int = 4 << 20, batch: int = 4096, connect: bool = True,
                  tls_ca: str | None = None, tls_cert: str | None = None,
                  tls_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
-                 server_name: str | None = None):
+                 server_name: str | None = None,
+                 token: str | None = None, client_name: str = "bonus-python"):
         self.host, self.port, self.timeout = host, port, timeout
         if ssl_context is not None and tls_ca is not None:
             raise ValueError("give tls_ca (and tls_cert, tls_key) or ssl_context, not both")
@@ -525,6 +533,11 @@ class Client:
         self.server_name = server_name
         self.max_body = max_body
         self.batch = batch
+        self.token = os.environ.get("BONUS_TOKEN", "") if token is None else token
+        if len(self.token.encode("utf-8")) > 256:
+            raise ValueError("token: at most 256 bytes")
+        self.client_name = client_name
+        self.session: Hello | None = None
         self._conn: _Connection | None = None
         if connect:
             self._connection()
@@ -547,9 +560,22 @@ class Client:
             self._conn.close()
             self._conn = None
         if self._conn is None:
-            self._conn = _Connection(self.host, self.port, self.timeout, self.tls,
-                                     self.server_name)
+            conn = _Connection(self.host, self.port, self.timeout, self.tls, self.server_name)
+            if self.token:
+                self._hello(conn)
+            self._conn = conn
         return self._conn
+
+    def _hello(self, conn: _Connection) -> None:
+        """Says hello on a new connection before anything else is sent on it."""
+        rid = conn.send(wire.OP_HELLO, 0, wire.encode_hello(self.token, self.client_name))
+        try:
+            _rid, reply_op, _flags, reply = conn.wait((rid,))
+            body = self._checked(wire.OP_HELLO, reply_op, reply, rid)
+            self.session = self._decode(wire.decode_hello_reply, body)
+        except BonusError:
+            conn.close()
+            raise
 
     def request(self, opcode: int, body=b"", *, flags: int = 0,
                 body_crc: int | None = None) -> bytes:

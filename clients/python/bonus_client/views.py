@@ -125,6 +125,19 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Hello:
+    """The server's answer to hello: the role granted and what a client needs to know."""
+    role: str                # reader, checkout, batch, seller-admin, admin
+    protocol_version: int
+    shards: int
+    body_size_max: int       # the server's --frame-size-max
+    batch_commands_max: int  # the server's --batch-commands-max
+    in_flight_max: int       # the server's --in-flight-max
+    authenticated: bool      # False: the server has no --auth-file (everyone is admin)
+    name: str = ""           # the token's name in the auth file
+
+
+@dataclass(frozen=True, slots=True)
 class AdminStatus:
     ok: bool
     message: str

@@ -11,7 +11,7 @@ import struct
 from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, Limits, CampaignStats, CartEntry, ExpiringCursor,
+from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor,
                     ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
 
 Malformed = _fb.Malformed
@@ -33,6 +33,7 @@ OP_EXPIRING = 35
 OP_STATS = 36
 OP_ADMIN = 64
 OP_PING = 65
+OP_HELLO = 66
 OP_ERROR = 127
 
 ADMIN_STATUS = 0
@@ -157,6 +158,12 @@ def encode_admin(action: int, clock_advance_us: int = 0,
         fields.append(_fb.Scalar("QQIIQQQqqQq", id_ >> 64, id_ & (2**64 - 1), bits, 0, *values,
                                  align=8))
     return _fb.encode_table(b"ADMQ", fields)
+
+
+def encode_hello(token: str, client_name: str, protocol_version: int = VERSION) -> bytearray:
+    """HelloRequest: the bearer token (at most 256 bytes) and the client's name."""
+    return _fb.encode_table(b"HELQ", [_fb.String(token), _fb.Scalar("I", protocol_version),
+                                      _fb.String(client_name)])
 
 
 # ------------------------------------------------------------------------------------
@@ -302,6 +309,14 @@ def decode_admin_reply(body) -> AdminStatus:
                        checkpoint_position=t.scalar(8, "Q"),
                        limits=None if (l := t.struct(9, "QQQqqQqQ")) is None else Limits(*l),
                        limits_code=t.scalar(10, "H"))
+
+
+def decode_hello_reply(body) -> Hello:
+    t = _fb.root(body, b"HELR")
+    return Hello(role=t.string(0), protocol_version=t.scalar(1, "I"), shards=t.scalar(2, "I"),
+                 body_size_max=t.scalar(3, "I"), batch_commands_max=t.scalar(4, "I"),
+                 in_flight_max=t.scalar(5, "I"), authenticated=t.scalar(6, "?", False),
+                 name=t.string(7))
 
 
 def decode_error_reply(body) -> tuple[FrameError, str]:

@@ -112,7 +112,12 @@ class FlatBuffersTest(unittest.TestCase):
         t = _fb.root(wire.encode_balance([(1, 2)], True), b"BALQ")
         self.assertEqual((t.struct_vector(0, "QQ"), t.scalar(1, "?")), ([(1, 2)], True))
 
-    def test_reader_refuses_bad_offsets(self):
+    def test_hello_strings(self):
+        for token, name in [("bt_abc", "job"), ("", ""), ("ключ", "x" * 128)]:
+            t = _fb.root(wire.encode_hello(token, name), b"HELQ")
+            self.assertEqual((t.string(0), t.scalar(1, "I"), t.string(2)), (token, 1, name))
+
+
         body = bytearray(wire.encode_stats(1, 2))
         struct.pack_into("<I", body, 0, len(body) + 4)  # root outside the buffer
         with self.assertRaises(_fb.Malformed):

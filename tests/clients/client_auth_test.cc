@@ -1,0 +1,106 @@
+// The C++ client's token against a real bonusd with --auth-file: hello before anything,
+// after every reconnect too; a refused token fails connect() with the server's words.
+#include <gtest/gtest.h>
+
+#include "clients/cpp/client.h"
+#include "tests/clients/auth_fixture.h"
+
+namespace bonus::test {
+namespace {
+
+using protocol::FrameError;
+
+std::variant<std::unique_ptr<client::Client>, std::string> connect(std::uint16_t port,
+                                                                   const std::string& token) {
+  client::ClientOptions options;
+  options.port = port;
+  options.token = token;
+  options.client_name = "client_auth_test";
+  return client::Client::connect(options);
+}
+
+class ClientAuth : public AuthFixture {};
+
+TEST_F(ClientAuth, TokenGrantsItsRoleAndTheRestIsForbidden) {
+  start_with(auth_line("t-batch", "batch", "loader"));
+  auto connected = connect(server_.port(), "t-batch");
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected))
+      << std::get<std::string>(connected);
+  auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
+  const protocol::HelloAnswer session = c.session();
+  EXPECT_EQ(session.role, "batch");
+  EXPECT_EQ(session.name, "loader");
+  EXPECT_TRUE(session.authenticated);
+  EXPECT_GE(session.shards, 1u);
+  const auto credited = c.write(Credit{Id128{1, 1}, 1, 42, 500, 0, LotLife::forever()});
+  ASSERT_TRUE(credited.ok()) << credited.message;
+  EXPECT_EQ(credited.value.code, Code::ok);
+  const auto balance = c.balance(1, 42);
+  ASSERT_TRUE(balance.ok()) << balance.message;
+  EXPECT_EQ(balance.value.account.available, 500u);
+  const auto status = c.admin(protocol::AdminAction::status);
+  EXPECT_EQ(status.status, client::Status::refused);
+  EXPECT_EQ(status.error, FrameError::forbidden);
+  EXPECT_EQ(status.message, "admin: forbidden for role batch (token loader)");
+}
+
+TEST_F(ClientAuth, WrongTokenFailsConnectWithTheServersMessage) {
+  start_with(auth_line("t-batch", "batch", "loader"));
+  auto connected = connect(server_.port(), "t-wrong");
+  ASSERT_TRUE(std::holds_alternative<std::string>(connected));
+  EXPECT_NE(std::get<std::string>(connected).find(
+                "hello refused by 127.0.0.1:" + std::to_string(server_.port()) +
+                ": unauthenticated: hello: unknown token; closing the connection"),
+            std::string::npos)
+      << std::get<std::string>(connected);
+}
+
+TEST_F(ClientAuth, NoTokenConnectsButEveryRequestIsUnauthenticated) {
+  start_with(auth_line("t-batch", "batch", "loader"));
+  auto connected = connect(server_.port(), "");
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
+  EXPECT_EQ(c.session().role, "");
+  const auto balance = c.balance(1, 42);
+  EXPECT_EQ(balance.status, client::Status::refused);
+  EXPECT_EQ(balance.error, FrameError::unauthenticated);
+  EXPECT_EQ(balance.message, "balance: not authenticated; send hello with a token first");
+}
+
+TEST_F(ClientAuth, EveryReconnectSaysHelloFirst) {
+  start_with(auth_line("t-reader", "reader", "dash"));
+  auto connected = connect(server_.port(), "t-reader");
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
+  for (int round = 0; round < 3; ++round) {
+    // A frame with a bad magic: the server answers bad_magic and closes the connection.
+    const auto raw = c.send_raw(std::string(protocol::kHeaderBytes, 'x'));
+    ASSERT_TRUE(raw.ok()) << raw.message;
+    EXPECT_EQ(raw.value.error.code, FrameError::bad_magic);
+    // The next calls reconnect; each new connection says hello before the request.
+    bool served = false;
+    for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+      const auto balance = c.balance(1, 42);
+      ASSERT_NE(balance.error, FrameError::unauthenticated) << balance.message;
+      served = balance.ok();
+    }
+    EXPECT_TRUE(served) << round;
+  }
+}
+
+TEST(ClientAuthOptions, OverlongTokenOrNameIsRefusedBeforeConnecting) {
+  client::ClientOptions options;
+  options.port = 1;
+  options.token = std::string(protocol::kTokenBytesMax + 1, 't');
+  auto connected = client::Client::connect(options);
+  ASSERT_TRUE(std::holds_alternative<std::string>(connected));
+  EXPECT_EQ(std::get<std::string>(connected), "token must be at most 256 bytes");
+  options.token = "t";
+  options.client_name = std::string(protocol::kClientNameBytesMax + 1, 'n');
+  connected = client::Client::connect(options);
+  ASSERT_TRUE(std::holds_alternative<std::string>(connected));
+  EXPECT_EQ(std::get<std::string>(connected), "client_name must be at most 128 bytes");
+}
+
+}  // namespace
+}  // namespace bonus::test
