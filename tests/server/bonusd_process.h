@@ -24,6 +24,9 @@ class BonusdProcess {
   // Sends `signal` and waits for the exit; returns the exit status (or 128 + signal).
   int stop(int signal = SIGTERM);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // Starts later run with this RLIMIT_NOFILE (soft and hard), set in the child before exec.
+  void set_descriptor_limit(std::uint64_t limit) { descriptor_limit_ = limit; }
 
   std::uint16_t port() const { return port_; }
   const std::string& data_dir() const { return data_dir_; }
@@ -35,6 +38,7 @@ class BonusdProcess {
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   int starts_ = 0;
+  std::uint64_t descriptor_limit_ = 0;  // 0: inherited
 };
 
 // A blocking loopback TCP connection for sending raw bytes in bad-input tests.
