@@ -403,6 +403,22 @@ class ReadsTest(LedgerTest):
         self.assertEqual([a.available for a in accounts[:-1]], [1 + k % 7 for k in range(2500)])
         self.assertFalse(accounts[-1].exists)
 
+    def test_balances_ask_a_repeated_key_once(self):
+        # The server refuses one account twice in a request (duplicate_key); the client
+        # asks each once and answers every key in order.
+        s, b1, b2 = fresh(), fresh(), fresh()
+        self.c.credit_batch([Credit(s, b1, 5), Credit(s, b2, 6)])
+        accounts = self.c.balances([(s, b1), (s, b2), (s, b1), (s, b1)], with_lots=True)
+        self.assertEqual([a.available for a in accounts], [5, 6, 5, 5])
+        self.assertEqual(len(accounts[2].lots), 1)
+        body = wire.encode_balance([(s, b1), (s, b1)], False)
+        with self.assertRaises(BonusError) as cm:
+            self.c.request(wire.OP_BALANCE, body)
+        self.assertIs(cm.exception.error, FrameError.duplicate_key)
+        with self.assertRaises(BonusError) as cm:
+            self.c.cart(b1, [(s, 100_000), (s, 200_000)])
+        self.assertIs(cm.exception.error, FrameError.duplicate_key)
+
     def test_expiring_follows_the_cursor(self):
         s = fresh()
         soon = [fresh() for _ in range(40)]
