@@ -727,6 +727,30 @@ class BoundsServerTest(unittest.TestCase):
             self.assertIs(c.credit(s, 1, 1).code, Code.ids_full)
 
 
+class LotsPerReplyServerTest(unittest.TestCase):
+    """A bonusd whose balance replies carry 4,096 lots at most."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Bonusd("--shards", "2", "--lots-per-reply-max", "4096")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_balances_with_lots_past_the_bound_are_halved(self):
+        with self.server.client() as c:
+            s, buyers = fresh(), [fresh() for _ in range(3)]
+            for b in buyers:  # 1,500 lots each: two fit in one reply, three do not
+                c.credit_batch([Credit(s, b, 1, campaign=k + 1) for k in range(1500)])
+            body = wire.encode_balance([(s, b) for b in buyers], True)
+            with self.assertRaises(BonusError) as cm:
+                c.request(wire.OP_BALANCE, body)
+            self.assertIs(cm.exception.error, FrameError.batch_too_large)
+            accounts = c.balances([(s, b) for b in buyers], with_lots=True)
+            self.assertEqual([len(a.lots) for a in accounts], [1500, 1500, 1500])
+
+
 class LimitsServerTest(unittest.TestCase):
     """A bonusd of its own: the limits it changes would reach the other tests."""
 
