@@ -19,13 +19,46 @@ std::uint64_t balance_bytes_max(std::uint64_t accounts, bool with_lots,
          (with_lots ? lots_bytes_max(accounts, lots_per_reply_max) : 0);
 }
 
-// A pair of keys in sorted order that are equal: the first duplicate, if any.
-template <typename Key>
-const Key* first_duplicate(std::vector<Key>& keys) {
-  std::sort(keys.begin(), keys.end());
-  const auto at = std::adjacent_find(keys.begin(), keys.end());
-  return at == keys.end() ? nullptr : &*at;
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return x;
 }
+
+// The index of the first key equal to an earlier one, or SIZE_MAX: one pass through an
+// open-addressing table of indexes, reused by the thread (a generation stamp clears it),
+// so the network thread neither sorts nor allocates per request.
+template <typename Key>
+std::size_t first_duplicate(std::span<const Key> keys, std::uint64_t (*hash)(const Key&)) {
+  thread_local std::vector<std::uint32_t> stamps;
+  thread_local std::vector<std::uint32_t> indexes;
+  thread_local std::uint32_t generation = 0;
+  std::size_t capacity = 16;
+  while (capacity < keys.size() * 2) capacity *= 2;
+  if (stamps.size() < capacity) {
+    stamps.assign(capacity, 0);
+    indexes.resize(capacity);
+    generation = 0;
+  }
+  if (++generation == 0) {
+    std::fill(stamps.begin(), stamps.end(), 0);
+    generation = 1;
+  }
+  const std::size_t mask = capacity - 1;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::size_t slot = hash(keys[i]) & mask;
+    for (; stamps[slot] == generation; slot = (slot + 1) & mask) {
+      if (keys[indexes[slot]] == keys[i]) return i;
+    }
+    stamps[slot] = generation;
+    indexes[slot] = static_cast<std::uint32_t>(i);
+  }
+  return SIZE_MAX;
+}
+
+std::uint64_t hash_account(const protocol::AccountKey& k) { return mix(mix(k.seller) ^ k.buyer); }
+std::uint64_t hash_seller(const SellerId& s) { return mix(s); }
 
 }  // namespace
 
@@ -54,12 +87,10 @@ std::uint64_t balance_reply_bytes_max(const protocol::BalanceQuery& query,
 }
 
 Refusal price_balance(const protocol::BalanceQuery& query, std::uint32_t lots_per_reply_max) {
-  std::vector<std::pair<SellerId, BuyerId>> keys;
-  keys.reserve(query.accounts.size());
-  for (const protocol::AccountKey& k : query.accounts) keys.emplace_back(k.seller, k.buyer);
-  if (const auto* d = first_duplicate(keys)) {
-    return {FrameError::duplicate_key, "balance: account seller " + std::to_string(d->first) +
-                                           " buyer " + std::to_string(d->second) +
+  const std::span<const protocol::AccountKey> keys(query.accounts);
+  if (const std::size_t d = first_duplicate(keys, hash_account); d != SIZE_MAX) {
+    return {FrameError::duplicate_key, "balance: account seller " + std::to_string(keys[d].seller) +
+                                           " buyer " + std::to_string(keys[d].buyer) +
                                            " is asked for more than once; ask once"};
   }
   if (balance_reply_bytes_max(query, lots_per_reply_max) > protocol::kBodySizeMax) {
@@ -70,11 +101,12 @@ Refusal price_balance(const protocol::BalanceQuery& query, std::uint32_t lots_pe
 }
 
 Refusal price_cart(const protocol::CartQuery& query) {
-  std::vector<SellerId> sellers;
+  std::vector<SellerId> sellers;  // cart lines are few; the copy keeps the check generic
   sellers.reserve(query.lines.size());
   for (const CartLine& line : query.lines) sellers.push_back(line.seller);
-  if (const SellerId* d = first_duplicate(sellers)) {
-    return {FrameError::duplicate_key, "cart: seller " + std::to_string(*d) +
+  if (const std::size_t d = first_duplicate(std::span<const SellerId>(sellers), hash_seller);
+      d != SIZE_MAX) {
+    return {FrameError::duplicate_key, "cart: seller " + std::to_string(sellers[d]) +
                                            " has more than one line; one line per seller"};
   }
   return {};

@@ -65,7 +65,7 @@ struct Refusal {
 };
 
 // Duplicate accounts (and a reply past the frame ceiling, which the limits above rule out
-// but which is checked anyway: flags change). O(n log n) on a copy of the keys.
+// but which is checked anyway: flags change). O(n), no allocation per request.
 Refusal price_balance(const protocol::BalanceQuery& query, std::uint32_t lots_per_reply_max);
 // Duplicate sellers.
 Refusal price_cart(const protocol::CartQuery& query);
