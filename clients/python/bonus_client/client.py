@@ -500,6 +500,8 @@ class Client:
             self._conn = None
 
     def _connection(self) -> _Connection:
+        if self._conn is not None and self._conn.dead is None:
+            self._conn._read()  # notices a close meanwhile (idle_timeout) without blocking
         if self._conn is not None and self._conn.dead is not None:
             self._conn.close()
             self._conn = None

@@ -751,6 +751,30 @@ class LotsPerReplyServerTest(unittest.TestCase):
             self.assertEqual([len(a.lots) for a in accounts], [1500, 1500, 1500])
 
 
+class IdleServerTest(unittest.TestCase):
+    """A bonusd that closes connections idle for a second."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Bonusd("--shards", "1", "--idle-timeout-s", "1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_a_connection_closed_while_idle_is_replaced_before_the_next_request(self):
+        with self.server.client() as c:
+            c.ping()
+            first = c._connection()
+            deadline = time.monotonic() + 10  # until the server says it closed it
+            while "--idle-timeout-s" not in Path(self.server.log_path).read_text():
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            s = fresh()
+            self.assertIs(c.credit(s, 1, 100).code, Code.ok)  # on a new connection
+            self.assertIsNot(c._connection(), first)
+
+
 class LimitsServerTest(unittest.TestCase):
     """A bonusd of its own: the limits it changes would reach the other tests."""
 
