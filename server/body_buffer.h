@@ -5,9 +5,8 @@
 // Owned by one Connection, on the network thread.
 #pragma once
 
-#include <asio/buffer.hpp>
-
 #include <algorithm>
+#include <asio/buffer.hpp>
 #include <cstdint>
 #include <vector>
 

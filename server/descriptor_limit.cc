@@ -25,18 +25,17 @@ DescriptorLimit raise_descriptor_limit(std::uint32_t connections_max) {
   }
   result.soft = limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : limit.rlim_cur;
   result.enough = result.soft >= result.wanted;
-  result.note = result.enough
-                    ? "descriptors: limit " + std::to_string(result.soft)
-                    : "descriptors: limit " + std::to_string(result.soft) + " (hard limit " +
-                          std::to_string(limit.rlim_max) + ") is below --connections-max " +
-                          std::to_string(connections_max) + " + " +
-                          std::to_string(kOwnDescriptorsMax) +
-                          " for the server's own files: past about " +
-                          std::to_string(result.soft > kOwnDescriptorsMax
-                                             ? result.soft - kOwnDescriptorsMax
-                                             : 0) +
-                          " connections accept fails and backs off (raise `ulimit -Hn` or "
-                          "lower --connections-max)";
+  result.note =
+      result.enough
+          ? "descriptors: limit " + std::to_string(result.soft)
+          : "descriptors: limit " + std::to_string(result.soft) + " (hard limit " +
+                std::to_string(limit.rlim_max) + ") is below --connections-max " +
+                std::to_string(connections_max) + " + " + std::to_string(kOwnDescriptorsMax) +
+                " for the server's own files: past about " +
+                std::to_string(result.soft > kOwnDescriptorsMax ? result.soft - kOwnDescriptorsMax
+                                                                : 0) +
+                " connections accept fails and backs off (raise `ulimit -Hn` or "
+                "lower --connections-max)";
   return result;
 }
 

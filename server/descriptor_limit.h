@@ -15,8 +15,8 @@ inline constexpr std::uint64_t kOwnDescriptorsMax = 64;
 struct DescriptorLimit {
   std::uint64_t soft = 0;  // after the call
   std::uint64_t wanted = 0;
-  bool enough = false;     // soft >= wanted
-  std::string note;        // for the start line; says why when not enough
+  bool enough = false;  // soft >= wanted
+  std::string note;     // for the start line; says why when not enough
 };
 
 // Raises the soft limit towards connections_max + kOwnDescriptorsMax, up to the hard one.

@@ -57,8 +57,12 @@ std::size_t first_duplicate(std::span<const Key> keys, std::uint64_t (*hash)(con
   return SIZE_MAX;
 }
 
-std::uint64_t hash_account(const protocol::AccountKey& k) { return mix(mix(k.seller) ^ k.buyer); }
-std::uint64_t hash_seller(const SellerId& s) { return mix(s); }
+std::uint64_t hash_account(const protocol::AccountKey& k) {
+  return mix(mix(k.seller) ^ k.buyer);
+}
+std::uint64_t hash_seller(const SellerId& s) {
+  return mix(s);
+}
 
 }  // namespace
 
@@ -70,14 +74,18 @@ std::uint64_t reply_bytes_max(Opcode opcode, std::uint32_t body_size,
   }
   const std::uint64_t keys = body_size / kRequestKeyBytesMin;
   switch (opcode) {
-    case Opcode::balance: return balance_bytes_max(keys, true, lots_per_reply_max);
-    case Opcode::cart: return fixed + keys * kCartEntryBytes;
+    case Opcode::balance:
+      return balance_bytes_max(keys, true, lots_per_reply_max);
+    case Opcode::cart:
+      return fixed + keys * kCartEntryBytes;
     case Opcode::expiring:
       return fixed + std::uint64_t{protocol::kBatchCommandsMax} * kExpiringEntryBytes;
     // A wallet has as many accounts as the buyer has sellers: not known before the shard
     // looks. Priced as a large one; price_wallet_reply refuses one past the ceiling.
-    case Opcode::wallet: return fixed + 512 * kAccountEntryBytesMax;
-    default: return fixed;
+    case Opcode::wallet:
+      return fixed + 512 * kAccountEntryBytesMax;
+    default:
+      return fixed;
   }
 }
 
@@ -115,9 +123,8 @@ Refusal price_cart(const protocol::CartQuery& query) {
 Refusal price_wallet_reply(std::size_t accounts) {
   const std::uint64_t bytes = kReplyFixedBytesMax + accounts * kAccountEntryBytesMax;
   if (bytes <= protocol::kBodySizeMax) return {};
-  return {FrameError::batch_too_large,
-          "wallet: the buyer has " + std::to_string(accounts) +
-              " accounts, more than one reply frame can carry"};
+  return {FrameError::batch_too_large, "wallet: the buyer has " + std::to_string(accounts) +
+                                           " accounts, more than one reply frame can carry"};
 }
 
 }  // namespace bonus::server

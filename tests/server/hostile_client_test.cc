@@ -3,9 +3,8 @@
 // frame byte by byte, announcing large bodies, repeating keys, asking for too many lots,
 // exhausting descriptors) and checks that the server's memory stays under its bound, that
 // a well-behaved client keeps being served, and that writes keep their latency.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -23,9 +22,9 @@
 #include <vector>
 
 #include "clients/cpp/client.h"
-#include "tests/server/client_of.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "tests/server/client_of.h"
 #include "tests/server/wire.h"
 
 namespace bonus::test {
@@ -39,7 +38,9 @@ std::int64_t ms_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
+double mib(std::uint64_t bytes) {
+  return static_cast<double>(bytes) / 1048576.0;
+}
 
 // Resident memory of a process, from /proc/<pid>/status.
 std::uint64_t rss_bytes(pid_t pid) {
@@ -121,8 +122,8 @@ void credit_lots(RawConnection& c, SellerId seller, BuyerId buyer, std::uint32_t
                  std::uint64_t first_id) {
   std::vector<Credit> credits;
   for (std::uint32_t i = 0; i < lots; ++i) {
-    credits.push_back(Credit{Id128{7, first_id + i}, seller, buyer, 1, 1000 + i, LotLife::forever(),
-                             0, 0});
+    credits.push_back(
+        Credit{Id128{7, first_id + i}, seller, buyer, 1, 1000 + i, LotLife::forever(), 0, 0});
   }
   const auto results = write_batch(c, 1, std::span<const Credit>(credits));
   ASSERT_TRUE(results.has_value());
@@ -243,10 +244,10 @@ TEST_F(HostileClient, NonReaderHoldsAtMostTheUnsentBound) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const std::size_t sent = at / frame_bytes;  // whole frames the kernel took
-  std::printf("non-reader: %zu balance requests taken by the sockets, bonusd RSS %.1f -> peak "
-              "%.1f MiB, worst ping %lld ms\n",
-              sent, mib(rss_before), mib(rss_peak),
-              static_cast<long long>(ping_worst_ms));
+  std::printf(
+      "non-reader: %zu balance requests taken by the sockets, bonusd RSS %.1f -> peak "
+      "%.1f MiB, worst ping %lld ms\n",
+      sent, mib(rss_before), mib(rss_peak), static_cast<long long>(ping_worst_ms));
   EXPECT_LT(rss_peak - rss_before, 48u << 20) << "the server held unread replies past its bound";
   EXPECT_LT(ping_worst_ms, 500);
 
@@ -254,7 +255,8 @@ TEST_F(HostileClient, NonReaderHoldsAtMostTheUnsentBound) {
   hostile.widen_receive_buffer();
   std::size_t replies = 0;
   const auto reading = Clock::now();
-  while ((at < frames.size() || replies < frames.size() / frame_bytes) && ms_since(reading) < 20'000) {
+  while ((at < frames.size() || replies < frames.size() / frame_bytes) &&
+         ms_since(reading) < 20'000) {
     at = hostile.send_some(frames, at);
     replies += hostile.read_frames(frames.size() / frame_bytes - replies, 20);
   }
@@ -266,8 +268,8 @@ TEST_F(HostileClient, NonReaderHoldsAtMostTheUnsentBound) {
 // frame_timeout, in the header or in the body; a connection between frames is not.
 TEST_F(HostileClient, UnfinishedFrameIsClosedAtTheFrameDeadline) {
   start({"--frame-timeout-ms", "300"});
-  for (const std::string& part : {header_announcing(1000).substr(0, 10),
-                                  header_announcing(1000) + std::string(10, 'x')}) {
+  for (const std::string& part :
+       {header_announcing(1000).substr(0, 10), header_announcing(1000) + std::string(10, 'x')}) {
     RawConnection c(server_.port());
     ASSERT_TRUE(c.connected());
     const auto start = Clock::now();
