@@ -37,7 +37,7 @@ class BodyBuffer {
   // Between frames: frees a buffer grown past kInitialBytes.
   void end() {
     if (room_ > kInitialBytes) {
-      words_ = {};
+      std::vector<std::uint64_t>().swap(words_);  // (`= {}` would keep the capacity)
       room_ = 0;
     }
     size_ = have_ = 0;

@@ -429,12 +429,12 @@ void Connection::handle_balance(const FrameHeader& h, Body body) {
         const auto n = static_cast<std::int64_t>(entry.lots.size());
         if (state->lots_left.fetch_sub(n) < n) {
           state->lots_over = true;
-          entry.lots = {};
+          std::vector<LotView>().swap(entry.lots);  // (`= {}` would keep the memory)
         }
       }
       if (state->remaining.fetch_sub(1) != 1) return;
       if (state->lots_over) {
-        state->entries = {};
+        std::vector<protocol::BalanceEntry>().swap(state->entries);
         self->post_reply(error_frame(
             rid, FrameError::batch_too_large,
             "balance: the lots of these accounts pass --lots-per-reply-max (" +

@@ -1,6 +1,7 @@
 // RequestPrice (server/request_price.h): its size bounds hold against the real encoder
 // for the fullest entries, and duplicates are found wherever they are.
 #include "server/request_price.h"
+#include "server/server_config.h"
 
 #include <gtest/gtest.h>
 
@@ -88,6 +89,11 @@ TEST(RequestPrice, DuplicatesAreFoundAnywhere) {
         << "seed " << seed;
     EXPECT_EQ(price_cart(cart).error, FrameError::duplicate_key) << "seed " << seed;
   }
+}
+
+TEST(RequestPrice, ServerConfigDefaultIsTheLimitsDefault) {
+  EXPECT_EQ(ServerConfig{}.lots_per_reply_max, kLotsPerReplyDefault);
+  EXPECT_GE(ServerConfig{}.unsent_bytes_max, std::uint64_t{64} << 10);  // the flag's minimum
 }
 
 TEST(RequestPrice, WalletPastTheFrameIsRefused) {
