@@ -239,8 +239,9 @@ TEST_F(HostileClient, NonReaderHoldsAtMostTheUnsentBound) {
   while (ms_since(start) < 2000) {
     at = hostile.send_some(frames, at);
     rss_peak = std::max(rss_peak, rss_bytes(server_.pid()));
-    ping_worst_ms = std::max(ping_worst_ms, ping_ms(server_.port()));
-    ASSERT_GE(ping_worst_ms, 0);
+    const std::int64_t ping = ping_ms(server_.port());
+    ASSERT_GE(ping, 0) << "a well-behaved client was not answered";
+    ping_worst_ms = std::max(ping_worst_ms, ping);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const std::size_t sent = at / frame_bytes;  // whole frames the kernel took
@@ -342,6 +343,14 @@ TEST_F(HostileClient, DuplicateKeysAreRefusedBeforeTheShards) {
   q.accounts.assign(8192, protocol::AccountKey{1, 42});
   const std::string hostile_frame = balance_frame(1, q);
 
+  // The credits' worst round trip alone, then beside the hostile client: it may not grow
+  // past ten times that (at least 250 ms; slow builds), where before it took seconds.
+  std::int64_t alone_ms = 0;
+  for (std::uint64_t i = 1; i <= 30; ++i) {
+    const std::int64_t ms = credit_ms(writer, i);
+    ASSERT_GE(ms, 0);
+    alone_ms = std::max(alone_ms, ms);
+  }
   std::atomic<bool> stop{false};
   std::atomic<int> refused{0};
   std::thread hostile([&] {
@@ -352,13 +361,18 @@ TEST_F(HostileClient, DuplicateKeysAreRefusedBeforeTheShards) {
     }
   });
   std::int64_t worst_ms = 0;
-  for (std::uint64_t i = 1; i <= 30; ++i) worst_ms = std::max(worst_ms, credit_ms(writer, i));
+  for (std::uint64_t i = 31; i <= 60; ++i) {
+    const std::int64_t ms = credit_ms(writer, i);
+    EXPECT_GE(ms, 0);
+    worst_ms = std::max(worst_ms, ms);
+  }
   stop = true;
   hostile.join();
-  std::printf("credits' worst round trip %lld ms while %d duplicate balances were refused\n",
-              static_cast<long long>(worst_ms), refused.load());
-  EXPECT_GE(worst_ms, 0);
-  EXPECT_LT(worst_ms, 250);
+  std::printf(
+      "credits' worst round trip %lld ms alone, %lld ms while %d duplicate balances "
+      "were refused\n",
+      static_cast<long long>(alone_ms), static_cast<long long>(worst_ms), refused.load());
+  EXPECT_LT(worst_ms, std::max<std::int64_t>(250, 10 * alone_ms));
   EXPECT_GT(refused.load(), 0);
 
   RawConnection c(server_.port());
