@@ -158,7 +158,8 @@ void Connection::read_header_some() {
 
 void Connection::on_header() {
   header_ = FrameHeader{};  // no stale request id in an error reply
-  const FrameError e = protocol::decode_header(header_bytes_, server_.config().body_size_max, header_);
+  const FrameError e =
+      protocol::decode_header(header_bytes_, server_.config().body_size_max, header_);
   if (e != FrameError::none) {
     // Framing is lost: say why, then close.
     close_after_write_ = true;
@@ -293,7 +294,7 @@ void Connection::resume_reading() {
   read_header();
 }
 
-void Connection::reply_error(std::uint64_t request_id, protocol::FrameError error, std::string message,
+void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
                              bool completes_request) {
   send(error_frame(request_id, error, message), completes_request);
 }
@@ -454,7 +455,9 @@ void Connection::handle_cart(const FrameHeader& h, Body body) {
       e != FrameError::none) {
     return reply_error(h.request_id, e, "cart request refused", true);
   }
-  if (const Refusal r = price_cart(*query)) return reply_error(h.request_id, r.error, r.message, true);
+  if (const Refusal r = price_cart(*query)) {
+    return reply_error(h.request_id, r.error, r.message, true);
+  }
   const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query->buyer);
   server_.shards()[s]->read([query, self = shared_from_this(), rid = h.request_id](
                                const Ledger& ledger, TimeUs now) {

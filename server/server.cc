@@ -13,7 +13,11 @@
 namespace bonus::server {
 
 Server::Server(ServerConfig config)
-    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_), accept_timer_(io_) {}
+    : config_(std::move(config)),
+      acceptor_(io_),
+      signals_(io_, SIGINT, SIGTERM),
+      drain_timer_(io_),
+      accept_timer_(io_) {}
 
 Server::~Server() { stop_threads(); }
 
