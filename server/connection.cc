@@ -211,6 +211,58 @@ void Connection::on_frame() {
   read_header();
 }
 
+void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
+                             bool completes_request) {
+  send(error_frame(request_id, error, message), completes_request);
+}
+
+void Connection::send(std::string frame, bool completes_request) {
+  const std::uint64_t request_id = request_id_of(frame);
+  if (!closed_) {
+    unsent_bytes_ += frame.size();
+    out_.push_back(std::move(frame));
+    if (writing_ == 0) write_next();
+  }
+  if (completes_request) {
+    --in_flight_;
+    --server_.in_flight();
+    release(request_id);
+    resume_reading();
+  }
+}
+
+void Connection::post_reply(std::string frame) {
+  asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    self->send(std::move(f), true);
+  });
+}
+
+void Connection::write_next() {
+  gather_.clear();
+  for (const std::string& f : out_) {
+    gather_.push_back(asio::buffer(f));
+    if (gather_.size() == 64) break;
+  }
+  writing_ = gather_.size();
+  asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+    for (std::size_t i = 0; i < self->writing_; ++i) {
+      self->unsent_bytes_ -= self->out_.front().size();
+      self->out_.pop_front();
+    }
+    self->writing_ = 0;
+    if (ec) {
+      self->close();
+      return;
+    }
+    if (!self->out_.empty()) {
+      self->write_next();
+    } else if (self->close_after_write_) {
+      self->close();
+    }
+    self->resume_reading();
+  });
+}
+
 void Connection::frame_started() {
   in_frame_ = true;
   deadline_ = std::chrono::steady_clock::now() +
@@ -292,58 +344,6 @@ void Connection::resume_reading() {
   if (!paused_ || closed_ || over_unsent_bound()) return;
   paused_ = false;
   read_header();
-}
-
-void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
-                             bool completes_request) {
-  send(error_frame(request_id, error, message), completes_request);
-}
-
-void Connection::send(std::string frame, bool completes_request) {
-  const std::uint64_t request_id = request_id_of(frame);
-  if (!closed_) {
-    unsent_bytes_ += frame.size();
-    out_.push_back(std::move(frame));
-    if (writing_ == 0) write_next();
-  }
-  if (completes_request) {
-    --in_flight_;
-    --server_.in_flight();
-    release(request_id);
-    resume_reading();
-  }
-}
-
-void Connection::post_reply(std::string frame) {
-  asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-    self->send(std::move(f), true);
-  });
-}
-
-void Connection::write_next() {
-  gather_.clear();
-  for (const std::string& f : out_) {
-    gather_.push_back(asio::buffer(f));
-    if (gather_.size() == 64) break;
-  }
-  writing_ = gather_.size();
-  asio::async_write(socket_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
-    for (std::size_t i = 0; i < self->writing_; ++i) {
-      self->unsent_bytes_ -= self->out_.front().size();
-      self->out_.pop_front();
-    }
-    self->writing_ = 0;
-    if (ec) {
-      self->close();
-      return;
-    }
-    if (!self->out_.empty()) {
-      self->write_next();
-    } else if (self->close_after_write_) {
-      self->close();
-    }
-    self->resume_reading();
-  });
 }
 
 void Connection::dispatch(const FrameHeader& h, Body body) {
