@@ -80,6 +80,9 @@ std::string_view frame_error_name(FrameError e) {
     case FrameError::too_many_connections: return "too_many_connections";
     case FrameError::unauthenticated: return "unauthenticated";
     case FrameError::forbidden: return "forbidden";
+    case FrameError::duplicate_key: return "duplicate_key";
+    case FrameError::frame_timeout: return "frame_timeout";
+    case FrameError::idle_timeout: return "idle_timeout";
   }
   return "unknown";
 }

@@ -77,6 +77,9 @@ enum class FrameError : std::uint16_t {
   too_many_connections = 13,  // sent once, then the connection is closed
   unauthenticated = 14,    // the connection has not said hello with a valid token
   forbidden = 15,          // the connection's role does not allow this operation
+  duplicate_key = 16,      // the same account (balance) or seller (cart) twice in one request
+  frame_timeout = 17,      // a frame started and did not complete in time: connection closed
+  idle_timeout = 18,       // no complete frame for the idle timeout: connection closed
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

@@ -2,10 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <functional>
 
 #include "server/metrics.h"
+#include "server/rate_limited_log.h"
+#include "server/request_price.h"
 #include "server/server.h"
 
 namespace bonus::server {
@@ -86,12 +90,20 @@ void add(CampaignStats& into, const CampaignStats& s) {
   into.revoked = into.revoked || s.revoked;
 }
 
+// The request id of a frame built by make_frame (header bytes 16..23).
+std::uint64_t request_id_of(const std::string& frame) {
+  std::uint64_t id = 0;
+  std::memcpy(&id, frame.data() + 16, sizeof(id));
+  return id;
+}
+
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, Server& server)
     : server_(server),
       transport_(Transport::make(std::move(socket), server.tls_context(), Transport::Side::server)),
-      handshake_timer_(server.io()) {
+      handshake_timer_(server.io()),
+      deadline_timer_(server.io()) {
   ++server_.connections();
   transport_.set_no_delay();
   init_auth();
@@ -103,9 +115,19 @@ Connection::~Connection() {
   metrics().connection_closed(role_);
 }
 
+// Completes the TLS handshake (if any, under its own deadline), then reads.
+void Connection::start() {
+  after_handshake([](Connection& c) {
+    c.frame_done();
+    c.arm_deadline();
+    c.read_header();
+  });
+}
+
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  deadline_timer_.cancel();
   transport_.close();
 }
 
@@ -138,48 +160,69 @@ void Connection::after_handshake(std::function<void(Connection&)> then) {
       });
 }
 
+// A frame begins with its header; it is read with async_read_some so that the first byte
+// starts the frame deadline.
 void Connection::read_header() {
-  asio::async_read(transport_, asio::buffer(header_bytes_),
-                   [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
-                     metrics().count_bytes_in(n);
-                     if (ec) {
-                       self->close();
-                       return;
-                     }
-                     self->header_ = FrameHeader{};  // no stale request id in an error reply
-                     const FrameError e = protocol::decode_header(
-                         self->header_bytes_, self->server_.config().body_size_max, self->header_);
-                     if (e != FrameError::none) {
-                       // Framing is lost: say why, then close.
-                       self->close_after_write_ = true;
-                       self->reply_error(self->header_.request_id, e,
-                                         "bad frame header; closing the connection", false);
-                       return;
-                     }
-                     if (self->header_.body_size == 0) {
-                       self->on_frame();
-                     } else {
-                       self->read_body();
-                     }
-                   });
+  if (closed_ || stop_reading_ || close_after_write_) return;
+  if (over_unsent_bound()) {
+    paused_ = true;  // resumed by resume_reading() once replies drain
+    return;
+  }
+  header_have_ = 0;
+  read_header_some();
 }
 
-void Connection::read_body() {
-  body_.resize((header_.body_size + 7) / 8);
-  asio::async_read(transport_, asio::buffer(body_.data(), header_.body_size),
-                   [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
-                     metrics().count_bytes_in(n);
-                     if (ec) {
-                       self->close();
-                       return;
-                     }
-                     self->on_frame();
-                   });
+void Connection::read_header_some() {
+  transport_.async_read_some(
+      asio::buffer(header_bytes_ + header_have_, protocol::kHeaderBytes - header_have_),
+      [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+        metrics().count_bytes_in(n);
+        if (ec) {
+          self->close();
+          return;
+        }
+        if (self->stop_reading_) return;
+        if (self->header_have_ == 0) self->frame_started();
+        self->header_have_ += n;
+        if (self->header_have_ < protocol::kHeaderBytes) return self->read_header_some();
+        self->on_header();
+      });
+}
+
+void Connection::on_header() {
+  header_ = FrameHeader{};  // no stale request id in an error reply
+  const FrameError e =
+      protocol::decode_header(header_bytes_, server_.config().body_size_max, header_);
+  if (e != FrameError::none) {
+    // Framing is lost: say why, then close.
+    close_after_write_ = true;
+    stop_reading_ = true;
+    reply_error(header_.request_id, e, "bad frame header; closing the connection", false);
+    return;
+  }
+  if (header_.body_size == 0) return on_frame();
+  body_.begin(header_.body_size);
+  read_body_some();
+}
+
+void Connection::read_body_some() {
+  transport_.async_read_some(body_.space(), [self = shared_from_this()](const asio::error_code& ec,
+                                                                     std::size_t n) {
+    metrics().count_bytes_in(n);
+    if (ec) {
+      self->close();
+      return;
+    }
+    if (self->stop_reading_) return;
+    self->body_.advance(n);
+    if (!self->body_.complete()) return self->read_body_some();
+    self->on_frame();
+  });
 }
 
 void Connection::on_frame() {
   const FrameHeader h = header_;
-  const Body body{reinterpret_cast<const std::uint8_t*>(body_.data()), h.body_size};
+  const Body body = h.body_size == 0 ? Body{} : body_.body();
   metrics().count_request(h.opcode);
   if (protocol::body_checksum(body.data(), body.size()) != h.body_crc32c) {
     reply_error(h.request_id, FrameError::bad_body_crc, "body checksum mismatch", false);
@@ -198,9 +241,12 @@ void Connection::on_frame() {
     ++in_flight_;
     ++server_.in_flight();
     read_timer_.arrived(h);
+    reserve(h.request_id, h.body_size + reply_bytes_max(h.opcode, h.body_size,
+                                                        server_.config().lots_per_reply_max));
     dispatch(h, body);
   }
-  if (!closed_ && !close_after_write_) read_header();
+  frame_done();
+  read_header();
 }
 
 void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
@@ -209,14 +255,19 @@ void Connection::reply_error(std::uint64_t request_id, FrameError error, std::st
 }
 
 void Connection::send(std::string frame, bool completes_request) {
+  const std::uint64_t request_id = request_id_of(frame);
+  if (completes_request) read_timer_.replied(frame);
+  if (!closed_) {
+    unsent_bytes_ += frame.size();
+    out_.push_back(std::move(frame));
+    if (writing_ == 0) write_next();
+  }
   if (completes_request) {
-    read_timer_.replied(frame);
     --in_flight_;
     --server_.in_flight();
+    release(request_id);
+    resume_reading();
   }
-  if (closed_) return;
-  out_.push_back(std::move(frame));
-  if (writing_ == 0) write_next();
 }
 
 void Connection::post_reply(std::string frame) {
@@ -234,7 +285,10 @@ void Connection::write_next() {
   writing_ = gather_.size();
   asio::async_write(transport_, gather_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
     metrics().count_bytes_out(n);
-    for (std::size_t i = 0; i < self->writing_; ++i) self->out_.pop_front();
+    for (std::size_t i = 0; i < self->writing_; ++i) {
+      self->unsent_bytes_ -= self->out_.front().size();
+      self->out_.pop_front();
+    }
     self->writing_ = 0;
     if (ec) {
       self->close();
@@ -245,7 +299,91 @@ void Connection::write_next() {
     } else if (self->close_after_write_) {
       self->close();
     }
+    self->resume_reading();
   });
+}
+
+void Connection::frame_started() {
+  in_frame_ = true;
+  deadline_ = std::chrono::steady_clock::now() +
+              std::chrono::milliseconds(server_.config().frame_timeout_ms);
+}
+
+void Connection::frame_done() {
+  in_frame_ = false;
+  body_.end();
+  const std::uint32_t idle_s = server_.config().idle_timeout_s;
+  deadline_ = idle_s == 0 ? std::chrono::steady_clock::time_point::max()
+                          : std::chrono::steady_clock::now() + std::chrono::seconds(idle_s);
+}
+
+// Between frames the timer wakes at least every frame timeout, so that a frame starting
+// later finds it armed no later than its own deadline: frames never re-arm it.
+void Connection::arm_deadline() {
+  if (closed_) return;
+  auto wake = deadline_;
+  if (!in_frame_) {
+    wake = std::min(wake, std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds(server_.config().frame_timeout_ms));
+  }
+  deadline_timer_.expires_at(wake);
+  deadline_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (!ec) self->on_deadline();
+  });
+}
+
+void Connection::on_deadline() {
+  if (closed_) return;
+  if (std::chrono::steady_clock::now() < deadline_) return arm_deadline();
+  if (stop_reading_) return close();  // the timeout's ErrorReply had its grace period
+  if (in_frame_) {
+    return time_out(FrameError::frame_timeout,
+                    "a frame did not complete within " +
+                        std::to_string(server_.config().frame_timeout_ms) +
+                        " ms (--frame-timeout-ms); closing the connection");
+  }
+  time_out(FrameError::idle_timeout,
+           "no request for " + std::to_string(server_.config().idle_timeout_s) +
+               " s (--idle-timeout-s); closing the connection (ping keeps a connection open)");
+}
+
+// Says why when nothing else waits to be written (the ErrorReply then cannot block behind
+// replies the client does not read), and closes after it or after a second at most.
+void Connection::time_out(FrameError error, std::string message) {
+  static RateLimitedLog log;  // network thread only
+  if (std::uint64_t suppressed = 0; log.allow(suppressed)) {
+    spdlog::info("connection {}: {}{}", peer_, message,
+                 suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));
+  }
+  stop_reading_ = true;
+  in_frame_ = false;
+  if (!out_.empty()) return close();
+  close_after_write_ = true;
+  reply_error(0, error, std::move(message), false);
+  deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  arm_deadline();
+}
+
+void Connection::reserve(std::uint64_t request_id, std::uint64_t bytes) {
+  reserved_.emplace(request_id, bytes);
+  reserved_bytes_ += bytes;
+}
+
+void Connection::release(std::uint64_t request_id) {
+  const auto it = reserved_.find(request_id);
+  if (it == reserved_.end()) return;
+  reserved_bytes_ -= it->second;
+  reserved_.erase(it);
+}
+
+bool Connection::over_unsent_bound() const {
+  return unsent_bytes_ + reserved_bytes_ > server_.config().unsent_bytes_max;
+}
+
+void Connection::resume_reading() {
+  if (!paused_ || closed_ || over_unsent_bound()) return;
+  paused_ = false;
+  read_header();
 }
 
 void Connection::dispatch(const FrameHeader& h, Body body) {
@@ -291,17 +429,29 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
   server_.sequencer().submit(std::move(job));
 }
 
+// Priced first (duplicates, the reply's size); then the shards share the lots budget and
+// stop collecting lots at it, so no request makes a shard copy more than
+// --lots-per-reply-max lots (plus one account's).
 void Connection::handle_balance(const FrameHeader& h, Body body) {
   struct State {
     protocol::BalanceQuery query;
     std::vector<protocol::BalanceEntry> entries;
     std::atomic<std::size_t> remaining{0};
+    std::atomic<std::int64_t> lots_left{0};
+    std::atomic<bool> lots_over{false};
   };
   auto state = std::make_shared<State>();
   if (FrameError e = protocol::decode_balance(body, server_.config().batch_commands_max, state->query);
       e != FrameError::none) {
     return reply_error(h.request_id, e, "balance request refused", true);
   }
+  const std::uint32_t lots_max = server_.config().lots_per_reply_max;
+  if (const Refusal r = price_balance(state->query, lots_max)) {
+    return reply_error(h.request_id, r.error, r.message, true);
+  }
+  release(h.request_id);  // the decoded request's price is lower than the header's
+  reserve(h.request_id, body.size() + balance_reply_bytes_max(state->query, lots_max));
+  state->lots_left = lots_max;
   auto& shards = server_.shards();
   std::vector<std::vector<std::uint32_t>> by_shard(shards.size());
   for (std::uint32_t i = 0; i < state->query.accounts.size(); ++i) {
@@ -312,13 +462,28 @@ void Connection::handle_balance(const FrameHeader& h, Body body) {
   for (std::size_t s = 0; s < shards.size(); ++s) {
     if (by_shard[s].empty()) continue;
     shards[s]->read([state, indexes = std::move(by_shard[s]), self = shared_from_this(),
-                     rid = h.request_id](const Ledger& ledger, TimeUs now) {
+                     rid = h.request_id, lots_max](const Ledger& ledger, TimeUs now) {
       for (const std::uint32_t i : indexes) {
         const protocol::AccountKey& key = state->query.accounts[i];
-        state->entries[i].account = ledger.balance(key.seller, key.buyer, now);
-        if (state->query.with_lots) ledger.lots(key.seller, key.buyer, now, state->entries[i].lots);
+        protocol::BalanceEntry& entry = state->entries[i];
+        entry.account = ledger.balance(key.seller, key.buyer, now);
+        if (!state->query.with_lots || state->lots_over.load(std::memory_order_relaxed)) continue;
+        ledger.lots(key.seller, key.buyer, now, entry.lots);
+        const auto n = static_cast<std::int64_t>(entry.lots.size());
+        if (state->lots_left.fetch_sub(n) < n) {
+          state->lots_over = true;
+          std::vector<LotView>().swap(entry.lots);  // (`= {}` would keep the memory)
+        }
       }
       if (state->remaining.fetch_sub(1) != 1) return;
+      if (state->lots_over) {
+        std::vector<protocol::BalanceEntry>().swap(state->entries);
+        self->post_reply(error_frame(
+            rid, FrameError::batch_too_large,
+            "balance: the lots of these accounts pass --lots-per-reply-max (" +
+                std::to_string(lots_max) + "); ask for fewer accounts at a time"));
+        return;
+      }
       flatbuffers::FlatBufferBuilder fbb(256);
       protocol::encode_balance_reply(state->entries, fbb);
       self->post_reply(reply_frame(Opcode::balance, rid, fbb));
@@ -331,6 +496,9 @@ void Connection::handle_cart(const FrameHeader& h, Body body) {
   if (FrameError e = protocol::decode_cart(body, server_.config().batch_commands_max, *query);
       e != FrameError::none) {
     return reply_error(h.request_id, e, "cart request refused", true);
+  }
+  if (const Refusal r = price_cart(*query)) {
+    return reply_error(h.request_id, r.error, r.message, true);
   }
   const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query->buyer);
   server_.shards()[s]->read([query, self = shared_from_this(), rid = h.request_id](
@@ -353,6 +521,9 @@ void Connection::handle_wallet(const FrameHeader& h, Body body) {
                                const Ledger& ledger, TimeUs now) {
     std::vector<AccountView> accounts;
     ledger.wallet(buyer, now, accounts);
+    if (const Refusal r = price_wallet_reply(accounts.size())) {
+      return self->post_reply(error_frame(rid, r.error, r.message));
+    }
     flatbuffers::FlatBufferBuilder fbb(256);
     protocol::encode_wallet_reply(accounts, fbb);
     self->post_reply(reply_frame(Opcode::wallet, rid, fbb));

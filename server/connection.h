@@ -6,6 +6,14 @@
 // connection has no role until it says hello with a token, and each request is checked
 // against its role before its body is decoded (connection_auth.cc).
 //
+// Bounds (server/README.md, "Every client bounded"): a body grows as its bytes arrive
+// (BodyBuffer); a frame whose first byte has arrived must complete within
+// --frame-timeout-ms, and a connection with no complete frame for --idle-timeout-s is
+// closed (one steady_timer per connection, re-armed lazily: a frame only stores a
+// deadline); each request in flight reserves the bytes its reply may take
+// (server/request_price.h) and each reply counts until it is written to the socket:
+// while reserved + unsent bytes pass --unsent-bytes-max the connection is not read.
+//
 // Lives on the network thread; kept alive by shared_ptr while reads, writes or
 // requests are outstanding (Server::accept's deleter destroys it on the network thread
 // even when a shard thread drops the last reference).
@@ -13,20 +21,23 @@
 
 #include <asio.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "protocol/frame.h"
 #include "protocol/messages.h"
-#include "server/read_timer.h"
-#include "server/transport.h"
 #include "server/auth_file.h"
+#include "server/body_buffer.h"
+#include "server/read_timer.h"
 #include "server/role.h"
+#include "server/transport.h"
 
 namespace bonus::server {
 
@@ -38,7 +49,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   // Completes the TLS handshake (if any), then reads.
-  void start() { after_handshake([](Connection& c) { c.read_header(); }); }
+  void start();
   // The peer's address ("10.0.0.7:51234"), for logs.
   const std::string& peer() const { return peer_; }
   // The role its requests are checked against now (none before a valid hello).
@@ -57,8 +68,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // fails or takes longer than --tls-handshake-timeout-ms.
   void after_handshake(std::function<void(Connection&)> then);
   void read_header();
-  void read_body();
+  void read_header_some();
+  void on_header();
+  void read_body_some();
   void on_frame();
+  // Deadlines (one timer): a frame's first byte starts the frame deadline, a complete
+  // frame starts the idle one; the timer wakes at most a frame timeout apart, so a new
+  // frame deadline never needs it re-armed.
+  void frame_started();
+  void frame_done();
+  void arm_deadline();
+  void on_deadline();
+  void time_out(protocol::FrameError error, std::string message);
+  // Reply bytes: reserved per request in flight, unsent until written.
+  void reserve(std::uint64_t request_id, std::uint64_t bytes);
+  void release(std::uint64_t request_id);
+  bool over_unsent_bound() const;
+  void resume_reading();
   void dispatch(const protocol::FrameHeader& h, protocol::Body body);
   void reply_error(std::uint64_t request_id, protocol::FrameError error, std::string message,
                    bool completes_request);
@@ -86,8 +112,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Transport transport_;
   asio::steady_timer handshake_timer_;
   std::uint8_t header_bytes_[protocol::kHeaderBytes];
+  std::size_t header_have_ = 0;
   protocol::FrameHeader header_;
-  std::vector<std::uint64_t> body_;  // 8-byte aligned for FlatBuffers
+  BodyBuffer body_;
+  asio::steady_timer deadline_timer_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool in_frame_ = false;      // a frame's first byte has arrived, not its last
+  bool stop_reading_ = false;  // timed out: no more frames are read
+  bool paused_ = false;        // not reading: reserved + unsent bytes past the bound
+  std::uint64_t unsent_bytes_ = 0;    // of out_
+  std::uint64_t reserved_bytes_ = 0;  // sum of reserved_
+  std::unordered_multimap<std::uint64_t, std::uint64_t> reserved_;  // request id -> bytes
   std::deque<std::string> out_;
   std::vector<asio::const_buffer> gather_;
   std::size_t writing_ = 0;      // frames of out_ in the current async_write
@@ -96,7 +131,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool close_after_write_ = false;
   bool closed_ = false;
   // Authentication (connection_auth.cc). Without --auth-file every connection is admin.
-  std::string peer_;
+  std::string peer_;  // "address:port", for log lines
   Role role_ = Role::none;
   std::optional<TokenHash> token_hash_;  // of the last accepted hello's token
   std::string token_name_;

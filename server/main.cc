@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "server/request_price.h"
 #include "server/server.h"
 
 #ifdef BONUS_MIMALLOC
@@ -113,6 +114,26 @@ int main(int argc, char** argv) {
   app.add_option("--batch-commands-max", config.batch_commands_max,
                  "Commands (or accounts, cart lines) in one request at most")
       ->check(CLI::Range(1u, bonus::protocol::kBatchCommandsMax))
+      ->capture_default_str();
+  app.add_option("--unsent-bytes-max", config.unsent_bytes_max,
+                 "Reply bytes one connection may owe (the bound of the replies to its requests in "
+                 "flight plus those not yet written to it) before it stops being read until "
+                 "they drain: what a client that never reads can hold")
+      ->check(CLI::Range(std::uint64_t{64} << 10, std::uint64_t{1} << 34))
+      ->capture_default_str();
+  app.add_option("--frame-timeout-ms", config.frame_timeout_ms,
+                 "A frame whose first byte has arrived must complete within this; else the "
+                 "connection is closed (frame_timeout)")
+      ->check(CLI::Range(1u, 3'600'000u))
+      ->capture_default_str();
+  app.add_option("--idle-timeout-s", config.idle_timeout_s,
+                 "Close a connection that sends no complete frame for this long (idle_timeout; "
+                 "ping keeps one open); 0: never")
+      ->capture_default_str();
+  app.add_option("--lots-per-reply-max", config.lots_per_reply_max,
+                 "Lots one balance reply may carry; a balance with lots past it is refused "
+                 "batch_too_large (ask for fewer accounts)")
+      ->check(CLI::Range(bonus::server::kLotsPerReplyMin, bonus::server::kLotsPerReplyMax))
       ->capture_default_str();
   app.add_option("--sweep-interval-ms", config.sweep_interval_ms,
                  "How often to look whether a sweep is due (a hold timing out, lots expiring, an "

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -9,6 +10,7 @@
 #include "server/connection.h"
 #include "server/metrics_endpoint.h"
 #include "server/tls_context.h"
+#include "server/descriptor_limit.h"
 
 namespace bonus::server {
 namespace {
@@ -32,7 +34,11 @@ std::optional<std::string> make_tls(const ServerConfig& config,
 }  // namespace
 
 Server::Server(ServerConfig config)
-    : config_(std::move(config)), acceptor_(io_), signals_(io_, SIGINT, SIGTERM), drain_timer_(io_) {}
+    : config_(std::move(config)),
+      acceptor_(io_),
+      signals_(io_, SIGINT, SIGTERM),
+      drain_timer_(io_),
+      accept_timer_(io_) {}
 
 Server::~Server() { stop_threads(); }
 
@@ -169,6 +175,9 @@ std::optional<std::string> Server::start() {
                              std::chrono::steady_clock::now() - replay_start)
                              .count();
 
+  const DescriptorLimit descriptors = raise_descriptor_limit(config_.connections_max);
+  if (!descriptors.enough) spdlog::warn("bonusd: {}", descriptors.note);
+
   asio::error_code ec;
   const auto address = asio::ip::make_address(config_.listen_host, ec);
   if (ec) return "listen: bad address " + config_.listen_host;
@@ -219,7 +228,7 @@ std::optional<std::string> Server::start() {
                     : "no checkpoint yet; ";
   start_note_ += "replayed " + std::to_string(records) + " journal records in " +
                  std::to_string(replay_ms) + " ms (" + std::to_string(accounts) + " accounts, " +
-                 std::to_string(config_.shards) + " shards)";
+                 std::to_string(config_.shards) + " shards); " + descriptors.note;
   if (metrics_endpoint_) start_note_ += "; metrics on http://" + metrics_endpoint_->address() + "/metrics";
   return std::nullopt;
 }
@@ -248,9 +257,10 @@ Server::StopReport Server::stop_report() const {
 void Server::accept() {
   acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
     if (ec) {
-      if (ec != asio::error::operation_aborted && acceptor_.is_open()) accept();
+      if (ec != asio::error::operation_aborted && acceptor_.is_open()) accept_after_failure(ec);
       return;
     }
+    accept_backoff_ms_ = 0;
     // Replies hold the connection from shard threads; the deleter brings its destruction
     // back to the network thread, which owns the socket and the counters.
     std::shared_ptr<Connection> connection(new Connection(std::move(socket), *this),
@@ -268,6 +278,21 @@ void Server::accept() {
       connection->start();
     }
     accept();
+  });
+}
+
+// accept fails for lack of descriptors (EMFILE, ENFILE) while the listener stays
+// readable: retrying at once would spin. Wait 10 ms, doubling to a second, and say so.
+void Server::accept_after_failure(const asio::error_code& ec) {
+  accept_backoff_ms_ = std::clamp<std::uint32_t>(accept_backoff_ms_ * 2, 10, 1000);
+  if (std::uint64_t suppressed = 0; accept_log_.allow(suppressed)) {
+    spdlog::warn("bonusd: accept failed: {} ({} connections open); retrying in {} ms{}",
+                 ec.message(), connections_, accept_backoff_ms_,
+                 suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));
+  }
+  accept_timer_.expires_after(std::chrono::milliseconds(accept_backoff_ms_));
+  accept_timer_.async_wait([this](const asio::error_code& e) {
+    if (!e && acceptor_.is_open()) accept();
   });
 }
 
@@ -293,6 +318,7 @@ void Server::begin_shutdown() {
   stopping_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  accept_timer_.cancel();
   signals_.cancel(ec);
   hangup_.cancel(ec);
   finish_when_idle();

@@ -27,6 +27,7 @@
 #include "server/admission.h"
 #include "server/auth_file.h"
 #include "server/manifest.h"
+#include "server/rate_limited_log.h"
 #include "server/router.h"
 #include "server/sequencer.h"
 #include "server/server_config.h"
@@ -95,6 +96,7 @@ class Server {
 
  private:
   void accept();
+  void accept_after_failure(const asio::error_code& ec);
   void begin_shutdown();
   void finish_when_idle();
   std::optional<std::string> load_checkpoint();
@@ -122,6 +124,9 @@ class Server {
   asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer accept_timer_;  // backoff after a failed accept
+  std::uint32_t accept_backoff_ms_ = 0;
+  RateLimitedLog accept_log_{1};
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Admission> admission_;
   LedgerClock clock_;

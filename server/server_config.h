@@ -21,6 +21,14 @@ struct ServerConfig {
   std::uint32_t in_flight_max = 4'096;  // requests per connection awaiting a reply
   std::uint32_t body_size_max = protocol::kBodySizeDefault;
   std::uint32_t batch_commands_max = protocol::kBatchCommandsDefault;
+  // Every client bounded (server/README.md): reply bytes a connection may owe (reserved
+  // for its requests in flight plus written to it and not yet sent) before it is no
+  // longer read; how long a started frame may take; how long a connection may send no
+  // frame (0: forever); lots one balance reply may carry.
+  std::uint64_t unsent_bytes_max = 8ull << 20;
+  std::uint32_t frame_timeout_ms = 10'000;
+  std::uint32_t idle_timeout_s = 300;
+  std::uint32_t lots_per_reply_max = 65'536;  // request_price.h: kLotsPerReplyDefault
   std::uint32_t sweep_interval_ms = 100;
   std::uint64_t journal_segment_bytes = 64ull << 20;
   // Checkpoints into <data_dir>/checkpoint (LMDB). Off: no replicas and no new

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -240,12 +241,24 @@ class Worker {
     }
   }
 
-  // 1-5 lines: the buyer's own sellers first, then sellers the buyer has no bonuses with.
+  // 1-5 lines, one per seller (the server refuses a seller twice: duplicate_key): the
+  // buyer's own sellers first, then sellers the buyer has no bonuses with.
   void cart(BuyerId buyer, std::uint32_t own, Clock::time_point intended) {
     std::array<CartLine, kCartLinesMax> lines{};
-    const auto k = static_cast<std::uint32_t>(between(1, kCartLinesMax));
+    auto k = static_cast<std::uint32_t>(between(1, kCartLinesMax));
     for (std::uint32_t i = 0; i < k; ++i) {
+      const auto taken = [&](SellerId s) {
+        return std::any_of(lines.begin(), lines.begin() + i,
+                           [s](const CartLine& l) { return l.seller == s; });
+      };
       lines[i].seller = i < own ? sellers_[i] : between(1, o_.shape.sellers);
+      for (int tries = 0; taken(lines[i].seller) && tries < 64; ++tries) {
+        lines[i].seller = between(1, o_.shape.sellers);
+      }
+      if (taken(lines[i].seller)) {
+        k = i;  // fewer sellers than lines
+        break;
+      }
       lines[i].goods_total = between(10'000, 5'000'000);
     }
     const auto r = client_.cart(buyer, std::span<const CartLine>(lines.data(), k), 3 * kUsPerDay);

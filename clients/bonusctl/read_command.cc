@@ -140,6 +140,12 @@ int run_cart(Context& context) {
     if (!seller || !total) {
       throw UsageError("--item " + item + ": want SELLER:GOODS_TOTAL, like 42:1990.00");
     }
+    for (const CartLine& line : lines) {
+      if (line.seller == *seller) {
+        throw UsageError("--item " + item + ": seller " + std::to_string(*seller) +
+                         " has a line already; one --item per seller (add up its goods)");
+      }
+    }
     lines.push_back(CartLine{*seller, *total});
   }
   if (lines.empty()) throw UsageError("--item is required");

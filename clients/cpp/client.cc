@@ -653,7 +653,8 @@ void Client::Impl::on_frame(const FrameHeader& h, Body body) {
   protocol::ErrorInfo info;
   if (a.status == Status::ok && h.opcode == Opcode::error &&
       protocol::decode_error_reply(body, info) == FrameError::none &&
-      (protocol::framing_lost(info.code) || info.code == FrameError::too_many_connections)) {
+      (protocol::framing_lost(info.code) || info.code == FrameError::too_many_connections ||
+       info.code == FrameError::frame_timeout || info.code == FrameError::idle_timeout)) {
     drop_link(Status::refused, info.code, std::move(info.message));
   }
 }
@@ -887,6 +888,40 @@ void Client::submit_batch(Opcode opcode, std::vector<Part> parts, BatchCallback 
 Reply<std::vector<protocol::BalanceEntry>> Client::balances(
     std::span<const protocol::AccountKey> accounts, bool with_lots) {
   require_not_io_thread();
+  // The server refuses a key asked twice (duplicate_key): ask each once, answer each.
+  std::vector<protocol::AccountKey> distinct;
+  std::vector<std::size_t> slot(accounts.size());
+  std::map<std::pair<SellerId, BuyerId>, std::size_t> seen;
+  for (std::size_t i = 0; i < accounts.size(); ++i) {
+    const auto [it, fresh] =
+        seen.try_emplace({accounts[i].seller, accounts[i].buyer}, distinct.size());
+    if (fresh) distinct.push_back(accounts[i]);
+    slot[i] = it->second;
+  }
+  if (distinct.size() == accounts.size()) return distinct_balances(accounts, with_lots);
+  Reply<std::vector<protocol::BalanceEntry>> answered = distinct_balances(distinct, with_lots);
+  if (!answered.ok()) return answered;
+  Reply<std::vector<protocol::BalanceEntry>> all;
+  for (const std::size_t i : slot) all.value.push_back(answered.value[i]);
+  return all;
+}
+
+Reply<std::vector<protocol::BalanceEntry>> Client::distinct_balances(
+    std::span<const protocol::AccountKey> accounts, bool with_lots) {
+  Reply<std::vector<protocol::BalanceEntry>> r = balances_in_frames(accounts, with_lots);
+  if (r.ok() || r.error != FrameError::batch_too_large || accounts.size() < 2) return r;
+  const std::size_t half = accounts.size() / 2;
+  r = distinct_balances(accounts.first(half), with_lots);
+  if (!r.ok()) return r;
+  Reply<std::vector<protocol::BalanceEntry>> rest = distinct_balances(accounts.subspan(half), with_lots);
+  if (!rest.ok()) return rest;
+  r.value.insert(r.value.end(), std::make_move_iterator(rest.value.begin()),
+                 std::make_move_iterator(rest.value.end()));
+  return r;
+}
+
+Reply<std::vector<protocol::BalanceEntry>> Client::balances_in_frames(
+    std::span<const protocol::AccountKey> accounts, bool with_lots) {
   std::vector<std::future<Reply<std::vector<protocol::BalanceEntry>>>> parts;
   flatbuffers::FlatBufferBuilder fbb(1024);
   for (std::size_t at = 0; at < accounts.size(); at += options_.batch_commands_max) {

@@ -175,7 +175,10 @@ class Client {
     submit_batch(protocol::kWriteOpcode<C>, std::move(parts), std::move(done));
   }
 
-  // Reads. Every one is a single round trip (balances: one per batch_commands_max keys).
+  // Reads. Every one is a single round trip (balances: one per batch_commands_max keys;
+  // a key given twice is asked for once, as the server refuses duplicate_key; with lots,
+  // a request the server refuses batch_too_large, past its --lots-per-reply-max, is asked
+  // again in halves).
   Reply<protocol::BalanceEntry> balance(SellerId seller, BuyerId buyer, bool with_lots = false);
   Reply<std::vector<protocol::BalanceEntry>> balances(
       std::span<const protocol::AccountKey> accounts, bool with_lots = false);
@@ -204,6 +207,11 @@ class Client {
  private:
   struct Impl;
   Reply<protocol::AdminStatus> admin_query(const protocol::AdminQuery& query);
+  // balances() of distinct keys: in frames of batch_commands_max, halved on batch_too_large.
+  Reply<std::vector<protocol::BalanceEntry>> distinct_balances(
+      std::span<const protocol::AccountKey> accounts, bool with_lots);
+  Reply<std::vector<protocol::BalanceEntry>> balances_in_frames(
+      std::span<const protocol::AccountKey> accounts, bool with_lots);
   // One frame of a write batch, framed with its request id.
   struct Part {
     std::uint64_t request_id = 0;

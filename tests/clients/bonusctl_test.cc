@@ -550,6 +550,10 @@ TEST_F(Bonusctl, BalanceWalletAndCartInBothForms) {
   EXPECT_NE(r.out.find("1990.00"), std::string::npos) << r.out;
   EXPECT_RAN(ctl({"cart", "--buyer", "70", "--item", "105"}), 2);
   EXPECT_RAN(ctl({"cart", "--buyer", "70", "--item", "105:1.001"}), 2);
+  // One line per seller (the server refuses a seller twice: duplicate_key).
+  r = ctl({"cart", "--buyer", "70", "--item", "105:10", "--item", "105:20"});
+  EXPECT_RAN(r, 2);
+  EXPECT_NE(r.err.find("one --item per seller"), std::string::npos) << r.err;
 }
 
 TEST_F(Bonusctl, ExpiringFollowsTheCursorPageByPage) {

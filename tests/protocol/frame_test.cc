@@ -169,12 +169,12 @@ TEST(Opcodes, KnownSetAndNames) {
 }
 
 TEST(FrameErrors, FramingLostExactlyForHeaderErrors) {
-  for (std::uint16_t e = 0; e <= 15; ++e) {
+  for (std::uint16_t e = 0; e <= 18; ++e) {
     const auto error = static_cast<FrameError>(e);
     EXPECT_NE(frame_error_name(error), "unknown") << e;
     EXPECT_EQ(framing_lost(error), e >= 1 && e <= 4) << frame_error_name(error);
   }
-  EXPECT_EQ(frame_error_name(static_cast<FrameError>(16)), "unknown");
+  EXPECT_EQ(frame_error_name(static_cast<FrameError>(19)), "unknown");
 }
 
 TEST(MakeFrame, HeaderThenBody) {

@@ -564,7 +564,7 @@ TEST(Admin, ReplyRoundTrip) {
 
 TEST(Error, ReplyRoundTrip) {
   FBB fbb;
-  for (std::uint16_t code = 1; code <= 15; ++code) {
+  for (std::uint16_t code = 1; code <= 18; ++code) {
     const ErrorInfo sent{static_cast<FrameError>(code), std::string(frame_error_name(
                                                             static_cast<FrameError>(code)))};
     encode_error_reply(sent.code, sent.message, fbb);

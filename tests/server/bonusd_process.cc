@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,10 @@ bool BonusdProcess::start(const std::vector<std::string>& args) {
     const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
+    if (descriptor_limit_ > 0) {
+      const rlimit limit{descriptor_limit_, descriptor_limit_};
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
     std::vector<char*> c;
     for (std::string& a : argv) c.push_back(a.data());
     c.push_back(nullptr);

@@ -25,6 +25,8 @@ class BonusdProcess {
   int stop(int signal = SIGTERM);
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
+  // Starts later run with this RLIMIT_NOFILE (soft and hard), set in the child before exec.
+  void set_descriptor_limit(std::uint64_t limit) { descriptor_limit_ = limit; }
 
   std::uint16_t port() const { return port_; }
   // With --metrics-listen 127.0.0.1:PORT: the port bound, from the start line; else 0.
@@ -39,6 +41,7 @@ class BonusdProcess {
   std::uint16_t port_ = 0;
   std::uint16_t metrics_port_ = 0;
   int starts_ = 0;
+  std::uint64_t descriptor_limit_ = 0;  // 0: inherited
 };
 
 // A blocking loopback TCP connection for sending raw bytes in bad-input tests.

@@ -556,6 +556,8 @@ class Client:
             self._conn = None
 
     def _connection(self) -> _Connection:
+        if self._conn is not None and self._conn.dead is None:
+            self._conn._read()  # notices a close meanwhile (idle_timeout) without blocking
         if self._conn is not None and self._conn.dead is not None:
             self._conn.close()
             self._conn = None
@@ -884,14 +886,20 @@ class Client:
 
     def balances(self, keys: Iterable[tuple[int, int]], with_lots: bool = False, *,
                  batch: int | None = None, window: int = 8) -> list[Account]:
-        """Many accounts, (seller, buyer) each, in the keys' order; pipelined frames."""
-        keys = list(keys)
-        results: list = [None] * len(keys)
+        """Many accounts, (seller, buyer) each, in the keys' order; pipelined frames. A key
+        given twice is asked for once (the server refuses duplicate_key); a frame refused
+        batch_too_large (past the server's --lots-per-reply-max) is asked again in halves."""
+        keys = [tuple(k) for k in keys]
+        distinct = list(dict.fromkeys(keys))
+        results: list = [None] * len(distinct)
         chunk = self._chunk(16, batch)
-        jobs = (_BalanceJob(keys[i:i + chunk], with_lots, i, results)
-                for i in range(0, len(keys), chunk))
+        jobs = (_BalanceJob(distinct[i:i + chunk], with_lots, i, results)
+                for i in range(0, len(distinct), chunk))
         self._pipeline(jobs, window)
-        return results
+        if len(distinct) == len(keys):
+            return results
+        at = {k: i for i, k in enumerate(distinct)}
+        return [results[at[k]] for k in keys]
 
     def cart(self, buyer: int, lines: Iterable[tuple[int, int]], soon_us: int = 0) -> list[CartEntry]:
         """The cart screen: per (seller, goods_total_kopecks) line, what is spendable now,

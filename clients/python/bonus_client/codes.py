@@ -82,10 +82,14 @@ class FrameError(_Open):
     too_many_connections = 13  # sent once, then the connection is closed
     unauthenticated = 14  # the connection has not said hello with a valid token
     forbidden = 15  # the connection's role does not allow this operation
+    duplicate_key = 16  # the same account (balance) or seller (cart) twice in one request
+    frame_timeout = 17  # a frame did not complete in --frame-timeout-ms: the server closed
+    idle_timeout = 18  # no request for --idle-timeout-s: the server closed the connection
 
     @property
     def framing_lost(self) -> bool:
         """After these the server closes the connection."""
         return self in (FrameError.bad_magic, FrameError.bad_version,
                         FrameError.bad_header_crc, FrameError.frame_too_large,
-                        FrameError.too_many_connections)
+                        FrameError.too_many_connections, FrameError.frame_timeout,
+                        FrameError.idle_timeout)

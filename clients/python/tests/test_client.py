@@ -403,6 +403,22 @@ class ReadsTest(LedgerTest):
         self.assertEqual([a.available for a in accounts[:-1]], [1 + k % 7 for k in range(2500)])
         self.assertFalse(accounts[-1].exists)
 
+    def test_balances_ask_a_repeated_key_once(self):
+        # The server refuses one account twice in a request (duplicate_key); the client
+        # asks each once and answers every key in order.
+        s, b1, b2 = fresh(), fresh(), fresh()
+        self.c.credit_batch([Credit(s, b1, 5), Credit(s, b2, 6)])
+        accounts = self.c.balances([(s, b1), (s, b2), (s, b1), (s, b1)], with_lots=True)
+        self.assertEqual([a.available for a in accounts], [5, 6, 5, 5])
+        self.assertEqual(len(accounts[2].lots), 1)
+        body = wire.encode_balance([(s, b1), (s, b1)], False)
+        with self.assertRaises(BonusError) as cm:
+            self.c.request(wire.OP_BALANCE, body)
+        self.assertIs(cm.exception.error, FrameError.duplicate_key)
+        with self.assertRaises(BonusError) as cm:
+            self.c.cart(b1, [(s, 100_000), (s, 200_000)])
+        self.assertIs(cm.exception.error, FrameError.duplicate_key)
+
     def test_expiring_follows_the_cursor(self):
         s = fresh()
         soon = [fresh() for _ in range(40)]
@@ -709,6 +725,54 @@ class BoundsServerTest(unittest.TestCase):
             self.assertIs(c.credit(s, 1, 1).code, Code.ok)
             self.assertIs(c.credit(s, 1, 1).code, Code.ok)
             self.assertIs(c.credit(s, 1, 1).code, Code.ids_full)
+
+
+class LotsPerReplyServerTest(unittest.TestCase):
+    """A bonusd whose balance replies carry 4,096 lots at most."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Bonusd("--shards", "2", "--lots-per-reply-max", "4096")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_balances_with_lots_past_the_bound_are_halved(self):
+        with self.server.client() as c:
+            s, buyers = fresh(), [fresh() for _ in range(3)]
+            for b in buyers:  # 1,500 lots each: two fit in one reply, three do not
+                c.credit_batch([Credit(s, b, 1, campaign=k + 1) for k in range(1500)])
+            body = wire.encode_balance([(s, b) for b in buyers], True)
+            with self.assertRaises(BonusError) as cm:
+                c.request(wire.OP_BALANCE, body)
+            self.assertIs(cm.exception.error, FrameError.batch_too_large)
+            accounts = c.balances([(s, b) for b in buyers], with_lots=True)
+            self.assertEqual([len(a.lots) for a in accounts], [1500, 1500, 1500])
+
+
+class IdleServerTest(unittest.TestCase):
+    """A bonusd that closes connections idle for a second."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Bonusd("--shards", "1", "--idle-timeout-s", "1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_a_connection_closed_while_idle_is_replaced_before_the_next_request(self):
+        with self.server.client() as c:
+            c.ping()
+            first = c._connection()
+            deadline = time.monotonic() + 10  # until the server says it closed it
+            while "--idle-timeout-s" not in Path(self.server.log_path).read_text():
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            s = fresh()
+            self.assertIs(c.credit(s, 1, 100).code, Code.ok)  # on a new connection
+            self.assertIsNot(c._connection(), first)
 
 
 class LimitsServerTest(unittest.TestCase):
