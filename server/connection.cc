@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "server/metrics.h"
-#include "server/rate_limited_log.h"
+#include "server/log_limiter.h"
 #include "server/request_price.h"
 #include "server/server.h"
 
@@ -350,8 +350,8 @@ void Connection::on_deadline() {
 // Says why when nothing else waits to be written (the ErrorReply then cannot block behind
 // replies the client does not read), and closes after it or after a second at most.
 void Connection::time_out(FrameError error, std::string message) {
-  static RateLimitedLog log;  // network thread only
-  if (std::uint64_t suppressed = 0; log.allow(suppressed)) {
+  static LogLimiter log(10, std::chrono::seconds(1));  // network thread only
+  if (std::uint64_t suppressed = 0; log.allow(std::chrono::steady_clock::now(), suppressed)) {
     spdlog::info("connection {}: {}{}", peer_, message,
                  suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));
   }

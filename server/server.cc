@@ -285,7 +285,7 @@ void Server::accept() {
 // readable: retrying at once would spin. Wait 10 ms, doubling to a second, and say so.
 void Server::accept_after_failure(const asio::error_code& ec) {
   accept_backoff_ms_ = std::clamp<std::uint32_t>(accept_backoff_ms_ * 2, 10, 1000);
-  if (std::uint64_t suppressed = 0; accept_log_.allow(suppressed)) {
+  if (std::uint64_t suppressed = 0; accept_log_.allow(std::chrono::steady_clock::now(), suppressed)) {
     spdlog::warn("bonusd: accept failed: {} ({} connections open); retrying in {} ms{}",
                  ec.message(), connections_, accept_backoff_ms_,
                  suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));

@@ -27,7 +27,7 @@
 #include "server/admission.h"
 #include "server/auth_file.h"
 #include "server/manifest.h"
-#include "server/rate_limited_log.h"
+#include "server/log_limiter.h"
 #include "server/router.h"
 #include "server/sequencer.h"
 #include "server/server_config.h"
@@ -126,7 +126,7 @@ class Server {
   asio::steady_timer drain_timer_;
   asio::steady_timer accept_timer_;  // backoff after a failed accept
   std::uint32_t accept_backoff_ms_ = 0;
-  RateLimitedLog accept_log_{1};
+  LogLimiter accept_log_{1, std::chrono::seconds(1)};
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Admission> admission_;
   LedgerClock clock_;
