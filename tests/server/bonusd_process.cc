@@ -47,8 +47,6 @@ std::string BonusdProcess::log() const {
 
 namespace {
 
-constexpr const char* kListening = "listening on 127.0.0.1:";
-
 int count_of(const std::string& text, const std::string& marker) {
   int n = 0;
   for (auto at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) ++n;
@@ -65,10 +63,19 @@ std::uint16_t metrics_port_in(const std::string& line) {
 }  // namespace
 
 bool BonusdProcess::start(const std::vector<std::string>& args) {
+  // --listen 127.0.0.1:0 unless `args` name another address (its port should be 0 too).
+  std::string listen = "127.0.0.1:0";
+  if (auto it = std::find(args.begin(), args.end(), "--listen"); it != args.end() && it + 1 != args.end()) {
+    listen = *(it + 1);
+  }
+  const std::string marker = "listening on " + listen.substr(0, listen.rfind(':') + 1);
   // Starts that failed printed no "listening" line: wait for one more than there are.
-  starts_ = count_of(log(), kListening) + 1;
+  starts_ = count_of(log(), marker) + 1;
   // Small journal segments: tests run several servers at once, each preallocating one.
-  std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", data_dir_};
+  std::vector<std::string> argv = {BONUSD_PATH, "--data", data_dir_};
+  if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
+    argv.insert(argv.end(), {"--listen", listen});
+  }
   if (std::find(args.begin(), args.end(), "--journal-segment-bytes") == args.end()) {
     argv.insert(argv.end(), {"--journal-segment-bytes", "8388608"});
   }
@@ -89,8 +96,7 @@ bool BonusdProcess::start(const std::vector<std::string>& args) {
     _exit(127);
   }
   pid_ = pid;
-  // Wait for this start's "listening on 127.0.0.1:PORT" line.
-  const std::string marker = kListening;
+  // Wait for this start's "listening on HOST:PORT" line.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string text = log();

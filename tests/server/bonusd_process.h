@@ -17,9 +17,9 @@ class BonusdProcess {
   BonusdProcess();
   ~BonusdProcess();
 
-  // Starts bonusd with `--listen 127.0.0.1:0 --data <dir>` (and 8 MiB journal segments
-  // unless `args` name --journal-segment-bytes) plus `args`, and waits for its
-  // "listening on" line. Returns false (with the log in `log()`) if it did not start.
+  // Starts bonusd with `--listen 127.0.0.1:0 --data <dir>` (another --listen when `args`
+  // name one: its port should be 0; and 8 MiB journal segments unless `args` name
+  // --journal-segment-bytes) plus `args`, and waits for its "listening on" line. Returns false (with the log in `log()`) if it did not start.
   bool start(const std::vector<std::string>& args = {});
   // Sends `signal` and waits for the exit; returns the exit status (or 128 + signal).
   int stop(int signal = SIGTERM);
