@@ -25,4 +25,20 @@ std::optional<std::string> listen_exposure_problem(const std::string& host, bool
          "; add them, listen on 127.0.0.1, or pass --insecure if this network is trusted";
 }
 
+std::optional<std::string> metrics_exposure_problem(const std::string& metrics_listen,
+                                                    bool insecure) {
+  if (metrics_listen.empty() || insecure) return std::nullopt;
+  const auto colon = metrics_listen.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = metrics_listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (is_loopback_address(host)) return std::nullopt;
+  return "refusing to serve metrics on " + metrics_listen +
+         " (not a loopback address): /metrics has no authentication and no TLS; bind it to "
+         "127.0.0.1 (and scrape through a proxy or tunnel), or pass --insecure if this "
+         "network is trusted";
+}
+
 }  // namespace bonus::server

@@ -17,4 +17,10 @@ bool is_loopback_address(const std::string& host);
 std::optional<std::string> listen_exposure_problem(const std::string& host, bool auth, bool tls,
                                                    bool insecure);
 
+// The same rule for --metrics-listen HOST:PORT ([v6]:PORT): /metrics has neither
+// authentication nor TLS, so anything but a loopback address needs --insecure. A value
+// that is not HOST:PORT is left to the endpoint to refuse.
+std::optional<std::string> metrics_exposure_problem(const std::string& metrics_listen,
+                                                    bool insecure);
+
 }  // namespace bonus::server

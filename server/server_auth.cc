@@ -13,6 +13,9 @@ std::optional<std::string> Server::start_auth() {
                                              config_.insecure)) {
     return problem;
   }
+  if (auto problem = metrics_exposure_problem(config_.metrics_listen, config_.insecure)) {
+    return problem;
+  }
   if (config_.auth_file.empty()) return std::nullopt;
   auto loaded = AuthFile::load(config_.auth_file);
   if (auto* error = std::get_if<std::string>(&loaded)) return *error;

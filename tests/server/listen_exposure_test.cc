@@ -41,5 +41,17 @@ TEST(ListenExposure, ElsewhereNeedsAuthAndTlsOrInsecure) {
   }
 }
 
+TEST(ListenExposure, MetricsElsewhereNeedInsecure) {
+  for (const char* listen : {"127.0.0.1:9400", "[::1]:9400", "127.0.0.2:0", ""}) {
+    EXPECT_EQ(metrics_exposure_problem(listen, false), std::nullopt) << listen;
+  }
+  for (const char* listen : {"0.0.0.0:9400", "[::]:9400", "10.1.2.3:9400"}) {
+    const auto problem = metrics_exposure_problem(listen, false);
+    ASSERT_TRUE(problem.has_value()) << listen;
+    EXPECT_NE(problem->find("no authentication and no TLS"), std::string::npos) << *problem;
+    EXPECT_EQ(metrics_exposure_problem(listen, true), std::nullopt) << listen;
+  }
+}
+
 }  // namespace
 }  // namespace bonus::server
