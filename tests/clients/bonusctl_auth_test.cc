@@ -10,54 +10,14 @@
 #include <sstream>
 
 #include "tests/clients/auth_fixture.h"
-
-#ifndef BONUSCTL_PATH
-#error "BONUSCTL_PATH must name the bonusctl binary"
-#endif
+#include "tests/clients/run_bonusctl.h"
 
 namespace bonus::test {
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // bonusctl args... with BONUS_TOKEN set to `env_token` (unset when empty).
 Ran ctl(const std::string& dir, std::vector<std::string> args, const std::string& env_token = "") {
-  static int serial = 0;
-  const std::string out_path = dir + "/ctl" + std::to_string(++serial) + ".out";
-  const std::string err_path = out_path + ".err";
-  args.insert(args.begin(), BONUSCTL_PATH);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (env_token.empty()) {
-      unsetenv("BONUS_TOKEN");
-    } else {
-      setenv("BONUS_TOKEN", env_token.c_str(), 1);
-    }
-    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return Ran{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out_path),
-             slurp(err_path)};
+  return run_bonusctl(dir, std::move(args), {{"BONUS_TOKEN", env_token}});
 }
 
 // The string value of `"key": "..."` in one line of JSON.

@@ -18,11 +18,8 @@
 #include "clients/bonusctl/mailing.h"
 #include "clients/bonusctl/units.h"
 #include "clients/cpp/client.h"
+#include "tests/clients/run_bonusctl.h"
 #include "tests/server/bonusd_process.h"
-
-#ifndef BONUSCTL_PATH
-#error "BONUSCTL_PATH must name the bonusctl binary"
-#endif
 
 namespace bonus::test {
 namespace {
@@ -32,19 +29,6 @@ using namespace bonus::ctl;
 
 // ---------------------------------------------------------------------------------------
 // Running bonusctl.
-
-struct Ran {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string temp_dir() {
   // A plain array, so the exit handler never sees a destroyed string.

@@ -12,52 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/clients/run_bonusctl.h"
 #include "tests/server/bonusd_process.h"
 #include "tests/server/test_ca.h"
-
-#ifndef BONUSCTL_PATH
-#error "BONUSCTL_PATH must name the bonusctl binary"
-#endif
 
 namespace bonus::test {
 namespace {
 
-struct Ran {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// bonusctl with `args`, and BONUS_TLS_CA=`env_ca` when given; output through files.
+// bonusctl with `args`, and BONUS_TLS_CA=`env_ca` when given (else unset).
 Ran bonusctl(const TestCa& ca, std::vector<std::string> args, const std::string& env_ca = "") {
-  const std::string out_path = ca.path("ctl.out");
-  const std::string err_path = ca.path("ctl.err");
-  args.insert(args.begin(), BONUSCTL_PATH);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 1);
-    dup2(open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
-    if (env_ca.empty()) {
-      unsetenv("BONUS_TLS_CA");
-    } else {
-      setenv("BONUS_TLS_CA", env_ca.c_str(), 1);
-    }
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return Ran{WIFEXITED(status) ? WEXITSTATUS(status) : 128, slurp(out_path), slurp(err_path)};
+  return run_bonusctl(ca.path(""), std::move(args), {{"BONUS_TLS_CA", env_ca}});
 }
 
 class BonusctlTls : public ::testing::Test {
