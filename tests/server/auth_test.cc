@@ -453,17 +453,7 @@ Exit run_bonusd(const std::vector<std::string>& args, const std::string& until_i
   std::vector<std::string> argv = {BONUSD_PATH, "--data", dir + "/data", "--journal-segment-bytes",
                                    "8388608"};
   argv.insert(argv.end(), args.begin(), args.end());
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> c;
-    for (std::string& a : argv) c.push_back(a.data());
-    c.push_back(nullptr);
-    execv(c[0], c.data());
-    _exit(127);
-  }
+  const pid_t pid = spawn_logged(argv, out_path);
   auto output = [&] {
     std::ifstream in(out_path);
     return std::string(std::istreambuf_iterator<char>(in), {});

@@ -80,22 +80,7 @@ bool BonusdProcess::start(const std::vector<std::string>& args) {
     argv.insert(argv.end(), {"--journal-segment-bytes", "8388608"});
   }
   argv.insert(argv.end(), args.begin(), args.end());
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (descriptor_limit_ > 0) {
-      const rlimit limit{descriptor_limit_, descriptor_limit_};
-      setrlimit(RLIMIT_NOFILE, &limit);
-    }
-    std::vector<char*> c;
-    for (std::string& a : argv) c.push_back(a.data());
-    c.push_back(nullptr);
-    execv(c[0], c.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  pid_ = spawn_logged(std::move(argv), log_path_, descriptor_limit_);
   // Wait for this start's "listening on HOST:PORT" line.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -128,17 +113,45 @@ int BonusdProcess::stop(int signal) {
   return 128 + WTERMSIG(status);
 }
 
-RawConnection::RawConnection(std::uint16_t port) {
-  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+pid_t spawn_logged(std::vector<std::string> argv, const std::string& log_path,
+                   std::uint64_t descriptor_limit) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (descriptor_limit > 0) {
+      const rlimit limit{descriptor_limit, descriptor_limit};
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    std::vector<char*> c;
+    for (std::string& a : argv) c.push_back(a.data());
+    c.push_back(nullptr);
+    execv(c[0], c.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int connect_loopback(std::uint16_t port, int receive_buffer_bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (receive_buffer_bytes > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    return;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
   }
+  return fd;
+}
+
+RawConnection::RawConnection(std::uint16_t port) {
+  fd_ = connect_loopback(port);
+  if (fd_ < 0) return;
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }

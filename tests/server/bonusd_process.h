@@ -44,6 +44,15 @@ class BonusdProcess {
   std::uint64_t descriptor_limit_ = 0;  // 0: inherited
 };
 
+// Starts `argv` (argv[0] a path) as a child with stdout and stderr appended to
+// `log_path`, and RLIMIT_NOFILE set to `descriptor_limit` when it is not 0; its pid.
+pid_t spawn_logged(std::vector<std::string> argv, const std::string& log_path,
+                   std::uint64_t descriptor_limit = 0);
+
+// A TCP connection to 127.0.0.1:`port` (a receive buffer of `receive_buffer_bytes` when
+// not 0, set before connecting); the descriptor, or -1.
+int connect_loopback(std::uint16_t port, int receive_buffer_bytes = 0);
+
 // A blocking loopback TCP connection for sending raw bytes in bad-input tests.
 class RawConnection {
  public:

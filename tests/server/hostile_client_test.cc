@@ -144,18 +144,8 @@ std::int64_t credit_ms(RawConnection& c, std::uint64_t id) {
 class HostileSocket {
  public:
   explicit HostileSocket(std::uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    const int small = 4096;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-      return;
-    }
+    fd_ = connect_loopback(port, 4096);
+    if (fd_ < 0) return;
     fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
   }
   ~HostileSocket() {

@@ -52,17 +52,7 @@ class PrometheusProcess {
     std::vector<std::string> argv = {kPrometheus, "--config.file=" + dir_ + "/prometheus.yml",
                                      "--storage.tsdb.path=" + dir_ + "/data",
                                      "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> c;
-      for (std::string& a : argv) c.push_back(a.data());
-      c.push_back(nullptr);
-      execv(c[0], c.data());
-      _exit(127);
-    }
+    pid_ = spawn_logged(argv, dir_ + "/log");
   }
   void stop() {
     if (pid_ <= 0) return;
