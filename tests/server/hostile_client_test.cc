@@ -413,6 +413,12 @@ TEST_F(HostileClient, LotsPastTheBoundAreRefusedAndTheClientSplits) {
 // instead of spinning (its CPU time stays low), says so, and serves again once
 // connections close.
 TEST_F(HostileClient, AcceptBacksOffWhenDescriptorsRunOut) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers' runtimes need descriptors of their own (UBSan's vptr check opens a
+  // pipe to probe memory): out of them, it reports every virtual call as a bad vptr.
+  // The release build runs this test.
+  GTEST_SKIP() << "out of descriptors on purpose: not under a sanitizer";
+#endif
   server_.set_descriptor_limit(64);
   start({});
   EXPECT_NE(server_.log().find("is below --connections-max"), std::string::npos) << server_.log();
