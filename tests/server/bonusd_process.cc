@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -117,6 +118,9 @@ pid_t spawn_logged(std::vector<std::string> argv, const std::string& log_path,
                    std::uint64_t descriptor_limit) {
   const pid_t pid = fork();
   if (pid == 0) {
+    // A test that dies (an assertion abort, a sanitizer report) takes its children along
+    // instead of leaving them running.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(fd, 1);
     dup2(fd, 2);

@@ -45,7 +45,8 @@ class BonusdProcess {
 };
 
 // Starts `argv` (argv[0] a path) as a child with stdout and stderr appended to
-// `log_path`, and RLIMIT_NOFILE set to `descriptor_limit` when it is not 0; its pid.
+// `log_path`, and RLIMIT_NOFILE set to `descriptor_limit` when it is not 0; its pid. The
+// child is killed if the calling thread ends first.
 pid_t spawn_logged(std::vector<std::string> argv, const std::string& log_path,
                    std::uint64_t descriptor_limit = 0);
 
