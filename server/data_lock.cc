@@ -48,14 +48,15 @@ std::string held_message(const std::string& dir, int fd) {
          DataLock::kFileName + "); stop it first, or give this one another --data";
 }
 
-// Replaces the file's text by this process's.
+// Replaces the file's text by this process's: written over the old one, then cut to its
+// length, so that a refused taker reading meanwhile never finds the file empty.
 int write_holder(int fd, std::string_view program) {
   const std::string text = "pid " + std::to_string(::getpid()) + "\nprogram " +
                            std::string(program) + "\nstarted " + utc_now_text() + "\n";
-  if (::ftruncate(fd, 0) != 0) return errno;
   if (::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     return errno != 0 ? errno : EIO;
   }
+  if (::ftruncate(fd, static_cast<off_t>(text.size())) != 0) return errno;
   return 0;
 }
 
