@@ -8,6 +8,7 @@
 
 #include "engine/ledger.h"
 #include "engine/state_loader.h"
+#include "server/private_files.h"
 
 namespace bonus::server {
 namespace {
@@ -133,9 +134,7 @@ class LmdbSink : public StateSink {
 
 CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint64_t map_bytes,
                                               std::uint64_t map_bytes_first) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return "checkpoint: cannot create " + dir + ": " + ec.message();
+  if (auto error = create_private_directories(dir)) return "checkpoint: " + *error;
   std::unique_ptr<CheckpointStore> store(new CheckpointStore(dir));
   if (int rc = mdb_env_create(&store->env_); rc != 0) return lmdb_error("mdb_env_create", rc);
   mdb_env_set_maxdbs(store->env_, kStateTableCount * kShardsMax + 1);
@@ -147,7 +146,7 @@ CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint6
   if (int rc = mdb_env_set_mapsize(store->env_, store->map_bytes_); rc != 0) {
     return lmdb_error("map size", rc);
   }
-  if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, 0644); rc != 0) {
+  if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, kPrivateFileMode); rc != 0) {
     return lmdb_error(("open " + dir).c_str(), rc);
   }
   // LMDB maps the file: a page past a truncated end would be SIGBUS, not an error.

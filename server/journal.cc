@@ -18,6 +18,7 @@
 #include "engine/assert.h"
 #include "protocol/crc32c.h"
 #include "server/metrics.h"
+#include "server/private_files.h"
 
 namespace bonus::server {
 namespace {
@@ -377,7 +378,7 @@ std::string unused_cut_path(const std::string& dir, const std::string& name, std
 
 // Writes `bytes` to a new file at `path` and fsyncs it; 0 or an errno.
 int write_new_file(const std::string& path, std::string_view bytes) {
-  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return errno;
   int e = pwrite_all(fd, bytes, 0);
   if (e == 0 && ::fsync(fd) != 0) e = errno;
@@ -438,7 +439,7 @@ std::variant<int, std::string> open_fence(const std::string& path, int dir_fd, b
     return fd;
   }
   if (!create) return -1;
-  fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+  fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return errno_text("cannot create", path, errno);
   int e = pwrite_all(fd, std::string(kFenceFileBytes, '\0'), 0);
   if (e == 0 && ::fsync(fd) != 0) e = errno;
@@ -559,9 +560,7 @@ Journal::Opened Journal::open(const JournalOptions& options, std::string* recove
     return "zero-ahead size " + std::to_string(options.zero_ahead_bytes) + " is above " +
            std::to_string(kJournalZeroAheadBytesMax);
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) return "cannot create " + options.dir + ": " + ec.message();
+  if (auto error = create_private_directories(options.dir)) return *error;
   std::unique_ptr<Journal> journal(new Journal(options));
   journal->dir_fd_ = ::open(options.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (journal->dir_fd_ < 0) return errno_text("cannot open", options.dir, errno);
@@ -734,7 +733,7 @@ std::optional<std::string> Journal::open_active() {
 std::optional<std::string> Journal::create_segment(std::uint64_t first_position) {
   const std::string path = options_.dir + "/" + segment_name(first_position);
   if (int e = fault(JournalStep::create_segment)) return errno_text("cannot create", path, e);
-  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+  const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return errno_text("cannot create", path, errno);
   std::optional<std::string> error;
   if (options_.preallocate) {

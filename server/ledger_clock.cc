@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "protocol/crc32c.h"
+#include "server/private_files.h"
 
 namespace bonus::server {
 namespace {
@@ -71,7 +72,7 @@ std::optional<std::string> write_clock_file(const std::string& data_dir, TimeUs 
   std::memcpy(bytes + 16, &crc, 4);
 
   const std::string path = path_of(data_dir), tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return errno_text("cannot create", tmp, errno);
   const int error = write_synced(fd, bytes, sizeof bytes);
   ::close(fd);

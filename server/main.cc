@@ -1,10 +1,21 @@
 // bonusd: the bonus ledger server. `bonusd --help` lists the flags.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>  // also the stderr ones
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <csignal>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <thread>
+#include <variant>
 
+#include "engine/ledger_config.h"
+#include "server/data_lock.h"
+#include "server/journal.h"
+#include "server/listen_address.h"
+#include "server/private_files.h"
 #include "server/request_price.h"
 #include "server/server.h"
 
@@ -41,6 +52,68 @@ std::uint32_t limits_given(const CLI::App& app) {
   return given;
 }
 
+// Parses the command line; a bad flag is a usage error, exit status 2, with CLI11's
+// message naming the flag. nullopt: go on; otherwise the status to exit with (0 for --help).
+std::optional<int> parse_flags(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return std::nullopt;
+}
+
+// A CLI11 check for a number flag: decimal digits only (no sign, no hex, no exponent; "010"
+// is ten) and a value in [min, max], so nothing wraps or overflows on the way in.
+template <typename T>
+CLI::Validator decimal_in(T min, T max) {
+  const std::string range = "[" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  return CLI::Validator(
+      [min, max, range](std::string& text) {
+        T value{};
+        const char* end = text.data() + text.size();
+        const auto [at, error] = std::from_chars(text.data(), end, value);
+        const bool digits =
+            !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits || error != std::errc{} || at != end) {
+          return "'" + text + "' is not a decimal number (digits only) in " + range;
+        }
+        if (value < min || value > max) return text + " is outside " + range;
+        text = std::to_string(value);  // CLI11 would read "010" as octal
+        return std::string();
+      },
+      "in " + range);
+}
+
+// `--listen` as a CLI11 check: HOST:PORT (server/listen_address.h).
+CLI::Validator listen_address_check() {
+  return CLI::Validator(
+      [](std::string& text) {
+        const auto parsed = bonus::server::parse_listen_address(text);
+        const auto* error = std::get_if<std::string>(&parsed);
+        return error != nullptr ? *error : std::string();
+      },
+      "HOST:PORT");
+}
+
+// bonusd's log goes to stderr, its stdout stays free (spdlog's default logger writes stdout).
+void log_to_stderr() {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("", std::move(sink)));
+}
+
+// Creates the data directory (0700) and takes its lock (server/data_lock.h) before
+// anything reads or writes it; warns when an existing one is open to others.
+std::optional<std::string> lock_data_dir(const std::string& dir,
+                                         std::unique_ptr<bonus::server::DataLock>& lock) {
+  if (auto error = bonus::server::create_private_directories(dir)) return error;
+  auto acquired = bonus::server::DataLock::acquire(dir, "bonusd");
+  if (auto* error = std::get_if<std::string>(&acquired)) return *error;
+  lock = std::move(std::get<std::unique_ptr<bonus::server::DataLock>>(acquired));
+  if (auto warning = bonus::server::wide_directory_warning(dir)) spdlog::warn("{}", *warning);
+  return std::nullopt;
+}
+
 // How clients reach the server, for the start line.
 std::string transport_note(const bonus::server::ServerConfig& config) {
   if (config.tls_cert_file.empty()) return "plain TCP";
@@ -62,7 +135,7 @@ void add_tls_options(CLI::App& app, bonus::server::ServerConfig& config) {
   client_ca->needs(cert);
   app.add_option("--tls-handshake-timeout-ms", config.tls_handshake_timeout_ms,
                  "Close a connection whose TLS handshake has not completed in this time")
-      ->check(CLI::Range(1u, 3'600'000u))
+      ->check(decimal_in(1u, 3'600'000u))
       ->capture_default_str();
 }
 
@@ -83,17 +156,23 @@ std::string auth_note(const bonus::server::Server& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: a write to a closed socket or pipe is an error, not death.
+  std::signal(SIGPIPE, SIG_IGN);
+  log_to_stderr();
   bonus::server::ServerConfig config;
   CLI::App app{"bonusd: the bonus ledger server (binary protocol over TCP; see protocol/README.md)"};
   std::string listen = "127.0.0.1:7400";
   std::string durability = "fsync";
-  app.add_option("--listen", listen, "Address and port to listen on")->capture_default_str();
+  app.add_option("--listen", listen,
+                 "Address and port to listen on: IPv4 HOST:PORT or [IPv6]:PORT; port 0: any free")
+      ->check(listen_address_check())
+      ->capture_default_str();
   app.add_option("--data", config.data_dir, "Data directory: the journal and the checkpoint live here")
       ->capture_default_str();
   app.add_option("--shards", config.shards,
                  "Shards (writer threads), each owning a slice of the buyers; 0: one per core at "
                  "the first start, then as many as the data directory's manifest says")
-      ->check(CLI::Range(0u, bonus::server::CheckpointStore::kShardsMax))
+      ->check(decimal_in(0u, bonus::server::CheckpointStore::kShardsMax))
       ->capture_default_str();
   app.add_option("--durability", durability,
                  "fsync: acknowledge a write once it is fdatasync'ed in the journal; none: no "
@@ -104,44 +183,49 @@ int main(int argc, char** argv) {
                "Let `admin clock advance` move the ledger time forward (tests of expiry and "
                "hold timeouts); off in production");
   app.add_option("--connections-max", config.connections_max, "Open connections at most")
+      ->check(decimal_in(1u, 1u << 20))
       ->capture_default_str();
   app.add_option("--in-flight-max", config.in_flight_max,
                  "Requests per connection awaiting a reply; past it: too_many_in_flight")
+      ->check(decimal_in(1u, 1u << 20))
       ->capture_default_str();
   app.add_option("--frame-size-max", config.body_size_max, "Largest frame body in bytes")
-      ->check(CLI::Range(1024u, bonus::protocol::kBodySizeMax))
+      ->check(decimal_in(1024u, bonus::protocol::kBodySizeMax))
       ->capture_default_str();
   app.add_option("--batch-commands-max", config.batch_commands_max,
                  "Commands (or accounts, cart lines) in one request at most")
-      ->check(CLI::Range(1u, bonus::protocol::kBatchCommandsMax))
+      ->check(decimal_in(1u, bonus::protocol::kBatchCommandsMax))
       ->capture_default_str();
   app.add_option("--unsent-bytes-max", config.unsent_bytes_max,
                  "Reply bytes one connection may owe (the bound of the replies to its requests in "
                  "flight plus those not yet written to it) before it stops being read until "
                  "they drain: what a client that never reads can hold")
-      ->check(CLI::Range(std::uint64_t{64} << 10, std::uint64_t{1} << 34))
+      ->check(decimal_in(std::uint64_t{64} << 10, std::uint64_t{1} << 34))
       ->capture_default_str();
   app.add_option("--frame-timeout-ms", config.frame_timeout_ms,
                  "A frame whose first byte has arrived must complete within this; else the "
                  "connection is closed (frame_timeout)")
-      ->check(CLI::Range(1u, 3'600'000u))
+      ->check(decimal_in(1u, 3'600'000u))
       ->capture_default_str();
   app.add_option("--idle-timeout-s", config.idle_timeout_s,
                  "Close a connection that sends no complete frame for this long (idle_timeout; "
                  "ping keeps one open); 0: never")
+      ->check(decimal_in(0u, 30u * 24 * 3600))
       ->capture_default_str();
   app.add_option("--lots-per-reply-max", config.lots_per_reply_max,
                  "Lots one balance reply may carry; a balance with lots past it is refused "
                  "batch_too_large (ask for fewer accounts)")
-      ->check(CLI::Range(bonus::server::kLotsPerReplyMin, bonus::server::kLotsPerReplyMax))
+      ->check(decimal_in(bonus::server::kLotsPerReplyMin, bonus::server::kLotsPerReplyMax))
       ->capture_default_str();
   app.add_option("--sweep-interval-ms", config.sweep_interval_ms,
                  "How often to look whether a sweep is due (a hold timing out, lots expiring, an "
                  "order or id to forget); only then is a sweep written (through the journal)")
-      ->check(CLI::Range(1u, 60'000u))
+      ->check(decimal_in(1u, 60'000u))
       ->capture_default_str();
   app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
                  "Journal segment size (preallocated)")
+      ->check(decimal_in(bonus::server::kJournalSegmentBytesMin,
+                         bonus::server::kJournalSegmentBytesMax))
       ->capture_default_str();
   std::string checkpoints = "on";
   app.add_option("--checkpoint", checkpoints,
@@ -152,39 +236,45 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--checkpoint-interval-s", config.checkpoint_interval_s,
                  "Seconds between checkpoints; 0: none on a timer")
+      ->check(decimal_in(0u, 7u * 24 * 3600))
       ->capture_default_str();
   app.add_option("--checkpoint-records", config.checkpoint_records,
                  "Journal records between checkpoints (bounds the replay at start); 0: no bound")
+      ->check(decimal_in(std::uint64_t{0}, std::uint64_t{1} << 40))
       ->capture_default_str();
   std::uint64_t checkpoint_map_mib = config.checkpoint_map_bytes >> 20;
   app.add_option("--checkpoint-map-mib", checkpoint_map_mib,
                  "Largest the checkpoint file may grow, MiB (LMDB map size; address space, not "
                  "disk). A checkpoint that does not fit fails and is tried again later")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30))
+      ->check(decimal_in(std::uint64_t{1}, std::uint64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--accounts-max", config.engine.accounts_max,
                  "Accounts per shard at most; past it credits are rejected accounts_full. Stored "
                  "in the data directory's manifest at the first start; later only `bonusctl "
                  "admin limits set` changes it (this flag must then match or be left out)")
+      ->check(decimal_in(std::uint64_t{1}, bonus::kTableBoundMax))
       ->capture_default_str();
   app.add_option("--orders-max", config.engine.orders_max,
                  "Live holds (and accruals) per shard at most; past it orders_full. Stored in "
                  "the manifest like --accounts-max")
+      ->check(decimal_in(std::uint64_t{1}, bonus::kTableBoundMax))
       ->capture_default_str();
   app.add_option("--ids-max", config.engine.ids_max,
                  "Remembered ids of applied writes, ledger-wide, at most; past it ids_full. "
                  "Stored in the manifest like --accounts-max")
+      ->check(decimal_in(std::uint64_t{1}, bonus::kTableBoundMax))
       ->capture_default_str();
   std::int64_t id_window_s = config.engine.id_window_us / bonus::kUsPerSecond;
   app.add_option("--id-window-s", id_window_s,
                  "How long a write id is remembered (idempotency window), seconds. Stored in "
                  "the manifest like --accounts-max")
-      ->check(CLI::PositiveNumber)
+      ->check(decimal_in(std::int64_t{1}, bonus::kWindowMaxUs / bonus::kUsPerSecond))
       ->capture_default_str();
   app.add_option("--metrics-listen", config.metrics_listen,
                  "Serve Prometheus metrics (GET /metrics, plain HTTP, no authentication) on "
                  "HOST:PORT, e.g. 127.0.0.1:9400; port 0: any free one (the start line says "
-                 "which); off when not given");
+                 "which); off when not given. Not loopback: needs --insecure")
+      ->check(listen_address_check());
   add_tls_options(app, config);
   app.add_option("--auth-file", config.auth_file,
                  "Tokens and their roles, one `<sha256-hex> <role> <name>` a line (bonusctl "
@@ -195,35 +285,31 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", config.insecure,
                "Listen on a non-loopback address without authentication and TLS all the same "
                "(a trusted network only)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = parse_flags(app, argc, argv)) return *status;
 
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    spdlog::error("--listen {}: expected HOST:PORT", listen);
-    return 2;
-  }
-  config.listen_host = listen.substr(0, colon);
-  try {
-    const int port = std::stoi(listen.substr(colon + 1));
-    if (port < 0 || port > 65535) throw std::out_of_range("port");
-    config.listen_port = static_cast<std::uint16_t>(port);
-  } catch (const std::exception&) {
-    spdlog::error("--listen {}: bad port", listen);
-    return 2;
-  }
+  const auto address =
+      std::get<bonus::server::ListenAddress>(bonus::server::parse_listen_address(listen));
+  config.listen_host = address.host;
+  config.listen_port = address.port;
   config.durable = durability == "fsync";
   config.checkpoints = checkpoints == "on";
   config.checkpoint_map_bytes = checkpoint_map_mib << 20;
   config.engine.id_window_us = id_window_s * bonus::kUsPerSecond;
   config.limits_given = limits_given(app);
 
+  std::unique_ptr<bonus::server::DataLock> data_lock;  // held until bonusd exits
+  if (auto error = lock_data_dir(config.data_dir, data_lock)) {
+    spdlog::error("bonusd: cannot start: {}", *error);
+    return 1;
+  }
   bonus::server::Server server(config);
   if (auto error = server.start()) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {}:{} ({}), data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}, {}; {}",
-               config.listen_host, server.port(), transport_note(config), config.data_dir, server.config().shards,
+  spdlog::info("bonusd listening on {} ({}), data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}, {}; {}",
+               bonus::server::listen_address_text(config.listen_host, server.port()),
+               transport_note(config), config.data_dir, server.config().shards,
                durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
                checkpoints,
                allocator_note(), config.test_clock ? "ON" : "off", auth_note(server),

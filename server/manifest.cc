@@ -8,6 +8,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "server/private_files.h"
+
 namespace bonus::server {
 namespace {
 
@@ -154,7 +156,7 @@ std::optional<std::string> write_manifest(const std::string& dir, const Manifest
   const std::string path = dir + "/" + Manifest::kFileName;
   const std::string temp = path + ".tmp";
   const std::string bytes = encode_manifest(manifest);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFileMode);
   if (fd < 0) return errno_text("cannot create", temp, errno);
   std::optional<std::string> error;
   if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {

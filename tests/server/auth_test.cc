@@ -481,7 +481,7 @@ Exit run_bonusd(const std::vector<std::string>& args, const std::string& until_i
 
 TEST_F(Auth, NonLoopbackListenNeedsAuthAndTlsOrInsecure) {
   // Without auth (and without TLS): refused at once, whichever address.
-  for (const char* listen : {"0.0.0.0:0", ":::0"}) {
+  for (const char* listen : {"0.0.0.0:0", "[::]:0"}) {
     const Exit refused = run_bonusd({"--listen", listen}, "");
     EXPECT_EQ(refused.status, 1) << refused.output;
     EXPECT_NE(refused.output.find("without authentication (--auth-file) and TLS"),

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -1437,6 +1438,28 @@ TEST(Journal, RepairToolReportsThenDropsWithExitStatus) {
   EXPECT_EQ(run(std::string(JOURNAL_REPAIR_PATH) + " --data " + dir.path() + "/none", &out), 2)
       << out;
   EXPECT_TRUE(open_ok(d.options));
+}
+
+// Cut bytes are kept in files as private as the journal's (server/private_files.h),
+// whatever the umask.
+TEST(Journal, RepairToolCutFilesAreTheOwnersAlone) {
+  const mode_t old_umask = ::umask(022);
+  TempDir dir;
+  const Damaged d = write_three_segments(dir);
+  const auto records = parse_records(d.files.back());
+  write_at(d.files.back(), records.front().offset + 20, "X");
+  std::string out;
+  EXPECT_EQ(run(std::string(JOURNAL_REPAIR_PATH) + " --data " + d.options.dir + " --drop", &out), 0)
+      << out;
+  ::umask(old_umask);
+  int cuts = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(d.options.dir)) {
+    struct stat s {};
+    ASSERT_EQ(::stat(entry.path().c_str(), &s), 0);
+    EXPECT_EQ(s.st_mode & 0777, entry.is_directory() ? 0700u : 0600u) << entry.path();
+    if (entry.path().filename().string().rfind("cut-", 0) == 0) ++cuts;
+  }
+  EXPECT_GT(cuts, 0);
 }
 
 }  // namespace

@@ -276,11 +276,19 @@ TEST(MetricsRefusals, ConnectionLimitRefusalIsCounted) {
   EXPECT_EQ(delta(before, after, R"(bonus_refusals_total{reason="too_many_connections"})"), 1);
 }
 
-TEST(MetricsListen, BadAddressIsAStartError) {
+TEST(MetricsListen, BadAddressIsAUsageError) {
   BonusdProcess server;
   EXPECT_FALSE(server.start({"--metrics-listen", "127.0.0.1:94x"}));
-  EXPECT_NE(server.log().find("--metrics-listen 127.0.0.1:94x: bad port"), std::string::npos)
+  EXPECT_NE(server.log().find("--metrics-listen: '127.0.0.1:94x': bad port"), std::string::npos)
       << server.log();
+}
+
+TEST(MetricsListen, NonLoopbackNeedsInsecure) {
+  BonusdProcess server;
+  EXPECT_FALSE(server.start({"--metrics-listen", "0.0.0.0:0"}));
+  EXPECT_NE(server.log().find("refusing to serve metrics on 0.0.0.0:0"), std::string::npos)
+      << server.log();
+  ASSERT_TRUE(server.start({"--metrics-listen", "0.0.0.0:0", "--insecure"})) << server.log();
 }
 
 }  // namespace

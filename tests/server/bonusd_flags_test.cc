@@ -1,0 +1,184 @@
+// bonusd's flags are parsed strictly: each bad value below is a usage error (exit status
+// 2, before anything is created) with a message naming the flag; good values at the edges
+// of the same ranges still start.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tests/server/bonusd_child.h"
+
+namespace bonus::test {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/bonusd-flags-test-XXXXXX";
+    path_ = mkdtemp(pattern);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct BadFlag {
+  std::string flag;
+  std::string value;
+};
+
+// flag, value: each alone on an otherwise good command line.
+const std::vector<BadFlag> kBadFlags = {
+    {"--listen", "127.0.0.1:7400junk"},
+    {"--listen", ":"},
+    {"--listen", "127.0.0.1:"},
+    {"--listen", ":7400"},
+    {"--listen", "127.0.0.1:65536"},
+    {"--listen", "127.0.0.1:-1"},
+    {"--listen", "127.0.0.1:+80"},
+    {"--listen", "127.0.0.1"},
+    {"--listen", "localhost:7400"},
+    {"--listen", "::1:7400"},  // IPv6 needs brackets
+    {"--listen", "[::1]:7400x"},
+    {"--listen", "[127.0.0.1]:7400"},
+    {"--listen", "300.0.0.1:7400"},
+    {"--in-flight-max", "0"},
+    {"--in-flight-max", "-1"},
+    {"--in-flight-max", "4294967296"},
+    {"--connections-max", "0"},
+    {"--connections-max", "0x10"},
+    {"--connections-max", "2000000"},
+    {"--id-window-s", "0"},
+    {"--id-window-s", "-5"},
+    {"--id-window-s", "9223372036855"},  // × 10^6 overflows int64
+    {"--id-window-s", "9223372036854775807"},
+    {"--id-window-s", "99999999999999999999"},
+    {"--shards", "257"},
+    {"--shards", "-1"},
+    {"--sweep-interval-ms", "0"},
+    {"--sweep-interval-ms", "60001"},
+    {"--journal-segment-bytes", "0"},
+    {"--journal-segment-bytes", "4095"},
+    {"--journal-segment-bytes", "1073741825"},
+    {"--journal-segment-bytes", "-1"},
+    {"--checkpoint-records", "-1"},
+    {"--checkpoint-records", "1e6"},
+    {"--checkpoint-interval-s", "604801"},
+    {"--checkpoint-interval-s", "-1"},
+    {"--checkpoint-map-mib", "0"},
+    {"--accounts-max", "0"},
+    {"--accounts-max", "4294967297"},
+    {"--accounts-max", "-1"},
+    {"--orders-max", "0"},
+    {"--ids-max", "0"},
+    {"--ids-max", "18446744073709551616"},
+    {"--frame-size-max", "1023"},
+    {"--batch-commands-max", "0"},
+    {"--durability", "sometimes"},
+    {"--checkpoint", "yes"},
+};
+
+TEST(BonusdFlags, EachBadValueIsAUsageErrorNamingTheFlag) {
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  for (const BadFlag& bad : kBadFlags) {
+    std::vector<std::string> argv = {BONUSD_PATH, "--data", data};
+    if (bad.flag != "--listen") argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+    argv.push_back(bad.flag + "=" + bad.value);  // '=': a value may start with '-'
+    const auto run = ChildProcess::run(argv, 30000);
+    EXPECT_EQ(run.status, 2) << bad.flag << " " << bad.value << ": " << run.err;
+    EXPECT_NE(run.err.find(bad.flag), std::string::npos)
+        << bad.flag << " " << bad.value << ": " << run.err;
+    EXPECT_EQ(run.err.find("listening on"), std::string::npos) << run.err;
+    EXPECT_FALSE(std::filesystem::exists(data))
+        << bad.flag << " " << bad.value << ": a usage error must create nothing";
+    std::error_code ec;
+    std::filesystem::remove_all(data, ec);
+  }
+}
+
+TEST(BonusdFlags, UnknownFlagsAndStrayArgumentsAreUsageErrors) {
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--no-such-flag"}, {"stray"}, {"--listen"}}) {
+    std::vector<std::string> argv = {BONUSD_PATH, "--data", "/nonexistent/never"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const auto run = ChildProcess::run(argv, 30000);
+    EXPECT_EQ(run.status, 2) << extra.front() << ": " << run.err;
+  }
+}
+
+TEST(BonusdFlags, HelpExitsZeroOnStdout) {
+  const auto run = ChildProcess::run({BONUSD_PATH, "--help"}, 30000);
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("--connections-max"), std::string::npos) << run.out;
+}
+
+// Good values at the edges start, and the server takes them.
+TEST(BonusdFlags, ValuesAtTheEdgesStart) {
+  const std::vector<std::vector<std::string>> good = {
+      {"--connections-max", "1", "--in-flight-max", "1", "--sweep-interval-ms", "1"},
+      {"--connections-max", "010"},  // ten, not CLI11's octal eight
+      {"--id-window-s", "3153600000", "--journal-segment-bytes", "4096", "--shards", "1",
+       "--checkpoint-records", "0", "--checkpoint-interval-s", "0"},
+      {"--accounts-max", "1", "--orders-max", "1", "--ids-max", "1"},
+  };
+  for (const auto& args : good) {
+    TempDir dir;
+    std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data",
+                                     dir.path() + "/data"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess bonusd;
+    ASSERT_TRUE(bonusd.start(argv));
+    EXPECT_NE(wait_listening(bonusd), 0) << ::testing::PrintToString(args) << bonusd.err();
+    EXPECT_EQ(bonusd.stop(SIGTERM), 0) << bonusd.err();
+  }
+}
+
+bool ipv6_loopback_works() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Connects to [::1]:port: whether anything accepts there.
+bool connects_ipv6(std::uint16_t port) {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  addr.sin6_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+TEST(BonusdFlags, ListensOnIpv6InBrackets) {
+  if (!ipv6_loopback_works()) GTEST_SKIP() << "no IPv6 loopback on this machine";
+  TempDir dir;
+  ChildProcess bonusd;
+  ASSERT_TRUE(bonusd.start({BONUSD_PATH, "--listen", "[::1]:0", "--data", dir.path() + "/data",
+                            "--journal-segment-bytes", "8388608"}));
+  const std::uint16_t port = wait_listening(bonusd);
+  ASSERT_NE(port, 0) << bonusd.err();
+  EXPECT_NE(bonusd.err().find("listening on [::1]:" + std::to_string(port) + " "),
+            std::string::npos)
+      << bonusd.err();
+  EXPECT_TRUE(connects_ipv6(port));
+  EXPECT_EQ(bonusd.stop(SIGTERM), 0) << bonusd.err();
+}
+
+}  // namespace
+}  // namespace bonus::test
