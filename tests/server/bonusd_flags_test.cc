@@ -10,25 +10,10 @@
 #include <filesystem>
 
 #include "tests/server/bonusd_child.h"
+#include "tests/server/temp_dir.h"
 
 namespace bonus::test {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/bonusd-flags-test-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct BadFlag {
   std::string flag;
@@ -87,7 +72,7 @@ const std::vector<BadFlag> kBadFlags = {
 };
 
 TEST(BonusdFlags, EachBadValueIsAUsageErrorNamingTheFlag) {
-  TempDir dir;
+  TempDir dir("bonusd-flags-test");
   const std::string data = dir.path() + "/data";
   for (const BadFlag& bad : kBadFlags) {
     std::vector<std::string> argv = {BONUSD_PATH, "--data", data};
@@ -131,7 +116,7 @@ TEST(BonusdFlags, ValuesAtTheEdgesStart) {
       {"--accounts-max", "1", "--orders-max", "1", "--ids-max", "1"},
   };
   for (const auto& args : good) {
-    TempDir dir;
+    TempDir dir("bonusd-flags-test");
     std::vector<std::string> argv = {BONUSD_PATH, "--listen", "127.0.0.1:0", "--data",
                                      dir.path() + "/data"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -167,7 +152,7 @@ bool connects_ipv6(std::uint16_t port) {
 
 TEST(BonusdFlags, ListensOnIpv6InBrackets) {
   if (!ipv6_loopback_works()) GTEST_SKIP() << "no IPv6 loopback on this machine";
-  TempDir dir;
+  TempDir dir("bonusd-flags-test");
   ChildProcess bonusd;
   ASSERT_TRUE(bonusd.start({BONUSD_PATH, "--listen", "[::1]:0", "--data", dir.path() + "/data",
                             "--journal-segment-bytes", "8388608"}));

@@ -15,6 +15,7 @@
 
 #include "tests/server/bonusd_process.h"
 #include "tests/server/child_process.h"
+#include "tests/server/temp_dir.h"
 
 namespace bonus::test {
 namespace {
@@ -35,24 +36,8 @@ std::string holder_pid(const std::string& dir) {
   return text.substr(4, text.find('\n') - 4);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/data-lock-test-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 TEST(DataLock, SecondHolderIsRefusedWithTheFirstOnesPidUntilItIsReleased) {
-  TempDir dir;
+  TempDir dir("data-lock-test");
   auto first = DataLock::acquire(dir.path(), "first");
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<DataLock>>(first))
       << std::get<std::string>(first);
@@ -77,7 +62,7 @@ TEST(DataLock, SecondHolderIsRefusedWithTheFirstOnesPidUntilItIsReleased) {
 }
 
 TEST(DataLock, LockFileIsPrivateEvenIfAnOlderOneWasNot) {
-  TempDir dir;
+  TempDir dir("data-lock-test");
   const std::string path = dir.path() + "/lock";
   std::ofstream(path) << "pid 1\nprogram old\nstarted long ago and with a longer text\n";
   ::chmod(path.c_str(), 0644);

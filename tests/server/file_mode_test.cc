@@ -11,6 +11,7 @@
 
 #include "clients/cpp/client.h"
 #include "tests/server/bonusd_child.h"
+#include "tests/server/temp_dir.h"
 
 namespace bonus::test {
 namespace {
@@ -24,22 +25,6 @@ class PermissiveUmask {
 
  private:
   mode_t old_;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/file-mode-test-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 unsigned mode_of(const std::string& path) {
@@ -73,7 +58,7 @@ void write_checkpoint_and_advance(client::Client& c) {
 
 TEST(FileMode, EverythingBonusdCreatesIsTheOwnersAlone) {
   PermissiveUmask umask;
-  TempDir top;
+  TempDir top("file-mode-test");
   const std::string data = top.path() + "/nested/data";  // bonusd creates both
   ChildProcess bonusd;
   ASSERT_TRUE(bonusd.start({BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", data, "--test-clock",
@@ -107,7 +92,7 @@ TEST(FileMode, EverythingBonusdCreatesIsTheOwnersAlone) {
 }
 
 TEST(FileMode, AnExistingDirectoryOpenToOthersIsUsedWithAWarning) {
-  TempDir top;
+  TempDir top("file-mode-test");
   ASSERT_EQ(::chmod(top.path().c_str(), 0755), 0);
   ChildProcess bonusd;
   ASSERT_TRUE(bonusd.start({BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", top.path(),
