@@ -14,7 +14,7 @@ inline std::uint16_t listening_port(const std::string& log) {
   const std::string marker = "listening on ";
   const auto at = log.find(marker);
   if (at == std::string::npos) return 0;
-  const auto end = log.find(',', at);
+  const auto end = log.find_first_of(" ,", at + marker.size());  // "HOST:PORT (plain TCP), ..."
   const auto colon = log.rfind(':', end);
   if (end == std::string::npos || colon == std::string::npos || colon < at) return 0;
   return static_cast<std::uint16_t>(std::stoi(log.substr(colon + 1, end - colon - 1)));
