@@ -42,7 +42,6 @@ std::string_view admin_action_name(protocol::AdminAction action) {
 
 void AccessLog::refused(std::string_view peer, Role role, std::string_view token_name,
                         protocol::Opcode opcode, protocol::FrameError code, std::string_view why) {
-  // Metrics: count refusals by reason (code) here.
   std::uint64_t dropped = 0;
   if (!refused_.allow(LogLimiter::Clock::now(), dropped)) return;
   spdlog::warn("refused {} ({}): {}; {}{}", protocol::opcode_name(opcode),
@@ -67,7 +66,6 @@ void AccessLog::admin(std::string_view peer, Role role, std::string_view token_n
 }
 
 void AccessLog::connection_limit(std::string_view peer, std::uint32_t connections_max) {
-  // Metrics: count refusals by reason (too_many_connections) here.
   std::uint64_t dropped = 0;
   if (!connection_limit_.allow(LogLimiter::Clock::now(), dropped)) return;
   spdlog::warn("refused a connection from {}: {} connections open (--connections-max){}", peer,

@@ -1,11 +1,11 @@
 // AccessLog: the log lines about who asked for what: accepted hellos, requests refused
 // for lack of authentication or of a role's permission, admin requests, and connections
-// refused at --connections-max. Each line names the peer's address and the connection's role (and
-// its token's name); each kind is rate-limited (LogLimiter: 20 lines a second, then one
+// refused at --connections-max. Each line names the peer's address and the connection's
+// role (and its token's name); each kind is rate-limited (LogLimiter: 20 lines a second, then one
 // line saying how many were dropped), so a misbehaving client cannot flood the log.
 //
-// These are also the points where such events are counted: the metrics registry
-// (server/metrics.h) hooks in here, one call per method.
+// The refusals are counted elsewhere, with every ErrorReply the server sends
+// (bonus_refusals_total, server/metrics.h); this is only the log.
 //
 // Owned by the Server; network thread only.
 #pragma once
