@@ -106,6 +106,10 @@ TokenHash hash_token(std::string_view token) {
   return out;
 }
 
+std::string auth_file_line(std::string_view token, std::string_view role, std::string_view name) {
+  return to_hex(hash_token(token)) + " " + std::string(role) + " " + std::string(name);
+}
+
 std::string to_hex(const TokenHash& hash) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

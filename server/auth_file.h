@@ -30,6 +30,9 @@ using TokenHash = std::array<std::uint8_t, 32>;
 TokenHash hash_token(std::string_view token);
 // 64 lower-case hex digits.
 std::string to_hex(const TokenHash& hash);
+// The auth file's line that grants `token` the role named `role` under `name` (no '\n'):
+// "<sha256-hex> <role> <name>".
+std::string auth_file_line(std::string_view token, std::string_view role, std::string_view name);
 
 // Whether `name` is a good token name: 1..64 of [A-Za-z0-9._@-].
 bool is_token_name(std::string_view name);

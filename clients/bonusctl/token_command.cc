@@ -52,8 +52,7 @@ int run_token_new(Context& context) {
     return kExitRejected;
   }
   const std::string token = "bt_" + base64url(random, sizeof(random));
-  const std::string line = server::to_hex(server::hash_token(token)) + " " +
-                           std::string(server::role_name(*role)) + " " + name;
+  const std::string line = server::auth_file_line(token, server::role_name(*role), name);
   if (context.json()) {
     JsonWriter json;
     json.begin_object().field("token", token).field("line", line).end_object();

@@ -17,7 +17,7 @@ namespace bonus::test {
 
 inline std::string auth_line(const std::string& token, const std::string& role,
                              const std::string& name) {
-  return server::to_hex(server::hash_token(token)) + " " + role + " " + name + "\n";
+  return server::auth_file_line(token, role, name) + "\n";
 }
 
 class AuthFixture : public ::testing::Test {

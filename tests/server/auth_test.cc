@@ -35,7 +35,7 @@ const std::vector<std::pair<std::string, std::string>> kTokens = {{"tok-reader",
                                                                   {"tok-admin", "admin"}};
 
 std::string line_of(const std::string& token, const std::string& role, const std::string& name) {
-  return server::to_hex(server::hash_token(token)) + " " + role + " " + name + "\n";
+  return server::auth_file_line(token, role, name) + "\n";
 }
 
 std::string frame_of(Opcode op, std::uint64_t rid, const flatbuffers::FlatBufferBuilder& fbb) {

@@ -25,7 +25,7 @@ using client::ClientOptions;
 using protocol::FrameError;
 
 std::string auth_line(const std::string& token, const std::string& role, const std::string& name) {
-  return server::to_hex(server::hash_token(token)) + " " + role + " " + name + "\n";
+  return server::auth_file_line(token, role, name) + "\n";
 }
 
 class NetworkExposure : public ::testing::Test {
