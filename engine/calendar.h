@@ -8,11 +8,18 @@
 
 namespace bonus {
 
-// Months since January 1970 of the marketplace calendar (UTC+3) date of `t`.
-inline std::uint16_t calendar_month(TimeUs t) {
+// Days since 1 January 1970 of the marketplace calendar (UTC+3) date of `t`: the
+// purchase window of tiers counts whole days of this calendar.
+inline std::int64_t calendar_day(TimeUs t) {
   const TimeUs local = t + kCalendarOffsetUs;
   std::int64_t days = local / kUsPerDay;
   if (local % kUsPerDay < 0) --days;
+  return days;
+}
+
+// Months since January 1970 of the marketplace calendar (UTC+3) date of `t`.
+inline std::uint16_t calendar_month(TimeUs t) {
+  std::int64_t days = calendar_day(t);
   // Civil-from-days (Howard Hinnant's algorithm), proleptic Gregorian.
   days += 719468;
   const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;

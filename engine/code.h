@@ -40,9 +40,10 @@ enum class Code : std::uint16_t {
   invalid_timeout = 28,           // hold timeout out of range
   invalid_limits = 29,            // set_limits: no field named, or a value out of range
   shards_disagree = 30,           // server: a seller-wide command's shards answered apart (a bug; logged)
+  invalid_price = 31,             // accrue: price past the goods total maximum, or by price with no rate set
 };
 
-inline constexpr std::uint16_t kCodeCount = 31;
+inline constexpr std::uint16_t kCodeCount = 32;
 
 // snake_case name of a code, as the CLI and docs print it; "unknown" for a number
 // that is not a code.

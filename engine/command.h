@@ -10,6 +10,7 @@
 
 #include "engine/limits.h"
 #include "engine/lot_life.h"
+#include "engine/policy.h"
 #include "engine/types.h"
 
 namespace bonus {
@@ -29,6 +30,9 @@ struct Credit {
 
 // Pending cashback for an order: visible, not spendable. `life` applies from
 // confirmation (ttl, never or the policy default; absolute is `invalid_expiry`).
+// `amount` 0 with a `price`: the amount is the price at the buyer's rate now (tier
+// from its purchases in the window). The price, if any, counts in the buyer's
+// purchases from confirmation on.
 struct Accrue {
   Id128 id;
   OrderId order = 0;
@@ -36,7 +40,9 @@ struct Accrue {
   BuyerId buyer = 0;
   Amount amount = 0;
   LotLife life;
+  Kopecks price = 0;  // 0..kGoodsTotalMax
 };
+static_assert(sizeof(Accrue) == 72);  // its journal body (server/README.md)
 
 // Order picked up: the pending accrual becomes a lot, caps applied, life starting now.
 struct ConfirmAccrual {
@@ -117,7 +123,11 @@ struct SetPolicy {
     kBalanceMax = 2,
     kEarnMonthMax = 4,
     kLotLife = 8,
+    kRate = 16,
+    kTiers = 32,
+    kTierWindow = 64,
   };
+  static constexpr std::uint32_t kFieldsAll = 127;
   Id128 id;
   SellerId seller = 0;
   std::uint32_t fields = 0;
@@ -125,7 +135,14 @@ struct SetPolicy {
   Amount balance_max = 0;            // 1..kAmountMax
   Amount earn_month_max = 0;         // 1..kAmountMax
   TimeUs lot_life_us = 0;            // > 0, or kTimeNever
+  std::uint32_t rate_bp = 0;         // 1..kRateBpMax
+  std::uint32_t tier_window_days = 0;  // 1..kTierWindowDaysMax
+  std::uint32_t tier_count = 0;      // 0..kPolicyTiersMax (0: no tiers)
+  std::uint32_t reserved = 0;
+  // Thresholds ascending from above 0, rates 1..kRateBpMax; entries past tier_count zero.
+  PolicyTier tiers[kPolicyTiersMax] = {};
 };
+static_assert(sizeof(SetPolicy) == 200);  // its journal body (server/README.md)
 
 // The periodic tick (issued by the server, not by clients; no id): releases timed-out
 // holds and moves expired lots into the statistics. Does at most `limit` units of

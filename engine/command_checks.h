@@ -24,4 +24,13 @@ Code check_before_order(const Accrue& c);
 Code check_before_order(const Hold& c);
 Code check_before_order(const Spend& c);
 
+// A SetPolicy's fields on their own (docs/engine.md, set_policy): at least one known
+// field named, each named one in range; tiers with thresholds ascending from above 0,
+// rates 1..kRateBpMax and the entries past tier_count zero. Whether the policy it makes
+// has a base rate under its tiers depends on the seller's policy: the Ledger checks that.
+bool set_policy_valid(const SetPolicy& c);
+// A whole policy (a loaded one): every field in its range, tiers as set_policy_valid
+// wants them, and a base rate under any tiers.
+bool policy_valid(const Policy& p);
+
 }  // namespace bonus

@@ -18,6 +18,13 @@ void encode_command(const Command& command, std::string& out) {
 
 namespace {
 
+// Commands that grew (new fields at the end): the size of their body in journals
+// written before, read with the new fields zero. 0: the kind never grew.
+template <typename T>
+inline constexpr std::size_t kEarlierBytes = 0;
+template <> inline constexpr std::size_t kEarlierBytes<Accrue> = 64;     // before `price`
+template <> inline constexpr std::size_t kEarlierBytes<SetPolicy> = 56;  // before rates, tiers
+
 template <std::size_t I>
 std::size_t decode_as(std::size_t kind, std::string_view body, Command& out) {
   if constexpr (I == std::variant_size_v<Command>) {
@@ -25,8 +32,13 @@ std::size_t decode_as(std::size_t kind, std::string_view body, Command& out) {
   } else {
     if (kind != I) return decode_as<I + 1>(kind, body, out);
     using T = std::variant_alternative_t<I, Command>;
-    if (body.size() < sizeof(T)) return 0;
     T c;
+    if (kEarlierBytes<T> != 0 && body.size() == kEarlierBytes<T>) {
+      std::memcpy(static_cast<void*>(&c), body.data(), kEarlierBytes<T>);
+      out = c;
+      return 1 + kEarlierBytes<T>;
+    }
+    if (body.size() < sizeof(T)) return 0;
     std::memcpy(&c, body.data(), sizeof(T));
     out = c;
     return 1 + sizeof(T);

@@ -15,7 +15,9 @@ namespace bonus {
 void encode_command(const Command& command, std::string& out);
 
 // Decodes one command from the front of `in`. Returns the bytes it took, or 0 when `in`
-// does not start with a whole command of a known kind.
+// does not start with a whole command of a known kind. A body of the size a kind had
+// before it grew (Accrue before `price`, SetPolicy before rates and tiers) decodes when it
+// is all of `in`, with the new fields zero: journals written before still replay.
 std::size_t decode_command(std::string_view in, Command& out);
 
 }  // namespace bonus

@@ -23,6 +23,7 @@
 #include "engine/keyed_table.h"
 #include "engine/ledger_config.h"
 #include "engine/ledger_records.h"
+#include "engine/purchase_table.h"
 #include "engine/result.h"
 #include "engine/views.h"
 
@@ -213,7 +214,9 @@ class Ledger {
   // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
 
-  AccountView view_of(const Account& account, TimeUs now) const;
+  AccountView view_of(const Account& account, std::uint32_t account_index, TimeUs now) const;
+  // The buyer's place in the seller's tiers at `now` (purchases in the policy's window).
+  TierPlace tier_of(std::uint32_t account_index, const Policy& policy, TimeUs now) const;
 
   // Statistics: `f(counters)` for the seller and the total, and the campaign's when
   // campaign != 0.
@@ -235,6 +238,7 @@ class Ledger {
   KeyedTable<IdEntry> ids_;
   KeyedTable<Seller> sellers_;
   KeyedTable<Campaign> campaigns_;
+  PurchaseTable purchases_;  // by account index; saved in the account records
   Counters totals_;
 
   // Open holds by (deadline, order); entries of holds no longer open are skipped.

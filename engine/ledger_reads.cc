@@ -2,6 +2,7 @@
 // is never counted, swept or not.
 #include <algorithm>
 
+#include "engine/calendar.h"
 #include "engine/ledger.h"
 
 namespace bonus {
@@ -68,7 +69,12 @@ TimeUs Ledger::next_due_us() const {
   return due;
 }
 
-AccountView Ledger::view_of(const Account& a, TimeUs now) const {
+TierPlace Ledger::tier_of(std::uint32_t i, const Policy& policy, TimeUs now) const {
+  if (policy.tier_count == 0) return tier_place(policy, 0);
+  return tier_place(policy, purchases_.in_window(i, policy.tier_window_days, now));
+}
+
+AccountView Ledger::view_of(const Account& a, std::uint32_t i, TimeUs now) const {
   AccountView v;
   v.seller = a.seller;
   v.buyer = a.buyer;
@@ -86,6 +92,15 @@ AccountView Ledger::view_of(const Account& a, TimeUs now) const {
       v.next_expiry_amount += lot.amount;
     }
   }
+  const Policy& policy = policy_of(a.seller);
+  if (const Purchases* p = purchases_.find(i)) {
+    v.last_purchase_us = p->last_us;
+    v.purchases_kopecks = purchases_.in_window(i, policy.tier_window_days, now);
+  }
+  const TierPlace place = tier_place(policy, v.purchases_kopecks);
+  v.tier = place.tier;
+  v.rate_bp = place.rate_bp;
+  v.next_tier_kopecks = place.next_tier_kopecks;
   return v;
 }
 
@@ -95,9 +110,12 @@ AccountView Ledger::balance(SellerId seller, BuyerId buyer, TimeUs now) const {
     AccountView v;
     v.seller = seller;
     v.buyer = buyer;
+    const TierPlace place = tier_place(policy_of(seller), 0);
+    v.rate_bp = place.rate_bp;
+    v.next_tier_kopecks = place.next_tier_kopecks;
     return v;
   }
-  return view_of(accounts_[i], now);
+  return view_of(accounts_[i], i, now);
 }
 
 void Ledger::lots(SellerId seller, BuyerId buyer, TimeUs now, std::vector<LotView>& out) const {
@@ -119,24 +137,42 @@ void Ledger::cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us
   for (const CartLine& line : lines) {
     CartEntry e;
     e.seller = line.seller;
+    const Policy& policy = policy_of(line.seller);
     const std::uint32_t i = accounts_.find(line.seller, buyer);
+    AccountView v;
     if (i != AccountTable::kNone) {
       const Account& a = accounts_[i];
-      const AccountView v = view_of(a, now);
+      v = view_of(a, i, now);
       e.available = v.available;
-      e.spendable = std::min(v.available, spend_cap(policy_of(line.seller), line.goods_total));
+      e.spendable = std::min(v.available, spend_cap(policy, line.goods_total));
       e.pending = v.pending;
       e.expiring_soon = expiring_within(a, now, horizon).first;
       e.next_expiry_us = v.next_expiry_us;
+      // The month's allowance is this month's: a past month's `earned` is over.
+      const Amount earned = a.earned_month == calendar_month(now) ? a.earned : 0;
+      e.earn_month_room = policy.earn_month_max > earned ? policy.earn_month_max - earned : 0;
+    } else {
+      const TierPlace place = tier_place(policy, 0);
+      v.tier = place.tier;
+      v.rate_bp = place.rate_bp;
+      e.earn_month_room = policy.earn_month_max;
     }
+    const Amount balance = v.available + v.held;
+    e.balance_room = policy.balance_max > balance ? policy.balance_max - balance : 0;
+    e.tier = v.tier;
+    e.rate_bp = v.rate_bp;
+    // As deposit() would at confirmation: debt first, then the caps.
+    const Amount by_rate = earn_by_rate(std::min(line.goods_total, kGoodsTotalMax), v.rate_bp);
+    const Amount rest = by_rate - std::min<Amount>(v.debt, by_rate);
+    e.earn = std::min({rest, e.earn_month_room, e.balance_room});
     out.push_back(e);
   }
 }
 
 void Ledger::wallet(BuyerId buyer, TimeUs now, std::vector<AccountView>& out) const {
   out.clear();
-  accounts_.for_buyer(buyer, [&](std::uint32_t, const Account& a) {
-    const AccountView v = view_of(a, now);
+  accounts_.for_buyer(buyer, [&](std::uint32_t i, const Account& a) {
+    const AccountView v = view_of(a, i, now);
     if (v.available > 0 || v.held > 0 || v.pending > 0 || v.debt > 0) out.push_back(v);
   });
   std::sort(out.begin(), out.end(),

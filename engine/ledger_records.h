@@ -57,6 +57,7 @@ struct AccrualOrder {
   // Of `credited`, what counted against the month's earn allowance (not what repaid
   // debt); a reversal in the same month gives it back.
   std::uint32_t earned = 0;
+  Kopecks price = 0;  // counts in the buyer's purchases from confirmation to reversal
 
   OrderId key() const { return order; }
   static std::uint64_t hash(OrderId order) { return mix64(order); }

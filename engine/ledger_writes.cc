@@ -148,7 +148,18 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
-  if (i != AccountTable::kNone && accounts_[i].pending + c.amount > kAccountAmountMax) {
+  Amount amount = c.amount;
+  std::uint32_t rate_bp = 0;
+  if (amount == 0) {
+    // By price: the buyer's rate now (an account not created yet has no purchases).
+    const Policy& policy = policy_of(c.seller);
+    rate_bp = i == AccountTable::kNone ? tier_place(policy, 0).rate_bp
+                                       : tier_of(i, policy, now).rate_bp;
+    if (rate_bp == 0) return Result::of(Code::invalid_price);
+    amount = earn_by_rate(c.price, rate_bp);
+    if (amount > kAmountMax) return Result::of(Code::overflow);
+  }
+  if (i != AccountTable::kNone && accounts_[i].pending + amount > kAccountAmountMax) {
     return Result::of(Code::overflow);
   }
   if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
@@ -159,12 +170,14 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
     o.buyer = c.buyer;
     o.account = i;
     o.life = c.life;
-    o.amount = c.amount;
+    o.amount = amount;
+    o.price = c.price;
   });
-  accounts_[i].pending += static_cast<std::uint32_t>(c.amount);
-  count(c.seller, 0, [&](Counters& k) { k.pending += c.amount; });
+  accounts_[i].pending += static_cast<std::uint32_t>(amount);
+  count(c.seller, 0, [&](Counters& k) { k.pending += amount; });
   Result r;
-  r.amount = c.amount;
+  r.amount = amount;
+  r.aux = rate_bp;
   return r;
 }
 
@@ -190,6 +203,7 @@ Result Ledger::confirm_accrual(const ConfirmAccrual& c, TimeUs now) {
     return Result::of(e);
   }
   finish_accrual(*o, AccrualOrder::State::confirmed, now);
+  purchases_.add(o->account, o->price, now);
   const Result r = deposit(o->account, o->amount, expires_at_us, o->order, true, now, &o->lot_seq);
   o->credited = r.amount;
   o->earned = static_cast<std::uint32_t>(r.amount - r.aux);
@@ -244,6 +258,7 @@ Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
   a.debt += static_cast<std::uint32_t>(left);
   count(a.seller, 0, [&](Counters& k) { k.debt += left; });
   give_back_earned(a, *o, now);
+  purchases_.remove(o->account, o->price, o->finished_us);
   o->state = AccrualOrder::State::reversed;
   Result r;
   r.amount = o->credited;
@@ -509,22 +524,21 @@ Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
 }
 
 Result Ledger::set_policy(const SetPolicy& c, TimeUs) {
-  constexpr std::uint32_t kKnown =
-      SetPolicy::kSpendShare | SetPolicy::kBalanceMax | SetPolicy::kEarnMonthMax | SetPolicy::kLotLife;
-  const bool bad =
-      c.fields == 0 || (c.fields & ~kKnown) != 0 ||
-      ((c.fields & SetPolicy::kSpendShare) &&
-       (c.spend_share_bp == 0 || c.spend_share_bp > kSpendShareBpMax)) ||
-      ((c.fields & SetPolicy::kBalanceMax) && (c.balance_max == 0 || c.balance_max > kAmountMax)) ||
-      ((c.fields & SetPolicy::kEarnMonthMax) &&
-       (c.earn_month_max == 0 || c.earn_month_max > kAmountMax)) ||
-      ((c.fields & SetPolicy::kLotLife) && c.lot_life_us <= 0);
-  if (bad) return Result::of(Code::invalid_policy);
-  Policy& p = seller_of(c.seller).policy;
+  if (!set_policy_valid(c)) return Result::of(Code::invalid_policy);
+  Policy p = policy_of(c.seller);
   if (c.fields & SetPolicy::kSpendShare) p.spend_share_bp = c.spend_share_bp;
   if (c.fields & SetPolicy::kBalanceMax) p.balance_max = c.balance_max;
   if (c.fields & SetPolicy::kEarnMonthMax) p.earn_month_max = c.earn_month_max;
   if (c.fields & SetPolicy::kLotLife) p.lot_life_us = c.lot_life_us;
+  if (c.fields & SetPolicy::kRate) p.rate_bp = c.rate_bp;
+  if (c.fields & SetPolicy::kTierWindow) p.tier_window_days = c.tier_window_days;
+  if (c.fields & SetPolicy::kTiers) {
+    p.tier_count = c.tier_count;
+    std::copy(std::begin(c.tiers), std::end(c.tiers), std::begin(p.tiers));
+  }
+  // Tiers raise a base rate: a policy with tiers and no rate has no rate below them.
+  if (p.tier_count > 0 && p.rate_bp == 0) return Result::of(Code::invalid_policy);
+  seller_of(c.seller).policy = p;
   return Result{};
 }
 

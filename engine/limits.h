@@ -57,4 +57,13 @@ inline constexpr Amount kPolicyBalanceMaxDefault = 30'000;
 inline constexpr Amount kPolicyEarnMonthMaxDefault = 30'000;
 inline constexpr TimeUs kPolicyLotLifeDefaultUs = 365 * kUsPerDay;
 
+// Cashback by rate (docs/engine.md, "Rates and tiers"). A rate is in basis points of
+// the price: 500 = 5 %. No rate by default: an accrual by price needs the seller to set one.
+inline constexpr std::uint32_t kRateBpMax = 10'000;
+// Tiers a policy may have, beside its base rate.
+inline constexpr std::uint32_t kPolicyTiersMax = 8;
+// The purchase window of tiers, in calendar days (today included): default and range.
+inline constexpr std::uint32_t kTierWindowDaysDefault = 365;
+inline constexpr std::uint32_t kTierWindowDaysMax = 730;
+
 }  // namespace bonus

@@ -39,21 +39,30 @@ constexpr std::uint32_t tag(const char (&name)[5]) {
 constexpr std::uint32_t kSectionTags[kStateTableCount] = {tag("SELR"), tag("ACCT"), tag("CAMP"),
                                                           tag("HOLD"), tag("ACRL"), tag("IDS_")};
 constexpr std::uint32_t kTotals = tag("TOTL");
-// The smallest record of each table, to bound a section's count by what is left.
+// The smallest record of each table, to bound a section's count by what is left (as
+// in version 3, whose records are the shortest).
 constexpr std::size_t kRecordMinBytes[kStateTableCount] = {128, 48, 112, 88, 72, 56};
 
 // The record values (docs/state-format.md).
 void put_record(Writer& w, const Seller& s) {
   w.put(s.seller);
   w.put(s.policy.spend_share_bp);
-  w.put(std::uint32_t{0});
+  w.put(s.policy.rate_bp);
   w.put(s.policy.balance_max);
   w.put(s.policy.earn_month_max);
   w.put(s.policy.lot_life_us);
   w.counters(s.counters);
+  w.put(s.policy.tier_window_days);
+  w.put(s.policy.tier_count);
+  for (std::uint32_t k = 0; k < s.policy.tier_count; ++k) {
+    w.put(s.policy.tiers[k].threshold_kopecks);
+    w.put(s.policy.tiers[k].rate_bp);
+    w.put(std::uint32_t{0});
+  }
 }
 
-void put_record(Writer& w, const Account& a) {
+// An account's record with its purchases (none: `purchases` null).
+void put_record(Writer& w, const Account& a, const Purchases* purchases) {
   w.put(a.seller);
   w.put(a.buyer);
   for (std::uint32_t v : {a.held, a.pending, a.debt, a.earned, a.lot_seq_next, a.sweep_bucket}) {
@@ -63,6 +72,14 @@ void put_record(Writer& w, const Account& a) {
   w.put(static_cast<std::uint16_t>(a.lot_count()));
   w.put(std::uint32_t{0});
   for (const Lot& lot : a.lots()) w.lot(lot);
+  w.put(purchases == nullptr ? TimeUs{0} : purchases->last_us);
+  w.put(static_cast<std::uint32_t>(purchases == nullptr ? 0 : purchases->days.size()));
+  w.put(std::uint32_t{0});
+  if (purchases == nullptr) return;
+  for (const PurchaseDay& d : purchases->days) {
+    w.put(d.day);
+    w.put(d.kopecks);
+  }
 }
 
 void put_record(Writer& w, const Campaign& c) {
@@ -104,6 +121,7 @@ void put_record(Writer& w, const AccrualOrder& a) {
   w.put(a.credited);
   w.put(a.lot_seq);
   w.put(a.earned);
+  w.put(a.price);
 }
 
 void put_record(Writer& w, const IdEntry& e) {
@@ -213,7 +231,9 @@ std::string StateCodec::encode(const Ledger& l) {
   w.put(kSectionTags[static_cast<int>(StateTable::accounts)]);
   w.put(std::uint32_t{0});
   w.put(std::uint64_t{l.accounts_.size()});
-  for (std::uint32_t i = 0; i < l.accounts_.size(); ++i) put_record(w, l.accounts_[i]);
+  for (std::uint32_t i = 0; i < l.accounts_.size(); ++i) {
+    put_record(w, l.accounts_[i], l.purchases_.find(i));
+  }
   put_section(w, StateTable::campaigns, sorted_records(l.campaigns_, all));
   put_section(w, StateTable::holds, sorted_records(l.holds_, [&](const HoldOrder& h) {
                 return l.hold_live(h, now);
@@ -242,12 +262,14 @@ std::optional<std::string> StateCodec::decode(std::string_view bytes, Ledger& l)
 
   Reader r(body.substr(sizeof(kMagic)));
   const auto version = r.get<std::uint32_t>();
-  if (version != kVersion) {
+  if (version != kVersion && version != kVersionEarlier) {
     return "state: format version " + std::to_string(version) +
-           " is not supported (this build reads " + std::to_string(kVersion) + ")";
+           " is not supported (this build reads " + std::to_string(kVersionEarlier) + " and " +
+           std::to_string(kVersion) + ")";
   }
   r.get<std::uint32_t>();
   StateLoader loader(l);
+  loader.set_version(version);
   loader.set_last_time(r.get<TimeUs>());
   if (auto error = loader.set_limits_from(r)) return error;
 
@@ -298,7 +320,7 @@ void StateCodec::give_changes(const Ledger& l, StateSink& sink) {
     key_of(i, key);
     value.clear();
     Writer w(value);
-    put_record(w, l.accounts_[i]);
+    put_record(w, l.accounts_[i], l.purchases_.find(i));
     sink.put(StateTable::accounts, key, value);
   }
 

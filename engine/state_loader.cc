@@ -4,6 +4,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "engine/command_checks.h"
 #include "engine/ledger.h"
 #include "engine/state_bytes.h"
 
@@ -15,10 +16,12 @@ using state_bytes::Reader;
 std::optional<std::string> StateLoader::header(std::string_view value) {
   Reader r(value);
   const auto version = r.get<std::uint32_t>();
-  if (r.failed() || version != StateCodec::kVersion) {
+  if (r.failed() || (version != StateCodec::kVersion && version != StateCodec::kVersionEarlier)) {
     return "state header: format version " + std::to_string(version) +
-           " is not supported (this build reads " + std::to_string(StateCodec::kVersion) + ")";
+           " is not supported (this build reads " + std::to_string(StateCodec::kVersionEarlier) +
+           " and " + std::to_string(StateCodec::kVersion) + ")";
   }
+  version_ = version;
   r.get<std::uint32_t>();
   set_last_time(r.get<TimeUs>());
   for (std::uint64_t& n : counts_) n = r.get<std::uint64_t>();
@@ -125,15 +128,22 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       Seller s;
       s.seller = r.get<SellerId>();
       s.policy.spend_share_bp = r.get<std::uint32_t>();
-      r.get<std::uint32_t>();
+      s.policy.rate_bp = r.get<std::uint32_t>();
       s.policy.balance_max = r.get<Amount>();
       s.policy.earn_month_max = r.get<Amount>();
       s.policy.lot_life_us = r.get<TimeUs>();
       s.counters = r.counters();
-      if (r.failed() || s.policy.spend_share_bp == 0 || s.policy.spend_share_bp > kSpendShareBpMax ||
-          s.policy.lot_life_us <= 0) {
-        return false;
+      if (version_ >= 4) {
+        s.policy.tier_window_days = r.get<std::uint32_t>();
+        s.policy.tier_count = r.get<std::uint32_t>();
+        if (s.policy.tier_count > kPolicyTiersMax) return false;
+        for (std::uint32_t k = 0; k < s.policy.tier_count; ++k) {
+          s.policy.tiers[k].threshold_kopecks = r.get<Kopecks>();
+          s.policy.tiers[k].rate_bp = r.get<std::uint32_t>();
+          if (r.get<std::uint32_t>() != 0) return false;
+        }
       }
+      if (r.failed() || !policy_valid(s.policy)) return false;
       key_of(s, key_);
       if (!admit(table)) return false;
       l.sellers_.insert(s.seller, [&](Seller& into) { into = s; });
@@ -167,6 +177,21 @@ bool StateLoader::restore(StateTable table, Reader& r) {
           return false;
         }
         a.insert_lot(lot);
+      }
+      if (version_ >= 4) {
+        const auto last_us = r.get<TimeUs>();
+        const auto days = r.get<std::uint32_t>();
+        r.get<std::uint32_t>();
+        if (r.failed() || days > r.left() / sizeof(PurchaseDay) || (days > 0 && last_us == 0)) {
+          return false;
+        }
+        std::vector<PurchaseDay> kept(days);
+        for (std::uint32_t k = 0; k < days; ++k) {
+          kept[k].day = r.get<std::int64_t>();
+          kept[k].kopecks = r.get<Kopecks>();
+          if (kept[k].kopecks == 0 || (k > 0 && kept[k - 1].day >= kept[k].day)) return false;
+        }
+        if (last_us != 0) l.purchases_.restore(i, last_us, std::move(kept));
       }
       if (a.sweep_bucket != Account::kNoBucket) l.expiry_.restore(a.sweep_bucket, i);
       return true;
@@ -244,7 +269,8 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       a.credited = r.get<Amount>();
       a.lot_seq = r.get<std::uint32_t>();
       a.earned = r.get<std::uint32_t>();
-      if (r.failed() || state > 3 || kind > 3 || a.earned > a.credited ||
+      if (version_ >= 4) a.price = r.get<Kopecks>();
+      if (r.failed() || a.price > kGoodsTotalMax || state > 3 || kind > 3 || a.earned > a.credited ||
           a.account >= l.accounts_.size() ||
           l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer) {
         return false;

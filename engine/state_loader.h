@@ -45,6 +45,8 @@ class StateLoader {
   // read from `r` (which holds more after it), the time and the totals.
   [[nodiscard]] std::optional<std::string> next(StateTable table, state_bytes::Reader& r);
   void set_last_time(TimeUs last_time_us);
+  // The format version of the records (decode reads it from the blob; header() sets it).
+  void set_version(std::uint32_t version) { version_ = version; }
   void set_totals_from(state_bytes::Reader& r);
   // The limits block (StateCodec::kLimitsBytes): the ledger's config and its count of
   // SetLimits; an error when the config is out of range (config_valid).
@@ -60,6 +62,7 @@ class StateLoader {
 
   Ledger& ledger_;
   bool have_header_ = false;
+  std::uint32_t version_ = StateCodec::kVersion;
   std::uint64_t counts_[kStateTableCount] = {};
   std::uint64_t loaded_[kStateTableCount] = {};
   int table_ = -1;        // of the last record

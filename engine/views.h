@@ -19,6 +19,14 @@ struct AccountView {
   TimeUs next_expiry_us = kTimeNever;  // soonest expiry of an available lot
   Amount next_expiry_amount = 0;       // what expires at that moment
   bool exists = false;                 // the account has ever been created
+  // Rates and tiers (docs/engine.md): the buyer's confirmed purchases with the seller in
+  // the policy's window, the tier they reach (0: the base rate) and its rate (0: the
+  // seller set none), and what is still needed for the next tier (0: at the top).
+  std::uint32_t tier = 0;
+  std::uint32_t rate_bp = 0;
+  Kopecks purchases_kopecks = 0;
+  Kopecks next_tier_kopecks = 0;
+  TimeUs last_purchase_us = 0;  // the last confirmed accrual; 0: none
 
   friend bool operator==(const AccountView&, const AccountView&) = default;
 };
@@ -45,6 +53,13 @@ struct CartEntry {
   Amount pending = 0;         // will be accrued
   Amount expiring_soon = 0;   // of available, expiring within the query's window
   TimeUs next_expiry_us = kTimeNever;
+  // What buying the line would earn, were it confirmed now: goods_total at the buyer's
+  // rate (`rate_bp` of `tier`), less debt it would repay, cut by the caps.
+  Amount earn = 0;
+  std::uint32_t tier = 0;
+  std::uint32_t rate_bp = 0;  // 0: the seller set no rate (earn 0)
+  Amount earn_month_room = 0;  // of this month's earn allowance, left
+  Amount balance_room = 0;     // room under the balance cap (available + held)
 
   friend bool operator==(const CartEntry&, const CartEntry&) = default;
 };

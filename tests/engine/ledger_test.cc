@@ -40,7 +40,8 @@ inline void PrintTo(const ExpiringEntry& e, std::ostream* os) {
 inline void PrintTo(const CartEntry& e, std::ostream* os) {
   *os << "{seller " << e.seller << ", available " << e.available << ", spendable "
       << e.spendable << ", pending " << e.pending << ", soon " << e.expiring_soon << ", next "
-      << e.next_expiry_us << "}";
+      << e.next_expiry_us << ", earn " << e.earn << " at " << e.rate_bp << " bp (tier " << e.tier
+      << "), month room " << e.earn_month_room << ", balance room " << e.balance_room << "}";
 }
 
 namespace {
@@ -1573,7 +1574,7 @@ TEST_F(LedgerTest, Reads_IgnoreExpiredUnsweptLots) {
   const std::vector<CartLine> lines = {{S1, kGoods}};
   std::vector<CartEntry> cart;
   ledger_->cart(B1, lines, 2 * kUsPerHour, now_, cart);
-  EXPECT_EQ(cart, (std::vector<CartEntry>{{S1, 50, 50, 0, 50, h2}}));
+  EXPECT_EQ(cart, (std::vector<CartEntry>{{S1, 50, 50, 0, 50, h2, 0, 0, 0, 29'850, 29'950}}));
 
   std::vector<AccountView> wallet;
   ledger_->wallet(B1, now_, wallet);
@@ -1600,9 +1601,10 @@ TEST_F(LedgerTest, Cart_SpendableIsAvailableCappedBySpendCap) {
   const std::vector<CartLine> lines = {{S1, 5'000}, {S2, 1'000'000}, {S3, 10'000}};
   std::vector<CartEntry> cart;
   ledger_->cart(B1, lines, kUsPerHour, now_, cart);  // soon: lots expiring by now + 1h
-  EXPECT_EQ(cart, (std::vector<CartEntry>{{S1, 100, 49, 25, 60, h1},
-                                          {S2, 30, 30, 0, 0, h2},
-                                          {S3, 0, 0, 0, 0, kTimeNever}}));
+  // No rate set: nothing to earn; the rooms are the default caps less what is used.
+  EXPECT_EQ(cart, (std::vector<CartEntry>{{S1, 100, 49, 25, 60, h1, 0, 0, 0, 29'900, 29'900},
+                                          {S2, 30, 30, 0, 0, h2, 0, 0, 0, 29'970, 29'970},
+                                          {S3, 0, 0, 0, 0, kTimeNever, 0, 0, 0, 30'000, 30'000}}));
 }
 
 TEST_F(LedgerTest, Wallet_ListsNonEmptyAccountsBySeller) {

@@ -76,7 +76,7 @@ std::string str(const Command& command) {
             << " campaign=" << c.campaign << " life=" << str(c.life) << " reason=" << c.reason;
         } else if constexpr (std::is_same_v<T, Accrue>) {
           o << " order=" << c.order << " seller=" << c.seller << " buyer=" << c.buyer
-            << " amount=" << c.amount << " life=" << str(c.life);
+            << " amount=" << c.amount << " life=" << str(c.life) << " price=" << c.price;
         } else if constexpr (std::is_same_v<T, ConfirmAccrual> ||
                              std::is_same_v<T, CancelAccrual> || std::is_same_v<T, Release> ||
                              std::is_same_v<T, ReverseAccrual>) {
@@ -96,7 +96,11 @@ std::string str(const Command& command) {
         } else if constexpr (std::is_same_v<T, SetPolicy>) {
           o << " seller=" << c.seller << " fields=" << c.fields
             << " share_bp=" << c.spend_share_bp << " balance_max=" << c.balance_max
-            << " earn_month_max=" << c.earn_month_max << " lot_life_us=" << c.lot_life_us;
+            << " earn_month_max=" << c.earn_month_max << " lot_life_us=" << c.lot_life_us
+            << " rate_bp=" << c.rate_bp << " tier_window_days=" << c.tier_window_days
+            << " tiers=" << c.tier_count << "[";
+          for (const PolicyTier& t : c.tiers) o << " " << t.threshold_kopecks << ":" << t.rate_bp;
+          o << " ]";
         } else if constexpr (std::is_same_v<T, Sweep>) {
           o << " limit=" << c.limit;
         } else if constexpr (std::is_same_v<T, SetLimits>) {
@@ -121,7 +125,9 @@ std::string str(const AccountView& v) {
   o << "{seller=" << v.seller << " buyer=" << v.buyer << " available=" << v.available
     << " held=" << v.held << " pending=" << v.pending << " debt=" << v.debt
     << " next_expiry=" << v.next_expiry_us << " next_amount=" << v.next_expiry_amount
-    << " exists=" << v.exists << "}";
+    << " exists=" << v.exists << " tier=" << v.tier << " rate_bp=" << v.rate_bp
+    << " purchases=" << v.purchases_kopecks << " next_tier=" << v.next_tier_kopecks
+    << " last_purchase=" << v.last_purchase_us << "}";
   return o.str();
 }
 
@@ -136,7 +142,9 @@ std::string str(const CartEntry& v) {
   std::ostringstream o;
   o << "{seller=" << v.seller << " available=" << v.available << " spendable=" << v.spendable
     << " pending=" << v.pending << " expiring_soon=" << v.expiring_soon
-    << " next_expiry=" << v.next_expiry_us << "}";
+    << " next_expiry=" << v.next_expiry_us << " earn=" << v.earn << " tier=" << v.tier
+    << " rate_bp=" << v.rate_bp << " month_room=" << v.earn_month_room
+    << " balance_room=" << v.balance_room << "}";
   return o.str();
 }
 
@@ -616,6 +624,17 @@ class Generator {
     c.seller = seller();
     c.buyer = buyer();
     c.amount = amount();
+    // By price (amount 0) half the time; a price beside an amount counts as a purchase.
+    const double p = unit();
+    if (p < 0.45) {
+      c.amount = 0;
+      c.price = u64(0, 3) == 0 ? u64(0, 300) : u64(100, 5'000'000);
+    } else if (p < 0.47) {
+      c.price = chance(0.5) ? kGoodsTotalMax + 1 : kGoodsTotalMax;
+      if (chance(0.5)) c.amount = 0;
+    } else if (p < 0.75) {
+      c.price = u64(100, 2'000'000);
+    }
     c.life = life(false);
     remember(accrual_orders_, c.order);
     return c;
@@ -715,6 +734,23 @@ class Generator {
       c.lot_life_us = kTimeNever;
     } else {
       c.lot_life_us = kPolicyLotLifeDefaultUs;
+    }
+    // Rates and tiers: mostly valid, now and then out of range, tiers without a rate.
+    if (chance(0.6)) c.fields |= SetPolicy::kRate;
+    if (chance(0.5)) c.fields |= SetPolicy::kTiers;
+    if (chance(0.3)) c.fields |= SetPolicy::kTierWindow;
+    c.rate_bp = chance(0.05) ? (chance(0.5) ? 0 : kRateBpMax + 1)
+                             : static_cast<std::uint32_t>(u64(1, 1'500));
+    c.tier_window_days = chance(0.05) ? (chance(0.5) ? 0 : kTierWindowDaysMax + 1)
+                                      : static_cast<std::uint32_t>(u64(1, 40));
+    if (c.fields & SetPolicy::kTiers) {
+      c.tier_count = static_cast<std::uint32_t>(u64(0, chance(0.03) ? 9 : kPolicyTiersMax));
+      Kopecks threshold = 0;
+      for (std::uint32_t k = 0; k < std::min(c.tier_count, kPolicyTiersMax); ++k) {
+        threshold += chance(0.03) ? 0 : u64(1, 3'000'000);
+        c.tiers[k].threshold_kopecks = threshold;
+        c.tiers[k].rate_bp = chance(0.03) ? 0 : static_cast<std::uint32_t>(u64(1, 3'000));
+      }
     }
     return c;
   }

@@ -388,7 +388,10 @@ Result ReferenceLedger::credit_steps(SellerId seller, BuyerId buyer, Account& ac
 // accrue, confirm_accrual, cancel_accrual
 
 Result ReferenceLedger::write(const Accrue& c, TimeUs now) {
-  if (Code code = check_amount(c.amount); code != Code::ok) return result_of(code);
+  if (c.price > kGoodsTotalMax) return result_of(Code::invalid_price);
+  if (c.amount != 0 || c.price == 0) {
+    if (Code code = check_amount(c.amount); code != Code::ok) return result_of(code);
+  }
   if (c.life.kind == LotLife::Kind::absolute) return result_of(Code::invalid_expiry);
   if (c.life.kind == LotLife::Kind::ttl && c.life.value <= 0) {
     return result_of(Code::invalid_expiry);
@@ -399,7 +402,23 @@ Result ReferenceLedger::write(const Accrue& c, TimeUs now) {
   if (account == nullptr && accounts_.size() >= config_.accounts_max) {
     return result_of(Code::accounts_full);
   }
-  if (account != nullptr && account->pending + c.amount > kAccountAmountMax) {
+  // "amount 0 with a price: the price at the buyer's rate now, rounded down".
+  Amount amount = c.amount;
+  std::uint32_t rate_bp = 0;
+  if (amount == 0) {
+    AccountView v;
+    tier_fields(c.seller, account, now, v);
+    if (v.rate_bp == 0) {
+      note("accrue: by price with no rate");
+      return result_of(Code::invalid_price);
+    }
+    rate_bp = v.rate_bp;
+    amount = c.price * rate_bp / 10'000 / 100;
+    note(v.tier > 0 ? "accrue: by price at a tier's rate" : "accrue: by price at the base rate");
+    if (amount == 0) note("accrue: by price earns nothing");
+    if (amount > kAmountMax) return result_of(Code::overflow);
+  }
+  if (account != nullptr && account->pending + amount > kAccountAmountMax) {
     note("accrue: pending would pass 32 bits");
     return result_of(Code::overflow);
   }
@@ -408,13 +427,14 @@ Result ReferenceLedger::write(const Accrue& c, TimeUs now) {
   AccrualOrder accrual;
   accrual.seller = c.seller;
   accrual.buyer = c.buyer;
-  accrual.amount = c.amount;
+  accrual.amount = amount;
   accrual.life = c.life;
+  accrual.price = c.price;
   if (accruals_.count(c.order) != 0) note("orders: forgotten accrual id used again");
   accruals_[c.order] = accrual;  // replaces a forgotten accrual with this id, if any
-  account->pending += c.amount;
-  add(Stat::pending, c.seller, 0, c.amount);
-  return ok_result(c.amount, 0);
+  account->pending += amount;
+  add(Stat::pending, c.seller, 0, amount);
+  return ok_result(amount, rate_bp);
 }
 
 Result ReferenceLedger::write(const ConfirmAccrual& c, TimeUs now) {
@@ -453,6 +473,8 @@ Result ReferenceLedger::write(const ConfirmAccrual& c, TimeUs now) {
   accrual->earned = result.amount - result.aux;
   accrual->state = AccrualState::confirmed;
   accrual->finished_at = now;
+  account.last_purchase = now;
+  if (accrual->price > 0) account.purchases.emplace_back(now, accrual->price);
   return result;
 }
 
@@ -812,6 +834,14 @@ Result ReferenceLedger::write(const ReverseAccrual& c, TimeUs now) {
   } else if (accrual->earned > 0) {
     note("reverse: confirmed in another month, allowance stays");
   }
+  // "A reversal takes its price back out of the purchases of its confirmation day."
+  for (auto it = account.purchases.begin(); it != account.purchases.end(); ++it) {
+    if (it->first == accrual->finished_at && it->second == accrual->price) {
+      note("reverse: removes a purchase");
+      account.purchases.erase(it);
+      break;
+    }
+  }
   accrual->state = AccrualState::reversed;  // finished_at stays the confirmation's
   return ok_result(accrual->credited, missing);
 }
@@ -839,7 +869,8 @@ Result ReferenceLedger::write(const RevokeCampaign& c, TimeUs now) {
 
 Result ReferenceLedger::write(const SetPolicy& c, TimeUs /*now*/) {
   const std::uint32_t known = SetPolicy::kSpendShare | SetPolicy::kBalanceMax |
-                              SetPolicy::kEarnMonthMax | SetPolicy::kLotLife;
+                              SetPolicy::kEarnMonthMax | SetPolicy::kLotLife | SetPolicy::kRate |
+                              SetPolicy::kTiers | SetPolicy::kTierWindow;
   if (c.fields == 0 || (c.fields & ~known) != 0) return result_of(Code::invalid_policy);
   if ((c.fields & SetPolicy::kSpendShare) &&
       (c.spend_share_bp < 1 || c.spend_share_bp > kSpendShareBpMax)) {
@@ -855,11 +886,49 @@ Result ReferenceLedger::write(const SetPolicy& c, TimeUs /*now*/) {
   if ((c.fields & SetPolicy::kLotLife) && !(c.lot_life_us > 0 || c.lot_life_us == kTimeNever)) {
     return result_of(Code::invalid_policy);
   }
+  if ((c.fields & SetPolicy::kRate) && (c.rate_bp < 1 || c.rate_bp > 10'000)) {
+    return result_of(Code::invalid_policy);
+  }
+  if ((c.fields & SetPolicy::kTierWindow) && (c.tier_window_days < 1 || c.tier_window_days > 730)) {
+    return result_of(Code::invalid_policy);
+  }
+  // Tiers: at most 8, thresholds rising from above 0, rates 1..10000; unused entries zero.
+  const std::uint32_t count = (c.fields & SetPolicy::kTiers) ? c.tier_count : 0;
+  if (c.tier_count > 8 || c.reserved != 0 || count != c.tier_count) {
+    return result_of(Code::invalid_policy);
+  }
+  for (std::uint32_t k = 0; k < 8; ++k) {
+    const PolicyTier& t = c.tiers[k];
+    if (k >= count) {
+      if (t.threshold_kopecks != 0 || t.rate_bp != 0 || t.reserved != 0) {
+        return result_of(Code::invalid_policy);
+      }
+      continue;
+    }
+    const bool rising = k == 0 ? t.threshold_kopecks > 0
+                               : t.threshold_kopecks > c.tiers[k - 1].threshold_kopecks;
+    if (!rising || t.threshold_kopecks > kGoodsTotalMax || t.rate_bp < 1 || t.rate_bp > 10'000 ||
+        t.reserved != 0) {
+      return result_of(Code::invalid_policy);
+    }
+  }
   Policy p = policy(c.seller);
   if (c.fields & SetPolicy::kSpendShare) p.spend_share_bp = c.spend_share_bp;
   if (c.fields & SetPolicy::kBalanceMax) p.balance_max = c.balance_max;
   if (c.fields & SetPolicy::kEarnMonthMax) p.earn_month_max = c.earn_month_max;
   if (c.fields & SetPolicy::kLotLife) p.lot_life_us = c.lot_life_us;
+  if (c.fields & SetPolicy::kRate) p.rate_bp = c.rate_bp;
+  if (c.fields & SetPolicy::kTierWindow) p.tier_window_days = c.tier_window_days;
+  if (c.fields & SetPolicy::kTiers) {
+    p.tier_count = c.tier_count;
+    for (std::uint32_t k = 0; k < 8; ++k) p.tiers[k] = c.tiers[k];
+  }
+  // "Tiers need a base rate."
+  if (p.tier_count > 0 && p.rate_bp == 0) {
+    note("set_policy: tiers without a rate");
+    return result_of(Code::invalid_policy);
+  }
+  if (p.tier_count > 0) note("set_policy: tiers");
   policies_[c.seller] = p;
   return ok_result(0, 0);
 }
@@ -943,6 +1012,35 @@ Result ReferenceLedger::write(const Sweep& /*c*/, TimeUs now) {
 // ---------------------------------------------------------------------------------------
 // Reads
 
+std::int64_t ReferenceLedger::calendar_day(TimeUs now) {
+  return floor_div(now + kCalendarOffsetUs, kUsPerDay);
+}
+
+void ReferenceLedger::tier_fields(SellerId seller, const Account* account, TimeUs now,
+                                  AccountView& v) const {
+  const Policy p = policy(seller);
+  v.purchases_kopecks = 0;
+  if (account != nullptr) {
+    v.last_purchase_us = account->last_purchase;
+    for (const auto& [at, price] : account->purchases) {
+      // The window: the tier_window_days calendar days ending with today.
+      if (calendar_day(at) > calendar_day(now) - p.tier_window_days) v.purchases_kopecks += price;
+    }
+  }
+  v.tier = 0;
+  v.rate_bp = p.rate_bp;
+  v.next_tier_kopecks = 0;
+  for (std::uint32_t k = 0; k < p.tier_count; ++k) {
+    if (v.purchases_kopecks >= p.tiers[k].threshold_kopecks) {
+      v.tier = k + 1;
+      v.rate_bp = p.tiers[k].rate_bp;
+    } else {
+      v.next_tier_kopecks = p.tiers[k].threshold_kopecks - v.purchases_kopecks;
+      break;
+    }
+  }
+}
+
 AccountView ReferenceLedger::view_of(SellerId seller, BuyerId buyer, const Account& account,
                                      TimeUs now) const {
   AccountView v;
@@ -963,6 +1061,7 @@ AccountView ReferenceLedger::view_of(SellerId seller, BuyerId buyer, const Accou
       v.next_expiry_amount += lot.amount;
     }
   }
+  tier_fields(seller, &account, now, v);
   return v;
 }
 
@@ -972,6 +1071,7 @@ AccountView ReferenceLedger::balance(SellerId seller, BuyerId buyer, TimeUs now)
     AccountView v;
     v.seller = seller;
     v.buyer = buyer;
+    tier_fields(seller, nullptr, now, v);
     return v;
   }
   return view_of(seller, buyer, *account, now);
@@ -999,7 +1099,24 @@ std::vector<CartEntry> ReferenceLedger::cart(BuyerId buyer, std::span<const Cart
   for (const CartLine& line : lines) {
     CartEntry e;
     e.seller = line.seller;
-    if (const Account* account = find_account(line.seller, buyer)) {
+    const Policy p = policy(line.seller);
+    const Account* found = find_account(line.seller, buyer);
+    AccountView tv;
+    tier_fields(line.seller, found, now, tv);
+    // "earn: goods_total at the rate, less the debt it would repay, cut by what is left of
+    // the month's allowance and the room under the balance cap".
+    const Amount earned =
+        found != nullptr && found->month == calendar_month(now) ? found->earned : 0;
+    const Amount held_and_available = found != nullptr ? available(*found, now) + found->held : 0;
+    e.earn_month_room = p.earn_month_max > earned ? p.earn_month_max - earned : 0;
+    e.balance_room = p.balance_max > held_and_available ? p.balance_max - held_and_available : 0;
+    e.tier = tv.tier;
+    e.rate_bp = tv.rate_bp;
+    const Amount raw = std::min(line.goods_total, kGoodsTotalMax) * tv.rate_bp / 10'000 / 100;
+    const Amount debt = found != nullptr ? found->debt : 0;
+    const Amount after_debt = raw > debt ? raw - debt : 0;
+    e.earn = std::min({after_debt, e.earn_month_room, e.balance_room});
+    if (const Account* account = found) {
       const AccountView v = view_of(line.seller, buyer, *account, now);
       e.available = v.available;
       e.spendable = std::min(v.available, spend_cap(policy(line.seller), line.goods_total));

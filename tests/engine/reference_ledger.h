@@ -60,6 +60,8 @@ class ReferenceLedger {
 
   // The marketplace calendar month (UTC+3, no DST) of `now`, as year * 12 + (month - 1).
   static std::int64_t calendar_month(TimeUs now);
+  // The marketplace calendar day (UTC+3) of `now`: days since 1970-01-01 of that calendar.
+  static std::int64_t calendar_day(TimeUs now);
 
  private:
   // A lot, and also a fragment (a piece of a lot held or spent by an order).
@@ -83,6 +85,9 @@ class ReferenceLedger {
     Amount earned = 0;          // credited in calendar month `month`
     std::int64_t month = -1;    // -1: nothing earned yet
     std::uint32_t next_seq = 0;
+    // Confirmed purchases not reversed: (confirmation time, price) for prices above 0.
+    std::vector<std::pair<TimeUs, Kopecks>> purchases;
+    TimeUs last_purchase = 0;  // the last confirmation; 0: none
   };
 
   enum class HoldState { open, captured, released, timed_out };
@@ -111,6 +116,7 @@ class ReferenceLedger {
     Amount credited = 0;               // set by confirmation
     Amount earned = 0;                 // of credited, what counted as earned (not repaid debt)
     std::optional<std::uint32_t> lot;  // seq of the lot the confirmation created, if any
+    Kopecks price = 0;
   };
 
   struct IdEntry {
@@ -181,6 +187,8 @@ class ReferenceLedger {
   static Lot* lot_by_seq(Account& account, std::uint32_t seq);
   AccountView view_of(SellerId seller, BuyerId buyer, const Account& account,
                       TimeUs now) const;
+  // Purchases in the seller's tier window ending today, and the tier and rate they reach.
+  void tier_fields(SellerId seller, const Account* account, TimeUs now, AccountView& v) const;
 
   // Statistics: the seller's, the total's and (for the campaign stats, when campaign
   // is not 0) the campaign's.

@@ -163,12 +163,13 @@ TEST_F(StateLoaderDamage, ARecordUnderAnotherKeyIsRefused) {
 TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
   auto it = first_of(StateTable::sellers);
   it->second.pop_back();
-  EXPECT_EQ(load_error(), "state: invalid sellers record (127 bytes)");
+  EXPECT_EQ(load_error(), "state: invalid sellers record (135 bytes)");
 }
 
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
-  store_.header[0] = 4;
-  EXPECT_EQ(load_error(), "state header: format version 4 is not supported (this build reads 3)");
+  store_.header[0] = 5;
+  EXPECT_EQ(load_error(),
+            "state header: format version 5 is not supported (this build reads 3 and 4)");
 }
 
 // A checkpoint written before campaigns counted buyers and the limits were state
@@ -177,7 +178,7 @@ TEST_F(StateLoaderDamage, AnEarlierCheckpointVersionIsRefusedByName) {
   for (const int version : {1, 2}) {
     store_.header[0] = static_cast<char>(version);
     EXPECT_EQ(load_error(), "state header: format version " + std::to_string(version) +
-                                " is not supported (this build reads 3)");
+                                " is not supported (this build reads 3 and 4)");
   }
 }
 

@@ -134,14 +134,15 @@ TEST_F(StateCodecDamage, ForeignBytesAreRefused) {
 TEST_F(StateCodecDamage, ANewerVersionIsRefusedByName) {
   // Rewrite the version and the checksum, as a newer build would have written them.
   std::string newer = bytes_;
-  newer[8] = 4;
+  newer[8] = 5;
   const std::uint64_t sum = XXH3_64bits(newer.data(), newer.size() - 8);
   std::memcpy(newer.data() + newer.size() - 8, &sum, 8);
-  EXPECT_EQ(decode_error(newer), "state: format version 4 is not supported (this build reads 3)");
+  EXPECT_EQ(decode_error(newer),
+            "state: format version 5 is not supported (this build reads 3 and 4)");
 }
 
 // Versions 1 and 2 stored a campaign recipient per lot, no accrual `earned` or no limits:
-// their records do not mean what version 3's do, so they are refused by name, never misread.
+// their records do not mean what version 3's and 4's do, so they are refused by name, never misread.
 TEST_F(StateCodecDamage, AnEarlierVersionStateIsRefusedByName) {
   for (const int version : {1, 2}) {
     std::string old = bytes_;
@@ -149,7 +150,7 @@ TEST_F(StateCodecDamage, AnEarlierVersionStateIsRefusedByName) {
     const std::uint64_t sum = XXH3_64bits(old.data(), old.size() - 8);
     std::memcpy(old.data() + old.size() - 8, &sum, 8);
     EXPECT_EQ(decode_error(old), "state: format version " + std::to_string(version) +
-                                     " is not supported (this build reads 3)");
+                                     " is not supported (this build reads 3 and 4)");
   }
 }
 
