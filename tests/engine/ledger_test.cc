@@ -211,6 +211,30 @@ class LedgerTest : public ::testing::Test {
     ASSERT_EQ(code(c), Code::ok);
   }
 
+  // Rates and tiers: `tiers` as {threshold_kopecks, rate_bp}.
+  SetPolicy rates_cmd(SellerId s, std::uint32_t rate_bp,
+                      std::initializer_list<std::pair<Kopecks, std::uint32_t>> tiers = {},
+                      std::uint32_t window_days = 0) {
+    SetPolicy c = policy_cmd(s, SetPolicy::kRate | SetPolicy::kTiers);
+    c.rate_bp = rate_bp;
+    for (const auto& [threshold, rate] : tiers) c.tiers[c.tier_count++] = {threshold, rate, 0};
+    if (window_days != 0) {
+      c.fields |= SetPolicy::kTierWindow;
+      c.tier_window_days = window_days;
+    }
+    return c;
+  }
+  Accrue accrue_by_price(OrderId order, SellerId s, BuyerId b, Kopecks price) {
+    Accrue c = accrue(order, s, b, 0);
+    c.price = price;
+    return c;
+  }
+  // Accrues by price and confirms: a purchase of `price` now.
+  void buy(OrderId order, SellerId s, BuyerId b, Kopecks price) {
+    ASSERT_EQ(run(accrue_by_price(order, s, b, price)).code, Code::ok);
+    ASSERT_EQ(run(confirm(order)).code, Code::ok);
+  }
+
   // Reads at now_.
   AccountView bal(SellerId s, BuyerId b) const { return ledger_->balance(s, b, now_); }
   std::vector<LotView> lots(SellerId s, BuyerId b) const {
@@ -1869,6 +1893,176 @@ TEST_F(LedgerTest, Refund_MayLiftBalanceAboveTheBalanceCap) {
   EXPECT_EQ(run(credit(S1, B1, 1)), ok(0, 0, kBal));  // no credit while above it
   ASSERT_EQ(run(spend(2, S1, B1, 15'000)), ok(15'000));
   EXPECT_EQ(run(credit(S1, B1, 6'000)), ok(5'000, 0, kBal));  // room again below it
+}
+
+// ---------------------------------------------------------------------------------
+// Rates and tiers (docs/engine.md, "Rates and tiers").
+
+TEST_F(LedgerTest, Rates_AccrueByPriceNeedsARate) {
+  EXPECT_EQ(code(accrue_by_price(1, S1, B1, 199'000)), Code::invalid_price);
+  EXPECT_FALSE(bal(S1, B1).exists);  // nothing created
+  ASSERT_EQ(code(rates_cmd(S1, 500)), Code::ok);
+  // 1990 roubles at 5 %: 99.5, rounded down to 99; the result's aux is the rate used.
+  EXPECT_EQ(run(accrue_by_price(1, S1, B1, 199'000)), ok(99, 500));
+  EXPECT_EQ(bal(S1, B1).pending, 99u);
+  // Neither amount nor price: zero_amount as before; a price past the goods maximum:
+  // invalid_price, before anything else.
+  EXPECT_EQ(code(accrue(2, S1, B1, 0)), Code::zero_amount);
+  EXPECT_EQ(code(accrue_by_price(3, S1, B1, kGoodsTotalMax + 1)), Code::invalid_price);
+  Accrue both = accrue(4, S1, B1, 7);
+  both.price = kGoodsTotalMax + 1;
+  EXPECT_EQ(code(both), Code::invalid_price);
+}
+
+TEST_F(LedgerTest, Rates_RoundsDownAndKeepsAnAccrualThatEarnsNothing) {
+  ASSERT_EQ(code(rates_cmd(S1, 100)), Code::ok);  // 1 %
+  EXPECT_EQ(run(accrue_by_price(1, S1, B1, 9'999)), ok(0, 100));  // 0.9999 bonus: 0
+  ASSERT_EQ(run(confirm(1)), ok(0));
+  EXPECT_TRUE(lots(S1, B1).empty());
+  // It still counts as a purchase.
+  EXPECT_EQ(bal(S1, B1).purchases_kopecks, 9'999u);
+  EXPECT_EQ(bal(S1, B1).last_purchase_us, now_);
+}
+
+TEST_F(LedgerTest, Rates_AnExplicitAmountWinsAndItsPriceCounts) {
+  ASSERT_EQ(code(rates_cmd(S1, 500, {{100'000, 700}})), Code::ok);
+  Accrue c = accrue(1, S1, B1, 42);
+  c.price = 150'000;
+  EXPECT_EQ(run(c), ok(42));
+  ASSERT_EQ(run(confirm(1)), ok(42));
+  const AccountView v = bal(S1, B1);
+  EXPECT_EQ(v.purchases_kopecks, 150'000u);
+  EXPECT_EQ(v.tier, 1u);
+  EXPECT_EQ(v.rate_bp, 700u);
+  EXPECT_EQ(v.next_tier_kopecks, 0u);  // the top
+}
+
+TEST_F(LedgerTest, Rates_ATierIsReachedExactlyAtItsThreshold) {
+  ASSERT_EQ(code(rates_cmd(S1, 500, {{1'000'000, 700}, {5'000'000, 1'000}})), Code::ok);
+  AccountView v = bal(S1, B1);  // no account: the base rate, the first tier ahead
+  EXPECT_EQ(v.tier, 0u);
+  EXPECT_EQ(v.rate_bp, 500u);
+  EXPECT_EQ(v.next_tier_kopecks, 1'000'000u);
+  buy(1, S1, B1, 999'999);
+  v = bal(S1, B1);
+  EXPECT_EQ(v.tier, 0u);
+  EXPECT_EQ(v.next_tier_kopecks, 1u);
+  // Priced at the rate before it counts: 9999.99 roubles at 5 % = 499.99 -> 499.
+  EXPECT_EQ(v.available, 499u);
+  buy(2, S1, B1, 1);
+  v = bal(S1, B1);
+  EXPECT_EQ(v.tier, 1u);
+  EXPECT_EQ(v.rate_bp, 700u);
+  EXPECT_EQ(v.next_tier_kopecks, 4'000'000u);
+  EXPECT_EQ(run(accrue_by_price(3, S1, B1, 100'000)), ok(70, 700));
+  buy(4, S1, B1, 4'000'000);
+  v = bal(S1, B1);
+  EXPECT_EQ(v.tier, 2u);
+  EXPECT_EQ(v.rate_bp, 1'000u);
+  EXPECT_EQ(v.next_tier_kopecks, 0u);
+  // A pending accrual is not a purchase: only confirmation counts.
+  EXPECT_EQ(v.purchases_kopecks, 5'000'000u);
+}
+
+TEST_F(LedgerTest, Rates_TheWindowCountsWholeCalendarDays) {
+  ASSERT_EQ(code(rates_cmd(S1, 500, {{100'000, 700}}, 2)), Code::ok);
+  // kT0 is 03:00 Moscow time on 10 January. Buy at 23:59 Moscow time that day.
+  const TimeUs day_end = kT0 + 21 * kUsPerHour - kUsPerMinute;
+  advance(day_end - now_ - 2);
+  buy(1, S1, B1, 100'000);
+  EXPECT_EQ(bal(S1, B1).tier, 1u);
+  // The window is 2 days: 10 and 11 January, all of them, then the purchase is out.
+  advance(kUsPerDay + kUsPerMinute - 1);  // 11 January, 23:59:59.999999 Moscow time
+  EXPECT_EQ(bal(S1, B1).tier, 1u);
+  EXPECT_EQ(bal(S1, B1).purchases_kopecks, 100'000u);
+  advance(1);  // 12 January, 00:00 Moscow time
+  EXPECT_EQ(bal(S1, B1).tier, 0u);
+  EXPECT_EQ(bal(S1, B1).purchases_kopecks, 0u);
+  EXPECT_EQ(bal(S1, B1).next_tier_kopecks, 100'000u);
+}
+
+TEST_F(LedgerTest, Rates_AReversalTakesThePurchaseBackOut) {
+  ASSERT_EQ(code(rates_cmd(S1, 500, {{100'000, 700}})), Code::ok);
+  buy(1, S1, B1, 60'000);
+  buy(2, S1, B1, 50'000);
+  EXPECT_EQ(bal(S1, B1).tier, 1u);
+  advance(3 * kUsPerDay);  // from another day: it leaves its confirmation's day
+  ASSERT_EQ(run(reverse(2)).code, Code::ok);
+  const AccountView v = bal(S1, B1);
+  EXPECT_EQ(v.purchases_kopecks, 60'000u);
+  EXPECT_EQ(v.tier, 0u);
+  EXPECT_EQ(v.next_tier_kopecks, 40'000u);
+}
+
+TEST_F(LedgerTest, Rates_CapsApplyAtConfirmation) {
+  ASSERT_EQ(code(rates_cmd(S1, 1'000)), Code::ok);  // 10 %
+  set_earn_max(S1, 150);
+  EXPECT_EQ(run(accrue_by_price(1, S1, B1, 1'000'000)), ok(1'000, 1'000));  // pending: uncut
+  EXPECT_EQ(run(confirm(1)), ok(150, 0, kEarn));
+}
+
+TEST_F(LedgerTest, Rates_ThePolicyRulesRefuseBadRatesAndTiers) {
+  auto bad = [&](SetPolicy c) { EXPECT_EQ(code(c), Code::invalid_policy); };
+  bad(rates_cmd(S1, 0));
+  bad(rates_cmd(S1, kRateBpMax + 1));
+  bad(rates_cmd(S1, 500, {{100, 700}, {100, 800}}));  // not ascending
+  bad(rates_cmd(S1, 500, {{0, 700}}));                // threshold 0
+  bad(rates_cmd(S1, 500, {{100, 0}}));                // rate 0
+  bad(rates_cmd(S1, 500, {{100, kRateBpMax + 1}}));
+  bad(rates_cmd(S1, 500, {}, kTierWindowDaysMax + 1));
+  SetPolicy tiers_only = policy_cmd(S1, SetPolicy::kTiers);  // tiers need a base rate
+  tiers_only.tier_count = 1;
+  tiers_only.tiers[0] = {100, 700, 0};
+  bad(tiers_only);
+  SetPolicy stray = rates_cmd(S1, 500, {{100, 700}});
+  stray.tiers[3] = {5, 5, 0};  // past tier_count: must be zero
+  bad(stray);
+  EXPECT_EQ(ledger_->policy(S1), Policy{});  // nothing changed
+  ASSERT_EQ(code(rates_cmd(S1, 500, {{100, 700}}, 30)), Code::ok);
+  const Policy p = ledger_->policy(S1);
+  EXPECT_EQ(p.rate_bp, 500u);
+  EXPECT_EQ(p.tier_count, 1u);
+  EXPECT_EQ(p.tiers[0], (PolicyTier{100, 700, 0}));
+  EXPECT_EQ(p.tier_window_days, 30u);
+  ASSERT_EQ(code(rates_cmd(S1, 400)), Code::ok);  // kTiers with no tiers clears them
+  EXPECT_EQ(ledger_->policy(S1).tier_count, 0u);
+  EXPECT_EQ(ledger_->policy(S1).tier_window_days, 30u);
+}
+
+TEST_F(LedgerTest, Cart_SaysWhatALineWouldEarnAfterDebtAndCaps) {
+  ASSERT_EQ(code(rates_cmd(S1, 500, {{1'000'000, 1'000}})), Code::ok);
+  set_earn_max(S1, 1'000);
+  set_balance_max(S1, 600);
+  ASSERT_EQ(run(credit(S1, B1, 500)), ok(500));
+  std::vector<CartEntry> cart;
+  const std::vector<CartLine> lines = {{S1, 200'000}, {S2, 200'000}, {S1, 20'000'000}};
+  ledger_->cart(B1, lines, 0, now_, cart);
+  ASSERT_EQ(cart.size(), 3u);
+  // 2000 roubles at 5 %: 100, the balance cap leaves room for 100.
+  EXPECT_EQ(cart[0].earn, 100u);
+  EXPECT_EQ(cart[0].rate_bp, 500u);
+  EXPECT_EQ(cart[0].tier, 0u);
+  EXPECT_EQ(cart[0].earn_month_room, 500u);
+  EXPECT_EQ(cart[0].balance_room, 100u);
+  // No rate at S2: nothing to earn.
+  EXPECT_EQ(cart[1].earn, 0u);
+  EXPECT_EQ(cart[1].rate_bp, 0u);
+  EXPECT_EQ(cart[1].balance_room, 30'000u);
+  // 200,000 roubles: 10,000 by rate, cut to the balance room.
+  EXPECT_EQ(cart[2].earn, 100u);
+  // Into tier 1 after a purchase; a debt is repaid first.
+  buy(1, S1, B1, 1'000'000);  // earns 500, cut to 100 by the balance cap
+  ASSERT_EQ(run(hold(2, S1, B1, 600)).code, Code::ok);
+  ASSERT_EQ(run(capture(2)).code, Code::ok);
+  ASSERT_EQ(run(reverse(1)), ok(100, 100));  // nothing left: debt 100
+  ledger_->cart(B1, lines, 0, now_, cart);
+  EXPECT_EQ(cart[0].tier, 0u);  // the reversal took the purchase back out
+  EXPECT_EQ(cart[0].earn, 0u);  // 100 by rate, all of it repays the debt
+  // 10,000 by rate, 100 repays; the balance cap leaves 600, the month's allowance 500
+  // (1,000 less the credit's 500; the reversal gave the confirmation's 100 back).
+  EXPECT_EQ(cart[2].earn_month_room, 500u);
+  EXPECT_EQ(cart[2].balance_room, 600u);
+  EXPECT_EQ(cart[2].earn, 500u);
 }
 
 }  // namespace
