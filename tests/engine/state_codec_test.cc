@@ -12,6 +12,7 @@
 
 #include <xxhash.h>
 
+#include "engine/command_codec.h"
 #include "engine/ledger.h"
 #include "tests/engine/state_workload.h"
 
@@ -93,6 +94,62 @@ TEST(StateCodec, RoundTripKeepsBuyerCountsAndEarnedAllowance) {
   }
   EXPECT_EQ(restored.state_hash(), original.state_hash());
   EXPECT_FALSE(restored.audit());
+}
+
+// What version 4 added survives a round trip: the policy's rate and tiers, each account's
+// purchases by day and last purchase, and an accrual's price (its reversal after the load
+// takes the purchase back out, as before it).
+TEST(StateCodec, RoundTripKeepsRatesTiersAndPurchases) {
+  Ledger original;
+  TimeUs now = kStart;
+  std::uint64_t id = 0;
+  auto next = [&] { return Id128{11, ++id}; };
+  SetPolicy rates{next(), 1, SetPolicy::kRate | SetPolicy::kTiers | SetPolicy::kTierWindow};
+  rates.rate_bp = 500;
+  rates.tier_window_days = 30;
+  rates.tier_count = 2;
+  rates.tiers[0] = {100'000, 700, 0};
+  rates.tiers[1] = {1'000'000, 1'000, 0};
+  ASSERT_TRUE(original.apply(rates, now += kUsPerSecond).ok());
+  for (OrderId order : {21, 22, 23}) {
+    ASSERT_TRUE(original.apply(Accrue{next(), order, 1, 7, 0, LotLife::policy(), 80'000},
+                               now += kUsPerDay).ok());
+    ASSERT_TRUE(original.apply(ConfirmAccrual{next(), order}, now += kUsPerSecond).ok());
+  }
+  Ledger restored;
+  ASSERT_FALSE(StateCodec::decode(StateCodec::encode(original), restored));
+  EXPECT_EQ(restored.policy(1), original.policy(1));
+  EXPECT_EQ(restored.balance(1, 7, now), original.balance(1, 7, now));
+  EXPECT_EQ(restored.balance(1, 7, now).tier, 1u);
+  EXPECT_EQ(restored.balance(1, 7, now).purchases_kopecks, 240'000u);
+  for (Ledger* l : {&original, &restored}) {
+    ASSERT_TRUE(l->apply(ReverseAccrual{Id128{12, 1}, 22}, now + kUsPerSecond).ok());
+    EXPECT_EQ(l->balance(1, 7, now + kUsPerSecond).purchases_kopecks, 160'000u);
+  }
+  EXPECT_EQ(restored.state_hash(), original.state_hash());
+}
+
+// Journals written before Accrue had a price and SetPolicy its rates still replay: the
+// shorter bodies decode with the new fields zero.
+TEST(CommandCodec, EarlierShorterBodiesDecodeWithTheNewFieldsZero) {
+  Accrue accrue{Id128{1, 2}, 3, 4, 5, 6, LotLife::forever(), 0};
+  std::string bytes;
+  encode_command(accrue, bytes);
+  ASSERT_EQ(bytes.size(), 1 + 72u);
+  const std::string earlier = bytes.substr(0, 1 + 64);
+  Command out;
+  ASSERT_EQ(decode_command(earlier, out), earlier.size());
+  EXPECT_EQ(std::get<Accrue>(out).amount, 6u);
+  EXPECT_EQ(std::get<Accrue>(out).price, 0u);
+  EXPECT_EQ(decode_command(bytes.substr(0, 1 + 65), out), 0u);  // neither size: refused
+
+  SetPolicy policy{Id128{1, 3}, 4, SetPolicy::kSpendShare, 5'000};
+  bytes.clear();
+  encode_command(policy, bytes);
+  ASSERT_EQ(bytes.size(), 1 + 200u);
+  ASSERT_EQ(decode_command(bytes.substr(0, 1 + 56), out), 1 + 56u);
+  EXPECT_EQ(std::get<SetPolicy>(out).spend_share_bp, 5'000u);
+  EXPECT_EQ(std::get<SetPolicy>(out).tier_count, 0u);
 }
 
 class StateCodecDamage : public ::testing::Test {

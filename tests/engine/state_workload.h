@@ -26,10 +26,12 @@ class Workload {
     const BuyerId buyer = 1 + pick(3'000);
     const OrderId order = 1 + pick(4'000);
     const Amount amount = 1 + pick(400);
-    switch (pick(16)) {
+    switch (pick(17)) {
       case 0: case 1: case 2:
         return Credit{id, seller, buyer, amount, pick(4), LotLife::ttl_of(TimeUs(1 + pick(72)) * kUsPerHour)};
-      case 3: return Accrue{id, order, seller, buyer, amount, LotLife::policy()};
+      case 3:  // half by price (at the seller's rate, once it has one), half with a price
+        return Accrue{id, order, seller, buyer, pick(2) == 0 ? 0 : amount, LotLife::policy(),
+                      Kopecks{1 + pick(2'000'000)}};
       case 4: return ConfirmAccrual{id, order};
       case 5: return CancelAccrual{id, order};
       case 6: case 7: return Hold{id, order, seller, buyer, amount / 4 + 1, 1'000'000, TimeUs(pick(3) * 10) * kUsPerMinute};
@@ -40,6 +42,16 @@ class Workload {
       case 12: return ReverseAccrual{id, order};
       case 13: return RevokeCampaign{id, seller, 1 + pick(3)};
       case 14: return Sweep{static_cast<std::uint32_t>(pick(50))};
+      case 15: {  // a rate, and tiers now and then
+        SetPolicy c{id, seller, SetPolicy::kRate | SetPolicy::kTiers | SetPolicy::kTierWindow};
+        c.rate_bp = static_cast<std::uint32_t>(100 + pick(900));
+        c.tier_window_days = static_cast<std::uint32_t>(1 + pick(30));
+        c.tier_count = static_cast<std::uint32_t>(pick(4));
+        for (std::uint32_t k = 0; k < c.tier_count; ++k) {
+          c.tiers[k] = {Kopecks{(k + 1) * 1'000'000}, c.rate_bp + 100 * (k + 1), 0};
+        }
+        return c;
+      }
       default: return Credit{Id128{1, ids_ - pick(5)}, seller, buyer, amount, 0, LotLife::policy()};
     }
   }
