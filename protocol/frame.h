@@ -40,6 +40,7 @@ enum class Opcode : std::uint16_t {
   wallet = 34,
   expiring = 35,
   stats = 36,
+  policy = 40,  // a seller's policy (PolicyRequest / PolicyReply)
   // Operations.
   admin = 64,
   ping = 65,   // empty body both ways

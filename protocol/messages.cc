@@ -1,6 +1,7 @@
 #include "protocol/messages.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -44,6 +45,8 @@ template <> inline constexpr const char* kIdentifier<wire::ExpiringRequest> = "E
 template <> inline constexpr const char* kIdentifier<wire::ExpiringReply> = "EXPR";
 template <> inline constexpr const char* kIdentifier<wire::StatsRequest> = "STAQ";
 template <> inline constexpr const char* kIdentifier<wire::StatsReply> = "STAR";
+template <> inline constexpr const char* kIdentifier<wire::PolicyRequest> = "PRDQ";
+template <> inline constexpr const char* kIdentifier<wire::PolicyReply> = "PRDR";
 template <> inline constexpr const char* kIdentifier<wire::AdminRequest> = "ADMQ";
 template <> inline constexpr const char* kIdentifier<wire::AdminReply> = "ADMR";
 template <> inline constexpr const char* kIdentifier<wire::HelloRequest> = "HELQ";
@@ -331,6 +334,34 @@ template <> struct WriteWire<SetPolicy> {
   using Batch = wire::SetPolicyBatch;
 };
 
+// A batch's side vector (AccrueBatch.prices, SetPolicyBatch.rates): absent, or aligned
+// and one per command.
+template <typename S>
+bool side_vector_fits(const flatbuffers::Vector<const S*>* v, std::uint32_t commands) {
+  return v == nullptr || (readable(v) && v->size() == commands);
+}
+
+wire::PolicyTier to_wire(const PolicyTier& t) {
+  return wire::PolicyTier(t.threshold_kopecks, t.rate_bp, 0);
+}
+PolicyTier from_wire(const wire::PolicyTier& w) {
+  return PolicyTier{w.threshold_kopecks(), w.rate_bp(), 0};
+}
+
+wire::PolicyRates rates_of(const SetPolicy& c) {
+  static_assert(kPolicyTiersMax == 8, "PolicyRates.tiers in bonus.fbs");
+  std::array<wire::PolicyTier, kPolicyTiersMax> tiers;
+  for (std::uint32_t k = 0; k < kPolicyTiersMax; ++k) tiers[k] = to_wire(c.tiers[k]);
+  return wire::PolicyRates(c.rate_bp, c.tier_window_days, c.tier_count, 0,
+                           flatbuffers::span<const wire::PolicyTier, kPolicyTiersMax>(tiers));
+}
+void set_rates(const wire::PolicyRates& w, SetPolicy& c) {
+  c.rate_bp = w.rate_bp();
+  c.tier_window_days = w.tier_window_days();
+  c.tier_count = w.tier_count();
+  for (std::uint32_t k = 0; k < kPolicyTiersMax; ++k) c.tiers[k] = from_wire(*w.tiers()->Get(k));
+}
+
 template <typename C>
 FrameError decode_batch(Body body, std::uint32_t batch_commands_max, std::vector<Command>& out) {
   using Batch = typename WriteWire<C>::Batch;
@@ -340,7 +371,25 @@ FrameError decode_batch(Body body, std::uint32_t batch_commands_max, std::vector
       return e;
     }
     out.reserve(commands->size());
-    for (const auto* c : *commands) out.emplace_back(from_wire(*c));
+    if constexpr (std::is_same_v<C, Accrue>) {
+      const auto* prices = batch.prices();
+      if (!side_vector_fits(prices, commands->size())) return FrameError::malformed_body;
+      for (std::uint32_t i = 0; i < commands->size(); ++i) {
+        Accrue c = from_wire(*commands->Get(i));
+        if (prices != nullptr) c.price = prices->Get(i)->price_kopecks();
+        out.emplace_back(c);
+      }
+    } else if constexpr (std::is_same_v<C, SetPolicy>) {
+      const auto* rates = batch.rates();
+      if (!side_vector_fits(rates, commands->size())) return FrameError::malformed_body;
+      for (std::uint32_t i = 0; i < commands->size(); ++i) {
+        SetPolicy c = from_wire(*commands->Get(i));
+        if (rates != nullptr) set_rates(*rates->Get(i), c);
+        out.emplace_back(c);
+      }
+    } else {
+      for (const auto* c : *commands) out.emplace_back(from_wire(*c));
+    }
     return FrameError::none;
   });
 }
@@ -352,8 +401,10 @@ Offset<wire::Account> create_account(FlatBufferBuilder& fbb, const AccountView& 
                                      std::span<const LotView> lots) {
   Offset<flatbuffers::Vector<const wire::LotEntry*>> lot_vector = 0;
   if (!lots.empty()) lot_vector = structs<wire::LotEntry>(fbb, lots);
+  const wire::AccountTier tier(a.tier, a.rate_bp, a.purchases_kopecks, a.next_tier_kopecks,
+                               a.last_purchase_us);
   return wire::CreateAccount(fbb, a.seller, a.buyer, a.exists, a.available, a.held, a.pending,
-                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector);
+                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector, &tier);
 }
 
 AccountView account_view(const wire::Account& w) {
@@ -367,6 +418,13 @@ AccountView account_view(const wire::Account& w) {
   a.next_expiry_us = w.next_expiry_us();
   a.next_expiry_amount = w.next_expiry_amount();
   a.exists = w.exists();
+  if (const wire::AccountTier* t = w.tier()) {
+    a.tier = t->tier();
+    a.rate_bp = t->rate_bp();
+    a.purchases_kopecks = t->purchases_kopecks();
+    a.next_tier_kopecks = t->next_tier_kopecks();
+    a.last_purchase_us = t->last_purchase_us();
+  }
   return a;
 }
 
@@ -496,6 +554,13 @@ FrameError decode_stats(Body body, StatsQuery& out) {
   });
 }
 
+FrameError decode_policy(Body body, PolicyQuery& out) {
+  return with_root<wire::PolicyRequest>(body, [&](const wire::PolicyRequest& r) {
+    out.seller = r.seller();
+    return FrameError::none;
+  });
+}
+
 FrameError decode_hello(Body body, HelloQuery& out) {
   return with_root<wire::HelloRequest>(body, [&](const wire::HelloRequest& r) {
     if ((r.token() != nullptr && r.token()->size() > kTokenBytesMax) ||
@@ -564,7 +629,23 @@ void encode_balance_reply(std::span<const BalanceEntry> accounts, FlatBufferBuil
 
 void encode_cart_reply(std::span<const CartEntry> entries, FlatBufferBuilder& fbb) {
   fbb.Clear();
-  finish(fbb, wire::CreateCartReply(fbb, structs<wire::CartEntry>(fbb, entries)));
+  const auto entry_vector = structs<wire::CartEntry>(fbb, entries);
+  std::vector<wire::CartEarn> earn;
+  earn.reserve(entries.size());
+  for (const CartEntry& e : entries) {
+    earn.emplace_back(e.earn, e.tier, e.rate_bp, e.earn_month_room, e.balance_room);
+  }
+  finish(fbb, wire::CreateCartReply(fbb, entry_vector, fbb.CreateVectorOfStructs(earn)));
+}
+
+void encode_policy_reply(SellerId seller, const Policy& p, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  std::vector<wire::PolicyTier> tiers;
+  for (std::uint32_t k = 0; k < p.tier_count; ++k) tiers.push_back(to_wire(p.tiers[k]));
+  const auto tier_vector = fbb.CreateVectorOfStructs(tiers);
+  finish(fbb, wire::CreatePolicyReply(fbb, seller, p.spend_share_bp, p.balance_max,
+                                      p.earn_month_max, p.lot_life_us, p.rate_bp,
+                                      p.tier_window_days, tier_vector));
 }
 
 void encode_wallet_reply(std::span<const AccountView> accounts, FlatBufferBuilder& fbb) {
@@ -633,8 +714,33 @@ void encode_write(std::span<const C> commands, FlatBufferBuilder& fbb) {
   using Wire = WriteWire<C>;
   fbb.Clear();
   const auto vector = structs<typename Wire::Struct>(fbb, commands);
+  // The side vectors only when a command needs them: a batch without prices or rates is
+  // what servers before them read.
+  Offset<flatbuffers::Vector<const wire::AccruePrice*>> prices = 0;
+  Offset<flatbuffers::Vector<const wire::PolicyRates*>> rates = 0;
+  if constexpr (std::is_same_v<C, Accrue>) {
+    if (std::any_of(commands.begin(), commands.end(), [](const Accrue& c) { return c.price != 0; })) {
+      std::vector<wire::AccruePrice> side;
+      for (const Accrue& c : commands) side.emplace_back(c.price);
+      prices = fbb.CreateVectorOfStructs(side);
+    }
+  } else if constexpr (std::is_same_v<C, SetPolicy>) {
+    constexpr std::uint32_t kRateFields =
+        SetPolicy::kRate | SetPolicy::kTiers | SetPolicy::kTierWindow;
+    if (std::any_of(commands.begin(), commands.end(),
+                    [](const SetPolicy& c) { return (c.fields & kRateFields) != 0; })) {
+      std::vector<wire::PolicyRates> side;
+      for (const SetPolicy& c : commands) side.push_back(rates_of(c));
+      rates = fbb.CreateVectorOfStructs(side);
+    }
+  }
   typename Wire::Batch::Builder batch(fbb);
   batch.add_commands(vector);
+  if constexpr (std::is_same_v<C, Accrue>) {
+    if (!prices.IsNull()) batch.add_prices(prices);
+  } else if constexpr (std::is_same_v<C, SetPolicy>) {
+    if (!rates.IsNull()) batch.add_rates(rates);
+  }
   finish(fbb, batch.Finish());
 }
 
@@ -678,6 +784,11 @@ void encode_expiring(const ExpiringQuery& query, FlatBufferBuilder& fbb) {
 void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreateStatsRequest(fbb, query.seller, query.campaign));
+}
+
+void encode_policy(const PolicyQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreatePolicyRequest(fbb, query.seller));
 }
 
 void encode_hello(const HelloQuery& query, FlatBufferBuilder& fbb) {
@@ -772,8 +883,42 @@ FrameError decode_cart_reply(Body body, std::vector<CartEntry>& out) {
   return with_root<wire::CartReply>(body, [&](const wire::CartReply& r) {
     const auto* entries = r.entries();
     if (!readable(entries)) return FrameError::malformed_body;
+    const auto* earn = r.earn();
+    if (!side_vector_fits(earn, entries->size())) return FrameError::malformed_body;
     out.clear();
     append(*entries, out);
+    if (earn == nullptr) return FrameError::none;
+    for (std::uint32_t i = 0; i < earn->size(); ++i) {
+      const wire::CartEarn& e = *earn->Get(i);
+      out[i].earn = e.earn();
+      out[i].tier = e.tier();
+      out[i].rate_bp = e.rate_bp();
+      out[i].earn_month_room = e.earn_month_room();
+      out[i].balance_room = e.balance_room();
+    }
+    return FrameError::none;
+  });
+}
+
+FrameError decode_policy_reply(Body body, PolicyAnswer& out) {
+  return with_root<wire::PolicyReply>(body, [&](const wire::PolicyReply& r) {
+    const auto* tiers = r.tiers();
+    if (tiers != nullptr && (!readable(tiers) || tiers->size() > kPolicyTiersMax)) {
+      return FrameError::malformed_body;
+    }
+    out = PolicyAnswer{};
+    out.seller = r.seller();
+    Policy& p = out.policy;
+    p.spend_share_bp = r.spend_share_bp();
+    p.balance_max = r.balance_max();
+    p.earn_month_max = r.earn_month_max();
+    p.lot_life_us = r.lot_life_us();
+    p.rate_bp = r.rate_bp();
+    p.tier_window_days = r.tier_window_days();
+    if (tiers != nullptr) {
+      p.tier_count = tiers->size();
+      for (std::uint32_t k = 0; k < tiers->size(); ++k) p.tiers[k] = from_wire(*tiers->Get(k));
+    }
     return FrameError::none;
   });
 }

@@ -31,6 +31,7 @@
 
 #include "engine/command.h"
 #include "engine/ledger_config.h"
+#include "engine/policy.h"
 #include "engine/result.h"
 #include "engine/views.h"
 #include "protocol/frame.h"
@@ -110,6 +111,11 @@ struct StatsQuery {
   friend bool operator==(const StatsQuery&, const StatsQuery&) = default;
 };
 
+struct PolicyQuery {
+  SellerId seller = 0;
+  friend bool operator==(const PolicyQuery&, const PolicyQuery&) = default;
+};
+
 enum class AdminAction : std::uint8_t {
   status = 0,
   audit = 1,
@@ -147,6 +153,13 @@ struct ExpiringAnswer {
   ExpiringPosition next;  // where the next page starts; meaningless when done
   bool done = true;
   friend bool operator==(const ExpiringAnswer&, const ExpiringAnswer&) = default;
+};
+
+// A seller's policy (the defaults for a seller that never set one).
+struct PolicyAnswer {
+  SellerId seller = 0;
+  Policy policy;
+  friend bool operator==(const PolicyAnswer&, const PolicyAnswer&) = default;
 };
 
 struct AdminStatus {
@@ -216,6 +229,7 @@ struct ErrorInfo {
 [[nodiscard]] FrameError decode_expiring(Body body, std::uint32_t batch_commands_max,
                                          ExpiringQuery& out);
 [[nodiscard]] FrameError decode_stats(Body body, StatsQuery& out);
+[[nodiscard]] FrameError decode_policy(Body body, PolicyQuery& out);
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
@@ -234,6 +248,8 @@ void encode_wallet_reply(std::span<const AccountView> accounts,
 void encode_expiring_reply(const ExpiringAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
+void encode_policy_reply(SellerId seller, const Policy& policy,
+                         flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello_reply(const HelloAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_error_reply(FrameError code, std::string_view message,
@@ -269,6 +285,7 @@ void encode_cart(const CartQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_wallet(const WalletQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_policy(const PolicyQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
@@ -285,6 +302,8 @@ void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 [[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
 [[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);
 [[nodiscard]] FrameError decode_admin_reply(Body body, AdminStatus& out);
+// malformed_body also for more than kPolicyTiersMax tiers.
+[[nodiscard]] FrameError decode_policy_reply(Body body, PolicyAnswer& out);
 [[nodiscard]] FrameError decode_hello_reply(Body body, HelloAnswer& out);
 [[nodiscard]] FrameError decode_error_reply(Body body, ErrorInfo& out);
 

@@ -397,6 +397,7 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::wallet: return handle_wallet(h, body);
     case Opcode::expiring: return handle_expiring(h, body);
     case Opcode::stats: return handle_stats(h, body);
+    case Opcode::policy: return handle_policy(h, body);
     case Opcode::admin: return handle_admin(h, body);
     default: return handle_write(h, body);
   }
@@ -608,6 +609,22 @@ void Connection::handle_stats(const FrameHeader& h, Body body) {
         protocol::encode_stats_reply(total, fbb);
         self->post_reply(reply_frame(Opcode::stats, rid, fbb));
       });
+}
+
+// Every shard applies every set_policy at the same log position (seller-wide): shard 0's
+// copy is the policy.
+void Connection::handle_policy(const FrameHeader& h, Body body) {
+  protocol::PolicyQuery query;
+  if (FrameError e = protocol::decode_policy(body, query); e != FrameError::none) {
+    return reply_error(h.request_id, e, "policy request refused", true);
+  }
+  auto self = shared_from_this();
+  const std::uint64_t rid = h.request_id;
+  server_.shards()[0]->read([self, rid, query](const Ledger& ledger, TimeUs) {
+    flatbuffers::FlatBufferBuilder fbb(512);
+    protocol::encode_policy_reply(query.seller, ledger.policy(query.seller), fbb);
+    self->post_reply(reply_frame(Opcode::policy, rid, fbb));
+  });
 }
 
 void Connection::handle_admin(const FrameHeader& h, Body body) {

@@ -24,11 +24,12 @@ namespace bonus::server {
 // Encoded sizes, upper bounds (tests/server/request_price_test.cc checks them against
 // the encoder): one Account table in a BalanceReply or WalletReply (with its vtable, its
 // offset in the vector and a lots vector's length word), one LotEntry, one WriteResult
-// with its ExpiredResult, one CartEntry, one ExpiringEntry, and a reply's fixed part.
+// with its ExpiredResult, one CartEntry with its CartEarn, one ExpiringEntry, and a
+// reply's fixed part. (An Account with its AccountTier measures 108 bytes.)
 inline constexpr std::uint64_t kAccountEntryBytesMax = 128;
 inline constexpr std::uint64_t kLotEntryBytes = 32;
 inline constexpr std::uint64_t kWriteResultBytesMax = 32;
-inline constexpr std::uint64_t kCartEntryBytes = 48;
+inline constexpr std::uint64_t kCartEntryBytes = 48 + 32;
 inline constexpr std::uint64_t kExpiringEntryBytes = 24;
 inline constexpr std::uint64_t kReplyFixedBytesMax = 1024;
 // Smallest encoded key of a balance (AccountKey) and of a cart (CartLine), and of a write

@@ -19,6 +19,9 @@ AccountView full_account(SellerId seller, BuyerId buyer) {
   v.available = v.held = v.pending = v.debt = v.next_expiry_amount = ~Amount{0};
   v.next_expiry_us = INT64_MAX - 1;
   v.exists = true;
+  v.tier = v.rate_bp = ~std::uint32_t{0};
+  v.purchases_kopecks = v.next_tier_kopecks = ~Kopecks{0};
+  v.last_purchase_us = INT64_MAX;
   return v;
 }
 
@@ -59,7 +62,7 @@ TEST(RequestPrice, WriteAndCartReplyBoundsHold) {
   EXPECT_LE(fbb.GetSize() + protocol::kHeaderBytes,
             reply_bytes_max(protocol::Opcode::release, request.GetSize(), kLotsPerReplyDefault));
 
-  std::vector<CartEntry> entries(8192, CartEntry{1, 2, 3, 4, 5, 6});
+  std::vector<CartEntry> entries(8192, CartEntry{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
   protocol::encode_cart_reply(entries, fbb);
   protocol::CartQuery cart{1, std::vector<CartLine>(8192, CartLine{1, 2}), 0};
   protocol::encode_cart(cart, request);
