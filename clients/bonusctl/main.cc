@@ -82,7 +82,11 @@ void declare_writes(CLI::App& app, Declarer& d) {
   d.order(accrue);
   d.seller(accrue);
   d.buyer(accrue);
-  d.amount(accrue, "Bonuses to accrue (credited on confirm)");
+  d.amount(accrue, "Bonuses to accrue (credited on confirm); or give --price", false);
+  d.option(accrue, "price", "ROUBLES",
+           "The order's price (1990 or 1990.50): without --amount the bonuses are the price at "
+           "the buyer's rate now (rounded down); either way it counts in the buyer's purchases "
+           "once confirmed");
   d.option(accrue, "ttl", "DURATION",
            "Life of the lot from confirmation (or never); default: "
            "the seller's policy");
@@ -133,12 +137,18 @@ void declare_writes(CLI::App& app, Declarer& d) {
   d.option(revoke, "campaign", "ID", "Campaign id", true);
   d.id(revoke);
 
-  auto* policy = app.add_subcommand("policy", "Set a seller's policy (only the fields given)");
+  auto* policy = app.add_subcommand(
+      "policy", "Print a seller's policy, or set it (only the fields given)");
   d.seller(policy);
   d.option(policy, "spend-share", "PERCENT", "Most of an order bonuses may pay: 99%, 99.5% or 99");
   d.option(policy, "balance-max", "N", "Most bonuses one buyer may hold");
   d.option(policy, "earn-month-max", "N", "Most bonuses one buyer may earn per calendar month");
   d.option(policy, "ttl", "DURATION", "Default life of a lot (365d, ...; or never)");
+  d.option(policy, "rate", "PERCENT", "Cashback rate of the price: 5%, 7.5% or 750bp");
+  d.option(policy, "tiers", "LIST",
+           "Rates by the buyer's purchases in the window: ROUBLES:RATE,... ascending, like "
+           "10000:7%,50000:10% (up to 8; none: no tiers)");
+  d.option(policy, "tier-window", "DURATION", "The purchase window of tiers: whole days (365d)");
   d.id(policy);
 }
 

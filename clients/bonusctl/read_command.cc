@@ -28,6 +28,19 @@ void json_account(JsonWriter& j, const AccountView& a) {
   }
 }
 
+// The account's place in the seller's tiers.
+void json_tier(JsonWriter& j, const AccountView& a) {
+  j.key("tier").begin_object().field("tier", std::uint64_t{a.tier});
+  j.field("rate_bp", std::uint64_t{a.rate_bp}).field("purchases_kopecks", a.purchases_kopecks);
+  j.field("next_tier_kopecks", a.next_tier_kopecks).key("last_purchase");
+  if (a.last_purchase_us == 0) {
+    j.null();
+  } else {
+    j.time(a.last_purchase_us);
+  }
+  j.end_object();
+}
+
 void json_lots(JsonWriter& j, const std::vector<LotView>& lots) {
   j.key("lots").begin_array();
   for (const LotView& lot : lots) {
@@ -60,6 +73,17 @@ void print_balance(const Context& c, const protocol::BalanceEntry& e) {
     c.print(row("  next expiry  %llu on %s", u(a.next_expiry_amount),
                 format_time(a.next_expiry_us).c_str()));
   }
+  if (a.rate_bp != 0) {
+    const std::string next = a.next_tier_kopecks == 0
+                                 ? "the top tier"
+                                 : format_money(a.next_tier_kopecks) + " more for the next";
+    c.print(row("  tier %u at %s, purchases %s in the window, %s", a.tier,
+                format_rate(a.rate_bp).c_str(), format_money(a.purchases_kopecks).c_str(),
+                next.c_str()));
+  }
+  if (a.last_purchase_us != 0) {
+    c.print(row("  last purchase  %s", format_time(a.last_purchase_us).c_str()));
+  }
   if (e.lots.empty()) return;
   c.print(row("  %10s  %-27s  %s", "lot amount", "expires at", "origin"));
   for (const LotView& lot : e.lots) {
@@ -88,6 +112,7 @@ int run_balance(Context& context) {
   j.begin_object().field("seller", seller).field("buyer", buyer);
   j.field("exists", reply.value.account.exists);
   json_account(j, reply.value.account);
+  json_tier(j, reply.value.account);
   json_lots(j, reply.value.lots);
   context.print(j.end_object().text());
   return kExitApplied;
@@ -169,6 +194,9 @@ int run_cart(Context& context) {
       const CartEntry& e = cart.value[i];
       j.begin_object().field("seller", e.seller).field("goods_total_kopecks", lines[i].goods_total);
       j.field("spendable", e.spendable).field("expiring_soon", e.expiring_soon);
+      j.field("earn", e.earn).field("earn_tier", std::uint64_t{e.tier});
+      j.field("earn_rate_bp", std::uint64_t{e.rate_bp}).field("earn_month_room", e.earn_month_room);
+      j.field("balance_room", e.balance_room);
       json_account(j, balances.value[i].account);
       json_lots(j, balances.value[i].lots);
       j.end_object();
@@ -176,14 +204,19 @@ int run_cart(Context& context) {
     context.print(j.end_array().text());
     return kExitApplied;
   }
-  context.print(row("%20s %14s %10s %10s %10s %10s  %s", "seller", "goods total", "spendable",
-                    "available", "pending", "expiring", "next expiry"));
+  context.print(row("%20s %14s %10s %10s %10s %10s %8s %7s  %s", "seller", "goods total",
+                    "spendable", "available", "pending", "expiring", "earn", "rate",
+                    "next expiry"));
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const CartEntry& e = cart.value[i];
-    context.print(row("%20llu %14s %10llu %10llu %10llu %10llu  %s", u(e.seller),
+    context.print(row("%20llu %14s %10llu %10llu %10llu %10llu %8llu %7s  %s", u(e.seller),
                       format_money(lines[i].goods_total).c_str(), u(e.spendable), u(e.available),
-                      u(e.pending), u(e.expiring_soon), when(e.next_expiry_us).c_str()));
+                      u(e.pending), u(e.expiring_soon), u(e.earn),
+                      e.rate_bp == 0 ? "-" : format_rate(e.rate_bp).c_str(),
+                      when(e.next_expiry_us).c_str()));
   }
+  context.print("(earn: what buying the line earns at the buyer's rate, after the month's "
+                "allowance and the balance cap)");
   context.print(row("(expiring: within %s)", format_duration(soon).c_str()));
   return kExitApplied;
 }
@@ -285,6 +318,56 @@ int run_stats(Context& context) {
     context.print(row(
         "  %-12s %13.1f%%", "used by",
         100.0 * static_cast<double>(figures[7].second) / static_cast<double>(figures[6].second)));
+  }
+  return kExitApplied;
+}
+
+int run_policy(Context& context) {
+  for (const char* change : {"spend-share", "balance-max", "earn-month-max", "ttl", "rate", "tiers",
+                             "tier-window"}) {
+    if (context.has(change)) return run_write(context);
+  }
+  if (context.has("id")) throw UsageError("--id goes with a change; without one policy prints");
+  const SellerId seller = context.number("seller");
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->policy(seller);
+  if (!reply.ok()) return report_unanswered(context, reply);
+  const Policy& p = reply.value;
+  if (context.json()) {
+    JsonWriter j;
+    j.begin_object().field("seller", seller).field("spend_share_bp", std::uint64_t{p.spend_share_bp});
+    j.field("balance_max", p.balance_max).field("earn_month_max", p.earn_month_max);
+    j.key("lot_life");
+    if (p.lot_life_us == kTimeNever) {
+      j.value("never");
+    } else {
+      j.value(format_duration(p.lot_life_us));
+    }
+    j.field("lot_life_us", static_cast<std::uint64_t>(p.lot_life_us));
+    j.field("rate_bp", std::uint64_t{p.rate_bp}).field("tier_window_days", std::uint64_t{p.tier_window_days});
+    j.key("tiers").begin_array();
+    for (std::uint32_t k = 0; k < p.tier_count; ++k) {
+      j.begin_object().field("threshold_kopecks", p.tiers[k].threshold_kopecks);
+      j.field("rate_bp", std::uint64_t{p.tiers[k].rate_bp}).end_object();
+    }
+    context.print(j.end_array().end_object().text());
+    return kExitApplied;
+  }
+  context.print(row("seller %llu", u(seller)));
+  context.print(row("  spend share     %s of the goods total", format_rate(p.spend_share_bp).c_str()));
+  context.print(row("  balance max     %llu", u(p.balance_max)));
+  context.print(row("  earn month max  %llu", u(p.earn_month_max)));
+  context.print(row("  lot life        %s",
+                    p.lot_life_us == kTimeNever ? "never" : format_duration(p.lot_life_us).c_str()));
+  context.print(row("  rate            %s", p.rate_bp == 0 ? "none (accrue by price is refused)"
+                                                         : format_rate(p.rate_bp).c_str()));
+  if (p.tier_count > 0) {
+    context.print(row("  tiers           by purchases in the last %u days", p.tier_window_days));
+    for (std::uint32_t k = 0; k < p.tier_count; ++k) {
+      context.print(row("    from %14s  %s", format_money(p.tiers[k].threshold_kopecks).c_str(),
+                        format_rate(p.tiers[k].rate_bp).c_str()));
+    }
   }
   return kExitApplied;
 }

@@ -207,7 +207,7 @@ int run(const Invocation& invocation) {
       {"refund", run_write},
       {"reverse-accrual", run_write},
       {"revoke-campaign", run_write},
-      {"policy", run_write},
+      {"policy", run_policy},
       {"balance", run_balance},
       {"wallet", run_wallet},
       {"cart", run_cart},

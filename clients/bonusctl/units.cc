@@ -128,6 +128,29 @@ std::optional<std::uint32_t> parse_share_bp(std::string_view text) {
   return static_cast<std::uint32_t>(*bp);
 }
 
+std::optional<std::uint32_t> parse_rate_bp(std::string_view text) {
+  std::optional<std::uint64_t> bp;
+  if (text.size() > 2 && text.substr(text.size() - 2) == "bp") {
+    bp = parse_u64(text.substr(0, text.size() - 2));
+  } else if (const auto share = parse_share_bp(text)) {
+    bp = *share;
+  }
+  if (!bp || *bp == 0 || *bp > 10'000) return {};
+  return static_cast<std::uint32_t>(*bp);
+}
+
+std::string format_rate(std::uint32_t bp) {
+  char text[32];
+  if (bp % 100 == 0) {
+    std::snprintf(text, sizeof(text), "%u%%", bp / 100);
+  } else if (bp % 10 == 0) {
+    std::snprintf(text, sizeof(text), "%u.%u%%", bp / 100, bp % 100 / 10);
+  } else {
+    std::snprintf(text, sizeof(text), "%u.%02u%%", bp / 100, bp % 100);
+  }
+  return text;
+}
+
 std::optional<TimeUs> parse_time(std::string_view text) {
   // YYYY-MM-DDTHH:MM:SS, then [.f{1,6}], then Z or +00:00.
   const auto year = fixed_digits(text, 0, 4);

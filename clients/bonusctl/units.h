@@ -33,6 +33,10 @@ std::optional<Kopecks> parse_money(std::string_view text);
 // points: "99%" is 9900.
 std::optional<std::uint32_t> parse_share_bp(std::string_view text);
 
+// An accrual rate: a percentage like "7%", "7.5%" or "7" (at most 2 decimals), or basis
+// points like "750bp"; 1..10000 basis points ("0%" is refused: no rate is no flag).
+std::optional<std::uint32_t> parse_rate_bp(std::string_view text);
+
 // ISO-8601 in UTC: "2026-12-01T00:00:00Z", optionally with 1..6 fractional digits
 // ("...00.5Z") and "+00:00" instead of "Z". Microseconds since the epoch, 1970..2261.
 std::optional<TimeUs> parse_time(std::string_view text);
@@ -47,6 +51,8 @@ std::string format_time(TimeUs t);
 std::string format_id(const Id128& id);
 // Kopecks as roubles with two decimals: 199050 is "1990.50".
 std::string format_money(Kopecks kopecks);
+// Basis points as a percentage: 750 is "7.5%", 500 is "5%", 1 is "0.01%".
+std::string format_rate(std::uint32_t bp);
 // The largest unit that divides it exactly: "25h", "3d", "90s"; "1500us" below a second.
 std::string format_duration(TimeUs us);
 

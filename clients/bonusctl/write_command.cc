@@ -1,5 +1,6 @@
 // The twelve writes: build the engine command from the options, send it once, print
 // the result as a line for people or one JSON object.
+#include <algorithm>
 #include <cstdio>
 
 #include "clients/bonusctl/context.h"
@@ -61,8 +62,45 @@ SetPolicy build_policy(const Context& c, Id128 id) {
     p.fields |= SetPolicy::kLotLife;
     p.lot_life_us = c.ttl("ttl", true);
   }
+  if (c.has("rate")) {
+    const auto bp = parse_rate_bp(c.text("rate"));
+    if (!bp) {
+      throw UsageError("--rate " + c.text("rate") +
+                       ": want a percentage of the price like 5%, 7.5% or 750bp (0.01%..100%)");
+    }
+    p.fields |= SetPolicy::kRate;
+    p.rate_bp = *bp;
+  }
+  if (c.has("tiers")) {
+    p.fields |= SetPolicy::kTiers;
+    const std::string& text = c.text("tiers");
+    for (std::size_t at = 0; text != "none" && at <= text.size();) {
+      const std::size_t end = std::min(text.find(',', at), text.size());
+      const std::string_view item = std::string_view(text).substr(at, end - at);
+      const std::size_t colon = item.find(':');
+      const auto threshold = parse_money(item.substr(0, colon));
+      const auto bp = colon == std::string_view::npos ? std::nullopt
+                                                      : parse_rate_bp(item.substr(colon + 1));
+      if (!threshold || !bp || p.tier_count == kPolicyTiersMax) {
+        throw UsageError("--tiers " + text + ": want up to " + std::to_string(kPolicyTiersMax) +
+                         " of ROUBLES:RATE, comma-separated, like 10000:7%,50000:10% (or none)");
+      }
+      p.tiers[p.tier_count++] = PolicyTier{*threshold, *bp, 0};
+      at = end + 1;
+    }
+  }
+  if (c.has("tier-window")) {
+    const TimeUs window = c.duration("tier-window");
+    if (window % kUsPerDay != 0) {
+      throw UsageError("--tier-window " + c.text("tier-window") + ": want whole days, like 365d");
+    }
+    p.fields |= SetPolicy::kTierWindow;
+    p.tier_window_days = static_cast<std::uint32_t>(std::min<TimeUs>(window / kUsPerDay, UINT32_MAX));
+  }
   if (p.fields == 0) {
-    throw UsageError("name at least one of --spend-share, --balance-max, --earn-month-max, --ttl");
+    throw UsageError(
+        "name at least one of --spend-share, --balance-max, --earn-month-max, --ttl, --rate, "
+        "--tiers, --tier-window");
   }
   return p;
 }
@@ -82,9 +120,14 @@ Built build(const Context& c, Id128 id) {
       const TimeUs ttl = c.ttl("ttl", true);
       life = ttl == kTimeNever ? LotLife::forever() : LotLife::ttl_of(ttl);
     }
-    return {Accrue{id, c.number("order"), c.number("seller"), c.number("buyer"), c.amount("amount"),
-                   life},
-            {"accrued", "", false}};
+    if (!c.has("amount") && !c.has("price")) {
+      throw UsageError("give --amount (bonuses) or --price (roubles, at the seller's rate)");
+    }
+    const Amount amount = c.has("amount") ? c.amount("amount") : 0;
+    const Kopecks price = c.has("price") ? c.money("price") : 0;
+    return {Accrue{id, c.number("order"), c.number("seller"), c.number("buyer"), amount, life,
+                   price},
+            {"accrued", amount == 0 ? "rate_bp" : "", false}};
   }
   if (name == "confirm") {
     return {ConfirmAccrual{id, c.number("order")}, {"credited", "debt_repaid", true}};
@@ -122,6 +165,7 @@ Built build(const Context& c, Id128 id) {
 }
 
 std::string human_name(std::string_view key) {
+  if (key == "rate_bp") return "at rate (bp)";
   std::string text(key);
   for (char& ch : text) ch = ch == '_' ? ' ' : ch;
   return text;

@@ -1026,6 +1026,21 @@ Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign
       .get();
 }
 
+Reply<Policy> Client::policy(SellerId seller) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_policy(protocol::PolicyQuery{seller}, fbb);
+  return impl_
+      ->call_async<Policy>(Opcode::policy, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                           [](Body body, Policy& out) {
+                             protocol::PolicyAnswer answer;
+                             const auto e = protocol::decode_policy_reply(body, answer);
+                             out = answer.policy;
+                             return e;
+                           })
+      .get();
+}
+
 Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
   return admin_query(protocol::AdminQuery{action, clock_advance_us, {}});
 }

@@ -192,6 +192,9 @@ class Client {
   Reply<SellerStats> seller_stats(SellerId seller);
   // REQUIRES: campaign != 0 (campaign 0 names the seller's own figures).
   Reply<CampaignStats> campaign_stats(SellerId seller, CampaignId campaign);
+  // The seller's policy as it is: caps, lot life, rate and tiers (the defaults for a
+  // seller that never set one).
+  Reply<Policy> policy(SellerId seller);
   Reply<protocol::AdminStatus> admin(protocol::AdminAction action, TimeUs clock_advance_us = 0);
   // Journals `command` and has every shard apply it (admin set_limits); the reply's
   // limits_code is the command's result, `limits` the limits after it.

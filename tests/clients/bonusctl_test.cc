@@ -173,6 +173,21 @@ TEST(BonusctlUnits, SharesArePercentInBasisPoints) {
   }
 }
 
+TEST(BonusctlUnits, RatesArePercentOrBasisPoints) {
+  EXPECT_EQ(parse_rate_bp("5%"), 500u);
+  EXPECT_EQ(parse_rate_bp("7.5%"), 750u);
+  EXPECT_EQ(parse_rate_bp("7"), 700u);
+  EXPECT_EQ(parse_rate_bp("750bp"), 750u);
+  EXPECT_EQ(parse_rate_bp("100%"), 10'000u);
+  for (const char* bad : {"0%", "0bp", "100.01%", "10001bp", "bp", "5%%", "-5%", "7.555%", ""}) {
+    EXPECT_FALSE(parse_rate_bp(bad)) << bad;
+  }
+  EXPECT_EQ(format_rate(500), "5%");
+  EXPECT_EQ(format_rate(750), "7.5%");
+  EXPECT_EQ(format_rate(1'005), "10.05%");
+  EXPECT_EQ(format_rate(1), "0.01%");
+}
+
 TEST(BonusctlUnits, TimesAreIso8601Utc) {
   EXPECT_EQ(parse_time("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(parse_time("2026-12-01T00:00:00Z"), 1'796'083'200 * kUsPerSecond);
@@ -378,6 +393,76 @@ TEST_F(Bonusctl, PolicyAndCappedCredits) {
   r = ctl({"credit", "--seller", "102", "--buyer", "8", "--amount", "300"});
   EXPECT_RAN(r, 0);
   EXPECT_NE(r.out.find("credited 100, cut by the balance cap"), std::string::npos) << r.out;
+}
+
+// Rates and tiers end to end: a policy with tiers set and printed back (both forms),
+// accruals by price at the buyer's tier, the tier in balance and the earn in the cart.
+TEST_F(Bonusctl, RatesTiersAccrueByPriceAndTheCartsEarn) {
+  Ran r = ctl({"--json", "policy", "--seller", "140"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "rate_bp"), "0");  // no rate until the seller sets one
+  EXPECT_EQ(json(r.out, "tiers"), "[]");
+  r = ctl({"--json", "accrue", "--order", "14001", "--seller", "140", "--buyer", "7", "--price",
+           "1990"});
+  EXPECT_RAN(r, 1);
+  EXPECT_EQ(json(r.out, "result"), "invalid_price");
+
+  r = ctl({"policy", "--seller", "140", "--rate", "5%", "--tiers", "10000:7%,50000:10.5%",
+           "--tier-window", "365d"});
+  EXPECT_RAN(r, 0);
+  r = ctl({"--json", "policy", "--seller", "140"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "rate_bp"), "500");
+  EXPECT_EQ(json(r.out, "tier_window_days"), "365");
+  EXPECT_EQ(json(r.out, "tiers"),
+            "[{\"threshold_kopecks\": 1000000, \"rate_bp\": 700}, "
+            "{\"threshold_kopecks\": 5000000, \"rate_bp\": 1050}]");
+  r = ctl({"policy", "--seller", "140"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("rate            5%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("from       50000.00  10.5%"), std::string::npos) << r.out;
+  EXPECT_RAN(ctl({"policy", "--seller", "140", "--tiers", "10000:7%,5000:9%"}), 1);  // descending
+  EXPECT_RAN(ctl({"policy", "--seller", "140", "--rate", "0%"}), 2);
+  EXPECT_RAN(ctl({"policy", "--seller", "140", "--tier-window", "36h"}), 2);
+  EXPECT_RAN(ctl({"accrue", "--order", "14009", "--seller", "140", "--buyer", "7"}), 2);
+
+  // 1990.50 roubles at 5 %: 99.5 -> 99.
+  r = ctl({"--json", "accrue", "--order", "14001", "--seller", "140", "--buyer", "7", "--price",
+           "1990.50"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "accrued"), "99");
+  EXPECT_EQ(json(r.out, "rate_bp"), "500");
+  EXPECT_RAN(ctl({"confirm", "--order", "14001"}), 0);
+  // A 9000-rouble purchase with an explicit amount: its price counts too; tier 1 reached.
+  EXPECT_RAN(ctl({"accrue", "--order", "14002", "--seller", "140", "--buyer", "7", "--amount",
+                  "1", "--price", "9000"}),
+             0);
+  EXPECT_RAN(ctl({"confirm", "--order", "14002"}), 0);
+  r = ctl({"--json", "balance", "--seller", "140", "--buyer", "7"});
+  EXPECT_RAN(r, 0);
+  const std::string tier = json(r.out, "tier");
+  EXPECT_EQ(json(tier, "tier"), "1") << tier;
+  EXPECT_EQ(json(tier, "rate_bp"), "700") << tier;
+  EXPECT_EQ(json(tier, "purchases_kopecks"), "1099050") << tier;
+  EXPECT_EQ(json(tier, "next_tier_kopecks"), "3900950") << tier;
+  EXPECT_NE(json(tier, "last_purchase"), "null") << tier;
+  r = ctl({"balance", "--seller", "140", "--buyer", "7"});
+  EXPECT_NE(r.out.find("tier 1 at 7%, purchases 10990.50 in the window, 39009.50 more for the next"),
+            std::string::npos)
+      << r.out;
+  r = ctl({"--json", "accrue", "--order", "14003", "--seller", "140", "--buyer", "7", "--price",
+           "1000"});
+  EXPECT_EQ(json(r.out, "accrued"), "70");
+
+  r = ctl({"--json", "cart", "--buyer", "7", "--item", "140:2000", "--item", "141:2000"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "earn"), "140");  // 2000 at 7 %
+  EXPECT_EQ(json(r.out, "earn_rate_bp"), "700");
+  EXPECT_EQ(json(r.out, "earn_tier"), "1");
+  EXPECT_EQ(json(r.out, "earn_month_room"), "29900");  // 30,000 less 99 + 1 confirmed
+  r = ctl({"cart", "--buyer", "7", "--item", "140:2000"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("     140      7%"), std::string::npos) << r.out;
 }
 
 TEST_F(Bonusctl, AccrualLifecycle) {
