@@ -916,7 +916,7 @@ TEST_F(Bonusctl, UsageErrorsExitTwoAndSendNothing) {
        "100", "--timeout", "never"},
       {"accrue", "--order", "1", "--seller", "110", "--buyer", "1", "--amount", "5", "--ttl",
        "tomorrow"},
-      {"policy", "--seller", "110"},
+      {"policy", "--seller", "110", "--id", "1f"},  // without a change, policy prints: no id
       {"frobnicate"},
       {"credit", "--seller", "110", "--buyer", "1", "--amount", "5", "--bogus", "1"},
       {"admin"},
