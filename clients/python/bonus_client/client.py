@@ -23,7 +23,7 @@ from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, H
                        Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand)
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor,
+from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor, Policy,
                     ExpiringEntry, ExpiringPage, SellerStats)
 
 __all__ = ["Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
@@ -382,7 +382,13 @@ class _WriteJob(_Job):
         buf = bytearray(size * len(self.commands))
         for k, c in enumerate(self.commands):
             c.pack_into(buf, k * size)
-        return wire.encode_write(kind.IDENTIFIER, buf, len(self.commands))
+        side = None
+        if kind.SIDE is not None:
+            values = [c._side() for c in self.commands]
+            if any(v is not None for v in values):
+                zero = bytes(kind.SIDE.size)
+                side = b"".join(zero if v is None else kind.SIDE.pack(*v) for v in values)
+        return wire.encode_write(kind.IDENTIFIER, buf, len(self.commands), side)
 
     def done(self, body: bytes) -> None:
         n = len(self.commands)
@@ -728,13 +734,17 @@ class Client:
         return self.write(Credit(seller, buyer, amount, campaign,
                                  Life.of(ttl_us, expires_at_us, never), reason, id=id))
 
-    def accrue(self, order: int, seller: int, buyer: int, amount: int, *,
-               ttl_us: int | None = None, expires_at_us: int | None = None,
-               never: bool = False, id: int | None = None) -> Result:
+    def accrue(self, order: int, seller: int, buyer: int, amount: int = 0, *,
+               price_kopecks: int = 0, ttl_us: int | None = None,
+               expires_at_us: int | None = None, never: bool = False,
+               id: int | None = None) -> Result:
         """Pending cashback for an order. The life starts at confirmation (absolute
-        expiry is invalid_expiry). Result amount: pending amount."""
+        expiry is invalid_expiry). amount 0 with price_kopecks: the price at the buyer's
+        rate now (rounded down; no rate set: invalid_price). The price counts in the
+        buyer's purchases (tiers) once confirmed. Result amount: pending amount; aux: the
+        rate used (basis points) when by price."""
         return self.write(Accrue(order, seller, buyer, amount,
-                                 Life.of(ttl_us, expires_at_us, never), id=id))
+                                 Life.of(ttl_us, expires_at_us, never), price_kopecks, id=id))
 
     def confirm_accrual(self, order: int, *, id: int | None = None) -> Result:
         """Result amount: credited (caps applied); aux: debt repaid."""
@@ -783,11 +793,15 @@ class Client:
 
     def set_policy(self, seller: int, *, spend_share_bp: int | None = None,
                    balance_max: int | None = None, earn_month_max: int | None = None,
-                   lot_life_us: int | None = None, id: int | None = None) -> Result:
-        """Changes the fields given (not None), only those."""
+                   lot_life_us: int | None = None, rate_bp: int | None = None,
+                   tiers: Iterable[tuple[int, int]] | None = None,
+                   tier_window_days: int | None = None, id: int | None = None) -> Result:
+        """Changes the fields given (not None), only those. tiers: (threshold_kopecks,
+        rate_bp) ascending, up to 8 (() removes them; tiers need a rate)."""
         return self.write(SetPolicy.of(seller, spend_share_bp=spend_share_bp,
                                        balance_max=balance_max, earn_month_max=earn_month_max,
-                                       lot_life_us=lot_life_us, id=id))
+                                       lot_life_us=lot_life_us, rate_bp=rate_bp, tiers=tiers,
+                                       tier_window_days=tier_window_days, id=id))
 
     # Batch variants: one kind each, as write_batch.
     def credit_batch(self, commands: Iterable[Credit], **kw) -> list[Result]:
@@ -943,6 +957,11 @@ class Client:
             raise ValueError("campaign 0 is no campaign: use seller_stats")
         body = self.request(wire.OP_STATS, wire.encode_stats(seller, campaign))
         return self._decode(wire.decode_campaign_stats, body)
+
+    def policy(self, seller: int) -> Policy:
+        """The seller's policy as it is (the defaults for a seller that never set one)."""
+        body = self.request(wire.OP_POLICY, wire.encode_policy(seller))
+        return self._decode(wire.decode_policy_reply, body)
 
     def _admin(self, action: int, clock_advance_us: int = 0) -> AdminStatus:
         body = self.request(wire.OP_ADMIN, wire.encode_admin(action, clock_advance_us))

@@ -61,6 +61,7 @@ class Code(_Open):
     invalid_timeout = 28            # hold timeout out of range
     invalid_limits = 29             # set_limits: no field named, or a value out of range
     shards_disagree = 30            # a seller-wide command's shards answered apart (a server bug)
+    invalid_price = 31              # accrue: price above the goods maximum, or by price with no rate set
 
 
 class FrameError(_Open):

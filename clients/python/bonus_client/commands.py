@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -159,6 +160,13 @@ class WriteCommand:
     def _values(self) -> tuple:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
+    # A batch's side vector (AccrueBatch.prices, SetPolicyBatch.rates): the struct, and
+    # each command's values (None: nothing to send). Sent when any command has some.
+    SIDE: ClassVar[struct.Struct | None] = None
+
+    def _side(self) -> tuple | None:
+        return None
+
     def pack_into(self, buf, offset: int) -> None:
         """Writes the wire struct; gives the command a random id first if it has none."""
         if self.id is None:  # type: ignore[attr-defined]
@@ -206,17 +214,25 @@ class Credit(WriteCommand):
 @_command(2, b"ACRQ", "QQQQB7xq", "accrue")
 @dataclass(slots=True)
 class Accrue(WriteCommand):
-    """Pending cashback for an order: visible, not spendable. Life: default, ttl or never."""
+    """Pending cashback for an order: visible, not spendable. Life: default, ttl or never.
+    amount 0 with a price (kopecks): the price at the buyer's rate (tier) now, rounded
+    down; a price counts in the buyer's purchases once the accrual is confirmed."""
 
     order: int
     seller: int
     buyer: int
     amount: int
     life: Life = Life()
+    price: int = 0  # kopecks; sent in the batch's `prices` vector
     id: int | None = field(default=None, kw_only=True)
+
+    SIDE: ClassVar[struct.Struct] = struct.Struct("<Q")  # AccruePrice
 
     def _values(self):
         return (self.order, self.seller, self.buyer, self.amount, self.life[0], self.life[1])
+
+    def _side(self) -> tuple | None:
+        return (self.price,) if self.price else None
 
 
 @_command(3, b"CNFQ", "Q", "confirm_accrual")
@@ -351,6 +367,10 @@ class SetPolicy(WriteCommand):
     BALANCE_MAX: ClassVar[int] = 2
     EARN_MONTH_MAX: ClassVar[int] = 4
     LOT_LIFE: ClassVar[int] = 8
+    RATE: ClassVar[int] = 16
+    TIERS: ClassVar[int] = 32
+    TIER_WINDOW: ClassVar[int] = 64
+    TIERS_MAX: ClassVar[int] = 8
 
     seller: int
     fields: int = 0
@@ -358,23 +378,46 @@ class SetPolicy(WriteCommand):
     balance_max: int = 0
     earn_month_max: int = 0
     lot_life_us: int = 0  # > 0, or TIME_NEVER
+    rate_bp: int = 0  # 1..10000 basis points of the price
+    tier_window_days: int = 0  # 1..730
+    # (threshold_kopecks, rate_bp) ascending, up to 8; sent in the batch's `rates` vector
+    tiers: tuple[tuple[int, int], ...] = ()
     id: int | None = field(default=None, kw_only=True)
+
+    SIDE: ClassVar[struct.Struct] = struct.Struct("<IIII" + "QII" * 8)  # PolicyRates
 
     @classmethod
     def of(cls, seller: int, *, spend_share_bp: int | None = None,
            balance_max: int | None = None, earn_month_max: int | None = None,
-           lot_life_us: int | None = None, id: int | None = None) -> "SetPolicy":
-        """Sets the fields given (not None) and only those."""
+           lot_life_us: int | None = None, rate_bp: int | None = None,
+           tiers: Iterable[tuple[int, int]] | None = None, tier_window_days: int | None = None,
+           id: int | None = None) -> "SetPolicy":
+        """Sets the fields given (not None) and only those; tiers=() removes the tiers."""
         fields = ((spend_share_bp is not None) * cls.SPEND_SHARE
                   | (balance_max is not None) * cls.BALANCE_MAX
                   | (earn_month_max is not None) * cls.EARN_MONTH_MAX
-                  | (lot_life_us is not None) * cls.LOT_LIFE)
+                  | (lot_life_us is not None) * cls.LOT_LIFE
+                  | (rate_bp is not None) * cls.RATE
+                  | (tiers is not None) * cls.TIERS
+                  | (tier_window_days is not None) * cls.TIER_WINDOW)
         return cls(seller, fields, spend_share_bp or 0, balance_max or 0, earn_month_max or 0,
-                   lot_life_us or 0, id=id)
+                   lot_life_us or 0, rate_bp or 0, tier_window_days or 0,
+                   tuple(tuple(t) for t in tiers or ()), id=id)
 
     def _values(self):
         return (self.seller, self.fields, self.spend_share_bp, self.balance_max,
                 self.earn_month_max, self.lot_life_us)
+
+    def _side(self) -> tuple | None:
+        if not self.fields & (self.RATE | self.TIERS | self.TIER_WINDOW):
+            return None
+        if len(self.tiers) > self.TIERS_MAX:
+            raise ValueError(f"at most {self.TIERS_MAX} tiers")
+        flat: list[int] = []
+        for k in range(self.TIERS_MAX):
+            threshold, rate = self.tiers[k] if k < len(self.tiers) else (0, 0)
+            flat += [threshold, rate, 0]
+        return (self.rate_bp, self.tier_window_days, len(self.tiers), 0, *flat)
 
 
 WRITE_KINDS: tuple[type[WriteCommand], ...] = (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .commands import TIME_NEVER
 
-__all__ = ["LotOrigin", "Lot", "Account", "CartEntry", "ExpiringEntry", "ExpiringCursor",
+__all__ = ["LotOrigin", "Lot", "Account", "CartEntry", "Policy", "ExpiringEntry", "ExpiringCursor",
            "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus"]
 
 
@@ -39,6 +39,14 @@ class Account:
     next_expiry_us: int  # soonest expiry of an available lot; TIME_NEVER if none
     next_expiry_amount: int
     lots: tuple[Lot, ...] | None = None  # with_lots only: unexpired lots, soonest first
+    # Rates and tiers: the tier reached (0: the base rate), its rate (0: none set), the
+    # purchases in the window, what the next tier still needs (0: at the top), the last
+    # purchase (0: none).
+    tier: int = 0
+    rate_bp: int = 0
+    purchases_kopecks: int = 0
+    next_tier_kopecks: int = 0
+    last_purchase_us: int = 0
 
     @property
     def next_expiry(self) -> int | None:
@@ -54,6 +62,27 @@ class CartEntry:
     pending: int
     expiring_soon: int  # of available, expiring within the query's soon_us
     next_expiry_us: int
+    # What buying the line would earn: goods_total at the buyer's rate (`rate_bp` of
+    # `tier`), less debt, cut by the month's allowance left and the balance cap's room.
+    earn: int = 0
+    tier: int = 0
+    rate_bp: int = 0
+    earn_month_room: int = 0
+    balance_room: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A seller's policy (engine/policy.h)."""
+
+    seller: int
+    spend_share_bp: int
+    balance_max: int
+    earn_month_max: int
+    lot_life_us: int  # TIME_NEVER: lots never expire
+    rate_bp: int  # 0: no rate (accrue by price is invalid_price)
+    tier_window_days: int
+    tiers: tuple[tuple[int, int], ...]  # (threshold_kopecks, rate_bp), ascending
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import struct
 from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor,
+from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor, Policy,
                     ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
 
 Malformed = _fb.Malformed
@@ -31,6 +31,7 @@ OP_CART = 33
 OP_WALLET = 34
 OP_EXPIRING = 35
 OP_STATS = 36
+OP_POLICY = 40
 OP_ADMIN = 64
 OP_PING = 65
 OP_HELLO = 66
@@ -111,9 +112,13 @@ def decode_header(data) -> Header:
 # ------------------------------------------------------------------------------------
 # Requests.
 
-def encode_write(identifier: bytes, packed, count: int) -> bytearray:
-    """A write batch body: `count` command structs already packed back to back."""
-    return _fb.encode_table(identifier, [_fb.StructVector(packed, count)])
+def encode_write(identifier: bytes, packed, count: int, side=None) -> bytearray:
+    """A write batch body: `count` command structs already packed back to back, and the
+    batch's side vector (accrue: prices, set_policy: rates), one struct per command, if any."""
+    fields = [_fb.StructVector(packed, count)]
+    if side is not None:
+        fields.append(_fb.StructVector(side, count))
+    return _fb.encode_table(identifier, fields)
 
 
 _ACCOUNT_KEY = struct.Struct("<QQ")
@@ -142,6 +147,10 @@ def encode_expiring(seller: int, within_us: int, limit: int,
     if cursor is not None:
         fields[3] = _fb.Scalar("IIq", cursor.shard, cursor.after_account, cursor.bucket, align=8)
     return _fb.encode_table(b"EXPQ", fields)
+
+
+def encode_policy(seller: int) -> bytearray:
+    return _fb.encode_table(b"PRDQ", [_fb.Scalar("Q", seller)])
 
 
 def encode_stats(seller: int, campaign: int) -> bytearray:
@@ -248,10 +257,13 @@ def _account(t: _fb.Table) -> Account:
         if any(origin > 1 for _a, _e, origin, _i in lots):
             raise Malformed("lot with an unknown origin")
         lots = tuple(Lot(a, e, LotOrigin(o), i) for a, e, o, i in lots)
+    tier = t.struct(10, "IIQQq") or (0, 0, 0, 0, 0)  # AccountTier; absent from older servers
     return Account(seller=t.scalar(0, "Q"), buyer=t.scalar(1, "Q"), exists=t.scalar(2, "?", False),
                    available=t.scalar(3, "Q"), held=t.scalar(4, "Q"), pending=t.scalar(5, "Q"),
                    debt=t.scalar(6, "Q"), next_expiry_us=t.scalar(7, "q"),
-                   next_expiry_amount=t.scalar(8, "Q"), lots=lots)
+                   next_expiry_amount=t.scalar(8, "Q"), lots=lots, tier=tier[0],
+                   rate_bp=tier[1], purchases_kopecks=tier[2], next_tier_kopecks=tier[3],
+                   last_purchase_us=tier[4])
 
 
 def decode_accounts(body, identifier: bytes) -> list[Account]:
@@ -263,10 +275,28 @@ def decode_accounts(body, identifier: bytes) -> list[Account]:
 
 
 def decode_cart_reply(body) -> list[CartEntry]:
-    entries = _fb.root(body, b"CRTR").struct_vector(0, "QQQQQq")
+    t = _fb.root(body, b"CRTR")
+    entries = t.struct_vector(0, "QQQQQq")
     if entries is None:
         raise Malformed("CartReply without entries")
-    return [CartEntry(*e) for e in entries]
+    earn = t.struct_vector(1, "QIIQQ")  # CartEarn; absent from older servers
+    if earn is None:
+        earn = [(0, 0, 0, 0, 0)] * len(entries)
+    if len(earn) != len(entries):
+        raise Malformed(f"CartReply with {len(earn)} earn entries for {len(entries)} lines")
+    return [CartEntry(*e, *x) for e, x in zip(entries, earn)]
+
+
+def decode_policy_reply(body) -> Policy:
+    t = _fb.root(body, b"PRDR")
+    tiers = t.struct_vector(7, "QII") or []
+    if len(tiers) > 8:
+        raise Malformed(f"PolicyReply with {len(tiers)} tiers")
+    return Policy(seller=t.scalar(0, "Q"), spend_share_bp=t.scalar(1, "I"),
+                  balance_max=t.scalar(2, "Q"), earn_month_max=t.scalar(3, "Q"),
+                  lot_life_us=t.scalar(4, "q"), rate_bp=t.scalar(5, "I"),
+                  tier_window_days=t.scalar(6, "I"),
+                  tiers=tuple((threshold, rate) for threshold, rate, _r in tiers))
 
 
 def decode_expiring_reply(body) -> ExpiringPage:

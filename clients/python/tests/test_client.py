@@ -353,6 +353,39 @@ class CheckoutTest(LedgerTest):
         self.assertAlmostEqual(self.c.balance(s3, b).next_expiry_us - now, US_PER_HOUR,
                                delta=US_PER_MINUTE)
 
+    def test_rates_tiers_and_accrue_by_price(self):
+        s, b = fresh(), fresh()
+        p = self.c.policy(s)
+        self.assertEqual((p.seller, p.rate_bp, p.tiers, p.tier_window_days), (s, 0, (), 365))
+        self.assertCode(self.c.accrue(fresh(), s, b, price_kopecks=199_000), Code.invalid_price)
+        self.assertCode(self.c.set_policy(s, tiers=[(100, 700)]), Code.invalid_policy)  # no rate
+        self.assertCode(self.c.set_policy(s, rate_bp=500, tiers=[(1_000_000, 700), (5_000_000, 1_000)],
+                                          tier_window_days=30), Code.ok)
+        p = self.c.policy(s)
+        self.assertEqual((p.rate_bp, p.tier_window_days, p.tiers),
+                         (500, 30, ((1_000_000, 700), (5_000_000, 1_000))))
+        o1 = fresh()
+        # 1990.50 roubles at 5 %: 99.525 -> 99; aux is the rate used.
+        self.assertCode(self.c.accrue(o1, s, b, price_kopecks=199_050), Code.ok, 99, 500)
+        self.assertCode(self.c.confirm_accrual(o1), Code.ok, 99)
+        o2 = fresh()  # an explicit amount with a price: the price still counts
+        self.assertCode(self.c.accrue(o2, s, b, 1, price_kopecks=900_000), Code.ok, 1)
+        self.assertCode(self.c.confirm_accrual(o2), Code.ok, 1)
+        a = self.c.balance(s, b)
+        self.assertEqual((a.tier, a.rate_bp, a.purchases_kopecks, a.next_tier_kopecks),
+                         (1, 700, 1_099_050, 3_900_950))
+        self.assertGreater(a.last_purchase_us, 0)
+        [line, other] = self.c.cart(b, [(s, 200_000), (fresh(), 200_000)])
+        self.assertEqual((line.earn, line.tier, line.rate_bp, line.earn_month_room),
+                         (140, 1, 700, 30_000 - 100))
+        self.assertEqual((other.earn, other.rate_bp, other.balance_room), (0, 0, 30_000))
+        self.assertCode(self.c.reverse_accrual(o2), Code.ok, 1)  # the purchase goes back out
+        self.assertEqual(self.c.balance(s, b).tier, 0)
+        # A batch mixing accruals by price and by amount.
+        results = self.c.accrue_batch([Accrue(fresh(), s, fresh(), 0, price=100_000),
+                                       Accrue(fresh(), s, fresh(), 7)])
+        self.assertEqual([(r.code, r.amount) for r in results], [(Code.ok, 50), (Code.ok, 7)])
+
     def test_revoke_campaign(self):
         s, camp = fresh(), fresh()
         b1, b2 = fresh(), fresh()
