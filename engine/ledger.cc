@@ -211,7 +211,8 @@ std::uint64_t Ledger::state_hash() const {
 }
 
 std::uint64_t Ledger::account_memory_bytes() const {
-  return accounts_.memory_bytes() + expiry_.memory_bytes() + purchases_.memory_bytes();
+  return accounts_.memory_bytes() + expiry_.memory_bytes() + purchases_.memory_bytes() +
+         seller_accounts_.memory_bytes();
 }
 
 // ---------------------------------------------------------------------------------

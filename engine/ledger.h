@@ -24,6 +24,7 @@
 #include "engine/ledger_config.h"
 #include "engine/ledger_records.h"
 #include "engine/purchase_table.h"
+#include "engine/seller_accounts.h"
 #include "engine/result.h"
 #include "engine/views.h"
 
@@ -57,6 +58,12 @@ class Ledger {
   // most `limit` entries starting at `cursor`. Pages follow the expiry index's order.
   ExpiringPage expiring(SellerId seller, TimeUs within_us, ExpiringCursor cursor,
                         std::uint32_t limit, TimeUs now) const;
+  // Buyers of a segment of the seller's (SegmentKind), a page of at most `limit` (0: no
+  // limit) starting at `cursor`. Both walk only the seller's accounts (or the campaign's
+  // recipients), at most kReadScanMax per page: a page may end early, not done. A cursor
+  // that is not one of this seller's (or campaign's) positions answers an empty, done page.
+  SegmentPage segment(const SegmentQuery& query, SegmentCursor cursor, std::uint32_t limit,
+                      TimeUs now) const;
   SellerStats seller_stats(SellerId seller) const;
   // The earliest ledger time at which a Sweep would have work: an open hold reaching its
   // deadline, a minute bucket of expiring lots being over, a finished order leaving its
@@ -192,6 +199,8 @@ class Ledger {
                  std::uint32_t* lot_seq);
   void settle(Account& account, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);
+  // A new account, chained to its seller's.
+  std::uint32_t create_account(SellerId seller, BuyerId buyer);
   // No room for a new account: accounts_max (or kAccountCountMax) accounts exist.
   bool accounts_full() const;
   bool lots_full(const Account& account) const;
@@ -239,6 +248,7 @@ class Ledger {
   KeyedTable<Seller> sellers_;
   KeyedTable<Campaign> campaigns_;
   PurchaseTable purchases_;  // by account index; saved in the account records
+  SellerAccounts seller_accounts_;  // derived: rebuilt when a state is loaded
   Counters totals_;
 
   // Open holds by (deadline, order); entries of holds no longer open are skipped.

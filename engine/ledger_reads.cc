@@ -183,38 +183,79 @@ ExpiringPage Ledger::expiring(SellerId seller, TimeUs within_us, ExpiringCursor 
                               std::uint32_t limit, TimeUs now) const {
   ExpiringPage page;
   const TimeUs horizon = horizon_of(now, within_us);
-  const std::int64_t last_bucket = ExpiryIndex::bucket_of(horizon);
-  std::vector<std::pair<std::uint32_t, ExpiringEntry>> found;
-  expiry_.for_buckets_from(cursor.bucket, [&](std::uint32_t bucket,
-                                              const std::vector<std::uint32_t>& accounts) {
-    if (bucket > last_bucket) return false;
-    found.clear();
-    for (const std::uint32_t i : accounts) {
-      const Account& a = accounts_[i];
-      if (a.sweep_bucket != bucket || a.seller != seller) continue;
-      if (bucket == cursor.bucket && cursor.after_account != UINT32_MAX &&
-          i <= cursor.after_account) {
-        continue;
-      }
+  std::uint32_t i = seller_accounts_.first(seller);
+  if (cursor.after_account != UINT32_MAX) {
+    if (cursor.after_account >= accounts_.size() ||
+        accounts_[cursor.after_account].seller != seller) {
+      return page;  // Not this seller's: nothing (never another seller's buyers).
+    }
+    i = seller_accounts_.next(cursor.after_account);
+  }
+  for (std::uint32_t scanned = 0; i != SellerAccounts::kNone; i = seller_accounts_.next(i)) {
+    if ((limit != 0 && page.entries.size() == limit) || scanned == kReadScanMax) {
+      page.done = false;
+      break;
+    }
+    ++scanned;
+    const Account& a = accounts_[i];
+    // Lots are in expiry order: the first one says whether any expires in the window.
+    if (a.lot_count() > 0 && a.lots()[0].expires_at_us <= horizon) {
       const auto [amount, first] = expiring_within(a, now, horizon);
-      if (amount > 0) found.push_back({i, ExpiringEntry{a.buyer, amount, first}});
+      if (amount > 0) page.entries.push_back(ExpiringEntry{a.buyer, amount, first});
     }
-    std::sort(found.begin(), found.end(),
-              [](const auto& x, const auto& y) { return x.first < y.first; });
-    found.erase(std::unique(found.begin(), found.end(),
-                            [](const auto& x, const auto& y) { return x.first == y.first; }),
-                found.end());
-    for (const auto& [i, entry] : found) {
-      if (limit != 0 && page.entries.size() == limit) {
-        page.done = false;
-        return false;
-      }
-      page.entries.push_back(entry);
-      page.next = ExpiringCursor{bucket, i};
-    }
-    return true;
-  });
+    page.next = ExpiringCursor{0, i};
+  }
   if (page.done) page.next = ExpiringCursor{};
+  return page;
+}
+
+SegmentPage Ledger::segment(const SegmentQuery& q, SegmentCursor cursor, std::uint32_t limit,
+                            TimeUs now) const {
+  SegmentPage page;
+  auto full = [&](std::uint32_t scanned) {
+    return (limit != 0 && page.buyers.size() == limit) || scanned == kReadScanMax;
+  };
+  if (q.kind == SegmentKind::unspent) {
+    const Campaign* c = campaigns_.find(CampaignKey{q.seller, q.campaign});
+    if (c == nullptr) return page;
+    const auto entries = c->recipients.entries();
+    std::uint32_t pos = cursor.after == UINT32_MAX ? 0 : cursor.after + 1;
+    if (cursor.after != UINT32_MAX && cursor.after >= entries.size()) return page;
+    for (std::uint32_t scanned = 0; pos < entries.size(); ++pos) {
+      if (full(scanned)) {
+        page.done = false;
+        break;
+      }
+      ++scanned;
+      if ((entries[pos] & RecipientSet::kSpent) == 0) {
+        page.buyers.push_back(accounts_[entries[pos] & RecipientSet::kAccountMask].buyer);
+      }
+      page.next = SegmentCursor{pos};
+    }
+    if (page.done) page.next = SegmentCursor{};
+    return page;
+  }
+  // inactive: bought, last before `since`; bought_within: last at or after `since`.
+  const TimeUs period = q.period_us < 0 ? 0 : q.period_us;
+  const TimeUs since = now < INT64_MIN + period ? INT64_MIN : now - period;
+  std::uint32_t i = seller_accounts_.first(q.seller);
+  if (cursor.after != UINT32_MAX) {
+    if (cursor.after >= accounts_.size() || accounts_[cursor.after].seller != q.seller) return page;
+    i = seller_accounts_.next(cursor.after);
+  }
+  for (std::uint32_t scanned = 0; i != SellerAccounts::kNone; i = seller_accounts_.next(i)) {
+    if (full(scanned)) {
+      page.done = false;
+      break;
+    }
+    ++scanned;
+    const TimeUs last = purchases_.last_us(i);
+    const bool in = q.kind == SegmentKind::inactive ? last != 0 && last < since
+                                                    : last != 0 && last >= since && last <= now;
+    if (in) page.buyers.push_back(accounts_[i].buyer);
+    page.next = SegmentCursor{i};
+  }
+  if (page.done) page.next = SegmentCursor{};
   return page;
 }
 

@@ -50,6 +50,12 @@ Code Ledger::lot_expiry(const LotLife& life, const Policy& policy, TimeUs now,
   return Code::invalid_expiry;
 }
 
+std::uint32_t Ledger::create_account(SellerId seller, BuyerId buyer) {
+  const std::uint32_t i = accounts_.create(seller, buyer);
+  seller_accounts_.add(seller, i);
+  return i;
+}
+
 bool Ledger::accounts_full() const {
   return accounts_.size() >= std::min(config_.accounts_max, kAccountCountMax);
 }
@@ -136,7 +142,7 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   if (i != AccountTable::kNone && lots_full(accounts_[i])) {
     return Result::of(Code::account_lots_full);
   }
-  if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
+  if (i == AccountTable::kNone) i = create_account(c.seller, c.buyer);
   return deposit(i, c.amount, expires_at_us, c.campaign, false, now, nullptr);
 }
 
@@ -162,7 +168,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   if (i != AccountTable::kNone && accounts_[i].pending + amount > kAccountAmountMax) {
     return Result::of(Code::overflow);
   }
-  if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
+  if (i == AccountTable::kNone) i = create_account(c.seller, c.buyer);
   if (const AccrualOrder* dead = accruals_.find(c.order)) accruals_.erase(*dead);
   accruals_.insert(c.order, [&](AccrualOrder& o) {
     o.order = c.order;

@@ -57,6 +57,11 @@ inline constexpr Amount kPolicyBalanceMaxDefault = 30'000;
 inline constexpr Amount kPolicyEarnMonthMaxDefault = 30'000;
 inline constexpr TimeUs kPolicyLotLifeDefaultUs = 365 * kUsPerDay;
 
+// Accounts (or campaign recipients) one page of `expiring` or `segment` looks at, at most:
+// a page for a seller with few matches returns early, not done, with a cursor, so no one
+// read holds its shard for long (docs/engine.md, Reads).
+inline constexpr std::uint32_t kReadScanMax = 16'384;
+
 // Cashback by rate (docs/engine.md, "Rates and tiers"). A rate is in basis points of
 // the price: 500 = 5 %. No rate by default: an accrual by price needs the seller to set one.
 inline constexpr std::uint32_t kRateBpMax = 10'000;

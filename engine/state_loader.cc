@@ -158,7 +158,7 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       // Account keys are indexes, so ascending keys do not rule out a (seller, buyer)
       // pair twice: that needs the lookup.
       if (l.accounts_.find(seller, buyer) != AccountTable::kNone) return false;
-      const std::uint32_t i = l.accounts_.create(seller, buyer);
+      const std::uint32_t i = l.create_account(seller, buyer);
       Account& a = l.accounts_[i];
       for (std::uint32_t* v :
            {&a.held, &a.pending, &a.debt, &a.earned, &a.lot_seq_next, &a.sweep_bucket}) {

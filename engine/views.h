@@ -73,15 +73,47 @@ struct ExpiringEntry {
 };
 
 // Where the next page of `expiring` starts; a default cursor starts at the beginning.
+// Pages walk the seller's accounts in creation order: `after_account` is the last one a
+// page looked at. `bucket` is not read (cursors of earlier builds walked expiry buckets);
+// pages set it to 0.
 struct ExpiringCursor {
   std::int64_t bucket = INT64_MIN;
-  std::uint32_t after_account = UINT32_MAX;  // UINT32_MAX: from the bucket's start
+  std::uint32_t after_account = UINT32_MAX;  // UINT32_MAX: from the seller's first account
 };
 
 struct ExpiringPage {
   std::vector<ExpiringEntry> entries;
   ExpiringCursor next;
   bool done = true;  // no more pages
+};
+
+// Segments: a seller's buyers picked for a mailing (docs/engine.md, Reads).
+enum class SegmentKind : std::uint8_t {
+  inactive = 0,       // bought before now - period_us, not since ("sleeping"); never-bought excluded
+  unspent = 1,        // received a lot of `campaign` and spent from none
+  bought_within = 2,  // last purchase in [now - period_us, now]
+};
+inline constexpr std::uint8_t kSegmentKindCount = 3;
+
+struct SegmentQuery {
+  SellerId seller = 0;
+  SegmentKind kind = SegmentKind::inactive;
+  CampaignId campaign = 0;  // unspent only
+  TimeUs period_us = 0;     // inactive, bought_within: > 0
+  friend bool operator==(const SegmentQuery&, const SegmentQuery&) = default;
+};
+
+// Where the next page starts: the last account (inactive, bought_within) or recipient
+// position (unspent) a page looked at; UINT32_MAX: the beginning.
+struct SegmentCursor {
+  std::uint32_t after = UINT32_MAX;
+  friend bool operator==(const SegmentCursor&, const SegmentCursor&) = default;
+};
+
+struct SegmentPage {
+  std::vector<BuyerId> buyers;
+  SegmentCursor next;
+  bool done = true;
 };
 
 struct SellerStats {

@@ -2065,5 +2065,83 @@ TEST_F(LedgerTest, Cart_SaysWhatALineWouldEarnAfterDebtAndCaps) {
   EXPECT_EQ(cart[2].earn, 500u);
 }
 
+// ---------------------------------------------------------------------------------
+// Walks of one seller's accounts: expiring and segments (docs/engine.md, Reads).
+
+TEST_F(LedgerTest, Expiring_WalksTheSellersAccountsWithABoundedScanPerPage) {
+  // kReadScanMax + 5 accounts of S1 with nothing expiring soon, then one that does; S2's
+  // buyers expire soon too but are never S1's.
+  for (std::uint32_t k = 0; k < kReadScanMax + 5; ++k) {
+    ASSERT_EQ(run(credit(S1, 10'000 + k, 10)).code, Code::ok);
+    if (k % 1000 == 0) {
+      ASSERT_EQ(run(credit(S2, 10'000 + k, 10, LotLife::ttl_of(kUsPerHour))).code, Code::ok);
+    }
+  }
+  ASSERT_EQ(run(credit(S1, B1, 7, LotLife::ttl_of(kUsPerHour))), ok(7));
+  ExpiringPage page = ledger_->expiring(S1, kUsPerDay, {}, 100, now_);
+  EXPECT_TRUE(page.entries.empty());  // the scan budget ran out first
+  EXPECT_FALSE(page.done);
+  page = ledger_->expiring(S1, kUsPerDay, page.next, 100, now_);
+  EXPECT_EQ(page.entries, (std::vector<ExpiringEntry>{{B1, 7, now_ + kUsPerHour}}));
+  EXPECT_TRUE(page.done);
+  // A cursor at another seller's account answers nothing.
+  const ExpiringPage other = ledger_->expiring(S2, kUsPerDay, {}, 1, now_);
+  ASSERT_FALSE(other.done);
+  const ExpiringPage forged = ledger_->expiring(S1, kUsPerDay, other.next, 100, now_);
+  EXPECT_TRUE(forged.entries.empty());
+  EXPECT_TRUE(forged.done);
+  EXPECT_TRUE(ledger_->expiring(S3, kUsPerDay, {}, 100, now_).done);  // no accounts at all
+}
+
+TEST_F(LedgerTest, Segment_InactiveAndBoughtWithinByLastPurchase) {
+  ASSERT_EQ(code(rates_cmd(S1, 500)), Code::ok);
+  ASSERT_EQ(code(rates_cmd(S2, 500)), Code::ok);
+  buy(1, S1, B1, 100'000);            // 90 days ago
+  advance(30 * kUsPerDay);
+  buy(2, S1, B2, 100'000);            // 60 days ago
+  buy(3, S1, B3, 100'000);
+  ASSERT_EQ(run(reverse(3)).code, Code::ok);  // a return does not undo "last purchase"
+  advance(50 * kUsPerDay);
+  buy(4, S1, B4, 100'000);            // 10 days ago
+  ASSERT_EQ(run(credit(S1, B5, 10)).code, Code::ok);  // never bought: in neither
+  buy(5, S2, B6, 100'000);            // another seller's
+  advance(10 * kUsPerDay);
+  auto buyers = [&](SegmentKind kind, TimeUs period, std::uint32_t limit) {
+    std::vector<BuyerId> all;
+    SegmentCursor cursor;
+    for (int pages = 0;; ++pages) {
+      EXPECT_LT(pages, 10);
+      const SegmentPage page = ledger_->segment({S1, kind, 0, period}, cursor, limit, now_);
+      all.insert(all.end(), page.buyers.begin(), page.buyers.end());
+      if (page.done) break;
+      cursor = page.next;
+    }
+    return all;
+  };
+  // Inactive for 60 days: last purchase before now - 60 d (B2 and B3 bought 60 d + a few µs ago).
+  EXPECT_EQ(buyers(SegmentKind::inactive, 60 * kUsPerDay, 0), (std::vector<BuyerId>{B1, B2, B3}));
+  EXPECT_EQ(buyers(SegmentKind::inactive, 61 * kUsPerDay, 0), (std::vector<BuyerId>{B1}));
+  EXPECT_EQ(buyers(SegmentKind::bought_within, 30 * kUsPerDay, 0), (std::vector<BuyerId>{B4}));
+  EXPECT_EQ(buyers(SegmentKind::bought_within, 365 * kUsPerDay, 1),  // a page per buyer
+            (std::vector<BuyerId>{B1, B2, B3, B4}));
+}
+
+TEST_F(LedgerTest, Segment_UnspentListsRecipientsWhoSpentNone) {
+  for (BuyerId b : {B1, B2, B3, B4}) {
+    ASSERT_EQ(run(credit(S1, b, 100, LotLife::policy(), 9)).code, Code::ok);
+  }
+  ASSERT_EQ(run(credit(S1, B5, 100)).code, Code::ok);  // no campaign
+  ASSERT_EQ(run(spend(1, S1, B2, 10)).code, Code::ok);
+  ASSERT_EQ(run(hold(2, S1, B3, 10)).code, Code::ok);  // held, not spent: still unspent
+  SegmentPage page = ledger_->segment({S1, SegmentKind::unspent, 9, 0}, {}, 2, now_);
+  EXPECT_EQ(page.buyers, (std::vector<BuyerId>{B1, B3}));
+  EXPECT_FALSE(page.done);
+  page = ledger_->segment({S1, SegmentKind::unspent, 9, 0}, page.next, 2, now_);
+  EXPECT_EQ(page.buyers, (std::vector<BuyerId>{B4}));
+  EXPECT_TRUE(page.done);
+  EXPECT_TRUE(ledger_->segment({S1, SegmentKind::unspent, 8, 0}, {}, 2, now_).buyers.empty());
+  EXPECT_TRUE(ledger_->segment({S1, SegmentKind::unspent, 9, 0}, {77}, 2, now_).done);  // past the end
+}
+
 }  // namespace
 }  // namespace bonus

@@ -1192,6 +1192,40 @@ std::optional<std::string> compare_reads(const Scenario& s, const Ledger& engine
       if (!page_error.empty()) return differ(what + ": " + page_error, str(all), str(me));
       if (all != me) return differ(what, str(all), str(me));
     }
+    // Segments: every kind walked page by page, against the reference's whole answer.
+    std::vector<SegmentQuery> queries;
+    for (TimeUs period : {kUsPerHour, 3 * kUsPerDay, 60 * kUsPerDay}) {
+      queries.push_back({seller, SegmentKind::inactive, 0, period});
+      queries.push_back({seller, SegmentKind::bought_within, 0, period});
+    }
+    for (CampaignId campaign : s.campaigns) queries.push_back({seller, SegmentKind::unspent, campaign, 0});
+    for (const SegmentQuery& q : queries) {
+      std::vector<BuyerId> all;
+      SegmentCursor cursor;
+      const std::uint32_t limit = q.period_us == kUsPerHour ? 1 : 4;
+      for (std::size_t pages = 0;; ++pages) {
+        const SegmentPage page = engine.segment(q, cursor, limit, now);
+        if (page.buyers.size() > limit || pages > 1'000'000) {
+          return differ("segment: a page past its limit, or no end", "", "");
+        }
+        all.insert(all.end(), page.buyers.begin(), page.buyers.end());
+        if (page.done) break;
+        cursor = page.next;
+      }
+      std::sort(all.begin(), all.end());
+      const std::vector<BuyerId> mine = model.segment(q, now);
+      if (all != mine) {
+        auto text = [](const std::vector<BuyerId>& v) {
+          std::ostringstream t;
+          for (BuyerId b : v) t << ' ' << b;
+          return t.str();
+        };
+        std::ostringstream what;
+        what << "segment(seller " << seller << ", kind " << static_cast<int>(q.kind)
+             << ", campaign " << q.campaign << ", period " << q.period_us << ")";
+        return differ(what.str(), text(all), text(mine));
+      }
+    }
     const SellerStats es = engine.seller_stats(seller);
     const SellerStats ms = model.seller_stats(seller);
     if (es != ms) return differ("seller_stats(" + std::to_string(seller) + ")", str(es), str(ms));

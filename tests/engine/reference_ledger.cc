@@ -1159,6 +1159,25 @@ std::vector<ExpiringEntry> ReferenceLedger::expiring(SellerId seller, TimeUs wit
   return out;
 }
 
+std::vector<BuyerId> ReferenceLedger::segment(const SegmentQuery& q, TimeUs now) const {
+  std::vector<BuyerId> out;  // by buyer, as the maps are ordered
+  if (q.kind == SegmentKind::unspent) {
+    // "received a lot of the campaign and spent from none".
+    const auto it = campaign_buyers_.find({q.seller, q.campaign});
+    if (it == campaign_buyers_.end()) return out;
+    for (const auto& [buyer, spent] : it->second) {
+      if (!spent) out.push_back(buyer);
+    }
+    return out;
+  }
+  for (const auto& [key, account] : accounts_) {
+    if (key.first != q.seller || account.last_purchase == 0) continue;  // never bought: out
+    const bool sleeping = account.last_purchase < now - q.period_us;
+    if (q.kind == SegmentKind::inactive ? sleeping : !sleeping) out.push_back(key.second);
+  }
+  return out;
+}
+
 SellerStats ReferenceLedger::seller_stats(SellerId seller) const {
   auto it = sellers_.find(seller);
   SellerStats s = it == sellers_.end() ? SellerStats{} : it->second;

@@ -42,6 +42,8 @@ class ReferenceLedger {
   std::vector<AccountView> wallet(BuyerId buyer, TimeUs now) const;
   // All entries, sorted by buyer (no paging).
   std::vector<ExpiringEntry> expiring(SellerId seller, TimeUs within_us, TimeUs now) const;
+  // The segment's buyers, sorted (no paging).
+  std::vector<BuyerId> segment(const SegmentQuery& query, TimeUs now) const;
   SellerStats seller_stats(SellerId seller) const;
   SellerStats total_stats() const;
   CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
