@@ -40,6 +40,7 @@ enum class Opcode : std::uint16_t {
   wallet = 34,
   expiring = 35,
   stats = 36,
+  segment = 37,  // a seller's buyers in a segment, paged (SegmentRequest / SegmentReply)
   policy = 40,  // a seller's policy (PolicyRequest / PolicyReply)
   // Operations.
   admin = 64,

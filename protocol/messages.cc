@@ -46,6 +46,8 @@ template <> inline constexpr const char* kIdentifier<wire::ExpiringReply> = "EXP
 template <> inline constexpr const char* kIdentifier<wire::StatsRequest> = "STAQ";
 template <> inline constexpr const char* kIdentifier<wire::StatsReply> = "STAR";
 template <> inline constexpr const char* kIdentifier<wire::PolicyRequest> = "PRDQ";
+template <> inline constexpr const char* kIdentifier<wire::SegmentRequest> = "SEGQ";
+template <> inline constexpr const char* kIdentifier<wire::SegmentReply> = "SEGR";
 template <> inline constexpr const char* kIdentifier<wire::PolicyReply> = "PRDR";
 template <> inline constexpr const char* kIdentifier<wire::AdminRequest> = "ADMQ";
 template <> inline constexpr const char* kIdentifier<wire::AdminReply> = "ADMR";
@@ -554,6 +556,25 @@ FrameError decode_stats(Body body, StatsQuery& out) {
   });
 }
 
+FrameError decode_segment(Body body, std::uint32_t batch_commands_max, SegmentRequestQuery& out) {
+  return with_root<wire::SegmentRequest>(body, [&](const wire::SegmentRequest& r) {
+    if (r.kind() >= kSegmentKindCount) return FrameError::malformed_body;
+    out.query = SegmentQuery{r.seller(), static_cast<SegmentKind>(r.kind()), r.campaign(),
+                             r.period_us()};
+    const bool unspent = out.query.kind == SegmentKind::unspent;
+    if (unspent ? out.query.campaign == 0 : out.query.period_us <= 0) {
+      return FrameError::malformed_body;
+    }
+    const std::uint32_t most = cap(batch_commands_max);
+    out.limit = r.limit() == 0 || r.limit() > most ? most : r.limit();
+    out.from = SegmentPosition{};
+    if (const wire::SegmentCursor* c = r.cursor()) {
+      out.from = SegmentPosition{c->shard(), SegmentCursor{c->after()}};
+    }
+    return FrameError::none;
+  });
+}
+
 FrameError decode_policy(Body body, PolicyQuery& out) {
   return with_root<wire::PolicyRequest>(body, [&](const wire::PolicyRequest& r) {
     out.seller = r.seller();
@@ -636,6 +657,16 @@ void encode_cart_reply(std::span<const CartEntry> entries, FlatBufferBuilder& fb
     earn.emplace_back(e.earn, e.tier, e.rate_bp, e.earn_month_room, e.balance_room);
   }
   finish(fbb, wire::CreateCartReply(fbb, entry_vector, fbb.CreateVectorOfStructs(earn)));
+}
+
+void encode_segment_reply(const SegmentAnswer& answer, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  std::vector<wire::SegmentBuyer> buyers;
+  buyers.reserve(answer.buyers.size());
+  for (BuyerId b : answer.buyers) buyers.emplace_back(b);
+  const auto vector = fbb.CreateVectorOfStructs(buyers);
+  const wire::SegmentCursor next(answer.next.shard, answer.next.cursor.after);
+  finish(fbb, wire::CreateSegmentReply(fbb, vector, answer.done ? nullptr : &next, answer.done));
 }
 
 void encode_policy_reply(SellerId seller, const Policy& p, FlatBufferBuilder& fbb) {
@@ -786,6 +817,15 @@ void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
   finish(fbb, wire::CreateStatsRequest(fbb, query.seller, query.campaign));
 }
 
+void encode_segment(const SegmentRequestQuery& q, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const wire::SegmentCursor cursor(q.from.shard, q.from.cursor.after);
+  finish(fbb, wire::CreateSegmentRequest(fbb, q.query.seller,
+                                         static_cast<std::uint8_t>(q.query.kind), q.query.campaign,
+                                         q.query.period_us, q.limit,
+                                         q.from.at_start() ? nullptr : &cursor));
+}
+
 void encode_policy(const PolicyQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreatePolicyRequest(fbb, query.seller));
@@ -895,6 +935,24 @@ FrameError decode_cart_reply(Body body, std::vector<CartEntry>& out) {
       out[i].rate_bp = e.rate_bp();
       out[i].earn_month_room = e.earn_month_room();
       out[i].balance_room = e.balance_room();
+    }
+    return FrameError::none;
+  });
+}
+
+FrameError decode_segment_reply(Body body, SegmentAnswer& out) {
+  return with_root<wire::SegmentReply>(body, [&](const wire::SegmentReply& r) {
+    const auto* buyers = r.buyers();
+    if (!readable(buyers)) return FrameError::malformed_body;
+    out.buyers.clear();
+    out.buyers.reserve(buyers->size());
+    for (const wire::SegmentBuyer* b : *buyers) out.buyers.push_back(b->buyer());
+    out.done = r.done();
+    out.next = SegmentPosition{};
+    if (!out.done) {
+      const wire::SegmentCursor* next = r.next();
+      if (next == nullptr) return FrameError::malformed_body;
+      out.next = SegmentPosition{next->shard(), SegmentCursor{next->after()}};
     }
     return FrameError::none;
   });

@@ -111,6 +111,22 @@ struct StatsQuery {
   friend bool operator==(const StatsQuery&, const StatsQuery&) = default;
 };
 
+// Where a page of `segment` starts across the server's shards, walked in order 0..n-1,
+// each with the engine's cursor. The default value is the beginning.
+struct SegmentPosition {
+  std::uint32_t shard = 0;
+  SegmentCursor cursor;
+  bool at_start() const { return *this == SegmentPosition{}; }
+  friend bool operator==(const SegmentPosition&, const SegmentPosition&) = default;
+};
+
+struct SegmentRequestQuery {
+  SegmentQuery query;
+  std::uint32_t limit = 0;  // decoded as 1..batch_commands_max (0 or more: the maximum)
+  SegmentPosition from;
+  friend bool operator==(const SegmentRequestQuery&, const SegmentRequestQuery&) = default;
+};
+
 struct PolicyQuery {
   SellerId seller = 0;
   friend bool operator==(const PolicyQuery&, const PolicyQuery&) = default;
@@ -153,6 +169,13 @@ struct ExpiringAnswer {
   ExpiringPosition next;  // where the next page starts; meaningless when done
   bool done = true;
   friend bool operator==(const ExpiringAnswer&, const ExpiringAnswer&) = default;
+};
+
+struct SegmentAnswer {
+  std::vector<BuyerId> buyers;
+  SegmentPosition next;  // where the next page starts; meaningless when done
+  bool done = true;
+  friend bool operator==(const SegmentAnswer&, const SegmentAnswer&) = default;
 };
 
 // A seller's policy (the defaults for a seller that never set one).
@@ -230,6 +253,10 @@ struct ErrorInfo {
                                          ExpiringQuery& out);
 [[nodiscard]] FrameError decode_stats(Body body, StatsQuery& out);
 [[nodiscard]] FrameError decode_policy(Body body, PolicyQuery& out);
+// malformed_body also for an unknown kind, inactive or bought_within without a period
+// above 0, and unspent without a campaign.
+[[nodiscard]] FrameError decode_segment(Body body, std::uint32_t batch_commands_max,
+                                        SegmentRequestQuery& out);
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
@@ -250,6 +277,7 @@ void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder
 void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_policy_reply(SellerId seller, const Policy& policy,
                          flatbuffers::FlatBufferBuilder& fbb);
+void encode_segment_reply(const SegmentAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello_reply(const HelloAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_error_reply(FrameError code, std::string_view message,
@@ -286,6 +314,7 @@ void encode_wallet(const WalletQuery& query, flatbuffers::FlatBufferBuilder& fbb
 void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_policy(const PolicyQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_segment(const SegmentRequestQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
@@ -304,6 +333,7 @@ void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 [[nodiscard]] FrameError decode_admin_reply(Body body, AdminStatus& out);
 // malformed_body also for more than kPolicyTiersMax tiers.
 [[nodiscard]] FrameError decode_policy_reply(Body body, PolicyAnswer& out);
+[[nodiscard]] FrameError decode_segment_reply(Body body, SegmentAnswer& out);
 [[nodiscard]] FrameError decode_hello_reply(Body body, HelloAnswer& out);
 [[nodiscard]] FrameError decode_error_reply(Body body, ErrorInfo& out);
 

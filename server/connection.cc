@@ -398,6 +398,7 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::expiring: return handle_expiring(h, body);
     case Opcode::stats: return handle_stats(h, body);
     case Opcode::policy: return handle_policy(h, body);
+    case Opcode::segment: return handle_segment(h, body);
     case Opcode::admin: return handle_admin(h, body);
     default: return handle_write(h, body);
   }
@@ -609,6 +610,56 @@ void Connection::handle_stats(const FrameHeader& h, Body body) {
         protocol::encode_stats_reply(total, fbb);
         self->post_reply(reply_frame(Opcode::stats, rid, fbb));
       });
+}
+
+// As expiring: shards in order, a page may span the end of one and the start of the next.
+void Connection::handle_segment(const FrameHeader& h, Body body) {
+  struct State {
+    protocol::SegmentRequestQuery query;
+    protocol::SegmentAnswer answer;
+    std::shared_ptr<Connection> self;
+    std::uint64_t request_id = 0;
+    Server* server = nullptr;
+  };
+  auto state = std::make_shared<State>();
+  if (FrameError e = protocol::decode_segment(body, server_.config().batch_commands_max,
+                                              state->query);
+      e != FrameError::none) {
+    return reply_error(h.request_id, e, "segment request refused", true);
+  }
+  state->self = shared_from_this();
+  state->request_id = h.request_id;
+  state->server = &server_;
+  const std::uint32_t shard_count = static_cast<std::uint32_t>(server_.shards().size());
+  if (state->query.from.shard >= shard_count) {
+    return reply_error(h.request_id, FrameError::malformed_body, "cursor names no shard", true);
+  }
+  auto step = std::make_shared<std::function<void(std::uint32_t, SegmentCursor)>>();
+  *step = [state, step, shard_count](std::uint32_t s, SegmentCursor cursor) {
+    state->server->shards()[s]->read([state, step, shard_count, s, cursor](const Ledger& ledger,
+                                                                           TimeUs now) {
+      auto& answer = state->answer;
+      const auto left = static_cast<std::uint32_t>(state->query.limit - answer.buyers.size());
+      SegmentPage page = ledger.segment(state->query.query, cursor, left, now);
+      answer.buyers.insert(answer.buyers.end(), page.buyers.begin(), page.buyers.end());
+      answer.done = false;
+      if (!page.done) {
+        answer.next = protocol::SegmentPosition{s, page.next};
+      } else if (s + 1 < shard_count && answer.buyers.size() < state->query.limit) {
+        (*step)(s + 1, SegmentCursor{});
+        return;
+      } else if (s + 1 < shard_count) {
+        answer.next = protocol::SegmentPosition{s + 1, SegmentCursor{}};
+      } else {
+        answer.done = true;
+      }
+      flatbuffers::FlatBufferBuilder fbb(256 + answer.buyers.size() * 8);
+      protocol::encode_segment_reply(answer, fbb);
+      state->self->post_reply(reply_frame(Opcode::segment, state->request_id, fbb));
+      *step = nullptr;  // Breaks the cycle step -> lambda -> step.
+    });
+  };
+  (*step)(state->query.from.shard, state->query.from.cursor);
 }
 
 // Every shard applies every set_policy at the same log position (seller-wide): shard 0's

@@ -28,7 +28,8 @@ using protocol::Opcode;
 
 bool is_read(Opcode op) {
   return op == Opcode::balance || op == Opcode::cart || op == Opcode::wallet ||
-         op == Opcode::expiring || op == Opcode::stats || op == Opcode::policy;
+         op == Opcode::expiring || op == Opcode::stats || op == Opcode::policy ||
+         op == Opcode::segment;
 }
 
 bool is_checkout_write(Opcode op) {

@@ -176,6 +176,20 @@ void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
   d.option(expiring, "within", "DURATION", "The window from now (24h, 3d, ...)", true);
   d.option(expiring, "limit", "N", "Buyers per page (default 1000)");
 
+  auto* segment = app.add_subcommand(
+      "segment",
+      "A seller's buyers to mail, one id a line (feeds mail --buyers), walking all pages; "
+      "with --json one JSON object a line");
+  d.seller(segment);
+  d.option(segment, "inactive", "DURATION",
+           "Buyers whose last purchase is older than this (60d): sleeping; never-bought excluded");
+  d.option(segment, "bought-within", "DURATION", "Buyers whose last purchase is within this (30d)");
+  d.option(segment, "campaign", "ID", "With --unspent: the campaign");
+  segment->add_flag_callback(
+      "--unspent", [&inv] { inv.options["unspent"] = "yes"; },
+      "Buyers who received the campaign's bonuses and spent none of them");
+  d.option(segment, "limit", "N", "Buyers per page (default 8192)");
+
   auto* stats = app.add_subcommand("stats", "A seller's or a campaign's statistics");
   d.seller(stats);
   d.option(stats, "campaign", "ID", "A campaign's figures (recipients, spenders) instead");

@@ -322,6 +322,54 @@ int run_stats(Context& context) {
   return kExitApplied;
 }
 
+int run_segment(Context& context) {
+  SegmentQuery query;
+  query.seller = context.number("seller");
+  const int kinds = context.has("inactive") + context.has("bought-within") + context.has("unspent");
+  if (kinds != 1) throw UsageError("give one of --inactive, --bought-within, --unspent");
+  if (context.has("unspent")) {
+    if (!context.has("campaign")) throw UsageError("--unspent needs --campaign");
+    query.kind = SegmentKind::unspent;
+    query.campaign = context.number("campaign");
+    if (query.campaign == 0) throw UsageError("--campaign 0 is no campaign");
+  } else {
+    if (context.has("campaign")) throw UsageError("--campaign goes with --unspent");
+    const bool inactive = context.has("inactive");
+    query.kind = inactive ? SegmentKind::inactive : SegmentKind::bought_within;
+    query.period_us = context.duration(inactive ? "inactive" : "bought-within");
+  }
+  const std::uint64_t limit = context.maybe_number("limit").value_or(protocol::kBatchCommandsDefault);
+  if (limit == 0 || limit > protocol::kBatchCommandsMax) {
+    throw UsageError("--limit " + context.text("limit") + ": want 1.." +
+                     std::to_string(protocol::kBatchCommandsMax));
+  }
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const bool json = context.json();
+  std::string out;
+  const auto walked = client->for_each_in_segment(
+      query,
+      [&](BuyerId buyer) {
+        if (json) {
+          JsonWriter j;
+          out += j.begin_object().field("buyer", buyer).end_object().text();
+        } else {
+          out += std::to_string(buyer);
+        }
+        out += '\n';
+        if (out.size() > (1u << 16)) {  // streamed: memory stays a page
+          std::fputs(out.c_str(), stdout);
+          out.clear();
+        }
+      },
+      static_cast<std::uint32_t>(limit));
+  std::fputs(out.c_str(), stdout);
+  std::fflush(stdout);
+  if (!walked.ok()) return report_unanswered(context, walked);
+  std::fprintf(stderr, "bonusctl segment: %llu buyers\n", u(walked.value));
+  return kExitApplied;
+}
+
 int run_policy(Context& context) {
   for (const char* change : {"spend-share", "balance-max", "earn-month-max", "ttl", "rate", "tiers",
                              "tier-window"}) {

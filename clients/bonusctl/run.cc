@@ -213,6 +213,7 @@ int run(const Invocation& invocation) {
       {"cart", run_cart},
       {"expiring", run_expiring},
       {"stats", run_stats},
+      {"segment", run_segment},
       {"mail", run_mail},
       {"clock advance", run_clock_advance},
       {"admin status", run_admin},

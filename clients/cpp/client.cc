@@ -1004,6 +1004,35 @@ Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_
       .get();
 }
 
+Reply<protocol::SegmentAnswer> Client::segment(const SegmentQuery& query, std::uint32_t limit,
+                                               const protocol::SegmentPosition& from) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_segment(protocol::SegmentRequestQuery{query, limit, from}, fbb);
+  return impl_
+      ->call_async<protocol::SegmentAnswer>(Opcode::segment,
+                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                            [](Body body, protocol::SegmentAnswer& out) {
+                                              return protocol::decode_segment_reply(body, out);
+                                            })
+      .get();
+}
+
+Reply<std::uint64_t> Client::for_each_in_segment(const SegmentQuery& query,
+                                                 const std::function<void(BuyerId)>& each,
+                                                 std::uint32_t page_limit) {
+  Reply<std::uint64_t> total{Status::ok, protocol::FrameError::none, {}, 0};
+  protocol::SegmentPosition from;
+  for (;;) {
+    auto page = segment(query, page_limit, from);
+    if (!page.ok()) return {page.status, page.error, page.message, total.value};
+    for (BuyerId b : page.value.buyers) each(b);
+    total.value += page.value.buyers.size();
+    if (page.value.done) return total;
+    from = page.value.next;
+  }
+}
+
 Reply<SellerStats> Client::seller_stats(SellerId seller) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);

@@ -189,6 +189,16 @@ class Client {
   // One page; pass the answer's `next` as `from` until `done`.
   Reply<protocol::ExpiringAnswer> expiring(SellerId seller, TimeUs within_us, std::uint32_t limit,
                                            const protocol::ExpiringPosition& from = {});
+  // A seller's buyers in a segment (SegmentKind): one page; pass the answer's `next` as
+  // `from` until `done`. A page may be short (or empty) and not done: the server bounds
+  // each page's scan.
+  Reply<protocol::SegmentAnswer> segment(const SegmentQuery& query, std::uint32_t limit,
+                                         const protocol::SegmentPosition& from = {});
+  // Every buyer of the segment, page after page: each(buyer) in page order; the value is
+  // how many. Not a snapshot (writes between pages may show). Stops at the first failed page.
+  Reply<std::uint64_t> for_each_in_segment(const SegmentQuery& query,
+                                           const std::function<void(BuyerId)>& each,
+                                           std::uint32_t page_limit = 0);
   Reply<SellerStats> seller_stats(SellerId seller);
   // REQUIRES: campaign != 0 (campaign 0 names the seller's own figures).
   Reply<CampaignStats> campaign_stats(SellerId seller, CampaignId campaign);

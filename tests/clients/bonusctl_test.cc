@@ -797,6 +797,67 @@ TEST(BonusctlClock, AdvanceExpiresLotsOnATestClockServer) {
   EXPECT_EQ(json(r.out, "expired"), "300");
 }
 
+// Segments end to end on a test-clock server (2 shards): each kind, page by page (one buyer a
+// page), both output forms, and the plain output fed to `mail --buyers` as it is.
+TEST(BonusctlSegment, KindsPagesAndTheOutputFeedsMail) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--test-clock", "--shards", "2"})) << server.log();
+  const std::string at = "127.0.0.1:" + std::to_string(server.port());
+  const auto run = [&at](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", at});
+    return Ctl(args).finish();
+  };
+  ASSERT_EQ(run({"policy", "--seller", "1", "--rate", "5%"}).code, 0);
+  std::uint64_t order = 100;
+  const auto buy = [&](const std::string& buyer) {
+    const std::string o = std::to_string(++order);
+    ASSERT_EQ(run({"accrue", "--order", o, "--seller", "1", "--buyer", buyer, "--price", "1000"}).code, 0);
+    ASSERT_EQ(run({"confirm", "--order", o}).code, 0);
+  };
+  buy("11");
+  buy("12");
+  buy("13");
+  ASSERT_EQ(run({"clock", "advance", "61d"}).code, 0);
+  buy("12");  // 12 bought again: not sleeping
+  for (const char* b : {"21", "22", "23"}) {
+    ASSERT_EQ(run({"credit", "--seller", "1", "--buyer", b, "--amount", "100", "--campaign", "5"}).code, 0);
+  }
+  ASSERT_EQ(run({"spend", "--order", "900", "--seller", "1", "--buyer", "22", "--amount", "10",
+                 "--goods-total", "1000"}).code,
+            0);
+  const auto sorted_lines = [](const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  };
+  Ran r = run({"segment", "--seller", "1", "--inactive", "60d", "--limit", "1"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(sorted_lines(r.out), (std::vector<std::string>{"11", "13"})) << r.out;
+  r = run({"segment", "--seller", "1", "--bought-within", "30d"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(sorted_lines(r.out), (std::vector<std::string>{"12"})) << r.out;
+  r = run({"--json", "segment", "--seller", "1", "--campaign", "5", "--unspent", "--limit", "1"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(sorted_lines(r.out),
+            (std::vector<std::string>{"{\"buyer\": 21}", "{\"buyer\": 23}"})) << r.out;
+  EXPECT_RAN(run({"segment", "--seller", "1", "--unspent"}), 2);  // no campaign
+  EXPECT_RAN(run({"segment", "--seller", "1", "--inactive", "60d", "--unspent", "--campaign", "5"}), 2);
+  EXPECT_RAN(run({"segment", "--seller", "1"}), 2);
+
+  // The plain output is a buyer file as it is.
+  r = run({"segment", "--seller", "1", "--inactive", "60d"});
+  const std::string file = write_file("sleeping.txt", r.out);
+  r = run({"--json", "mail", "--seller", "1", "--campaign", "6", "--amount", "50", "--ttl", "30d", "--buyers", file,
+           "--no-progress"});
+  EXPECT_RAN(r, 0);
+  r = run({"--json", "stats", "--seller", "1", "--campaign", "6"});
+  EXPECT_EQ(json(r.out, "recipients"), "2") << r.out;  // 11 and 13
+  r = run({"--json", "balance", "--seller", "1", "--buyer", "13"});
+  EXPECT_EQ(json(r.out, "available"), "100") << r.out;  // 50 cashback + 50 mailed
+}
+
 // Regression: `capture --amount 0` used to capture the whole hold (and `refund --amount 0`
 // to refund everything). Now 0 is zero_amount and changes nothing; "all" is the default
 // without --amount, or --all.

@@ -14,7 +14,7 @@ using protocol::Opcode;
 
 std::set<Opcode> expected(Role role) {
   const std::set<Opcode> reads{Opcode::balance, Opcode::cart, Opcode::wallet, Opcode::expiring,
-                               Opcode::stats, Opcode::policy};
+                               Opcode::stats, Opcode::policy, Opcode::segment};
   std::set<Opcode> s{Opcode::ping, Opcode::hello};
   auto add = [&s](const std::set<Opcode>& more) { s.insert(more.begin(), more.end()); };
   switch (role) {
