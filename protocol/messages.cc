@@ -569,7 +569,8 @@ FrameError decode_segment(Body body, std::uint32_t batch_commands_max, SegmentRe
     out.limit = r.limit() == 0 || r.limit() > most ? most : r.limit();
     out.from = SegmentPosition{};
     if (const wire::SegmentCursor* c = r.cursor()) {
-      out.from = SegmentPosition{c->shard(), SegmentCursor{c->after()}};
+      if (c->after() > UINT32_MAX) return FrameError::malformed_body;
+      out.from = SegmentPosition{c->shard(), SegmentCursor{static_cast<std::uint32_t>(c->after())}};
     }
     return FrameError::none;
   });
@@ -665,7 +666,7 @@ void encode_segment_reply(const SegmentAnswer& answer, FlatBufferBuilder& fbb) {
   buyers.reserve(answer.buyers.size());
   for (BuyerId b : answer.buyers) buyers.emplace_back(b);
   const auto vector = fbb.CreateVectorOfStructs(buyers);
-  const wire::SegmentCursor next(answer.next.shard, answer.next.cursor.after);
+  const wire::SegmentCursor next(answer.next.shard, 0, answer.next.cursor.after);
   finish(fbb, wire::CreateSegmentReply(fbb, vector, answer.done ? nullptr : &next, answer.done));
 }
 
@@ -819,7 +820,7 @@ void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
 
 void encode_segment(const SegmentRequestQuery& q, FlatBufferBuilder& fbb) {
   fbb.Clear();
-  const wire::SegmentCursor cursor(q.from.shard, q.from.cursor.after);
+  const wire::SegmentCursor cursor(q.from.shard, 0, q.from.cursor.after);
   finish(fbb, wire::CreateSegmentRequest(fbb, q.query.seller,
                                          static_cast<std::uint8_t>(q.query.kind), q.query.campaign,
                                          q.query.period_us, q.limit,
@@ -952,7 +953,8 @@ FrameError decode_segment_reply(Body body, SegmentAnswer& out) {
     if (!out.done) {
       const wire::SegmentCursor* next = r.next();
       if (next == nullptr) return FrameError::malformed_body;
-      out.next = SegmentPosition{next->shard(), SegmentCursor{next->after()}};
+      if (next->after() > UINT32_MAX) return FrameError::malformed_body;
+      out.next = SegmentPosition{next->shard(), SegmentCursor{static_cast<std::uint32_t>(next->after())}};
     }
     return FrameError::none;
   });

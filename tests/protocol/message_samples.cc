@@ -1,5 +1,6 @@
 #include "tests/protocol/message_samples.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <span>
@@ -124,6 +125,14 @@ C random_command(Rng& rng) {
   for (std::size_t i = 0; i < sizeof(C); ++i) bytes[i] = static_cast<unsigned char>(rng());
   if constexpr (requires { c.life; }) c.life = random_life(rng);
   if constexpr (requires { c.reserved; }) c.reserved = 0;
+  if constexpr (std::is_same_v<C, SetPolicy>) {
+    // Reserved fields are not on the wire; rates travel only with a rate field named.
+    for (PolicyTier& t : c.tiers) t.reserved = 0;
+    if ((c.fields & (SetPolicy::kRate | SetPolicy::kTiers | SetPolicy::kTierWindow)) == 0) {
+      c.rate_bp = c.tier_window_days = c.tier_count = 0;
+      std::fill(std::begin(c.tiers), std::end(c.tiers), PolicyTier{});
+    }
+  }
   c.id = random_id(rng);
   return c;
 }

@@ -577,6 +577,104 @@ TEST(Error, ReplyRoundTrip) {
 // ---------------------------------------------------------------------------------------
 // Bodies in frames.
 
+// Rates and tiers on the wire: the side vectors (accrue's prices, set_policy's rates), the
+// account's tier, the cart's earn, the policy read and segments.
+TEST(RatesOnTheWire, SideVectorsRoundTripAndMustMatchTheCommands) {
+  FBB fbb;
+  std::vector<Accrue> accruals(3);
+  for (std::size_t i = 0; i < accruals.size(); ++i) {
+    accruals[i].id = Id128{1, i + 1};
+    accruals[i].order = 10 + i;
+  }
+  encode_write(std::span<const Accrue>(accruals), fbb);  // no price: no vector
+  const std::size_t without = fbb.GetSize();
+  accruals[1].price = 199'050;
+  encode_write(std::span<const Accrue>(accruals), fbb);
+  EXPECT_GT(fbb.GetSize(), without);
+  std::vector<Command> got;
+  ASSERT_EQ(decode_write(Opcode::accrue, body_of(fbb), kBatchCommandsMax, got), FrameError::none);
+  EXPECT_EQ(std::get<Accrue>(got[1]).price, 199'050u);
+  EXPECT_EQ(std::get<Accrue>(got[2]).price, 0u);
+
+  // A prices vector of another length is refused.
+  {
+    FBB bad;
+    std::vector<wire::Accrue> commands{wire::Accrue(), wire::Accrue()};
+    std::vector<wire::AccruePrice> prices{wire::AccruePrice(5)};
+    const auto c = bad.CreateVectorOfStructs(commands);
+    const auto p = bad.CreateVectorOfStructs(prices);
+    bad.Finish(wire::CreateAccrueBatch(bad, c, p), "ACRQ");
+    EXPECT_EQ(decode_write(Opcode::accrue, body_of(bad), kBatchCommandsMax, got),
+              FrameError::malformed_body);
+  }
+
+  SetPolicy policy{Id128{2, 1}, 7, SetPolicy::kRate | SetPolicy::kTiers, 0, 0, 0, 0, 500, 30, 2};
+  policy.tiers[0] = {100, 700, 0};
+  policy.tiers[1] = {200, 900, 0};
+  encode_write(std::span<const SetPolicy>(&policy, 1), fbb);
+  ASSERT_EQ(decode_write(Opcode::set_policy, body_of(fbb), kBatchCommandsMax, got),
+            FrameError::none);
+  EXPECT_EQ(0, std::memcmp(&std::get<SetPolicy>(got[0]), &policy, sizeof(SetPolicy)));
+}
+
+TEST(RatesOnTheWire, TierEarnPolicyAndSegmentRoundTrip) {
+  FBB fbb;
+  BalanceEntry entry;
+  entry.account.seller = 1;
+  entry.account.tier = 2;
+  entry.account.rate_bp = 700;
+  entry.account.purchases_kopecks = 1'234'567;
+  entry.account.next_tier_kopecks = 89;
+  entry.account.last_purchase_us = 42;
+  encode_balance_reply(std::span<const BalanceEntry>(&entry, 1), fbb);
+  std::vector<BalanceEntry> balances;
+  ASSERT_EQ(decode_balance_reply(body_of(fbb), balances), FrameError::none);
+  EXPECT_EQ(balances.at(0), entry);
+
+  const std::vector<CartEntry> cart{{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {12, 0, 0, 0, 0, 0}};
+  encode_cart_reply(cart, fbb);
+  std::vector<CartEntry> cart_got;
+  ASSERT_EQ(decode_cart_reply(body_of(fbb), cart_got), FrameError::none);
+  EXPECT_EQ(cart_got, cart);
+
+  Policy p;
+  p.rate_bp = 500;
+  p.tier_count = 2;
+  p.tiers[0] = {100, 700, 0};
+  p.tiers[1] = {200, 900, 0};
+  p.tier_window_days = 30;
+  encode_policy_reply(9, p, fbb);
+  PolicyAnswer answer;
+  ASSERT_EQ(decode_policy_reply(body_of(fbb), answer), FrameError::none);
+  EXPECT_EQ(answer, (PolicyAnswer{9, p}));
+  encode_policy(PolicyQuery{9}, fbb);
+  PolicyQuery q;
+  ASSERT_EQ(decode_policy(body_of(fbb), q), FrameError::none);
+  EXPECT_EQ(q.seller, 9u);
+
+  const SegmentRequestQuery sent{{5, SegmentKind::inactive, 0, kUsPerDay}, 10, {1, {77}}};
+  encode_segment(sent, fbb);
+  SegmentRequestQuery seg;
+  ASSERT_EQ(decode_segment(body_of(fbb), kBatchCommandsMax, seg), FrameError::none);
+  EXPECT_EQ(seg, sent);
+  for (const SegmentQuery& bad : {SegmentQuery{5, SegmentKind::inactive, 0, 0},
+                                  SegmentQuery{5, SegmentKind::bought_within, 0, -1},
+                                  SegmentQuery{5, SegmentKind::unspent, 0, kUsPerDay},
+                                  SegmentQuery{5, static_cast<SegmentKind>(3), 1, 1}}) {
+    encode_segment(SegmentRequestQuery{bad, 10, {}}, fbb);
+    EXPECT_EQ(decode_segment(body_of(fbb), kBatchCommandsMax, seg), FrameError::malformed_body);
+  }
+  encode_segment(SegmentRequestQuery{{5, SegmentKind::unspent, 3, 0}, 0, {}}, fbb);
+  ASSERT_EQ(decode_segment(body_of(fbb), 100, seg), FrameError::none);
+  EXPECT_EQ(seg.limit, 100u);  // 0: the maximum
+
+  const SegmentAnswer page{{1, 2, 3}, {1, {9}}, false};
+  encode_segment_reply(page, fbb);
+  SegmentAnswer page_got;
+  ASSERT_EQ(decode_segment_reply(body_of(fbb), page_got), FrameError::none);
+  EXPECT_EQ(page_got, page);
+}
+
 TEST(Identifiers, EachRootHasItsDocumentedIdentifier) {
   Rng rng = seeded(51);
   const std::vector<std::pair<std::string, std::string>> documented{

@@ -958,6 +958,35 @@ class Client:
         body = self.request(wire.OP_STATS, wire.encode_stats(seller, campaign))
         return self._decode(wire.decode_campaign_stats, body)
 
+    def segment_page(self, seller: int, *, inactive_us: int | None = None,
+                     bought_within_us: int | None = None, unspent_campaign: int | None = None,
+                     limit: int = 0, cursor: tuple[int, int] | None = None
+                     ) -> tuple[list[int], tuple[int, int] | None, bool]:
+        """One page of a seller's segment: (buyers, next cursor, done). Give exactly one of
+        inactive_us (bought, not within it), bought_within_us, unspent_campaign (received
+        its bonuses, spent none). A page may be short or empty and not done."""
+        if (inactive_us is not None) + (bought_within_us is not None) + (unspent_campaign is not None) != 1:
+            raise ValueError("give one of inactive_us, bought_within_us, unspent_campaign")
+        if unspent_campaign is not None:
+            kind, campaign, period = wire.SEGMENT_UNSPENT, unspent_campaign, 0
+        elif inactive_us is not None:
+            kind, campaign, period = wire.SEGMENT_INACTIVE, 0, inactive_us
+        else:
+            kind, campaign, period = wire.SEGMENT_BOUGHT_WITHIN, 0, bought_within_us
+        body = self.request(wire.OP_SEGMENT,
+                            wire.encode_segment(seller, kind, campaign, period, limit, cursor))
+        return self._decode(wire.decode_segment_reply, body)
+
+    def segment(self, seller: int, *, limit: int = 0, **kind) -> Iterator[int]:
+        """The segment's buyer ids: a generator that follows the cursor page by page
+        (segment_page's keywords). Not a snapshot: writes between pages may show."""
+        cursor = None
+        while True:
+            buyers, cursor, done = self.segment_page(seller, limit=limit, cursor=cursor, **kind)
+            yield from buyers
+            if done:
+                return
+
     def policy(self, seller: int) -> Policy:
         """The seller's policy as it is (the defaults for a seller that never set one)."""
         body = self.request(wire.OP_POLICY, wire.encode_policy(seller))

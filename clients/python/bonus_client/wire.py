@@ -31,6 +31,7 @@ OP_CART = 33
 OP_WALLET = 34
 OP_EXPIRING = 35
 OP_STATS = 36
+OP_SEGMENT = 37
 OP_POLICY = 40
 OP_ADMIN = 64
 OP_PING = 65
@@ -147,6 +148,33 @@ def encode_expiring(seller: int, within_us: int, limit: int,
     if cursor is not None:
         fields[3] = _fb.Scalar("IIq", cursor.shard, cursor.after_account, cursor.bucket, align=8)
     return _fb.encode_table(b"EXPQ", fields)
+
+
+SEGMENT_INACTIVE = 0
+SEGMENT_UNSPENT = 1
+SEGMENT_BOUGHT_WITHIN = 2
+
+
+def encode_segment(seller: int, kind: int, campaign: int, period_us: int, limit: int,
+                   cursor: tuple[int, int] | None) -> bytearray:
+    fields: list = [_fb.Scalar("Q", seller), _fb.Scalar("B", kind), _fb.Scalar("Q", campaign),
+                    _fb.Scalar("q", period_us), _fb.Scalar("I", limit), None]
+    if cursor is not None:
+        fields[5] = _fb.Scalar("IIQ", cursor[0], 0, cursor[1], align=8)
+    return _fb.encode_table(b"SEGQ", fields)
+
+
+def decode_segment_reply(body) -> tuple[list[int], tuple[int, int] | None, bool]:
+    """(buyers, next cursor or None, done)."""
+    t = _fb.root(body, b"SEGR")
+    buyers = t.struct_vector(0, "Q")
+    if buyers is None:
+        raise Malformed("SegmentReply without buyers")
+    done = t.scalar(2, "?", False)
+    nxt = t.struct(1, "IIQ")
+    if not done and nxt is None:
+        raise Malformed("SegmentReply neither done nor with a next cursor")
+    return [b for (b,) in buyers], None if done else (nxt[0], nxt[2]), done
 
 
 def encode_policy(seller: int) -> bytearray:

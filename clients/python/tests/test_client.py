@@ -386,6 +386,24 @@ class CheckoutTest(LedgerTest):
                                        Accrue(fresh(), s, fresh(), 7)])
         self.assertEqual([(r.code, r.amount) for r in results], [(Code.ok, 50), (Code.ok, 7)])
 
+    def test_segments(self):
+        s, camp = fresh(), fresh()
+        self.assertCode(self.c.set_policy(s, rate_bp=500), Code.ok)
+        buyers = [fresh() for _ in range(5)]
+        for b in buyers[:3]:
+            o = fresh()
+            self.assertCode(self.c.accrue(o, s, b, price_kopecks=100_000), Code.ok)
+            self.assertCode(self.c.confirm_accrual(o), Code.ok)
+        for b in buyers[3:]:
+            self.assertCode(self.c.credit(s, b, 100, campaign=camp), Code.ok)
+        self.assertCode(self.c.spend(fresh(), s, buyers[4], 10, 100_000), Code.ok)
+        self.assertEqual(sorted(self.c.segment(s, bought_within_us=US_PER_DAY, limit=1)),
+                         sorted(buyers[:3]))
+        self.assertEqual(list(self.c.segment(s, inactive_us=US_PER_DAY)), [])
+        self.assertEqual(list(self.c.segment(s, unspent_campaign=camp)), [buyers[3]])
+        with self.assertRaises(ValueError):
+            self.c.segment_page(s, inactive_us=1, unspent_campaign=camp)
+
     def test_revoke_campaign(self):
         s, camp = fresh(), fresh()
         b1, b2 = fresh(), fresh()
