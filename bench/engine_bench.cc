@@ -138,6 +138,85 @@ void BM_SweepPerExpiredLot(benchmark::State& state) {
       double(expired), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+void BM_Accrue(benchmark::State& state) {
+  World& w = world(state.range(0));
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    benchmark::DoNotOptimize(w.ledger->apply(
+        Accrue{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 4, LotLife::policy()}, ++w.now));
+  }
+}
+
+#if __has_include("engine/purchase_table.h")
+// Accrue by price at the buyer's rate: the seller's rate with tiers, the buyer's window
+// summed. (Not in builds before rates and tiers.)
+void BM_AccrueByPrice(benchmark::State& state) {
+  World& w = world(state.range(0));
+  for (SellerId s = 1; s <= kSellers; ++s) {
+    SetPolicy p{w.id(), s, SetPolicy::kRate | SetPolicy::kTiers};
+    p.rate_bp = 500;
+    p.tier_count = 2;
+    p.tiers[0] = {1'000'000, 700, 0};
+    p.tiers[1] = {5'000'000, 1'000, 0};
+    w.ledger->apply(p, ++w.now);
+  }
+  for (auto _ : state) {
+    const std::uint64_t k = w.pick();
+    Accrue c{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 0, LotLife::policy()};
+    c.price = 199'050;
+    benchmark::DoNotOptimize(w.ledger->apply(c, ++w.now));
+  }
+}
+#endif
+
+// expiring walks: the world's 1 M accounts (50 sellers, lots 335..365 days out) plus
+// seller 9001 with 2,000 accounts whose lots never expire ("none") and seller 9002 with
+// 2,000 accounts, 200 of them with a lot expiring in 30 days ("some"). One iteration is a
+// whole walk, every page of 1,000.
+Ledger& expiring_world() {
+  static Ledger* ledger = nullptr;
+  if (ledger != nullptr) return *ledger;
+  World& w = world(1'000'000);
+  for (std::uint64_t b = 1; b <= 2'000; ++b) {
+    w.ledger->apply(Credit{w.id(), 9001, b, 10, 0, LotLife::forever()}, ++w.now);
+    w.ledger->apply(Credit{w.id(), 9002, b, 10, 0,
+                           b % 10 == 0 ? LotLife::ttl_of(30 * kUsPerDay) : LotLife::forever()},
+                    ++w.now);
+  }
+  ledger = w.ledger.get();  // world(1 M)'s, with the two sellers added
+  return *ledger;
+}
+
+std::uint64_t walk_expiring(const Ledger& ledger, SellerId seller, TimeUs within_us, TimeUs now) {
+  std::uint64_t found = 0;
+  ExpiringCursor cursor;
+  for (;;) {
+    const ExpiringPage page = ledger.expiring(seller, within_us, cursor, 1'000, now);
+    found += page.entries.size();
+    if (page.done) return found;
+    cursor = page.next;
+  }
+}
+
+void BM_ExpiringSellerWithNone(benchmark::State& state) {
+  Ledger& l = expiring_world();
+  for (auto _ : state) benchmark::DoNotOptimize(walk_expiring(l, 9001, 400 * kUsPerDay, l.last_time()));
+}
+
+void BM_ExpiringSellerWithSome(benchmark::State& state) {
+  Ledger& l = expiring_world();
+  std::uint64_t found = 0;
+  for (auto _ : state) found = walk_expiring(l, 9002, 60 * kUsPerDay, l.last_time());
+  state.counters["found"] = double(found);
+}
+
+// A large seller (20,000 accounts) of which none expire within a day: the walk the expiry
+// index made cheap (no bucket within a day) and the seller's chain does not.
+void BM_ExpiringLargeSellerWithin1d(benchmark::State& state) {
+  Ledger& l = expiring_world();
+  for (auto _ : state) benchmark::DoNotOptimize(walk_expiring(l, 1, kUsPerDay, l.last_time()));
+}
+
 void BM_Balance(benchmark::State& state) {
   World& w = world(state.range(0));
   for (auto _ : state) {
@@ -172,6 +251,7 @@ void BM_Memory(benchmark::State& state) {
 BENCHMARK(BM_Credit)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_HoldCapture)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_Spend)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_Accrue)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_ConfirmAccrual)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_SweepPerExpiredLot)->Arg(1'000'000)->Arg(10'000'000)->Iterations(50);
 BENCHMARK(BM_Balance)->Arg(1'000'000)->Arg(10'000'000);
@@ -181,6 +261,13 @@ BENCHMARK(BM_Memory)
     ->Args({10'000'000, 1})
     ->Args({1'000'000, 3})
     ->Iterations(1);
+// Last: they add sellers to the 1 M world (and rates to its sellers).
+BENCHMARK(BM_ExpiringSellerWithNone)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ExpiringSellerWithSome)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ExpiringLargeSellerWithin1d)->Unit(benchmark::kMicrosecond);
+#if __has_include("engine/purchase_table.h")
+BENCHMARK(BM_AccrueByPrice)->Arg(1'000'000);
+#endif
 
 }  // namespace
 }  // namespace bonus
