@@ -65,6 +65,53 @@ void fan_out(Server& server, std::function<T(const Ledger&, TimeUs)> part,
   }
 }
 
+// The items of a page (engine) or of a reply page (wire): expiring entries, segment buyers.
+std::vector<ExpiringEntry>& items(ExpiringPage& p) { return p.entries; }
+std::vector<ExpiringEntry>& items(protocol::ExpiringAnswer& a) { return a.entries; }
+std::vector<BuyerId>& items(SegmentPage& p) { return p.buyers; }
+std::vector<BuyerId>& items(protocol::SegmentAnswer& a) { return a.buyers; }
+
+// A paged read across the shards (expiring, segment): shards in order 0..n-1, each
+// shard's engine page filling what is left of the limit, so a reply may end one shard
+// and start the next; `answer.next` is (shard, engine cursor).
+template <typename Page, typename Answer, typename Cursor>
+struct ShardPages {
+  Answer answer;
+  std::uint32_t limit = 0;
+  Opcode opcode = Opcode::error;
+  std::shared_ptr<Connection> self;
+  std::uint64_t request_id = 0;
+  Server* server = nullptr;
+  std::function<Page(const Ledger&, Cursor, std::uint32_t, TimeUs)> page;
+  void (*encode)(const Answer&, flatbuffers::FlatBufferBuilder&) = nullptr;
+};
+
+template <typename Page, typename Answer, typename Cursor>
+void read_pages(std::shared_ptr<ShardPages<Page, Answer, Cursor>> walk, std::uint32_t s,
+                Cursor cursor) {
+  walk->server->shards()[s]->read([walk, s, cursor](const Ledger& ledger, TimeUs now) {
+    const auto shard_count = static_cast<std::uint32_t>(walk->server->shards().size());
+    Answer& answer = walk->answer;
+    auto& got = items(answer);
+    Page page = walk->page(ledger, cursor, static_cast<std::uint32_t>(walk->limit - got.size()), now);
+    got.insert(got.end(), items(page).begin(), items(page).end());
+    answer.done = false;
+    if (!page.done) {
+      answer.next = {s, page.next};
+    } else if (s + 1 < shard_count && got.size() < walk->limit) {
+      read_pages(walk, s + 1, Cursor{});
+      return;
+    } else if (s + 1 < shard_count) {
+      answer.next = {s + 1, Cursor{}};
+    } else {
+      answer.done = true;
+    }
+    flatbuffers::FlatBufferBuilder fbb(256 + got.size() * 24);
+    walk->encode(answer, fbb);
+    walk->self->post_reply(reply_frame(walk->opcode, walk->request_id, fbb));
+  });
+}
+
 void add(SellerStats& into, const SellerStats& s) {
   into.issued += s.issued;
   into.accrued += s.accrued;
@@ -533,52 +580,25 @@ void Connection::handle_wallet(const FrameHeader& h, Body body) {
 }
 
 void Connection::handle_expiring(const FrameHeader& h, Body body) {
-  struct State {
-    protocol::ExpiringQuery query;
-    protocol::ExpiringAnswer answer;
-    std::shared_ptr<Connection> self;
-    std::uint64_t request_id = 0;
-    Server* server = nullptr;
-  };
-  auto state = std::make_shared<State>();
-  if (FrameError e = protocol::decode_expiring(body, server_.config().batch_commands_max, state->query);
+  protocol::ExpiringQuery query;
+  if (FrameError e = protocol::decode_expiring(body, server_.config().batch_commands_max, query);
       e != FrameError::none) {
     return reply_error(h.request_id, e, "expiring request refused", true);
   }
-  state->self = shared_from_this();
-  state->request_id = h.request_id;
-  state->server = &server_;
-  const std::uint32_t shard_count = static_cast<std::uint32_t>(server_.shards().size());
-  if (state->query.from.shard >= shard_count) {
+  if (query.from.shard >= server_.shards().size()) {
     return reply_error(h.request_id, FrameError::malformed_body, "cursor names no shard", true);
   }
-  // Shards are walked in order; a page may span the end of one and the start of the next.
-  auto step = std::make_shared<std::function<void(std::uint32_t, ExpiringCursor)>>();
-  *step = [state, step, shard_count](std::uint32_t s, ExpiringCursor cursor) {
-    state->server->shards()[s]->read([state, step, shard_count, s, cursor](const Ledger& ledger,
-                                                                           TimeUs now) {
-      auto& answer = state->answer;
-      const auto left = static_cast<std::uint32_t>(state->query.limit - answer.entries.size());
-      ExpiringPage page = ledger.expiring(state->query.seller, state->query.within_us, cursor, left, now);
-      answer.entries.insert(answer.entries.end(), page.entries.begin(), page.entries.end());
-      answer.done = false;
-      if (!page.done) {
-        answer.next = protocol::ExpiringPosition{s, page.next};
-      } else if (s + 1 < shard_count && answer.entries.size() < state->query.limit) {
-        (*step)(s + 1, ExpiringCursor{});
-        return;
-      } else if (s + 1 < shard_count) {
-        answer.next = protocol::ExpiringPosition{s + 1, ExpiringCursor{}};
-      } else {
-        answer.done = true;
-      }
-      flatbuffers::FlatBufferBuilder fbb(256);
-      protocol::encode_expiring_reply(answer, fbb);
-      state->self->post_reply(reply_frame(Opcode::expiring, state->request_id, fbb));
-      *step = nullptr;  // Breaks the cycle step -> lambda -> step.
-    });
+  auto walk = std::make_shared<ShardPages<ExpiringPage, protocol::ExpiringAnswer, ExpiringCursor>>();
+  walk->limit = query.limit;
+  walk->opcode = Opcode::expiring;
+  walk->self = shared_from_this();
+  walk->request_id = h.request_id;
+  walk->server = &server_;
+  walk->page = [query](const Ledger& ledger, ExpiringCursor cursor, std::uint32_t left, TimeUs now) {
+    return ledger.expiring(query.seller, query.within_us, cursor, left, now);
   };
-  (*step)(state->query.from.shard, state->query.from.cursor);
+  walk->encode = &protocol::encode_expiring_reply;
+  read_pages(walk, query.from.shard, query.from.cursor);
 }
 
 void Connection::handle_stats(const FrameHeader& h, Body body) {
@@ -612,54 +632,25 @@ void Connection::handle_stats(const FrameHeader& h, Body body) {
       });
 }
 
-// As expiring: shards in order, a page may span the end of one and the start of the next.
 void Connection::handle_segment(const FrameHeader& h, Body body) {
-  struct State {
-    protocol::SegmentRequestQuery query;
-    protocol::SegmentAnswer answer;
-    std::shared_ptr<Connection> self;
-    std::uint64_t request_id = 0;
-    Server* server = nullptr;
-  };
-  auto state = std::make_shared<State>();
-  if (FrameError e = protocol::decode_segment(body, server_.config().batch_commands_max,
-                                              state->query);
+  protocol::SegmentRequestQuery query;
+  if (FrameError e = protocol::decode_segment(body, server_.config().batch_commands_max, query);
       e != FrameError::none) {
     return reply_error(h.request_id, e, "segment request refused", true);
   }
-  state->self = shared_from_this();
-  state->request_id = h.request_id;
-  state->server = &server_;
-  const std::uint32_t shard_count = static_cast<std::uint32_t>(server_.shards().size());
-  if (state->query.from.shard >= shard_count) {
+  if (query.from.shard >= server_.shards().size()) {
     return reply_error(h.request_id, FrameError::malformed_body, "cursor names no shard", true);
   }
-  auto step = std::make_shared<std::function<void(std::uint32_t, SegmentCursor)>>();
-  *step = [state, step, shard_count](std::uint32_t s, SegmentCursor cursor) {
-    state->server->shards()[s]->read([state, step, shard_count, s, cursor](const Ledger& ledger,
-                                                                           TimeUs now) {
-      auto& answer = state->answer;
-      const auto left = static_cast<std::uint32_t>(state->query.limit - answer.buyers.size());
-      SegmentPage page = ledger.segment(state->query.query, cursor, left, now);
-      answer.buyers.insert(answer.buyers.end(), page.buyers.begin(), page.buyers.end());
-      answer.done = false;
-      if (!page.done) {
-        answer.next = protocol::SegmentPosition{s, page.next};
-      } else if (s + 1 < shard_count && answer.buyers.size() < state->query.limit) {
-        (*step)(s + 1, SegmentCursor{});
-        return;
-      } else if (s + 1 < shard_count) {
-        answer.next = protocol::SegmentPosition{s + 1, SegmentCursor{}};
-      } else {
-        answer.done = true;
-      }
-      flatbuffers::FlatBufferBuilder fbb(256 + answer.buyers.size() * 8);
-      protocol::encode_segment_reply(answer, fbb);
-      state->self->post_reply(reply_frame(Opcode::segment, state->request_id, fbb));
-      *step = nullptr;  // Breaks the cycle step -> lambda -> step.
-    });
-  };
-  (*step)(state->query.from.shard, state->query.from.cursor);
+  auto walk = std::make_shared<ShardPages<SegmentPage, protocol::SegmentAnswer, SegmentCursor>>();
+  walk->limit = query.limit;
+  walk->opcode = Opcode::segment;
+  walk->self = shared_from_this();
+  walk->request_id = h.request_id;
+  walk->server = &server_;
+  walk->page = [q = query.query](const Ledger& ledger, SegmentCursor cursor, std::uint32_t left,
+                                 TimeUs now) { return ledger.segment(q, cursor, left, now); };
+  walk->encode = &protocol::encode_segment_reply;
+  read_pages(walk, query.from.shard, query.from.cursor);
 }
 
 // Every shard applies every set_policy at the same log position (seller-wide): shard 0's

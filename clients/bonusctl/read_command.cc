@@ -61,6 +61,16 @@ unsigned long long u(std::uint64_t v) {
   return v;
 }
 
+// --limit of a paged read: 1..kBatchCommandsMax entries a page, `fallback` without it.
+std::uint32_t page_limit(const Context& context, std::uint32_t fallback) {
+  const std::uint64_t limit = context.maybe_number("limit").value_or(fallback);
+  if (limit == 0 || limit > protocol::kBatchCommandsMax) {
+    throw UsageError("--limit " + context.text("limit") + ": want 1.." +
+                     std::to_string(protocol::kBatchCommandsMax));
+  }
+  return static_cast<std::uint32_t>(limit);
+}
+
 void print_balance(const Context& c, const protocol::BalanceEntry& e) {
   const AccountView& a = e.account;
   c.print(row("seller %llu, buyer %llu%s", u(a.seller), u(a.buyer),
@@ -224,11 +234,7 @@ int run_cart(Context& context) {
 int run_expiring(Context& context) {
   const SellerId seller = context.number("seller");
   const TimeUs within = context.duration("within");
-  const std::uint64_t limit = context.maybe_number("limit").value_or(1000);
-  if (limit == 0 || limit > protocol::kBatchCommandsMax) {
-    throw UsageError("--limit " + context.text("limit") + ": want 1.." +
-                     std::to_string(protocol::kBatchCommandsMax));
-  }
+  const std::uint32_t limit = page_limit(context, 1000);
   client::Client* client = context.client();
   if (client == nullptr) return kExitUnreachable;
   const bool json = context.json();
@@ -237,7 +243,7 @@ int run_expiring(Context& context) {
   protocol::ExpiringPosition from;
   std::string out = json ? "[" : row("%20s %10s  %s", "buyer", "amount", "first expiry");
   for (;;) {
-    const auto page = client->expiring(seller, within, static_cast<std::uint32_t>(limit), from);
+    const auto page = client->expiring(seller, within, limit, from);
     if (!page.ok()) {
       std::fputs(out.c_str(), stdout);  // what came so far; an unclosed JSON array
       std::fputc('\n', stdout);
@@ -338,11 +344,7 @@ int run_segment(Context& context) {
     query.kind = inactive ? SegmentKind::inactive : SegmentKind::bought_within;
     query.period_us = context.duration(inactive ? "inactive" : "bought-within");
   }
-  const std::uint64_t limit = context.maybe_number("limit").value_or(protocol::kBatchCommandsDefault);
-  if (limit == 0 || limit > protocol::kBatchCommandsMax) {
-    throw UsageError("--limit " + context.text("limit") + ": want 1.." +
-                     std::to_string(protocol::kBatchCommandsMax));
-  }
+  const std::uint32_t limit = page_limit(context, protocol::kBatchCommandsDefault);
   client::Client* client = context.client();
   if (client == nullptr) return kExitUnreachable;
   const bool json = context.json();
@@ -362,7 +364,7 @@ int run_segment(Context& context) {
           out.clear();
         }
       },
-      static_cast<std::uint32_t>(limit));
+      limit);
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
   if (!walked.ok()) return report_unanswered(context, walked);
