@@ -35,6 +35,7 @@ std::string_view code_name(Code code) {
     case Code::invalid_timeout: return "invalid_timeout";
     case Code::invalid_limits: return "invalid_limits";
     case Code::shards_disagree: return "shards_disagree";
+    case Code::invalid_reason: return "invalid_reason";
   }
   return "unknown";
 }

@@ -40,9 +40,11 @@ enum class Code : std::uint16_t {
   invalid_timeout = 28,           // hold timeout out of range
   invalid_limits = 29,            // set_limits: no field named, or a value out of range
   shards_disagree = 30,           // server: a seller-wide command's shards answered apart (a bug; logged)
+  // 31, 32: taken by another change (issue 12, rates); numbering is compacted at merge.
+  invalid_reason = 33,            // a credit's reason is not 0..5 nor 16..255 (engine/reason.h)
 };
 
-inline constexpr std::uint16_t kCodeCount = 31;
+inline constexpr std::uint16_t kCodeCount = 34;
 
 // snake_case name of a code, as the CLI and docs print it; "unknown" for a number
 // that is not a code.

@@ -23,7 +23,7 @@ struct Credit {
   Amount amount = 0;
   CampaignId campaign = 0;  // 0: no campaign
   LotLife life;
-  std::uint32_t reason = 0;  // free-form reason code, kept for the caller
+  std::uint32_t reason = 0;  // engine/reason.h: 0..5 defined, 16..255 the seller's own
   std::uint32_t reserved = 0;
 };
 

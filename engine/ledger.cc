@@ -333,6 +333,9 @@ std::optional<std::string> Ledger::audit() const {
     } else if (c.counters.spenders != c.recipients.spender_count()) {
       problem = describe("campaign", c.campaign, "spenders", c.recipients.spender_count(),
                          c.counters.spenders);
+    } else if (c.revoked_amount > c.counters.expired || (c.revoked_amount > 0 && !c.revoked)) {
+      problem = describe("campaign", c.campaign, "revoked amount (at most expired)",
+                         c.counters.expired, c.revoked_amount);
     }
   });
   return problem;

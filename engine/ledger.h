@@ -176,6 +176,8 @@ class Ledger {
   HoldOrder* open_hold_for(OrderId order, TimeUs now, Code& code);
   // Spends `amount` of the hold and returns the rest (what the returning did).
   Returned capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
+  // The campaigns of the `spent` pieces each count the order once in their sales.
+  void count_sales(const HoldOrder& hold, std::span<const Lot> spent);
   // Returns every fragment to the account and finishes the hold in `state`.
   Returned close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
   void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);
@@ -186,8 +188,10 @@ class Ledger {
   // what happened to `out`.
   void return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
                     Amount amount, TimeUs now, Returned& out);
-  Result deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
-                 std::uint64_t origin, bool order_origin, TimeUs now,
+  // Credits `amount` to the account: debt first, the caps, then a new lot shaped like
+  // `lot` (its expiry, origin, origin flag and reason; amount and seq are filled in),
+  // whose seq goes to `lot_seq` if not null.
+  Result deposit(std::uint32_t account_index, Amount amount, const Lot& lot, TimeUs now,
                  std::uint32_t* lot_seq);
   void settle(Account& account, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);

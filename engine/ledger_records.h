@@ -119,6 +119,11 @@ struct Campaign {
   CampaignId campaign = 0;
   bool revoked = false;
   Counters counters;
+  // Of counters.expired, what the revoke expired (lots it took, pieces returning after).
+  Amount revoked_amount = 0;
+  // The orders that spent from the campaign's lots, each once, and their goods totals.
+  std::uint64_t sales_orders = 0;
+  Kopecks sales_kopecks = 0;
   // The accounts that received a lot of this campaign, each once, and which of them
   // spent from one: `counters.recipients` and `counters.spenders` count them (buyers,
   // not lots), and revoke finds the campaign's lots through them. Kept after a revoke:

@@ -73,9 +73,8 @@ void Ledger::add_lot(Account& account, std::uint32_t account_index, const Lot& l
 // ---------------------------------------------------------------------------------
 // Credits and accruals.
 
-Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
-                       std::uint64_t origin, bool order_origin, TimeUs now,
-                       std::uint32_t* lot_seq) {
+Result Ledger::deposit(std::uint32_t account_index, Amount amount, const Lot& shape,
+                       TimeUs now, std::uint32_t* lot_seq) {
   Account& a = accounts_[account_index];
   const Policy& policy = seller_of(a.seller).policy;
   const std::uint16_t month = calendar_month(now);
@@ -98,18 +97,16 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
   a.earned += static_cast<std::uint32_t>(earned);
   a.debt -= static_cast<std::uint32_t>(repaid);
 
-  const CampaignId campaign = order_origin ? 0 : origin;
+  const CampaignId campaign = shape.campaign();
   count(a.seller, campaign, [&](Counters& k) {
     k.issued += credited;
     k.reversed += repaid;
   });
   count(a.seller, 0, [&](Counters& k) { k.debt -= repaid; });
   if (earned > 0) {
-    Lot lot;
-    lot.expires_at_us = expires_at_us;
-    lot.origin = origin;
+    Lot lot = shape;
     lot.amount = static_cast<std::uint32_t>(earned);
-    lot.seq_flags = a.lot_seq_next++ | (order_origin ? Lot::kOrderOrigin : 0);
+    lot.seq_flags = (shape.seq_flags & ~Lot::kSeqMask) | a.lot_seq_next++;
     if (lot_seq != nullptr) *lot_seq = lot.seq();
     add_lot(a, account_index, lot);
     if (campaign != 0) {
@@ -124,6 +121,7 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
 
 Result Ledger::credit(const Credit& c, TimeUs now) {
   if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
+  if (Code e = check_reason(c.reason); e != Code::ok) return Result::of(e);
   TimeUs expires_at_us = 0;
   if (Code e = lot_expiry(c.life, policy_of(c.seller), now, expires_at_us); e != Code::ok) {
     return Result::of(e);
@@ -137,7 +135,11 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
     return Result::of(Code::account_lots_full);
   }
   if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
-  return deposit(i, c.amount, expires_at_us, c.campaign, false, now, nullptr);
+  Lot lot;
+  lot.expires_at_us = expires_at_us;
+  lot.origin = c.campaign;
+  lot.seq_flags = c.reason << Lot::kReasonShift;
+  return deposit(i, c.amount, lot, now, nullptr);
 }
 
 Result Ledger::accrue(const Accrue& c, TimeUs now) {
@@ -190,7 +192,11 @@ Result Ledger::confirm_accrual(const ConfirmAccrual& c, TimeUs now) {
     return Result::of(e);
   }
   finish_accrual(*o, AccrualOrder::State::confirmed, now);
-  const Result r = deposit(o->account, o->amount, expires_at_us, o->order, true, now, &o->lot_seq);
+  Lot lot;  // Cashback: no reason.
+  lot.expires_at_us = expires_at_us;
+  lot.origin = o->order;
+  lot.seq_flags = Lot::kOrderOrigin;
+  const Result r = deposit(o->account, o->amount, lot, now, &o->lot_seq);
   o->credited = r.amount;
   o->earned = static_cast<std::uint32_t>(r.amount - r.aux);
   count(o->seller, 0, [&](Counters& k) { k.accrued += r.amount; });
@@ -318,8 +324,10 @@ void Ledger::return_piece(Account& account, std::uint32_t account_index, const L
                           Amount amount, TimeUs now, Returned& out) {
   out.amount += amount;
   const CampaignId campaign = piece.campaign();
-  if (piece.expired(now) || campaign_revoked(account.seller, campaign)) {
+  const bool lapsed = piece.expired(now);
+  if (lapsed || campaign_revoked(account.seller, campaign)) {
     count(account.seller, campaign, [&](Counters& k) { k.expired += amount; });
+    if (!lapsed) campaign_of(account.seller, campaign).revoked_amount += amount;
     out.expired += amount;
     return;
   }
@@ -381,10 +389,30 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
     piece.seq_flags |= Lot::kSpentFrom;
     spent.push_back(piece);
   }
+  count_sales(hold, spent);
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
   return released;
+}
+
+void Ledger::count_sales(const HoldOrder& hold, std::span<const Lot> spent) {
+  // Sorted so that a campaign spent from in several fragments counts once: O(n log n)
+  // for a hold over many lots.
+  std::vector<CampaignId> campaigns;
+  for (const Lot& piece : spent) {
+    if (piece.campaign() != 0) campaigns.push_back(piece.campaign());
+  }
+  std::sort(campaigns.begin(), campaigns.end());
+  campaigns.erase(std::unique(campaigns.begin(), campaigns.end()), campaigns.end());
+  for (const CampaignId campaign : campaigns) {
+    Campaign& c = campaign_of(hold.seller, campaign);
+    ++c.sales_orders;
+    // Saturates: 185 orders at kGoodsTotalMax would pass 2^64 kopecks.
+    c.sales_kopecks = hold.goods_total > UINT64_MAX - c.sales_kopecks
+                          ? UINT64_MAX
+                          : c.sales_kopecks + hold.goods_total;
+  }
 }
 
 Result Ledger::hold(const Hold& c, TimeUs now) {
@@ -488,20 +516,23 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
 // ---------------------------------------------------------------------------------
 // Seller-wide writes and the sweep.
 
-Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
+Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs now) {
   if (c.campaign == 0) return Result::of(Code::invalid_campaign);
   Campaign& campaign = campaign_of(c.seller, c.campaign);
   Amount expired = 0;
+  Amount revoked = 0;  // of `expired`, lots still alive: a lot past its life had lapsed
   for (const std::uint32_t entry : campaign.recipients.entries()) {
     Account& a = accounts_[entry & RecipientSet::kAccountMask];
     for (std::uint32_t pos = a.lot_count(); pos-- > 0;) {
       const Lot& lot = a.lots()[pos];
       if (lot.campaign() != c.campaign) continue;
       expired += lot.amount;
+      if (!lot.expired(now)) revoked += lot.amount;
       a.erase_lot(pos);
     }
   }
   campaign.revoked = true;
+  campaign.revoked_amount += revoked;
   count(c.seller, c.campaign, [&](Counters& k) { k.expired += expired; });
   Result r;
   r.amount = expired;

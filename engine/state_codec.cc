@@ -40,7 +40,7 @@ constexpr std::uint32_t kSectionTags[kStateTableCount] = {tag("SELR"), tag("ACCT
                                                           tag("HOLD"), tag("ACRL"), tag("IDS_")};
 constexpr std::uint32_t kTotals = tag("TOTL");
 // The smallest record of each table, to bound a section's count by what is left.
-constexpr std::size_t kRecordMinBytes[kStateTableCount] = {128, 48, 112, 88, 72, 56};
+constexpr std::size_t kRecordMinBytes[kStateTableCount] = {128, 48, 136, 88, 72, 56};
 
 // The record values (docs/state-format.md).
 void put_record(Writer& w, const Seller& s) {
@@ -72,6 +72,9 @@ void put_record(Writer& w, const Campaign& c) {
   w.put(static_cast<std::uint32_t>(c.recipients.size()));
   w.counters(c.counters);
   for (std::uint32_t entry : c.recipients.entries()) w.put(entry);
+  w.put(c.revoked_amount);
+  w.put(c.sales_orders);
+  w.put(c.sales_kopecks);
 }
 
 void put_record(Writer& w, const HoldOrder& h) {

@@ -46,8 +46,12 @@ class StateCodec {
   static constexpr std::size_t kLimitsBytes = 8 * 8;
   static constexpr char kMagic[8] = {'B', 'O', 'N', 'U', 'S', 'S', 'T', '1'};
   // 2: campaigns count buyers, accruals keep what they earned, results what expired;
-  // the config (limits) is state. 3: both. Other versions are refused by name.
-  static constexpr std::uint32_t kVersion = 3;
+  // the config (limits) is state. 3: both. 4: a lot's seq_flags keep the credit's reason
+  // in bits 29..22 (seq has 22 bits), campaigns their revoked amount and sales. Records
+  // under a version 3 header load (docs/state-format.md, "Version 3"); other versions
+  // are refused by name.
+  static constexpr std::uint32_t kVersion = 4;
+  static constexpr std::uint32_t kVersionOldest = 3;
   // Bytes of the header record (encode_header).
   static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88 + kLimitsBytes;
 

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "engine/ledger.h"
+#include "engine/reason.h"
 #include "engine/state_bytes.h"
 
 namespace bonus {
@@ -15,10 +16,12 @@ using state_bytes::Reader;
 std::optional<std::string> StateLoader::header(std::string_view value) {
   Reader r(value);
   const auto version = r.get<std::uint32_t>();
-  if (r.failed() || version != StateCodec::kVersion) {
+  if (r.failed() || version < StateCodec::kVersionOldest || version > StateCodec::kVersion) {
     return "state header: format version " + std::to_string(version) +
-           " is not supported (this build reads " + std::to_string(StateCodec::kVersion) + ")";
+           " is not supported (this build reads " + std::to_string(StateCodec::kVersionOldest) +
+           " to " + std::to_string(StateCodec::kVersion) + ")";
   }
+  version_ = version;
   r.get<std::uint32_t>();
   set_last_time(r.get<TimeUs>());
   for (std::uint64_t& n : counts_) n = r.get<std::uint64_t>();
@@ -100,6 +103,20 @@ void StateLoader::prefetch(StateTable table, std::string_view value) const {
   if (table == StateTable::ids) ledger_.ids_.prefetch(Id128{a, b});
 }
 
+bool StateLoader::lot_fits(const Lot& lot, SellerId seller, BuyerId buyer) {
+  if (version_ < 4) {
+    // Version 3 gave seq bits 0..29; what is now the reason must be 0 there.
+    if ((lot.seq_flags & Lot::kReasonMask) == 0) return true;
+    problem_ = "state: account (seller " + std::to_string(seller) + ", buyer " +
+               std::to_string(buyer) + ") has a lot with sequence number " +
+               std::to_string(lot.seq_flags & (Lot::kSpentFrom - 1)) +
+               ", past the 22 bits of format version 4: this build cannot load the "
+               "version 3 state";
+    return false;
+  }
+  return reason_valid(lot.reason()) && (!lot.order_origin() || lot.reason() == 0);
+}
+
 bool StateLoader::admit(StateTable table) {
   if (expected_key_ && *expected_key_ != key_) {
     problem_ = std::string("state: a ") + state_table_name(table) +
@@ -162,6 +179,7 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       }
       for (std::uint16_t k = 0; k < lot_count; ++k) {
         const Lot lot = r.lot();
+        if (!lot_fits(lot, seller, buyer)) return false;
         if (lot.amount == 0 || lot.seq() >= a.lot_seq_next ||
             (a.lot_count() > 0 && !a.lots()[a.lot_count() - 1].before(lot))) {
           return false;
@@ -192,6 +210,14 @@ bool StateLoader::restore(StateTable table, Reader& r) {
           c.counters.spenders != c.recipients.spender_count()) {
         return false;
       }
+      // A record written by version 3 (an LMDB record, whose length is known) ends here:
+      // its campaign has no revoked amount or sales (0).
+      if (!(expected_key_ && r.left() == 0)) {
+        c.revoked_amount = r.get<Amount>();
+        c.sales_orders = r.get<std::uint64_t>();
+        c.sales_kopecks = r.get<Kopecks>();
+        if (r.failed()) return false;
+      }
       key_of(c, key_);
       if (!admit(table)) return false;
       l.campaigns_.insert(c.key(), [&](Campaign& into) { into = std::move(c); });
@@ -219,7 +245,10 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       key_of(h, key_);
       if (!admit(table)) return false;
       h.state = static_cast<HoldOrder::State>(state);
-      for (std::uint64_t k = 0; k < fragments; ++k) h.fragments.push_back(r.lot());
+      for (std::uint64_t k = 0; k < fragments; ++k) {
+        h.fragments.push_back(r.lot());
+        if (!lot_fits(h.fragments.back(), h.seller, h.buyer)) return false;
+      }
       if (h.state == HoldOrder::State::held) {
         if (h.deadline_us != kTimeNever) l.deadlines_.emplace(h.deadline_us, h.order);
       } else {

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/lot.h"
 #include "engine/state_codec.h"
 #include "engine/types.h"
 
@@ -57,9 +58,13 @@ class StateLoader {
   // With key_ set to the record's key, before it is inserted: the key is the expected
   // one (if any), the tables come in order and keys ascend within each.
   bool admit(StateTable table);
+  // Whether a stored lot (or hold fragment) of the account is valid in the format
+  // version being read; a version 3 lot whose seq needs more than 22 bits sets problem_.
+  bool lot_fits(const Lot& lot, SellerId seller, BuyerId buyer);
 
   Ledger& ledger_;
   bool have_header_ = false;
+  std::uint32_t version_ = StateCodec::kVersion;  // the header's (decode: always current)
   std::uint64_t counts_[kStateTableCount] = {};
   std::uint64_t loaded_[kStateTableCount] = {};
   int table_ = -1;        // of the last record

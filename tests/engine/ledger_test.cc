@@ -961,7 +961,8 @@ TEST_F(LedgerTest, RevokeCampaign_ExpiresItsLotsIncludingExpiredOnes) {
   EXPECT_EQ(amounts(S2, B1), std::vector<Amount>{40});
   const CampaignStats c = cstats(S1, 7);
   EXPECT_EQ(c.issued, 170u);
-  EXPECT_EQ(c.expired, 170u);
+  EXPECT_EQ(c.expired, 20u);          // the lot past its life had lapsed
+  EXPECT_EQ(c.revoked_amount, 150u);  // the live ones were revoked
   EXPECT_EQ(c.outstanding, 0u);
   EXPECT_EQ(c.recipients, 2u);  // B1 (two lots) and B2
   EXPECT_TRUE(c.revoked);
@@ -993,9 +994,10 @@ TEST_F(LedgerTest, RevokeCampaign_HeldFragmentsExpireWhenReleased) {
   EXPECT_EQ(run(release(1)), ok_expired(80, 0, 80));
   EXPECT_EQ(bal(S1, B1).held, 0u);
   EXPECT_EQ(bal(S1, B1).available, 50u);
-  EXPECT_EQ(cstats(S1, 7).expired, 100u);
+  EXPECT_EQ(cstats(S1, 7).expired, 0u);
+  EXPECT_EQ(cstats(S1, 7).revoked_amount, 100u);  // 20 taken, 80 returning after
   EXPECT_EQ(cstats(S1, 7).outstanding, 0u);
-  EXPECT_EQ(stats(S1).expired, 100u);
+  EXPECT_EQ(stats(S1).expired, 100u);  // the seller's expired counts both
   EXPECT_EQ(stats(S1).outstanding, 50u);
 }
 
@@ -1005,11 +1007,12 @@ TEST_F(LedgerTest, RevokeCampaign_CaptureSpendsHeldFragmentsButRefundExpires) {
   EXPECT_EQ(run(revoke(S1, 7)), ok(0));
   EXPECT_EQ(run(capture(1, 30)), ok_expired(30, 70, 70));  // the released 70 expires at once
   EXPECT_EQ(cstats(S1, 7).spent, 30u);
-  EXPECT_EQ(cstats(S1, 7).expired, 70u);
+  EXPECT_EQ(cstats(S1, 7).revoked_amount, 70u);
   EXPECT_EQ(run(refund(1)), ok_expired(30, 0, 30));  // back into a revoked campaign: expires too
   const CampaignStats c = cstats(S1, 7);
   EXPECT_EQ(c.refunded, 30u);
-  EXPECT_EQ(c.expired, 100u);
+  EXPECT_EQ(c.expired, 0u);
+  EXPECT_EQ(c.revoked_amount, 100u);
   EXPECT_EQ(c.outstanding, 0u);
   EXPECT_EQ(bal(S1, B1).available, 0u);
   EXPECT_EQ(bal(S1, B1).held, 0u);
@@ -1867,6 +1870,104 @@ TEST_F(LedgerTest, Refund_MayLiftBalanceAboveTheBalanceCap) {
   EXPECT_EQ(run(credit(S1, B1, 1)), ok(0, 0, kBal));  // no credit while above it
   ASSERT_EQ(run(spend(2, S1, B1, 15'000)), ok(15'000));
   EXPECT_EQ(run(credit(S1, B1, 6'000)), ok(5'000, 0, kBal));  // room again below it
+}
+
+// ---------------------------------------------------------------------------------------
+// Reasons and campaign results (issue 12)
+
+namespace reasons {
+
+Credit with_reason(Credit c, std::uint32_t reason) {
+  c.reason = reason;
+  return c;
+}
+
+}  // namespace reasons
+
+TEST_F(LedgerTest, Credit_KeepsItsReasonOnTheLot) {
+  using reasons::with_reason;
+  ASSERT_EQ(run(with_reason(credit(S1, B1, 10, LotLife::ttl_of(kUsPerDay)), 3)), ok(10));
+  ASSERT_EQ(run(with_reason(credit(S1, B1, 20, LotLife::ttl_of(2 * kUsPerDay)), 200)), ok(20));
+  ASSERT_EQ(run(accrue(1, S1, B1, 30, LotLife::ttl_of(3 * kUsPerDay))), ok(30));
+  ASSERT_EQ(run(confirm(1)), ok(30));
+  const std::vector<LotView> l = lots(S1, B1);
+  ASSERT_EQ(l.size(), 3u);
+  EXPECT_EQ(l[0].reason, 3);    // apology
+  EXPECT_EQ(l[1].reason, 200);  // a seller's own code
+  EXPECT_EQ(l[2].reason, 0);    // cashback has no reason
+  EXPECT_EQ(l[2].origin, LotView::Origin::order);
+}
+
+TEST_F(LedgerTest, Credit_RejectsReservedAndOutOfRangeReasons) {
+  using reasons::with_reason;
+  for (const std::uint32_t bad : {6u, 10u, 15u, 256u, 0xFFFF'FFFFu}) {
+    EXPECT_EQ(code(with_reason(credit(S1, B1, 10), bad)), Code::invalid_reason) << bad;
+  }
+  EXPECT_FALSE(bal(S1, B1).exists);  // a rejected credit creates no account
+  // The amount is checked first.
+  EXPECT_EQ(code(with_reason(credit(S1, B1, 0), 7)), Code::zero_amount);
+  for (const std::uint32_t good : {0u, 1u, 5u, 16u, 255u}) {
+    EXPECT_EQ(run(with_reason(credit(S1, B1, 1), good)), ok(1)) << good;
+  }
+}
+
+// A lot taken by a hold and recreated by its release keeps its reason.
+TEST_F(LedgerTest, Credit_ReasonComesBackWithTheReturnedPiece) {
+  ASSERT_EQ(run(reasons::with_reason(credit(S1, B1, 100), 2)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 100)), ok(100));
+  EXPECT_TRUE(lots(S1, B1).empty());
+  ASSERT_EQ(run(release(1)), ok(100));
+  ASSERT_EQ(lots(S1, B1).size(), 1u);
+  EXPECT_EQ(lots(S1, B1)[0].reason, 2);
+  ASSERT_EQ(run(spend(2, S1, B1, 40)), ok(40));
+  ASSERT_EQ(run(refund(2)), ok(40));
+  EXPECT_EQ(lots(S1, B1)[0].reason, 2);
+  EXPECT_EQ(lots(S1, B1)[0].amount, 100u);
+}
+
+// The goods total of an order that spent a campaign's bonuses counts once for that
+// campaign, however many of its lots the order spent from; a refund does not subtract it,
+// and a hold released (not captured) counts nothing.
+TEST_F(LedgerTest, CampaignStats_SalesCountEachSpendingOrderOnce) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerDay), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(2 * kUsPerDay), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(3 * kUsPerDay), 8)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(4 * kUsPerDay))), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 250, 50'000'00)), ok(250));  // 7, 7, then 50 of 8
+  EXPECT_EQ(cstats(S1, 7).sales_orders, 1u);
+  EXPECT_EQ(cstats(S1, 7).sales_kopecks, 50'000'00u);
+  EXPECT_EQ(cstats(S1, 8).sales_orders, 1u);
+  EXPECT_EQ(cstats(S1, 8).sales_kopecks, 50'000'00u);
+
+  ASSERT_EQ(run(hold(2, S1, B1, 30, 10'000'00)), ok(30));
+  ASSERT_EQ(run(release(2)), ok(30));
+  EXPECT_EQ(cstats(S1, 8).sales_orders, 1u);  // released: no sale
+  ASSERT_EQ(run(hold(3, S1, B1, 60, 20'000'00)), ok(60));  // 50 of 8, 10 of no campaign
+  ASSERT_EQ(run(capture(3, 20)), ok(20, 40));               // spends 20 of 8
+  EXPECT_EQ(cstats(S1, 8).sales_orders, 2u);
+  EXPECT_EQ(cstats(S1, 8).sales_kopecks, 70'000'00u);
+  EXPECT_EQ(cstats(S1, 7).sales_orders, 1u);
+
+  ASSERT_EQ(run(refund(1)), ok(250));
+  EXPECT_EQ(cstats(S1, 7).sales_kopecks, 50'000'00u);  // a refund does not subtract
+  EXPECT_EQ(cstats(S1, 7).spent, 200u);
+  EXPECT_EQ(cstats(S1, 7).refunded, 200u);
+}
+
+// What a revoke takes is `revoked_amount`; what lapsed is `expired`; the seller's
+// `expired` counts both.
+TEST_F(LedgerTest, CampaignStats_SeparatesRevokedFromLapsed) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerMinute), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B2, 60, LotLife::ttl_of(kUsPerDay), 7)), ok(60));
+  advance(2 * kUsPerMinute);
+  ASSERT_EQ(run(sweep()), ok(100));
+  EXPECT_EQ(cstats(S1, 7).expired, 100u);
+  ASSERT_EQ(run(revoke(S1, 7)), ok(60));
+  const CampaignStats c = cstats(S1, 7);
+  EXPECT_EQ(c.expired, 100u);
+  EXPECT_EQ(c.revoked_amount, 60u);
+  EXPECT_EQ(c.outstanding, 0u);
+  EXPECT_EQ(stats(S1).expired, 160u);
 }
 
 }  // namespace

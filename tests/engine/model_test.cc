@@ -128,7 +128,8 @@ std::string str(const AccountView& v) {
 std::string str(const LotView& v) {
   std::ostringstream o;
   o << "{" << v.amount << " exp=" << v.expires_at_us
-    << (v.origin == LotView::Origin::order ? " order=" : " campaign=") << v.origin_id << "}";
+    << (v.origin == LotView::Origin::order ? " order=" : " campaign=") << v.origin_id
+    << " reason=" << int{v.reason} << "}";
   return o.str();
 }
 
@@ -160,7 +161,9 @@ std::string str(const CampaignStats& s) {
   o << "{issued=" << s.issued << " spent=" << s.spent << " expired=" << s.expired
     << " refunded=" << s.refunded << " reversed=" << s.reversed
     << " outstanding=" << s.outstanding << " recipients=" << s.recipients
-    << " spenders=" << s.spenders << " revoked=" << s.revoked << "}";
+    << " spenders=" << s.spenders << " revoked=" << s.revoked
+    << " revoked_amount=" << s.revoked_amount << " sales_orders=" << s.sales_orders
+    << " sales_kopecks=" << s.sales_kopecks << "}";
   return o.str();
 }
 
@@ -606,7 +609,12 @@ class Generator {
     }
     c.campaign = campaign();
     c.life = life(true);
-    c.reason = static_cast<std::uint32_t>(u64(0, 3));
+    // Mostly a defined reason or a seller's own code; sometimes a reserved or too large one.
+    const double r = unit();
+    c.reason = static_cast<std::uint32_t>(r < 0.6    ? u64(0, 5)
+                                          : r < 0.97 ? u64(16, 255)
+                                          : r < 0.99 ? u64(6, 15)
+                                                     : u64(256, UINT32_MAX));
     return c;
   }
   Command accrue() {
@@ -813,7 +821,7 @@ class Generator {
     if (r < 0.05 && !recent_.empty()) {
       const std::size_t back = std::min<std::size_t>(recent_.size(), 30);
       Command again = recent_[recent_.size() - 1 - u64(0, back - 1)];
-      // Sometimes the body differs only in a credit's free-form reason: still another body.
+      // Sometimes the body differs only in a credit's reason: still another body.
       if (auto* credit_cmd = std::get_if<Credit>(&again); credit_cmd != nullptr && chance(0.1)) {
         credit_cmd->reason ^= 1u << u64(0, 31);
       }
@@ -1361,6 +1369,7 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
   if (target >= 1'000'000 && !HasFailure()) {
     for (std::size_t code = 0; code < kCodeCount; ++code) {
       if (static_cast<Code>(code) == Code::shards_disagree) continue;  // the server's, not the engine's
+      if (code_name(static_cast<Code>(code)) == "unknown") continue;    // a number left free
       EXPECT_GT(coverage.code_total(static_cast<Code>(code)), 0u)
           << "code never produced: " << code_name(static_cast<Code>(code));
     }
@@ -1390,6 +1399,7 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
           "spenders: buyer already counted", "recipients: buyer already counted",
           "return: piece of an expired fragment expires",
           "return: piece of a revoked campaign expires", "return: lot recreated, spent_from set",
+          "credit: invalid reason", "sales: an order spent from two campaigns",
           "return: piece repays debt", "result: part returned, part expired",
           "reverse: gives the month's earn allowance back",
           "reverse: confirmed in another month, allowance stays",

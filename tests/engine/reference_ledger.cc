@@ -247,6 +247,7 @@ void ReferenceLedger::add(Stat stat, SellerId seller, CampaignId campaign, Amoun
       case Stat::held: s.held += x; break;
       case Stat::pending: s.pending += x; break;
       case Stat::debt: s.debt += x; break;
+      case Stat::revoked: s.expired += x; break;
     }
   };
   bump(sellers_[seller]);
@@ -259,6 +260,7 @@ void ReferenceLedger::add(Stat stat, SellerId seller, CampaignId campaign, Amoun
     case Stat::expired: c.expired += x; break;
     case Stat::refunded: c.refunded += x; break;
     case Stat::reversed: c.reversed += x; break;
+    case Stat::revoked: c.revoked_amount += x; break;
     default: break;  // accrued, held, pending, debt: seller and total only
   }
 }
@@ -281,6 +283,11 @@ void ReferenceLedger::sub(Stat stat, SellerId seller, Amount x) {
 
 Result ReferenceLedger::write(const Credit& c, TimeUs now) {
   if (Code code = check_amount(c.amount); code != Code::ok) return result_of(code);
+  // "reason: 0..5 defined, 6..15 reserved, 16..255 the seller's own; else invalid_reason".
+  if ((c.reason >= 6 && c.reason <= 15) || c.reason > 255) {
+    note("credit: invalid reason");
+    return result_of(Code::invalid_reason);
+  }
 
   TimeUs expires_at = kTimeNever;
   switch (c.life.kind) {
@@ -316,13 +323,13 @@ Result ReferenceLedger::write(const Credit& c, TimeUs now) {
 
   return credit_steps(c.seller, c.buyer, *account, c.amount, expires_at,
                       /*order_origin=*/false,
-                      c.campaign, now, nullptr);
+                      c.campaign, c.reason, now, nullptr);
 }
 
 // The effect of a credit (also of a confirmation, with an order origin).
 Result ReferenceLedger::credit_steps(SellerId seller, BuyerId buyer, Account& account,
                                      Amount amount, TimeUs expires_at, bool order_origin,
-                                     std::uint64_t origin, TimeUs now,
+                                     std::uint64_t origin, std::uint32_t reason, TimeUs now,
                                      std::optional<std::uint32_t>* lot_seq) {
   // Month.
   const std::int64_t month = calendar_month(now);
@@ -366,6 +373,7 @@ Result ReferenceLedger::credit_steps(SellerId seller, BuyerId buyer, Account& ac
     lot.order_origin = order_origin;
     lot.origin = origin;
     lot.seq = account.next_seq++;
+    lot.reason = reason;
     insert_lot(account, lot);
     if (lot_seq != nullptr) *lot_seq = lot.seq;
     if (campaign != 0) {
@@ -447,7 +455,7 @@ Result ReferenceLedger::write(const ConfirmAccrual& c, TimeUs now) {
   sub(Stat::pending, accrual->seller, accrual->amount);
   const Result result =
       credit_steps(accrual->seller, accrual->buyer, account, accrual->amount, expires_at,
-                   /*order_origin=*/true, c.order, now, &accrual->lot);
+                   /*order_origin=*/true, c.order, /*reason=*/0, now, &accrual->lot);
   add(Stat::accrued, accrual->seller, 0, result.amount);
   accrual->credited = result.amount;
   accrual->earned = result.amount - result.aux;
@@ -534,6 +542,7 @@ Result ReferenceLedger::write(const Hold& c, TimeUs now) {
   hold.seller = c.seller;
   hold.buyer = c.buyer;
   hold.amount = c.amount;
+  hold.goods_total = c.goods_total;
   hold.deadline = now + (c.timeout_us == 0 ? kHoldTimeoutDefaultUs : c.timeout_us);
   hold.fragments = take_fragments(account, c.amount, now);
   account.held += c.amount;
@@ -550,7 +559,7 @@ void ReferenceLedger::return_piece(SellerId seller, Account& account, const Lot&
   if (fragment.expired(now) || campaign_revoked(seller, fragment.campaign())) {
     note(fragment.expired(now) ? "return: piece of an expired fragment expires"
                                : "return: piece of a revoked campaign expires");
-    add(Stat::expired, seller, fragment.campaign(), x);
+    add(fragment.expired(now) ? Stat::expired : Stat::revoked, seller, fragment.campaign(), x);
     out.expired += x;
     return;
   }
@@ -629,6 +638,18 @@ ReferenceLedger::Returned ReferenceLedger::capture_hold(HoldOrder& hold, Amount 
     note("spenders: buyer counted");
     spender = true;
     campaigns_[{hold.seller, piece.campaign()}].spenders += 1;
+  }
+
+  // Sales: the order's goods total, once for each campaign it spent from.
+  std::map<CampaignId, bool> sold;
+  for (const Lot& piece : spent) {
+    if (piece.campaign() != 0) sold[piece.campaign()] = true;
+  }
+  if (sold.size() > 1) note("sales: an order spent from two campaigns");
+  for (const auto& [campaign, yes] : sold) {
+    CampaignStats& s = campaigns_[{hold.seller, campaign}];
+    s.sales_orders += 1;
+    s.sales_kopecks += hold.goods_total;
   }
 
   Returned returned;
@@ -714,6 +735,7 @@ Result ReferenceLedger::write(const Spend& c, TimeUs now) {
   hold.seller = c.seller;
   hold.buyer = c.buyer;
   hold.amount = c.amount;
+  hold.goods_total = c.goods_total;
   hold.deadline = now;  // never looked at: the order is captured at once
   hold.fragments = take_fragments(account, c.amount, now);
   account.held += c.amount;
@@ -826,7 +848,8 @@ Result ReferenceLedger::write(const RevokeCampaign& c, TimeUs now) {
       if (lot.campaign() == c.campaign) {
         note(lot.expired(now) ? "revoke: removes an expired lot" : "revoke: removes a lot");
         expired += lot.amount;
-        add(Stat::expired, c.seller, c.campaign, lot.amount);
+        // A lot already past its life lapsed; a live one is revoked.
+        add(lot.expired(now) ? Stat::expired : Stat::revoked, c.seller, c.campaign, lot.amount);
       } else {
         kept.push_back(lot);
       }
@@ -988,6 +1011,7 @@ std::vector<LotView> ReferenceLedger::lots(SellerId seller, BuyerId buyer, TimeU
     v.expires_at_us = lot.expires_at;
     v.origin = lot.order_origin ? LotView::Origin::order : LotView::Origin::campaign;
     v.origin_id = lot.origin;
+    v.reason = static_cast<std::uint8_t>(lot.reason);
     out.push_back(v);
   }
   return out;
@@ -1058,7 +1082,7 @@ SellerStats ReferenceLedger::total_stats() const {
 CampaignStats ReferenceLedger::campaign_stats(SellerId seller, CampaignId campaign) const {
   auto it = campaigns_.find({seller, campaign});
   CampaignStats s = it == campaigns_.end() ? CampaignStats{} : it->second;
-  s.outstanding = s.issued - s.spent + s.refunded - s.expired - s.reversed;
+  s.outstanding = s.issued - s.spent + s.refunded - s.expired - s.revoked_amount - s.reversed;
   return s;
 }
 

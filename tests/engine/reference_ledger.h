@@ -70,6 +70,7 @@ class ReferenceLedger {
     std::uint64_t origin = 0;
     std::uint32_t seq = 0;
     bool spent_from = false;
+    std::uint32_t reason = 0;  // the credit's; 0 for cashback
 
     CampaignId campaign() const { return order_origin ? 0 : origin; }
     bool expired(TimeUs now) const { return expires_at <= now; }
@@ -90,6 +91,7 @@ class ReferenceLedger {
     SellerId seller = 0;
     BuyerId buyer = 0;
     Amount amount = 0;
+    Kopecks goods_total = 0;
     TimeUs deadline = 0;
     HoldState state = HoldState::open;
     TimeUs finished_at = 0;
@@ -119,7 +121,9 @@ class ReferenceLedger {
     Result result;
   };
 
-  enum class Stat { issued, accrued, spent, expired, refunded, reversed, held, pending, debt };
+  // `revoked`: expired by a campaign's revoke (the seller's and total's `expired`, the
+  // campaign's `revoked_amount`).
+  enum class Stat { issued, accrued, spent, expired, refunded, reversed, held, pending, debt, revoked };
 
   using AccountKey = std::pair<SellerId, BuyerId>;
   using CampaignKey = std::pair<SellerId, CampaignId>;
@@ -144,8 +148,8 @@ class ReferenceLedger {
   // Steps shared by several writes.
   Result credit_steps(SellerId seller, BuyerId buyer, Account& account, Amount amount,
                       TimeUs expires_at,
-                      bool order_origin, std::uint64_t origin, TimeUs now,
-                      std::optional<std::uint32_t>* lot_seq);
+                      bool order_origin, std::uint64_t origin, std::uint32_t reason,
+                      TimeUs now, std::optional<std::uint32_t>* lot_seq);
   Code check_spend(SellerId seller, BuyerId buyer, Amount amount, Kopecks goods_total,
                    OrderId order, TimeUs now, bool is_hold, TimeUs timeout_us) const;
   std::vector<Lot> take_fragments(Account& account, Amount amount, TimeUs now);
