@@ -352,8 +352,16 @@ Offset<wire::Account> create_account(FlatBufferBuilder& fbb, const AccountView& 
                                      std::span<const LotView> lots) {
   Offset<flatbuffers::Vector<const wire::LotEntry*>> lot_vector = 0;
   if (!lots.empty()) lot_vector = structs<wire::LotEntry>(fbb, lots);
+  Offset<flatbuffers::Vector<std::uint8_t>> reason_vector = 0;
+  const auto has_reason = [](const LotView& l) { return l.reason != 0; };
+  if (std::any_of(lots.begin(), lots.end(), has_reason)) {
+    std::uint8_t* reasons = nullptr;
+    reason_vector = fbb.CreateUninitializedVector(lots.size(), &reasons);
+    for (const LotView& l : lots) *reasons++ = l.reason;
+  }
   return wire::CreateAccount(fbb, a.seller, a.buyer, a.exists, a.available, a.held, a.pending,
-                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector);
+                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector,
+                             reason_vector);
 }
 
 AccountView account_view(const wire::Account& w) {
@@ -378,7 +386,12 @@ FrameError read_lots(const wire::Account& w, std::vector<LotView>& out) {
   for (const wire::LotEntry* l : *lots) {
     if (!valid(*l)) return FrameError::malformed_body;
   }
+  const std::size_t first = out.size();
   append(*lots, out);
+  if (const auto* reasons = w.lot_reasons()) {
+    if (reasons->size() != lots->size()) return FrameError::malformed_body;
+    for (flatbuffers::uoffset_t k = 0; k < reasons->size(); ++k) out[first + k].reason = reasons->Get(k);
+  }
   return FrameError::none;
 }
 
@@ -592,7 +605,8 @@ void encode_stats_reply(const CampaignStats& s, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreateStatsReply(fbb, s.issued, 0, s.spent, s.expired, s.refunded,
                                      s.reversed, 0, 0, 0, s.outstanding, s.recipients,
-                                     s.spenders, s.revoked));
+                                     s.spenders, s.revoked, s.revoked_amount, s.sales_orders,
+                                     s.sales_kopecks));
 }
 
 void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
@@ -812,8 +826,10 @@ FrameError decode_stats_reply(Body body, SellerStats& out) {
 
 FrameError decode_stats_reply(Body body, CampaignStats& out) {
   return with_root<wire::StatsReply>(body, [&](const wire::StatsReply& r) {
-    out = CampaignStats{r.issued(),      r.spent(),      r.expired(),  r.refunded(), r.reversed(),
-                        r.outstanding(), r.recipients(), r.spenders(), r.revoked()};
+    out = CampaignStats{r.issued(),         r.spent(),        r.expired(),
+                        r.refunded(),       r.reversed(),     r.outstanding(),
+                        r.recipients(),     r.spenders(),     r.revoked(),
+                        r.revoked_amount(), r.sales_orders(), r.sales_kopecks()};
     return FrameError::none;
   });
 }

@@ -88,6 +88,13 @@ void add(CampaignStats& into, const CampaignStats& s) {
   into.recipients += s.recipients;
   into.spenders += s.spenders;
   into.revoked = into.revoked || s.revoked;
+  into.revoked_amount += s.revoked_amount;
+  // An order lives on one shard: the shards' sales are apart and add up (saturating,
+  // as each shard's does).
+  into.sales_orders += s.sales_orders;
+  into.sales_kopecks = s.sales_kopecks > UINT64_MAX - into.sales_kopecks
+                           ? UINT64_MAX
+                           : into.sales_kopecks + s.sales_kopecks;
 }
 
 // The request id of a frame built by make_frame (header bytes 16..23).

@@ -76,6 +76,9 @@ void declare_writes(CLI::App& app, Declarer& d) {
            "seller's policy");
   d.option(credit, "expires-at", "TIME", "Absolute expiry, ISO-8601 UTC (2026-12-01T00:00:00Z)");
   d.option(credit, "campaign", "ID", "Campaign id (default 0: none)");
+  d.option(credit, "reason", "REASON",
+           "Why: mailing, gift, apology, referral, manual, or a seller's own code 16..255 "
+           "(default none); kept on the lot, shown by balance");
   d.id(credit);
 
   auto* accrue = app.add_subcommand("accrue", "Accrue pending cashback for an order");
@@ -168,7 +171,9 @@ void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
 
   auto* stats = app.add_subcommand("stats", "A seller's or a campaign's statistics");
   d.seller(stats);
-  d.option(stats, "campaign", "ID", "A campaign's figures (recipients, spenders) instead");
+  d.option(stats, "campaign", "ID",
+           "A campaign's results instead (buyers reached and spending, revoked, the sales it "
+           "brought and its cost as a share of them)");
 }
 
 void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {
@@ -187,6 +192,9 @@ void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {
   d.amount(mail, "Bonuses per buyer");
   d.option(mail, "ttl", "DURATION", "Life of the lots (24h, 3d, ...; or never)");
   d.option(mail, "expires-at", "TIME", "Or an absolute expiry, ISO-8601 UTC");
+  d.option(mail, "reason", "REASON",
+           "The credits' reason, as for credit (default mailing; part of each credit, so a "
+           "rerun must give the same)");
   d.option(mail, "buyers", "FILE",
            "One buyer id a line, or CSV with a buyer_id column; - for stdin. Bad lines are "
            "reported with their number and skipped",

@@ -1,10 +1,12 @@
 // The reads and the admin commands: one request each (expiring: one per page), printed
 // as aligned text for people or JSON for scripts.
 #include <cstdio>
+#include <optional>
 
 #include "clients/bonusctl/context.h"
 #include "clients/bonusctl/json_writer.h"
 #include "clients/bonusctl/units.h"
+#include "engine/reason.h"
 
 namespace bonus::ctl {
 namespace {
@@ -28,11 +30,18 @@ void json_account(JsonWriter& j, const AccountView& a) {
   }
 }
 
+// A reason's name, "own" for a seller's own code (16..255).
+std::string reason_text(std::uint32_t reason) {
+  const std::string_view name = reason_name(reason);
+  return name.empty() ? "own" : std::string(name);
+}
+
 void json_lots(JsonWriter& j, const std::vector<LotView>& lots) {
   j.key("lots").begin_array();
   for (const LotView& lot : lots) {
     j.begin_object().field("amount", lot.amount).key("expires_at").time(lot.expires_at_us);
     j.field(lot.origin == LotView::Origin::order ? "order" : "campaign", lot.origin_id);
+    j.field("reason", std::uint64_t{lot.reason}).field("reason_name", reason_text(lot.reason));
     j.end_object();
   }
   j.end_array();
@@ -61,13 +70,17 @@ void print_balance(const Context& c, const protocol::BalanceEntry& e) {
                 format_time(a.next_expiry_us).c_str()));
   }
   if (e.lots.empty()) return;
-  c.print(row("  %10s  %-27s  %s", "lot amount", "expires at", "origin"));
+  c.print(row("  %10s  %-27s  %-20s  %s", "lot amount", "expires at", "origin", "reason"));
   for (const LotView& lot : e.lots) {
     const bool order = lot.origin == LotView::Origin::order;
-    c.print(row("  %10llu  %-27s  %s", u(lot.amount), when(lot.expires_at_us).c_str(),
+    const std::string reason = reason_name(lot.reason).empty()
+                                   ? "own " + std::to_string(lot.reason)
+                                   : std::string(reason_name(lot.reason));
+    c.print(row("  %10llu  %-27s  %-20s  %s", u(lot.amount), when(lot.expires_at_us).c_str(),
                 order                ? ("order " + std::to_string(lot.origin_id)).c_str()
                 : lot.origin_id == 0 ? "no campaign"
-                                     : ("campaign " + std::to_string(lot.origin_id)).c_str()));
+                                     : ("campaign " + std::to_string(lot.origin_id)).c_str(),
+                reason.c_str()));
   }
 }
 
@@ -247,6 +260,10 @@ int run_stats(Context& context) {
   if (client == nullptr) return kExitUnreachable;
   std::vector<std::pair<std::string_view, std::uint64_t>> figures;
   bool revoked = false;
+  // Campaigns: the share of recipients that spent, and the cost (spent bonuses, one
+  // rouble each) as a share of the sales, both in basis points; nullopt when undefined.
+  std::optional<std::uint64_t> spender_share_bp;
+  std::optional<std::uint64_t> cost_bp;
   if (campaign == 0) {
     const auto reply = client->seller_stats(seller);
     if (!reply.ok()) return report_unanswered(context, reply);
@@ -260,18 +277,43 @@ int run_stats(Context& context) {
     const auto reply = client->campaign_stats(seller, campaign);
     if (!reply.ok()) return report_unanswered(context, reply);
     const CampaignStats& s = reply.value;
-    figures = {{"issued", s.issued},         {"spent", s.spent},
-               {"expired", s.expired},       {"refunded", s.refunded},
-               {"reversed", s.reversed},     {"outstanding", s.outstanding},
-               {"recipients", s.recipients}, {"spenders", s.spenders}};
+    figures = {{"issued", s.issued},
+               {"spent", s.spent},
+               {"expired", s.expired},
+               {"revoked_amount", s.revoked_amount},
+               {"refunded", s.refunded},
+               {"reversed", s.reversed},
+               {"outstanding", s.outstanding},
+               {"recipients", s.recipients},
+               {"spenders", s.spenders},
+               {"sales_orders", s.sales_orders},
+               {"sales_kopecks", s.sales_kopecks}};
     revoked = s.revoked;
+    if (s.recipients > 0) spender_share_bp = s.spenders * 10'000 / s.recipients;
+    if (s.sales_kopecks > 0) {
+      // spent × 100 kopecks × 10,000 bp / sales, in 128 bits.
+      __extension__ using U128 = unsigned __int128;
+      const U128 bp = static_cast<U128>(s.spent) * 1'000'000u / s.sales_kopecks;
+      cost_bp = bp > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(bp);
+    }
   }
   if (context.json()) {
     JsonWriter j;
     j.begin_object().field("seller", seller);
     if (campaign != 0) j.field("campaign", campaign);
     for (const auto& [name, value] : figures) j.field(name, value);
-    if (campaign != 0) j.field("revoked", revoked);
+    if (campaign != 0) {
+      j.field("revoked", revoked);
+      for (const auto& [name, value] :
+           {std::pair{"spender_share_bp", spender_share_bp}, std::pair{"cost_bp", cost_bp}}) {
+        j.key(name);
+        if (value) {
+          j.value(*value);
+        } else {
+          j.null();
+        }
+      }
+    }
     context.print(j.end_object().text());
     return kExitApplied;
   }
@@ -279,12 +321,15 @@ int run_stats(Context& context) {
                               : row("seller %llu, campaign %llu%s", u(seller), u(campaign),
                                     revoked ? " (revoked)" : ""));
   for (const auto& [name, value] : figures) {
-    context.print(row("  %-12s %14llu", std::string(name).c_str(), u(value)));
+    context.print(row("  %-14s %14llu", std::string(name).c_str(), u(value)));
   }
-  if (campaign != 0 && figures[6].second > 0) {
-    context.print(row(
-        "  %-12s %13.1f%%", "used by",
-        100.0 * static_cast<double>(figures[7].second) / static_cast<double>(figures[6].second)));
+  if (spender_share_bp) {
+    context.print(row("  %-14s %11.2f%% of recipients", "spent by",
+                      static_cast<double>(*spender_share_bp) / 100.0));
+  }
+  if (cost_bp) {
+    context.print(row("  %-14s %11.2f%% of the sales", "cost",
+                      static_cast<double>(*cost_bp) / 100.0));
   }
   return kExitApplied;
 }

@@ -73,7 +73,8 @@ Built build(const Context& c, Id128 id) {
   const auto amount_or_all = [&c] { return c.has("amount") ? c.amount("amount") : kAmountAll; };
   if (name == "credit") {
     return {Credit{id, c.number("seller"), c.number("buyer"), c.amount("amount"),
-                   c.maybe_number("campaign").value_or(0), credit_life(c), 0, 0},
+                   c.maybe_number("campaign").value_or(0), credit_life(c),
+                   c.reason("reason", 0), 0},
             {"credited", "debt_repaid", true}};
   }
   if (name == "accrue") {

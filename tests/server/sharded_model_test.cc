@@ -79,6 +79,9 @@ class ShardedLedger {
       sum.recipients += c.recipients;
       sum.spenders += c.spenders;
       sum.revoked = sum.revoked || c.revoked;
+      sum.revoked_amount += c.revoked_amount;
+      sum.sales_orders += c.sales_orders;
+      sum.sales_kopecks += c.sales_kopecks;
     }
     return sum;
   }
@@ -194,7 +197,7 @@ class Stream {
                       chance(0.5)
                           ? LotLife::forever()
                           : LotLife::ttl_of(static_cast<TimeUs>((1 + below(90)) * kUsPerMinute)),
-                      0,
+                      static_cast<std::uint32_t>(chance(0.05) ? 9 : below(6)),  // 9: invalid_reason
                       0};
       case 3:
         return Accrue{id, order, seller, buyer, amount, LotLife::policy()};
