@@ -587,7 +587,7 @@ TEST_F(Bonusctl, StatsOfASellerAndOfACampaign) {
   EXPECT_EQ(json(r.out, "revoked"), "false");
   r = ctl({"stats", "--seller", "109", "--campaign", "4"});
   EXPECT_RAN(r, 0);
-  EXPECT_NE(r.out.find("50.0%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("50.00% of recipients"), std::string::npos) << r.out;
 
   r = ctl({"--json", "revoke-campaign", "--seller", "109", "--campaign", "4"});
   EXPECT_RAN(r, 0);
@@ -598,7 +598,82 @@ TEST_F(Bonusctl, StatsOfASellerAndOfACampaign) {
   r = ctl({"stats", "--seller", "109", "--campaign", "4"});
   EXPECT_NE(r.out.find("(revoked)"), std::string::npos) << r.out;
   r = ctl({"stats", "--seller", "109"});
-  EXPECT_NE(r.out.find("expired                 500"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("expired                   500"), std::string::npos) << r.out;
+}
+
+// Campaign results: what the revoke took apart from what lapsed, the sales the campaign
+// brought (each spending order's goods total once) and the cost as a share of them.
+TEST_F(Bonusctl, CampaignResultsCountSalesAndTellRevokedFromLapsed) {
+  for (const char* buyer : {"1", "2", "3", "4"}) {
+    ASSERT_EQ(ctl({"credit", "--seller", "131", "--buyer", buyer, "--amount", "100",
+                   "--campaign", "6", "--reason", "mailing"})
+                  .code,
+              0);
+  }
+  // Two orders spend from the campaign: 1990 and 510 roubles of goods.
+  ASSERT_EQ(ctl({"spend", "--order", "31", "--seller", "131", "--buyer", "1", "--amount", "100",
+                 "--goods-total", "1990"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"hold", "--order", "32", "--seller", "131", "--buyer", "2", "--amount", "50",
+                 "--goods-total", "510"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"capture", "--order", "32", "--amount", "25"}).code, 0);
+  ASSERT_EQ(ctl({"refund", "--order", "31", "--amount", "40"}).code, 0);  // does not subtract
+  Ran r = ctl({"--json", "revoke-campaign", "--seller", "131", "--campaign", "6"});
+  EXPECT_RAN(r, 0);
+  r = ctl({"--json", "stats", "--seller", "131", "--campaign", "6"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "issued"), "400");
+  EXPECT_EQ(json(r.out, "spent"), "125");
+  EXPECT_EQ(json(r.out, "refunded"), "40");
+  EXPECT_EQ(json(r.out, "expired"), "0");
+  EXPECT_EQ(json(r.out, "revoked_amount"), "315");
+  EXPECT_EQ(json(r.out, "recipients"), "4");
+  EXPECT_EQ(json(r.out, "spenders"), "2");
+  EXPECT_EQ(json(r.out, "spender_share_bp"), "5000");
+  EXPECT_EQ(json(r.out, "sales_orders"), "2");
+  EXPECT_EQ(json(r.out, "sales_kopecks"), "250000");
+  EXPECT_EQ(json(r.out, "cost_bp"), "500");  // 125 of 2500 roubles
+  r = ctl({"stats", "--seller", "131", "--campaign", "6"});
+  EXPECT_NE(r.out.find("5.00% of the sales"), std::string::npos) << r.out;
+  r = ctl({"--json", "stats", "--seller", "131", "--campaign", "7"});  // nothing yet
+  EXPECT_EQ(json(r.out, "cost_bp"), "null");
+  EXPECT_EQ(json(r.out, "spender_share_bp"), "null");
+}
+
+// A credit's reason is kept on its lot and shown by balance; a reserved or unknown
+// reason is a usage error before anything is sent.
+TEST_F(Bonusctl, CreditReasonIsShownByBalance) {
+  ASSERT_EQ(ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "10", "--ttl", "1d",
+                 "--reason", "apology"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "20", "--ttl", "2d",
+                 "--reason", "200"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "30", "--ttl", "3d"})
+                .code,
+            0);
+  Ran r = ctl({"--json", "balance", "--seller", "132", "--buyer", "1"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("\"amount\": 10, \"expires_at\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 3, \"reason_name\": \"apology\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 200, \"reason_name\": \"own\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 0, \"reason_name\": \"none\""), std::string::npos)
+      << r.out;
+  r = ctl({"balance", "--seller", "132", "--buyer", "1"});
+  EXPECT_NE(r.out.find("apology"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("own 200"), std::string::npos) << r.out;
+  for (const char* bad : {"7", "256", "thanks"}) {
+    r = ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "5", "--reason", bad});
+    EXPECT_RAN(r, 2);
+    EXPECT_NE(r.err.find("--reason"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(Bonusctl, AdminStatusAuditAndCheckpoint) {

@@ -61,6 +61,8 @@ class Code(_Open):
     invalid_timeout = 28            # hold timeout out of range
     invalid_limits = 29             # set_limits: no field named, or a value out of range
     shards_disagree = 30            # a seller-wide command's shards answered apart (a server bug)
+    # 31, 32: taken by another change (issue 12, rates); numbering is compacted at merge.
+    invalid_reason = 33             # a credit's reason is not 0..5 nor 16..255
 
 
 class FrameError(_Open):

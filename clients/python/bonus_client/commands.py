@@ -195,7 +195,7 @@ class Credit(WriteCommand):
     amount: int
     campaign: int = 0  # 0: no campaign
     life: Life = Life()
-    reason: int = 0  # free-form u32, kept for the caller
+    reason: int = 0  # Reason (views.py): 0..5, or a seller's own code 16..255
     id: int | None = field(default=None, kw_only=True)
 
     def _values(self):

@@ -247,7 +247,12 @@ def _account(t: _fb.Table) -> Account:
     if lots is not None:
         if any(origin > 1 for _a, _e, origin, _i in lots):
             raise Malformed("lot with an unknown origin")
-        lots = tuple(Lot(a, e, LotOrigin(o), i) for a, e, o, i in lots)
+        reasons = t.vector(10, 1, 1)
+        if reasons is not None and reasons[1] != len(lots):
+            raise Malformed("lot_reasons not as long as lots")
+        why = t.buf[reasons[0]:reasons[0] + reasons[1]] if reasons else bytes(len(lots))
+        lots = tuple(Lot(a, e, LotOrigin(o), i, why[k])
+                     for k, (a, e, o, i) in enumerate(lots))
     return Account(seller=t.scalar(0, "Q"), buyer=t.scalar(1, "Q"), exists=t.scalar(2, "?", False),
                    available=t.scalar(3, "Q"), held=t.scalar(4, "Q"), pending=t.scalar(5, "Q"),
                    debt=t.scalar(6, "Q"), next_expiry_us=t.scalar(7, "q"),
@@ -286,7 +291,8 @@ def decode_expiring_reply(body) -> ExpiringPage:
 
 def _stats(body) -> list:
     t = _fb.root(body, b"STAR")
-    return [t.scalar(i, "Q") for i in range(12)] + [t.scalar(12, "?", False)]
+    return ([t.scalar(i, "Q") for i in range(12)] + [t.scalar(12, "?", False)]
+            + [t.scalar(i, "Q") for i in range(13, 16)])
 
 
 def decode_seller_stats(body) -> SellerStats:
@@ -295,9 +301,9 @@ def decode_seller_stats(body) -> SellerStats:
 
 def decode_campaign_stats(body) -> CampaignStats:
     (issued, _accrued, spent, expired, refunded, reversed_, _held, _pending, _debt, outstanding,
-     recipients, spenders, revoked) = _stats(body)
+     recipients, spenders, revoked, revoked_amount, sales_orders, sales_kopecks) = _stats(body)
     return CampaignStats(issued, spent, expired, refunded, reversed_, outstanding, recipients,
-                         spenders, revoked)
+                         spenders, revoked, revoked_amount, sales_orders, sales_kopecks)
 
 
 def decode_admin_reply(body) -> AdminStatus:
