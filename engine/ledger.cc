@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/assert.h"
+#include "engine/calendar.h"
 #include "engine/command_id.h"
 #include "engine/state_codec.h"
 
@@ -86,6 +87,30 @@ Result Ledger::apply_write(const Command& command, TimeUs now) {
         if constexpr (std::is_same_v<T, SetLimits>) return set_limits(c, now);
       },
       command);
+}
+
+MonthReport& Ledger::month_of(Seller& seller) {
+  const std::uint16_t month = calendar_month(last_now_);
+  std::vector<MonthReport>& months = seller.months;
+  if (months.empty() || months.back().month != month) {
+    // Time only moves forward, so a new month is the newest; what falls out of the
+    // kept window goes (at most a few records: one per month that had activity).
+    const auto old = std::find_if(months.begin(), months.end(), [&](const MonthReport& m) {
+      return m.month + MonthReport::kMonthsKept > month;
+    });
+    months.erase(months.begin(), old);
+    months.push_back(MonthReport{});
+    months.back().month = month;
+  }
+  return months.back();
+}
+
+void Ledger::add_flows(MonthReport& month, const Counters& before, const Counters& after) {
+  month.confirmed += after.accrued - before.accrued;
+  month.spent += after.spent - before.spent;
+  month.refunded += after.refunded - before.refunded;
+  month.reversed += after.reversed - before.reversed;
+  month.expired += after.expired - before.expired;
 }
 
 Seller& Ledger::seller_of(SellerId seller) {

@@ -66,6 +66,9 @@ class Ledger {
   TimeUs next_due_us() const;
   SellerStats total_stats() const;
   CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
+  // The seller's flows in calendar month `month` (calendar_month index; kept for the
+  // current month and the 24 before it): zeros, with `month` set, when none.
+  MonthReport month_report(SellerId seller, std::uint16_t month) const;
   Policy policy(SellerId seller) const;
 
   // Checks the conservation invariant (DESIGN.md §2) per seller and in total, and
@@ -220,13 +223,20 @@ class Ledger {
   AccountView view_of(const Account& account, TimeUs now) const;
 
   // Statistics: `f(counters)` for the seller and the total, and the campaign's when
-  // campaign != 0.
+  // campaign != 0. What the seller's flows grew by also goes to its month report.
   template <typename F>
   void count(SellerId seller, CampaignId campaign, F&& f) {
-    f(seller_of(seller).counters);
+    Seller& s = seller_of(seller);
+    const Counters before = s.counters;
+    f(s.counters);
+    add_flows(month_of(s), before, s.counters);
     f(totals_);
     if (campaign != 0) f(campaign_of(seller, campaign).counters);
   }
+  // The seller's report of the month of the write being applied (last_now_), started
+  // (and months past MonthReport::kMonthsKept dropped) if new.
+  MonthReport& month_of(Seller& seller);
+  static void add_flows(MonthReport& month, const Counters& before, const Counters& after);
 
   EngineConfig config_;
   std::uint64_t limits_changes_ = 0;

@@ -208,6 +208,17 @@ CampaignStats Ledger::campaign_stats(SellerId seller, CampaignId campaign) const
   return s;
 }
 
+MonthReport Ledger::month_report(SellerId seller, std::uint16_t month) const {
+  MonthReport report;
+  report.month = month;
+  if (const Seller* s = sellers_.find(seller)) {
+    for (const MonthReport& m : s->months) {
+      if (m.month == month) report = m;
+    }
+  }
+  return report;
+}
+
 Policy Ledger::policy(SellerId seller) const { return policy_of(seller); }
 
 }  // namespace bonus

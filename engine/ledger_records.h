@@ -10,6 +10,7 @@
 #include "engine/hash.h"
 #include "engine/lot.h"
 #include "engine/lot_life.h"
+#include "engine/month_report.h"
 #include "engine/policy.h"
 #include "engine/recipient_set.h"
 #include "engine/result.h"
@@ -103,6 +104,9 @@ struct Seller {
   SellerId seller = 0;
   Policy policy;
   Counters counters;
+  // The months with activity, oldest first, within MonthReport::kMonthsKept of the
+  // newest (older ones go when a new month starts): 128 bytes each in the state.
+  std::vector<MonthReport> months;
 
   SellerId key() const { return seller; }
   static std::uint64_t hash(SellerId seller) { return mix64(seller); }

@@ -17,6 +17,10 @@ bool add_time(TimeUs now, TimeUs duration_us, TimeUs& out) {
   return true;
 }
 
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
 Amount available_of(const Account& account, TimeUs now) {
   Amount sum = 0;
   for (const Lot& lot : account.lots()) {
@@ -139,7 +143,9 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   lot.expires_at_us = expires_at_us;
   lot.origin = c.campaign;
   lot.seq_flags = c.reason << Lot::kReasonShift;
-  return deposit(i, c.amount, lot, now, nullptr);
+  const Result r = deposit(i, c.amount, lot, now, nullptr);
+  month_of(seller_of(c.seller)).credited[MonthReport::bucket_of(c.reason)] += r.amount;
+  return r;
 }
 
 Result Ledger::accrue(const Accrue& c, TimeUs now) {
@@ -165,6 +171,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   });
   accounts_[i].pending += static_cast<std::uint32_t>(c.amount);
   count(c.seller, 0, [&](Counters& k) { k.pending += c.amount; });
+  month_of(seller_of(c.seller)).accrued += c.amount;
   Result r;
   r.amount = c.amount;
   return r;
@@ -390,6 +397,9 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
     spent.push_back(piece);
   }
   count_sales(hold, spent);
+  MonthReport& month = month_of(seller_of(hold.seller));
+  ++month.orders;
+  month.orders_goods_kopecks = saturating_add(month.orders_goods_kopecks, hold.goods_total);
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
@@ -409,9 +419,7 @@ void Ledger::count_sales(const HoldOrder& hold, std::span<const Lot> spent) {
     Campaign& c = campaign_of(hold.seller, campaign);
     ++c.sales_orders;
     // Saturates: 185 orders at kGoodsTotalMax would pass 2^64 kopecks.
-    c.sales_kopecks = hold.goods_total > UINT64_MAX - c.sales_kopecks
-                          ? UINT64_MAX
-                          : c.sales_kopecks + hold.goods_total;
+    c.sales_kopecks = saturating_add(c.sales_kopecks, hold.goods_total);
   }
 }
 

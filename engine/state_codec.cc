@@ -40,7 +40,7 @@ constexpr std::uint32_t kSectionTags[kStateTableCount] = {tag("SELR"), tag("ACCT
                                                           tag("HOLD"), tag("ACRL"), tag("IDS_")};
 constexpr std::uint32_t kTotals = tag("TOTL");
 // The smallest record of each table, to bound a section's count by what is left.
-constexpr std::size_t kRecordMinBytes[kStateTableCount] = {128, 48, 136, 88, 72, 56};
+constexpr std::size_t kRecordMinBytes[kStateTableCount] = {136, 48, 136, 88, 72, 56};
 
 // The record values (docs/state-format.md).
 void put_record(Writer& w, const Seller& s) {
@@ -51,6 +51,9 @@ void put_record(Writer& w, const Seller& s) {
   w.put(s.policy.earn_month_max);
   w.put(s.policy.lot_life_us);
   w.counters(s.counters);
+  w.put(static_cast<std::uint32_t>(s.months.size()));
+  w.put(std::uint32_t{0});
+  for (const MonthReport& m : s.months) w.month(m);
 }
 
 void put_record(Writer& w, const Account& a) {

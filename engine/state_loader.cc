@@ -151,9 +151,26 @@ bool StateLoader::restore(StateTable table, Reader& r) {
           s.policy.lot_life_us <= 0) {
         return false;
       }
+      // A record written by version 3 (an LMDB record, whose length is known) ends here:
+      // no month reports.
+      if (!(expected_key_ && r.left() == 0)) {
+        const auto months = r.get<std::uint32_t>();
+        r.get<std::uint32_t>();
+        if (r.failed() || months > MonthReport::kMonthsKept) return false;
+        for (std::uint32_t k = 0; k < months; ++k) {
+          const MonthReport m = r.month();
+          // Oldest first, each month once, all within the kept window of the newest.
+          if (r.failed() || (!s.months.empty() && s.months.back().month >= m.month)) return false;
+          s.months.push_back(m);
+        }
+        if (!s.months.empty() &&
+            s.months.front().month + MonthReport::kMonthsKept <= s.months.back().month) {
+          return false;
+        }
+      }
       key_of(s, key_);
       if (!admit(table)) return false;
-      l.sellers_.insert(s.seller, [&](Seller& into) { into = s; });
+      l.sellers_.insert(s.seller, [&](Seller& into) { into = std::move(s); });
       return true;
     }
     case StateTable::accounts: {

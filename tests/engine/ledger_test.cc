@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/code.h"
 #include "engine/command.h"
 #include "engine/ledger_config.h"
@@ -1968,6 +1969,69 @@ TEST_F(LedgerTest, CampaignStats_SeparatesRevokedFromLapsed) {
   EXPECT_EQ(c.revoked_amount, 60u);
   EXPECT_EQ(c.outstanding, 0u);
   EXPECT_EQ(stats(S1).expired, 160u);
+}
+
+// A seller's month: accruals made, confirmations, credits by reason, spends with their
+// orders' goods, refunds, reversals and expiries, in the month they happened.
+TEST_F(LedgerTest, MonthReport_CountsTheMonthsFlowsByReason) {
+  const std::uint16_t month = calendar_month(now_);
+  auto credit_for = [&](BuyerId b, Amount amount, std::uint32_t reason) {
+    Credit c = credit(S1, b, amount, LotLife::ttl_of(kUsPerHour));
+    c.reason = reason;
+    return c;
+  };
+  ASSERT_EQ(run(credit_for(B1, 100, 1)), ok(100));   // mailing
+  ASSERT_EQ(run(credit_for(B1, 20, 3)), ok(20));     // apology
+  ASSERT_EQ(run(credit_for(B2, 30, 200)), ok(30));   // a seller's own
+  ASSERT_EQ(run(credit_for(B2, 40, 17)), ok(40));    // another own: the same bucket
+  ASSERT_EQ(run(credit_for(B3, 5, 0)), ok(5));
+  ASSERT_EQ(run(accrue(1, S1, B1, 70)), ok(70));
+  ASSERT_EQ(run(accrue(2, S1, B2, 9)), ok(9));       // stays pending
+  ASSERT_EQ(run(confirm(1)), ok(70));
+  ASSERT_EQ(run(spend(3, S1, B1, 50, 10'000'00)), ok(50));
+  ASSERT_EQ(run(hold(4, S1, B2, 10, 2'000'00)), ok(10));
+  ASSERT_EQ(run(release(4)), ok(10));                // not an order with bonuses
+  ASSERT_EQ(run(refund(3, 20)), ok(20));
+  ASSERT_EQ(run(reverse(1)), ok(70));
+  advance(2 * kUsPerHour);
+  ASSERT_EQ(run(sweep()).code, Code::ok);
+  ASSERT_EQ(calendar_month(now_), month) << "the test must stay in one month";
+
+  const MonthReport m = ledger_->month_report(S1, month);
+  EXPECT_EQ(m.month, month);
+  EXPECT_EQ(m.accrued, 79u);
+  EXPECT_EQ(m.confirmed, 70u);
+  EXPECT_EQ(m.credited[MonthReport::kNone], 5u);
+  EXPECT_EQ(m.credited[MonthReport::kMailing], 100u);
+  EXPECT_EQ(m.credited[MonthReport::kApology], 20u);
+  EXPECT_EQ(m.credited[MonthReport::kOwn], 70u);
+  EXPECT_EQ(m.credited[MonthReport::kGift], 0u);
+  EXPECT_EQ(m.spent, 50u);
+  EXPECT_EQ(m.refunded, 20u);
+  EXPECT_EQ(m.reversed, 70u);
+  EXPECT_EQ(m.orders, 1u);
+  EXPECT_EQ(m.orders_goods_kopecks, 10'000'00u);
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(m.expired, st.expired);  // everything that expired did so this month
+  EXPECT_GT(m.expired, 0u);
+  EXPECT_EQ(ledger_->month_report(S2, month), MonthReport{.month = month});
+  EXPECT_EQ(ledger_->month_report(S1, month + 1), MonthReport{.month = static_cast<std::uint16_t>(month + 1)});
+}
+
+// The current month and the 24 before it are kept; an older one goes when a new month
+// starts for the seller.
+TEST_F(LedgerTest, MonthReport_KeepsTwentyFiveMonths) {
+  const std::uint16_t first = calendar_month(now_);
+  for (int k = 0; k < 27; ++k) {
+    ASSERT_EQ(run(credit(S1, B1, 1, LotLife::forever())), ok(1));
+    advance(31 * kUsPerDay);
+  }
+  const std::uint16_t last = calendar_month(now_ - 31 * kUsPerDay);
+  ASSERT_EQ(last, first + 26);
+  EXPECT_EQ(ledger_->month_report(S1, first).credited[MonthReport::kNone], 0u);      // dropped
+  EXPECT_EQ(ledger_->month_report(S1, first + 1).credited[MonthReport::kNone], 0u);  // dropped
+  EXPECT_EQ(ledger_->month_report(S1, first + 2).credited[MonthReport::kNone], 1u);
+  EXPECT_EQ(ledger_->month_report(S1, last).credited[MonthReport::kNone], 1u);
 }
 
 }  // namespace

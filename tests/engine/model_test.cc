@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/code.h"
 #include "engine/ledger.h"
 #include "engine/limits.h"
@@ -164,6 +165,17 @@ std::string str(const CampaignStats& s) {
     << " spenders=" << s.spenders << " revoked=" << s.revoked
     << " revoked_amount=" << s.revoked_amount << " sales_orders=" << s.sales_orders
     << " sales_kopecks=" << s.sales_kopecks << "}";
+  return o.str();
+}
+
+std::string str(const MonthReport& m) {
+  std::ostringstream o;
+  o << "{month=" << m.month << " accrued=" << m.accrued << " confirmed=" << m.confirmed
+    << " credited=";
+  for (Amount v : m.credited) o << v << ",";
+  o << " spent=" << m.spent << " refunded=" << m.refunded << " reversed=" << m.reversed
+    << " expired=" << m.expired << " orders=" << m.orders << " goods=" << m.orders_goods_kopecks
+    << "}";
   return o.str();
 }
 
@@ -1173,6 +1185,16 @@ std::optional<std::string> compare_reads(const Scenario& s, const Ledger& engine
       if (ecs != mcs) {
         return differ("campaign_stats(" + std::to_string(seller) + ", " + std::to_string(campaign) + ")",
                       str(ecs), str(mcs));
+      }
+    }
+    // The month reports of this month and the two before it.
+    const std::uint16_t this_month = calendar_month(now);
+    for (std::uint16_t month = this_month >= 2 ? this_month - 2 : 0; month <= this_month; ++month) {
+      const MonthReport em = engine.month_report(seller, month);
+      const MonthReport mm = model.month_report(seller, month);
+      if (em != mm) {
+        return differ("month_report(" + std::to_string(seller) + ", " + std::to_string(month) + ")",
+                      str(em), str(mm));
       }
     }
     const Policy ep = engine.policy(seller);

@@ -91,6 +91,7 @@ std::int64_t ReferenceLedger::calendar_month(TimeUs now) {
 // Idempotency
 
 Result ReferenceLedger::apply(const Command& command, TimeUs now) {
+  now_ = now;
   if (const auto* sweep = std::get_if<Sweep>(&command)) return write(*sweep, now);
 
   const Id128 id = id_of(command);
@@ -252,6 +253,17 @@ void ReferenceLedger::add(Stat stat, SellerId seller, CampaignId campaign, Amoun
   };
   bump(sellers_[seller]);
   bump(totals_);
+  // The month's flows: confirmations (accrued), spent, refunded, reversed, expired.
+  MonthReport& m = month_of(seller);
+  switch (stat) {
+    case Stat::accrued: m.confirmed += x; break;
+    case Stat::spent: m.spent += x; break;
+    case Stat::refunded: m.refunded += x; break;
+    case Stat::reversed: m.reversed += x; break;
+    case Stat::expired:
+    case Stat::revoked: m.expired += x; break;
+    default: break;  // issued: by reason at the credit; stocks are not flows
+  }
   if (campaign == 0) return;
   CampaignStats& c = campaigns_[{seller, campaign}];
   switch (stat) {
@@ -263,6 +275,20 @@ void ReferenceLedger::add(Stat stat, SellerId seller, CampaignId campaign, Amoun
     case Stat::revoked: c.revoked_amount += x; break;
     default: break;  // accrued, held, pending, debt: seller and total only
   }
+}
+
+MonthReport& ReferenceLedger::month_of(SellerId seller) {
+  const std::int64_t month = calendar_month(now_) - 1970 * 12;
+  MonthReport& m = months_[{seller, month}];
+  m.month = static_cast<std::uint16_t>(month);
+  return m;
+}
+
+MonthReport ReferenceLedger::month_report(SellerId seller, std::uint16_t month) const {
+  auto it = months_.find({seller, month});
+  MonthReport m = it == months_.end() ? MonthReport{} : it->second;
+  m.month = month;
+  return m;
 }
 
 void ReferenceLedger::sub(Stat stat, SellerId seller, Amount x) {
@@ -321,9 +347,11 @@ Result ReferenceLedger::write(const Credit& c, TimeUs now) {
   }
   if (account == nullptr) account = &accounts_[{c.seller, c.buyer}];
 
-  return credit_steps(c.seller, c.buyer, *account, c.amount, expires_at,
-                      /*order_origin=*/false,
-                      c.campaign, c.reason, now, nullptr);
+  const Result result = credit_steps(c.seller, c.buyer, *account, c.amount, expires_at,
+                                     /*order_origin=*/false, c.campaign, c.reason, now, nullptr);
+  // "credited by reason": none, mailing, gift, apology, referral, manual, a seller's own.
+  month_of(c.seller).credited[c.reason <= 5 ? c.reason : 6] += result.amount;
+  return result;
 }
 
 // The effect of a credit (also of a confirmation, with an order origin).
@@ -422,6 +450,7 @@ Result ReferenceLedger::write(const Accrue& c, TimeUs now) {
   accruals_[c.order] = accrual;  // replaces a forgotten accrual with this id, if any
   account->pending += c.amount;
   add(Stat::pending, c.seller, 0, c.amount);
+  month_of(c.seller).accrued += c.amount;  // "accrued (pending accruals made)"
   return ok_result(c.amount, 0);
 }
 
@@ -640,6 +669,9 @@ ReferenceLedger::Returned ReferenceLedger::capture_hold(HoldOrder& hold, Amount 
     campaigns_[{hold.seller, piece.campaign()}].spenders += 1;
   }
 
+  // The month's orders with bonuses and their goods total.
+  month_of(hold.seller).orders += 1;
+  month_of(hold.seller).orders_goods_kopecks += hold.goods_total;
   // Sales: the order's goods total, once for each campaign it spent from.
   std::map<CampaignId, bool> sold;
   for (const Lot& piece : spent) {

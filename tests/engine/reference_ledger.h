@@ -23,6 +23,7 @@
 
 #include "engine/command.h"
 #include "engine/ledger_config.h"
+#include "engine/month_report.h"
 #include "engine/policy.h"
 #include "engine/result.h"
 #include "engine/views.h"
@@ -45,6 +46,9 @@ class ReferenceLedger {
   SellerStats seller_stats(SellerId seller) const;
   SellerStats total_stats() const;
   CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
+  // `month`: months since 1970-01 of the marketplace calendar (as Ledger::month_report).
+  // Every month is kept here; the engine keeps the last 25 a seller had activity in.
+  MonthReport month_report(SellerId seller, std::uint16_t month) const;
   Policy policy(SellerId seller) const;
 
   std::size_t account_count() const { return accounts_.size(); }
@@ -202,6 +206,10 @@ class ReferenceLedger {
   // campaign, and whether it spent from one.
   std::map<CampaignKey, std::map<BuyerId, bool>> campaign_buyers_;
   std::map<SellerId, SellerStats> sellers_;         // `outstanding` is filled on read
+  // "A seller's report per calendar month": the month of the write being applied.
+  std::map<std::pair<SellerId, std::int64_t>, MonthReport> months_;
+  MonthReport& month_of(SellerId seller);
+  TimeUs now_ = 0;  // of the write being applied
   SellerStats totals_;
   // Remembered ids. Only live ids are kept: forget_dead_ids() drops an id once its window
   // has passed (ids are remembered in time order, so the queue is sorted by time).

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/ledger.h"
 #include "engine/state_codec.h"
 #include "engine/state_loader.h"
@@ -164,7 +165,8 @@ TEST_F(StateLoaderDamage, ARecordUnderAnotherKeyIsRefused) {
 TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
   auto it = first_of(StateTable::sellers);
   it->second.pop_back();
-  EXPECT_EQ(load_error(), "state: invalid sellers record (127 bytes)");
+  EXPECT_EQ(load_error(),
+            "state: invalid sellers record (" + std::to_string(it->second.size()) + " bytes)");
 }
 
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
@@ -199,9 +201,11 @@ class StateVersion3 : public ::testing::Test {
     run(Credit{next(), 1, 7, 30, 0, LotLife::policy()});  // survives the revoke
     run(RevokeCampaign{next(), 1, 5});
     store_.take(ledger_);
-    // As version 3 wrote them: the header's version, campaign records without the trailer.
     store_.header[0] = 3;
+    // As version 3 wrote them: the header's version, seller records without month
+    // reports, campaign records without the trailer.
     for (auto& [key, value] : store_.records) {
+      if (key.first == static_cast<int>(StateTable::sellers)) value.resize(128);
       if (key.first == static_cast<int>(StateTable::campaigns)) value.resize(value.size() - 24);
     }
   }
@@ -222,6 +226,8 @@ TEST_F(StateVersion3, LoadsWithNoRevokedAmountOrSales) {
   EXPECT_EQ(c.expired, 120u);  // version 3 did not tell a revoke from a lapse
   EXPECT_EQ(c.revoked_amount, 0u);
   EXPECT_EQ(c.sales_orders, 0u);
+  EXPECT_EQ(restored.month_report(1, calendar_month(now_)).spent, 0u);  // no month reports
+  EXPECT_EQ(ledger_.month_report(1, calendar_month(now_)).spent, 40u);
   EXPECT_EQ(ledger_.campaign_stats(1, 5).revoked_amount, 120u);
   EXPECT_EQ(ledger_.campaign_stats(1, 5).sales_kopecks, 1'000'000u);
   EXPECT_FALSE(restored.audit());
@@ -255,6 +261,7 @@ TEST_F(StateVersion3, AVersion4LotWithAReservedReasonIsRefused) {
   store_.header[0] = 4;
   for (auto& [key, value] : store_.records) {
     if (key.first == static_cast<int>(StateTable::campaigns)) value.append(24, '\0');
+    if (key.first == static_cast<int>(StateTable::sellers)) value.append(8, '\0');  // no months
   }
   auto it = store_.records.lower_bound({static_cast<int>(StateTable::accounts), ""});
   std::string& value = it->second;

@@ -131,9 +131,10 @@ TEST(StateCodec, AnAccountAtTheLotSeqBoundTakesNoNewLot) {
   TimeUs now = kStart;
   ASSERT_TRUE(original.apply(Credit{Id128{12, 1}, 1, 7, 10, 0, LotLife::policy()}, now).ok());
   std::string bytes = StateCodec::encode(original);
-  // The only account's lot_seq_next: header 24 + limits 64, the seller section (16 + 128),
-  // the account section's 16, then offset 32 in the record.
-  const std::size_t at = 24 + 64 + 16 + 128 + 16 + 32;
+  // The only account's lot_seq_next: header 24 + limits 64, the seller section (16, and
+  // 136 + 128 for the record with one month), the account section's 16, then offset 32
+  // in the record.
+  const std::size_t at = 24 + 64 + 16 + 136 + 128 + 16 + 32;
   std::uint32_t seq_next = 0;
   std::memcpy(&seq_next, bytes.data() + at, 4);
   ASSERT_EQ(seq_next, 1u);
