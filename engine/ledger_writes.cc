@@ -6,6 +6,7 @@
 #include "engine/calendar.h"
 #include "engine/command_checks.h"
 #include "engine/ledger.h"
+#include "engine/saturating_add.h"
 
 namespace bonus {
 namespace {
@@ -15,10 +16,6 @@ bool add_time(TimeUs now, TimeUs duration_us, TimeUs& out) {
   if (duration_us > kTimeMaxUs - now) return false;
   out = now + duration_us;
   return true;
-}
-
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
-  return b > UINT64_MAX - a ? UINT64_MAX : a + b;
 }
 
 Amount available_of(const Account& account, TimeUs now) {

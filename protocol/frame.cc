@@ -31,7 +31,7 @@ static_assert(kHeaderCrcAt + 4 == kHeaderBytes);
 }  // namespace
 
 bool is_known(std::uint16_t opcode) {
-  return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 36) ||
+  return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 36) || opcode == 41 ||
          (opcode >= 64 && opcode <= 66) || opcode == 127;
 }
 
@@ -54,6 +54,7 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::wallet: return "wallet";
     case Opcode::expiring: return "expiring";
     case Opcode::stats: return "stats";
+    case Opcode::report: return "report";
     case Opcode::admin: return "admin";
     case Opcode::ping: return "ping";
     case Opcode::hello: return "hello";

@@ -40,6 +40,8 @@ enum class Opcode : std::uint16_t {
   wallet = 34,
   expiring = 35,
   stats = 36,
+  // 37..40: taken by other changes (issue 12); numbering is settled at merge.
+  report = 41,  // ReportRequest / ReportReply: a seller's calendar month
   // Operations.
   admin = 64,
   ping = 65,   // empty body both ways

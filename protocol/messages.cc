@@ -44,6 +44,8 @@ template <> inline constexpr const char* kIdentifier<wire::ExpiringRequest> = "E
 template <> inline constexpr const char* kIdentifier<wire::ExpiringReply> = "EXPR";
 template <> inline constexpr const char* kIdentifier<wire::StatsRequest> = "STAQ";
 template <> inline constexpr const char* kIdentifier<wire::StatsReply> = "STAR";
+template <> inline constexpr const char* kIdentifier<wire::ReportRequest> = "REPQ";
+template <> inline constexpr const char* kIdentifier<wire::ReportReply> = "REPR";
 template <> inline constexpr const char* kIdentifier<wire::AdminRequest> = "ADMQ";
 template <> inline constexpr const char* kIdentifier<wire::AdminReply> = "ADMR";
 template <> inline constexpr const char* kIdentifier<wire::HelloRequest> = "HELQ";
@@ -509,6 +511,14 @@ FrameError decode_stats(Body body, StatsQuery& out) {
   });
 }
 
+FrameError decode_report(Body body, ReportQuery& out) {
+  return with_root<wire::ReportRequest>(body, [&](const wire::ReportRequest& r) {
+    out.seller = r.seller();
+    out.month = r.month();
+    return FrameError::none;
+  });
+}
+
 FrameError decode_hello(Body body, HelloQuery& out) {
   return with_root<wire::HelloRequest>(body, [&](const wire::HelloRequest& r) {
     if ((r.token() != nullptr && r.token()->size() > kTokenBytesMax) ||
@@ -609,6 +619,14 @@ void encode_stats_reply(const CampaignStats& s, FlatBufferBuilder& fbb) {
                                      s.sales_kopecks));
 }
 
+void encode_report_reply(SellerId seller, const MonthReport& m, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto credited = fbb.CreateVector(m.credited, MonthReport::kBuckets);
+  finish(fbb, wire::CreateReportReply(fbb, seller, m.month, m.accrued, m.confirmed, credited,
+                                      m.spent, m.refunded, m.reversed, m.expired, m.orders,
+                                      m.orders_goods_kopecks));
+}
+
 void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
   fbb.Clear();
   const auto message = fbb.CreateString(status.message);
@@ -692,6 +710,11 @@ void encode_expiring(const ExpiringQuery& query, FlatBufferBuilder& fbb) {
 void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreateStatsRequest(fbb, query.seller, query.campaign));
+}
+
+void encode_report(const ReportQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateReportRequest(fbb, query.seller, query.month));
 }
 
 void encode_hello(const HelloQuery& query, FlatBufferBuilder& fbb) {
@@ -820,6 +843,29 @@ FrameError decode_stats_reply(Body body, SellerStats& out) {
     out = SellerStats{r.issued(),   r.accrued(), r.spent(),   r.expired(),
                       r.refunded(), r.reversed(), r.held(),   r.pending(),
                       r.debt(),     r.outstanding()};
+    return FrameError::none;
+  });
+}
+
+FrameError decode_report_reply(Body body, MonthReport& out) {
+  return with_root<wire::ReportReply>(body, [&](const wire::ReportReply& r) {
+    const auto* credited = r.credited();
+    if (credited == nullptr || credited->size() != MonthReport::kBuckets) {
+      return FrameError::malformed_body;
+    }
+    out = MonthReport{};
+    out.month = r.month();
+    out.accrued = r.accrued();
+    out.confirmed = r.confirmed();
+    for (flatbuffers::uoffset_t k = 0; k < MonthReport::kBuckets; ++k) {
+      out.credited[k] = credited->Get(k);
+    }
+    out.spent = r.spent();
+    out.refunded = r.refunded();
+    out.reversed = r.reversed();
+    out.expired = r.expired();
+    out.orders = r.orders();
+    out.orders_goods_kopecks = r.orders_goods_kopecks();
     return FrameError::none;
   });
 }

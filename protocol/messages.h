@@ -31,6 +31,7 @@
 
 #include "engine/command.h"
 #include "engine/ledger_config.h"
+#include "engine/month_report.h"
 #include "engine/result.h"
 #include "engine/views.h"
 #include "protocol/frame.h"
@@ -102,6 +103,12 @@ struct ExpiringQuery {
   std::uint32_t limit = 0;  // decoded as 1..batch_commands_max (0 or more: the maximum)
   ExpiringPosition from;
   friend bool operator==(const ExpiringQuery&, const ExpiringQuery&) = default;
+};
+
+struct ReportQuery {
+  SellerId seller = 0;
+  std::uint16_t month = 0;  // calendar_month index (engine/calendar.h)
+  friend bool operator==(const ReportQuery&, const ReportQuery&) = default;
 };
 
 struct StatsQuery {
@@ -216,6 +223,7 @@ struct ErrorInfo {
 [[nodiscard]] FrameError decode_expiring(Body body, std::uint32_t batch_commands_max,
                                          ExpiringQuery& out);
 [[nodiscard]] FrameError decode_stats(Body body, StatsQuery& out);
+[[nodiscard]] FrameError decode_report(Body body, ReportQuery& out);
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
@@ -234,6 +242,8 @@ void encode_wallet_reply(std::span<const AccountView> accounts,
 void encode_expiring_reply(const ExpiringAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
+void encode_report_reply(SellerId seller, const MonthReport& report,
+                         flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello_reply(const HelloAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_error_reply(FrameError code, std::string_view message,
@@ -269,6 +279,7 @@ void encode_cart(const CartQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_wallet(const WalletQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_report(const ReportQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
@@ -284,6 +295,8 @@ void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 // The same StatsReply read as the seller's or as a campaign's statistics.
 [[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
 [[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);
+// malformed_body unless `credited` has exactly MonthReport::kBuckets entries.
+[[nodiscard]] FrameError decode_report_reply(Body body, MonthReport& out);
 [[nodiscard]] FrameError decode_admin_reply(Body body, AdminStatus& out);
 [[nodiscard]] FrameError decode_hello_reply(Body body, HelloAnswer& out);
 [[nodiscard]] FrameError decode_error_reply(Body body, ErrorInfo& out);

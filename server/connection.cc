@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 
+#include "engine/saturating_add.h"
 #include "server/metrics.h"
 #include "server/log_limiter.h"
 #include "server/request_price.h"
@@ -92,9 +93,21 @@ void add(CampaignStats& into, const CampaignStats& s) {
   // An order lives on one shard: the shards' sales are apart and add up (saturating,
   // as each shard's does).
   into.sales_orders += s.sales_orders;
-  into.sales_kopecks = s.sales_kopecks > UINT64_MAX - into.sales_kopecks
-                           ? UINT64_MAX
-                           : into.sales_kopecks + s.sales_kopecks;
+  into.sales_kopecks = saturating_add(into.sales_kopecks, s.sales_kopecks);
+}
+
+// A buyer's accounts live on one shard, so the shards' months are apart and add up
+// (goods totals saturating, as each shard's do).
+void add(MonthReport& into, const MonthReport& m) {
+  into.accrued += m.accrued;
+  into.confirmed += m.confirmed;
+  for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) into.credited[k] += m.credited[k];
+  into.spent += m.spent;
+  into.refunded += m.refunded;
+  into.reversed += m.reversed;
+  into.expired += m.expired;
+  into.orders += m.orders;
+  into.orders_goods_kopecks = saturating_add(into.orders_goods_kopecks, m.orders_goods_kopecks);
 }
 
 // The request id of a frame built by make_frame (header bytes 16..23).
@@ -404,6 +417,7 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::wallet: return handle_wallet(h, body);
     case Opcode::expiring: return handle_expiring(h, body);
     case Opcode::stats: return handle_stats(h, body);
+    case Opcode::report: return handle_report(h, body);
     case Opcode::admin: return handle_admin(h, body);
     default: return handle_write(h, body);
   }
@@ -614,6 +628,26 @@ void Connection::handle_stats(const FrameHeader& h, Body body) {
         flatbuffers::FlatBufferBuilder fbb(256);
         protocol::encode_stats_reply(total, fbb);
         self->post_reply(reply_frame(Opcode::stats, rid, fbb));
+      });
+}
+
+void Connection::handle_report(const FrameHeader& h, Body body) {
+  protocol::ReportQuery query;
+  if (FrameError e = protocol::decode_report(body, query); e != FrameError::none) {
+    return reply_error(h.request_id, e, "report request refused", true);
+  }
+  auto self = shared_from_this();
+  const std::uint64_t rid = h.request_id;
+  fan_out<MonthReport>(
+      server_,
+      [query](const Ledger& l, TimeUs) { return l.month_report(query.seller, query.month); },
+      [self, rid, query](std::vector<MonthReport>& parts) {
+        MonthReport total;
+        total.month = query.month;
+        for (const MonthReport& p : parts) add(total, p);
+        flatbuffers::FlatBufferBuilder fbb(512);
+        protocol::encode_report_reply(query.seller, total, fbb);
+        self->post_reply(reply_frame(Opcode::report, rid, fbb));
       });
 }
 

@@ -174,6 +174,10 @@ void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
   d.option(stats, "campaign", "ID",
            "A campaign's results instead (buyers reached and spending, revoked, the sales it "
            "brought and its cost as a share of them)");
+  d.option(stats, "month", "YYYY-MM",
+           "The seller's report of a calendar month (Moscow time) instead: accrued, confirmed, "
+           "credited by reason, spent, refunded, reversed, expired, orders with bonuses and "
+           "their goods, the cost as a share of them; kept for 24 months");
 }
 
 void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {

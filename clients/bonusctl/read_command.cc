@@ -253,8 +253,84 @@ int run_expiring(Context& context) {
   return kExitApplied;
 }
 
+namespace {
+
+// Spent bonuses (a rouble each) as basis points of a goods total; nullopt with none.
+std::optional<std::uint64_t> cost_bp_of(Amount spent, Kopecks goods_kopecks) {
+  if (goods_kopecks == 0) return std::nullopt;
+  __extension__ using U128 = unsigned __int128;
+  const U128 bp = static_cast<U128>(spent) * 1'000'000u / goods_kopecks;
+  return bp > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(bp);
+}
+
+void json_optional(JsonWriter& j, const char* name, std::optional<std::uint64_t> value) {
+  j.key(name);
+  if (value) {
+    j.value(*value);
+  } else {
+    j.null();
+  }
+}
+
+int run_month_report(Context& context, SellerId seller) {
+  if (context.has("campaign")) throw UsageError("give --campaign or --month, not both");
+  const std::string& text = context.text("month");
+  const auto month = parse_month(text);
+  if (!month) {
+    throw UsageError("--month " + text + ": want a calendar month like 2026-11 (1970-01 or later)");
+  }
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->month_report(seller, *month);
+  if (!reply.ok()) return report_unanswered(context, reply);
+  const MonthReport& m = reply.value;
+  Amount credited = 0;
+  for (Amount v : m.credited) credited += v;
+  const std::optional<std::uint64_t> cost_bp = cost_bp_of(m.spent, m.orders_goods_kopecks);
+  static constexpr const char* kBucketNames[MonthReport::kBuckets] = {
+      "none", "mailing", "gift", "apology", "referral", "manual", "own"};
+  if (context.json()) {
+    JsonWriter j;
+    j.begin_object().field("seller", seller).field("month", format_month(m.month));
+    j.field("accrued", m.accrued).field("confirmed", m.confirmed);
+    j.field("credited", credited).key("credited_by_reason").begin_object();
+    for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) j.field(kBucketNames[k], m.credited[k]);
+    j.end_object();
+    j.field("spent", m.spent).field("refunded", m.refunded).field("reversed", m.reversed);
+    j.field("expired", m.expired).field("orders", m.orders);
+    j.field("orders_goods_kopecks", m.orders_goods_kopecks);
+    json_optional(j, "cost_bp", cost_bp);
+    context.print(j.end_object().text());
+    return kExitApplied;
+  }
+  context.print(row("seller %llu, month %s", u(seller), format_month(m.month).c_str()));
+  const auto line = [&](const char* name, std::uint64_t v) {
+    context.print(row("  %-20s %14llu", name, u(v)));
+  };
+  line("accrued", m.accrued);
+  line("confirmed", m.confirmed);
+  line("credited", credited);
+  for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) {
+    if (m.credited[k] > 0) line(("  " + std::string(kBucketNames[k])).c_str(), m.credited[k]);
+  }
+  line("spent", m.spent);
+  line("refunded", m.refunded);
+  line("reversed", m.reversed);
+  line("expired", m.expired);
+  line("orders with bonuses", m.orders);
+  context.print(row("  %-20s %14s", "their goods", format_money(m.orders_goods_kopecks).c_str()));
+  if (cost_bp) {
+    context.print(row("  %-20s %13.2f%% of those orders' goods", "cost",
+                      static_cast<double>(*cost_bp) / 100.0));
+  }
+  return kExitApplied;
+}
+
+}  // namespace
+
 int run_stats(Context& context) {
   const SellerId seller = context.number("seller");
+  if (context.has("month")) return run_month_report(context, seller);
   const CampaignId campaign = context.maybe_number("campaign").value_or(0);
   client::Client* client = context.client();
   if (client == nullptr) return kExitUnreachable;
@@ -290,12 +366,7 @@ int run_stats(Context& context) {
                {"sales_kopecks", s.sales_kopecks}};
     revoked = s.revoked;
     if (s.recipients > 0) spender_share_bp = s.spenders * 10'000 / s.recipients;
-    if (s.sales_kopecks > 0) {
-      // spent × 100 kopecks × 10,000 bp / sales, in 128 bits.
-      __extension__ using U128 = unsigned __int128;
-      const U128 bp = static_cast<U128>(s.spent) * 1'000'000u / s.sales_kopecks;
-      cost_bp = bp > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(bp);
-    }
+    cost_bp = cost_bp_of(s.spent, s.sales_kopecks);
   }
   if (context.json()) {
     JsonWriter j;
@@ -304,15 +375,8 @@ int run_stats(Context& context) {
     for (const auto& [name, value] : figures) j.field(name, value);
     if (campaign != 0) {
       j.field("revoked", revoked);
-      for (const auto& [name, value] :
-           {std::pair{"spender_share_bp", spender_share_bp}, std::pair{"cost_bp", cost_bp}}) {
-        j.key(name);
-        if (value) {
-          j.value(*value);
-        } else {
-          j.null();
-        }
-      }
+      json_optional(j, "spender_share_bp", spender_share_bp);
+      json_optional(j, "cost_bp", cost_bp);
     }
     context.print(j.end_object().text());
     return kExitApplied;

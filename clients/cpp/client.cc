@@ -1026,6 +1026,17 @@ Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign
       .get();
 }
 
+Reply<MonthReport> Client::month_report(SellerId seller, std::uint16_t month) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_report(protocol::ReportQuery{seller, month}, fbb);
+  return impl_
+      ->call_async<MonthReport>(
+          Opcode::report, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, MonthReport& out) { return protocol::decode_report_reply(body, out); })
+      .get();
+}
+
 Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
   return admin_query(protocol::AdminQuery{action, clock_advance_us, {}});
 }

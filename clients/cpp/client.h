@@ -192,6 +192,9 @@ class Client {
   Reply<SellerStats> seller_stats(SellerId seller);
   // REQUIRES: campaign != 0 (campaign 0 names the seller's own figures).
   Reply<CampaignStats> campaign_stats(SellerId seller, CampaignId campaign);
+  // The seller's calendar month `month` (months since 1970-01, marketplace calendar;
+  // engine/calendar.h): its flows summed over the shards.
+  Reply<MonthReport> month_report(SellerId seller, std::uint16_t month);
   Reply<protocol::AdminStatus> admin(protocol::AdminAction action, TimeUs clock_advance_us = 0);
   // Journals `command` and has every shard apply it (admin set_limits); the reply's
   // limits_code is the command's result, `limits` the limits after it.
