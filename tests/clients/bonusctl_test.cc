@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -641,6 +642,75 @@ TEST_F(Bonusctl, CampaignResultsCountSalesAndTellRevokedFromLapsed) {
   r = ctl({"--json", "stats", "--seller", "131", "--campaign", "7"});  // nothing yet
   EXPECT_EQ(json(r.out, "cost_bp"), "null");
   EXPECT_EQ(json(r.out, "spender_share_bp"), "null");
+}
+
+// A seller's month, through the shards and through a restart from the checkpoint (the
+// reports and the lots' reasons are state): credited by reason, accrued and confirmed,
+// spent with its orders' goods, refunded, and the cost as a share of those goods.
+TEST(BonusctlMonthReport, SumsTheShardsAndSurvivesARestart) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--shards", "2"})) << server.log();
+  auto at = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", "127.0.0.1:" + std::to_string(server.port())});
+    return Ctl(args, "/dev/null").finish();
+  };
+  for (int b = 1; b <= 6; ++b) {  // buyers on both shards
+    ASSERT_EQ(at({"credit", "--seller", "141", "--buyer", std::to_string(b), "--amount", "100",
+                  "--reason", b % 2 == 0 ? "gift" : "apology"})
+                  .code,
+              0);
+  }
+  ASSERT_EQ(at({"credit", "--seller", "141", "--buyer", "7", "--amount", "25", "--reason", "99"})
+                .code,
+            0);
+  ASSERT_EQ(at({"accrue", "--order", "41", "--seller", "141", "--buyer", "8", "--amount", "60"})
+                .code,
+            0);
+  ASSERT_EQ(at({"confirm", "--order", "41"}).code, 0);
+  ASSERT_EQ(at({"accrue", "--order", "42", "--seller", "141", "--buyer", "9", "--amount", "15"})
+                .code,
+            0);
+  ASSERT_EQ(at({"spend", "--order", "43", "--seller", "141", "--buyer", "1", "--amount", "50",
+                "--goods-total", "1000"})
+                .code,
+            0);
+  ASSERT_EQ(at({"spend", "--order", "44", "--seller", "141", "--buyer", "2", "--amount", "50",
+                "--goods-total", "1500"})
+                .code,
+            0);
+  ASSERT_EQ(at({"refund", "--order", "44", "--amount", "10"}).code, 0);
+  ASSERT_EQ(at({"admin", "checkpoint"}).code, 0);
+  ASSERT_EQ(server.stop(), 0);
+  ASSERT_TRUE(server.start({"--shards", "2"})) << server.log();
+
+  // The ledger's month (Moscow time) of a write made now.
+  const std::time_t moscow = std::time(nullptr) + 3 * 3600;
+  std::tm tm{};
+  gmtime_r(&moscow, &tm);
+  char month[16];
+  std::strftime(month, sizeof(month), "%Y-%m", &tm);
+  const Ran r = at({"--json", "stats", "--seller", "141", "--month", month});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "month"), month);
+  EXPECT_EQ(json(r.out, "credited"), "625");
+  EXPECT_NE(r.out.find("\"credited_by_reason\": {\"none\": 0, \"mailing\": 0, \"gift\": 300, "
+                       "\"apology\": 300, \"referral\": 0, \"manual\": 0, \"own\": 25}"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(json(r.out, "accrued"), "75");
+  EXPECT_EQ(json(r.out, "confirmed"), "60");
+  EXPECT_EQ(json(r.out, "spent"), "100");
+  EXPECT_EQ(json(r.out, "refunded"), "10");
+  EXPECT_EQ(json(r.out, "orders"), "2");
+  EXPECT_EQ(json(r.out, "orders_goods_kopecks"), "250000");
+  EXPECT_EQ(json(r.out, "cost_bp"), "400");  // 100 of 2500 roubles
+  const Ran lots = at({"--json", "balance", "--seller", "141", "--buyer", "7"});
+  EXPECT_NE(lots.out.find("\"reason\": 99"), std::string::npos) << lots.out;
+  const Ran empty = at({"--json", "stats", "--seller", "141", "--month", "2001-01"});
+  EXPECT_EQ(json(empty.out, "credited"), "0");
+  EXPECT_EQ(json(empty.out, "cost_bp"), "null");
+  EXPECT_RAN(at({"stats", "--seller", "141", "--month", "2026-1"}), 2);
+  EXPECT_RAN(at({"stats", "--seller", "141", "--month", "2026-11", "--campaign", "3"}), 2);
 }
 
 // A credit's reason is kept on its lot and shown by balance; a reserved or unknown

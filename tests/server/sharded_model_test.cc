@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/code.h"
 #include "engine/hash.h"
 #include "engine/ledger.h"
@@ -82,6 +83,23 @@ class ShardedLedger {
       sum.revoked_amount += c.revoked_amount;
       sum.sales_orders += c.sales_orders;
       sum.sales_kopecks += c.sales_kopecks;
+    }
+    return sum;
+  }
+  MonthReport month_report(SellerId seller, std::uint16_t month) const {
+    MonthReport sum;
+    sum.month = month;
+    for (const auto& l : ledgers_) {
+      const MonthReport m = l->month_report(seller, month);
+      sum.accrued += m.accrued;
+      sum.confirmed += m.confirmed;
+      for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) sum.credited[k] += m.credited[k];
+      sum.spent += m.spent;
+      sum.refunded += m.refunded;
+      sum.reversed += m.reversed;
+      sum.expired += m.expired;
+      sum.orders += m.orders;
+      sum.orders_goods_kopecks += m.orders_goods_kopecks;
     }
     return sum;
   }
@@ -282,6 +300,10 @@ std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps, Cover
         if (!(sharded.campaign_stats(s, c) == reference.campaign_stats(s, c))) {
           return "step " + std::to_string(i) + ": campaign stats differ";
         }
+      }
+      const std::uint16_t month = calendar_month(now);
+      if (!(sharded.month_report(s, month) == reference.month_report(s, month))) {
+        return "step " + std::to_string(i) + ": month report differs";
       }
     }
     if (auto problem = sharded.audit()) return "step " + std::to_string(i) + ": audit: " + *problem;

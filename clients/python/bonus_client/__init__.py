@@ -18,7 +18,8 @@ from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_M
                        Spend, WriteCommand, make_id, new_id, split_id)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor,
-                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, Reason, SellerStats)
+                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, MonthReport, Reason,
+                    SellerStats)
 
 __all__ = [
     "Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
@@ -27,7 +28,7 @@ __all__ = [
     "US_PER_SECOND", "US_PER_MINUTE", "US_PER_HOUR", "US_PER_DAY", "WRITE_KINDS", "WriteCommand",
     "Credit", "Accrue", "ConfirmAccrual", "CancelAccrual", "Hold", "Capture", "Release", "Spend",
     "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Life", "Result", "make_id",
-    "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "Reason", "CartEntry", "ExpiringEntry",
+    "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "Reason", "MonthReport", "CartEntry", "ExpiringEntry",
     "ExpiringCursor", "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus", "Limits",
     "Hello",
 ]

@@ -24,7 +24,7 @@ from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, H
                        Spend, WriteCommand)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor,
-                    ExpiringEntry, ExpiringPage, SellerStats)
+                    ExpiringEntry, ExpiringPage, MonthReport, SellerStats)
 
 __all__ = ["Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
            "MailSummary", "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64"]
@@ -943,6 +943,11 @@ class Client:
             raise ValueError("campaign 0 is no campaign: use seller_stats")
         body = self.request(wire.OP_STATS, wire.encode_stats(seller, campaign))
         return self._decode(wire.decode_campaign_stats, body)
+
+    def month_report(self, seller: int, month: str) -> MonthReport:
+        """The seller's calendar month "YYYY-MM" (Moscow time; kept for 24 months)."""
+        body = self.request(wire.OP_REPORT, wire.encode_report(seller, wire.month_index(month)))
+        return self._decode(wire.decode_report_reply, body)
 
     def _admin(self, action: int, clock_advance_us: int = 0) -> AdminStatus:
         body = self.request(wire.OP_ADMIN, wire.encode_admin(action, clock_advance_us))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .commands import TIME_NEVER
 
-__all__ = ["Reason", "LotOrigin", "Lot", "Account", "CartEntry", "ExpiringEntry", "ExpiringCursor",
+__all__ = ["MonthReport", "Reason", "LotOrigin", "Lot", "Account", "CartEntry", "ExpiringEntry", "ExpiringCursor",
            "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus"]
 
 
@@ -105,6 +105,28 @@ class SellerStats:
     pending: int
     debt: int
     outstanding: int  # issued - spent + refunded - expired - reversed
+
+
+@dataclass(frozen=True, slots=True)
+class MonthReport:
+    """A seller's calendar month (marketplace calendar, UTC+3), summed over the shards."""
+
+    seller: int
+    month: str         # "2026-11"
+    accrued: int       # pending accruals made
+    confirmed: int     # credited by confirmations
+    credited: dict     # credits by reason: none, mailing, gift, apology, referral, manual, own
+    spent: int
+    refunded: int
+    reversed: int
+    expired: int
+    orders: int                # captured orders (captures and spends)
+    orders_goods_kopecks: int  # their goods totals
+
+    @property
+    def cost_share(self) -> float | None:
+        """Spent bonuses (a rouble each) as a share of those orders' goods; None with none."""
+        return self.spent * 100 / self.orders_goods_kopecks if self.orders_goods_kopecks else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor,
-                    ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
+                    ExpiringEntry, ExpiringPage, Lot, LotOrigin, MonthReport, SellerStats)
 
 Malformed = _fb.Malformed
 
@@ -31,6 +31,7 @@ OP_CART = 33
 OP_WALLET = 34
 OP_EXPIRING = 35
 OP_STATS = 36
+OP_REPORT = 41
 OP_ADMIN = 64
 OP_PING = 65
 OP_HELLO = 66
@@ -146,6 +147,36 @@ def encode_expiring(seller: int, within_us: int, limit: int,
 
 def encode_stats(seller: int, campaign: int) -> bytearray:
     return _fb.encode_table(b"STAQ", [_fb.Scalar("Q", seller), _fb.Scalar("Q", campaign)])
+
+
+def month_index(month: str) -> int:
+    """"2026-11" as months since 1970-01 (the report's month): 682."""
+    year, _, mm = month.partition("-")
+    if len(month) != 7 or not (year.isdigit() and mm.isdigit()) or not 1 <= int(mm) <= 12:
+        raise ValueError(f"month {month!r}: want YYYY-MM")
+    index = (int(year) - 1970) * 12 + int(mm) - 1
+    if not 0 <= index <= 0xFFFF:
+        raise ValueError(f"month {month!r}: out of range")
+    return index
+
+
+def encode_report(seller: int, month: int) -> bytearray:
+    return _fb.encode_table(b"REPQ", [_fb.Scalar("Q", seller), _fb.Scalar("H", month)])
+
+
+REASON_BUCKETS = ("none", "mailing", "gift", "apology", "referral", "manual", "own")
+
+
+def decode_report_reply(body) -> MonthReport:
+    t = _fb.root(body, b"REPR")
+    credited = t.struct_vector(4, "Q")
+    if credited is None or len(credited) != len(REASON_BUCKETS):
+        raise Malformed("ReportReply without its 7 credited figures")
+    month = t.scalar(1, "H")
+    return MonthReport(t.scalar(0, "Q"), f"{1970 + month // 12:04d}-{month % 12 + 1:02d}",
+                       t.scalar(2, "Q"), t.scalar(3, "Q"),
+                       {name: v for name, (v,) in zip(REASON_BUCKETS, credited)},
+                       *(t.scalar(i, "Q") for i in range(5, 11)))
 
 
 def encode_admin(action: int, clock_advance_us: int = 0,

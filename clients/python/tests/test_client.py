@@ -459,6 +459,25 @@ class ReadsTest(LedgerTest):
         cs = self.c.campaign_stats(s, camp)
         self.assertEqual((cs.revoked, cs.revoked_amount, cs.expired), (True, 270, 0))
 
+    def test_month_report(self):
+        s = fresh()
+        self.c.credit(s, fresh(), 100, reason=Reason.apology)
+        self.c.credit(s, fresh(), 30, reason=200)
+        b = fresh()
+        self.c.credit(s, b, 50)
+        self.c.spend(fresh(), s, b, 20, 100_000)
+        now = self.now() + 3 * US_PER_HOUR  # the marketplace calendar is UTC+3
+        month = time.strftime("%Y-%m", time.gmtime(now // US_PER_SECOND))
+        m = self.c.month_report(s, month)
+        self.assertEqual((m.seller, m.month), (s, month))
+        self.assertEqual(m.credited, {"none": 50, "mailing": 0, "gift": 0, "apology": 100,
+                                      "referral": 0, "manual": 0, "own": 30})
+        self.assertEqual((m.spent, m.orders, m.orders_goods_kopecks), (20, 1, 100_000))
+        self.assertAlmostEqual(m.cost_share, 0.02)
+        self.assertEqual(self.c.month_report(s, "1999-01").spent, 0)
+        with self.assertRaises(ValueError):
+            self.c.month_report(s, "2026-13")
+
     def test_credit_reason(self):
         s, b = fresh(), fresh()
         self.c.credit(s, b, 10, reason=Reason.apology, ttl_us=US_PER_DAY)
