@@ -42,9 +42,10 @@ enum class Code : std::uint16_t {
   shards_disagree = 30,           // server: a seller-wide command's shards answered apart (a bug; logged)
   // 31, 32: taken by another change (issue 12, rates); numbering is compacted at merge.
   invalid_reason = 33,            // a credit's reason is not 0..5 nor 16..255 (engine/reason.h)
+  invalid_referral = 34,          // a referral's referrer and friend are the same buyer
 };
 
-inline constexpr std::uint16_t kCodeCount = 34;
+inline constexpr std::uint16_t kCodeCount = 35;
 
 // snake_case name of a code, as the CLI and docs print it; "unknown" for a number
 // that is not a code.

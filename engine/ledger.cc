@@ -10,6 +10,7 @@
 #include "engine/assert.h"
 #include "engine/calendar.h"
 #include "engine/command_id.h"
+#include "engine/partition.h"
 #include "engine/state_codec.h"
 
 namespace bonus {
@@ -85,8 +86,19 @@ Result Ledger::apply_write(const Command& command, TimeUs now) {
         if constexpr (std::is_same_v<T, SetPolicy>) return set_policy(c, now);
         if constexpr (std::is_same_v<T, Sweep>) return sweep(c, now);
         if constexpr (std::is_same_v<T, SetLimits>) return set_limits(c, now);
+        if constexpr (std::is_same_v<T, Referral>) return referral(c, now);
       },
       command);
+}
+
+void Ledger::set_partition(std::uint32_t index, std::uint32_t count) {
+  BONUS_ASSERT(count > 0 && index < count);
+  partition_index_ = index;
+  partition_count_ = count;
+}
+
+bool Ledger::owns(BuyerId buyer) const {
+  return partition_count_ == 1 || partition_of(buyer, partition_count_) == partition_index_;
 }
 
 MonthReport& Ledger::month_of(Seller& seller) {

@@ -122,6 +122,13 @@ class Ledger {
   // Whether a remembered id belongs to a rejected command (any code but ok).
   static bool id_rejected(const IdEntry& entry);
 
+  // The server's shards: this ledger is partition `index` of `count` (partition_of,
+  // engine/partition.h) and acts on a Referral only for the buyers it owns. Not state:
+  // whoever builds a shard's ledger (or its replica) sets it before the first apply or
+  // load. Default: 0 of 1, every buyer.
+  void set_partition(std::uint32_t index, std::uint32_t count);
+  bool owns(BuyerId buyer) const;
+
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }
@@ -152,6 +159,7 @@ class Ledger {
   Result set_policy(const SetPolicy& c, TimeUs now);
   Result sweep(const Sweep& c, TimeUs now);
   Result set_limits(const SetLimits& c, TimeUs now);
+  Result referral(const Referral& c, TimeUs now);
 
   // What returning bonuses to an account did: `amount` came back, of which `repaid`
   // repaid debt and `expired` expired at once; the rest is in the account's lots.
@@ -239,6 +247,8 @@ class Ledger {
   static void add_flows(MonthReport& month, const Counters& before, const Counters& after);
 
   EngineConfig config_;
+  std::uint32_t partition_index_ = 0;
+  std::uint32_t partition_count_ = 1;
   std::uint64_t limits_changes_ = 0;
   TimeUs last_now_ = INT64_MIN;
 

@@ -6,6 +6,7 @@
 #include "engine/calendar.h"
 #include "engine/command_checks.h"
 #include "engine/ledger.h"
+#include "engine/reason.h"
 #include "engine/saturating_add.h"
 
 namespace bonus {
@@ -142,6 +143,51 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   lot.seq_flags = c.reason << Lot::kReasonShift;
   const Result r = deposit(i, c.amount, lot, now, nullptr);
   month_of(seller_of(c.seller)).credited[MonthReport::bucket_of(c.reason)] += r.amount;
+  return r;
+}
+
+Result Ledger::referral(const Referral& c, TimeUs now) {
+  // Checks that every partition answers alike first (the command alone, the seller-wide
+  // policy and revocations), then the owned accounts' room: only those can differ
+  // between shards (docs/engine.md, referral).
+  if (c.referrer == c.friend_buyer) return Result::of(Code::invalid_referral);
+  if (Code e = check_amount(c.referrer_amount); e != Code::ok) return Result::of(e);
+  if (Code e = check_amount(c.friend_amount); e != Code::ok) return Result::of(e);
+  TimeUs expires_at_us = 0;
+  if (Code e = lot_expiry(c.life, policy_of(c.seller), now, expires_at_us); e != Code::ok) {
+    return Result::of(e);
+  }
+  if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
+  const BuyerId buyers[2] = {c.referrer, c.friend_buyer};
+  std::uint64_t new_accounts = 0;
+  for (const BuyerId b : buyers) {
+    if (!owns(b)) continue;
+    const std::uint32_t i = accounts_.find(c.seller, b);
+    if (i == AccountTable::kNone) {
+      ++new_accounts;
+    } else if (lots_full(accounts_[i])) {
+      return Result::of(Code::account_lots_full);
+    }
+  }
+  if (new_accounts > 0 &&
+      accounts_.size() + new_accounts > std::min(config_.accounts_max, kAccountCountMax)) {
+    return Result::of(Code::accounts_full);
+  }
+  Lot lot;
+  lot.expires_at_us = expires_at_us;
+  lot.origin = c.campaign;
+  lot.seq_flags = static_cast<std::uint32_t>(Reason::referral) << Lot::kReasonShift;
+  Result r;
+  const Amount amounts[2] = {c.referrer_amount, c.friend_amount};
+  for (int k = 0; k < 2; ++k) {
+    if (!owns(buyers[k])) continue;
+    std::uint32_t i = accounts_.find(c.seller, buyers[k]);
+    if (i == AccountTable::kNone) i = accounts_.create(c.seller, buyers[k]);
+    const Result part = deposit(i, amounts[k], lot, now, nullptr);
+    month_of(seller_of(c.seller)).credited[MonthReport::kReferral] += part.amount;
+    r.flags |= part.flags;
+    (k == 0 ? r.amount : r.aux) = part.amount;
+  }
   return r;
 }
 

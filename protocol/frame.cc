@@ -31,7 +31,7 @@ static_assert(kHeaderCrcAt + 4 == kHeaderBytes);
 }  // namespace
 
 bool is_known(std::uint16_t opcode) {
-  return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 36) || opcode == 41 ||
+  return (opcode >= 1 && opcode <= 13) || (opcode >= 32 && opcode <= 36) || opcode == 41 ||
          (opcode >= 64 && opcode <= 66) || opcode == 127;
 }
 
@@ -49,6 +49,7 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::reverse_accrual: return "reverse_accrual";
     case Opcode::revoke_campaign: return "revoke_campaign";
     case Opcode::set_policy: return "set_policy";
+    case Opcode::referral: return "referral";
     case Opcode::balance: return "balance";
     case Opcode::cart: return "cart";
     case Opcode::wallet: return "wallet";

@@ -34,6 +34,7 @@ enum class Opcode : std::uint16_t {
   reverse_accrual = 10,
   revoke_campaign = 11,
   set_policy = 12,
+  referral = 13,  // ReferralBatch: credits a referrer and its friend under one id
   // Reads.
   balance = 32,
   cart = 33,
@@ -51,7 +52,7 @@ enum class Opcode : std::uint16_t {
 };
 
 inline bool is_write(Opcode op) {
-  return static_cast<std::uint16_t>(op) >= 1 && static_cast<std::uint16_t>(op) <= 12;
+  return static_cast<std::uint16_t>(op) >= 1 && static_cast<std::uint16_t>(op) <= 13;
 }
 bool is_known(std::uint16_t opcode);
 std::string_view opcode_name(Opcode op);

@@ -33,6 +33,7 @@ template <> inline constexpr const char* kIdentifier<wire::RefundBatch> = "RFNQ"
 template <> inline constexpr const char* kIdentifier<wire::ReverseAccrualBatch> = "RVAQ";
 template <> inline constexpr const char* kIdentifier<wire::RevokeCampaignBatch> = "RVCQ";
 template <> inline constexpr const char* kIdentifier<wire::SetPolicyBatch> = "POLQ";
+template <> inline constexpr const char* kIdentifier<wire::ReferralBatch> = "REFQ";
 template <> inline constexpr const char* kIdentifier<wire::WriteReply> = "WRTR";
 template <> inline constexpr const char* kIdentifier<wire::BalanceRequest> = "BALQ";
 template <> inline constexpr const char* kIdentifier<wire::BalanceReply> = "BALR";
@@ -244,6 +245,21 @@ SetPolicy from_wire(const wire::SetPolicy& w) {
                    .lot_life_us = w.lot_life_us()};
 }
 
+wire::Referral to_wire(const Referral& c) {
+  return wire::Referral(to_wire(c.id), c.seller, c.referrer, c.friend_buyer, c.referrer_amount,
+                        c.friend_amount, c.campaign, to_wire(c.life));
+}
+Referral from_wire(const wire::Referral& w) {
+  return Referral{.id = from_wire(w.id()),
+                  .seller = w.seller(),
+                  .referrer = w.referrer(),
+                  .friend_buyer = w.friend_(),
+                  .referrer_amount = w.referrer_amount(),
+                  .friend_amount = w.friend_amount(),
+                  .campaign = w.campaign(),
+                  .life = from_wire(w.life())};
+}
+
 wire::AccountKey to_wire(const AccountKey& k) { return wire::AccountKey(k.seller, k.buyer); }
 AccountKey from_wire(const wire::AccountKey& w) { return AccountKey{w.seller(), w.buyer()}; }
 
@@ -331,6 +347,10 @@ template <> struct WriteWire<RevokeCampaign> {
 template <> struct WriteWire<SetPolicy> {
   using Struct = wire::SetPolicy;
   using Batch = wire::SetPolicyBatch;
+};
+template <> struct WriteWire<Referral> {
+  using Struct = wire::Referral;
+  using Batch = wire::ReferralBatch;
 };
 
 template <typename C>
@@ -454,6 +474,7 @@ FrameError decode_write(Opcode opcode, Body body, std::uint32_t batch_commands_m
     case Opcode::revoke_campaign:
       return decode_batch<RevokeCampaign>(body, batch_commands_max, out);
     case Opcode::set_policy: return decode_batch<SetPolicy>(body, batch_commands_max, out);
+    case Opcode::referral: return decode_batch<Referral>(body, batch_commands_max, out);
     default: return FrameError::malformed_body;
   }
 }
@@ -682,6 +703,7 @@ template void encode_write(std::span<const Refund>, FlatBufferBuilder&);
 template void encode_write(std::span<const ReverseAccrual>, FlatBufferBuilder&);
 template void encode_write(std::span<const RevokeCampaign>, FlatBufferBuilder&);
 template void encode_write(std::span<const SetPolicy>, FlatBufferBuilder&);
+template void encode_write(std::span<const Referral>, FlatBufferBuilder&);
 
 void encode_balance(const BalanceQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();

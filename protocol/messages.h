@@ -267,6 +267,7 @@ template <> inline constexpr Opcode kWriteOpcode<Refund> = Opcode::refund;
 template <> inline constexpr Opcode kWriteOpcode<ReverseAccrual> = Opcode::reverse_accrual;
 template <> inline constexpr Opcode kWriteOpcode<RevokeCampaign> = Opcode::revoke_campaign;
 template <> inline constexpr Opcode kWriteOpcode<SetPolicy> = Opcode::set_policy;
+template <> inline constexpr Opcode kWriteOpcode<Referral> = Opcode::referral;
 
 template <typename C>
 concept WriteCommand = kWriteOpcode<C> != Opcode::error;

@@ -38,7 +38,7 @@ bool is_checkout_write(Opcode op) {
 
 bool is_batch_write(Opcode op) {
   return op == Opcode::credit || op == Opcode::accrue || op == Opcode::confirm_accrual ||
-         op == Opcode::cancel_accrual || op == Opcode::reverse_accrual;
+         op == Opcode::cancel_accrual || op == Opcode::reverse_accrual || op == Opcode::referral;
 }
 
 bool is_seller_admin(Opcode op) {

@@ -16,7 +16,7 @@ enum class Role : std::uint8_t {
   none = 0,      // not authenticated yet: ping and hello only
   reader = 1,    // balance, cart, wallet, expiring, stats, report
   checkout = 2,  // reader + hold, capture, release, spend, refund
-  batch = 3,     // reader + credit, accrue, confirm, cancel, reverse, (mail: credits)
+  batch = 3,     // reader + credit, accrue, confirm, cancel, reverse, referral (mail: credits)
   seller_admin = 4,  // set_policy, revoke_campaign, stats, report
   admin = 5,     // everything, admin requests and the test clock included
 };
@@ -32,7 +32,7 @@ std::optional<Role> parse_role(std::string_view name);
 // to every role, none included; error and unknown opcodes to none.
 //   reader        balance cart wallet expiring stats report
 //   checkout      reader + hold capture release spend refund
-//   batch         reader + credit accrue confirm_accrual cancel_accrual reverse_accrual
+//   batch         reader + credit accrue confirm_accrual cancel_accrual reverse_accrual referral
 //   seller-admin  set_policy revoke_campaign + stats, report (to see what a revocation did)
 //   admin         everything
 bool allows(Role role, protocol::Opcode opcode,

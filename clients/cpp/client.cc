@@ -96,7 +96,8 @@ using SingleQueues =
     std::tuple<SingleQueue<Credit>, SingleQueue<Accrue>, SingleQueue<ConfirmAccrual>,
                SingleQueue<CancelAccrual>, SingleQueue<Hold>, SingleQueue<Capture>,
                SingleQueue<Release>, SingleQueue<Spend>, SingleQueue<Refund>,
-               SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>>;
+               SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>,
+               SingleQueue<Referral>>;
 
 std::string endpoint_name(const ClientOptions& o) {
   return o.host + ":" + std::to_string(o.port);

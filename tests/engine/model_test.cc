@@ -63,7 +63,7 @@ std::string str(const LotLife& life) {
 constexpr std::array<const char*, std::variant_size_v<Command>> kKindNames = {
     "credit",  "accrue", "confirm_accrual", "cancel_accrual",  "hold",
     "capture", "release", "spend",          "refund",          "reverse_accrual",
-    "revoke_campaign", "set_policy", "sweep", "set_limits"};
+    "revoke_campaign", "set_policy", "sweep", "set_limits", "referral"};
 
 std::string str(const Command& command) {
   std::ostringstream o;
@@ -100,6 +100,10 @@ std::string str(const Command& command) {
             << " earn_month_max=" << c.earn_month_max << " lot_life_us=" << c.lot_life_us;
         } else if constexpr (std::is_same_v<T, Sweep>) {
           o << " limit=" << c.limit;
+        } else if constexpr (std::is_same_v<T, Referral>) {
+          o << " seller=" << c.seller << " referrer=" << c.referrer << " friend=" << c.friend_buyer
+            << " amounts=" << c.referrer_amount << "/" << c.friend_amount
+            << " campaign=" << c.campaign << " life=" << str(c.life);
         } else if constexpr (std::is_same_v<T, SetLimits>) {
           o << " fields=" << c.fields << " accounts_max=" << c.accounts_max
             << " orders_max=" << c.orders_max << " ids_max=" << c.ids_max
@@ -606,6 +610,18 @@ class Generator {
   }
 
   // Commands.
+  Command referral() {
+    Referral c;
+    c.id = fresh_id();
+    c.seller = seller();
+    c.referrer = buyer();
+    c.friend_buyer = chance(0.05) ? c.referrer : buyer();
+    c.referrer_amount = amount();
+    c.friend_amount = chance(0.1) ? c.referrer_amount : amount();
+    c.campaign = campaign();
+    c.life = life(true);
+    return c;
+  }
   Command credit() {
     Credit c;
     c.id = fresh_id();
@@ -805,6 +821,7 @@ class Generator {
     }
     if (r < 89.5) return set_policy();
     if (r < 89.55) return set_limits();
+    if (r < 91) return referral();
     return Sweep{};
   }
 

@@ -892,6 +892,67 @@ Result ReferenceLedger::write(const RevokeCampaign& c, TimeUs now) {
   return ok_result(expired, 0);
 }
 
+// ---------------------------------------------------------------------------------------
+// referral: two credits with reason referral under one id (one ledger owns both buyers).
+
+Result ReferenceLedger::write(const Referral& c, TimeUs now) {
+  if (c.referrer == c.friend_buyer) {
+    note("referral: referrer is the friend");
+    return result_of(Code::invalid_referral);
+  }
+  if (Code code = check_amount(c.referrer_amount); code != Code::ok) return result_of(code);
+  if (Code code = check_amount(c.friend_amount); code != Code::ok) return result_of(code);
+  TimeUs expires_at = kTimeNever;
+  switch (c.life.kind) {
+    case LotLife::Kind::policy_default:
+      if (!policy_expiry(policy(c.seller), now, expires_at)) return result_of(Code::overflow);
+      break;
+    case LotLife::Kind::ttl:
+      if (c.life.value <= 0) return result_of(Code::invalid_expiry);
+      if (c.life.value > kTimeMaxUs - now) return result_of(Code::overflow);
+      expires_at = now + c.life.value;
+      break;
+    case LotLife::Kind::absolute:
+      if (c.life.value <= now) return result_of(Code::expiry_in_past);
+      expires_at = c.life.value;
+      break;
+    case LotLife::Kind::never:
+      expires_at = kTimeNever;
+      break;
+    default:
+      return result_of(Code::invalid_expiry);
+  }
+  if (campaign_revoked(c.seller, c.campaign)) return result_of(Code::campaign_revoked);
+  Account* referrer = find_account(c.seller, c.referrer);
+  Account* fresh = find_account(c.seller, c.friend_buyer);
+  const std::size_t new_accounts = (referrer == nullptr) + (fresh == nullptr);
+  if (referrer != nullptr && referrer->lots.size() >= kAccountLotsMax) {
+    return result_of(Code::account_lots_full);
+  }
+  if (fresh != nullptr && fresh->lots.size() >= kAccountLotsMax) {
+    return result_of(Code::account_lots_full);
+  }
+  // "Account missing and table full": only a referral that needs an account is refused.
+  if (new_accounts > 0 && accounts_.size() + new_accounts > config_.accounts_max) {
+    note("referral: no room for its accounts");
+    return result_of(Code::accounts_full);
+  }
+  Result result;
+  const BuyerId buyers[2] = {c.referrer, c.friend_buyer};
+  const Amount amounts[2] = {c.referrer_amount, c.friend_amount};
+  for (int k = 0; k < 2; ++k) {
+    Account& account = accounts_[{c.seller, buyers[k]}];
+    const Result part = credit_steps(c.seller, buyers[k], account, amounts[k], expires_at,
+                                     /*order_origin=*/false, c.campaign, /*reason=*/4, now,
+                                     nullptr);
+    month_of(c.seller).credited[4] += part.amount;
+    result.flags = static_cast<std::uint8_t>(result.flags | part.flags);
+    (k == 0 ? result.amount : result.aux) = part.amount;
+  }
+  note("referral: both credited");
+  return result;
+}
+
 Result ReferenceLedger::write(const SetPolicy& c, TimeUs /*now*/) {
   const std::uint32_t known = SetPolicy::kSpendShare | SetPolicy::kBalanceMax |
                               SetPolicy::kEarnMonthMax | SetPolicy::kLotLife;

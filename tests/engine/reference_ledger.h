@@ -148,6 +148,7 @@ class ReferenceLedger {
   Result write(const SetPolicy& c, TimeUs now);
   Result write(const Sweep& c, TimeUs now);
   Result write(const SetLimits& c, TimeUs now);
+  Result write(const Referral& c, TimeUs now);
 
   // Steps shared by several writes.
   Result credit_steps(SellerId seller, BuyerId buyer, Account& account, Amount amount,

@@ -38,7 +38,10 @@ std::string show(const Result& r) {
 class ShardedLedger {
  public:
   ShardedLedger(std::uint32_t shards, const EngineConfig& config) : admission_(shards, config) {
-    for (std::uint32_t s = 0; s < shards; ++s) ledgers_.push_back(std::make_unique<Ledger>(config));
+    for (std::uint32_t s = 0; s < shards; ++s) {
+      ledgers_.push_back(std::make_unique<Ledger>(config));
+      ledgers_.back()->set_partition(s, shards);  // as bonusd's shards (Shard)
+    }
   }
 
   Result apply(const Command& command, TimeUs now) {
@@ -203,7 +206,7 @@ class Stream {
       l.rejected_id_window_us = static_cast<TimeUs>((1 + below(30)) * kUsPerMinute);
       return l;
     }
-    switch (below(14)) {
+    switch (below(16)) {
       case 0:
       case 1:
       case 2:
@@ -243,6 +246,15 @@ class Stream {
         return Refund{id, order, chance(0.5) ? Refund{}.amount : 1 + below(100)};
       case 12:
         return RevokeCampaign{id, seller, below(3)};
+      case 13:
+      case 14: {
+        // Referrer and friend often on two shards; sometimes the same buyer.
+        const BuyerId friend_buyer = chance(0.05) ? buyer : buyers[below(buyers.size())];
+        return Referral{id,     seller, buyer, friend_buyer, amount, 1 + below(300), below(3),
+                        chance(0.5) ? LotLife::forever()
+                                    : LotLife::ttl_of(static_cast<TimeUs>((1 + below(90)) *
+                                                                          kUsPerMinute))};
+      }
       default:
         return SetPolicy{id, seller, SetPolicy::kBalanceMax, 0, chance(0.2) ? 0 : 200 + below(2000),
                          0,  0};
@@ -258,6 +270,8 @@ struct Coverage {
   std::uint64_t codes[kCodeCount] = {};
   std::uint64_t repeats = 0;
   std::uint64_t limits_applied = 0;
+  std::uint64_t referrals_across = 0;  // applied, referrer and friend on two shards
+  std::uint64_t referral_repeats = 0;  // of those, retried (a repeat for both)
 };
 
 // Runs one seed; returns the first difference, if any.
@@ -279,6 +293,11 @@ std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps, Cover
     ++coverage.codes[static_cast<std::size_t>(want.code)];
     if (want.flags & Result::kRepeat) ++coverage.repeats;
     if (std::holds_alternative<SetLimits>(command) && want.ok()) ++coverage.limits_applied;
+    if (const auto* r = std::get_if<Referral>(&command);
+        r != nullptr && want.ok() && want.amount > 0 && want.aux > 0 &&
+        &sharded.shard_of(r->referrer) != &sharded.shard_of(r->friend_buyer)) {
+      ++((want.flags & Result::kRepeat) ? coverage.referral_repeats : coverage.referrals_across);
+    }
     if (!(got == want)) {
       return "step " + std::to_string(i) + " (command kind " + std::to_string(command.index()) +
              "): sharded " + show(got) + ", reference " + show(want);
@@ -323,8 +342,10 @@ TEST(ShardedModel, ShardsBehindTheAdmissionAreOneLedger) {
     const auto problem = run_seed(s, 3000, coverage);
     ASSERT_FALSE(problem.has_value()) << "SHARDED_SEED=" << s << ": " << *problem;
   }
-  std::printf("sharded_model_test: repeats %" PRIu64 ", set_limits applied %" PRIu64 "\n",
-              coverage.repeats, coverage.limits_applied);
+  std::printf("sharded_model_test: repeats %" PRIu64 ", set_limits applied %" PRIu64
+              ", referrals across shards %" PRIu64 " (retried %" PRIu64 ")\n",
+              coverage.repeats, coverage.limits_applied, coverage.referrals_across,
+              coverage.referral_repeats);
   for (std::size_t c = 0; c < kCodeCount; ++c) {
     if (coverage.codes[c] > 0) {
       std::printf("  %-28s %" PRIu64 "\n", std::string(code_name(static_cast<Code>(c))).c_str(),
@@ -337,6 +358,8 @@ TEST(ShardedModel, ShardsBehindTheAdmissionAreOneLedger) {
   EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::order_exists)], 1000u);
   EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::ids_full)], 0u);
   EXPECT_GT(coverage.repeats, 1000u);
+  EXPECT_GT(coverage.referrals_across, 100u);
+  EXPECT_GT(coverage.referral_repeats, 10u);
   EXPECT_GT(coverage.limits_applied, 100u);
 }
 
