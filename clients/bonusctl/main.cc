@@ -81,6 +81,19 @@ void declare_writes(CLI::App& app, Declarer& d) {
            "(default none); kept on the lot, shown by balance");
   d.id(credit);
 
+  auto* referral = app.add_subcommand(
+      "referral", "Credit a buyer who brought a friend and the friend, under one id");
+  d.seller(referral);
+  d.option(referral, "referrer", "BUYER", "The buyer who brought the friend", true);
+  d.option(referral, "friend", "BUYER", "The new buyer", true);
+  d.amount(referral, "Bonuses for the referrer (and the friend unless --friend-amount)");
+  d.option(referral, "friend-amount", "N", "Bonuses for the friend (default: --amount)");
+  d.option(referral, "ttl", "DURATION", "Life of both lots (30d, ...; or never); default: the "
+           "seller's policy");
+  d.option(referral, "expires-at", "TIME", "Absolute expiry, ISO-8601 UTC");
+  d.option(referral, "campaign", "ID", "Campaign id (default 0: none)");
+  d.id(referral);
+
   auto* accrue = app.add_subcommand("accrue", "Accrue pending cashback for an order");
   d.order(accrue);
   d.seller(accrue);

@@ -220,6 +220,7 @@ int run(const Invocation& invocation) {
       {"refund", run_write},
       {"reverse-accrual", run_write},
       {"revoke-campaign", run_write},
+      {"referral", run_write},
       {"policy", run_write},
       {"balance", run_balance},
       {"wallet", run_wallet},

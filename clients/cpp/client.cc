@@ -185,7 +185,7 @@ struct Client::Impl {
   SingleQueues singles;
   bool flush_posted = false;
   // Frames of single writes in flight, by opcode; I/O thread (read under the mutex there).
-  std::array<std::uint32_t, 13> single_frames{};
+  std::array<std::uint32_t, static_cast<std::size_t>(Opcode::referral) + 1> single_frames{};  // 1..13
 
   // I/O thread.
   struct Pending {

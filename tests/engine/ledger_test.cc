@@ -19,6 +19,7 @@
 #include "engine/ledger_config.h"
 #include "engine/limits.h"
 #include "engine/lot_life.h"
+#include "engine/partition.h"
 #include "engine/policy.h"
 #include "engine/result.h"
 #include "engine/views.h"
@@ -2032,6 +2033,104 @@ TEST_F(LedgerTest, MonthReport_KeepsTwentyFiveMonths) {
   EXPECT_EQ(ledger_->month_report(S1, first + 1).credited[MonthReport::kNone], 0u);  // dropped
   EXPECT_EQ(ledger_->month_report(S1, first + 2).credited[MonthReport::kNone], 1u);
   EXPECT_EQ(ledger_->month_report(S1, last).credited[MonthReport::kNone], 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Referrals
+
+namespace referrals {
+
+Referral make(Id128 id, SellerId s, BuyerId referrer, BuyerId friend_buyer, Amount referrer_amount,
+              Amount friend_amount, CampaignId campaign = 0) {
+  Referral r;
+  r.id = id;
+  r.seller = s;
+  r.referrer = referrer;
+  r.friend_buyer = friend_buyer;
+  r.referrer_amount = referrer_amount;
+  r.friend_amount = friend_amount;
+  r.campaign = campaign;
+  return r;
+}
+
+}  // namespace referrals
+
+TEST_F(LedgerTest, Referral_CreditsBothWithReasonReferral) {
+  const Referral r = referrals::make(fresh_id(), S1, B1, B2, 300, 100, 7);
+  EXPECT_EQ(run(r), ok(300, 100));
+  ASSERT_EQ(lots(S1, B1).size(), 1u);
+  EXPECT_EQ(lots(S1, B1)[0].reason, 4);
+  EXPECT_EQ(lots(S1, B1)[0].origin_id, 7u);
+  ASSERT_EQ(lots(S1, B2).size(), 1u);
+  EXPECT_EQ(lots(S1, B2)[0].amount, 100u);
+  EXPECT_EQ(lots(S1, B2)[0].reason, 4);
+  EXPECT_EQ(cstats(S1, 7).recipients, 2u);
+  EXPECT_EQ(ledger_->month_report(S1, calendar_month(now_)).credited[MonthReport::kReferral], 400u);
+  // A retry is a repeat for both: nothing is credited twice.
+  Result repeat = ok(300, 100);
+  repeat.flags = kRep;
+  EXPECT_EQ(run(r), repeat);
+  EXPECT_EQ(bal(S1, B1).available, 300u);
+  EXPECT_EQ(bal(S1, B2).available, 100u);
+}
+
+TEST_F(LedgerTest, Referral_RejectsItselfAndBadAmountsFirst) {
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B1, 300, 100)), Code::invalid_referral);
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 0, 100)), Code::zero_amount);
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 300, kAmountMax + 1)), Code::overflow);
+  ASSERT_EQ(run(revoke(S1, 7)), ok(0));
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 300, 100, 7)), Code::campaign_revoked);
+  EXPECT_FALSE(bal(S1, B1).exists);
+  EXPECT_FALSE(bal(S1, B2).exists);
+}
+
+// Each cap cuts each credit as it would a credit of its own.
+TEST_F(LedgerTest, Referral_CapsCutEachBuyersCredit) {
+  set_balance_max(S1, 250);
+  ASSERT_EQ(run(credit(S1, B2, 200)), ok(200));
+  EXPECT_EQ(run(referrals::make(fresh_id(), S1, B1, B2, 300, 100)), ok(250, 50, kBal));
+}
+
+// Both accounts need room: a referral that needs two new accounts where one fits creates
+// neither.
+TEST_F(LedgerTest, Referral_NeedsRoomForBothAccounts) {
+  EngineConfig config;
+  config.accounts_max = 2;
+  reconfigure(config);
+  ASSERT_EQ(run(credit(S1, B3, 10)), ok(10));
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 300, 100)), Code::accounts_full);
+  EXPECT_FALSE(bal(S1, B1).exists);
+  EXPECT_EQ(run(referrals::make(fresh_id(), S1, B3, B2, 30, 10)), ok(30, 10));
+}
+
+// The server's shards: each ledger credits only the buyers its partition owns, and
+// remembers the id either way; the parts add up to one ledger's answer.
+TEST_F(LedgerTest, Referral_EachPartitionCreditsItsOwnBuyers) {
+  BuyerId referrer = 1;
+  BuyerId friend_buyer = 2;
+  while (partition_of(friend_buyer, 2) == partition_of(referrer, 2)) ++friend_buyer;
+  Ledger shard[2];
+  for (std::uint32_t s = 0; s < 2; ++s) shard[s].set_partition(s, 2);
+  const Referral r = referrals::make(Id128{5, 5}, S1, referrer, friend_buyer, 300, 100);
+  Result sum;
+  for (Ledger& l : shard) {
+    const Result part = l.apply(r, kT0);
+    ASSERT_TRUE(part.ok());
+    sum.amount += part.amount;
+    sum.aux += part.aux;
+  }
+  EXPECT_EQ(sum, ok(300, 100));
+  Ledger& referrer_shard = shard[partition_of(referrer, 2)];
+  Ledger& friend_shard = shard[partition_of(friend_buyer, 2)];
+  EXPECT_EQ(referrer_shard.balance(S1, referrer, kT0).available, 300u);
+  EXPECT_FALSE(referrer_shard.balance(S1, friend_buyer, kT0).exists);
+  EXPECT_EQ(friend_shard.balance(S1, friend_buyer, kT0).available, 100u);
+  EXPECT_FALSE(friend_shard.balance(S1, referrer, kT0).exists);
+  for (Ledger& l : shard) {
+    EXPECT_TRUE(l.id_memory(r.id, kT0 + 1).has_value());
+    EXPECT_TRUE(l.apply(r, kT0 + 1).flags & Result::kRepeat);
+    EXPECT_FALSE(l.audit());
+  }
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ std::set<Opcode> expected(Role role) {
     case Role::batch:
       add(reads);
       add({Opcode::credit, Opcode::accrue, Opcode::confirm_accrual, Opcode::cancel_accrual,
-           Opcode::reverse_accrual});
+           Opcode::reverse_accrual, Opcode::referral});
       break;
     case Role::seller_admin:
       add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats, Opcode::report});

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from . import wire
 from .codes import Code, FrameError
 from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, Hold, Life,
-                       Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
+                       Referral, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor,
@@ -777,6 +777,17 @@ class Client:
         """Take back confirmed cashback. Result amount: reversed; aux: new debt."""
         return self.write(ReverseAccrual(order, id=id))
 
+    def referral(self, seller: int, referrer: int, friend: int, amount: int, *,
+                 friend_amount: int | None = None, ttl_us: int | None = None,
+                 expires_at_us: int | None = None, never: bool = False, campaign: int = 0,
+                 id: int | None = None) -> Result:
+        """Credits the referrer `amount` and the friend `friend_amount` (default: amount),
+        reason referral, under one id. Result amount: the referrer's credited; aux: the
+        friend's (after caps). referrer == friend is invalid_referral."""
+        return self.write(Referral(seller, referrer, friend, amount,
+                                   amount if friend_amount is None else friend_amount, campaign,
+                                   Life.of(ttl_us, expires_at_us, never), id=id))
+
     def revoke_campaign(self, seller: int, campaign: int, *, id: int | None = None) -> Result:
         """The campaign's unspent bonuses expire now. Result amount: expired."""
         return self.write(RevokeCampaign(seller, campaign, id=id))
@@ -825,6 +836,9 @@ class Client:
 
     def set_policy_batch(self, commands: Iterable[SetPolicy], **kw) -> list[Result]:
         return self._typed_batch(SetPolicy, commands, kw)
+
+    def referral_batch(self, commands: Iterable[Referral], **kw) -> list[Result]:
+        return self._typed_batch(Referral, commands, kw)
 
     def _typed_batch(self, kind: type, commands: Iterable, kw: dict) -> list[Result]:
         commands = list(commands)

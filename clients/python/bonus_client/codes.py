@@ -63,6 +63,7 @@ class Code(_Open):
     shards_disagree = 30            # a seller-wide command's shards answered apart (a server bug)
     # 31, 32: taken by another change (issue 12, rates); numbering is compacted at merge.
     invalid_reason = 33             # a credit's reason is not 0..5 nor 16..255
+    invalid_referral = 34           # a referral's referrer and friend are the same buyer
 
 
 class FrameError(_Open):

@@ -478,6 +478,19 @@ class ReadsTest(LedgerTest):
         with self.assertRaises(ValueError):
             self.c.month_report(s, "2026-13")
 
+    def test_referral(self):
+        s, a, b = fresh(), fresh(), fresh()
+        rid = new_id()
+        r = self.c.referral(s, a, b, 300, friend_amount=100, ttl_us=30 * US_PER_DAY, id=rid)
+        self.assertCode(r, Code.ok, 300, 100)
+        again = self.c.referral(s, a, b, 300, friend_amount=100, ttl_us=30 * US_PER_DAY, id=rid)
+        self.assertCode(again, Code.ok, 300, 100)
+        self.assertTrue(again.repeat)
+        for buyer, amount in ((a, 300), (b, 100)):
+            lots = self.c.balance(s, buyer, with_lots=True).lots
+            self.assertEqual([(lot.amount, lot.reason) for lot in lots], [(amount, Reason.referral)])
+        self.assertEqual(self.c.referral(s, a, a, 300).code, Code.invalid_referral)
+
     def test_credit_reason(self):
         s, b = fresh(), fresh()
         self.c.credit(s, b, 10, reason=Reason.apology, ttl_us=US_PER_DAY)
