@@ -19,6 +19,7 @@
 #include "clients/bonusctl/mailing.h"
 #include "clients/bonusctl/units.h"
 #include "clients/cpp/client.h"
+#include "engine/partition.h"
 #include "tests/clients/run_bonusctl.h"
 #include "tests/server/bonusd_process.h"
 
@@ -711,6 +712,37 @@ TEST(BonusctlMonthReport, SumsTheShardsAndSurvivesARestart) {
   EXPECT_EQ(json(empty.out, "cost_bp"), "null");
   EXPECT_RAN(at({"stats", "--seller", "141", "--month", "2026-1"}), 2);
   EXPECT_RAN(at({"stats", "--seller", "141", "--month", "2026-11", "--campaign", "3"}), 2);
+}
+
+// A referral credits the referrer and the friend (on two shards here) under one id; a
+// retry with the id is a repeat for both; referrer == friend is invalid_referral.
+TEST_F(Bonusctl, ReferralCreditsBothOnceAcrossShards) {
+  // Two buyers of the two shards (the router's partition_of).
+  BuyerId friend_buyer = 2;
+  while (partition_of(friend_buyer, 2) == partition_of(1, 2)) ++friend_buyer;
+  const std::vector<std::string> referral = {
+      "--json", "referral", "--seller", "151", "--referrer", "1", "--friend",
+      std::to_string(friend_buyer), "--amount", "300", "--friend-amount", "100", "--ttl", "30d",
+      "--id", "5151"};
+  Ran r = ctl(referral);
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "referrer_credited"), "300");
+  EXPECT_EQ(json(r.out, "friend_credited"), "100");
+  EXPECT_EQ(json(r.out, "repeat"), "false");
+  r = ctl(referral);
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "repeat"), "true");
+  EXPECT_EQ(json(r.out, "friend_credited"), "100");
+  r = ctl({"--json", "balance", "--seller", "151", "--buyer", std::to_string(friend_buyer)});
+  EXPECT_EQ(json(r.out, "available"), "100");
+  EXPECT_NE(r.out.find("\"reason_name\": \"referral\""), std::string::npos) << r.out;
+  r = ctl({"--json", "balance", "--seller", "151", "--buyer", "1"});
+  EXPECT_EQ(json(r.out, "available"), "300");
+  r = ctl({"--json", "referral", "--seller", "151", "--referrer", "3", "--friend", "3",
+           "--amount", "300"});
+  EXPECT_RAN(r, 1);
+  EXPECT_EQ(json(r.out, "result"), "invalid_referral");
+  EXPECT_RAN(ctl({"referral", "--seller", "151", "--referrer", "3", "--amount", "300"}), 2);
 }
 
 // A credit's reason is kept on its lot and shown by balance; a reserved or unknown
