@@ -211,6 +211,10 @@ class Ledger {
   bool lots_full(const Account& account) const;
   bool orders_full(bool holds, TimeUs now);
   Code lot_expiry(const LotLife& life, const Policy& policy, TimeUs now, TimeUs& out) const;
+  // A credited lot's expiry (lot_expiry with the seller's policy), then campaign_revoked
+  // if its campaign takes no more credits: the credit checks after the amounts.
+  Code credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
+                     TimeUs& out) const;
 
   // Lookups. A finished order past its retention, or an id past its window, is
   // treated as absent even before prune() removes it.

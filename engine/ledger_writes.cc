@@ -52,6 +52,12 @@ Code Ledger::lot_expiry(const LotLife& life, const Policy& policy, TimeUs now,
   return Code::invalid_expiry;
 }
 
+Code Ledger::credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
+                           TimeUs& out) const {
+  if (Code e = lot_expiry(life, policy_of(seller), now, out); e != Code::ok) return e;
+  return campaign_revoked(seller, campaign) ? Code::campaign_revoked : Code::ok;
+}
+
 bool Ledger::accounts_full() const {
   return accounts_.size() >= std::min(config_.accounts_max, kAccountCountMax);
 }
@@ -125,10 +131,9 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
   if (Code e = check_reason(c.reason); e != Code::ok) return Result::of(e);
   TimeUs expires_at_us = 0;
-  if (Code e = lot_expiry(c.life, policy_of(c.seller), now, expires_at_us); e != Code::ok) {
+  if (Code e = credit_expiry(c.seller, c.campaign, c.life, now, expires_at_us); e != Code::ok) {
     return Result::of(e);
   }
-  if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
   if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
@@ -154,10 +159,9 @@ Result Ledger::referral(const Referral& c, TimeUs now) {
   if (Code e = check_amount(c.referrer_amount); e != Code::ok) return Result::of(e);
   if (Code e = check_amount(c.friend_amount); e != Code::ok) return Result::of(e);
   TimeUs expires_at_us = 0;
-  if (Code e = lot_expiry(c.life, policy_of(c.seller), now, expires_at_us); e != Code::ok) {
+  if (Code e = credit_expiry(c.seller, c.campaign, c.life, now, expires_at_us); e != Code::ok) {
     return Result::of(e);
   }
-  if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
   const BuyerId buyers[2] = {c.referrer, c.friend_buyer};
   std::uint64_t new_accounts = 0;
   for (const BuyerId b : buyers) {

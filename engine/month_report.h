@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "engine/saturating_add.h"
 #include "engine/types.h"
 
 namespace bonus {
@@ -33,6 +34,20 @@ struct MonthReport {
   Amount expired = 0;       // swept, revoked, or returned into an expired lot
   std::uint64_t orders = 0;        // captured orders (captures and spends)
   Kopecks orders_goods_kopecks = 0;  // their goods totals (saturating)
+
+  // Adds `other`'s flows (not its month): the server sums the shards' parts (a buyer's
+  // accounts and orders live on one shard, so the parts are apart).
+  void add(const MonthReport& other) {
+    accrued += other.accrued;
+    confirmed += other.confirmed;
+    for (std::uint32_t k = 0; k < kBuckets; ++k) credited[k] += other.credited[k];
+    spent += other.spent;
+    refunded += other.refunded;
+    reversed += other.reversed;
+    expired += other.expired;
+    orders += other.orders;
+    orders_goods_kopecks = saturating_add(orders_goods_kopecks, other.orders_goods_kopecks);
+  }
 
   friend bool operator==(const MonthReport&, const MonthReport&) = default;
 };

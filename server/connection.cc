@@ -96,20 +96,6 @@ void add(CampaignStats& into, const CampaignStats& s) {
   into.sales_kopecks = saturating_add(into.sales_kopecks, s.sales_kopecks);
 }
 
-// A buyer's accounts live on one shard, so the shards' months are apart and add up
-// (goods totals saturating, as each shard's do).
-void add(MonthReport& into, const MonthReport& m) {
-  into.accrued += m.accrued;
-  into.confirmed += m.confirmed;
-  for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) into.credited[k] += m.credited[k];
-  into.spent += m.spent;
-  into.refunded += m.refunded;
-  into.reversed += m.reversed;
-  into.expired += m.expired;
-  into.orders += m.orders;
-  into.orders_goods_kopecks = saturating_add(into.orders_goods_kopecks, m.orders_goods_kopecks);
-}
-
 // The request id of a frame built by make_frame (header bytes 16..23).
 std::uint64_t request_id_of(const std::string& frame) {
   std::uint64_t id = 0;
@@ -644,7 +630,7 @@ void Connection::handle_report(const FrameHeader& h, Body body) {
       [self, rid, query](std::vector<MonthReport>& parts) {
         MonthReport total;
         total.month = query.month;
-        for (const MonthReport& p : parts) add(total, p);
+        for (const MonthReport& p : parts) total.add(p);
         flatbuffers::FlatBufferBuilder fbb(512);
         protocol::encode_report_reply(query.seller, total, fbb);
         self->post_reply(reply_frame(Opcode::report, rid, fbb));

@@ -151,6 +151,8 @@ class ReferenceLedger {
   Result write(const Referral& c, TimeUs now);
 
   // Steps shared by several writes.
+  Code credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
+                     TimeUs& expires_at) const;
   Result credit_steps(SellerId seller, BuyerId buyer, Account& account, Amount amount,
                       TimeUs expires_at,
                       bool order_origin, std::uint64_t origin, std::uint32_t reason,

@@ -92,18 +92,7 @@ class ShardedLedger {
   MonthReport month_report(SellerId seller, std::uint16_t month) const {
     MonthReport sum;
     sum.month = month;
-    for (const auto& l : ledgers_) {
-      const MonthReport m = l->month_report(seller, month);
-      sum.accrued += m.accrued;
-      sum.confirmed += m.confirmed;
-      for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) sum.credited[k] += m.credited[k];
-      sum.spent += m.spent;
-      sum.refunded += m.refunded;
-      sum.reversed += m.reversed;
-      sum.expired += m.expired;
-      sum.orders += m.orders;
-      sum.orders_goods_kopecks += m.orders_goods_kopecks;
-    }
+    for (const auto& l : ledgers_) sum.add(l->month_report(seller, month));
     return sum;
   }
   std::optional<std::string> audit() const {
