@@ -36,6 +36,8 @@ std::string_view code_name(Code code) {
     case Code::invalid_limits: return "invalid_limits";
     case Code::shards_disagree: return "shards_disagree";
     case Code::invalid_price: return "invalid_price";
+    case Code::invalid_reason: return "invalid_reason";
+    case Code::invalid_referral: return "invalid_referral";
   }
   return "unknown";
 }

@@ -24,7 +24,7 @@ struct Credit {
   Amount amount = 0;
   CampaignId campaign = 0;  // 0: no campaign
   LotLife life;
-  std::uint32_t reason = 0;  // free-form reason code, kept for the caller
+  std::uint32_t reason = 0;  // engine/reason.h: 0..5 defined, 16..255 the seller's own
   std::uint32_t reserved = 0;
 };
 
@@ -182,9 +182,26 @@ struct SetLimits {
 };
 static_assert(sizeof(SetLimits) == 80);  // its journal body (server/README.md)
 
+// A buyer brought a friend: the referrer gets `referrer_amount`, the friend
+// `friend_amount`, each as a credit with reason referral (4), under one id. Seller-wide in
+// the server: every shard applies it and credits the buyers its partition owns
+// (Ledger::set_partition), so each is credited exactly once and a retry is a repeat for
+// both. Result: amount = the referrer's credited, aux = the friend's (after caps).
+struct Referral {
+  Id128 id;
+  SellerId seller = 0;
+  BuyerId referrer = 0;
+  BuyerId friend_buyer = 0;
+  Amount referrer_amount = 0;
+  Amount friend_amount = 0;
+  CampaignId campaign = 0;  // 0: no campaign
+  LotLife life;
+};
+static_assert(sizeof(Referral) == 80);  // its journal body (server/README.md)
+
 using Command = std::variant<Credit, Accrue, ConfirmAccrual, CancelAccrual, Hold, Capture,
                              Release, Spend, Refund, ReverseAccrual, RevokeCampaign,
-                             SetPolicy, Sweep, SetLimits>;
+                             SetPolicy, Sweep, SetLimits, Referral>;
 
 template <typename T>
 inline constexpr bool kNoPadding = std::has_unique_object_representations_v<T>;
@@ -192,6 +209,7 @@ static_assert(kNoPadding<Credit> && kNoPadding<Accrue> && kNoPadding<ConfirmAccr
               kNoPadding<CancelAccrual> && kNoPadding<Hold> && kNoPadding<Capture> &&
               kNoPadding<Release> && kNoPadding<Spend> && kNoPadding<Refund> &&
               kNoPadding<ReverseAccrual> && kNoPadding<RevokeCampaign> &&
-              kNoPadding<SetPolicy> && kNoPadding<Sweep> && kNoPadding<SetLimits>);
+              kNoPadding<SetPolicy> && kNoPadding<Sweep> && kNoPadding<SetLimits> &&
+              kNoPadding<Referral>);
 
 }  // namespace bonus

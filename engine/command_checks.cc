@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "engine/limits.h"
+#include "engine/reason.h"
 
 namespace bonus {
 
@@ -16,6 +17,10 @@ Code check_amount(Amount amount) {
 
 Code check_amount_or_all(Amount amount) {
   return amount == kAmountAll ? Code::ok : check_amount(amount);
+}
+
+Code check_reason(std::uint32_t reason) {
+  return reason_valid(reason) ? Code::ok : Code::invalid_reason;
 }
 
 Code check_before_order(const Accrue& c) {

@@ -17,6 +17,8 @@ Code check_amount(Amount amount);
 // A capture's or refund's amount: kAmountAll ("all") or a checked amount.
 Code check_amount_or_all(Amount amount);
 
+// invalid_reason unless reason_valid (engine/reason.h).
+Code check_reason(std::uint32_t reason);
 // The checks a hold, spend or accrual passes before its order id is looked at; ok for
 // every other command.
 Code check_before_order(const Command& command);

@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "engine/assert.h"
+#include "engine/calendar.h"
 #include "engine/command_id.h"
+#include "engine/partition.h"
 #include "engine/state_codec.h"
 
 namespace bonus {
@@ -84,8 +86,43 @@ Result Ledger::apply_write(const Command& command, TimeUs now) {
         if constexpr (std::is_same_v<T, SetPolicy>) return set_policy(c, now);
         if constexpr (std::is_same_v<T, Sweep>) return sweep(c, now);
         if constexpr (std::is_same_v<T, SetLimits>) return set_limits(c, now);
+        if constexpr (std::is_same_v<T, Referral>) return referral(c, now);
       },
       command);
+}
+
+void Ledger::set_partition(std::uint32_t index, std::uint32_t count) {
+  BONUS_ASSERT(count > 0 && index < count);
+  partition_index_ = index;
+  partition_count_ = count;
+}
+
+bool Ledger::owns(BuyerId buyer) const {
+  return partition_count_ == 1 || partition_of(buyer, partition_count_) == partition_index_;
+}
+
+MonthReport& Ledger::month_of(Seller& seller) {
+  const std::uint16_t month = calendar_month(last_now_);
+  std::vector<MonthReport>& months = seller.months;
+  if (months.empty() || months.back().month != month) {
+    // Time only moves forward, so a new month is the newest; what falls out of the
+    // kept window goes (at most a few records: one per month that had activity).
+    const auto old = std::find_if(months.begin(), months.end(), [&](const MonthReport& m) {
+      return m.month + MonthReport::kMonthsKept > month;
+    });
+    months.erase(months.begin(), old);
+    months.push_back(MonthReport{});
+    months.back().month = month;
+  }
+  return months.back();
+}
+
+void Ledger::add_flows(MonthReport& month, const Counters& before, const Counters& after) {
+  month.confirmed += after.accrued - before.accrued;
+  month.spent += after.spent - before.spent;
+  month.refunded += after.refunded - before.refunded;
+  month.reversed += after.reversed - before.reversed;
+  month.expired += after.expired - before.expired;
 }
 
 Seller& Ledger::seller_of(SellerId seller) {
@@ -334,6 +371,9 @@ std::optional<std::string> Ledger::audit() const {
     } else if (c.counters.spenders != c.recipients.spender_count()) {
       problem = describe("campaign", c.campaign, "spenders", c.recipients.spender_count(),
                          c.counters.spenders);
+    } else if (c.revoked_amount > c.counters.expired || (c.revoked_amount > 0 && !c.revoked)) {
+      problem = describe("campaign", c.campaign, "revoked amount (at most expired)",
+                         c.counters.expired, c.revoked_amount);
     }
   });
   return problem;

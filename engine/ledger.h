@@ -74,6 +74,9 @@ class Ledger {
   TimeUs next_due_us() const;
   SellerStats total_stats() const;
   CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
+  // The seller's flows in calendar month `month` (calendar_month index; kept for the
+  // current month and the 24 before it): zeros, with `month` set, when none.
+  MonthReport month_report(SellerId seller, std::uint16_t month) const;
   Policy policy(SellerId seller) const;
 
   // Checks the conservation invariant (DESIGN.md §2) per seller and in total, and
@@ -127,6 +130,13 @@ class Ledger {
   // Whether a remembered id belongs to a rejected command (any code but ok).
   static bool id_rejected(const IdEntry& entry);
 
+  // The server's shards: this ledger is partition `index` of `count` (partition_of,
+  // engine/partition.h) and acts on a Referral only for the buyers it owns. Not state:
+  // whoever builds a shard's ledger (or its replica) sets it before the first apply or
+  // load. Default: 0 of 1, every buyer.
+  void set_partition(std::uint32_t index, std::uint32_t count);
+  bool owns(BuyerId buyer) const;
+
   TimeUs last_time() const { return last_now_; }
   std::uint64_t account_count() const { return accounts_.size(); }
   const EngineConfig& config() const { return config_; }
@@ -157,6 +167,7 @@ class Ledger {
   Result set_policy(const SetPolicy& c, TimeUs now);
   Result sweep(const Sweep& c, TimeUs now);
   Result set_limits(const SetLimits& c, TimeUs now);
+  Result referral(const Referral& c, TimeUs now);
 
   // What returning bonuses to an account did: `amount` came back, of which `repaid`
   // repaid debt and `expired` expired at once; the rest is in the account's lots.
@@ -184,6 +195,8 @@ class Ledger {
   HoldOrder* open_hold_for(OrderId order, TimeUs now, Code& code);
   // Spends `amount` of the hold and returns the rest (what the returning did).
   Returned capture_hold(HoldOrder& hold, Amount amount, TimeUs now);
+  // The campaigns of the `spent` pieces each count the order once in their sales.
+  void count_sales(const HoldOrder& hold, std::span<const Lot> spent);
   // Returns every fragment to the account and finishes the hold in `state`.
   Returned close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
   void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);
@@ -194,8 +207,10 @@ class Ledger {
   // what happened to `out`.
   void return_piece(Account& account, std::uint32_t account_index, const Lot& piece,
                     Amount amount, TimeUs now, Returned& out);
-  Result deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
-                 std::uint64_t origin, bool order_origin, TimeUs now,
+  // Credits `amount` to the account: debt first, the caps, then a new lot shaped like
+  // `lot` (its expiry, origin, origin flag and reason; amount and seq are filled in),
+  // whose seq goes to `lot_seq` if not null.
+  Result deposit(std::uint32_t account_index, Amount amount, const Lot& lot, TimeUs now,
                  std::uint32_t* lot_seq);
   void settle(Account& account, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);
@@ -206,6 +221,10 @@ class Ledger {
   bool lots_full(const Account& account) const;
   bool orders_full(bool holds, TimeUs now);
   Code lot_expiry(const LotLife& life, const Policy& policy, TimeUs now, TimeUs& out) const;
+  // A credited lot's expiry (lot_expiry with the seller's policy), then campaign_revoked
+  // if its campaign takes no more credits: the credit checks after the amounts.
+  Code credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
+                     TimeUs& out) const;
 
   // Lookups. A finished order past its retention, or an id past its window, is
   // treated as absent even before prune() removes it.
@@ -228,15 +247,24 @@ class Ledger {
   TierPlace tier_of(std::uint32_t account_index, const Policy& policy, TimeUs now) const;
 
   // Statistics: `f(counters)` for the seller and the total, and the campaign's when
-  // campaign != 0.
+  // campaign != 0. What the seller's flows grew by also goes to its month report.
   template <typename F>
   void count(SellerId seller, CampaignId campaign, F&& f) {
-    f(seller_of(seller).counters);
+    Seller& s = seller_of(seller);
+    const Counters before = s.counters;
+    f(s.counters);
+    add_flows(month_of(s), before, s.counters);
     f(totals_);
     if (campaign != 0) f(campaign_of(seller, campaign).counters);
   }
+  // The seller's report of the month of the write being applied (last_now_), started
+  // (and months past MonthReport::kMonthsKept dropped) if new.
+  MonthReport& month_of(Seller& seller);
+  static void add_flows(MonthReport& month, const Counters& before, const Counters& after);
 
   EngineConfig config_;
+  std::uint32_t partition_index_ = 0;
+  std::uint32_t partition_count_ = 1;
   std::uint64_t limits_changes_ = 0;
   TimeUs last_now_ = INT64_MIN;
 

@@ -126,7 +126,7 @@ void Ledger::lots(SellerId seller, BuyerId buyer, TimeUs now, std::vector<LotVie
     if (lot.expired(now)) continue;
     out.push_back(LotView{lot.amount, lot.expires_at_us,
                           lot.order_origin() ? LotView::Origin::order : LotView::Origin::campaign,
-                          lot.origin});
+                          lot.origin, static_cast<std::uint8_t>(lot.reason())});
   }
 }
 
@@ -272,14 +272,28 @@ CampaignStats Ledger::campaign_stats(SellerId seller, CampaignId campaign) const
   if (c == nullptr) return s;
   s.issued = c->counters.issued;
   s.spent = c->counters.spent;
-  s.expired = c->counters.expired;
+  s.expired = c->counters.expired - c->revoked_amount;
   s.refunded = c->counters.refunded;
   s.reversed = c->counters.reversed;
   s.outstanding = c->counters.outstanding();
   s.recipients = c->counters.recipients;
   s.spenders = c->counters.spenders;
   s.revoked = c->revoked;
+  s.revoked_amount = c->revoked_amount;
+  s.sales_orders = c->sales_orders;
+  s.sales_kopecks = c->sales_kopecks;
   return s;
+}
+
+MonthReport Ledger::month_report(SellerId seller, std::uint16_t month) const {
+  MonthReport report;
+  report.month = month;
+  if (const Seller* s = sellers_.find(seller)) {
+    for (const MonthReport& m : s->months) {
+      if (m.month == month) report = m;
+    }
+  }
+  return report;
 }
 
 Policy Ledger::policy(SellerId seller) const { return policy_of(seller); }

@@ -10,6 +10,7 @@
 #include "engine/hash.h"
 #include "engine/lot.h"
 #include "engine/lot_life.h"
+#include "engine/month_report.h"
 #include "engine/policy.h"
 #include "engine/recipient_set.h"
 #include "engine/result.h"
@@ -104,6 +105,9 @@ struct Seller {
   SellerId seller = 0;
   Policy policy;
   Counters counters;
+  // The months with activity, oldest first, within MonthReport::kMonthsKept of the
+  // newest (older ones go when a new month starts): 128 bytes each in the state.
+  std::vector<MonthReport> months;
 
   SellerId key() const { return seller; }
   static std::uint64_t hash(SellerId seller) { return mix64(seller); }
@@ -120,6 +124,11 @@ struct Campaign {
   CampaignId campaign = 0;
   bool revoked = false;
   Counters counters;
+  // Of counters.expired, what the revoke expired (lots it took, pieces returning after).
+  Amount revoked_amount = 0;
+  // The orders that spent from the campaign's lots, each once, and their goods totals.
+  std::uint64_t sales_orders = 0;
+  Kopecks sales_kopecks = 0;
   // The accounts that received a lot of this campaign, each once, and which of them
   // spent from one: `counters.recipients` and `counters.spenders` count them (buyers,
   // not lots), and revoke finds the campaign's lots through them. Kept after a revoke:

@@ -6,6 +6,8 @@
 #include "engine/calendar.h"
 #include "engine/command_checks.h"
 #include "engine/ledger.h"
+#include "engine/reason.h"
+#include "engine/saturating_add.h"
 
 namespace bonus {
 namespace {
@@ -56,6 +58,12 @@ std::uint32_t Ledger::create_account(SellerId seller, BuyerId buyer) {
   return i;
 }
 
+Code Ledger::credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
+                           TimeUs& out) const {
+  if (Code e = lot_expiry(life, policy_of(seller), now, out); e != Code::ok) return e;
+  return campaign_revoked(seller, campaign) ? Code::campaign_revoked : Code::ok;
+}
+
 bool Ledger::accounts_full() const {
   return accounts_.size() >= std::min(config_.accounts_max, kAccountCountMax);
 }
@@ -79,9 +87,8 @@ void Ledger::add_lot(Account& account, std::uint32_t account_index, const Lot& l
 // ---------------------------------------------------------------------------------
 // Credits and accruals.
 
-Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expires_at_us,
-                       std::uint64_t origin, bool order_origin, TimeUs now,
-                       std::uint32_t* lot_seq) {
+Result Ledger::deposit(std::uint32_t account_index, Amount amount, const Lot& shape,
+                       TimeUs now, std::uint32_t* lot_seq) {
   Account& a = accounts_[account_index];
   const Policy& policy = seller_of(a.seller).policy;
   const std::uint16_t month = calendar_month(now);
@@ -104,18 +111,16 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
   a.earned += static_cast<std::uint32_t>(earned);
   a.debt -= static_cast<std::uint32_t>(repaid);
 
-  const CampaignId campaign = order_origin ? 0 : origin;
+  const CampaignId campaign = shape.campaign();
   count(a.seller, campaign, [&](Counters& k) {
     k.issued += credited;
     k.reversed += repaid;
   });
   count(a.seller, 0, [&](Counters& k) { k.debt -= repaid; });
   if (earned > 0) {
-    Lot lot;
-    lot.expires_at_us = expires_at_us;
-    lot.origin = origin;
+    Lot lot = shape;
     lot.amount = static_cast<std::uint32_t>(earned);
-    lot.seq_flags = a.lot_seq_next++ | (order_origin ? Lot::kOrderOrigin : 0);
+    lot.seq_flags = (shape.seq_flags & ~Lot::kSeqMask) | a.lot_seq_next++;
     if (lot_seq != nullptr) *lot_seq = lot.seq();
     add_lot(a, account_index, lot);
     if (campaign != 0) {
@@ -130,11 +135,11 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
 
 Result Ledger::credit(const Credit& c, TimeUs now) {
   if (Code e = check_amount(c.amount); e != Code::ok) return Result::of(e);
+  if (Code e = check_reason(c.reason); e != Code::ok) return Result::of(e);
   TimeUs expires_at_us = 0;
-  if (Code e = lot_expiry(c.life, policy_of(c.seller), now, expires_at_us); e != Code::ok) {
+  if (Code e = credit_expiry(c.seller, c.campaign, c.life, now, expires_at_us); e != Code::ok) {
     return Result::of(e);
   }
-  if (campaign_revoked(c.seller, c.campaign)) return Result::of(Code::campaign_revoked);
   std::uint32_t i = accounts_.find(c.seller, c.buyer);
   if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
@@ -143,7 +148,57 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
     return Result::of(Code::account_lots_full);
   }
   if (i == AccountTable::kNone) i = create_account(c.seller, c.buyer);
-  return deposit(i, c.amount, expires_at_us, c.campaign, false, now, nullptr);
+  Lot lot;
+  lot.expires_at_us = expires_at_us;
+  lot.origin = c.campaign;
+  lot.seq_flags = c.reason << Lot::kReasonShift;
+  const Result r = deposit(i, c.amount, lot, now, nullptr);
+  month_of(seller_of(c.seller)).credited[MonthReport::bucket_of(c.reason)] += r.amount;
+  return r;
+}
+
+Result Ledger::referral(const Referral& c, TimeUs now) {
+  // Checks that every partition answers alike first (the command alone, the seller-wide
+  // policy and revocations), then the owned accounts' room: only those can differ
+  // between shards (docs/engine.md, referral).
+  if (c.referrer == c.friend_buyer) return Result::of(Code::invalid_referral);
+  if (Code e = check_amount(c.referrer_amount); e != Code::ok) return Result::of(e);
+  if (Code e = check_amount(c.friend_amount); e != Code::ok) return Result::of(e);
+  TimeUs expires_at_us = 0;
+  if (Code e = credit_expiry(c.seller, c.campaign, c.life, now, expires_at_us); e != Code::ok) {
+    return Result::of(e);
+  }
+  const BuyerId buyers[2] = {c.referrer, c.friend_buyer};
+  std::uint64_t new_accounts = 0;
+  for (const BuyerId b : buyers) {
+    if (!owns(b)) continue;
+    const std::uint32_t i = accounts_.find(c.seller, b);
+    if (i == AccountTable::kNone) {
+      ++new_accounts;
+    } else if (lots_full(accounts_[i])) {
+      return Result::of(Code::account_lots_full);
+    }
+  }
+  if (new_accounts > 0 &&
+      accounts_.size() + new_accounts > std::min(config_.accounts_max, kAccountCountMax)) {
+    return Result::of(Code::accounts_full);
+  }
+  Lot lot;
+  lot.expires_at_us = expires_at_us;
+  lot.origin = c.campaign;
+  lot.seq_flags = static_cast<std::uint32_t>(Reason::referral) << Lot::kReasonShift;
+  Result r;
+  const Amount amounts[2] = {c.referrer_amount, c.friend_amount};
+  for (int k = 0; k < 2; ++k) {
+    if (!owns(buyers[k])) continue;
+    std::uint32_t i = accounts_.find(c.seller, buyers[k]);
+    if (i == AccountTable::kNone) i = create_account(c.seller, buyers[k]);
+    const Result part = deposit(i, amounts[k], lot, now, nullptr);
+    month_of(seller_of(c.seller)).credited[MonthReport::kReferral] += part.amount;
+    r.flags |= part.flags;
+    (k == 0 ? r.amount : r.aux) = part.amount;
+  }
+  return r;
 }
 
 Result Ledger::accrue(const Accrue& c, TimeUs now) {
@@ -181,6 +236,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   });
   accounts_[i].pending += static_cast<std::uint32_t>(amount);
   count(c.seller, 0, [&](Counters& k) { k.pending += amount; });
+  month_of(seller_of(c.seller)).accrued += amount;
   Result r;
   r.amount = amount;
   r.aux = rate_bp;
@@ -210,7 +266,11 @@ Result Ledger::confirm_accrual(const ConfirmAccrual& c, TimeUs now) {
   }
   finish_accrual(*o, AccrualOrder::State::confirmed, now);
   purchases_.add(o->account, o->price, now);
-  const Result r = deposit(o->account, o->amount, expires_at_us, o->order, true, now, &o->lot_seq);
+  Lot lot;  // Cashback: no reason.
+  lot.expires_at_us = expires_at_us;
+  lot.origin = o->order;
+  lot.seq_flags = Lot::kOrderOrigin;
+  const Result r = deposit(o->account, o->amount, lot, now, &o->lot_seq);
   o->credited = r.amount;
   o->earned = static_cast<std::uint32_t>(r.amount - r.aux);
   count(o->seller, 0, [&](Counters& k) { k.accrued += r.amount; });
@@ -339,8 +399,10 @@ void Ledger::return_piece(Account& account, std::uint32_t account_index, const L
                           Amount amount, TimeUs now, Returned& out) {
   out.amount += amount;
   const CampaignId campaign = piece.campaign();
-  if (piece.expired(now) || campaign_revoked(account.seller, campaign)) {
+  const bool lapsed = piece.expired(now);
+  if (lapsed || campaign_revoked(account.seller, campaign)) {
     count(account.seller, campaign, [&](Counters& k) { k.expired += amount; });
+    if (!lapsed) campaign_of(account.seller, campaign).revoked_amount += amount;
     out.expired += amount;
     return;
   }
@@ -402,10 +464,31 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
     piece.seq_flags |= Lot::kSpentFrom;
     spent.push_back(piece);
   }
+  count_sales(hold, spent);
+  MonthReport& month = month_of(seller_of(hold.seller));
+  ++month.orders;
+  month.orders_goods_kopecks = saturating_add(month.orders_goods_kopecks, hold.goods_total);
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
   return released;
+}
+
+void Ledger::count_sales(const HoldOrder& hold, std::span<const Lot> spent) {
+  // Sorted so that a campaign spent from in several fragments counts once: O(n log n)
+  // for a hold over many lots.
+  std::vector<CampaignId> campaigns;
+  for (const Lot& piece : spent) {
+    if (piece.campaign() != 0) campaigns.push_back(piece.campaign());
+  }
+  std::sort(campaigns.begin(), campaigns.end());
+  campaigns.erase(std::unique(campaigns.begin(), campaigns.end()), campaigns.end());
+  for (const CampaignId campaign : campaigns) {
+    Campaign& c = campaign_of(hold.seller, campaign);
+    ++c.sales_orders;
+    // Saturates: 185 orders at kGoodsTotalMax would pass 2^64 kopecks.
+    c.sales_kopecks = saturating_add(c.sales_kopecks, hold.goods_total);
+  }
 }
 
 Result Ledger::hold(const Hold& c, TimeUs now) {
@@ -509,20 +592,23 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
 // ---------------------------------------------------------------------------------
 // Seller-wide writes and the sweep.
 
-Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
+Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs now) {
   if (c.campaign == 0) return Result::of(Code::invalid_campaign);
   Campaign& campaign = campaign_of(c.seller, c.campaign);
   Amount expired = 0;
+  Amount revoked = 0;  // of `expired`, lots still alive: a lot past its life had lapsed
   for (const std::uint32_t entry : campaign.recipients.entries()) {
     Account& a = accounts_[entry & RecipientSet::kAccountMask];
     for (std::uint32_t pos = a.lot_count(); pos-- > 0;) {
       const Lot& lot = a.lots()[pos];
       if (lot.campaign() != c.campaign) continue;
       expired += lot.amount;
+      if (!lot.expired(now)) revoked += lot.amount;
       a.erase_lot(pos);
     }
   }
   campaign.revoked = true;
+  campaign.revoked_amount += revoked;
   count(c.seller, c.campaign, [&](Counters& k) { k.expired += expired; });
   Result r;
   r.amount = expired;

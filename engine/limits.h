@@ -34,8 +34,9 @@ inline constexpr std::uint64_t kAccountCountMax = std::uint64_t{1} << 31;
 
 // Lots one account may hold at once (mailings, cashback); past it `account_lots_full`.
 inline constexpr std::uint32_t kAccountLotsMax = 4096;
-// A lot's per-account sequence number has 30 bits (two flag bits share its word).
-inline constexpr std::uint32_t kLotSeqMax = (1u << 30) - 1;
+// A lot's per-account sequence number has 22 bits (two flags and the 8-bit reason share
+// its word, lot.h); an account that reached it takes no new lot (`account_lots_full`).
+inline constexpr std::uint32_t kLotSeqMax = (1u << 22) - 1;
 
 // Hold timeouts: default and range.
 inline constexpr TimeUs kHoldTimeoutDefaultUs = 15 * kUsPerMinute;

@@ -38,6 +38,17 @@ class Writer {
     put(l.amount);
     put(l.seq_flags);
   }
+  void month(const MonthReport& m) {
+    put(m.month);
+    put(std::uint16_t{0});
+    put(std::uint32_t{0});
+    put(m.accrued);
+    put(m.confirmed);
+    for (Amount v : m.credited) put(v);
+    for (Amount v : {m.spent, m.refunded, m.reversed, m.expired, m.orders, m.orders_goods_kopecks}) {
+      put(v);
+    }
+  }
   void counters(const Counters& c) {
     for (Amount v : {c.issued, c.accrued, c.spent, c.expired, c.refunded, c.reversed, c.held,
                      c.pending, c.debt, c.recipients, c.spenders}) {
@@ -72,6 +83,19 @@ class Reader {
     l.amount = get<std::uint32_t>();
     l.seq_flags = get<std::uint32_t>();
     return l;
+  }
+  MonthReport month() {
+    MonthReport m;
+    m.month = get<std::uint16_t>();
+    if (get<std::uint16_t>() != 0 || get<std::uint32_t>() != 0) fail();
+    m.accrued = get<Amount>();
+    m.confirmed = get<Amount>();
+    for (Amount& v : m.credited) v = get<Amount>();
+    for (Amount* v : {&m.spent, &m.refunded, &m.reversed, &m.expired, &m.orders,
+                      &m.orders_goods_kopecks}) {
+      *v = get<Amount>();
+    }
+    return m;
   }
   Counters counters() {
     Counters c;

@@ -59,6 +59,9 @@ void put_record(Writer& w, const Seller& s) {
     w.put(s.policy.tiers[k].rate_bp);
     w.put(std::uint32_t{0});
   }
+  w.put(static_cast<std::uint32_t>(s.months.size()));
+  w.put(std::uint32_t{0});
+  for (const MonthReport& m : s.months) w.month(m);
 }
 
 // An account's record with its purchases (none: `purchases` null).
@@ -89,6 +92,9 @@ void put_record(Writer& w, const Campaign& c) {
   w.put(static_cast<std::uint32_t>(c.recipients.size()));
   w.counters(c.counters);
   for (std::uint32_t entry : c.recipients.entries()) w.put(entry);
+  w.put(c.revoked_amount);
+  w.put(c.sales_orders);
+  w.put(c.sales_kopecks);
 }
 
 void put_record(Writer& w, const HoldOrder& h) {
@@ -262,9 +268,9 @@ std::optional<std::string> StateCodec::decode(std::string_view bytes, Ledger& l)
 
   Reader r(body.substr(sizeof(kMagic)));
   const auto version = r.get<std::uint32_t>();
-  if (version != kVersion && version != kVersionEarlier) {
+  if (version != kVersion && version != kVersionOldest) {
     return "state: format version " + std::to_string(version) +
-           " is not supported (this build reads " + std::to_string(kVersionEarlier) + " and " +
+           " is not supported (this build reads " + std::to_string(kVersionOldest) + " to " +
            std::to_string(kVersion) + ")";
   }
   r.get<std::uint32_t>();

@@ -46,11 +46,13 @@ class StateCodec {
   static constexpr std::size_t kLimitsBytes = 8 * 8;
   static constexpr char kMagic[8] = {'B', 'O', 'N', 'U', 'S', 'S', 'T', '1'};
   // 2: campaigns count buyers, accruals keep what they earned, results what expired;
-  // the config (limits) is state. 3: both. 4: rates and tiers in the seller record,
-  // purchases in the account record, an accrual's price. Version 3 still loads (as
-  // version 4 with no rates, tiers or purchases); others are refused by name.
+  // the config (limits) is state. 3: both. 4: rates and tiers and month reports in the
+  // seller record, purchases in the account record, an accrual's price, a lot's seq_flags
+  // keep the credit's reason in bits 29..22 (seq has 22 bits), campaigns their revoked
+  // amount and sales. Version 3 still loads (as version 4 with none of these:
+  // docs/state-format.md, "Version 3"); other versions are refused by name.
   static constexpr std::uint32_t kVersion = 4;
-  static constexpr std::uint32_t kVersionEarlier = 3;
+  static constexpr std::uint32_t kVersionOldest = 3;
   // Bytes of the header record (encode_header).
   static constexpr std::size_t kHeaderBytes = 8 + 8 + 8 * kStateTableCount + 88 + kLimitsBytes;
 

@@ -6,6 +6,7 @@
 
 #include "engine/command_checks.h"
 #include "engine/ledger.h"
+#include "engine/reason.h"
 #include "engine/state_bytes.h"
 
 namespace bonus {
@@ -16,10 +17,10 @@ using state_bytes::Reader;
 std::optional<std::string> StateLoader::header(std::string_view value) {
   Reader r(value);
   const auto version = r.get<std::uint32_t>();
-  if (r.failed() || (version != StateCodec::kVersion && version != StateCodec::kVersionEarlier)) {
+  if (r.failed() || version < StateCodec::kVersionOldest || version > StateCodec::kVersion) {
     return "state header: format version " + std::to_string(version) +
-           " is not supported (this build reads " + std::to_string(StateCodec::kVersionEarlier) +
-           " and " + std::to_string(StateCodec::kVersion) + ")";
+           " is not supported (this build reads " + std::to_string(StateCodec::kVersionOldest) +
+           " to " + std::to_string(StateCodec::kVersion) + ")";
   }
   version_ = version;
   r.get<std::uint32_t>();
@@ -103,6 +104,20 @@ void StateLoader::prefetch(StateTable table, std::string_view value) const {
   if (table == StateTable::ids) ledger_.ids_.prefetch(Id128{a, b});
 }
 
+bool StateLoader::lot_fits(const Lot& lot, SellerId seller, BuyerId buyer) {
+  if (version_ < 4) {
+    // Version 3 gave seq bits 0..29; what is now the reason must be 0 there.
+    if ((lot.seq_flags & Lot::kReasonMask) == 0) return true;
+    problem_ = "state: account (seller " + std::to_string(seller) + ", buyer " +
+               std::to_string(buyer) + ") has a lot with sequence number " +
+               std::to_string(lot.seq_flags & (Lot::kSpentFrom - 1)) +
+               ", past the 22 bits of format version 4: this build cannot load the "
+               "version 3 state";
+    return false;
+  }
+  return reason_valid(lot.reason()) && (!lot.order_origin() || lot.reason() == 0);
+}
+
 bool StateLoader::admit(StateTable table) {
   if (expected_key_ && *expected_key_ != key_) {
     problem_ = std::string("state: a ") + state_table_name(table) +
@@ -133,7 +148,8 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       s.policy.earn_month_max = r.get<Amount>();
       s.policy.lot_life_us = r.get<TimeUs>();
       s.counters = r.counters();
-      if (version_ >= 4) {
+      const bool v4 = !ended_as_v3(r);
+      if (v4) {
         s.policy.tier_window_days = r.get<std::uint32_t>();
         s.policy.tier_count = r.get<std::uint32_t>();
         if (s.policy.tier_count > kPolicyTiersMax) return false;
@@ -143,10 +159,25 @@ bool StateLoader::restore(StateTable table, Reader& r) {
           if (r.get<std::uint32_t>() != 0) return false;
         }
       }
+      if (v4) {
+        const auto months = r.get<std::uint32_t>();
+        r.get<std::uint32_t>();
+        if (r.failed() || months > MonthReport::kMonthsKept) return false;
+        for (std::uint32_t k = 0; k < months; ++k) {
+          const MonthReport m = r.month();
+          // Oldest first, each month once, all within the kept window of the newest.
+          if (r.failed() || (!s.months.empty() && s.months.back().month >= m.month)) return false;
+          s.months.push_back(m);
+        }
+        if (!s.months.empty() &&
+            s.months.front().month + MonthReport::kMonthsKept <= s.months.back().month) {
+          return false;
+        }
+      }
       if (r.failed() || !policy_valid(s.policy)) return false;
       key_of(s, key_);
       if (!admit(table)) return false;
-      l.sellers_.insert(s.seller, [&](Seller& into) { into = s; });
+      l.sellers_.insert(s.seller, [&](Seller& into) { into = std::move(s); });
       return true;
     }
     case StateTable::accounts: {
@@ -172,13 +203,14 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       }
       for (std::uint16_t k = 0; k < lot_count; ++k) {
         const Lot lot = r.lot();
+        if (!lot_fits(lot, seller, buyer)) return false;
         if (lot.amount == 0 || lot.seq() >= a.lot_seq_next ||
             (a.lot_count() > 0 && !a.lots()[a.lot_count() - 1].before(lot))) {
           return false;
         }
         a.insert_lot(lot);
       }
-      if (version_ >= 4) {
+      if (!ended_as_v3(r)) {
         const auto last_us = r.get<TimeUs>();
         const auto days = r.get<std::uint32_t>();
         r.get<std::uint32_t>();
@@ -217,6 +249,14 @@ bool StateLoader::restore(StateTable table, Reader& r) {
           c.counters.spenders != c.recipients.spender_count()) {
         return false;
       }
+      // A record written by version 3 (an LMDB record, whose length is known) ends here:
+      // its campaign has no revoked amount or sales (0).
+      if (!ended_as_v3(r)) {
+        c.revoked_amount = r.get<Amount>();
+        c.sales_orders = r.get<std::uint64_t>();
+        c.sales_kopecks = r.get<Kopecks>();
+        if (r.failed()) return false;
+      }
       key_of(c, key_);
       if (!admit(table)) return false;
       l.campaigns_.insert(c.key(), [&](Campaign& into) { into = std::move(c); });
@@ -244,7 +284,10 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       key_of(h, key_);
       if (!admit(table)) return false;
       h.state = static_cast<HoldOrder::State>(state);
-      for (std::uint64_t k = 0; k < fragments; ++k) h.fragments.push_back(r.lot());
+      for (std::uint64_t k = 0; k < fragments; ++k) {
+        h.fragments.push_back(r.lot());
+        if (!lot_fits(h.fragments.back(), h.seller, h.buyer)) return false;
+      }
       if (h.state == HoldOrder::State::held) {
         if (h.deadline_us != kTimeNever) l.deadlines_.emplace(h.deadline_us, h.order);
       } else {
@@ -269,7 +312,7 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       a.credited = r.get<Amount>();
       a.lot_seq = r.get<std::uint32_t>();
       a.earned = r.get<std::uint32_t>();
-      if (version_ >= 4) a.price = r.get<Kopecks>();
+      if (!ended_as_v3(r)) a.price = r.get<Kopecks>();
       if (r.failed() || a.price > kGoodsTotalMax || state > 3 || kind > 3 || a.earned > a.credited ||
           a.account >= l.accounts_.size() ||
           l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer) {

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/lot.h"
 #include "engine/state_codec.h"
 #include "engine/types.h"
 
@@ -59,10 +60,20 @@ class StateLoader {
   // With key_ set to the record's key, before it is inserted: the key is the expected
   // one (if any), the tables come in order and keys ascend within each.
   bool admit(StateTable table);
+  // Whether a stored lot (or hold fragment) of the account is valid in the format
+  // version being read; a version 3 lot whose seq needs more than 22 bits sets problem_.
+  bool lot_fits(const Lot& lot, SellerId seller, BuyerId buyer);
+  // Whether the record being read ends where its version 3 layout ended (`r` is at that
+  // point): under a version 3 header always; under a version 4 header an LMDB record
+  // (whose length is known) written before its checkpoint moved to version 4 and not
+  // rewritten since. docs/state-format.md, "Version 3".
+  bool ended_as_v3(const state_bytes::Reader& r) const {
+    return version_ < 4 || (expected_key_.has_value() && r.left() == 0);
+  }
 
   Ledger& ledger_;
   bool have_header_ = false;
-  std::uint32_t version_ = StateCodec::kVersion;
+  std::uint32_t version_ = StateCodec::kVersion;  // the header's (decode: always current)
   std::uint64_t counts_[kStateTableCount] = {};
   std::uint64_t loaded_[kStateTableCount] = {};
   int table_ = -1;        // of the last record

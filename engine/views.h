@@ -37,6 +37,7 @@ struct LotView {
   TimeUs expires_at_us = kTimeNever;
   Origin origin = Origin::campaign;
   std::uint64_t origin_id = 0;  // campaign id (0: none) or order id
+  std::uint8_t reason = 0;      // the credit's reason (engine/reason.h); 0 for cashback
 
   friend bool operator==(const LotView&, const LotView&) = default;
 };
@@ -136,13 +137,20 @@ struct SellerStats {
 struct CampaignStats {
   Amount issued = 0;
   Amount spent = 0;
-  Amount expired = 0;  // including what a revoke expired
+  Amount expired = 0;  // by lapse: lots whose life ended (not what a revoke took)
   Amount refunded = 0;
   Amount reversed = 0;
-  Amount outstanding = 0;         // issued - spent + refunded - expired - reversed
-  std::uint64_t recipients = 0;   // credits under the campaign that created a lot
-  std::uint64_t spenders = 0;     // of those lots, how many were spent from
+  // issued - spent + refunded - expired - revoked_amount - reversed
+  Amount outstanding = 0;
+  std::uint64_t recipients = 0;   // buyers that received a lot of the campaign
+  std::uint64_t spenders = 0;     // of those, buyers that spent from one
   bool revoked = false;
+  Amount revoked_amount = 0;      // expired by the revoke (lots taken, pieces returning)
+  // The orders that spent bonuses of the campaign (captures and spends), each once, and
+  // the sum of their goods totals: the sales the campaign brought. Refunds do not
+  // subtract. Cost as a share of those sales: spent × 100 / sales_kopecks.
+  std::uint64_t sales_orders = 0;
+  Kopecks sales_kopecks = 0;
 
   friend bool operator==(const CampaignStats&, const CampaignStats&) = default;
 };

@@ -31,7 +31,8 @@ static_assert(kHeaderCrcAt + 4 == kHeaderBytes);
 }  // namespace
 
 bool is_known(std::uint16_t opcode) {
-  return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 37) || opcode == 40 ||
+  return (opcode >= 1 && opcode <= 13) || (opcode >= 32 && opcode <= 37) || opcode == 40 ||
+         opcode == 41 ||
          (opcode >= 64 && opcode <= 66) || opcode == 127;
 }
 
@@ -49,6 +50,7 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::reverse_accrual: return "reverse_accrual";
     case Opcode::revoke_campaign: return "revoke_campaign";
     case Opcode::set_policy: return "set_policy";
+    case Opcode::referral: return "referral";
     case Opcode::balance: return "balance";
     case Opcode::cart: return "cart";
     case Opcode::wallet: return "wallet";
@@ -56,6 +58,7 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::stats: return "stats";
     case Opcode::segment: return "segment";
     case Opcode::policy: return "policy";
+    case Opcode::report: return "report";
     case Opcode::admin: return "admin";
     case Opcode::ping: return "ping";
     case Opcode::hello: return "hello";

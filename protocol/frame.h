@@ -34,6 +34,7 @@ enum class Opcode : std::uint16_t {
   reverse_accrual = 10,
   revoke_campaign = 11,
   set_policy = 12,
+  referral = 13,  // ReferralBatch: credits a referrer and its friend under one id
   // Reads.
   balance = 32,
   cart = 33,
@@ -41,7 +42,8 @@ enum class Opcode : std::uint16_t {
   expiring = 35,
   stats = 36,
   segment = 37,  // a seller's buyers in a segment, paged (SegmentRequest / SegmentReply)
-  policy = 40,  // a seller's policy (PolicyRequest / PolicyReply)
+  policy = 40,   // a seller's policy (PolicyRequest / PolicyReply)
+  report = 41,   // ReportRequest / ReportReply: a seller's calendar month
   // Operations.
   admin = 64,
   ping = 65,   // empty body both ways
@@ -51,7 +53,7 @@ enum class Opcode : std::uint16_t {
 };
 
 inline bool is_write(Opcode op) {
-  return static_cast<std::uint16_t>(op) >= 1 && static_cast<std::uint16_t>(op) <= 12;
+  return static_cast<std::uint16_t>(op) >= 1 && static_cast<std::uint16_t>(op) <= 13;
 }
 bool is_known(std::uint16_t opcode);
 std::string_view opcode_name(Opcode op);

@@ -34,6 +34,7 @@ template <> inline constexpr const char* kIdentifier<wire::RefundBatch> = "RFNQ"
 template <> inline constexpr const char* kIdentifier<wire::ReverseAccrualBatch> = "RVAQ";
 template <> inline constexpr const char* kIdentifier<wire::RevokeCampaignBatch> = "RVCQ";
 template <> inline constexpr const char* kIdentifier<wire::SetPolicyBatch> = "POLQ";
+template <> inline constexpr const char* kIdentifier<wire::ReferralBatch> = "REFQ";
 template <> inline constexpr const char* kIdentifier<wire::WriteReply> = "WRTR";
 template <> inline constexpr const char* kIdentifier<wire::BalanceRequest> = "BALQ";
 template <> inline constexpr const char* kIdentifier<wire::BalanceReply> = "BALR";
@@ -49,6 +50,8 @@ template <> inline constexpr const char* kIdentifier<wire::PolicyRequest> = "PRD
 template <> inline constexpr const char* kIdentifier<wire::SegmentRequest> = "SEGQ";
 template <> inline constexpr const char* kIdentifier<wire::SegmentReply> = "SEGR";
 template <> inline constexpr const char* kIdentifier<wire::PolicyReply> = "PRDR";
+template <> inline constexpr const char* kIdentifier<wire::ReportRequest> = "REPQ";
+template <> inline constexpr const char* kIdentifier<wire::ReportReply> = "REPR";
 template <> inline constexpr const char* kIdentifier<wire::AdminRequest> = "ADMQ";
 template <> inline constexpr const char* kIdentifier<wire::AdminReply> = "ADMR";
 template <> inline constexpr const char* kIdentifier<wire::HelloRequest> = "HELQ";
@@ -247,6 +250,21 @@ SetPolicy from_wire(const wire::SetPolicy& w) {
                    .lot_life_us = w.lot_life_us()};
 }
 
+wire::Referral to_wire(const Referral& c) {
+  return wire::Referral(to_wire(c.id), c.seller, c.referrer, c.friend_buyer, c.referrer_amount,
+                        c.friend_amount, c.campaign, to_wire(c.life));
+}
+Referral from_wire(const wire::Referral& w) {
+  return Referral{.id = from_wire(w.id()),
+                  .seller = w.seller(),
+                  .referrer = w.referrer(),
+                  .friend_buyer = w.friend_(),
+                  .referrer_amount = w.referrer_amount(),
+                  .friend_amount = w.friend_amount(),
+                  .campaign = w.campaign(),
+                  .life = from_wire(w.life())};
+}
+
 wire::AccountKey to_wire(const AccountKey& k) { return wire::AccountKey(k.seller, k.buyer); }
 AccountKey from_wire(const wire::AccountKey& w) { return AccountKey{w.seller(), w.buyer()}; }
 
@@ -335,6 +353,10 @@ template <> struct WriteWire<SetPolicy> {
   using Struct = wire::SetPolicy;
   using Batch = wire::SetPolicyBatch;
 };
+template <> struct WriteWire<Referral> {
+  using Struct = wire::Referral;
+  using Batch = wire::ReferralBatch;
+};
 
 // A batch's side vector (AccrueBatch.prices, SetPolicyBatch.rates): absent, or aligned
 // and one per command.
@@ -405,8 +427,16 @@ Offset<wire::Account> create_account(FlatBufferBuilder& fbb, const AccountView& 
   if (!lots.empty()) lot_vector = structs<wire::LotEntry>(fbb, lots);
   const wire::AccountTier tier(a.tier, a.rate_bp, a.purchases_kopecks, a.next_tier_kopecks,
                                a.last_purchase_us);
+  Offset<flatbuffers::Vector<std::uint8_t>> reason_vector = 0;
+  const auto has_reason = [](const LotView& l) { return l.reason != 0; };
+  if (std::any_of(lots.begin(), lots.end(), has_reason)) {
+    std::uint8_t* reasons = nullptr;
+    reason_vector = fbb.CreateUninitializedVector(lots.size(), &reasons);
+    for (const LotView& l : lots) *reasons++ = l.reason;
+  }
   return wire::CreateAccount(fbb, a.seller, a.buyer, a.exists, a.available, a.held, a.pending,
-                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector, &tier);
+                             a.debt, a.next_expiry_us, a.next_expiry_amount, lot_vector, &tier,
+                             reason_vector);
 }
 
 AccountView account_view(const wire::Account& w) {
@@ -438,7 +468,12 @@ FrameError read_lots(const wire::Account& w, std::vector<LotView>& out) {
   for (const wire::LotEntry* l : *lots) {
     if (!valid(*l)) return FrameError::malformed_body;
   }
+  const std::size_t first = out.size();
   append(*lots, out);
+  if (const auto* reasons = w.lot_reasons()) {
+    if (reasons->size() != lots->size()) return FrameError::malformed_body;
+    for (flatbuffers::uoffset_t k = 0; k < reasons->size(); ++k) out[first + k].reason = reasons->Get(k);
+  }
   return FrameError::none;
 }
 
@@ -499,6 +534,7 @@ FrameError decode_write(Opcode opcode, Body body, std::uint32_t batch_commands_m
     case Opcode::revoke_campaign:
       return decode_batch<RevokeCampaign>(body, batch_commands_max, out);
     case Opcode::set_policy: return decode_batch<SetPolicy>(body, batch_commands_max, out);
+    case Opcode::referral: return decode_batch<Referral>(body, batch_commands_max, out);
     default: return FrameError::malformed_body;
   }
 }
@@ -579,6 +615,14 @@ FrameError decode_segment(Body body, std::uint32_t batch_commands_max, SegmentRe
 FrameError decode_policy(Body body, PolicyQuery& out) {
   return with_root<wire::PolicyRequest>(body, [&](const wire::PolicyRequest& r) {
     out.seller = r.seller();
+    return FrameError::none;
+  });
+}
+
+FrameError decode_report(Body body, ReportQuery& out) {
+  return with_root<wire::ReportRequest>(body, [&](const wire::ReportRequest& r) {
+    out.seller = r.seller();
+    out.month = r.month();
     return FrameError::none;
   });
 }
@@ -705,7 +749,16 @@ void encode_stats_reply(const CampaignStats& s, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreateStatsReply(fbb, s.issued, 0, s.spent, s.expired, s.refunded,
                                      s.reversed, 0, 0, 0, s.outstanding, s.recipients,
-                                     s.spenders, s.revoked));
+                                     s.spenders, s.revoked, s.revoked_amount, s.sales_orders,
+                                     s.sales_kopecks));
+}
+
+void encode_report_reply(SellerId seller, const MonthReport& m, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const auto credited = fbb.CreateVector(m.credited, MonthReport::kBuckets);
+  finish(fbb, wire::CreateReportReply(fbb, seller, m.month, m.accrued, m.confirmed, credited,
+                                      m.spent, m.refunded, m.reversed, m.expired, m.orders,
+                                      m.orders_goods_kopecks));
 }
 
 void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
@@ -788,6 +841,7 @@ template void encode_write(std::span<const Refund>, FlatBufferBuilder&);
 template void encode_write(std::span<const ReverseAccrual>, FlatBufferBuilder&);
 template void encode_write(std::span<const RevokeCampaign>, FlatBufferBuilder&);
 template void encode_write(std::span<const SetPolicy>, FlatBufferBuilder&);
+template void encode_write(std::span<const Referral>, FlatBufferBuilder&);
 
 void encode_balance(const BalanceQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
@@ -830,6 +884,11 @@ void encode_segment(const SegmentRequestQuery& q, FlatBufferBuilder& fbb) {
 void encode_policy(const PolicyQuery& query, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreatePolicyRequest(fbb, query.seller));
+}
+
+void encode_report(const ReportQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  finish(fbb, wire::CreateReportRequest(fbb, query.seller, query.month));
 }
 
 void encode_hello(const HelloQuery& query, FlatBufferBuilder& fbb) {
@@ -1015,10 +1074,35 @@ FrameError decode_stats_reply(Body body, SellerStats& out) {
   });
 }
 
+FrameError decode_report_reply(Body body, MonthReport& out) {
+  return with_root<wire::ReportReply>(body, [&](const wire::ReportReply& r) {
+    const auto* credited = r.credited();
+    if (credited == nullptr || credited->size() != MonthReport::kBuckets) {
+      return FrameError::malformed_body;
+    }
+    out = MonthReport{};
+    out.month = r.month();
+    out.accrued = r.accrued();
+    out.confirmed = r.confirmed();
+    for (flatbuffers::uoffset_t k = 0; k < MonthReport::kBuckets; ++k) {
+      out.credited[k] = credited->Get(k);
+    }
+    out.spent = r.spent();
+    out.refunded = r.refunded();
+    out.reversed = r.reversed();
+    out.expired = r.expired();
+    out.orders = r.orders();
+    out.orders_goods_kopecks = r.orders_goods_kopecks();
+    return FrameError::none;
+  });
+}
+
 FrameError decode_stats_reply(Body body, CampaignStats& out) {
   return with_root<wire::StatsReply>(body, [&](const wire::StatsReply& r) {
-    out = CampaignStats{r.issued(),      r.spent(),      r.expired(),  r.refunded(), r.reversed(),
-                        r.outstanding(), r.recipients(), r.spenders(), r.revoked()};
+    out = CampaignStats{r.issued(),         r.spent(),        r.expired(),
+                        r.refunded(),       r.reversed(),     r.outstanding(),
+                        r.recipients(),     r.spenders(),     r.revoked(),
+                        r.revoked_amount(), r.sales_orders(), r.sales_kopecks()};
     return FrameError::none;
   });
 }

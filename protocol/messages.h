@@ -32,6 +32,7 @@
 #include "engine/command.h"
 #include "engine/ledger_config.h"
 #include "engine/policy.h"
+#include "engine/month_report.h"
 #include "engine/result.h"
 #include "engine/views.h"
 #include "protocol/frame.h"
@@ -103,6 +104,12 @@ struct ExpiringQuery {
   std::uint32_t limit = 0;  // decoded as 1..batch_commands_max (0 or more: the maximum)
   ExpiringPosition from;
   friend bool operator==(const ExpiringQuery&, const ExpiringQuery&) = default;
+};
+
+struct ReportQuery {
+  SellerId seller = 0;
+  std::uint16_t month = 0;  // calendar_month index (engine/calendar.h)
+  friend bool operator==(const ReportQuery&, const ReportQuery&) = default;
 };
 
 struct StatsQuery {
@@ -257,6 +264,7 @@ struct ErrorInfo {
 // above 0, and unspent without a campaign.
 [[nodiscard]] FrameError decode_segment(Body body, std::uint32_t batch_commands_max,
                                         SegmentRequestQuery& out);
+[[nodiscard]] FrameError decode_report(Body body, ReportQuery& out);
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
@@ -278,6 +286,8 @@ void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuild
 void encode_policy_reply(SellerId seller, const Policy& policy,
                          flatbuffers::FlatBufferBuilder& fbb);
 void encode_segment_reply(const SegmentAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
+void encode_report_reply(SellerId seller, const MonthReport& report,
+                         flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello_reply(const HelloAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_error_reply(FrameError code, std::string_view message,
@@ -301,6 +311,7 @@ template <> inline constexpr Opcode kWriteOpcode<Refund> = Opcode::refund;
 template <> inline constexpr Opcode kWriteOpcode<ReverseAccrual> = Opcode::reverse_accrual;
 template <> inline constexpr Opcode kWriteOpcode<RevokeCampaign> = Opcode::revoke_campaign;
 template <> inline constexpr Opcode kWriteOpcode<SetPolicy> = Opcode::set_policy;
+template <> inline constexpr Opcode kWriteOpcode<Referral> = Opcode::referral;
 
 template <typename C>
 concept WriteCommand = kWriteOpcode<C> != Opcode::error;
@@ -315,6 +326,7 @@ void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder&
 void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_policy(const PolicyQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_segment(const SegmentRequestQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_report(const ReportQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
@@ -330,6 +342,8 @@ void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 // The same StatsReply read as the seller's or as a campaign's statistics.
 [[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
 [[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);
+// malformed_body unless `credited` has exactly MonthReport::kBuckets entries.
+[[nodiscard]] FrameError decode_report_reply(Body body, MonthReport& out);
 [[nodiscard]] FrameError decode_admin_reply(Body body, AdminStatus& out);
 // malformed_body also for more than kPolicyTiersMax tiers.
 [[nodiscard]] FrameError decode_policy_reply(Body body, PolicyAnswer& out);

@@ -141,6 +141,7 @@ void Checkpointer::run() {
   if (options_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     replicas_.push_back(std::make_unique<Ledger>(engine_));
+    replicas_.back()->set_partition(s, shard_count_);  // as its shard's (Shard)
   }
   if (store_.info().present) {
     for (std::uint32_t s = 0; s < shard_count_; ++s) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 
+#include "engine/saturating_add.h"
 #include "server/metrics.h"
 #include "server/log_limiter.h"
 #include "server/request_price.h"
@@ -135,6 +136,11 @@ void add(CampaignStats& into, const CampaignStats& s) {
   into.recipients += s.recipients;
   into.spenders += s.spenders;
   into.revoked = into.revoked || s.revoked;
+  into.revoked_amount += s.revoked_amount;
+  // An order lives on one shard: the shards' sales are apart and add up (saturating,
+  // as each shard's does).
+  into.sales_orders += s.sales_orders;
+  into.sales_kopecks = saturating_add(into.sales_kopecks, s.sales_kopecks);
 }
 
 // The request id of a frame built by make_frame (header bytes 16..23).
@@ -446,6 +452,7 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::stats: return handle_stats(h, body);
     case Opcode::policy: return handle_policy(h, body);
     case Opcode::segment: return handle_segment(h, body);
+    case Opcode::report: return handle_report(h, body);
     case Opcode::admin: return handle_admin(h, body);
     default: return handle_write(h, body);
   }
@@ -667,6 +674,26 @@ void Connection::handle_policy(const FrameHeader& h, Body body) {
     protocol::encode_policy_reply(query.seller, ledger.policy(query.seller), fbb);
     self->post_reply(reply_frame(Opcode::policy, rid, fbb));
   });
+}
+
+void Connection::handle_report(const FrameHeader& h, Body body) {
+  protocol::ReportQuery query;
+  if (FrameError e = protocol::decode_report(body, query); e != FrameError::none) {
+    return reply_error(h.request_id, e, "report request refused", true);
+  }
+  auto self = shared_from_this();
+  const std::uint64_t rid = h.request_id;
+  fan_out<MonthReport>(
+      server_,
+      [query](const Ledger& l, TimeUs) { return l.month_report(query.seller, query.month); },
+      [self, rid, query](std::vector<MonthReport>& parts) {
+        MonthReport total;
+        total.month = query.month;
+        for (const MonthReport& p : parts) total.add(p);
+        flatbuffers::FlatBufferBuilder fbb(512);
+        protocol::encode_report_reply(query.seller, total, fbb);
+        self->post_reply(reply_frame(Opcode::report, rid, fbb));
+      });
 }
 
 void Connection::handle_admin(const FrameHeader& h, Body body) {

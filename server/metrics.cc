@@ -93,6 +93,7 @@ bool read_histogram(protocol::Opcode op, Histogram& out) {
       out = Histogram::read_expiring;
       return true;
     case protocol::Opcode::stats:
+    case protocol::Opcode::report:  // a seller's month: a statistics read too
       out = Histogram::read_stats;
       return true;
     default:

@@ -14,8 +14,8 @@ namespace {
 constexpr std::array<std::string_view, kCommandKinds> kKindNames = {
     "credit",          "accrue",     "confirm_accrual", "cancel_accrual", "hold",
     "capture",         "release",    "spend",           "refund",         "reverse_accrual",
-    "revoke_campaign", "set_policy", "sweep",           "set_limits"};
-static_assert(std::variant_size_v<Command> == 14, "a new command kind needs its name here");
+    "revoke_campaign", "set_policy", "sweep",           "set_limits",     "referral"};
+static_assert(std::variant_size_v<Command> == 15, "a new command kind needs its name here");
 
 constexpr double kNsPerSecond = 1e9;
 

@@ -23,11 +23,12 @@ namespace bonus::server {
 
 // Encoded sizes, upper bounds (tests/server/request_price_test.cc checks them against
 // the encoder): one Account table in a BalanceReply or WalletReply (with its vtable, its
-// offset in the vector and a lots vector's length word), one LotEntry, one WriteResult
-// with its ExpiredResult, one CartEntry with its CartEarn, one ExpiringEntry, and a
-// reply's fixed part. (An Account with its AccountTier measures 108 bytes.)
-inline constexpr std::uint64_t kAccountEntryBytesMax = 128;
-inline constexpr std::uint64_t kLotEntryBytes = 32;
+// offset in the vector, a lots vector's and a lot reasons vector's length words and
+// padding), one LotEntry with its reason byte, one WriteResult with its ExpiredResult,
+// one CartEntry with its CartEarn, one ExpiringEntry, and a reply's fixed part. (An
+// Account with its AccountTier measures 108 bytes.)
+inline constexpr std::uint64_t kAccountEntryBytesMax = 160;
+inline constexpr std::uint64_t kLotEntryBytes = 33;
 inline constexpr std::uint64_t kWriteResultBytesMax = 32;
 inline constexpr std::uint64_t kCartEntryBytes = 48 + 32;
 inline constexpr std::uint64_t kExpiringEntryBytes = 24;

@@ -29,7 +29,7 @@ using protocol::Opcode;
 bool is_read(Opcode op) {
   return op == Opcode::balance || op == Opcode::cart || op == Opcode::wallet ||
          op == Opcode::expiring || op == Opcode::stats || op == Opcode::policy ||
-         op == Opcode::segment;
+         op == Opcode::segment || op == Opcode::report;
 }
 
 bool is_checkout_write(Opcode op) {
@@ -39,12 +39,12 @@ bool is_checkout_write(Opcode op) {
 
 bool is_batch_write(Opcode op) {
   return op == Opcode::credit || op == Opcode::accrue || op == Opcode::confirm_accrual ||
-         op == Opcode::cancel_accrual || op == Opcode::reverse_accrual;
+         op == Opcode::cancel_accrual || op == Opcode::reverse_accrual || op == Opcode::referral;
 }
 
 bool is_seller_admin(Opcode op) {
   return op == Opcode::set_policy || op == Opcode::revoke_campaign || op == Opcode::stats ||
-         op == Opcode::policy;
+         op == Opcode::policy || op == Opcode::report;
 }
 
 }  // namespace

@@ -49,8 +49,11 @@ Router::Route Router::route(const Command& command, TimeUs now, std::uint32_t fo
                              std::is_same_v<T, Refund>) {
           return Route{follow(holds_, c.order, now, forced)};
         } else {
+          // A referral names two buyers, maybe of two shards: every shard applies it and
+          // credits those it owns (Ledger::set_partition).
           static_assert(std::is_same_v<T, RevokeCampaign> || std::is_same_v<T, SetPolicy> ||
-                        std::is_same_v<T, Sweep> || std::is_same_v<T, SetLimits>);
+                        std::is_same_v<T, Sweep> || std::is_same_v<T, SetLimits> ||
+                        std::is_same_v<T, Referral>);
           return Route{kAllShards};
         }
       },

@@ -29,6 +29,7 @@
 #include "engine/command.h"
 #include "engine/hash.h"
 #include "engine/keyed_table.h"
+#include "engine/partition.h"
 #include "server/time_queue.h"
 
 namespace bonus::server {
@@ -61,9 +62,7 @@ class Router {
   // ledgers do), then the new bound and retention apply.
   void set_limits(std::uint64_t orders_max, TimeUs retention_us, TimeUs now);
 
-  std::uint32_t shard_of_buyer(BuyerId buyer) const {
-    return static_cast<std::uint32_t>(mix64(buyer) % shards_);
-  }
+  std::uint32_t shard_of_buyer(BuyerId buyer) const { return partition_of(buyer, shards_); }
   std::uint32_t shards() const { return shards_; }
 
   struct Route {

@@ -86,7 +86,7 @@ std::optional<std::string> Server::load_checkpoint() {
   }
 
   for (std::uint32_t s = 0; s < config_.shards; ++s) {
-    shards_.push_back(std::make_unique<Shard>(s, manifest_.initial, clock_));
+    shards_.push_back(std::make_unique<Shard>(s, config_.shards, manifest_.initial, clock_));
   }
   if (!info.present) return std::nullopt;
   std::vector<std::optional<std::string>> errors(config_.shards);

@@ -31,8 +31,12 @@ class Shard {
 
   static constexpr std::size_t kSliceCommands = 256;
 
-  Shard(std::uint32_t index, const EngineConfig& config, const LedgerClock& clock)
-      : index_(index), ledger_(config), clock_(clock) {}
+  // Shard `index` of `shards`: its ledger is that partition (Ledger::set_partition).
+  Shard(std::uint32_t index, std::uint32_t shards, const EngineConfig& config,
+        const LedgerClock& clock)
+      : index_(index), ledger_(config), clock_(clock) {
+    ledger_.set_partition(index, shards);
+  }
   ~Shard() { stop(); }
 
   // Before start(): apply a replayed command directly.

@@ -42,6 +42,9 @@ class Context {
   TimeUs time(std::string_view name) const;
   // --ttl as a duration, or "never" when `never_ok` (kTimeNever).
   TimeUs ttl(std::string_view name, bool never_ok) const;
+  // --reason: a reason's name (engine/reason.h) or a seller's own code 16..255;
+  // `absent` when the option is not given.
+  std::uint32_t reason(std::string_view name, std::uint32_t absent) const;
   // The write id: --id, or a fresh random one.
   Id128 write_id() const;
 

@@ -20,6 +20,7 @@ MailSpec mail_spec(const Context& c) {
   spec.campaign = c.number("campaign");
   if (spec.campaign == 0) throw UsageError("--campaign 0: a mailing needs a campaign id above 0");
   spec.amount = c.amount("amount");
+  spec.reason = c.reason("reason", spec.reason);
   if (c.has("ttl") == c.has("expires-at")) {
     throw UsageError("give one of --ttl or --expires-at");
   }

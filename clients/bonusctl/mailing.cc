@@ -63,6 +63,7 @@ bool Mailing::add(BuyerId buyer, std::uint64_t line) {
   credit.amount = spec_.amount;
   credit.campaign = spec_.campaign;
   credit.life = spec_.life;
+  credit.reason = spec_.reason;
   filling_->credits.push_back(credit);
   filling_->lines.push_back(line);
   if (filling_->credits.size() < options_.batch) return true;

@@ -31,6 +31,7 @@ struct MailSpec {
   CampaignId campaign = 0;  // not 0: it names the mailing in its ids
   Amount amount = 0;
   LotLife life;
+  std::uint32_t reason = 1;  // engine/reason.h: mailing
 };
 
 // hi = hash_pair(hash_pair(kMailIdTag, seller), campaign) (1 if that is 0), lo = buyer,

@@ -76,7 +76,23 @@ void declare_writes(CLI::App& app, Declarer& d) {
            "seller's policy");
   d.option(credit, "expires-at", "TIME", "Absolute expiry, ISO-8601 UTC (2026-12-01T00:00:00Z)");
   d.option(credit, "campaign", "ID", "Campaign id (default 0: none)");
+  d.option(credit, "reason", "REASON",
+           "Why: mailing, gift, apology, referral, manual, or a seller's own code 16..255 "
+           "(default none); kept on the lot, shown by balance");
   d.id(credit);
+
+  auto* referral = app.add_subcommand(
+      "referral", "Credit a buyer who brought a friend and the friend, under one id");
+  d.seller(referral);
+  d.option(referral, "referrer", "BUYER", "The buyer who brought the friend", true);
+  d.option(referral, "friend", "BUYER", "The new buyer", true);
+  d.amount(referral, "Bonuses for the referrer (and the friend unless --friend-amount)");
+  d.option(referral, "friend-amount", "N", "Bonuses for the friend (default: --amount)");
+  d.option(referral, "ttl", "DURATION", "Life of both lots (30d, ...; or never); default: the "
+           "seller's policy");
+  d.option(referral, "expires-at", "TIME", "Absolute expiry, ISO-8601 UTC");
+  d.option(referral, "campaign", "ID", "Campaign id (default 0: none)");
+  d.id(referral);
 
   auto* accrue = app.add_subcommand("accrue", "Accrue pending cashback for an order");
   d.order(accrue);
@@ -192,7 +208,13 @@ void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
 
   auto* stats = app.add_subcommand("stats", "A seller's or a campaign's statistics");
   d.seller(stats);
-  d.option(stats, "campaign", "ID", "A campaign's figures (recipients, spenders) instead");
+  d.option(stats, "campaign", "ID",
+           "A campaign's results instead (buyers reached and spending, revoked, the sales it "
+           "brought and its cost as a share of them)");
+  d.option(stats, "month", "YYYY-MM",
+           "The seller's report of a calendar month (Moscow time) instead: accrued, confirmed, "
+           "credited by reason, spent, refunded, reversed, expired, orders with bonuses and "
+           "their goods, the cost as a share of them; kept for 24 months");
 }
 
 void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {
@@ -211,6 +233,9 @@ void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {
   d.amount(mail, "Bonuses per buyer");
   d.option(mail, "ttl", "DURATION", "Life of the lots (24h, 3d, ...; or never)");
   d.option(mail, "expires-at", "TIME", "Or an absolute expiry, ISO-8601 UTC");
+  d.option(mail, "reason", "REASON",
+           "The credits' reason, as for credit (default mailing; part of each credit, so a "
+           "rerun must give the same)");
   d.option(mail, "buyers", "FILE",
            "One buyer id a line, or CSV with a buyer_id column; - for stdin. Bad lines are "
            "reported with their number and skipped",

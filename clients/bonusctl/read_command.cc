@@ -1,10 +1,12 @@
 // The reads and the admin commands: one request each (expiring: one per page), printed
 // as aligned text for people or JSON for scripts.
 #include <cstdio>
+#include <optional>
 
 #include "clients/bonusctl/context.h"
 #include "clients/bonusctl/json_writer.h"
 #include "clients/bonusctl/units.h"
+#include "engine/reason.h"
 
 namespace bonus::ctl {
 namespace {
@@ -41,11 +43,18 @@ void json_tier(JsonWriter& j, const AccountView& a) {
   j.end_object();
 }
 
+// A reason's name, "own" for a seller's own code (16..255).
+std::string reason_text(std::uint32_t reason) {
+  const std::string_view name = reason_name(reason);
+  return name.empty() ? "own" : std::string(name);
+}
+
 void json_lots(JsonWriter& j, const std::vector<LotView>& lots) {
   j.key("lots").begin_array();
   for (const LotView& lot : lots) {
     j.begin_object().field("amount", lot.amount).key("expires_at").time(lot.expires_at_us);
     j.field(lot.origin == LotView::Origin::order ? "order" : "campaign", lot.origin_id);
+    j.field("reason", std::uint64_t{lot.reason}).field("reason_name", reason_text(lot.reason));
     j.end_object();
   }
   j.end_array();
@@ -95,13 +104,17 @@ void print_balance(const Context& c, const protocol::BalanceEntry& e) {
     c.print(row("  last purchase  %s", format_time(a.last_purchase_us).c_str()));
   }
   if (e.lots.empty()) return;
-  c.print(row("  %10s  %-27s  %s", "lot amount", "expires at", "origin"));
+  c.print(row("  %10s  %-27s  %-20s  %s", "lot amount", "expires at", "origin", "reason"));
   for (const LotView& lot : e.lots) {
     const bool order = lot.origin == LotView::Origin::order;
-    c.print(row("  %10llu  %-27s  %s", u(lot.amount), when(lot.expires_at_us).c_str(),
+    const std::string reason = reason_name(lot.reason).empty()
+                                   ? "own " + std::to_string(lot.reason)
+                                   : std::string(reason_name(lot.reason));
+    c.print(row("  %10llu  %-27s  %-20s  %s", u(lot.amount), when(lot.expires_at_us).c_str(),
                 order                ? ("order " + std::to_string(lot.origin_id)).c_str()
                 : lot.origin_id == 0 ? "no campaign"
-                                     : ("campaign " + std::to_string(lot.origin_id)).c_str()));
+                                     : ("campaign " + std::to_string(lot.origin_id)).c_str(),
+                reason.c_str()));
   }
 }
 
@@ -279,13 +292,93 @@ int run_expiring(Context& context) {
   return kExitApplied;
 }
 
+namespace {
+
+// Spent bonuses (a rouble each) as basis points of a goods total; nullopt with none.
+std::optional<std::uint64_t> cost_bp_of(Amount spent, Kopecks goods_kopecks) {
+  if (goods_kopecks == 0) return std::nullopt;
+  __extension__ using U128 = unsigned __int128;
+  const U128 bp = static_cast<U128>(spent) * 1'000'000u / goods_kopecks;
+  return bp > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(bp);
+}
+
+void json_optional(JsonWriter& j, const char* name, std::optional<std::uint64_t> value) {
+  j.key(name);
+  if (value) {
+    j.value(*value);
+  } else {
+    j.null();
+  }
+}
+
+int run_month_report(Context& context, SellerId seller) {
+  if (context.has("campaign")) throw UsageError("give --campaign or --month, not both");
+  const std::string& text = context.text("month");
+  const auto month = parse_month(text);
+  if (!month) {
+    throw UsageError("--month " + text + ": want a calendar month like 2026-11 (1970-01 or later)");
+  }
+  client::Client* client = context.client();
+  if (client == nullptr) return kExitUnreachable;
+  const auto reply = client->month_report(seller, *month);
+  if (!reply.ok()) return report_unanswered(context, reply);
+  const MonthReport& m = reply.value;
+  Amount credited = 0;
+  for (Amount v : m.credited) credited += v;
+  const std::optional<std::uint64_t> cost_bp = cost_bp_of(m.spent, m.orders_goods_kopecks);
+  static constexpr const char* kBucketNames[MonthReport::kBuckets] = {
+      "none", "mailing", "gift", "apology", "referral", "manual", "own"};
+  if (context.json()) {
+    JsonWriter j;
+    j.begin_object().field("seller", seller).field("month", format_month(m.month));
+    j.field("accrued", m.accrued).field("confirmed", m.confirmed);
+    j.field("credited", credited).key("credited_by_reason").begin_object();
+    for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) j.field(kBucketNames[k], m.credited[k]);
+    j.end_object();
+    j.field("spent", m.spent).field("refunded", m.refunded).field("reversed", m.reversed);
+    j.field("expired", m.expired).field("orders", m.orders);
+    j.field("orders_goods_kopecks", m.orders_goods_kopecks);
+    json_optional(j, "cost_bp", cost_bp);
+    context.print(j.end_object().text());
+    return kExitApplied;
+  }
+  context.print(row("seller %llu, month %s", u(seller), format_month(m.month).c_str()));
+  const auto line = [&](const char* name, std::uint64_t v) {
+    context.print(row("  %-20s %14llu", name, u(v)));
+  };
+  line("accrued", m.accrued);
+  line("confirmed", m.confirmed);
+  line("credited", credited);
+  for (std::uint32_t k = 0; k < MonthReport::kBuckets; ++k) {
+    if (m.credited[k] > 0) line(("  " + std::string(kBucketNames[k])).c_str(), m.credited[k]);
+  }
+  line("spent", m.spent);
+  line("refunded", m.refunded);
+  line("reversed", m.reversed);
+  line("expired", m.expired);
+  line("orders with bonuses", m.orders);
+  context.print(row("  %-20s %14s", "their goods", format_money(m.orders_goods_kopecks).c_str()));
+  if (cost_bp) {
+    context.print(row("  %-20s %13.2f%% of those orders' goods", "cost",
+                      static_cast<double>(*cost_bp) / 100.0));
+  }
+  return kExitApplied;
+}
+
+}  // namespace
+
 int run_stats(Context& context) {
   const SellerId seller = context.number("seller");
+  if (context.has("month")) return run_month_report(context, seller);
   const CampaignId campaign = context.maybe_number("campaign").value_or(0);
   client::Client* client = context.client();
   if (client == nullptr) return kExitUnreachable;
   std::vector<std::pair<std::string_view, std::uint64_t>> figures;
   bool revoked = false;
+  // Campaigns: the share of recipients that spent, and the cost (spent bonuses, one
+  // rouble each) as a share of the sales, both in basis points; nullopt when undefined.
+  std::optional<std::uint64_t> spender_share_bp;
+  std::optional<std::uint64_t> cost_bp;
   if (campaign == 0) {
     const auto reply = client->seller_stats(seller);
     if (!reply.ok()) return report_unanswered(context, reply);
@@ -299,18 +392,31 @@ int run_stats(Context& context) {
     const auto reply = client->campaign_stats(seller, campaign);
     if (!reply.ok()) return report_unanswered(context, reply);
     const CampaignStats& s = reply.value;
-    figures = {{"issued", s.issued},         {"spent", s.spent},
-               {"expired", s.expired},       {"refunded", s.refunded},
-               {"reversed", s.reversed},     {"outstanding", s.outstanding},
-               {"recipients", s.recipients}, {"spenders", s.spenders}};
+    figures = {{"issued", s.issued},
+               {"spent", s.spent},
+               {"expired", s.expired},
+               {"revoked_amount", s.revoked_amount},
+               {"refunded", s.refunded},
+               {"reversed", s.reversed},
+               {"outstanding", s.outstanding},
+               {"recipients", s.recipients},
+               {"spenders", s.spenders},
+               {"sales_orders", s.sales_orders},
+               {"sales_kopecks", s.sales_kopecks}};
     revoked = s.revoked;
+    if (s.recipients > 0) spender_share_bp = s.spenders * 10'000 / s.recipients;
+    cost_bp = cost_bp_of(s.spent, s.sales_kopecks);
   }
   if (context.json()) {
     JsonWriter j;
     j.begin_object().field("seller", seller);
     if (campaign != 0) j.field("campaign", campaign);
     for (const auto& [name, value] : figures) j.field(name, value);
-    if (campaign != 0) j.field("revoked", revoked);
+    if (campaign != 0) {
+      j.field("revoked", revoked);
+      json_optional(j, "spender_share_bp", spender_share_bp);
+      json_optional(j, "cost_bp", cost_bp);
+    }
     context.print(j.end_object().text());
     return kExitApplied;
   }
@@ -318,12 +424,15 @@ int run_stats(Context& context) {
                               : row("seller %llu, campaign %llu%s", u(seller), u(campaign),
                                     revoked ? " (revoked)" : ""));
   for (const auto& [name, value] : figures) {
-    context.print(row("  %-12s %14llu", std::string(name).c_str(), u(value)));
+    context.print(row("  %-14s %14llu", std::string(name).c_str(), u(value)));
   }
-  if (campaign != 0 && figures[6].second > 0) {
-    context.print(row(
-        "  %-12s %13.1f%%", "used by",
-        100.0 * static_cast<double>(figures[7].second) / static_cast<double>(figures[6].second)));
+  if (spender_share_bp) {
+    context.print(row("  %-14s %11.2f%% of recipients", "spent by",
+                      static_cast<double>(*spender_share_bp) / 100.0));
+  }
+  if (cost_bp) {
+    context.print(row("  %-14s %11.2f%% of the sales", "cost",
+                      static_cast<double>(*cost_bp) / 100.0));
   }
   return kExitApplied;
 }

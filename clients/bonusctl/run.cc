@@ -7,6 +7,7 @@
 
 #include "clients/bonusctl/context.h"
 #include "clients/bonusctl/units.h"
+#include "engine/reason.h"
 
 namespace bonus::ctl {
 namespace {
@@ -87,6 +88,18 @@ TimeUs Context::ttl(std::string_view name, bool never_ok) const {
                              : "want a duration like 24h, 3d or 365d");
   }
   return *d;
+}
+
+std::uint32_t Context::reason(std::string_view name, std::uint32_t absent) const {
+  if (!has(name)) return absent;
+  const std::string& value = text(name);
+  const auto r = parse_reason(value);
+  if (!r) {
+    throw bad_value(name, value,
+                    "want none, mailing, gift, apology, referral, manual, or a seller's own "
+                    "code 16..255");
+  }
+  return *r;
 }
 
 Id128 Context::write_id() const {
@@ -207,6 +220,7 @@ int run(const Invocation& invocation) {
       {"refund", run_write},
       {"reverse-accrual", run_write},
       {"revoke-campaign", run_write},
+      {"referral", run_write},
       {"policy", run_policy},
       {"balance", run_balance},
       {"wallet", run_wallet},

@@ -247,4 +247,20 @@ std::string format_duration(TimeUs us) {
   return std::to_string(us) + "us";
 }
 
+std::optional<std::uint16_t> parse_month(std::string_view text) {
+  if (text.size() != 7 || text[4] != '-') return std::nullopt;
+  const auto year = parse_u64(text.substr(0, 4));
+  const auto month = parse_u64(text.substr(5, 2));
+  if (!year || !month || *year < 1970 || *month < 1 || *month > 12) return std::nullopt;
+  const std::uint64_t index = (*year - 1970) * 12 + (*month - 1);
+  if (index > UINT16_MAX) return std::nullopt;
+  return static_cast<std::uint16_t>(index);
+}
+
+std::string format_month(std::uint16_t month) {
+  char text[16];
+  std::snprintf(text, sizeof(text), "%04u-%02u", 1970u + month / 12u, month % 12u + 1u);
+  return text;
+}
+
 }  // namespace bonus::ctl

@@ -41,6 +41,12 @@ std::optional<std::uint32_t> parse_rate_bp(std::string_view text);
 // ("...00.5Z") and "+00:00" instead of "Z". Microseconds since the epoch, 1970..2261.
 std::optional<TimeUs> parse_time(std::string_view text);
 
+// A calendar month "2026-11" (YYYY-MM, 1970-01 .. 7431-12) as months since 1970-01, the
+// engine's calendar_month index: "2026-11" is 682.
+std::optional<std::uint16_t> parse_month(std::string_view text);
+// The inverse: 682 is "2026-11".
+std::string format_month(std::uint16_t month);
+
 // A write id: 1..32 hex digits (an optional 0x), zero-padded on the left; not all zero.
 std::optional<Id128> parse_id(std::string_view text);
 

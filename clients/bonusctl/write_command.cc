@@ -1,4 +1,4 @@
-// The twelve writes: build the engine command from the options, send it once, print
+// The thirteen writes: build the engine command from the options, send it once, print
 // the result as a line for people or one JSON object.
 #include <algorithm>
 #include <cstdio>
@@ -111,7 +111,8 @@ Built build(const Context& c, Id128 id) {
   const auto amount_or_all = [&c] { return c.has("amount") ? c.amount("amount") : kAmountAll; };
   if (name == "credit") {
     return {Credit{id, c.number("seller"), c.number("buyer"), c.amount("amount"),
-                   c.maybe_number("campaign").value_or(0), credit_life(c), 0, 0},
+                   c.maybe_number("campaign").value_or(0), credit_life(c),
+                   c.reason("reason", 0), 0},
             {"credited", "debt_repaid", true}};
   }
   if (name == "accrue") {
@@ -157,6 +158,14 @@ Built build(const Context& c, Id128 id) {
   }
   if (name == "reverse-accrual") {
     return {ReverseAccrual{id, c.number("order")}, {"reversed", "debt", false}};
+  }
+  if (name == "referral") {
+    const LotLife life = credit_life(c);
+    const Amount amount = c.amount("amount");
+    return {Referral{id, c.number("seller"), c.number("referrer"), c.number("friend"), amount,
+                     c.has("friend-amount") ? c.amount("friend-amount") : amount,
+                     c.maybe_number("campaign").value_or(0), life},
+            {"referrer_credited", "friend_credited", true}};
   }
   if (name == "revoke-campaign") {
     return {RevokeCampaign{id, c.number("seller"), c.number("campaign")}, {"expired", "", false}};

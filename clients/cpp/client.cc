@@ -96,7 +96,8 @@ using SingleQueues =
     std::tuple<SingleQueue<Credit>, SingleQueue<Accrue>, SingleQueue<ConfirmAccrual>,
                SingleQueue<CancelAccrual>, SingleQueue<Hold>, SingleQueue<Capture>,
                SingleQueue<Release>, SingleQueue<Spend>, SingleQueue<Refund>,
-               SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>>;
+               SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>,
+               SingleQueue<Referral>>;
 
 std::string endpoint_name(const ClientOptions& o) {
   return o.host + ":" + std::to_string(o.port);
@@ -184,7 +185,7 @@ struct Client::Impl {
   SingleQueues singles;
   bool flush_posted = false;
   // Frames of single writes in flight, by opcode; I/O thread (read under the mutex there).
-  std::array<std::uint32_t, 13> single_frames{};
+  std::array<std::uint32_t, static_cast<std::size_t>(Opcode::referral) + 1> single_frames{};  // 1..13
 
   // I/O thread.
   struct Pending {
@@ -1067,6 +1068,17 @@ Reply<Policy> Client::policy(SellerId seller) {
                              out = answer.policy;
                              return e;
                            })
+      .get();
+}
+
+Reply<MonthReport> Client::month_report(SellerId seller, std::uint16_t month) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(64);
+  protocol::encode_report(protocol::ReportQuery{seller, month}, fbb);
+  return impl_
+      ->call_async<MonthReport>(
+          Opcode::report, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+          [](Body body, MonthReport& out) { return protocol::decode_report_reply(body, out); })
       .get();
 }
 

@@ -205,6 +205,9 @@ class Client {
   // The seller's policy as it is: caps, lot life, rate and tiers (the defaults for a
   // seller that never set one).
   Reply<Policy> policy(SellerId seller);
+  // The seller's calendar month `month` (months since 1970-01, marketplace calendar;
+  // engine/calendar.h): its flows summed over the shards.
+  Reply<MonthReport> month_report(SellerId seller, std::uint16_t month);
   Reply<protocol::AdminStatus> admin(protocol::AdminAction action, TimeUs clock_advance_us = 0);
   // Journals `command` and has every shard apply it (admin set_limits); the reply's
   // limits_code is the command's result, `limits` the limits after it.

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "clients/bonusctl/mailing.h"
 #include "clients/bonusctl/units.h"
 #include "clients/cpp/client.h"
+#include "engine/partition.h"
 #include "tests/clients/run_bonusctl.h"
 #include "tests/server/bonusd_process.h"
 
@@ -672,7 +674,7 @@ TEST_F(Bonusctl, StatsOfASellerAndOfACampaign) {
   EXPECT_EQ(json(r.out, "revoked"), "false");
   r = ctl({"stats", "--seller", "109", "--campaign", "4"});
   EXPECT_RAN(r, 0);
-  EXPECT_NE(r.out.find("50.0%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("50.00% of recipients"), std::string::npos) << r.out;
 
   r = ctl({"--json", "revoke-campaign", "--seller", "109", "--campaign", "4"});
   EXPECT_RAN(r, 0);
@@ -683,7 +685,182 @@ TEST_F(Bonusctl, StatsOfASellerAndOfACampaign) {
   r = ctl({"stats", "--seller", "109", "--campaign", "4"});
   EXPECT_NE(r.out.find("(revoked)"), std::string::npos) << r.out;
   r = ctl({"stats", "--seller", "109"});
-  EXPECT_NE(r.out.find("expired                 500"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("expired                   500"), std::string::npos) << r.out;
+}
+
+// Campaign results: what the revoke took apart from what lapsed, the sales the campaign
+// brought (each spending order's goods total once) and the cost as a share of them.
+TEST_F(Bonusctl, CampaignResultsCountSalesAndTellRevokedFromLapsed) {
+  for (const char* buyer : {"1", "2", "3", "4"}) {
+    ASSERT_EQ(ctl({"credit", "--seller", "131", "--buyer", buyer, "--amount", "100",
+                   "--campaign", "6", "--reason", "mailing"})
+                  .code,
+              0);
+  }
+  // Two orders spend from the campaign: 1990 and 510 roubles of goods.
+  ASSERT_EQ(ctl({"spend", "--order", "31", "--seller", "131", "--buyer", "1", "--amount", "100",
+                 "--goods-total", "1990"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"hold", "--order", "32", "--seller", "131", "--buyer", "2", "--amount", "50",
+                 "--goods-total", "510"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"capture", "--order", "32", "--amount", "25"}).code, 0);
+  ASSERT_EQ(ctl({"refund", "--order", "31", "--amount", "40"}).code, 0);  // does not subtract
+  Ran r = ctl({"--json", "revoke-campaign", "--seller", "131", "--campaign", "6"});
+  EXPECT_RAN(r, 0);
+  r = ctl({"--json", "stats", "--seller", "131", "--campaign", "6"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "issued"), "400");
+  EXPECT_EQ(json(r.out, "spent"), "125");
+  EXPECT_EQ(json(r.out, "refunded"), "40");
+  EXPECT_EQ(json(r.out, "expired"), "0");
+  EXPECT_EQ(json(r.out, "revoked_amount"), "315");
+  EXPECT_EQ(json(r.out, "recipients"), "4");
+  EXPECT_EQ(json(r.out, "spenders"), "2");
+  EXPECT_EQ(json(r.out, "spender_share_bp"), "5000");
+  EXPECT_EQ(json(r.out, "sales_orders"), "2");
+  EXPECT_EQ(json(r.out, "sales_kopecks"), "250000");
+  EXPECT_EQ(json(r.out, "cost_bp"), "500");  // 125 of 2500 roubles
+  r = ctl({"stats", "--seller", "131", "--campaign", "6"});
+  EXPECT_NE(r.out.find("5.00% of the sales"), std::string::npos) << r.out;
+  r = ctl({"--json", "stats", "--seller", "131", "--campaign", "7"});  // nothing yet
+  EXPECT_EQ(json(r.out, "cost_bp"), "null");
+  EXPECT_EQ(json(r.out, "spender_share_bp"), "null");
+}
+
+// A seller's month, through the shards and through a restart from the checkpoint (the
+// reports and the lots' reasons are state): credited by reason, accrued and confirmed,
+// spent with its orders' goods, refunded, and the cost as a share of those goods.
+TEST(BonusctlMonthReport, SumsTheShardsAndSurvivesARestart) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--shards", "2"})) << server.log();
+  auto at = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", "127.0.0.1:" + std::to_string(server.port())});
+    return Ctl(args, "/dev/null").finish();
+  };
+  for (int b = 1; b <= 6; ++b) {  // buyers on both shards
+    ASSERT_EQ(at({"credit", "--seller", "141", "--buyer", std::to_string(b), "--amount", "100",
+                  "--reason", b % 2 == 0 ? "gift" : "apology"})
+                  .code,
+              0);
+  }
+  ASSERT_EQ(at({"credit", "--seller", "141", "--buyer", "7", "--amount", "25", "--reason", "99"})
+                .code,
+            0);
+  ASSERT_EQ(at({"accrue", "--order", "41", "--seller", "141", "--buyer", "8", "--amount", "60"})
+                .code,
+            0);
+  ASSERT_EQ(at({"confirm", "--order", "41"}).code, 0);
+  ASSERT_EQ(at({"accrue", "--order", "42", "--seller", "141", "--buyer", "9", "--amount", "15"})
+                .code,
+            0);
+  ASSERT_EQ(at({"spend", "--order", "43", "--seller", "141", "--buyer", "1", "--amount", "50",
+                "--goods-total", "1000"})
+                .code,
+            0);
+  ASSERT_EQ(at({"spend", "--order", "44", "--seller", "141", "--buyer", "2", "--amount", "50",
+                "--goods-total", "1500"})
+                .code,
+            0);
+  ASSERT_EQ(at({"refund", "--order", "44", "--amount", "10"}).code, 0);
+  ASSERT_EQ(at({"admin", "checkpoint"}).code, 0);
+  ASSERT_EQ(server.stop(), 0);
+  ASSERT_TRUE(server.start({"--shards", "2"})) << server.log();
+
+  // The ledger's month (Moscow time) of a write made now.
+  const std::time_t moscow = std::time(nullptr) + 3 * 3600;
+  std::tm tm{};
+  gmtime_r(&moscow, &tm);
+  char month[16];
+  std::strftime(month, sizeof(month), "%Y-%m", &tm);
+  const Ran r = at({"--json", "stats", "--seller", "141", "--month", month});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "month"), month);
+  EXPECT_EQ(json(r.out, "credited"), "625");
+  EXPECT_NE(r.out.find("\"credited_by_reason\": {\"none\": 0, \"mailing\": 0, \"gift\": 300, "
+                       "\"apology\": 300, \"referral\": 0, \"manual\": 0, \"own\": 25}"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(json(r.out, "accrued"), "75");
+  EXPECT_EQ(json(r.out, "confirmed"), "60");
+  EXPECT_EQ(json(r.out, "spent"), "100");
+  EXPECT_EQ(json(r.out, "refunded"), "10");
+  EXPECT_EQ(json(r.out, "orders"), "2");
+  EXPECT_EQ(json(r.out, "orders_goods_kopecks"), "250000");
+  EXPECT_EQ(json(r.out, "cost_bp"), "400");  // 100 of 2500 roubles
+  const Ran lots = at({"--json", "balance", "--seller", "141", "--buyer", "7"});
+  EXPECT_NE(lots.out.find("\"reason\": 99"), std::string::npos) << lots.out;
+  const Ran empty = at({"--json", "stats", "--seller", "141", "--month", "2001-01"});
+  EXPECT_EQ(json(empty.out, "credited"), "0");
+  EXPECT_EQ(json(empty.out, "cost_bp"), "null");
+  EXPECT_RAN(at({"stats", "--seller", "141", "--month", "2026-1"}), 2);
+  EXPECT_RAN(at({"stats", "--seller", "141", "--month", "2026-11", "--campaign", "3"}), 2);
+}
+
+// A referral credits the referrer and the friend (on two shards here) under one id; a
+// retry with the id is a repeat for both; referrer == friend is invalid_referral.
+TEST_F(Bonusctl, ReferralCreditsBothOnceAcrossShards) {
+  // Two buyers of the two shards (the router's partition_of).
+  BuyerId friend_buyer = 2;
+  while (partition_of(friend_buyer, 2) == partition_of(1, 2)) ++friend_buyer;
+  const std::vector<std::string> referral = {
+      "--json", "referral", "--seller", "151", "--referrer", "1", "--friend",
+      std::to_string(friend_buyer), "--amount", "300", "--friend-amount", "100", "--ttl", "30d",
+      "--id", "5151"};
+  Ran r = ctl(referral);
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "referrer_credited"), "300");
+  EXPECT_EQ(json(r.out, "friend_credited"), "100");
+  EXPECT_EQ(json(r.out, "repeat"), "false");
+  r = ctl(referral);
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "repeat"), "true");
+  EXPECT_EQ(json(r.out, "friend_credited"), "100");
+  r = ctl({"--json", "balance", "--seller", "151", "--buyer", std::to_string(friend_buyer)});
+  EXPECT_EQ(json(r.out, "available"), "100");
+  EXPECT_NE(r.out.find("\"reason_name\": \"referral\""), std::string::npos) << r.out;
+  r = ctl({"--json", "balance", "--seller", "151", "--buyer", "1"});
+  EXPECT_EQ(json(r.out, "available"), "300");
+  r = ctl({"--json", "referral", "--seller", "151", "--referrer", "3", "--friend", "3",
+           "--amount", "300"});
+  EXPECT_RAN(r, 1);
+  EXPECT_EQ(json(r.out, "result"), "invalid_referral");
+  EXPECT_RAN(ctl({"referral", "--seller", "151", "--referrer", "3", "--amount", "300"}), 2);
+}
+
+// A credit's reason is kept on its lot and shown by balance; a reserved or unknown
+// reason is a usage error before anything is sent.
+TEST_F(Bonusctl, CreditReasonIsShownByBalance) {
+  ASSERT_EQ(ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "10", "--ttl", "1d",
+                 "--reason", "apology"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "20", "--ttl", "2d",
+                 "--reason", "200"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "30", "--ttl", "3d"})
+                .code,
+            0);
+  Ran r = ctl({"--json", "balance", "--seller", "132", "--buyer", "1"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("\"amount\": 10, \"expires_at\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 3, \"reason_name\": \"apology\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 200, \"reason_name\": \"own\""), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 0, \"reason_name\": \"none\""), std::string::npos)
+      << r.out;
+  r = ctl({"balance", "--seller", "132", "--buyer", "1"});
+  EXPECT_NE(r.out.find("apology"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("own 200"), std::string::npos) << r.out;
+  for (const char* bad : {"7", "256", "thanks"}) {
+    r = ctl({"credit", "--seller", "132", "--buyer", "1", "--amount", "5", "--reason", bad});
+    EXPECT_RAN(r, 2);
+    EXPECT_NE(r.err.find("--reason"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(Bonusctl, AdminStatusAuditAndCheckpoint) {

@@ -13,11 +13,13 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/code.h"
 #include "engine/command.h"
 #include "engine/ledger_config.h"
 #include "engine/limits.h"
 #include "engine/lot_life.h"
+#include "engine/partition.h"
 #include "engine/policy.h"
 #include "engine/result.h"
 #include "engine/views.h"
@@ -986,7 +988,8 @@ TEST_F(LedgerTest, RevokeCampaign_ExpiresItsLotsIncludingExpiredOnes) {
   EXPECT_EQ(amounts(S2, B1), std::vector<Amount>{40});
   const CampaignStats c = cstats(S1, 7);
   EXPECT_EQ(c.issued, 170u);
-  EXPECT_EQ(c.expired, 170u);
+  EXPECT_EQ(c.expired, 20u);          // the lot past its life had lapsed
+  EXPECT_EQ(c.revoked_amount, 150u);  // the live ones were revoked
   EXPECT_EQ(c.outstanding, 0u);
   EXPECT_EQ(c.recipients, 2u);  // B1 (two lots) and B2
   EXPECT_TRUE(c.revoked);
@@ -1018,9 +1021,10 @@ TEST_F(LedgerTest, RevokeCampaign_HeldFragmentsExpireWhenReleased) {
   EXPECT_EQ(run(release(1)), ok_expired(80, 0, 80));
   EXPECT_EQ(bal(S1, B1).held, 0u);
   EXPECT_EQ(bal(S1, B1).available, 50u);
-  EXPECT_EQ(cstats(S1, 7).expired, 100u);
+  EXPECT_EQ(cstats(S1, 7).expired, 0u);
+  EXPECT_EQ(cstats(S1, 7).revoked_amount, 100u);  // 20 taken, 80 returning after
   EXPECT_EQ(cstats(S1, 7).outstanding, 0u);
-  EXPECT_EQ(stats(S1).expired, 100u);
+  EXPECT_EQ(stats(S1).expired, 100u);  // the seller's expired counts both
   EXPECT_EQ(stats(S1).outstanding, 50u);
 }
 
@@ -1030,11 +1034,12 @@ TEST_F(LedgerTest, RevokeCampaign_CaptureSpendsHeldFragmentsButRefundExpires) {
   EXPECT_EQ(run(revoke(S1, 7)), ok(0));
   EXPECT_EQ(run(capture(1, 30)), ok_expired(30, 70, 70));  // the released 70 expires at once
   EXPECT_EQ(cstats(S1, 7).spent, 30u);
-  EXPECT_EQ(cstats(S1, 7).expired, 70u);
+  EXPECT_EQ(cstats(S1, 7).revoked_amount, 70u);
   EXPECT_EQ(run(refund(1)), ok_expired(30, 0, 30));  // back into a revoked campaign: expires too
   const CampaignStats c = cstats(S1, 7);
   EXPECT_EQ(c.refunded, 30u);
-  EXPECT_EQ(c.expired, 100u);
+  EXPECT_EQ(c.expired, 0u);
+  EXPECT_EQ(c.revoked_amount, 100u);
   EXPECT_EQ(c.outstanding, 0u);
   EXPECT_EQ(bal(S1, B1).available, 0u);
   EXPECT_EQ(bal(S1, B1).held, 0u);
@@ -2141,6 +2146,265 @@ TEST_F(LedgerTest, Segment_UnspentListsRecipientsWhoSpentNone) {
   EXPECT_TRUE(page.done);
   EXPECT_TRUE(ledger_->segment({S1, SegmentKind::unspent, 8, 0}, {}, 2, now_).buyers.empty());
   EXPECT_TRUE(ledger_->segment({S1, SegmentKind::unspent, 9, 0}, {77}, 2, now_).done);  // past the end
+}
+
+// ---------------------------------------------------------------------------------------
+// Reasons and campaign results (issue 12)
+
+namespace reasons {
+
+Credit with_reason(Credit c, std::uint32_t reason) {
+  c.reason = reason;
+  return c;
+}
+
+}  // namespace reasons
+
+TEST_F(LedgerTest, Credit_KeepsItsReasonOnTheLot) {
+  using reasons::with_reason;
+  ASSERT_EQ(run(with_reason(credit(S1, B1, 10, LotLife::ttl_of(kUsPerDay)), 3)), ok(10));
+  ASSERT_EQ(run(with_reason(credit(S1, B1, 20, LotLife::ttl_of(2 * kUsPerDay)), 200)), ok(20));
+  ASSERT_EQ(run(accrue(1, S1, B1, 30, LotLife::ttl_of(3 * kUsPerDay))), ok(30));
+  ASSERT_EQ(run(confirm(1)), ok(30));
+  const std::vector<LotView> l = lots(S1, B1);
+  ASSERT_EQ(l.size(), 3u);
+  EXPECT_EQ(l[0].reason, 3);    // apology
+  EXPECT_EQ(l[1].reason, 200);  // a seller's own code
+  EXPECT_EQ(l[2].reason, 0);    // cashback has no reason
+  EXPECT_EQ(l[2].origin, LotView::Origin::order);
+}
+
+TEST_F(LedgerTest, Credit_RejectsReservedAndOutOfRangeReasons) {
+  using reasons::with_reason;
+  for (const std::uint32_t bad : {6u, 10u, 15u, 256u, 0xFFFF'FFFFu}) {
+    EXPECT_EQ(code(with_reason(credit(S1, B1, 10), bad)), Code::invalid_reason) << bad;
+  }
+  EXPECT_FALSE(bal(S1, B1).exists);  // a rejected credit creates no account
+  // The amount is checked first.
+  EXPECT_EQ(code(with_reason(credit(S1, B1, 0), 7)), Code::zero_amount);
+  for (const std::uint32_t good : {0u, 1u, 5u, 16u, 255u}) {
+    EXPECT_EQ(run(with_reason(credit(S1, B1, 1), good)), ok(1)) << good;
+  }
+}
+
+// A lot taken by a hold and recreated by its release keeps its reason.
+TEST_F(LedgerTest, Credit_ReasonComesBackWithTheReturnedPiece) {
+  ASSERT_EQ(run(reasons::with_reason(credit(S1, B1, 100), 2)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 100)), ok(100));
+  EXPECT_TRUE(lots(S1, B1).empty());
+  ASSERT_EQ(run(release(1)), ok(100));
+  ASSERT_EQ(lots(S1, B1).size(), 1u);
+  EXPECT_EQ(lots(S1, B1)[0].reason, 2);
+  ASSERT_EQ(run(spend(2, S1, B1, 40)), ok(40));
+  ASSERT_EQ(run(refund(2)), ok(40));
+  EXPECT_EQ(lots(S1, B1)[0].reason, 2);
+  EXPECT_EQ(lots(S1, B1)[0].amount, 100u);
+}
+
+// The goods total of an order that spent a campaign's bonuses counts once for that
+// campaign, however many of its lots the order spent from; a refund does not subtract it,
+// and a hold released (not captured) counts nothing.
+TEST_F(LedgerTest, CampaignStats_SalesCountEachSpendingOrderOnce) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerDay), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(2 * kUsPerDay), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(3 * kUsPerDay), 8)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(4 * kUsPerDay))), ok(100));
+  ASSERT_EQ(run(spend(1, S1, B1, 250, 50'000'00)), ok(250));  // 7, 7, then 50 of 8
+  EXPECT_EQ(cstats(S1, 7).sales_orders, 1u);
+  EXPECT_EQ(cstats(S1, 7).sales_kopecks, 50'000'00u);
+  EXPECT_EQ(cstats(S1, 8).sales_orders, 1u);
+  EXPECT_EQ(cstats(S1, 8).sales_kopecks, 50'000'00u);
+
+  ASSERT_EQ(run(hold(2, S1, B1, 30, 10'000'00)), ok(30));
+  ASSERT_EQ(run(release(2)), ok(30));
+  EXPECT_EQ(cstats(S1, 8).sales_orders, 1u);  // released: no sale
+  ASSERT_EQ(run(hold(3, S1, B1, 60, 20'000'00)), ok(60));  // 50 of 8, 10 of no campaign
+  ASSERT_EQ(run(capture(3, 20)), ok(20, 40));               // spends 20 of 8
+  EXPECT_EQ(cstats(S1, 8).sales_orders, 2u);
+  EXPECT_EQ(cstats(S1, 8).sales_kopecks, 70'000'00u);
+  EXPECT_EQ(cstats(S1, 7).sales_orders, 1u);
+
+  ASSERT_EQ(run(refund(1)), ok(250));
+  EXPECT_EQ(cstats(S1, 7).sales_kopecks, 50'000'00u);  // a refund does not subtract
+  EXPECT_EQ(cstats(S1, 7).spent, 200u);
+  EXPECT_EQ(cstats(S1, 7).refunded, 200u);
+}
+
+// What a revoke takes is `revoked_amount`; what lapsed is `expired`; the seller's
+// `expired` counts both.
+TEST_F(LedgerTest, CampaignStats_SeparatesRevokedFromLapsed) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerMinute), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B2, 60, LotLife::ttl_of(kUsPerDay), 7)), ok(60));
+  advance(2 * kUsPerMinute);
+  ASSERT_EQ(run(sweep()), ok(100));
+  EXPECT_EQ(cstats(S1, 7).expired, 100u);
+  ASSERT_EQ(run(revoke(S1, 7)), ok(60));
+  const CampaignStats c = cstats(S1, 7);
+  EXPECT_EQ(c.expired, 100u);
+  EXPECT_EQ(c.revoked_amount, 60u);
+  EXPECT_EQ(c.outstanding, 0u);
+  EXPECT_EQ(stats(S1).expired, 160u);
+}
+
+// A seller's month: accruals made, confirmations, credits by reason, spends with their
+// orders' goods, refunds, reversals and expiries, in the month they happened.
+TEST_F(LedgerTest, MonthReport_CountsTheMonthsFlowsByReason) {
+  const std::uint16_t month = calendar_month(now_);
+  auto credit_for = [&](BuyerId b, Amount amount, std::uint32_t reason) {
+    Credit c = credit(S1, b, amount, LotLife::ttl_of(kUsPerHour));
+    c.reason = reason;
+    return c;
+  };
+  ASSERT_EQ(run(credit_for(B1, 100, 1)), ok(100));   // mailing
+  ASSERT_EQ(run(credit_for(B1, 20, 3)), ok(20));     // apology
+  ASSERT_EQ(run(credit_for(B2, 30, 200)), ok(30));   // a seller's own
+  ASSERT_EQ(run(credit_for(B2, 40, 17)), ok(40));    // another own: the same bucket
+  ASSERT_EQ(run(credit_for(B3, 5, 0)), ok(5));
+  ASSERT_EQ(run(accrue(1, S1, B1, 70)), ok(70));
+  ASSERT_EQ(run(accrue(2, S1, B2, 9)), ok(9));       // stays pending
+  ASSERT_EQ(run(confirm(1)), ok(70));
+  ASSERT_EQ(run(spend(3, S1, B1, 50, 10'000'00)), ok(50));
+  ASSERT_EQ(run(hold(4, S1, B2, 10, 2'000'00)), ok(10));
+  ASSERT_EQ(run(release(4)), ok(10));                // not an order with bonuses
+  ASSERT_EQ(run(refund(3, 20)), ok(20));
+  ASSERT_EQ(run(reverse(1)), ok(70));
+  advance(2 * kUsPerHour);
+  ASSERT_EQ(run(sweep()).code, Code::ok);
+  ASSERT_EQ(calendar_month(now_), month) << "the test must stay in one month";
+
+  const MonthReport m = ledger_->month_report(S1, month);
+  EXPECT_EQ(m.month, month);
+  EXPECT_EQ(m.accrued, 79u);
+  EXPECT_EQ(m.confirmed, 70u);
+  EXPECT_EQ(m.credited[MonthReport::kNone], 5u);
+  EXPECT_EQ(m.credited[MonthReport::kMailing], 100u);
+  EXPECT_EQ(m.credited[MonthReport::kApology], 20u);
+  EXPECT_EQ(m.credited[MonthReport::kOwn], 70u);
+  EXPECT_EQ(m.credited[MonthReport::kGift], 0u);
+  EXPECT_EQ(m.spent, 50u);
+  EXPECT_EQ(m.refunded, 20u);
+  EXPECT_EQ(m.reversed, 70u);
+  EXPECT_EQ(m.orders, 1u);
+  EXPECT_EQ(m.orders_goods_kopecks, 10'000'00u);
+  const SellerStats st = stats(S1);
+  EXPECT_EQ(m.expired, st.expired);  // everything that expired did so this month
+  EXPECT_GT(m.expired, 0u);
+  EXPECT_EQ(ledger_->month_report(S2, month), MonthReport{.month = month});
+  EXPECT_EQ(ledger_->month_report(S1, month + 1), MonthReport{.month = static_cast<std::uint16_t>(month + 1)});
+}
+
+// The current month and the 24 before it are kept; an older one goes when a new month
+// starts for the seller.
+TEST_F(LedgerTest, MonthReport_KeepsTwentyFiveMonths) {
+  const std::uint16_t first = calendar_month(now_);
+  for (int k = 0; k < 27; ++k) {
+    ASSERT_EQ(run(credit(S1, B1, 1, LotLife::forever())), ok(1));
+    advance(31 * kUsPerDay);
+  }
+  const std::uint16_t last = calendar_month(now_ - 31 * kUsPerDay);
+  ASSERT_EQ(last, first + 26);
+  EXPECT_EQ(ledger_->month_report(S1, first).credited[MonthReport::kNone], 0u);      // dropped
+  EXPECT_EQ(ledger_->month_report(S1, first + 1).credited[MonthReport::kNone], 0u);  // dropped
+  EXPECT_EQ(ledger_->month_report(S1, first + 2).credited[MonthReport::kNone], 1u);
+  EXPECT_EQ(ledger_->month_report(S1, last).credited[MonthReport::kNone], 1u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Referrals
+
+namespace referrals {
+
+Referral make(Id128 id, SellerId s, BuyerId referrer, BuyerId friend_buyer, Amount referrer_amount,
+              Amount friend_amount, CampaignId campaign = 0) {
+  Referral r;
+  r.id = id;
+  r.seller = s;
+  r.referrer = referrer;
+  r.friend_buyer = friend_buyer;
+  r.referrer_amount = referrer_amount;
+  r.friend_amount = friend_amount;
+  r.campaign = campaign;
+  return r;
+}
+
+}  // namespace referrals
+
+TEST_F(LedgerTest, Referral_CreditsBothWithReasonReferral) {
+  const Referral r = referrals::make(fresh_id(), S1, B1, B2, 300, 100, 7);
+  EXPECT_EQ(run(r), ok(300, 100));
+  ASSERT_EQ(lots(S1, B1).size(), 1u);
+  EXPECT_EQ(lots(S1, B1)[0].reason, 4);
+  EXPECT_EQ(lots(S1, B1)[0].origin_id, 7u);
+  ASSERT_EQ(lots(S1, B2).size(), 1u);
+  EXPECT_EQ(lots(S1, B2)[0].amount, 100u);
+  EXPECT_EQ(lots(S1, B2)[0].reason, 4);
+  EXPECT_EQ(cstats(S1, 7).recipients, 2u);
+  EXPECT_EQ(ledger_->month_report(S1, calendar_month(now_)).credited[MonthReport::kReferral], 400u);
+  // A retry is a repeat for both: nothing is credited twice.
+  Result repeat = ok(300, 100);
+  repeat.flags = kRep;
+  EXPECT_EQ(run(r), repeat);
+  EXPECT_EQ(bal(S1, B1).available, 300u);
+  EXPECT_EQ(bal(S1, B2).available, 100u);
+}
+
+TEST_F(LedgerTest, Referral_RejectsItselfAndBadAmountsFirst) {
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B1, 300, 100)), Code::invalid_referral);
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 0, 100)), Code::zero_amount);
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 300, kAmountMax + 1)), Code::overflow);
+  ASSERT_EQ(run(revoke(S1, 7)), ok(0));
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 300, 100, 7)), Code::campaign_revoked);
+  EXPECT_FALSE(bal(S1, B1).exists);
+  EXPECT_FALSE(bal(S1, B2).exists);
+}
+
+// Each cap cuts each credit as it would a credit of its own.
+TEST_F(LedgerTest, Referral_CapsCutEachBuyersCredit) {
+  set_balance_max(S1, 250);
+  ASSERT_EQ(run(credit(S1, B2, 200)), ok(200));
+  EXPECT_EQ(run(referrals::make(fresh_id(), S1, B1, B2, 300, 100)), ok(250, 50, kBal));
+}
+
+// Both accounts need room: a referral that needs two new accounts where one fits creates
+// neither.
+TEST_F(LedgerTest, Referral_NeedsRoomForBothAccounts) {
+  EngineConfig config;
+  config.accounts_max = 2;
+  reconfigure(config);
+  ASSERT_EQ(run(credit(S1, B3, 10)), ok(10));
+  EXPECT_EQ(code(referrals::make(fresh_id(), S1, B1, B2, 300, 100)), Code::accounts_full);
+  EXPECT_FALSE(bal(S1, B1).exists);
+  EXPECT_EQ(run(referrals::make(fresh_id(), S1, B3, B2, 30, 10)), ok(30, 10));
+}
+
+// The server's shards: each ledger credits only the buyers its partition owns, and
+// remembers the id either way; the parts add up to one ledger's answer.
+TEST_F(LedgerTest, Referral_EachPartitionCreditsItsOwnBuyers) {
+  BuyerId referrer = 1;
+  BuyerId friend_buyer = 2;
+  while (partition_of(friend_buyer, 2) == partition_of(referrer, 2)) ++friend_buyer;
+  Ledger shard[2];
+  for (std::uint32_t s = 0; s < 2; ++s) shard[s].set_partition(s, 2);
+  const Referral r = referrals::make(Id128{5, 5}, S1, referrer, friend_buyer, 300, 100);
+  Result sum;
+  for (Ledger& l : shard) {
+    const Result part = l.apply(r, kT0);
+    ASSERT_TRUE(part.ok());
+    sum.amount += part.amount;
+    sum.aux += part.aux;
+  }
+  EXPECT_EQ(sum, ok(300, 100));
+  Ledger& referrer_shard = shard[partition_of(referrer, 2)];
+  Ledger& friend_shard = shard[partition_of(friend_buyer, 2)];
+  EXPECT_EQ(referrer_shard.balance(S1, referrer, kT0).available, 300u);
+  EXPECT_FALSE(referrer_shard.balance(S1, friend_buyer, kT0).exists);
+  EXPECT_EQ(friend_shard.balance(S1, friend_buyer, kT0).available, 100u);
+  EXPECT_FALSE(friend_shard.balance(S1, referrer, kT0).exists);
+  for (Ledger& l : shard) {
+    EXPECT_TRUE(l.id_memory(r.id, kT0 + 1).has_value());
+    EXPECT_TRUE(l.apply(r, kT0 + 1).flags & Result::kRepeat);
+    EXPECT_FALSE(l.audit());
+  }
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/code.h"
 #include "engine/ledger.h"
 #include "engine/limits.h"
@@ -62,7 +63,7 @@ std::string str(const LotLife& life) {
 constexpr std::array<const char*, std::variant_size_v<Command>> kKindNames = {
     "credit",  "accrue", "confirm_accrual", "cancel_accrual",  "hold",
     "capture", "release", "spend",          "refund",          "reverse_accrual",
-    "revoke_campaign", "set_policy", "sweep", "set_limits"};
+    "revoke_campaign", "set_policy", "sweep", "set_limits", "referral"};
 
 std::string str(const Command& command) {
   std::ostringstream o;
@@ -103,6 +104,10 @@ std::string str(const Command& command) {
           o << " ]";
         } else if constexpr (std::is_same_v<T, Sweep>) {
           o << " limit=" << c.limit;
+        } else if constexpr (std::is_same_v<T, Referral>) {
+          o << " seller=" << c.seller << " referrer=" << c.referrer << " friend=" << c.friend_buyer
+            << " amounts=" << c.referrer_amount << "/" << c.friend_amount
+            << " campaign=" << c.campaign << " life=" << str(c.life);
         } else if constexpr (std::is_same_v<T, SetLimits>) {
           o << " fields=" << c.fields << " accounts_max=" << c.accounts_max
             << " orders_max=" << c.orders_max << " ids_max=" << c.ids_max
@@ -134,7 +139,8 @@ std::string str(const AccountView& v) {
 std::string str(const LotView& v) {
   std::ostringstream o;
   o << "{" << v.amount << " exp=" << v.expires_at_us
-    << (v.origin == LotView::Origin::order ? " order=" : " campaign=") << v.origin_id << "}";
+    << (v.origin == LotView::Origin::order ? " order=" : " campaign=") << v.origin_id
+    << " reason=" << int{v.reason} << "}";
   return o.str();
 }
 
@@ -168,7 +174,20 @@ std::string str(const CampaignStats& s) {
   o << "{issued=" << s.issued << " spent=" << s.spent << " expired=" << s.expired
     << " refunded=" << s.refunded << " reversed=" << s.reversed
     << " outstanding=" << s.outstanding << " recipients=" << s.recipients
-    << " spenders=" << s.spenders << " revoked=" << s.revoked << "}";
+    << " spenders=" << s.spenders << " revoked=" << s.revoked
+    << " revoked_amount=" << s.revoked_amount << " sales_orders=" << s.sales_orders
+    << " sales_kopecks=" << s.sales_kopecks << "}";
+  return o.str();
+}
+
+std::string str(const MonthReport& m) {
+  std::ostringstream o;
+  o << "{month=" << m.month << " accrued=" << m.accrued << " confirmed=" << m.confirmed
+    << " credited=";
+  for (Amount v : m.credited) o << v << ",";
+  o << " spent=" << m.spent << " refunded=" << m.refunded << " reversed=" << m.reversed
+    << " expired=" << m.expired << " orders=" << m.orders << " goods=" << m.orders_goods_kopecks
+    << "}";
   return o.str();
 }
 
@@ -599,6 +618,18 @@ class Generator {
   }
 
   // Commands.
+  Command referral() {
+    Referral c;
+    c.id = fresh_id();
+    c.seller = seller();
+    c.referrer = buyer();
+    c.friend_buyer = chance(0.05) ? c.referrer : buyer();
+    c.referrer_amount = amount();
+    c.friend_amount = chance(0.1) ? c.referrer_amount : amount();
+    c.campaign = campaign();
+    c.life = life(true);
+    return c;
+  }
   Command credit() {
     Credit c;
     c.id = fresh_id();
@@ -614,7 +645,12 @@ class Generator {
     }
     c.campaign = campaign();
     c.life = life(true);
-    c.reason = static_cast<std::uint32_t>(u64(0, 3));
+    // Mostly a defined reason or a seller's own code; sometimes a reserved or too large one.
+    const double r = unit();
+    c.reason = static_cast<std::uint32_t>(r < 0.6    ? u64(0, 5)
+                                          : r < 0.97 ? u64(16, 255)
+                                          : r < 0.99 ? u64(6, 15)
+                                                     : u64(256, UINT32_MAX));
     return c;
   }
   Command accrue() {
@@ -821,6 +857,7 @@ class Generator {
     }
     if (r < 89.5) return set_policy();
     if (r < 89.55) return set_limits();
+    if (r < 91) return referral();
     return Sweep{};
   }
 
@@ -849,7 +886,7 @@ class Generator {
     if (r < 0.05 && !recent_.empty()) {
       const std::size_t back = std::min<std::size_t>(recent_.size(), 30);
       Command again = recent_[recent_.size() - 1 - u64(0, back - 1)];
-      // Sometimes the body differs only in a credit's free-form reason: still another body.
+      // Sometimes the body differs only in a credit's reason: still another body.
       if (auto* credit_cmd = std::get_if<Credit>(&again); credit_cmd != nullptr && chance(0.1)) {
         credit_cmd->reason ^= 1u << u64(0, 31);
       }
@@ -1237,6 +1274,16 @@ std::optional<std::string> compare_reads(const Scenario& s, const Ledger& engine
                       str(ecs), str(mcs));
       }
     }
+    // The month reports of this month and the two before it.
+    const std::uint16_t this_month = calendar_month(now);
+    for (std::uint16_t month = this_month >= 2 ? this_month - 2 : 0; month <= this_month; ++month) {
+      const MonthReport em = engine.month_report(seller, month);
+      const MonthReport mm = model.month_report(seller, month);
+      if (em != mm) {
+        return differ("month_report(" + std::to_string(seller) + ", " + std::to_string(month) + ")",
+                      str(em), str(mm));
+      }
+    }
     const Policy ep = engine.policy(seller);
     const Policy mp = model.policy(seller);
     if (ep != mp) return differ("policy(" + std::to_string(seller) + ")", str(ep), str(mp));
@@ -1431,6 +1478,7 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
   if (target >= 1'000'000 && !HasFailure()) {
     for (std::size_t code = 0; code < kCodeCount; ++code) {
       if (static_cast<Code>(code) == Code::shards_disagree) continue;  // the server's, not the engine's
+      if (code_name(static_cast<Code>(code)) == "unknown") continue;    // a number left free
       EXPECT_GT(coverage.code_total(static_cast<Code>(code)), 0u)
           << "code never produced: " << code_name(static_cast<Code>(code));
     }
@@ -1460,6 +1508,7 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
           "spenders: buyer already counted", "recipients: buyer already counted",
           "return: piece of an expired fragment expires",
           "return: piece of a revoked campaign expires", "return: lot recreated, spent_from set",
+          "credit: invalid reason", "sales: an order spent from two campaigns",
           "return: piece repays debt", "result: part returned, part expired",
           "reverse: gives the month's earn allowance back",
           "reverse: confirmed in another month, allowance stays",

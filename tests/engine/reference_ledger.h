@@ -23,6 +23,7 @@
 
 #include "engine/command.h"
 #include "engine/ledger_config.h"
+#include "engine/month_report.h"
 #include "engine/policy.h"
 #include "engine/result.h"
 #include "engine/views.h"
@@ -47,6 +48,9 @@ class ReferenceLedger {
   SellerStats seller_stats(SellerId seller) const;
   SellerStats total_stats() const;
   CampaignStats campaign_stats(SellerId seller, CampaignId campaign) const;
+  // `month`: months since 1970-01 of the marketplace calendar (as Ledger::month_report).
+  // Every month is kept here; the engine keeps the last 25 a seller had activity in.
+  MonthReport month_report(SellerId seller, std::uint16_t month) const;
   Policy policy(SellerId seller) const;
 
   std::size_t account_count() const { return accounts_.size(); }
@@ -74,6 +78,7 @@ class ReferenceLedger {
     std::uint64_t origin = 0;
     std::uint32_t seq = 0;
     bool spent_from = false;
+    std::uint32_t reason = 0;  // the credit's; 0 for cashback
 
     CampaignId campaign() const { return order_origin ? 0 : origin; }
     bool expired(TimeUs now) const { return expires_at <= now; }
@@ -97,6 +102,7 @@ class ReferenceLedger {
     SellerId seller = 0;
     BuyerId buyer = 0;
     Amount amount = 0;
+    Kopecks goods_total = 0;
     TimeUs deadline = 0;
     HoldState state = HoldState::open;
     TimeUs finished_at = 0;
@@ -127,7 +133,9 @@ class ReferenceLedger {
     Result result;
   };
 
-  enum class Stat { issued, accrued, spent, expired, refunded, reversed, held, pending, debt };
+  // `revoked`: expired by a campaign's revoke (the seller's and total's `expired`, the
+  // campaign's `revoked_amount`).
+  enum class Stat { issued, accrued, spent, expired, refunded, reversed, held, pending, debt, revoked };
 
   using AccountKey = std::pair<SellerId, BuyerId>;
   using CampaignKey = std::pair<SellerId, CampaignId>;
@@ -148,12 +156,15 @@ class ReferenceLedger {
   Result write(const SetPolicy& c, TimeUs now);
   Result write(const Sweep& c, TimeUs now);
   Result write(const SetLimits& c, TimeUs now);
+  Result write(const Referral& c, TimeUs now);
 
   // Steps shared by several writes.
+  Code credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
+                     TimeUs& expires_at) const;
   Result credit_steps(SellerId seller, BuyerId buyer, Account& account, Amount amount,
                       TimeUs expires_at,
-                      bool order_origin, std::uint64_t origin, TimeUs now,
-                      std::optional<std::uint32_t>* lot_seq);
+                      bool order_origin, std::uint64_t origin, std::uint32_t reason,
+                      TimeUs now, std::optional<std::uint32_t>* lot_seq);
   Code check_spend(SellerId seller, BuyerId buyer, Amount amount, Kopecks goods_total,
                    OrderId order, TimeUs now, bool is_hold, TimeUs timeout_us) const;
   std::vector<Lot> take_fragments(Account& account, Amount amount, TimeUs now);
@@ -208,6 +219,10 @@ class ReferenceLedger {
   // campaign, and whether it spent from one.
   std::map<CampaignKey, std::map<BuyerId, bool>> campaign_buyers_;
   std::map<SellerId, SellerStats> sellers_;         // `outstanding` is filled on read
+  // "A seller's report per calendar month": the month of the write being applied.
+  std::map<std::pair<SellerId, std::int64_t>, MonthReport> months_;
+  MonthReport& month_of(SellerId seller);
+  TimeUs now_ = 0;  // of the write being applied
   SellerStats totals_;
   // Remembered ids. Only live ids are kept: forget_dead_ids() drops an id once its window
   // has passed (ids are remembered in time order, so the queue is sorted by time).

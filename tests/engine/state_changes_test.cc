@@ -3,12 +3,14 @@
 // hashes, and the two go on alike); damaged or partial records are refused by name.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/ledger.h"
 #include "engine/state_codec.h"
 #include "engine/state_loader.h"
@@ -170,7 +172,7 @@ TEST_F(StateLoaderDamage, AShortRecordIsRefused) {
 TEST_F(StateLoaderDamage, AnotherHeaderVersionIsRefusedByName) {
   store_.header[0] = 5;
   EXPECT_EQ(load_error(),
-            "state header: format version 5 is not supported (this build reads 3 and 4)");
+            "state header: format version 5 is not supported (this build reads 3 to 4)");
 }
 
 // A checkpoint written before campaigns counted buyers and the limits were state
@@ -179,8 +181,99 @@ TEST_F(StateLoaderDamage, AnEarlierCheckpointVersionIsRefusedByName) {
   for (const int version : {1, 2}) {
     store_.header[0] = static_cast<char>(version);
     EXPECT_EQ(load_error(), "state header: format version " + std::to_string(version) +
-                                " is not supported (this build reads 3 and 4)");
+                                " is not supported (this build reads 3 to 4)");
   }
+}
+
+// Format version 4 keeps a credit's reason in a lot's seq bits 29..22 and gives campaign
+// records a trailer (revoked amount, sales). A version 3 checkpoint has neither: it loads
+// (reasons 0, no revoked amount or sales) when every lot's seq fits 22 bits.
+class StateVersion3 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ledger_.track_changes();
+    auto run = [&](const Command& c) { ASSERT_TRUE(ledger_.apply(c, now_ += kUsPerSecond).ok()); };
+    std::uint64_t id = 0;
+    auto next = [&] { return Id128{3, ++id}; };
+    run(Credit{next(), 1, 7, 100, 5, LotLife::policy()});
+    run(Credit{next(), 1, 8, 60, 5, LotLife::policy()});
+    run(Spend{next(), 11, 1, 7, 40, 1'000'000});
+    run(Credit{next(), 1, 7, 30, 0, LotLife::policy()});  // survives the revoke
+    run(RevokeCampaign{next(), 1, 5});
+    store_.take(ledger_);
+    store_.header[0] = 3;
+    // As version 3 wrote them: the header's version, seller records without month
+    // reports, campaign records without the trailer.
+    for (auto& [key, value] : store_.records) {
+      if (key.first == static_cast<int>(StateTable::sellers)) value.resize(128);
+      if (key.first == static_cast<int>(StateTable::campaigns)) value.resize(value.size() - 24);
+      // No purchases here: the account record's purchase header is its last 16 bytes.
+      if (key.first == static_cast<int>(StateTable::accounts)) value.resize(value.size() - 16);
+    }
+  }
+  std::string load_error(Ledger& into) {
+    const auto error = store_.load(into);
+    return error ? *error : "";
+  }
+  Ledger ledger_;
+  TimeUs now_ = kStart;
+  MapStore store_;
+};
+
+TEST_F(StateVersion3, LoadsWithNoRevokedAmountOrSales) {
+  Ledger restored;
+  ASSERT_EQ(load_error(restored), "");
+  const CampaignStats c = restored.campaign_stats(1, 5);
+  EXPECT_EQ(c.spent, 40u);
+  EXPECT_EQ(c.expired, 120u);  // version 3 did not tell a revoke from a lapse
+  EXPECT_EQ(c.revoked_amount, 0u);
+  EXPECT_EQ(c.sales_orders, 0u);
+  EXPECT_EQ(restored.month_report(1, calendar_month(now_)).spent, 0u);  // no month reports
+  EXPECT_EQ(ledger_.month_report(1, calendar_month(now_)).spent, 40u);
+  EXPECT_EQ(ledger_.campaign_stats(1, 5).revoked_amount, 120u);
+  EXPECT_EQ(ledger_.campaign_stats(1, 5).sales_kopecks, 1'000'000u);
+  EXPECT_FALSE(restored.audit());
+  // The next checkpoint of the loaded ledger writes version 4 records beside the old ones.
+  restored.track_changes();
+  ASSERT_TRUE(restored.apply(Spend{Id128{4, 1}, 12, 1, 7, 10, 500'000}, now_ + kUsPerSecond).ok());
+  store_.take(restored);
+  EXPECT_EQ(store_.header[0], 4);
+  Ledger again;
+  ASSERT_EQ(load_error(again), "");
+  EXPECT_EQ(again.state_hash(), restored.state_hash());
+}
+
+TEST_F(StateVersion3, ALotWhoseSeqDoesNotFit22BitsIsRefusedByName) {
+  auto it = store_.records.lower_bound({static_cast<int>(StateTable::accounts), ""});
+  ASSERT_EQ(it->first.first, static_cast<int>(StateTable::accounts));
+  // The first lot's seq_flags (record offset 48 + 20): seq 2^22, as version 3 allowed.
+  std::string& value = it->second;
+  ASSERT_GE(value.size(), 72u);
+  const std::uint32_t seq_flags = 1u << 22;
+  std::memcpy(value.data() + 68, &seq_flags, 4);
+  std::uint32_t lot_seq_next = (1u << 22) + 1;
+  std::memcpy(value.data() + 32, &lot_seq_next, 4);
+  Ledger restored;
+  EXPECT_EQ(load_error(restored),
+            "state: account (seller 1, buyer 7) has a lot with sequence number 4194304, past "
+            "the 22 bits of format version 4: this build cannot load the version 3 state");
+}
+
+TEST_F(StateVersion3, AVersion4LotWithAReservedReasonIsRefused) {
+  store_.header[0] = 4;
+  for (auto& [key, value] : store_.records) {
+    if (key.first == static_cast<int>(StateTable::campaigns)) value.append(24, '\0');
+    if (key.first == static_cast<int>(StateTable::sellers)) value.append(16, '\0');  // no tiers, no months
+    if (key.first == static_cast<int>(StateTable::accounts)) value.append(16, '\0');  // no purchases
+  }
+  auto it = store_.records.lower_bound({static_cast<int>(StateTable::accounts), ""});
+  std::string& value = it->second;
+  std::uint32_t seq_flags = 0;
+  std::memcpy(&seq_flags, value.data() + 68, 4);
+  seq_flags |= 7u << Lot::kReasonShift;  // 6..15 are reserved
+  std::memcpy(value.data() + 68, &seq_flags, 4);
+  Ledger restored;
+  EXPECT_EQ(load_error(restored), "state: invalid accounts record (72 bytes)");
 }
 
 }  // namespace

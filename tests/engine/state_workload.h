@@ -28,7 +28,8 @@ class Workload {
     const Amount amount = 1 + pick(400);
     switch (pick(17)) {
       case 0: case 1: case 2:
-        return Credit{id, seller, buyer, amount, pick(4), LotLife::ttl_of(TimeUs(1 + pick(72)) * kUsPerHour)};
+        return Credit{id, seller, buyer, amount, pick(4), LotLife::ttl_of(TimeUs(1 + pick(72)) * kUsPerHour),
+                      static_cast<std::uint32_t>(pick(3) == 0 ? 0 : pick(2) == 0 ? 1 + pick(5) : 16 + pick(240))};
       case 3:  // half by price (at the seller's rate, once it has one), half with a price
         return Accrue{id, order, seller, buyer, pick(2) == 0 ? 0 : amount, LotLife::policy(),
                       Kopecks{1 + pick(2'000'000)}};

@@ -34,7 +34,7 @@ TEST(RequestPrice, BalanceReplyBoundHoldsForFullAccountsAndLots) {
         query.accounts.push_back({i + 1, i + 2});
         protocol::BalanceEntry e{full_account(i + 1, i + 2), {}};
         if (with_lots)
-          e.lots.assign(i == 0 ? kAccountLotsMax : 1, LotView{1, 2, LotView::Origin::order, 3});
+          e.lots.assign(i == 0 ? kAccountLotsMax : 1, LotView{1, 2, LotView::Origin::order, 3, 255});
         entries.push_back(e);
       }
       query.with_lots = with_lots;

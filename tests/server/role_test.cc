@@ -14,7 +14,7 @@ using protocol::Opcode;
 
 std::set<Opcode> expected(Role role) {
   const std::set<Opcode> reads{Opcode::balance, Opcode::cart, Opcode::wallet, Opcode::expiring,
-                               Opcode::stats, Opcode::policy, Opcode::segment};
+                               Opcode::stats, Opcode::policy, Opcode::segment, Opcode::report};
   std::set<Opcode> s{Opcode::ping, Opcode::hello};
   auto add = [&s](const std::set<Opcode>& more) { s.insert(more.begin(), more.end()); };
   switch (role) {
@@ -30,10 +30,11 @@ std::set<Opcode> expected(Role role) {
     case Role::batch:
       add(reads);
       add({Opcode::credit, Opcode::accrue, Opcode::confirm_accrual, Opcode::cancel_accrual,
-           Opcode::reverse_accrual});
+           Opcode::reverse_accrual, Opcode::referral});
       break;
     case Role::seller_admin:
-      add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats, Opcode::policy});
+      add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats, Opcode::policy,
+           Opcode::report});
       break;
     case Role::admin:
       for (std::uint32_t op = 0; op <= 0xFFFF; ++op) {

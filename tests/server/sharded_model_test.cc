@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/calendar.h"
 #include "engine/code.h"
 #include "engine/hash.h"
 #include "engine/ledger.h"
@@ -37,7 +38,10 @@ std::string show(const Result& r) {
 class ShardedLedger {
  public:
   ShardedLedger(std::uint32_t shards, const EngineConfig& config) : admission_(shards, config) {
-    for (std::uint32_t s = 0; s < shards; ++s) ledgers_.push_back(std::make_unique<Ledger>(config));
+    for (std::uint32_t s = 0; s < shards; ++s) {
+      ledgers_.push_back(std::make_unique<Ledger>(config));
+      ledgers_.back()->set_partition(s, shards);  // as bonusd's shards (Shard)
+    }
   }
 
   Result apply(const Command& command, TimeUs now) {
@@ -79,7 +83,16 @@ class ShardedLedger {
       sum.recipients += c.recipients;
       sum.spenders += c.spenders;
       sum.revoked = sum.revoked || c.revoked;
+      sum.revoked_amount += c.revoked_amount;
+      sum.sales_orders += c.sales_orders;
+      sum.sales_kopecks += c.sales_kopecks;
     }
+    return sum;
+  }
+  MonthReport month_report(SellerId seller, std::uint16_t month) const {
+    MonthReport sum;
+    sum.month = month;
+    for (const auto& l : ledgers_) sum.add(l->month_report(seller, month));
     return sum;
   }
   std::optional<std::string> audit() const {
@@ -182,7 +195,7 @@ class Stream {
       l.rejected_id_window_us = static_cast<TimeUs>((1 + below(30)) * kUsPerMinute);
       return l;
     }
-    switch (below(14)) {
+    switch (below(16)) {
       case 0:
       case 1:
       case 2:
@@ -194,7 +207,7 @@ class Stream {
                       chance(0.5)
                           ? LotLife::forever()
                           : LotLife::ttl_of(static_cast<TimeUs>((1 + below(90)) * kUsPerMinute)),
-                      0,
+                      static_cast<std::uint32_t>(chance(0.05) ? 9 : below(6)),  // 9: invalid_reason
                       0};
       case 3:
         return Accrue{id, order, seller, buyer, amount, LotLife::policy()};
@@ -222,6 +235,15 @@ class Stream {
         return Refund{id, order, chance(0.5) ? Refund{}.amount : 1 + below(100)};
       case 12:
         return RevokeCampaign{id, seller, below(3)};
+      case 13:
+      case 14: {
+        // Referrer and friend often on two shards; sometimes the same buyer.
+        const BuyerId friend_buyer = chance(0.05) ? buyer : buyers[below(buyers.size())];
+        return Referral{id,     seller, buyer, friend_buyer, amount, 1 + below(300), below(3),
+                        chance(0.5) ? LotLife::forever()
+                                    : LotLife::ttl_of(static_cast<TimeUs>((1 + below(90)) *
+                                                                          kUsPerMinute))};
+      }
       default:
         return SetPolicy{id, seller, SetPolicy::kBalanceMax, 0, chance(0.2) ? 0 : 200 + below(2000),
                          0,  0};
@@ -237,6 +259,8 @@ struct Coverage {
   std::uint64_t codes[kCodeCount] = {};
   std::uint64_t repeats = 0;
   std::uint64_t limits_applied = 0;
+  std::uint64_t referrals_across = 0;  // applied, referrer and friend on two shards
+  std::uint64_t referral_repeats = 0;  // of those, retried (a repeat for both)
 };
 
 // Runs one seed; returns the first difference, if any.
@@ -258,6 +282,11 @@ std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps, Cover
     ++coverage.codes[static_cast<std::size_t>(want.code)];
     if (want.flags & Result::kRepeat) ++coverage.repeats;
     if (std::holds_alternative<SetLimits>(command) && want.ok()) ++coverage.limits_applied;
+    if (const auto* r = std::get_if<Referral>(&command);
+        r != nullptr && want.ok() && want.amount > 0 && want.aux > 0 &&
+        &sharded.shard_of(r->referrer) != &sharded.shard_of(r->friend_buyer)) {
+      ++((want.flags & Result::kRepeat) ? coverage.referral_repeats : coverage.referrals_across);
+    }
     if (!(got == want)) {
       return "step " + std::to_string(i) + " (command kind " + std::to_string(command.index()) +
              "): sharded " + show(got) + ", reference " + show(want);
@@ -280,6 +309,10 @@ std::optional<std::string> run_seed(std::uint64_t seed, std::size_t steps, Cover
           return "step " + std::to_string(i) + ": campaign stats differ";
         }
       }
+      const std::uint16_t month = calendar_month(now);
+      if (!(sharded.month_report(s, month) == reference.month_report(s, month))) {
+        return "step " + std::to_string(i) + ": month report differs";
+      }
     }
     if (auto problem = sharded.audit()) return "step " + std::to_string(i) + ": audit: " + *problem;
   }
@@ -298,8 +331,10 @@ TEST(ShardedModel, ShardsBehindTheAdmissionAreOneLedger) {
     const auto problem = run_seed(s, 3000, coverage);
     ASSERT_FALSE(problem.has_value()) << "SHARDED_SEED=" << s << ": " << *problem;
   }
-  std::printf("sharded_model_test: repeats %" PRIu64 ", set_limits applied %" PRIu64 "\n",
-              coverage.repeats, coverage.limits_applied);
+  std::printf("sharded_model_test: repeats %" PRIu64 ", set_limits applied %" PRIu64
+              ", referrals across shards %" PRIu64 " (retried %" PRIu64 ")\n",
+              coverage.repeats, coverage.limits_applied, coverage.referrals_across,
+              coverage.referral_repeats);
   for (std::size_t c = 0; c < kCodeCount; ++c) {
     if (coverage.codes[c] > 0) {
       std::printf("  %-28s %" PRIu64 "\n", std::string(code_name(static_cast<Code>(c))).c_str(),
@@ -312,6 +347,8 @@ TEST(ShardedModel, ShardsBehindTheAdmissionAreOneLedger) {
   EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::order_exists)], 1000u);
   EXPECT_GT(coverage.codes[static_cast<std::size_t>(Code::ids_full)], 0u);
   EXPECT_GT(coverage.repeats, 1000u);
+  EXPECT_GT(coverage.referrals_across, 100u);
+  EXPECT_GT(coverage.referral_repeats, 10u);
   EXPECT_GT(coverage.limits_applied, 100u);
 }
 

@@ -14,11 +14,12 @@ from .client import (BonusBadReply, BonusDisconnected, BonusError, BonusTimeout,
 from .codes import Code, FrameError
 from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND,
                        WRITE_KINDS, Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, Hold,
-                       Life, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
+                       Life, Referral, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand, make_id, new_id, split_id)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor, Policy,
-                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, SellerStats)
+                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, MonthReport, Reason,
+                    SellerStats)
 
 __all__ = [
     "Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
@@ -26,8 +27,8 @@ __all__ = [
     "AMOUNT_ALL",
     "US_PER_SECOND", "US_PER_MINUTE", "US_PER_HOUR", "US_PER_DAY", "WRITE_KINDS", "WriteCommand",
     "Credit", "Accrue", "ConfirmAccrual", "CancelAccrual", "Hold", "Capture", "Release", "Spend",
-    "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Life", "Result", "make_id",
-    "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "CartEntry", "ExpiringEntry",
+    "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Referral", "Life", "Result", "make_id",
+    "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "Reason", "MonthReport", "CartEntry", "ExpiringEntry",
     "ExpiringCursor", "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus", "Limits",
     "Hello", "Policy",
 ]

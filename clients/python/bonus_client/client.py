@@ -20,11 +20,11 @@ from typing import Callable, Iterable, Iterator, Sequence
 from . import wire
 from .codes import Code, FrameError
 from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, Hold, Life,
-                       Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
+                       Referral, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor, Policy,
-                    ExpiringEntry, ExpiringPage, SellerStats)
+                    ExpiringEntry, ExpiringPage, MonthReport, SellerStats)
 
 __all__ = ["Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
            "MailSummary", "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64"]
@@ -787,6 +787,17 @@ class Client:
         """Take back confirmed cashback. Result amount: reversed; aux: new debt."""
         return self.write(ReverseAccrual(order, id=id))
 
+    def referral(self, seller: int, referrer: int, friend: int, amount: int, *,
+                 friend_amount: int | None = None, ttl_us: int | None = None,
+                 expires_at_us: int | None = None, never: bool = False, campaign: int = 0,
+                 id: int | None = None) -> Result:
+        """Credits the referrer `amount` and the friend `friend_amount` (default: amount),
+        reason referral, under one id. Result amount: the referrer's credited; aux: the
+        friend's (after caps). referrer == friend is invalid_referral."""
+        return self.write(Referral(seller, referrer, friend, amount,
+                                   amount if friend_amount is None else friend_amount, campaign,
+                                   Life.of(ttl_us, expires_at_us, never), id=id))
+
     def revoke_campaign(self, seller: int, campaign: int, *, id: int | None = None) -> Result:
         """The campaign's unspent bonuses expire now. Result amount: expired."""
         return self.write(RevokeCampaign(seller, campaign, id=id))
@@ -839,6 +850,9 @@ class Client:
 
     def set_policy_batch(self, commands: Iterable[SetPolicy], **kw) -> list[Result]:
         return self._typed_batch(SetPolicy, commands, kw)
+
+    def referral_batch(self, commands: Iterable[Referral], **kw) -> list[Result]:
+        return self._typed_batch(Referral, commands, kw)
 
     def _typed_batch(self, kind: type, commands: Iterable, kw: dict) -> list[Result]:
         commands = list(commands)
@@ -991,6 +1005,11 @@ class Client:
         """The seller's policy as it is (the defaults for a seller that never set one)."""
         body = self.request(wire.OP_POLICY, wire.encode_policy(seller))
         return self._decode(wire.decode_policy_reply, body)
+
+    def month_report(self, seller: int, month: str) -> MonthReport:
+        """The seller's calendar month "YYYY-MM" (Moscow time; kept for 24 months)."""
+        body = self.request(wire.OP_REPORT, wire.encode_report(seller, wire.month_index(month)))
+        return self._decode(wire.decode_report_reply, body)
 
     def _admin(self, action: int, clock_advance_us: int = 0) -> AdminStatus:
         body = self.request(wire.OP_ADMIN, wire.encode_admin(action, clock_advance_us))

@@ -62,6 +62,8 @@ class Code(_Open):
     invalid_limits = 29             # set_limits: no field named, or a value out of range
     shards_disagree = 30            # a seller-wide command's shards answered apart (a server bug)
     invalid_price = 31              # accrue: price above the goods maximum, or by price with no rate set
+    invalid_reason = 32             # a credit's reason is not 0..5 nor 16..255
+    invalid_referral = 33           # a referral's referrer and friend are the same buyer
 
 
 class FrameError(_Open):

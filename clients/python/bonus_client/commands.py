@@ -22,7 +22,7 @@ __all__ = [
     "TIME_NEVER", "US_PER_SECOND", "US_PER_MINUTE", "US_PER_HOUR", "US_PER_DAY",
     "Life", "Result", "WriteCommand", "Credit", "Accrue", "ConfirmAccrual", "CancelAccrual",
     "Hold", "Capture", "Release", "Spend", "Refund", "ReverseAccrual", "RevokeCampaign",
-    "SetPolicy", "WRITE_KINDS", "new_id", "split_id", "make_id", "AMOUNT_ALL",
+    "SetPolicy", "Referral", "WRITE_KINDS", "new_id", "split_id", "make_id", "AMOUNT_ALL",
 ]
 
 TIME_NEVER = 2**63 - 1  # engine kTimeNever: "no expiry"
@@ -203,7 +203,7 @@ class Credit(WriteCommand):
     amount: int
     campaign: int = 0  # 0: no campaign
     life: Life = Life()
-    reason: int = 0  # free-form u32, kept for the caller
+    reason: int = 0  # Reason (views.py): 0..5, or a seller's own code 16..255
     id: int | None = field(default=None, kw_only=True)
 
     def _values(self):
@@ -420,9 +420,29 @@ class SetPolicy(WriteCommand):
         return (self.rate_bp, self.tier_window_days, len(self.tiers), 0, *flat)
 
 
+@_command(13, b"REFQ", "QQQQQQB7xq", "referral")
+@dataclass(slots=True)
+class Referral(WriteCommand):
+    """A buyer brought a friend: both are credited (reason referral) under one id, exactly
+    once even on two shards. Result amount: the referrer's credited; aux: the friend's."""
+
+    seller: int
+    referrer: int
+    friend: int
+    referrer_amount: int
+    friend_amount: int
+    campaign: int = 0  # 0: no campaign
+    life: Life = Life()
+    id: int | None = field(default=None, kw_only=True)
+
+    def _values(self):
+        return (self.seller, self.referrer, self.friend, self.referrer_amount,
+                self.friend_amount, self.campaign, self.life[0], self.life[1])
+
+
 WRITE_KINDS: tuple[type[WriteCommand], ...] = (
     Credit, Accrue, ConfirmAccrual, CancelAccrual, Hold, Capture, Release, Spend, Refund,
-    ReverseAccrual, RevokeCampaign, SetPolicy)
+    ReverseAccrual, RevokeCampaign, SetPolicy, Referral)
 
 _SIZES = {Credit: 72, Accrue: 64, ConfirmAccrual: 24, CancelAccrual: 24, Hold: 64, Capture: 32,
           Release: 24, Spend: 56, Refund: 32, ReverseAccrual: 24, RevokeCampaign: 32,

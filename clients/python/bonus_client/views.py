@@ -8,8 +8,21 @@ from dataclasses import dataclass
 
 from .commands import TIME_NEVER
 
-__all__ = ["LotOrigin", "Lot", "Account", "CartEntry", "Policy", "ExpiringEntry", "ExpiringCursor",
+__all__ = ["MonthReport", "Reason", "LotOrigin", "Lot", "Account", "CartEntry", "Policy", "ExpiringEntry", "ExpiringCursor",
            "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus"]
+
+
+class Reason(enum.IntEnum):
+    """Why a credit was given (engine/reason.h), kept on its lot. 6..15 are reserved;
+    16..255 are a seller's own codes (plain ints here); anything else is invalid_reason.
+    Confirmed accruals (cashback) have none."""
+
+    none = 0
+    mailing = 1
+    gift = 2
+    apology = 3
+    referral = 4
+    manual = 5
 
 
 class LotOrigin(enum.IntEnum):
@@ -23,6 +36,7 @@ class Lot:
     expires_at_us: int
     origin: LotOrigin
     origin_id: int
+    reason: int = 0  # a Reason, or a seller's own code 16..255
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +137,28 @@ class SellerStats:
 
 
 @dataclass(frozen=True, slots=True)
+class MonthReport:
+    """A seller's calendar month (marketplace calendar, UTC+3), summed over the shards."""
+
+    seller: int
+    month: str         # "2026-11"
+    accrued: int       # pending accruals made
+    confirmed: int     # credited by confirmations
+    credited: dict     # credits by reason: none, mailing, gift, apology, referral, manual, own
+    spent: int
+    refunded: int
+    reversed: int
+    expired: int
+    orders: int                # captured orders (captures and spends)
+    orders_goods_kopecks: int  # their goods totals
+
+    @property
+    def cost_share(self) -> float | None:
+        """Spent bonuses (a rouble each) as a share of those orders' goods; None with none."""
+        return self.spent * 100 / self.orders_goods_kopecks if self.orders_goods_kopecks else None
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignStats:
     issued: int
     spent: int
@@ -130,9 +166,17 @@ class CampaignStats:
     refunded: int
     reversed: int
     outstanding: int
-    recipients: int  # credits under the campaign that created a lot
-    spenders: int    # of those lots, how many were spent from
+    recipients: int  # buyers that received a lot of the campaign
+    spenders: int    # of those, buyers that spent from one
     revoked: bool
+    revoked_amount: int = 0  # what the revoke took (expired is then by lapse only)
+    sales_orders: int = 0    # orders that spent the campaign's bonuses, each once
+    sales_kopecks: int = 0   # their goods totals: the sales the campaign brought
+
+    @property
+    def cost_share(self) -> float | None:
+        """Spent bonuses (a rouble each) as a share of the sales; None with no sales."""
+        return self.spent * 100 / self.sales_kopecks if self.sales_kopecks else None
 
     @property
     def conversion(self) -> float:

@@ -12,7 +12,7 @@ from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor, Policy,
-                    ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
+                    ExpiringEntry, ExpiringPage, Lot, LotOrigin, MonthReport, SellerStats)
 
 Malformed = _fb.Malformed
 
@@ -33,6 +33,7 @@ OP_EXPIRING = 35
 OP_STATS = 36
 OP_SEGMENT = 37
 OP_POLICY = 40
+OP_REPORT = 41
 OP_ADMIN = 64
 OP_PING = 65
 OP_HELLO = 66
@@ -185,6 +186,36 @@ def encode_stats(seller: int, campaign: int) -> bytearray:
     return _fb.encode_table(b"STAQ", [_fb.Scalar("Q", seller), _fb.Scalar("Q", campaign)])
 
 
+def month_index(month: str) -> int:
+    """"2026-11" as months since 1970-01 (the report's month): 682."""
+    year, _, mm = month.partition("-")
+    if len(month) != 7 or not (year.isdigit() and mm.isdigit()) or not 1 <= int(mm) <= 12:
+        raise ValueError(f"month {month!r}: want YYYY-MM")
+    index = (int(year) - 1970) * 12 + int(mm) - 1
+    if not 0 <= index <= 0xFFFF:
+        raise ValueError(f"month {month!r}: out of range")
+    return index
+
+
+def encode_report(seller: int, month: int) -> bytearray:
+    return _fb.encode_table(b"REPQ", [_fb.Scalar("Q", seller), _fb.Scalar("H", month)])
+
+
+REASON_BUCKETS = ("none", "mailing", "gift", "apology", "referral", "manual", "own")
+
+
+def decode_report_reply(body) -> MonthReport:
+    t = _fb.root(body, b"REPR")
+    credited = t.struct_vector(4, "Q")
+    if credited is None or len(credited) != len(REASON_BUCKETS):
+        raise Malformed("ReportReply without its 7 credited figures")
+    month = t.scalar(1, "H")
+    return MonthReport(t.scalar(0, "Q"), f"{1970 + month // 12:04d}-{month % 12 + 1:02d}",
+                       t.scalar(2, "Q"), t.scalar(3, "Q"),
+                       {name: v for name, (v,) in zip(REASON_BUCKETS, credited)},
+                       *(t.scalar(i, "Q") for i in range(5, 11)))
+
+
 def encode_admin(action: int, clock_advance_us: int = 0,
                  set_limits: tuple | None = None) -> bytearray:
     """`set_limits`: (id, fields, accounts_max, orders_max, ids_max, id_window_us,
@@ -284,7 +315,12 @@ def _account(t: _fb.Table) -> Account:
     if lots is not None:
         if any(origin > 1 for _a, _e, origin, _i in lots):
             raise Malformed("lot with an unknown origin")
-        lots = tuple(Lot(a, e, LotOrigin(o), i) for a, e, o, i in lots)
+        reasons = t.vector(11, 1, 1)
+        if reasons is not None and reasons[1] != len(lots):
+            raise Malformed("lot_reasons not as long as lots")
+        why = t.buf[reasons[0]:reasons[0] + reasons[1]] if reasons else bytes(len(lots))
+        lots = tuple(Lot(a, e, LotOrigin(o), i, why[k])
+                     for k, (a, e, o, i) in enumerate(lots))
     tier = t.struct(10, "IIQQq") or (0, 0, 0, 0, 0)  # AccountTier; absent from older servers
     return Account(seller=t.scalar(0, "Q"), buyer=t.scalar(1, "Q"), exists=t.scalar(2, "?", False),
                    available=t.scalar(3, "Q"), held=t.scalar(4, "Q"), pending=t.scalar(5, "Q"),
@@ -344,7 +380,8 @@ def decode_expiring_reply(body) -> ExpiringPage:
 
 def _stats(body) -> list:
     t = _fb.root(body, b"STAR")
-    return [t.scalar(i, "Q") for i in range(12)] + [t.scalar(12, "?", False)]
+    return ([t.scalar(i, "Q") for i in range(12)] + [t.scalar(12, "?", False)]
+            + [t.scalar(i, "Q") for i in range(13, 16)])
 
 
 def decode_seller_stats(body) -> SellerStats:
@@ -353,9 +390,9 @@ def decode_seller_stats(body) -> SellerStats:
 
 def decode_campaign_stats(body) -> CampaignStats:
     (issued, _accrued, spent, expired, refunded, reversed_, _held, _pending, _debt, outstanding,
-     recipients, spenders, revoked) = _stats(body)
+     recipients, spenders, revoked, revoked_amount, sales_orders, sales_kopecks) = _stats(body)
     return CampaignStats(issued, spent, expired, refunded, reversed_, outstanding, recipients,
-                         spenders, revoked)
+                         spenders, revoked, revoked_amount, sales_orders, sales_kopecks)
 
 
 def decode_admin_reply(body) -> AdminStatus:

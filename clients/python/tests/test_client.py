@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bonus_client wit
 from bonus_client import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE,  # noqa: E402
                           US_PER_SECOND, Accrue, BonusDisconnected, BonusError, BonusTimeout,
                           CancelAccrual, Capture, Client, Code, ConfirmAccrual, Credit,
-                          FrameError, Hold, Life, LotOrigin, Refund, Release, Result,
+                          FrameError, Hold, Life, LotOrigin, Reason, Refund, Release, Result,
                           ReverseAccrual, RevokeCampaign, SetPolicy, Spend, crc32c, mail_id,
                           new_id)
 from bonus_client import wire  # noqa: E402
@@ -150,7 +150,7 @@ class CreditTest(LedgerTest):
     def test_credit_and_balance(self):
         s, b, camp = fresh(), fresh(), fresh()
         before = self.now()
-        r = self.c.credit(s, b, 300, ttl_us=US_PER_DAY, campaign=camp, reason=7)
+        r = self.c.credit(s, b, 300, ttl_us=US_PER_DAY, campaign=camp, reason=Reason.gift)
         self.assertCode(r, Code.ok, 300, 0)
         self.assertTrue(r.ok)
         self.assertFalse(r.repeat or r.capped)
@@ -416,8 +416,8 @@ class CheckoutTest(LedgerTest):
         self.assertCode(self.c.revoke_campaign(s, camp), Code.ok, 0)
         self.assertCode(self.c.revoke_campaign(s, 0), Code.invalid_campaign)
         cs = self.c.campaign_stats(s, camp)
-        self.assertEqual((cs.issued, cs.expired, cs.recipients, cs.revoked, cs.outstanding),
-                         (200, 200, 2, True, 0))
+        self.assertEqual((cs.issued, cs.expired, cs.revoked_amount, cs.recipients, cs.revoked,
+                          cs.outstanding), (200, 0, 200, 2, True, 0))
         with self.assertRaises(ValueError):
             self.c.campaign_stats(s, 0)
 
@@ -503,6 +503,55 @@ class ReadsTest(LedgerTest):
         st = self.c.seller_stats(s)
         self.assertEqual((st.issued, st.spent, st.outstanding), (400, 130, 270))
         self.assertEqual(self.c.campaign_stats(s, fresh()).issued, 0)
+        # The sales the campaign brought: each spending order's goods total, once.
+        self.assertEqual((cs.sales_orders, cs.sales_kopecks), (2, 200_000))
+        self.assertAlmostEqual(cs.cost_share, 130 * 100 / 200_000)
+        self.c.revoke_campaign(s, camp)
+        cs = self.c.campaign_stats(s, camp)
+        self.assertEqual((cs.revoked, cs.revoked_amount, cs.expired), (True, 270, 0))
+
+    def test_month_report(self):
+        s = fresh()
+        self.c.credit(s, fresh(), 100, reason=Reason.apology)
+        self.c.credit(s, fresh(), 30, reason=200)
+        b = fresh()
+        self.c.credit(s, b, 50)
+        self.c.spend(fresh(), s, b, 20, 100_000)
+        now = self.now() + 3 * US_PER_HOUR  # the marketplace calendar is UTC+3
+        month = time.strftime("%Y-%m", time.gmtime(now // US_PER_SECOND))
+        m = self.c.month_report(s, month)
+        self.assertEqual((m.seller, m.month), (s, month))
+        self.assertEqual(m.credited, {"none": 50, "mailing": 0, "gift": 0, "apology": 100,
+                                      "referral": 0, "manual": 0, "own": 30})
+        self.assertEqual((m.spent, m.orders, m.orders_goods_kopecks), (20, 1, 100_000))
+        self.assertAlmostEqual(m.cost_share, 0.02)
+        self.assertEqual(self.c.month_report(s, "1999-01").spent, 0)
+        with self.assertRaises(ValueError):
+            self.c.month_report(s, "2026-13")
+
+    def test_referral(self):
+        s, a, b = fresh(), fresh(), fresh()
+        rid = new_id()
+        r = self.c.referral(s, a, b, 300, friend_amount=100, ttl_us=30 * US_PER_DAY, id=rid)
+        self.assertCode(r, Code.ok, 300, 100)
+        again = self.c.referral(s, a, b, 300, friend_amount=100, ttl_us=30 * US_PER_DAY, id=rid)
+        self.assertCode(again, Code.ok, 300, 100)
+        self.assertTrue(again.repeat)
+        for buyer, amount in ((a, 300), (b, 100)):
+            lots = self.c.balance(s, buyer, with_lots=True).lots
+            self.assertEqual([(lot.amount, lot.reason) for lot in lots], [(amount, Reason.referral)])
+        self.assertEqual(self.c.referral(s, a, a, 300).code, Code.invalid_referral)
+
+    def test_credit_reason(self):
+        s, b = fresh(), fresh()
+        self.c.credit(s, b, 10, reason=Reason.apology, ttl_us=US_PER_DAY)
+        self.c.credit(s, b, 20, reason=200, ttl_us=2 * US_PER_DAY)
+        self.c.credit(s, b, 30, ttl_us=3 * US_PER_DAY)
+        lots = self.c.balance(s, b, with_lots=True).lots
+        self.assertEqual([(lot.amount, lot.reason) for lot in lots],
+                         [(10, Reason.apology), (20, 200), (30, Reason.none)])
+        for bad in (6, 15, 256):
+            self.assertEqual(self.c.credit(s, b, 10, reason=bad).code, Code.invalid_reason)
 
 
 class BatchTest(LedgerTest):

@@ -170,8 +170,8 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual(sizes, {
             "Credit": 72, "Accrue": 64, "ConfirmAccrual": 24, "CancelAccrual": 24, "Hold": 64,
             "Capture": 32, "Release": 24, "Spend": 56, "Refund": 32, "ReverseAccrual": 24,
-            "RevokeCampaign": 32, "SetPolicy": 56})
-        self.assertEqual([c.OPCODE for c in WRITE_KINDS], list(range(1, 13)))
+            "RevokeCampaign": 32, "SetPolicy": 56, "Referral": 80})
+        self.assertEqual([c.OPCODE for c in WRITE_KINDS], list(range(1, 14)))
 
     def test_missing_id_is_filled_once(self):
         h = Hold(1, 2, 3, 4, 5)
