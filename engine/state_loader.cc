@@ -118,6 +118,10 @@ bool StateLoader::lot_fits(const Lot& lot, SellerId seller, BuyerId buyer) {
   return reason_valid(lot.reason()) && (!lot.order_origin() || lot.reason() == 0);
 }
 
+bool StateLoader::ended_as_v3(const Reader& r) const {
+  return version_ < 4 || (expected_key_.has_value() && r.left() == 0);
+}
+
 bool StateLoader::admit(StateTable table) {
   if (expected_key_ && *expected_key_ != key_) {
     problem_ = std::string("state: a ") + state_table_name(table) +

@@ -67,9 +67,7 @@ class StateLoader {
   // point): under a version 3 header always; under a version 4 header an LMDB record
   // (whose length is known) written before its checkpoint moved to version 4 and not
   // rewritten since. docs/state-format.md, "Version 3".
-  bool ended_as_v3(const state_bytes::Reader& r) const {
-    return version_ < 4 || (expected_key_.has_value() && r.left() == 0);
-  }
+  bool ended_as_v3(const state_bytes::Reader& r) const;
 
   Ledger& ledger_;
   bool have_header_ = false;

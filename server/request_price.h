@@ -27,7 +27,7 @@ namespace bonus::server {
 // padding), one LotEntry with its reason byte, one WriteResult with its ExpiredResult,
 // one CartEntry with its CartEarn, one ExpiringEntry, and a reply's fixed part. (An
 // Account with its AccountTier measures 108 bytes.)
-inline constexpr std::uint64_t kAccountEntryBytesMax = 160;
+inline constexpr std::uint64_t kAccountEntryBytesMax = 144;
 inline constexpr std::uint64_t kLotEntryBytes = 33;
 inline constexpr std::uint64_t kWriteResultBytesMax = 32;
 inline constexpr std::uint64_t kCartEntryBytes = 48 + 32;
