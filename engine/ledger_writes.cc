@@ -70,6 +70,34 @@ void Ledger::add_lot(Account& account, std::uint32_t account_index, const Lot& l
   expiry_.on_lot_added(account, account_index, lot.expires_at_us);
 }
 
+void Ledger::record(const Account& account, LedgerEvent::Kind kind, Amount amount,
+                    std::uint64_t ref, Amount debt_part, TimeUs now) {
+  Amount balance = 0;
+  for (const Lot& lot : account.lots()) balance += lot.amount;
+  BONUS_ASSERT(balance <= kAccountAmountMax && debt_part <= amount);
+  LedgerEvent& e = events_.emplace_back();
+  e.seller = account.seller;
+  e.buyer = account.buyer;
+  e.ref = ref;
+  e.time_us = now;
+  e.amount = amount;
+  e.debt_part = static_cast<std::uint32_t>(debt_part);
+  e.balance_after = static_cast<std::uint32_t>(balance);
+  e.held_after = account.held;
+  e.pending_after = account.pending;
+  e.debt_after = account.debt;
+  e.kind = kind;
+}
+
+void Ledger::record_returned(const Account& account, LedgerEvent::Kind kind, OrderId order,
+                             const Returned& returned, TimeUs now) {
+  // Emitted even when nothing came back alive, so that the statement says the hold ended.
+  record(account, kind, returned.amount - returned.expired, order, returned.repaid, now);
+  if (returned.expired > 0) {
+    record(account, LedgerEvent::Kind::expired, returned.expired, order, 0, now);
+  }
+}
+
 // ---------------------------------------------------------------------------------
 // Credits and accruals.
 
@@ -119,6 +147,10 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, TimeUs expire
   }
   r.amount = credited;
   r.aux = repaid;
+  if (recording_) {
+    record(a, order_origin ? LedgerEvent::Kind::confirmed : LedgerEvent::Kind::credited,
+           credited, origin, repaid, now);
+  }
   return r;
 }
 
@@ -137,7 +169,9 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
     return Result::of(Code::account_lots_full);
   }
   if (i == AccountTable::kNone) i = accounts_.create(c.seller, c.buyer);
-  return deposit(i, c.amount, expires_at_us, c.campaign, false, now, nullptr);
+  const Result r = deposit(i, c.amount, expires_at_us, c.campaign, false, now, nullptr);
+  if (recording_) events_.back().reason = c.reason;
+  return r;
 }
 
 Result Ledger::accrue(const Accrue& c, TimeUs now) {
@@ -163,6 +197,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   });
   accounts_[i].pending += static_cast<std::uint32_t>(c.amount);
   count(c.seller, 0, [&](Counters& k) { k.pending += c.amount; });
+  if (recording_) record(accounts_[i], LedgerEvent::Kind::accrued, c.amount, c.order, 0, now);
   Result r;
   r.amount = c.amount;
   return r;
@@ -205,6 +240,9 @@ Result Ledger::cancel_accrual(const CancelAccrual& c, TimeUs now) {
     return Result::of(Code::accrual_already_confirmed);
   }
   finish_accrual(*o, AccrualOrder::State::cancelled, now);
+  if (recording_) {
+    record(accounts_[o->account], LedgerEvent::Kind::cancelled, o->amount, o->order, 0, now);
+  }
   Result r;
   r.amount = o->amount;
   return r;
@@ -245,6 +283,7 @@ Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
   count(a.seller, 0, [&](Counters& k) { k.debt += left; });
   give_back_earned(a, *o, now);
   o->state = AccrualOrder::State::reversed;
+  if (recording_) record(a, LedgerEvent::Kind::reversed, o->credited, o->order, left, now);
   Result r;
   r.amount = o->credited;
   r.aux = left;
@@ -311,6 +350,7 @@ HoldOrder& Ledger::open_hold(OrderId order, std::uint32_t account_index, Amount 
   BONUS_ASSERT(left == 0);
   a.held += static_cast<std::uint32_t>(amount);
   count(a.seller, 0, [&](Counters& k) { k.held += amount; });
+  if (recording_) record(a, LedgerEvent::Kind::held, amount, order, 0, now);
   return h;
 }
 
@@ -353,6 +393,11 @@ Ledger::Returned Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, Tim
   hold.state = state;
   hold.finished_us = now;
   finished_holds_.emplace_back(now, hold.order);
+  if (recording_ && state != HoldOrder::State::captured) {
+    record_returned(a, state == HoldOrder::State::timed_out ? LedgerEvent::Kind::timed_out
+                                                            : LedgerEvent::Kind::released,
+                    hold.order, returned, now);
+  }
   return returned;
 }
 
@@ -384,6 +429,10 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
+  if (recording_) {
+    record(a, LedgerEvent::Kind::spent, amount, hold.order, 0, now);
+    if (released.amount > 0) record_returned(a, LedgerEvent::Kind::released, hold.order, released, now);
+  }
   return released;
 }
 
@@ -482,24 +531,28 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
   }
   BONUS_ASSERT(to_return == 0 && returned.amount == amount);
   h->refunded += amount;
+  if (recording_) record_returned(a, LedgerEvent::Kind::refunded, h->order, returned, now);
   return returned.result();
 }
 
 // ---------------------------------------------------------------------------------
 // Seller-wide writes and the sweep.
 
-Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs) {
+Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs now) {
   if (c.campaign == 0) return Result::of(Code::invalid_campaign);
   Campaign& campaign = campaign_of(c.seller, c.campaign);
   Amount expired = 0;
   for (const std::uint32_t entry : campaign.recipients.entries()) {
     Account& a = accounts_[entry & RecipientSet::kAccountMask];
+    Amount taken = 0;
     for (std::uint32_t pos = a.lot_count(); pos-- > 0;) {
       const Lot& lot = a.lots()[pos];
       if (lot.campaign() != c.campaign) continue;
-      expired += lot.amount;
+      taken += lot.amount;
       a.erase_lot(pos);
     }
+    expired += taken;
+    if (recording_ && taken > 0) record(a, LedgerEvent::Kind::revoked, taken, c.campaign, 0, now);
   }
   campaign.revoked = true;
   count(c.seller, c.campaign, [&](Counters& k) { k.expired += expired; });
@@ -544,6 +597,7 @@ void Ledger::settle(Account& account, TimeUs now) {
     const Lot lot = account.lots()[0];
     count(account.seller, lot.campaign(), [&](Counters& k) { k.expired += lot.amount; });
     account.erase_lot(0);
+    if (recording_) record(account, LedgerEvent::Kind::expired, lot.amount, lot.origin, 0, now);
   }
 }
 

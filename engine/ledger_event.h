@@ -1,0 +1,65 @@
+// LedgerEvent: one change to one account, as a statement shows it ("why did my balance
+// change?"). A Ledger that records events (Ledger::record_events) emits them from the
+// steps every write shares (deposit, the hold, capture and return paths, the sweep's
+// expiry, revocation, reversal), so a command built from those steps is covered.
+//
+// The figures after the event are the account's as the ledger holds them: `balance_after`
+// counts every lot still in the account, so a lot past its expiry counts until the sweep
+// removes it, and the `expired` event is written then (docs/engine.md, "Events").
+// Deterministic: the same (command, now) sequence makes the same events, in the same order.
+// Plain value, 72 bytes, no padding (the history store writes its bytes).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "engine/types.h"
+
+namespace bonus {
+
+struct LedgerEvent {
+  // Stable numbers (they are stored on disk): append only.
+  enum class Kind : std::uint8_t {
+    credited = 1,        // a credit's lot (ref: campaign, 0 for none; reason)
+    accrued = 2,         // an order's cashback, pending (ref: order)
+    confirmed = 3,       // the accrual became a lot (ref: order)
+    cancelled = 4,       // the pending accrual went away (ref: order)
+    reversed = 5,        // confirmed cashback taken back (ref: order); debt_part became debt
+    held = 6,            // reserved for an order (ref: order)
+    spent = 7,           // the hold's spent part (ref: order)
+    released = 8,        // the hold's unspent part came back (ref: order)
+    timed_out = 9,       // as released, by the hold's deadline (ref: order)
+    refunded = 10,       // spent bonuses came back (ref: order)
+    expired = 11,        // a lot's life ended (ref: its campaign or order), or returned
+                         // bonuses whose life had ended (ref: the order returning them)
+    revoked = 12,        // the campaign's unspent bonuses expired (ref: campaign)
+  };
+  static constexpr std::uint8_t kKindMax = 12;
+
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  std::uint64_t ref = 0;  // order or campaign id; the kind says which
+  TimeUs time_us = 0;
+  Amount amount = 0;      // what the operation moved, never negative
+  // The part of `amount` that repaid debt (credited, confirmed, released, timed_out,
+  // refunded) or, for reversed, that could not be taken and became debt.
+  std::uint32_t debt_part = 0;
+  std::uint32_t reason = 0;  // credited: the credit's reason code; else 0
+  // The account after the event (each fits 32 bits, limits.h).
+  std::uint32_t balance_after = 0;  // in lots, unexpired or not yet swept
+  std::uint32_t held_after = 0;
+  std::uint32_t pending_after = 0;
+  std::uint32_t debt_after = 0;
+  Kind kind = Kind::credited;
+  std::uint8_t reserved[7] = {};
+
+  friend bool operator==(const LedgerEvent&, const LedgerEvent&) = default;
+};
+static_assert(sizeof(LedgerEvent) == 72);
+static_assert(std::has_unique_object_representations_v<LedgerEvent>);
+
+const char* event_kind_name(LedgerEvent::Kind kind);
+// The kind named `name`, or false.
+bool event_kind_of(const char* name, LedgerEvent::Kind& out);
+
+}  // namespace bonus
