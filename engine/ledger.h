@@ -202,8 +202,7 @@ class Ledger {
   // caller tests recording_ first (so that a ledger not recording pays nothing more).
   void record(const Account& account, LedgerEvent::Kind kind, Amount amount, std::uint64_t ref,
               Amount debt_part, TimeUs now);
-  // What came back to the account as an event of `kind`, then an `expired` event for
-  // the part whose life was over (it never reached a lot).
+  // What came back to the account, as an event of `kind` (its expired_part: what died at once).
   void record_returned(const Account& account, LedgerEvent::Kind kind, OrderId order,
                        const Returned& returned, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);

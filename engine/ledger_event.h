@@ -3,6 +3,10 @@
 // steps every write shares (deposit, the hold, capture and return paths, the sweep's
 // expiry, revocation, reversal), so a command built from those steps is covered.
 //
+// The balance moves by: +(amount - debt_part - expired_part) for credited, confirmed,
+// released, timed_out, refunded; -(amount - debt_part) for reversed; -amount for held,
+// expired, revoked; 0 for accrued, cancelled, spent (the hold already took it). The debt
+// moves by -debt_part, or +debt_part for reversed.
 // The figures after the event are the account's as the ledger holds them: `balance_after`
 // counts every lot still in the account, so a lot past its expiry counts until the sweep
 // removes it, and the `expired` event is written then (docs/engine.md, "Events").
@@ -27,11 +31,11 @@ struct LedgerEvent {
     reversed = 5,        // confirmed cashback taken back (ref: order); debt_part became debt
     held = 6,            // reserved for an order (ref: order)
     spent = 7,           // the hold's spent part (ref: order)
-    released = 8,        // the hold's unspent part came back (ref: order)
+    released = 8,        // the hold's unspent part came back (ref: order); expired_part
+                         // of it had come from lots whose life was over and died at once
     timed_out = 9,       // as released, by the hold's deadline (ref: order)
-    refunded = 10,       // spent bonuses came back (ref: order)
-    expired = 11,        // a lot's life ended (ref: its campaign or order), or returned
-                         // bonuses whose life had ended (ref: the order returning them)
+    refunded = 10,       // spent bonuses came back (ref: order); expired_part as released
+    expired = 11,        // a lot's life ended (ref: its campaign, or its accrual's order)
     revoked = 12,        // the campaign's unspent bonuses expired (ref: campaign)
   };
   static constexpr std::uint8_t kKindMax = 12;
@@ -45,13 +49,14 @@ struct LedgerEvent {
   // refunded) or, for reversed, that could not be taken and became debt.
   std::uint32_t debt_part = 0;
   std::uint32_t reason = 0;  // credited: the credit's reason code; else 0
+  std::uint32_t expired_part = 0;  // released, timed_out, refunded: the part that died at once
   // The account after the event (each fits 32 bits, limits.h).
   std::uint32_t balance_after = 0;  // in lots, unexpired or not yet swept
   std::uint32_t held_after = 0;
   std::uint32_t pending_after = 0;
   std::uint32_t debt_after = 0;
   Kind kind = Kind::credited;
-  std::uint8_t reserved[7] = {};
+  std::uint8_t reserved[3] = {};
 
   friend bool operator==(const LedgerEvent&, const LedgerEvent&) = default;
 };

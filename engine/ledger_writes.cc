@@ -74,7 +74,7 @@ void Ledger::record(const Account& account, LedgerEvent::Kind kind, Amount amoun
                     std::uint64_t ref, Amount debt_part, TimeUs now) {
   Amount balance = 0;
   for (const Lot& lot : account.lots()) balance += lot.amount;
-  BONUS_ASSERT(balance <= kAccountAmountMax && debt_part <= amount);
+  BONUS_ASSERT(balance <= kAccountAmountMax && debt_part <= amount && amount <= kAccountAmountMax);
   LedgerEvent& e = events_.emplace_back();
   e.seller = account.seller;
   e.buyer = account.buyer;
@@ -91,11 +91,8 @@ void Ledger::record(const Account& account, LedgerEvent::Kind kind, Amount amoun
 
 void Ledger::record_returned(const Account& account, LedgerEvent::Kind kind, OrderId order,
                              const Returned& returned, TimeUs now) {
-  // Emitted even when nothing came back alive, so that the statement says the hold ended.
-  record(account, kind, returned.amount - returned.expired, order, returned.repaid, now);
-  if (returned.expired > 0) {
-    record(account, LedgerEvent::Kind::expired, returned.expired, order, 0, now);
-  }
+  record(account, kind, returned.amount, order, returned.repaid, now);
+  events_.back().expired_part = static_cast<std::uint32_t>(returned.expired);
 }
 
 // ---------------------------------------------------------------------------------
@@ -429,9 +426,11 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
+  // The rest's return first, then the spend: each event's figures are then the account's
+  // after it (the spend itself moves no figure but `held`, which the capture empties).
   if (recording_) {
-    record(a, LedgerEvent::Kind::spent, amount, hold.order, 0, now);
     if (released.amount > 0) record_returned(a, LedgerEvent::Kind::released, hold.order, released, now);
+    record(a, LedgerEvent::Kind::spent, amount, hold.order, 0, now);
   }
   return released;
 }

@@ -1949,7 +1949,7 @@ TEST_F(LedgerEventTest, HoldCaptureReleasesTheRest) {
   ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
   EXPECT_EQ(events_of(hold(1, S1, B1, 60)), (V{{K::held, 60, 1, 0, 40, 60, 0, 0}}));
   EXPECT_EQ(events_of(capture(1, 45)),
-            (V{{K::spent, 45, 1, 0, 55, 0, 0, 0}, {K::released, 15, 1, 0, 55, 0, 0, 0}}));
+            (V{{K::released, 15, 1, 0, 55, 0, 0, 0}, {K::spent, 45, 1, 0, 55, 0, 0, 0}}));
   EXPECT_EQ(events_of(hold(2, S1, B1, 10)), (V{{K::held, 10, 2, 0, 45, 10, 0, 0}}));
   EXPECT_EQ(events_of(release(2)), (V{{K::released, 10, 2, 0, 55, 0, 0, 0}}));
 }
@@ -1960,18 +1960,18 @@ TEST_F(LedgerEventTest, SweepEmitsTimedOutAndExpiredPerLot) {
   ASSERT_EQ(run(hold(1, S1, B1, 20, kGoods, 10 * kUsPerMinute)), ok(20));
   advance(2 * kUsPerHour);
   // The hold took its 20 from the soonest-expiring lot: they come back dead.
-  EXPECT_EQ(events_of(sweep()), (V{{K::timed_out, 0, 1, 0, 130, 0, 0, 0},
-                                   {K::expired, 20, 1, 0, 130, 0, 0, 0},
+  EXPECT_EQ(events_of(sweep()), (V{{K::timed_out, 20, 1, 0, 130, 0, 0, 0},
                                    {K::expired, 80, 7, 0, 50, 0, 0, 0}}));
+  EXPECT_EQ(ledger_->events()[0].expired_part, 20u);
 }
 
-TEST_F(LedgerEventTest, ReturnIntoEndedLifeEmitsExpiredAfterTheReturn) {
+TEST_F(LedgerEventTest, ReturnIntoEndedLifeCountsItsExpiredPart) {
   ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerHour))), ok(100));
   ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
   ASSERT_EQ(run(spend(1, S1, B1, 150)), ok(150));
   advance(2 * kUsPerHour);
-  EXPECT_EQ(events_of(refund(1)),
-            (V{{K::refunded, 50, 1, 0, 50, 0, 0, 0}, {K::expired, 100, 1, 0, 50, 0, 0, 0}}));
+  EXPECT_EQ(events_of(refund(1)), (V{{K::refunded, 150, 1, 0, 50, 0, 0, 0}}));
+  EXPECT_EQ(ledger_->events()[0].expired_part, 100u);
 }
 
 TEST_F(LedgerEventTest, RevokeEmitsRevokedPerAccount) {
