@@ -39,10 +39,12 @@ struct LedgerEvent {
     revoked = 12,        // the campaign's unspent bonuses expired (ref: campaign)
   };
   static constexpr std::uint8_t kKindMax = 12;
+  // What `ref` is.
+  enum class Ref : std::uint8_t { none = 0, campaign = 1, order = 2 };
 
   SellerId seller = 0;
   BuyerId buyer = 0;
-  std::uint64_t ref = 0;  // order or campaign id; the kind says which
+  std::uint64_t ref = 0;  // order or campaign id; ref_kind says which
   TimeUs time_us = 0;
   Amount amount = 0;      // what the operation moved, never negative
   // The part of `amount` that repaid debt (credited, confirmed, released, timed_out,
@@ -56,7 +58,10 @@ struct LedgerEvent {
   std::uint32_t pending_after = 0;
   std::uint32_t debt_after = 0;
   Kind kind = Kind::credited;
-  std::uint8_t reserved[3] = {};
+  Ref ref_kind = Ref::none;
+  std::uint8_t reserved[2] = {};
+
+  bool names_order() const { return ref_kind == Ref::order; }
 
   friend bool operator==(const LedgerEvent&, const LedgerEvent&) = default;
 };

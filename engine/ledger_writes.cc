@@ -87,6 +87,13 @@ void Ledger::record(const Account& account, LedgerEvent::Kind kind, Amount amoun
   e.pending_after = account.pending;
   e.debt_after = account.debt;
   e.kind = kind;
+  // Credits and revocations name a campaign; an expiry names its lot's origin (the
+  // caller sets it); every other event names an order.
+  const bool campaign = kind == LedgerEvent::Kind::credited || kind == LedgerEvent::Kind::revoked ||
+                        kind == LedgerEvent::Kind::expired;
+  e.ref_kind = !campaign ? LedgerEvent::Ref::order
+               : ref != 0 ? LedgerEvent::Ref::campaign
+                          : LedgerEvent::Ref::none;
 }
 
 void Ledger::record_returned(const Account& account, LedgerEvent::Kind kind, OrderId order,
@@ -596,7 +603,10 @@ void Ledger::settle(Account& account, TimeUs now) {
     const Lot lot = account.lots()[0];
     count(account.seller, lot.campaign(), [&](Counters& k) { k.expired += lot.amount; });
     account.erase_lot(0);
-    if (recording_) record(account, LedgerEvent::Kind::expired, lot.amount, lot.origin, 0, now);
+    if (recording_) {
+      record(account, LedgerEvent::Kind::expired, lot.amount, lot.origin, 0, now);
+      if (lot.order_origin()) events_.back().ref_kind = LedgerEvent::Ref::order;
+    }
   }
 }
 

@@ -1918,6 +1918,9 @@ TEST_F(LedgerEventTest, Credit_EmitsCreditedWithCampaignAndReason) {
   c.reason = 3;
   EXPECT_EQ(events_of(c), (V{{K::credited, 100, 7, 0, 100, 0, 0, 0}}));
   EXPECT_EQ(ledger_->events()[0].reason, 3u);
+  EXPECT_EQ(ledger_->events()[0].ref_kind, LedgerEvent::Ref::campaign);
+  EXPECT_EQ(events_of(credit(S1, B1, 1))[0].ref, 0u);
+  EXPECT_EQ(ledger_->events()[0].ref_kind, LedgerEvent::Ref::none);
 }
 
 TEST_F(LedgerEventTest, RepeatAndRejectionEmitNothing) {
@@ -1963,6 +1966,8 @@ TEST_F(LedgerEventTest, SweepEmitsTimedOutAndExpiredPerLot) {
   EXPECT_EQ(events_of(sweep()), (V{{K::timed_out, 20, 1, 0, 130, 0, 0, 0},
                                    {K::expired, 80, 7, 0, 50, 0, 0, 0}}));
   EXPECT_EQ(ledger_->events()[0].expired_part, 20u);
+  EXPECT_EQ(ledger_->events()[0].ref_kind, LedgerEvent::Ref::order);
+  EXPECT_EQ(ledger_->events()[1].ref_kind, LedgerEvent::Ref::campaign);
 }
 
 TEST_F(LedgerEventTest, ReturnIntoEndedLifeCountsItsExpiredPart) {
