@@ -68,6 +68,25 @@ struct LedgerEvent {
 static_assert(sizeof(LedgerEvent) == 72);
 static_assert(std::has_unique_object_representations_v<LedgerEvent>);
 
+// An event with its place in the server's log, for statements (the history store and
+// the wire): the journal position of the command that made it, and its place among that
+// command's events (over every shard, in shard order). The engine never fills these.
+struct HistoryEntry {
+  std::uint64_t position = 0;
+  std::uint32_t index = 0;
+  LedgerEvent event;
+  friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
+};
+
+// Where a statement page resumes: after the entry (position, index) in the page's order.
+// A zero cursor starts at the beginning (an account's newest event, an order's oldest).
+struct HistoryCursor {
+  std::uint64_t position = 0;
+  std::uint32_t index = 0;
+  bool start() const { return position == 0 && index == 0; }
+  friend bool operator==(const HistoryCursor&, const HistoryCursor&) = default;
+};
+
 const char* event_kind_name(LedgerEvent::Kind kind);
 // The kind named `name`, or false.
 bool event_kind_of(const char* name, LedgerEvent::Kind& out);

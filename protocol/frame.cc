@@ -32,7 +32,7 @@ static_assert(kHeaderCrcAt + 4 == kHeaderBytes);
 
 bool is_known(std::uint16_t opcode) {
   return (opcode >= 1 && opcode <= 12) || (opcode >= 32 && opcode <= 36) ||
-         (opcode >= 64 && opcode <= 66) || opcode == 127;
+         opcode == 38 || opcode == 39 || (opcode >= 64 && opcode <= 66) || opcode == 127;
 }
 
 std::string_view opcode_name(Opcode op) {
@@ -54,6 +54,8 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::wallet: return "wallet";
     case Opcode::expiring: return "expiring";
     case Opcode::stats: return "stats";
+    case Opcode::history: return "history";
+    case Opcode::order: return "order";
     case Opcode::admin: return "admin";
     case Opcode::ping: return "ping";
     case Opcode::hello: return "hello";
@@ -83,6 +85,7 @@ std::string_view frame_error_name(FrameError e) {
     case FrameError::duplicate_key: return "duplicate_key";
     case FrameError::frame_timeout: return "frame_timeout";
     case FrameError::idle_timeout: return "idle_timeout";
+    case FrameError::history_unavailable: return "history_unavailable";
   }
   return "unknown";
 }

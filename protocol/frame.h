@@ -40,6 +40,8 @@ enum class Opcode : std::uint16_t {
   wallet = 34,
   expiring = 35,
   stats = 36,
+  history = 38,  // an account's statement (HistoryRequest / HistoryReply)
+  order = 39,    // an order's events (OrderRequest / HistoryReply)
   // Operations.
   admin = 64,
   ping = 65,   // empty body both ways
@@ -80,6 +82,7 @@ enum class FrameError : std::uint16_t {
   duplicate_key = 16,      // the same account (balance) or seller (cart) twice in one request
   frame_timeout = 17,      // a frame started and did not complete in time: connection closed
   idle_timeout = 18,       // no complete frame for the idle timeout: connection closed
+  history_unavailable = 21,  // statements: history is off, or its store could not be read
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

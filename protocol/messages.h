@@ -31,6 +31,7 @@
 
 #include "engine/command.h"
 #include "engine/ledger_config.h"
+#include "engine/ledger_event.h"
 #include "engine/result.h"
 #include "engine/views.h"
 #include "protocol/frame.h"
@@ -104,6 +105,18 @@ struct ExpiringQuery {
   friend bool operator==(const ExpiringQuery&, const ExpiringQuery&) = default;
 };
 
+// A statement page: an account's events (seller, buyer) newest first, or an order's
+// (order) oldest first.
+struct HistoryQuery {
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  OrderId order = 0;
+  std::uint32_t limit = 0;  // decoded as 1..kHistoryPageMax (0 or more: the maximum)
+  HistoryCursor from;
+  friend bool operator==(const HistoryQuery&, const HistoryQuery&) = default;
+};
+inline constexpr std::uint32_t kHistoryPageMax = 1000;
+
 struct StatsQuery {
   SellerId seller = 0;
   CampaignId campaign = 0;  // 0: the seller's statistics
@@ -147,6 +160,16 @@ struct ExpiringAnswer {
   ExpiringPosition next;  // where the next page starts; meaningless when done
   bool done = true;
   friend bool operator==(const ExpiringAnswer&, const ExpiringAnswer&) = default;
+};
+
+struct HistoryAnswer {
+  std::vector<HistoryEntry> entries;
+  HistoryCursor next;  // where the next page starts; meaningless when done
+  bool done = true;
+  std::uint64_t position = 0;       // every event up to this log position is in
+  std::uint64_t complete_from = 0;  // events before this position may be missing (0: none)
+  TimeUs trimmed_before_us = 0;     // events before this ledger time were trimmed
+  friend bool operator==(const HistoryAnswer&, const HistoryAnswer&) = default;
 };
 
 struct AdminStatus {
@@ -216,6 +239,9 @@ struct ErrorInfo {
 [[nodiscard]] FrameError decode_expiring(Body body, std::uint32_t batch_commands_max,
                                          ExpiringQuery& out);
 [[nodiscard]] FrameError decode_stats(Body body, StatsQuery& out);
+// history: seller and buyer; order: the order. The limit is capped at kHistoryPageMax.
+[[nodiscard]] FrameError decode_history(Body body, HistoryQuery& out);
+[[nodiscard]] FrameError decode_order(Body body, HistoryQuery& out);
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
@@ -232,6 +258,7 @@ void encode_cart_reply(std::span<const CartEntry> entries, flatbuffers::FlatBuff
 void encode_wallet_reply(std::span<const AccountView> accounts,
                          flatbuffers::FlatBufferBuilder& fbb);
 void encode_expiring_reply(const ExpiringAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
+void encode_history_reply(const HistoryAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin_reply(const AdminStatus& status, flatbuffers::FlatBufferBuilder& fbb);
@@ -269,6 +296,8 @@ void encode_cart(const CartQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_wallet(const WalletQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_expiring(const ExpiringQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_history(const HistoryQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_order(const HistoryQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
@@ -281,6 +310,8 @@ void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 [[nodiscard]] FrameError decode_cart_reply(Body body, std::vector<CartEntry>& out);
 [[nodiscard]] FrameError decode_wallet_reply(Body body, std::vector<AccountView>& out);
 [[nodiscard]] FrameError decode_expiring_reply(Body body, ExpiringAnswer& out);
+// Also malformed_body for an event of an unknown kind.
+[[nodiscard]] FrameError decode_history_reply(Body body, HistoryAnswer& out);
 // The same StatsReply read as the seller's or as a campaign's statistics.
 [[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
 [[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);

@@ -397,6 +397,8 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::wallet: return handle_wallet(h, body);
     case Opcode::expiring: return handle_expiring(h, body);
     case Opcode::stats: return handle_stats(h, body);
+    case Opcode::history:
+    case Opcode::order: return handle_history(h, body);
     case Opcode::admin: return handle_admin(h, body);
     default: return handle_write(h, body);
   }

@@ -35,23 +35,6 @@
 
 namespace bonus::server {
 
-// One event with where it came from.
-struct HistoryEntry {
-  std::uint64_t position = 0;
-  std::uint32_t index = 0;
-  LedgerEvent event;
-  friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
-};
-
-// Where a page resumes: after the entry (position, index) in the page's order. A zero
-// cursor starts at the beginning (the newest event of an account, the oldest of an order).
-struct HistoryCursor {
-  std::uint64_t position = 0;
-  std::uint32_t index = 0;
-  bool start() const { return position == 0 && index == 0; }
-  friend bool operator==(const HistoryCursor&, const HistoryCursor&) = default;
-};
-
 struct HistoryInfo {
   std::uint64_t position = 0;       // every event up to this log position is written
   std::uint64_t complete_from = 0;  // events before this position may be missing (0: none)

@@ -13,8 +13,8 @@ namespace {
 using protocol::Opcode;
 
 std::set<Opcode> expected(Role role) {
-  const std::set<Opcode> reads{Opcode::balance, Opcode::cart, Opcode::wallet, Opcode::expiring,
-                               Opcode::stats};
+  const std::set<Opcode> reads{Opcode::balance, Opcode::cart,  Opcode::wallet, Opcode::expiring,
+                               Opcode::stats,   Opcode::history, Opcode::order};
   std::set<Opcode> s{Opcode::ping, Opcode::hello};
   auto add = [&s](const std::set<Opcode>& more) { s.insert(more.begin(), more.end()); };
   switch (role) {
@@ -33,7 +33,8 @@ std::set<Opcode> expected(Role role) {
            Opcode::reverse_accrual});
       break;
     case Role::seller_admin:
-      add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats});
+      add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats, Opcode::history,
+           Opcode::order});
       break;
     case Role::admin:
       for (std::uint32_t op = 0; op <= 0xFFFF; ++op) {
