@@ -65,6 +65,8 @@ int run_wallet(Context& context);
 int run_cart(Context& context);
 int run_expiring(Context& context);
 int run_stats(Context& context);
+int run_history(Context& context);  // history_command.cc
+int run_order(Context& context);
 int run_admin(Context& context);
 int run_limits(Context& context);  // admin limits, admin limits set
 int run_clock_advance(Context& context);

@@ -169,6 +169,19 @@ void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
   auto* stats = app.add_subcommand("stats", "A seller's or a campaign's statistics");
   d.seller(stats);
   d.option(stats, "campaign", "ID", "A campaign's figures (recipients, spenders) instead");
+
+  auto* history = app.add_subcommand(
+      "history",
+      "A buyer's statement with a seller: why the balance changed, newest first, one page "
+      "(from the server's history, behind the ledger by up to a second)");
+  d.seller(history);
+  d.buyer(history);
+  d.option(history, "limit", "N", "Events on the page (1..1000, default 50)");
+  d.option(history, "cursor", "POS:INDEX", "Go on after a page (its `more:` line, JSON `next`)");
+
+  auto* order = app.add_subcommand(
+      "order", "An order's events, oldest first: what it accrued, held, spent, refunded");
+  d.order(order);
 }
 
 void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {

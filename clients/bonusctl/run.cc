@@ -213,6 +213,8 @@ int run(const Invocation& invocation) {
       {"cart", run_cart},
       {"expiring", run_expiring},
       {"stats", run_stats},
+      {"history", run_history},
+      {"order", run_order},
       {"mail", run_mail},
       {"clock advance", run_clock_advance},
       {"admin status", run_admin},
