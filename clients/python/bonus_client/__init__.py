@@ -17,8 +17,9 @@ from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_M
                        Life, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand, make_id, new_id, split_id)
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor,
-                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, SellerStats)
+from .views import (Account, AdminStatus, CampaignStats, EventKind, Hello, CartEntry,
+                    ExpiringCursor, ExpiringEntry, ExpiringPage, HistoryCursor, HistoryEvent,
+                    HistoryPage, Limits, Lot, LotOrigin, SellerStats)
 
 __all__ = [
     "Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply", "MailSummary",
@@ -29,5 +30,5 @@ __all__ = [
     "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Life", "Result", "make_id",
     "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "CartEntry", "ExpiringEntry",
     "ExpiringCursor", "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus", "Limits",
-    "Hello",
+    "Hello", "EventKind", "HistoryEvent", "HistoryCursor", "HistoryPage",
 ]

@@ -11,7 +11,8 @@ import struct
 from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor,
+from .views import (Account, AdminStatus, EventKind, Hello, HistoryCursor, HistoryEvent,
+                    HistoryPage, Limits, CampaignStats, CartEntry, ExpiringCursor,
                     ExpiringEntry, ExpiringPage, Lot, LotOrigin, SellerStats)
 
 Malformed = _fb.Malformed
@@ -31,6 +32,9 @@ OP_CART = 33
 OP_WALLET = 34
 OP_EXPIRING = 35
 OP_STATS = 36
+OP_HISTORY = 38
+OP_ORDER = 39
+HISTORY_PAGE_MAX = 1000
 OP_ADMIN = 64
 OP_PING = 65
 OP_HELLO = 66
@@ -142,6 +146,27 @@ def encode_expiring(seller: int, within_us: int, limit: int,
     if cursor is not None:
         fields[3] = _fb.Scalar("IIq", cursor.shard, cursor.after_account, cursor.bucket, align=8)
     return _fb.encode_table(b"EXPQ", fields)
+
+
+_HISTORY_CURSOR = "QI4x"
+_HISTORY_EVENT = "QIBB2xQQQqQIIIIIII4x"
+assert struct.calcsize("<" + _HISTORY_EVENT) == 88
+
+
+def _history_cursor(cursor: HistoryCursor | None):
+    if cursor is None:
+        return None
+    return _fb.Scalar(_HISTORY_CURSOR, cursor.position, cursor.index, align=8)
+
+
+def encode_history(seller: int, buyer: int, limit: int, cursor: HistoryCursor | None) -> bytearray:
+    return _fb.encode_table(b"HISQ", [_fb.Scalar("Q", seller), _fb.Scalar("Q", buyer),
+                                      _fb.Scalar("I", limit), _history_cursor(cursor)])
+
+
+def encode_order(order: int, limit: int, cursor: HistoryCursor | None) -> bytearray:
+    return _fb.encode_table(b"ORDQ", [_fb.Scalar("Q", order), _fb.Scalar("I", limit),
+                                      _history_cursor(cursor)])
 
 
 def encode_stats(seller: int, campaign: int) -> bytearray:
@@ -282,6 +307,27 @@ def decode_expiring_reply(body) -> ExpiringPage:
             raise Malformed("ExpiringReply neither done nor with a next cursor")
         cursor = ExpiringCursor(*nxt)
     return ExpiringPage(tuple(ExpiringEntry(*e) for e in entries), cursor, done)
+
+
+def decode_history_reply(body) -> HistoryPage:
+    t = _fb.root(body, b"HISR")
+    events = t.struct_vector(0, _HISTORY_EVENT)
+    if events is None:
+        raise Malformed("HistoryReply without events")
+    out = []
+    for e in events:
+        if not 1 <= e[2] <= 12 or e[3] > 2:
+            raise Malformed(f"HistoryReply with an event of kind {e[2]}, ref kind {e[3]}")
+        out.append(HistoryEvent(e[0], e[1], EventKind(e[2]), *e[3:]))
+    done = t.scalar(2, "?", False)
+    nxt = t.struct(1, _HISTORY_CURSOR)
+    cursor = None
+    if not done:
+        if nxt is None:
+            raise Malformed("HistoryReply neither done nor with a next cursor")
+        cursor = HistoryCursor(*nxt)
+    return HistoryPage(tuple(out), cursor, done, t.scalar(3, "Q", 0), t.scalar(4, "Q", 0),
+                       t.scalar(5, "q", 0))
 
 
 def _stats(body) -> list:
