@@ -668,6 +668,7 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
   fbb.Clear();
   const auto message = fbb.CreateString(status.message);
   const auto durability = fbb.CreateString(status.durability);
+  const auto history = fbb.CreateString(status.history);
   const EngineConfig& l = status.limits;
   const wire::Limits limits(l.accounts_max, l.orders_max, l.ids_max, l.id_window_us,
                             l.order_retention_us, l.rejected_ids_max, l.rejected_id_window_us,
@@ -677,7 +678,8 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
                                      status.journal_bytes, durability,
                                      status.checkpoint_position,
                                      status.has_limits ? &limits : nullptr,
-                                     static_cast<std::uint16_t>(status.limits_code)));
+                                     static_cast<std::uint16_t>(status.limits_code),
+                                     status.history_position, history));
 }
 
 void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
@@ -932,6 +934,8 @@ FrameError decode_admin_reply(Body body, AdminStatus& out) {
     out.journal_bytes = r.journal_bytes();
     out.durability = read_string(r.durability());
     out.checkpoint_position = r.checkpoint_position();
+    out.history_position = r.history_position();
+    out.history = read_string(r.history());
     out.has_limits = r.limits() != nullptr;
     out.limits = EngineConfig{};
     out.limits_changes = 0;

@@ -182,6 +182,8 @@ struct AdminStatus {
   std::uint64_t journal_bytes = 0;
   std::string durability;
   std::uint64_t checkpoint_position = 0;  // 0: no checkpoint yet
+  std::uint64_t history_position = 0;     // every event up to it is in history
+  std::string history;                    // "on", "off: <why>" or "stopped: <why>"
   // limits and set_limits: the limits in effect (after the change) and how many SetLimits
   // the ledger applied; set_limits: the command's result code.
   bool has_limits = false;

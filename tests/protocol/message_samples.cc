@@ -281,6 +281,8 @@ AdminStatus random_admin_status(Rng& rng) {
     s.limits_changes = u64(rng);
   }
   s.limits_code = static_cast<Code>(u32(rng) % kCodeCount);
+  s.history_position = u64(rng);
+  s.history = random_text(rng);
   return s;
 }
 

@@ -205,3 +205,5 @@ class AdminStatus:
     checkpoint_position: int = 0  # log position of the last durable checkpoint; 0: none
     limits: Limits | None = None  # the ledger's limits (after the change, for set_limits)
     limits_code: int = 0          # set_limits: the command's result code (Code)
+    history_position: int = 0     # every event up to this log position is in history
+    history: str = ""             # "on", "off: <why>" or "stopped: <why>" (writes go on)

@@ -354,7 +354,8 @@ def decode_admin_reply(body) -> AdminStatus:
                        journal_bytes=t.scalar(6, "Q"), durability=t.string(7),
                        checkpoint_position=t.scalar(8, "Q"),
                        limits=None if (l := t.struct(9, "QQQqqQqQ")) is None else Limits(*l),
-                       limits_code=t.scalar(10, "H"))
+                       limits_code=t.scalar(10, "H"), history_position=t.scalar(11, "Q", 0),
+                       history=t.string(12))
 
 
 def decode_hello_reply(body) -> Hello:
