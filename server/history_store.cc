@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "engine/assert.h"
+#include "server/lmdb_file.h"
 #include "server/private_files.h"
 
 namespace bonus::server {
@@ -114,22 +115,8 @@ HistoryStore::Opened HistoryStore::open(const std::string& dir, std::uint64_t ma
   mdb_env_set_maxdbs(store->env_, 4);
   store->map_bytes_max_ = map_bytes_max;
   store->map_bytes_ = std::min(map_bytes_max, std::max(kMapBytesFirst, store->file_bytes() * 2));
-  if (int rc = mdb_env_set_mapsize(store->env_, store->map_bytes_); rc != 0) {
-    return lmdb_error("map size", rc);
-  }
-  if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, kPrivateFileMode); rc != 0) {
-    return lmdb_error(("open " + dir).c_str(), rc);
-  }
-  // LMDB maps the file: a page past a truncated end would be SIGBUS, not an error.
-  MDB_envinfo env_info;
-  MDB_stat env_stat;
-  mdb_env_info(store->env_, &env_info);
-  mdb_env_stat(store->env_, &env_stat);
-  const std::uint64_t needed = (std::uint64_t{env_info.me_last_pgno} + 1) * env_stat.ms_psize;
-  if (store->file_bytes() < needed) {
-    return "history: " + dir + "/data.mdb is " + std::to_string(store->file_bytes()) +
-           " bytes but its pages need " + std::to_string(needed) +
-           ": the file was truncated (move the directory aside to start a new history)";
+  if (auto error = open_lmdb_env(store->env_, dir, store->map_bytes_, "history")) {
+    return *error + " (move the directory aside to start a new history)";
   }
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(store->env_, nullptr, 0, &txn); rc != 0) return lmdb_error("begin", rc);
@@ -169,11 +156,7 @@ HistoryStore::~HistoryStore() {
   if (env_ != nullptr) mdb_env_close(env_);
 }
 
-std::uint64_t HistoryStore::file_bytes() const {
-  struct stat st{};
-  if (::stat((dir_ + "/data.mdb").c_str(), &st) != 0) return 0;
-  return static_cast<std::uint64_t>(st.st_size);
-}
+std::uint64_t HistoryStore::file_bytes() const { return lmdb_file_bytes(dir_); }
 
 HistoryInfo HistoryStore::info() const {
   std::shared_lock lock(info_mutex_);
