@@ -88,6 +88,11 @@ void Checkpointer::apply(ReplicaBatch& batch) {
       if (keep) keep_events(*replicas_[w.shard], position, index);
     }
     last_time_ = w.time;
+    // The kept events stay bounded even within one large batch (the replay at start).
+    if (history_pending_.size() >= options_.history_pending_max) {
+      applied_position_ = position;
+      flush_history();
+    }
     ++position;
   }
   records_since_ += batch.writes.size();

@@ -57,8 +57,9 @@ struct CheckpointerOptions {
   int nice = 10;  // the thread's nice value (0: as the rest of the server)
   // History (docs/history-format.md): the replicas record events and this thread writes
   // them to `history` (null: history off). Written at least every `history_flush_interval`,
-  // when `history_pending_max` events wait, and before every checkpoint (so history is
-  // durable up to a checkpoint's position before the journal before it can go).
+  // as soon as `history_pending_max` events wait (after the write that reached it, even
+  // inside a batch: that bounds the memory kept), and before every checkpoint (so history
+  // is durable up to a checkpoint's position before the journal before it can go).
   HistoryStore* history = nullptr;
   TimeUs history_retention_us = 400 * kUsPerDay;
   std::chrono::milliseconds history_flush_interval{1000};

@@ -207,6 +207,39 @@ TEST(History, NoEventLostOrDoubledAcrossSigkillRestarts) {
   }
 }
 
+// More events than the checkpointer keeps in memory (65,536) between two writes of
+// history, then SIGKILL before any checkpoint: history is written in parts as they come
+// and the rest is replayed from the journal at the restart, each event once.
+TEST(History, MoreEventsThanThePendingBoundSurviveSigkill) {
+  BonusdProcess server;
+  const std::vector<std::string> args = {"--checkpoint-records", "0", "--checkpoint-interval-s",
+                                         "0"};
+  ASSERT_TRUE(server.start(args)) << server.log();
+  auto c = connect(server);
+  ASSERT_TRUE(c);
+  constexpr std::uint64_t kAccounts = 700, kEach = 100;
+  std::vector<Credit> batch;
+  for (std::uint64_t i = 0; i < kAccounts * kEach; ++i) {
+    batch.push_back(credit(i + 1, 9, 1 + i % kAccounts, 1 + i % 3));
+  }
+  const auto written = c->write_batch(std::span<const Credit>(batch));
+  ASSERT_TRUE(written.ok()) << written.message;
+  c.reset();
+  EXPECT_EQ(server.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(server.start(args)) << server.log();
+  c = connect(server);
+  ASSERT_TRUE(c);
+  flush(*c);
+  for (BuyerId b = 1; b <= kAccounts; ++b) {
+    const auto events = statement(*c, 9, b);
+    ASSERT_EQ(events.size(), kEach) << "buyer " << b;
+    Amount sum = 0;
+    for (const HistoryEntry& h : events) sum += h.event.amount;
+    ASSERT_EQ(sum, c->balance(9, b).value.account.available) << "buyer " << b;
+    ASSERT_EQ(sum, events.front().event.balance_after) << "buyer " << b;
+  }
+}
+
 TEST(History, RetentionTrimsOldEventsInTheBackground) {
   BonusdProcess server;
   ASSERT_TRUE(server.start({"--test-clock", "--history-retention-days", "1"})) << server.log();
