@@ -308,6 +308,8 @@ std::optional<std::string> HistoryStore::trim(TimeUs before_us, std::uint32_t bu
     }
     mdb_cursor_close(cursor);
     if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    // Only once every older event is gone: then nothing before it is left.
+    if (more) return 0;
     return put_u64(txn, meta_, Meta::kTrimmedBefore, static_cast<std::uint64_t>(before_us));
   });
 }

@@ -98,6 +98,7 @@ TEST(HistoryStoreTest, TrimErasesOldEventsFromEveryDatabaseWithinItsBudget) {
   ASSERT_FALSE(store->trim(6 * kUsPerSecond, 3, erased, more));  // events at 1..5 s are old
   EXPECT_EQ(erased, 3u);
   EXPECT_TRUE(more);
+  EXPECT_EQ(store->info().trimmed_before_us, 0);  // older events are still there
   ASSERT_FALSE(store->trim(6 * kUsPerSecond, 3, erased, more));
   EXPECT_EQ(erased, 2u);
   EXPECT_FALSE(more);
