@@ -22,6 +22,7 @@ Result Ledger::apply(const Command& command, TimeUs now) {
   BONUS_ASSERT(now <= kTimeMaxUs);
   last_now_ = now;
   swept_holds_.clear();
+  events_.clear();
   prune(now, 8);
   if (const Sweep* s = std::get_if<Sweep>(&command)) return sweep(*s, now);
 

@@ -22,6 +22,7 @@
 #include "engine/expiry_index.h"
 #include "engine/keyed_table.h"
 #include "engine/ledger_config.h"
+#include "engine/ledger_event.h"
 #include "engine/ledger_records.h"
 #include "engine/purchase_table.h"
 #include "engine/seller_accounts.h"
@@ -125,6 +126,13 @@ class Ledger {
   TimeUs order_finished_us(OrderId order, bool hold, TimeUs now) const;
   // The holds the last apply() timed out in a sweep (cleared by every apply).
   const std::vector<OrderId>& swept_holds() const { return swept_holds_; }
+  // Event recording, for statements (engine/ledger_event.h): when on, every apply()
+  // clears events() and fills it with what the write did to accounts, in order. Off by
+  // default, and then free (one untaken branch per step): the shards never turn it on,
+  // only the checkpointer's replicas, which feed the history store.
+  void record_events(bool on) { recording_ = on; }
+  bool recording_events() const { return recording_; }
+  const std::vector<LedgerEvent>& events() const { return events_; }
   // How long an id is remembered: an applied command's, or a rejected one's.
   TimeUs id_window_us(bool rejected) const;
   // Whether a remembered id belongs to a rejected command (any code but ok).
@@ -213,6 +221,13 @@ class Ledger {
   Result deposit(std::uint32_t account_index, Amount amount, const Lot& lot, TimeUs now,
                  std::uint32_t* lot_seq);
   void settle(Account& account, TimeUs now);
+  // Appends an event of `kind` for `account` with its figures as they are now; the
+  // caller tests recording_ first (so that a ledger not recording pays nothing more).
+  void record(const Account& account, LedgerEvent::Kind kind, Amount amount, std::uint64_t ref,
+              Amount debt_part, TimeUs now);
+  // What came back to the account, as an event of `kind` (its expired_part: what died at once).
+  void record_returned(const Account& account, LedgerEvent::Kind kind, OrderId order,
+                       const Returned& returned, TimeUs now);
   void add_lot(Account& account, std::uint32_t account_index, const Lot& lot);
   // A new account, chained to its seller's.
   std::uint32_t create_account(SellerId seller, BuyerId buyer);
@@ -290,6 +305,8 @@ class Ledger {
   std::deque<std::pair<TimeUs, Id128>> id_times_[2];
   std::uint64_t id_count_[2] = {0, 0};
   std::vector<OrderId> swept_holds_;
+  bool recording_ = false;
+  std::vector<LedgerEvent> events_;
 };
 
 }  // namespace bonus

@@ -84,6 +84,38 @@ void Ledger::add_lot(Account& account, std::uint32_t account_index, const Lot& l
   expiry_.on_lot_added(account, account_index, lot.expires_at_us);
 }
 
+void Ledger::record(const Account& account, LedgerEvent::Kind kind, Amount amount,
+                    std::uint64_t ref, Amount debt_part, TimeUs now) {
+  Amount balance = 0;
+  for (const Lot& lot : account.lots()) balance += lot.amount;
+  BONUS_ASSERT(balance <= kAccountAmountMax && debt_part <= amount && amount <= kAccountAmountMax);
+  LedgerEvent& e = events_.emplace_back();
+  e.seller = account.seller;
+  e.buyer = account.buyer;
+  e.ref = ref;
+  e.time_us = now;
+  e.amount = amount;
+  e.debt_part = static_cast<std::uint32_t>(debt_part);
+  e.balance_after = static_cast<std::uint32_t>(balance);
+  e.held_after = account.held;
+  e.pending_after = account.pending;
+  e.debt_after = account.debt;
+  e.kind = kind;
+  // Credits and revocations name a campaign; an expiry names its lot's origin (the
+  // caller sets it); every other event names an order.
+  const bool campaign = kind == LedgerEvent::Kind::credited || kind == LedgerEvent::Kind::revoked ||
+                        kind == LedgerEvent::Kind::expired;
+  e.ref_kind = !campaign ? LedgerEvent::Ref::order
+               : ref != 0 ? LedgerEvent::Ref::campaign
+                          : LedgerEvent::Ref::none;
+}
+
+void Ledger::record_returned(const Account& account, LedgerEvent::Kind kind, OrderId order,
+                             const Returned& returned, TimeUs now) {
+  record(account, kind, returned.amount, order, returned.repaid, now);
+  events_.back().expired_part = static_cast<std::uint32_t>(returned.expired);
+}
+
 // ---------------------------------------------------------------------------------
 // Credits and accruals.
 
@@ -130,6 +162,11 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, const Lot& sh
   }
   r.amount = credited;
   r.aux = repaid;
+  if (recording_) {
+    record(a, shape.order_origin() ? LedgerEvent::Kind::confirmed : LedgerEvent::Kind::credited,
+           credited, shape.origin, repaid, now);
+    events_.back().reason = shape.reason();  // 0 for cashback
+  }
   return r;
 }
 
@@ -237,6 +274,7 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
   accounts_[i].pending += static_cast<std::uint32_t>(amount);
   count(c.seller, 0, [&](Counters& k) { k.pending += amount; });
   month_of(seller_of(c.seller)).accrued += amount;
+  if (recording_) record(accounts_[i], LedgerEvent::Kind::accrued, amount, c.order, 0, now);
   Result r;
   r.amount = amount;
   r.aux = rate_bp;
@@ -285,6 +323,9 @@ Result Ledger::cancel_accrual(const CancelAccrual& c, TimeUs now) {
     return Result::of(Code::accrual_already_confirmed);
   }
   finish_accrual(*o, AccrualOrder::State::cancelled, now);
+  if (recording_) {
+    record(accounts_[o->account], LedgerEvent::Kind::cancelled, o->amount, o->order, 0, now);
+  }
   Result r;
   r.amount = o->amount;
   return r;
@@ -326,6 +367,7 @@ Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
   give_back_earned(a, *o, now);
   purchases_.remove(o->account, o->price, o->finished_us);
   o->state = AccrualOrder::State::reversed;
+  if (recording_) record(a, LedgerEvent::Kind::reversed, o->credited, o->order, left, now);
   Result r;
   r.amount = o->credited;
   r.aux = left;
@@ -392,6 +434,7 @@ HoldOrder& Ledger::open_hold(OrderId order, std::uint32_t account_index, Amount 
   BONUS_ASSERT(left == 0);
   a.held += static_cast<std::uint32_t>(amount);
   count(a.seller, 0, [&](Counters& k) { k.held += amount; });
+  if (recording_) record(a, LedgerEvent::Kind::held, amount, order, 0, now);
   return h;
 }
 
@@ -436,6 +479,11 @@ Ledger::Returned Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, Tim
   hold.state = state;
   hold.finished_us = now;
   finished_holds_.emplace_back(now, hold.order);
+  if (recording_ && state != HoldOrder::State::captured) {
+    record_returned(a, state == HoldOrder::State::timed_out ? LedgerEvent::Kind::timed_out
+                                                            : LedgerEvent::Kind::released,
+                    hold.order, returned, now);
+  }
   return returned;
 }
 
@@ -471,6 +519,12 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
   hold.fragments = std::move(spent);
   hold.captured = amount;
+  // The rest's return first, then the spend: each event's figures are then the account's
+  // after it (the spend itself moves no figure but `held`, which the capture empties).
+  if (recording_) {
+    if (released.amount > 0) record_returned(a, LedgerEvent::Kind::released, hold.order, released, now);
+    record(a, LedgerEvent::Kind::spent, amount, hold.order, 0, now);
+  }
   return released;
 }
 
@@ -586,6 +640,7 @@ Result Ledger::refund(const Refund& c, TimeUs now) {
   }
   BONUS_ASSERT(to_return == 0 && returned.amount == amount);
   h->refunded += amount;
+  if (recording_) record_returned(a, LedgerEvent::Kind::refunded, h->order, returned, now);
   return returned.result();
 }
 
@@ -599,13 +654,16 @@ Result Ledger::revoke_campaign(const RevokeCampaign& c, TimeUs now) {
   Amount revoked = 0;  // of `expired`, lots still alive: a lot past its life had lapsed
   for (const std::uint32_t entry : campaign.recipients.entries()) {
     Account& a = accounts_[entry & RecipientSet::kAccountMask];
+    Amount taken = 0;
     for (std::uint32_t pos = a.lot_count(); pos-- > 0;) {
       const Lot& lot = a.lots()[pos];
       if (lot.campaign() != c.campaign) continue;
-      expired += lot.amount;
+      taken += lot.amount;
       if (!lot.expired(now)) revoked += lot.amount;
       a.erase_lot(pos);
     }
+    expired += taken;
+    if (recording_ && taken > 0) record(a, LedgerEvent::Kind::revoked, taken, c.campaign, 0, now);
   }
   campaign.revoked = true;
   campaign.revoked_amount += revoked;
@@ -650,6 +708,10 @@ void Ledger::settle(Account& account, TimeUs now) {
     const Lot lot = account.lots()[0];
     count(account.seller, lot.campaign(), [&](Counters& k) { k.expired += lot.amount; });
     account.erase_lot(0);
+    if (recording_) {
+      record(account, LedgerEvent::Kind::expired, lot.amount, lot.origin, 0, now);
+      if (lot.order_origin()) events_.back().ref_kind = LedgerEvent::Ref::order;
+    }
   }
 }
 

@@ -31,8 +31,7 @@ static_assert(kHeaderCrcAt + 4 == kHeaderBytes);
 }  // namespace
 
 bool is_known(std::uint16_t opcode) {
-  return (opcode >= 1 && opcode <= 13) || (opcode >= 32 && opcode <= 37) || opcode == 40 ||
-         opcode == 41 ||
+  return (opcode >= 1 && opcode <= 13) || (opcode >= 32 && opcode <= 41) ||
          (opcode >= 64 && opcode <= 66) || opcode == 127;
 }
 
@@ -59,6 +58,8 @@ std::string_view opcode_name(Opcode op) {
     case Opcode::segment: return "segment";
     case Opcode::policy: return "policy";
     case Opcode::report: return "report";
+    case Opcode::history: return "history";
+    case Opcode::order: return "order";
     case Opcode::admin: return "admin";
     case Opcode::ping: return "ping";
     case Opcode::hello: return "hello";
@@ -88,6 +89,7 @@ std::string_view frame_error_name(FrameError e) {
     case FrameError::duplicate_key: return "duplicate_key";
     case FrameError::frame_timeout: return "frame_timeout";
     case FrameError::idle_timeout: return "idle_timeout";
+    case FrameError::history_unavailable: return "history_unavailable";
   }
   return "unknown";
 }

@@ -42,6 +42,8 @@ enum class Opcode : std::uint16_t {
   expiring = 35,
   stats = 36,
   segment = 37,  // a seller's buyers in a segment, paged (SegmentRequest / SegmentReply)
+  history = 38,  // an account's statement (HistoryRequest / HistoryReply)
+  order = 39,    // an order's events (OrderRequest / HistoryReply)
   policy = 40,   // a seller's policy (PolicyRequest / PolicyReply)
   report = 41,   // ReportRequest / ReportReply: a seller's calendar month
   // Operations.
@@ -84,6 +86,7 @@ enum class FrameError : std::uint16_t {
   duplicate_key = 16,      // the same account (balance) or seller (cart) twice in one request
   frame_timeout = 17,      // a frame started and did not complete in time: connection closed
   idle_timeout = 18,       // no complete frame for the idle timeout: connection closed
+  history_unavailable = 21,  // statements: history is off, or its store could not be read
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

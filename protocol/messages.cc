@@ -44,6 +44,9 @@ template <> inline constexpr const char* kIdentifier<wire::WalletRequest> = "WAL
 template <> inline constexpr const char* kIdentifier<wire::WalletReply> = "WALR";
 template <> inline constexpr const char* kIdentifier<wire::ExpiringRequest> = "EXPQ";
 template <> inline constexpr const char* kIdentifier<wire::ExpiringReply> = "EXPR";
+template <> inline constexpr const char* kIdentifier<wire::HistoryRequest> = "HISQ";
+template <> inline constexpr const char* kIdentifier<wire::OrderRequest> = "ORDQ";
+template <> inline constexpr const char* kIdentifier<wire::HistoryReply> = "HISR";
 template <> inline constexpr const char* kIdentifier<wire::StatsRequest> = "STAQ";
 template <> inline constexpr const char* kIdentifier<wire::StatsReply> = "STAR";
 template <> inline constexpr const char* kIdentifier<wire::PolicyRequest> = "PRDQ";
@@ -290,6 +293,41 @@ wire::CartEntry to_wire(const CartEntry& e) {
 CartEntry from_wire(const wire::CartEntry& w) {
   return CartEntry{w.seller(),  w.available(),     w.spendable(),
                    w.pending(), w.expiring_soon(), w.next_expiry_us()};
+}
+
+wire::HistoryCursor to_wire(const HistoryCursor& c) { return wire::HistoryCursor(c.position, c.index); }
+HistoryCursor from_wire(const wire::HistoryCursor* w) {
+  if (w == nullptr) return HistoryCursor{};
+  return HistoryCursor{w->position(), w->index()};
+}
+
+wire::HistoryEvent to_wire(const HistoryEntry& h) {
+  const LedgerEvent& e = h.event;
+  return wire::HistoryEvent(h.position, h.index, static_cast<std::uint8_t>(e.kind),
+                            static_cast<std::uint8_t>(e.ref_kind), e.seller, e.buyer, e.ref,
+                            e.time_us, e.amount, e.debt_part, e.expired_part, e.reason,
+                            e.balance_after, e.held_after, e.pending_after, e.debt_after);
+}
+HistoryEntry from_wire(const wire::HistoryEvent& w) {
+  HistoryEntry h;
+  h.position = w.position();
+  h.index = w.index();
+  LedgerEvent& e = h.event;
+  e.kind = static_cast<LedgerEvent::Kind>(w.kind());
+  e.ref_kind = static_cast<LedgerEvent::Ref>(w.ref_kind());
+  e.seller = w.seller();
+  e.buyer = w.buyer();
+  e.ref = w.ref();
+  e.time_us = w.time_us();
+  e.amount = w.amount();
+  e.debt_part = w.debt_part();
+  e.expired_part = w.expired_part();
+  e.reason = w.reason();
+  e.balance_after = w.balance_after();
+  e.held_after = w.held_after();
+  e.pending_after = w.pending_after();
+  e.debt_after = w.debt_after();
+  return h;
 }
 
 wire::ExpiringEntry to_wire(const ExpiringEntry& e) {
@@ -584,6 +622,25 @@ FrameError decode_expiring(Body body, std::uint32_t batch_commands_max, Expiring
   });
 }
 
+FrameError decode_history(Body body, HistoryQuery& out) {
+  return with_root<wire::HistoryRequest>(body, [&](const wire::HistoryRequest& r) {
+    out.seller = r.seller();
+    out.buyer = r.buyer();
+    out.limit = r.limit() == 0 || r.limit() > kHistoryPageMax ? kHistoryPageMax : r.limit();
+    out.from = from_wire(r.cursor());
+    return FrameError::none;
+  });
+}
+
+FrameError decode_order(Body body, HistoryQuery& out) {
+  return with_root<wire::OrderRequest>(body, [&](const wire::OrderRequest& r) {
+    out.order = r.order();
+    out.limit = r.limit() == 0 || r.limit() > kHistoryPageMax ? kHistoryPageMax : r.limit();
+    out.from = from_wire(r.cursor());
+    return FrameError::none;
+  });
+}
+
 FrameError decode_stats(Body body, StatsQuery& out) {
   return with_root<wire::StatsRequest>(body, [&](const wire::StatsRequest& r) {
     out.seller = r.seller();
@@ -739,6 +796,18 @@ void encode_expiring_reply(const ExpiringAnswer& answer, FlatBufferBuilder& fbb)
   finish(fbb, wire::CreateExpiringReply(fbb, entries, answer.done ? nullptr : &next, answer.done));
 }
 
+void encode_history_reply(const HistoryAnswer& answer, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  std::vector<wire::HistoryEvent> events;
+  events.reserve(answer.entries.size());
+  for (const HistoryEntry& h : answer.entries) events.push_back(to_wire(h));
+  const auto vector = fbb.CreateVectorOfStructs(events);
+  const wire::HistoryCursor next = to_wire(answer.next);
+  finish(fbb, wire::CreateHistoryReply(fbb, vector, answer.done ? nullptr : &next, answer.done,
+                                       answer.position, answer.complete_from,
+                                       answer.trimmed_before_us));
+}
+
 void encode_stats_reply(const SellerStats& s, FlatBufferBuilder& fbb) {
   fbb.Clear();
   finish(fbb, wire::CreateStatsReply(fbb, s.issued, s.accrued, s.spent, s.expired, s.refunded,
@@ -765,6 +834,7 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
   fbb.Clear();
   const auto message = fbb.CreateString(status.message);
   const auto durability = fbb.CreateString(status.durability);
+  const auto history = fbb.CreateString(status.history);
   const EngineConfig& l = status.limits;
   const wire::Limits limits(l.accounts_max, l.orders_max, l.ids_max, l.id_window_us,
                             l.order_retention_us, l.rejected_ids_max, l.rejected_id_window_us,
@@ -774,7 +844,8 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
                                      status.journal_bytes, durability,
                                      status.checkpoint_position,
                                      status.has_limits ? &limits : nullptr,
-                                     static_cast<std::uint16_t>(status.limits_code)));
+                                     static_cast<std::uint16_t>(status.limits_code),
+                                     status.history_position, history));
 }
 
 void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
@@ -865,6 +936,20 @@ void encode_expiring(const ExpiringQuery& query, FlatBufferBuilder& fbb) {
   const wire::ExpiringCursor cursor = to_wire(query.from);
   finish(fbb, wire::CreateExpiringRequest(fbb, query.seller, query.within_us, query.limit,
                                           query.from.at_start() ? nullptr : &cursor));
+}
+
+void encode_history(const HistoryQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const wire::HistoryCursor cursor = to_wire(query.from);
+  finish(fbb, wire::CreateHistoryRequest(fbb, query.seller, query.buyer, query.limit,
+                                         query.from.start() ? nullptr : &cursor));
+}
+
+void encode_order(const HistoryQuery& query, FlatBufferBuilder& fbb) {
+  fbb.Clear();
+  const wire::HistoryCursor cursor = to_wire(query.from);
+  finish(fbb, wire::CreateOrderRequest(fbb, query.order, query.limit,
+                                       query.from.start() ? nullptr : &cursor));
 }
 
 void encode_stats(const StatsQuery& query, FlatBufferBuilder& fbb) {
@@ -1065,6 +1150,26 @@ FrameError decode_expiring_reply(Body body, ExpiringAnswer& out) {
   });
 }
 
+FrameError decode_history_reply(Body body, HistoryAnswer& out) {
+  return with_root<wire::HistoryReply>(body, [&](const wire::HistoryReply& r) {
+    const auto* events = r.events();
+    if (!readable(events)) return FrameError::malformed_body;
+    out.entries.clear();
+    for (const wire::HistoryEvent* e : *events) {
+      if (e->kind() < 1 || e->kind() > LedgerEvent::kKindMax || e->ref_kind() > 2) {
+        return FrameError::malformed_body;
+      }
+      out.entries.push_back(from_wire(*e));
+    }
+    out.done = r.done();
+    out.next = out.done ? HistoryCursor{} : from_wire(r.next());
+    out.position = r.position();
+    out.complete_from = r.complete_from();
+    out.trimmed_before_us = r.trimmed_before_us();
+    return FrameError::none;
+  });
+}
+
 FrameError decode_stats_reply(Body body, SellerStats& out) {
   return with_root<wire::StatsReply>(body, [&](const wire::StatsReply& r) {
     out = SellerStats{r.issued(),   r.accrued(), r.spent(),   r.expired(),
@@ -1118,6 +1223,8 @@ FrameError decode_admin_reply(Body body, AdminStatus& out) {
     out.journal_bytes = r.journal_bytes();
     out.durability = read_string(r.durability());
     out.checkpoint_position = r.checkpoint_position();
+    out.history_position = r.history_position();
+    out.history = read_string(r.history());
     out.has_limits = r.limits() != nullptr;
     out.limits = EngineConfig{};
     out.limits_changes = 0;

@@ -33,6 +33,7 @@
 #include "engine/ledger_config.h"
 #include "engine/policy.h"
 #include "engine/month_report.h"
+#include "engine/ledger_event.h"
 #include "engine/result.h"
 #include "engine/views.h"
 #include "protocol/frame.h"
@@ -111,6 +112,18 @@ struct ReportQuery {
   std::uint16_t month = 0;  // calendar_month index (engine/calendar.h)
   friend bool operator==(const ReportQuery&, const ReportQuery&) = default;
 };
+
+// A statement page: an account's events (seller, buyer) newest first, or an order's
+// (order) oldest first.
+struct HistoryQuery {
+  SellerId seller = 0;
+  BuyerId buyer = 0;
+  OrderId order = 0;
+  std::uint32_t limit = 0;  // decoded as 1..kHistoryPageMax (0 or more: the maximum)
+  HistoryCursor from;
+  friend bool operator==(const HistoryQuery&, const HistoryQuery&) = default;
+};
+inline constexpr std::uint32_t kHistoryPageMax = 1000;
 
 struct StatsQuery {
   SellerId seller = 0;
@@ -192,6 +205,16 @@ struct PolicyAnswer {
   friend bool operator==(const PolicyAnswer&, const PolicyAnswer&) = default;
 };
 
+struct HistoryAnswer {
+  std::vector<HistoryEntry> entries;
+  HistoryCursor next;  // where the next page starts; meaningless when done
+  bool done = true;
+  std::uint64_t position = 0;       // every event up to this log position is in
+  std::uint64_t complete_from = 0;  // events before this position may be missing (0: none)
+  TimeUs trimmed_before_us = 0;     // events before this ledger time were trimmed
+  friend bool operator==(const HistoryAnswer&, const HistoryAnswer&) = default;
+};
+
 struct AdminStatus {
   bool ok = true;
   std::string message;
@@ -202,6 +225,8 @@ struct AdminStatus {
   std::uint64_t journal_bytes = 0;
   std::string durability;
   std::uint64_t checkpoint_position = 0;  // 0: no checkpoint yet
+  std::uint64_t history_position = 0;     // every event up to it is in history
+  std::string history;                    // "on", "off: <why>" or "stopped: <why>"
   // limits and set_limits: the limits in effect (after the change) and how many SetLimits
   // the ledger applied; set_limits: the command's result code.
   bool has_limits = false;
@@ -265,6 +290,9 @@ struct ErrorInfo {
 [[nodiscard]] FrameError decode_segment(Body body, std::uint32_t batch_commands_max,
                                         SegmentRequestQuery& out);
 [[nodiscard]] FrameError decode_report(Body body, ReportQuery& out);
+// history: seller and buyer; order: the order. The limit is capped at kHistoryPageMax.
+[[nodiscard]] FrameError decode_history(Body body, HistoryQuery& out);
+[[nodiscard]] FrameError decode_order(Body body, HistoryQuery& out);
 // malformed_body also for an unknown action, for clock_advance by <= 0 and for
 // set_limits without its command.
 [[nodiscard]] FrameError decode_admin(Body body, AdminQuery& out);
@@ -281,6 +309,7 @@ void encode_cart_reply(std::span<const CartEntry> entries, flatbuffers::FlatBuff
 void encode_wallet_reply(std::span<const AccountView> accounts,
                          flatbuffers::FlatBufferBuilder& fbb);
 void encode_expiring_reply(const ExpiringAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
+void encode_history_reply(const HistoryAnswer& answer, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const SellerStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_stats_reply(const CampaignStats& stats, flatbuffers::FlatBufferBuilder& fbb);
 void encode_policy_reply(SellerId seller, const Policy& policy,
@@ -327,6 +356,8 @@ void encode_stats(const StatsQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_policy(const PolicyQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_segment(const SegmentRequestQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_report(const ReportQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_history(const HistoryQuery& query, flatbuffers::FlatBufferBuilder& fbb);
+void encode_order(const HistoryQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_admin(const AdminQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 
@@ -339,6 +370,8 @@ void encode_hello(const HelloQuery& query, flatbuffers::FlatBufferBuilder& fbb);
 [[nodiscard]] FrameError decode_cart_reply(Body body, std::vector<CartEntry>& out);
 [[nodiscard]] FrameError decode_wallet_reply(Body body, std::vector<AccountView>& out);
 [[nodiscard]] FrameError decode_expiring_reply(Body body, ExpiringAnswer& out);
+// Also malformed_body for an event of an unknown kind.
+[[nodiscard]] FrameError decode_history_reply(Body body, HistoryAnswer& out);
 // The same StatsReply read as the seller's or as a campaign's statistics.
 [[nodiscard]] FrameError decode_stats_reply(Body body, SellerStats& out);
 [[nodiscard]] FrameError decode_stats_reply(Body body, CampaignStats& out);

@@ -8,6 +8,7 @@
 
 #include "engine/ledger.h"
 #include "engine/state_loader.h"
+#include "server/lmdb_file.h"
 #include "server/private_files.h"
 
 namespace bonus::server {
@@ -143,22 +144,7 @@ CheckpointStore::Opened CheckpointStore::open(const std::string& dir, std::uint6
   // space is limited (sanitizers, ulimit -v).
   store->map_bytes_max_ = map_bytes;
   store->map_bytes_ = std::min(map_bytes, std::max(map_bytes_first, store->file_bytes() * 2));
-  if (int rc = mdb_env_set_mapsize(store->env_, store->map_bytes_); rc != 0) {
-    return lmdb_error("map size", rc);
-  }
-  if (int rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOTLS, kPrivateFileMode); rc != 0) {
-    return lmdb_error(("open " + dir).c_str(), rc);
-  }
-  // LMDB maps the file: a page past a truncated end would be SIGBUS, not an error.
-  MDB_envinfo env_info;
-  MDB_stat env_stat;
-  mdb_env_info(store->env_, &env_info);
-  mdb_env_stat(store->env_, &env_stat);
-  const std::uint64_t needed = (std::uint64_t{env_info.me_last_pgno} + 1) * env_stat.ms_psize;
-  if (store->file_bytes() < needed) {
-    return "checkpoint: " + dir + "/data.mdb is " + std::to_string(store->file_bytes()) +
-           " bytes but its pages need " + std::to_string(needed) + ": the file was truncated";
-  }
+  if (auto error = open_lmdb_env(store->env_, dir, store->map_bytes_, "checkpoint")) return *error;
   MDB_txn* txn = nullptr;
   if (int rc = mdb_txn_begin(store->env_, nullptr, 0, &txn); rc != 0) {
     return lmdb_error("begin", rc);
@@ -369,10 +355,6 @@ std::optional<std::string> CheckpointStore::write_once(std::uint64_t position,
   return std::nullopt;
 }
 
-std::uint64_t CheckpointStore::file_bytes() const {
-  struct stat st {};
-  if (::stat((dir_ + "/data.mdb").c_str(), &st) != 0) return 0;
-  return static_cast<std::uint64_t>(st.st_size);
-}
+std::uint64_t CheckpointStore::file_bytes() const { return lmdb_file_bytes(dir_); }
 
 }  // namespace bonus::server

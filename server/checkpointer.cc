@@ -63,20 +63,112 @@ std::optional<std::string> Checkpointer::last_error() const {
   return last_error_;
 }
 
+HistoryStatus Checkpointer::history_status() const {
+  HistoryStatus out;
+  out.on = options_.history != nullptr;
+  out.position = history_position_.load();
+  std::lock_guard lock(mutex_);
+  out.problem = history_problem_;
+  return out;
+}
+
 void Checkpointer::apply(ReplicaBatch& batch) {
+  // One journal record per write: the batch's records end at last_position.
+  std::uint64_t position = batch.last_position + 1 - batch.writes.size();
   for (const ReplicaWrite& w : batch.writes) {
+    const bool keep = history_on_ && position > history_skip_through_;
+    std::uint32_t index = 0;
     if (w.shard == Router::kAllShards) {
-      for (auto& replica : replicas_) replica->apply(w.command, w.time);
+      for (auto& replica : replicas_) {
+        replica->apply(w.command, w.time);
+        if (keep) keep_events(*replica, position, index);
+      }
     } else {
       replicas_[w.shard]->apply(w.command, w.time);
+      if (keep) keep_events(*replicas_[w.shard], position, index);
     }
+    last_time_ = w.time;
+    // The kept events stay bounded even within one large batch (the replay at start).
+    if (history_pending_.size() >= options_.history_pending_max) {
+      applied_position_ = position;
+      flush_history();
+    }
+    ++position;
   }
   records_since_ += batch.writes.size();
   applied_position_ = batch.last_position;
   metrics().replicas_applied(applied_position_);
 }
 
+void Checkpointer::keep_events(const Ledger& replica, std::uint64_t position,
+                               std::uint32_t& index) {
+  for (const LedgerEvent& e : replica.events()) {
+    history_pending_.push_back(HistoryEntry{position, index++, e});
+  }
+}
+
+void Checkpointer::start_history() {
+  HistoryStore& history = *options_.history;
+  const std::uint64_t checkpoint = store_.info().position;
+  if (history.info().position < checkpoint) {
+    // The journal before the checkpoint is gone: what history lacks of it is lost.
+    spdlog::warn("history: holds events up to position {} but the checkpoint is at {}: events "
+                 "of positions {}..{} are missing (history was off or failed meanwhile)",
+                 history.info().position, checkpoint, history.info().position + 1, checkpoint);
+    if (auto error = history.mark_gap(checkpoint + 1)) return stop_history(*error);
+  }
+  history_skip_through_ = history.info().position;
+  history_position_ = history_skip_through_;
+  history_on_ = true;
+  for (auto& replica : replicas_) replica->record_events(true);
+  last_history_flush_ = std::chrono::steady_clock::now();
+}
+
+void Checkpointer::stop_history(const std::string& why) {
+  const std::string problem = why + "; history stopped at position " +
+                              std::to_string(history_position_.load()) +
+                              " (writes go on; a restart resumes it after a gap)";
+  spdlog::error("{}", problem);
+  {
+    std::lock_guard lock(mutex_);
+    history_problem_ = problem;
+  }
+  history_on_ = false;
+  history_pending_.clear();
+  history_pending_.shrink_to_fit();
+  for (auto& replica : replicas_) replica->record_events(false);
+}
+
+void Checkpointer::flush_history() {
+  last_history_flush_ = std::chrono::steady_clock::now();
+  if (!history_on_ || applied_position_ <= history_position_.load()) return;
+  HistoryStore& history = *options_.history;
+  if (auto error = history.write(history_pending_, applied_position_)) return stop_history(*error);
+  history_pending_.clear();
+  history_position_ = applied_position_;
+  history_skip_through_ = applied_position_;
+  if (last_time_ <= options_.history_retention_us) return;
+  std::uint64_t erased = 0;
+  bool more = false;
+  if (auto error = history.trim(last_time_ - options_.history_retention_us,
+                                options_.history_trim_budget, erased, more)) {
+    // The next flush tries again; history itself is whole.
+    spdlog::warn("{}", *error);
+  }
+}
+
+std::chrono::steady_clock::time_point Checkpointer::next_wake() const {
+  auto wake = options_.interval.count() > 0 ? last_checkpoint_ + options_.interval
+                                            : std::chrono::steady_clock::time_point::max();
+  if (history_on_ && !history_pending_.empty()) {
+    wake = std::min(wake, last_history_flush_ + options_.history_flush_interval);
+  }
+  return wake;
+}
+
 CheckpointOutcome Checkpointer::checkpoint() {
+  // History first: the journal up to the checkpoint's position goes once it commits.
+  flush_history();
   CheckpointOutcome out;
   out.position = applied_position_;
   if (applied_position_ == position_.load()) {
@@ -153,6 +245,7 @@ void Checkpointer::run() {
     }
   }
   for (auto& replica : replicas_) replica->track_changes();
+  if (options_.history != nullptr && !failure()) start_history();
   if (auto problem = failure()) {
     spdlog::error("{}", *problem);
     room_.notify_all();
@@ -165,9 +258,7 @@ void Checkpointer::run() {
     bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      const auto wake = options_.interval.count() > 0
-                            ? last_checkpoint_ + options_.interval
-                            : std::chrono::steady_clock::time_point::max();
+      const auto wake = next_wake();
       ready_.wait_until(lock, wake, [&] {
         return stopping_ || !batches_.empty() || !requests_.empty();
       });
@@ -188,6 +279,12 @@ void Checkpointer::run() {
         (options_.records > 0 && records_since_ >= options_.records) ||
         (options_.interval.count() > 0 &&
          std::chrono::steady_clock::now() >= last_checkpoint_ + options_.interval);
+    const auto now = std::chrono::steady_clock::now();
+    if (!due && history_on_ &&
+        (history_pending_.size() >= options_.history_pending_max ||
+         now >= last_history_flush_ + options_.history_flush_interval)) {
+      flush_history();
+    }
     CheckpointOutcome outcome;
     if (failed) {
       outcome.message = *failure();

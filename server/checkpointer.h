@@ -30,6 +30,7 @@
 #include "engine/command.h"
 #include "engine/ledger.h"
 #include "server/checkpoint_store.h"
+#include "server/history_store.h"
 
 namespace bonus::server {
 
@@ -54,6 +55,23 @@ struct CheckpointerOptions {
   // memory stays bounded when the replicas fall behind.
   std::uint64_t queue_records_max = 4'000'000;
   int nice = 10;  // the thread's nice value (0: as the rest of the server)
+  // History (docs/history-format.md): the replicas record events and this thread writes
+  // them to `history` (null: history off). Written at least every `history_flush_interval`,
+  // as soon as `history_pending_max` events wait (after the write that reached it, even
+  // inside a batch: that bounds the memory kept), and before every checkpoint (so history
+  // is durable up to a checkpoint's position before the journal before it can go).
+  HistoryStore* history = nullptr;
+  TimeUs history_retention_us = 400 * kUsPerDay;
+  std::chrono::milliseconds history_flush_interval{1000};
+  std::size_t history_pending_max = 65'536;
+  std::uint32_t history_trim_budget = 10'000;  // events erased per flush at most
+};
+
+// What history is doing, for admin status.
+struct HistoryStatus {
+  bool on = false;
+  std::uint64_t position = 0;  // every event up to this log position is in the store
+  std::string problem;         // empty: writing; else why history stopped (writes go on)
 };
 
 struct CheckpointOutcome {
@@ -89,11 +107,21 @@ class Checkpointer {
   std::optional<std::string> failure() const;
   // Why the last checkpoint failed, if it did (it is tried again at the next trigger).
   std::optional<std::string> last_error() const;
+  HistoryStatus history_status() const;
 
  private:
   void run();
   void apply(ReplicaBatch& batch);
   CheckpointOutcome checkpoint();
+  // Starts history after the replicas are loaded: a gap is marked when the checkpoint is
+  // past what history holds (history was off or failed while checkpoints went on).
+  void start_history();
+  // Keeps the events the last apply of replica `shard` made at `position`.
+  void keep_events(const Ledger& replica, std::uint64_t position, std::uint32_t& index);
+  // Writes the kept events (and the applied position) to the history store, then trims.
+  void flush_history();
+  void stop_history(const std::string& why);
+  std::chrono::steady_clock::time_point next_wake() const;
 
   CheckpointerOptions options_;
   CheckpointStore& store_;
@@ -104,6 +132,11 @@ class Checkpointer {
   std::uint64_t applied_position_ = 0;   // this thread's
   std::uint64_t records_since_ = 0;      // this thread's: applied since the last checkpoint
   std::chrono::steady_clock::time_point last_checkpoint_{};
+  bool history_on_ = false;                    // this thread's
+  std::uint64_t history_skip_through_ = 0;     // this thread's: events up to here are stored
+  std::vector<HistoryEntry> history_pending_;  // this thread's
+  TimeUs last_time_ = 0;                       // this thread's: the last applied write's
+  std::chrono::steady_clock::time_point last_history_flush_{};
 
   mutable std::mutex mutex_;
   std::condition_variable ready_;  // work for the thread
@@ -114,6 +147,8 @@ class Checkpointer {
   bool stopping_ = false;                // guarded by mutex_
   std::optional<std::string> failure_;     // guarded by mutex_
   std::optional<std::string> last_error_;  // guarded by mutex_
+  std::string history_problem_;            // guarded by mutex_
+  std::atomic<std::uint64_t> history_position_{0};
   std::atomic<std::uint64_t> position_{0};
   std::thread thread_;
 };

@@ -41,6 +41,15 @@ std::string reply_frame(Opcode opcode, std::uint64_t request_id,
                               Body{fbb.GetBufferPointer(), fbb.GetSize()});
 }
 
+// History's state for admin status: it never makes the status not ok (history falling
+// behind or stopping does not stop writes), it only says so.
+std::string history_note(Server& server) {
+  const Checkpointer* c = server.checkpointer();
+  if (server.history() == nullptr || c == nullptr) return "off: " + server.why_no_history();
+  const HistoryStatus h = c->history_status();
+  return h.problem.empty() ? "on" : "stopped: " + h.problem;
+}
+
 // Runs `part` on every shard and, once all have answered, `done` with their answers (on
 // the thread of the last shard to answer).
 template <typename T>
@@ -453,6 +462,8 @@ void Connection::dispatch(const FrameHeader& h, Body body) {
     case Opcode::policy: return handle_policy(h, body);
     case Opcode::segment: return handle_segment(h, body);
     case Opcode::report: return handle_report(h, body);
+    case Opcode::history:
+    case Opcode::order: return handle_history(h, body);
     case Opcode::admin: return handle_admin(h, body);
     default: return handle_write(h, body);
   }
@@ -738,8 +749,10 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     status.test_clock = server->config().test_clock;
     status.journal_bytes = server->sequencer().journal_bytes();
     status.durability = server->config().durable ? "fsync" : "none";
+    status.history = history_note(*server);
     if (Checkpointer* c = server->checkpointer()) {
       status.checkpoint_position = c->position();
+      status.history_position = c->history_status().position;
       const auto problem = c->failure() ? c->failure() : c->last_error();
       if (problem && status.message.empty()) status.message = "checkpoint: " + *problem;
     }

@@ -100,6 +100,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_policy(const protocol::FrameHeader& h, protocol::Body body);
   void handle_segment(const protocol::FrameHeader& h, protocol::Body body);
   void handle_report(const protocol::FrameHeader& h, protocol::Body body);
+  // history and order (connection_history.cc).
+  void handle_history(const protocol::FrameHeader& h, protocol::Body body);
   void handle_admin(const protocol::FrameHeader& h, protocol::Body body);
   // Authentication (connection_auth.cc): hello, and the role's check before dispatch.
   void handle_hello(const protocol::FrameHeader& h, protocol::Body body);

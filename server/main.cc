@@ -248,6 +248,17 @@ int main(int argc, char** argv) {
                  "disk). A checkpoint that does not fit fails and is tried again later")
       ->check(decimal_in(std::uint64_t{1}, std::uint64_t{1} << 30))
       ->capture_default_str();
+  std::string history = "on";
+  app.add_option("--history", history,
+                 "on: write every account's events (statements: bonusctl history, order) into "
+                 "<data>/history (LMDB) from the checkpointer, in the background; off: none, and "
+                 "statement reads are refused. Needs --checkpoint on")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--history-retention-days", config.history_retention_days,
+                 "Days of ledger time events are kept; older ones are trimmed in the background")
+      ->check(decimal_in(1u, 100u * 366))
+      ->capture_default_str();
   app.add_option("--accounts-max", config.engine.accounts_max,
                  "Accounts per shard at most; past it credits are rejected accounts_full. Stored "
                  "in the data directory's manifest at the first start; later only `bonusctl "
@@ -293,6 +304,7 @@ int main(int argc, char** argv) {
   config.listen_port = address.port;
   config.durable = durability == "fsync";
   config.checkpoints = checkpoints == "on";
+  config.history = history == "on";
   config.checkpoint_map_bytes = checkpoint_map_mib << 20;
   config.engine.id_window_us = id_window_s * bonus::kUsPerSecond;
   config.limits_given = limits_given(app);
@@ -307,11 +319,11 @@ int main(int argc, char** argv) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {} ({}), data {}, {} shards, durability {}{}, checkpoints {}, {}, test clock {}, {}; {}",
+  spdlog::info("bonusd listening on {} ({}), data {}, {} shards, durability {}{}, checkpoints {}, history {}, {}, test clock {}, {}; {}",
                bonus::server::listen_address_text(config.listen_host, server.port()),
                transport_note(config), config.data_dir, server.config().shards,
                durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
-               checkpoints,
+               checkpoints, config.checkpoints && config.history ? "on" : "off",
                allocator_note(), config.test_clock ? "ON" : "off", auth_note(server),
                server.start_note());
   server.run();

@@ -82,6 +82,9 @@ std::uint64_t reply_bytes_max(Opcode opcode, std::uint32_t body_size,
       return fixed + std::uint64_t{protocol::kBatchCommandsMax} * kExpiringEntryBytes;
     case Opcode::segment:
       return fixed + std::uint64_t{protocol::kBatchCommandsMax} * kSegmentBuyerBytes;
+    case Opcode::history:
+    case Opcode::order:
+      return fixed + std::uint64_t{protocol::kHistoryPageMax} * kHistoryEventBytes;
     // A wallet has as many accounts as the buyer has sellers: not known before the shard
     // looks. Priced as a large one; price_wallet_reply refuses one past the ceiling.
     case Opcode::wallet:

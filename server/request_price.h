@@ -33,6 +33,7 @@ inline constexpr std::uint64_t kWriteResultBytesMax = 32;
 inline constexpr std::uint64_t kCartEntryBytes = 48 + 32;
 inline constexpr std::uint64_t kExpiringEntryBytes = 24;
 inline constexpr std::uint64_t kSegmentBuyerBytes = 8;
+inline constexpr std::uint64_t kHistoryEventBytes = 88;  // bonus.fbs HistoryEvent
 inline constexpr std::uint64_t kReplyFixedBytesMax = 1024;
 // Smallest encoded key of a balance (AccountKey) and of a cart (CartLine), and of a write
 // command (Release): how many a body of n bytes can hold at most.

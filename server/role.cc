@@ -29,7 +29,8 @@ using protocol::Opcode;
 bool is_read(Opcode op) {
   return op == Opcode::balance || op == Opcode::cart || op == Opcode::wallet ||
          op == Opcode::expiring || op == Opcode::stats || op == Opcode::policy ||
-         op == Opcode::segment || op == Opcode::report;
+         op == Opcode::segment || op == Opcode::report || op == Opcode::history ||
+         op == Opcode::order;
 }
 
 bool is_checkout_write(Opcode op) {
@@ -44,7 +45,8 @@ bool is_batch_write(Opcode op) {
 
 bool is_seller_admin(Opcode op) {
   return op == Opcode::set_policy || op == Opcode::revoke_campaign || op == Opcode::stats ||
-         op == Opcode::policy || op == Opcode::report;
+         op == Opcode::policy || op == Opcode::report || op == Opcode::history ||
+         op == Opcode::order;
 }
 
 }  // namespace

@@ -14,10 +14,10 @@ namespace bonus::server {
 
 enum class Role : std::uint8_t {
   none = 0,      // not authenticated yet: ping and hello only
-  reader = 1,    // balance, cart, wallet, expiring, stats, policy, segment, report
+  reader = 1,    // balance, cart, wallet, expiring, stats, policy, segment, report, history, order
   checkout = 2,  // reader + hold, capture, release, spend, refund
   batch = 3,     // reader + credit, accrue, confirm, cancel, reverse, referral (mail: credits)
-  seller_admin = 4,  // set_policy, revoke_campaign, stats, policy, report
+  seller_admin = 4,  // set_policy, revoke_campaign, stats, policy, report, history, order
   admin = 5,     // everything, admin requests and the test clock included
 };
 inline constexpr std::size_t kRoleCount = 6;
@@ -30,10 +30,11 @@ std::optional<Role> parse_role(std::string_view name);
 // Whether `role` may send a request with `opcode`; `action` matters for Opcode::admin
 // only (admin requests are the admin role's, every action). ping and hello are allowed
 // to every role, none included; error and unknown opcodes to none.
-//   reader        balance cart wallet expiring stats policy segment report
+//   reader        balance cart wallet expiring stats policy segment report history order
 //   checkout      reader + hold capture release spend refund
 //   batch         reader + credit accrue confirm_accrual cancel_accrual reverse_accrual referral
 //   seller-admin  set_policy revoke_campaign + stats, report (to see what a revocation did), policy
+//                 + history order (a seller's support answers "why did my balance change")
 //   admin         everything
 bool allows(Role role, protocol::Opcode opcode,
             protocol::AdminAction action = protocol::AdminAction::status);

@@ -58,6 +58,24 @@ void Server::stop_threads() {
   }
 }
 
+// A damaged or foreign history store stops the start with its message: the operator
+// moves it aside (a new history starts after a gap) or starts with --history off.
+std::optional<std::string> Server::open_history(CheckpointerOptions& options) {
+  if (!config_.history) return std::nullopt;
+  auto opened = HistoryStore::open(config_.data_dir + "/history");
+  if (auto* error = std::get_if<std::string>(&opened)) return *error;
+  history_ = std::move(std::get<std::unique_ptr<HistoryStore>>(opened));
+  options.history = history_.get();
+  options.history_retention_us = TimeUs{config_.history_retention_days} * kUsPerDay;
+  return std::nullopt;
+}
+
+std::string Server::why_no_history() const {
+  if (!config_.checkpoints) return "history is off: it needs checkpoints (bonusd --checkpoint off)";
+  if (!config_.history) return "history is off (bonusd --history off)";
+  return "";
+}
+
 // Opens the checkpoint store, settles the shard count, checks that the journal holds
 // every record after the checkpoint, creates the shards and loads them (one thread each).
 std::optional<std::string> Server::load_checkpoint() {
@@ -197,6 +215,7 @@ std::optional<std::string> Server::start() {
     CheckpointerOptions checkpoints;
     checkpoints.interval = std::chrono::seconds(config_.checkpoint_interval_s);
     checkpoints.records = config_.checkpoint_records;
+    if (auto problem = open_history(checkpoints)) return problem;
     checkpointer_ = std::make_unique<Checkpointer>(
         checkpoints, *store_, manifest_.initial, config_.shards,
         [this](std::uint64_t position) { sequencer_->checkpoint_durable(position); });

@@ -72,6 +72,9 @@ class Server {
   asio::ssl::context* tls_context() { return tls_.get(); }
   Sequencer& sequencer() { return *sequencer_; }
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
+  // The history store for statement reads (any thread), or null with why_no_history().
+  const HistoryStore* history() const { return history_.get(); }
+  std::string why_no_history() const;
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
   // shard_of_buyer() only: const and thread-safe.
   const Router& router_for_reads() { return admission_->router(); }
@@ -100,6 +103,7 @@ class Server {
   void begin_shutdown();
   void finish_when_idle();
   std::optional<std::string> load_checkpoint();
+  std::optional<std::string> open_history(CheckpointerOptions& options);
   // The manifest at start (server_manifest.cc): read it (or write it in a new data
   // directory), check the flags given against it and settle config_.shards and
   // config_.engine; then check the loaded checkpoint against it; then, after the replay,
@@ -132,6 +136,7 @@ class Server {
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<HistoryStore> history_;  // before checkpointer_: it writes here
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sequencer> sequencer_;
   std::int64_t in_flight_ = 0;

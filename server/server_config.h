@@ -37,6 +37,10 @@ struct ServerConfig {
   std::uint32_t checkpoint_interval_s = 60;          // 0: no periodic checkpoints
   std::uint64_t checkpoint_records = 1'000'000;      // journal records between them; 0: no bound
   std::uint64_t checkpoint_map_bytes = 1ull << 40;   // LMDB map size: the file's bound
+  // Statements (docs/history-format.md): events written by the checkpointer into
+  // <data_dir>/history (LMDB). Needs checkpoints (the replicas make the events).
+  bool history = true;
+  std::uint32_t history_retention_days = 400;
   EngineConfig engine;  // per shard: accounts_max, orders_max, ids_max, windows
   // The limits flags given on the command line (SetLimits::Field bits); main.cc sets it.
   // At start they are checked against the data directory's manifest (server/manifest.h):

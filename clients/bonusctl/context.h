@@ -71,6 +71,8 @@ int run_stats(Context& context);
 // policy: with change flags a write (run_write), without them a read.
 int run_policy(Context& context);
 int run_segment(Context& context);
+int run_history(Context& context);  // history_command.cc
+int run_order(Context& context);
 int run_admin(Context& context);
 int run_limits(Context& context);  // admin limits, admin limits set
 int run_clock_advance(Context& context);

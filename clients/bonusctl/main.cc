@@ -215,6 +215,19 @@ void declare_reads(CLI::App& app, Declarer& d, Invocation& inv) {
            "The seller's report of a calendar month (Moscow time) instead: accrued, confirmed, "
            "credited by reason, spent, refunded, reversed, expired, orders with bonuses and "
            "their goods, the cost as a share of them; kept for 24 months");
+
+  auto* history = app.add_subcommand(
+      "history",
+      "A buyer's statement with a seller: why the balance changed, newest first, one page "
+      "(from the server's history, behind the ledger by up to a second)");
+  d.seller(history);
+  d.buyer(history);
+  d.option(history, "limit", "N", "Events on the page (1..1000, default 50)");
+  d.option(history, "cursor", "POS:INDEX", "Go on after a page (its `more:` line, JSON `next`)");
+
+  auto* order = app.add_subcommand(
+      "order", "An order's events, oldest first: what it accrued, held, spent, refunded");
+  d.order(order);
 }
 
 void declare_mail(CLI::App& app, Declarer& d, Invocation& inv) {

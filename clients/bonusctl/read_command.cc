@@ -545,7 +545,9 @@ std::string json_admin(const protocol::AdminStatus& s) {
       .field("test_clock", s.test_clock)
       .field("journal_bytes", s.journal_bytes)
       .field("durability", s.durability)
-      .field("checkpoint_position", s.checkpoint_position);
+      .field("checkpoint_position", s.checkpoint_position)
+      .field("history", s.history)
+      .field("history_position", s.history_position);
   return j.end_object().text();
 }
 
@@ -573,6 +575,8 @@ int run_admin(Context& context) {
                                                 ? "none yet"
                                                 : ("at log position " +
                                                    std::to_string(s.checkpoint_position)).c_str()));
+    context.print(row("history       %s, at log position %llu", s.history.c_str(),
+                      u(s.history_position)));
     context.print(row("test clock    %s", s.test_clock ? "on" : "off"));
     if (!s.message.empty()) context.print(s.message);
   } else {

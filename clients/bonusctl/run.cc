@@ -228,6 +228,8 @@ int run(const Invocation& invocation) {
       {"expiring", run_expiring},
       {"stats", run_stats},
       {"segment", run_segment},
+      {"history", run_history},
+      {"order", run_order},
       {"mail", run_mail},
       {"clock advance", run_clock_advance},
       {"admin status", run_admin},

@@ -1034,6 +1034,34 @@ Reply<std::uint64_t> Client::for_each_in_segment(const SegmentQuery& query,
   }
 }
 
+Reply<protocol::HistoryAnswer> Client::history(SellerId seller, BuyerId buyer,
+                                               std::uint32_t limit, const HistoryCursor& from) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_history(protocol::HistoryQuery{seller, buyer, 0, limit, from}, fbb);
+  return impl_
+      ->call_async<protocol::HistoryAnswer>(Opcode::history,
+                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                            [](Body body, protocol::HistoryAnswer& out) {
+                                              return protocol::decode_history_reply(body, out);
+                                            })
+      .get();
+}
+
+Reply<protocol::HistoryAnswer> Client::order(OrderId order, std::uint32_t limit,
+                                             const HistoryCursor& from) {
+  require_not_io_thread();
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_order(protocol::HistoryQuery{0, 0, order, limit, from}, fbb);
+  return impl_
+      ->call_async<protocol::HistoryAnswer>(Opcode::order,
+                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                            [](Body body, protocol::HistoryAnswer& out) {
+                                              return protocol::decode_history_reply(body, out);
+                                            })
+      .get();
+}
+
 Reply<SellerStats> Client::seller_stats(SellerId seller) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);

@@ -199,6 +199,14 @@ class Client {
   Reply<std::uint64_t> for_each_in_segment(const SegmentQuery& query,
                                            const std::function<void(BuyerId)>& each,
                                            std::uint32_t page_limit = 0);
+  // Statements (served from the server's history store, behind the ledger by up to a
+  // second; the answer names the log position it reflects). An account's events newest
+  // first, an order's oldest first; a page of `limit` (0 or past 1000: 1000); resume
+  // with the answer's `next` until `done`. history_unavailable when the server keeps none.
+  Reply<protocol::HistoryAnswer> history(SellerId seller, BuyerId buyer, std::uint32_t limit,
+                                         const HistoryCursor& from = {});
+  Reply<protocol::HistoryAnswer> order(OrderId order, std::uint32_t limit,
+                                       const HistoryCursor& from = {});
   Reply<SellerStats> seller_stats(SellerId seller);
   // REQUIRES: campaign != 0 (campaign 0 names the seller's own figures).
   Reply<CampaignStats> campaign_stats(SellerId seller, CampaignId campaign);

@@ -2407,5 +2407,151 @@ TEST_F(LedgerTest, Referral_EachPartitionCreditsItsOwnBuyers) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Events (docs/engine.md, "Events"): what a recording ledger says each write did.
+
+// An event's kind, amount, ref, debt part and the account's figures after it.
+struct Ev {
+  LedgerEvent::Kind kind;
+  Amount amount;
+  std::uint64_t ref;
+  std::uint32_t debt_part;
+  std::uint32_t balance, held, pending, debt;
+  friend bool operator==(const Ev&, const Ev&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const Ev& e) {
+    return os << event_kind_name(e.kind) << " " << e.amount << " ref " << e.ref << " debt_part "
+              << e.debt_part << " after " << e.balance << "/" << e.held << "/" << e.pending
+              << "/" << e.debt;
+  }
+};
+using K = LedgerEvent::Kind;
+
+class LedgerEventTest : public LedgerTest {
+ protected:
+  void SetUp() override { ledger_->record_events(true); }
+  // Runs `c` and returns its events, each checked to be of (S1, B1) at the run's time.
+  std::vector<Ev> events_of(const Command& c) {
+    run(c);
+    std::vector<Ev> out;
+    for (const LedgerEvent& e : ledger_->events()) {
+      EXPECT_EQ(e.time_us, now_);
+      EXPECT_EQ(e.seller, S1);
+      EXPECT_EQ(e.buyer, B1);
+      out.push_back(Ev{e.kind, e.amount, e.ref, e.debt_part, e.balance_after, e.held_after,
+                       e.pending_after, e.debt_after});
+    }
+    return out;
+  }
+  using V = std::vector<Ev>;
+};
+
+TEST_F(LedgerTest, Events_AreOffByDefaultAndCostNothing) {
+  EXPECT_FALSE(ledger_->recording_events());
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_TRUE(ledger_->events().empty());
+}
+
+TEST_F(LedgerEventTest, Credit_EmitsCreditedWithCampaignAndReason) {
+  Credit c = credit(S1, B1, 100, LotLife::policy(), 7);
+  c.reason = 3;
+  EXPECT_EQ(events_of(c), (V{{K::credited, 100, 7, 0, 100, 0, 0, 0}}));
+  EXPECT_EQ(ledger_->events()[0].reason, 3u);
+  EXPECT_EQ(ledger_->events()[0].ref_kind, LedgerEvent::Ref::campaign);
+  EXPECT_EQ(events_of(credit(S1, B1, 1))[0].ref, 0u);
+  EXPECT_EQ(ledger_->events()[0].ref_kind, LedgerEvent::Ref::none);
+}
+
+TEST_F(LedgerEventTest, RepeatAndRejectionEmitNothing) {
+  const Credit c = credit(S1, B1, 100);
+  ASSERT_EQ(events_of(c).size(), 1u);
+  EXPECT_EQ(events_of(c), V{});                      // a repeat
+  EXPECT_EQ(events_of(credit(S1, B1, 0)), V{});      // zero_amount
+  EXPECT_EQ(events_of(hold(1, S1, B1, 500)), V{});  // insufficient_bonuses
+}
+
+TEST_F(LedgerEventTest, AccrualLife_AccruedConfirmedReversedIntoDebtThenRepaid) {
+  EXPECT_EQ(events_of(accrue(5, S1, B1, 80)), (V{{K::accrued, 80, 5, 0, 0, 0, 80, 0}}));
+  EXPECT_EQ(events_of(confirm(5)), (V{{K::confirmed, 80, 5, 0, 80, 0, 0, 0}}));
+  EXPECT_EQ(events_of(spend(6, S1, B1, 50)),
+            (V{{K::held, 50, 6, 0, 30, 50, 0, 0}, {K::spent, 50, 6, 0, 30, 0, 0, 0}}));
+  // 30 can be taken back, 50 becomes debt.
+  EXPECT_EQ(events_of(reverse(5)), (V{{K::reversed, 80, 5, 50, 0, 0, 0, 50}}));
+  // A credit repays the debt first; a refund too.
+  EXPECT_EQ(events_of(credit(S1, B1, 20)), (V{{K::credited, 20, 0, 20, 0, 0, 0, 30}}));
+  EXPECT_EQ(events_of(refund(6, 40)), (V{{K::refunded, 40, 6, 30, 10, 0, 0, 0}}));
+}
+
+TEST_F(LedgerEventTest, CancelEmitsCancelled) {
+  ASSERT_EQ(events_of(accrue(5, S1, B1, 80)).size(), 1u);
+  EXPECT_EQ(events_of(cancel(5)), (V{{K::cancelled, 80, 5, 0, 0, 0, 0, 0}}));
+}
+
+TEST_F(LedgerEventTest, HoldCaptureReleasesTheRest) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  EXPECT_EQ(events_of(hold(1, S1, B1, 60)), (V{{K::held, 60, 1, 0, 40, 60, 0, 0}}));
+  EXPECT_EQ(events_of(capture(1, 45)),
+            (V{{K::released, 15, 1, 0, 55, 0, 0, 0}, {K::spent, 45, 1, 0, 55, 0, 0, 0}}));
+  EXPECT_EQ(events_of(hold(2, S1, B1, 10)), (V{{K::held, 10, 2, 0, 45, 10, 0, 0}}));
+  EXPECT_EQ(events_of(release(2)), (V{{K::released, 10, 2, 0, 55, 0, 0, 0}}));
+}
+
+TEST_F(LedgerEventTest, SweepEmitsTimedOutAndExpiredPerLot) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerHour), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(hold(1, S1, B1, 20, kGoods, 10 * kUsPerMinute)), ok(20));
+  advance(2 * kUsPerHour);
+  // The hold took its 20 from the soonest-expiring lot: they come back dead.
+  EXPECT_EQ(events_of(sweep()), (V{{K::timed_out, 20, 1, 0, 130, 0, 0, 0},
+                                   {K::expired, 80, 7, 0, 50, 0, 0, 0}}));
+  EXPECT_EQ(ledger_->events()[0].expired_part, 20u);
+  EXPECT_EQ(ledger_->events()[0].ref_kind, LedgerEvent::Ref::order);
+  EXPECT_EQ(ledger_->events()[1].ref_kind, LedgerEvent::Ref::campaign);
+}
+
+TEST_F(LedgerEventTest, ReturnIntoEndedLifeCountsItsExpiredPart) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::ttl_of(kUsPerHour))), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 50)), ok(50));
+  ASSERT_EQ(run(spend(1, S1, B1, 150)), ok(150));
+  advance(2 * kUsPerHour);
+  EXPECT_EQ(events_of(refund(1)), (V{{K::refunded, 150, 1, 0, 50, 0, 0, 0}}));
+  EXPECT_EQ(ledger_->events()[0].expired_part, 100u);
+}
+
+TEST_F(LedgerEventTest, RevokeEmitsRevokedPerAccount) {
+  ASSERT_EQ(run(credit(S1, B1, 100, LotLife::policy(), 7)), ok(100));
+  ASSERT_EQ(run(credit(S1, B1, 30)), ok(30));
+  ASSERT_EQ(run(credit(S1, B2, 40, LotLife::policy(), 7)), ok(40));
+  run(revoke(S1, 7));
+  ASSERT_EQ(ledger_->events().size(), 2u);
+  std::vector<std::pair<BuyerId, Amount>> got;
+  for (const LedgerEvent& e : ledger_->events()) {
+    EXPECT_EQ(e.kind, K::revoked);
+    EXPECT_EQ(e.ref, 7u);
+    got.emplace_back(e.buyer, e.amount);
+  }
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::pair<BuyerId, Amount>>{{B1, 100}, {B2, 40}}));
+  EXPECT_EQ(ledger_->events()[got[0].first == ledger_->events()[0].buyer ? 0 : 1].balance_after,
+            30u);
+}
+
+TEST_F(LedgerEventTest, CaptureOfAHoldPastItsDeadlineEmitsTimedOut) {
+  ASSERT_EQ(run(credit(S1, B1, 100)), ok(100));
+  ASSERT_EQ(run(hold(1, S1, B1, 60, kGoods, kUsPerMinute)), ok(60));
+  advance(2 * kUsPerMinute);
+  EXPECT_EQ(events_of(capture(1)), (V{{K::timed_out, 60, 1, 0, 100, 0, 0, 0}}));
+}
+
+TEST_F(LedgerEventTest, KindNamesRoundTrip) {
+  for (std::uint8_t k = 1; k <= LedgerEvent::kKindMax; ++k) {
+    LedgerEvent::Kind back{};
+    ASSERT_TRUE(event_kind_of(event_kind_name(static_cast<K>(k)), back));
+    EXPECT_EQ(static_cast<std::uint8_t>(back), k);
+  }
+  LedgerEvent::Kind unused{};
+  EXPECT_FALSE(event_kind_of("unknown", unused));
+  EXPECT_STREQ(event_kind_name(static_cast<K>(200)), "unknown");
+}
+
 }  // namespace
 }  // namespace bonus

@@ -1301,9 +1301,68 @@ struct RunOptions {
   Coverage* coverage = nullptr;
 };
 
+// The statement check: every event's figures follow from the previous event of its
+// account by the rule of its kind (engine/ledger_event.h), and an account's held,
+// pending and debt after its last event are what the reference says. So the events of
+// an account add up to its balance.
+class EventChain {
+ public:
+  std::optional<std::string> check(const std::vector<LedgerEvent>& events, TimeUs now,
+                                   const ReferenceLedger& model) {
+    for (const LedgerEvent& e : events) {
+      LedgerEvent& last = last_[{e.seller, e.buyer}];
+      if (auto problem = follows(last, e, now)) return problem;
+      last = e;
+    }
+    for (const LedgerEvent& e : events) {
+      const LedgerEvent& last = last_[{e.seller, e.buyer}];
+      const AccountView v = model.balance(e.seller, e.buyer, now);
+      if (last.held_after != v.held || last.pending_after != v.pending ||
+          last.debt_after != v.debt || last.balance_after < v.available) {
+        return "event figures of (" + std::to_string(e.seller) + ", " + std::to_string(e.buyer) +
+               ") differ from the model: " + str(v);
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static std::optional<std::string> follows(const LedgerEvent& last, const LedgerEvent& e,
+                                            TimeUs now) {
+    using K = LedgerEvent::Kind;
+    std::int64_t balance = last.balance_after;
+    std::int64_t debt = last.debt_after;
+    const auto amount = static_cast<std::int64_t>(e.amount);
+    switch (e.kind) {
+      case K::credited: case K::confirmed: case K::released: case K::timed_out: case K::refunded:
+        balance += amount - e.debt_part - e.expired_part;
+        debt -= e.debt_part;
+        break;
+      case K::reversed:
+        balance -= amount - e.debt_part;
+        debt += e.debt_part;
+        break;
+      case K::held: case K::expired: case K::revoked: balance -= amount; break;
+      case K::accrued: case K::cancelled: case K::spent: break;
+    }
+    if (e.time_us != now || balance != e.balance_after || debt != e.debt_after) {
+      return std::string("event ") + event_kind_name(e.kind) + " " + std::to_string(e.amount) +
+             " of (" + std::to_string(e.seller) + ", " + std::to_string(e.buyer) +
+             ") does not follow: balance " + std::to_string(last.balance_after) + " -> " +
+             std::to_string(e.balance_after) + ", debt " + std::to_string(last.debt_after) +
+             " -> " + std::to_string(e.debt_after);
+    }
+    return std::nullopt;
+  }
+
+  std::map<std::pair<SellerId, BuyerId>, LedgerEvent> last_;
+};
+
 std::optional<Mismatch> run(const Scenario& s, const std::vector<Step>& steps,
                             const RunOptions& options) {
   Ledger engine(s.config);
+  engine.record_events(true);
+  EventChain chain;
   ReferenceLedger model(s.config);
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const Step& step = steps[i];
@@ -1317,6 +1376,7 @@ std::optional<Mismatch> run(const Scenario& s, const std::vector<Step>& steps,
     if (er != mr) {
       return Mismatch{i, "result differs\n  engine: " + str(er) + "\n  model:  " + str(mr)};
     }
+    if (auto problem = chain.check(engine.events(), step.now, model)) return Mismatch{i, *problem};
     // The account the command names, if any, right away.
     const std::optional<std::pair<SellerId, BuyerId>> named = std::visit(
         [](const auto& c) -> std::optional<std::pair<SellerId, BuyerId>> {

@@ -220,6 +220,35 @@ ExpiringPosition random_position(Rng& rng) {
   return p;
 }
 
+HistoryAnswer random_history_answer(Rng& rng, int events) {
+  HistoryAnswer a;
+  for (int i = 0; i < events; ++i) {
+    HistoryEntry h{u64(rng), u32(rng), {}};
+    LedgerEvent& e = h.event;
+    e.seller = u64(rng);
+    e.buyer = u64(rng);
+    e.ref = u64(rng);
+    e.time_us = i64(rng);
+    e.amount = u64(rng);
+    e.debt_part = u32(rng);
+    e.expired_part = u32(rng);
+    e.reason = u32(rng);
+    e.balance_after = u32(rng);
+    e.held_after = u32(rng);
+    e.pending_after = u32(rng);
+    e.debt_after = u32(rng);
+    e.kind = static_cast<LedgerEvent::Kind>(1 + u32(rng) % LedgerEvent::kKindMax);
+    e.ref_kind = static_cast<LedgerEvent::Ref>(u32(rng) % 3);
+    a.entries.push_back(h);
+  }
+  a.next = HistoryCursor{u64(rng) | 1, u32(rng)};
+  a.done = false;
+  a.position = u64(rng);
+  a.complete_from = u64(rng);
+  a.trimmed_before_us = i64(rng);
+  return a;
+}
+
 SellerStats random_seller_stats(Rng& rng) {
   return SellerStats{u64(rng), u64(rng), u64(rng), u64(rng), u64(rng),
                      u64(rng), u64(rng), u64(rng), u64(rng), u64(rng)};
@@ -261,6 +290,8 @@ AdminStatus random_admin_status(Rng& rng) {
     s.limits_changes = u64(rng);
   }
   s.limits_code = static_cast<Code>(u32(rng) % kCodeCount);
+  s.history_position = u64(rng);
+  s.history = random_text(rng);
   return s;
 }
 
@@ -333,6 +364,13 @@ std::vector<Sample> samples(Rng& rng) {
                      false},
       fbb);
   add("ExpiringReply", Opcode::expiring, true);
+
+  encode_history(HistoryQuery{u64(rng), u64(rng), 0, 50, HistoryCursor{u64(rng), 3}}, fbb);
+  add("HistoryRequest", Opcode::history, false);
+  encode_order(HistoryQuery{0, 0, u64(rng), 0, HistoryCursor{}}, fbb);
+  add("OrderRequest", Opcode::order, false);
+  encode_history_reply(random_history_answer(rng, 3), fbb);
+  add("HistoryReply", Opcode::history, true);
 
   encode_stats(StatsQuery{u64(rng), u64(rng)}, fbb);
   add("StatsRequest", Opcode::stats, false);

@@ -34,6 +34,8 @@ std::vector<LotView> random_lots(Rng& rng, std::size_t count);
 CartEntry random_cart_entry(Rng& rng);
 ExpiringEntry random_expiring_entry(Rng& rng);
 ExpiringPosition random_position(Rng& rng);  // never at_start()
+// `events` random events (valid kinds), a cursor, not done.
+HistoryAnswer random_history_answer(Rng& rng, int events);
 SellerStats random_seller_stats(Rng& rng);
 CampaignStats random_campaign_stats(Rng& rng);
 BalanceQuery random_balance_query(Rng& rng, std::size_t accounts);

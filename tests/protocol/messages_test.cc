@@ -403,6 +403,45 @@ TEST(Expiring, LimitIsClampedToTheMaximum) {
   EXPECT_EQ(got.limit, kBatchCommandsMax);
 }
 
+TEST(History, RequestsRoundTripAndTheLimitIsCapped) {
+  FBB fbb;
+  const HistoryQuery sent{7, 8, 0, 50, HistoryCursor{99, 3}};
+  encode_history(sent, fbb);
+  HistoryQuery got;
+  ASSERT_EQ(decode_history(body_of(fbb), got), FrameError::none);
+  EXPECT_EQ(got, sent);
+  const HistoryQuery order{0, 0, 12, 0, HistoryCursor{}};
+  encode_order(order, fbb);
+  EXPECT_EQ(flatbuffers::GetRoot<wire::OrderRequest>(fbb.GetBufferPointer())->cursor(), nullptr);
+  ASSERT_EQ(decode_order(body_of(fbb), got), FrameError::none);
+  EXPECT_EQ(got.order, 12u);
+  EXPECT_EQ(got.limit, kHistoryPageMax);  // 0: the page's maximum
+  EXPECT_TRUE(got.from.start());
+  encode_history(HistoryQuery{1, 2, 0, UINT32_MAX, {}}, fbb);
+  ASSERT_EQ(decode_history(body_of(fbb), got), FrameError::none);
+  EXPECT_EQ(got.limit, kHistoryPageMax);
+  // A history request is not an order request.
+  EXPECT_EQ(decode_order(body_of(fbb), got), FrameError::malformed_body);
+}
+
+TEST(History, ReplyRoundTripAndAnUnknownKindIsRefused) {
+  Rng rng = seeded(38);
+  HistoryAnswer sent = testing::random_history_answer(rng, 20);
+  FBB fbb;
+  encode_history_reply(sent, fbb);
+  HistoryAnswer got;
+  ASSERT_EQ(decode_history_reply(body_of(fbb), got), FrameError::none);
+  EXPECT_EQ(got, sent);
+  sent.done = true;
+  sent.next = {};
+  encode_history_reply(sent, fbb);
+  ASSERT_EQ(decode_history_reply(body_of(fbb), got), FrameError::none);
+  EXPECT_EQ(got, sent);
+  sent.entries[3].event.kind = static_cast<LedgerEvent::Kind>(LedgerEvent::kKindMax + 1);
+  encode_history_reply(sent, fbb);
+  EXPECT_EQ(decode_history_reply(body_of(fbb), got), FrameError::malformed_body);
+}
+
 TEST(Stats, RequestRoundTrip) {
   FBB fbb;
   for (const StatsQuery sent : {StatsQuery{1, 0}, StatsQuery{~0ull, 42}}) {
@@ -564,7 +603,7 @@ TEST(Admin, ReplyRoundTrip) {
 
 TEST(Error, ReplyRoundTrip) {
   FBB fbb;
-  for (std::uint16_t code = 1; code <= 18; ++code) {
+  for (int code : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 21}) {
     const ErrorInfo sent{static_cast<FrameError>(code), std::string(frame_error_name(
                                                             static_cast<FrameError>(code)))};
     encode_error_reply(sent.code, sent.message, fbb);
@@ -688,7 +727,9 @@ TEST(Identifiers, EachRootHasItsDocumentedIdentifier) {
       {"BalanceReply", "BALR"},        {"CartRequest", "CRTQ"},
       {"CartReply", "CRTR"},           {"WalletRequest", "WALQ"},
       {"WalletReply", "WALR"},         {"ExpiringRequest", "EXPQ"},
-      {"ExpiringReply", "EXPR"},       {"StatsRequest", "STAQ"},
+      {"ExpiringReply", "EXPR"},       {"HistoryRequest", "HISQ"},
+      {"OrderRequest", "ORDQ"},        {"HistoryReply", "HISR"},
+      {"StatsRequest", "STAQ"},
       {"StatsReply", "STAR"},          {"AdminRequest", "ADMQ"},
       {"AdminReply", "ADMR"},          {"HelloRequest", "HELQ"},
       {"HelloReply", "HELR"},          {"ErrorReply", "ERRR"}};

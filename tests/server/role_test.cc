@@ -13,8 +13,9 @@ namespace {
 using protocol::Opcode;
 
 std::set<Opcode> expected(Role role) {
-  const std::set<Opcode> reads{Opcode::balance, Opcode::cart, Opcode::wallet, Opcode::expiring,
-                               Opcode::stats, Opcode::policy, Opcode::segment, Opcode::report};
+  const std::set<Opcode> reads{Opcode::balance, Opcode::cart,    Opcode::wallet,  Opcode::expiring,
+                               Opcode::stats,   Opcode::policy,  Opcode::segment, Opcode::report,
+                               Opcode::history, Opcode::order};
   std::set<Opcode> s{Opcode::ping, Opcode::hello};
   auto add = [&s](const std::set<Opcode>& more) { s.insert(more.begin(), more.end()); };
   switch (role) {
@@ -34,7 +35,7 @@ std::set<Opcode> expected(Role role) {
       break;
     case Role::seller_admin:
       add({Opcode::set_policy, Opcode::revoke_campaign, Opcode::stats, Opcode::policy,
-           Opcode::report});
+           Opcode::report, Opcode::history, Opcode::order});
       break;
     case Role::admin:
       for (std::uint32_t op = 0; op <= 0xFFFF; ++op) {

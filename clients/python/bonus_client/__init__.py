@@ -17,8 +17,9 @@ from .commands import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_M
                        Life, Referral, Refund, Release, Result, ReverseAccrual, RevokeCampaign, SetPolicy,
                        Spend, WriteCommand, make_id, new_id, split_id)
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor, Policy,
-                    ExpiringEntry, ExpiringPage, Limits, Lot, LotOrigin, MonthReport, Reason,
+from .views import (Account, AdminStatus, CampaignStats, EventKind, Hello, CartEntry,
+                    ExpiringCursor, ExpiringEntry, ExpiringPage, HistoryCursor, HistoryEvent,
+                    HistoryPage, Limits, Lot, LotOrigin, MonthReport, Policy, Reason,
                     SellerStats)
 
 __all__ = [
@@ -30,5 +31,5 @@ __all__ = [
     "Refund", "ReverseAccrual", "RevokeCampaign", "SetPolicy", "Referral", "Life", "Result", "make_id",
     "new_id", "split_id", "crc32c", "Account", "Lot", "LotOrigin", "Reason", "MonthReport", "CartEntry", "ExpiringEntry",
     "ExpiringCursor", "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus", "Limits",
-    "Hello", "Policy",
+    "Hello", "Policy", "EventKind", "HistoryEvent", "HistoryCursor", "HistoryPage",
 ]

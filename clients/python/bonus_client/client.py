@@ -24,7 +24,8 @@ from .commands import (Accrue, CancelAccrual, Capture, ConfirmAccrual, Credit, H
                        Spend, WriteCommand)
 from .crc32c import crc32c
 from .views import (Account, AdminStatus, CampaignStats, Hello, CartEntry, ExpiringCursor, Policy,
-                    ExpiringEntry, ExpiringPage, MonthReport, SellerStats)
+                    ExpiringEntry, ExpiringPage, MonthReport, SellerStats,
+                    HistoryCursor, HistoryEvent, HistoryPage)
 
 __all__ = ["Client", "tls_context", "BonusError", "BonusTimeout", "BonusDisconnected", "BonusBadReply",
            "MailSummary", "MAIL_ID_TAG", "mail_id", "mail_id_hi", "hash_pair", "mix64"]
@@ -960,6 +961,44 @@ class Client:
             yield from page.entries
             if page.done:
                 return
+            cursor = page.next
+
+    def history_page(self, seller: int, buyer: int, limit: int = 0,
+                     cursor: HistoryCursor | None = None) -> HistoryPage:
+        """One page of an account's statement, newest first (`limit` events at most; 0 or
+        past 1000: 1000); pass the page's `next` back until `done`. Served from the
+        server's history, behind the ledger by up to a second: the page's `position` says
+        which log position it reflects. FrameError.history_unavailable when the server
+        keeps no history."""
+        body = self.request(wire.OP_HISTORY, wire.encode_history(seller, buyer, limit, cursor))
+        return self._decode(wire.decode_history_reply, body)
+
+    def history(self, seller: int, buyer: int, limit: int = 0) -> Iterator[HistoryEvent]:
+        """Every event of the account, newest first: a generator over the pages."""
+        cursor = None
+        while True:
+            page = self.history_page(seller, buyer, limit, cursor)
+            yield from page.events
+            if page.done:
+                return
+            cursor = page.next
+
+    def order_page(self, order: int, limit: int = 0,
+                   cursor: HistoryCursor | None = None) -> HistoryPage:
+        """One page of an order's events, oldest first: what it accrued, held, spent,
+        refunded."""
+        body = self.request(wire.OP_ORDER, wire.encode_order(order, limit, cursor))
+        return self._decode(wire.decode_history_reply, body)
+
+    def order(self, order: int) -> list[HistoryEvent]:
+        """Every event of the order, oldest first."""
+        events: list[HistoryEvent] = []
+        cursor = None
+        while True:
+            page = self.order_page(order, 0, cursor)
+            events.extend(page.events)
+            if page.done:
+                return events
             cursor = page.next
 
     def seller_stats(self, seller: int) -> SellerStats:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from .commands import TIME_NEVER
 
 __all__ = ["MonthReport", "Reason", "LotOrigin", "Lot", "Account", "CartEntry", "Policy", "ExpiringEntry", "ExpiringCursor",
-           "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus"]
+           "ExpiringPage", "SellerStats", "CampaignStats", "AdminStatus", "EventKind",
+           "HistoryEvent", "HistoryCursor", "HistoryPage"]
 
 
 class Reason(enum.IntEnum):
@@ -122,6 +123,60 @@ class ExpiringPage:
     done: bool
 
 
+class EventKind(enum.IntEnum):
+    """What changed an account (engine/ledger_event.h)."""
+    credited = 1
+    accrued = 2
+    confirmed = 3
+    cancelled = 4
+    reversed = 5
+    held = 6
+    spent = 7
+    released = 8
+    timed_out = 9
+    refunded = 10
+    expired = 11
+    revoked = 12
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One event of a statement: what changed the account, and its figures after it."""
+    position: int       # the log position of the command that made it
+    index: int          # its place among that command's events
+    kind: EventKind
+    ref_kind: int       # 0 none, 1 campaign, 2 order: what `ref` names
+    seller: int
+    buyer: int
+    ref: int
+    time_us: int
+    amount: int
+    debt_part: int      # of amount: repaid debt (reversed: became debt)
+    expired_part: int   # of amount: came back dead (released, timed_out, refunded)
+    reason: int         # credited: the credit's reason code
+    balance_after: int  # in lots, unexpired or not yet swept
+    held_after: int
+    pending_after: int
+    debt_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCursor:
+    """Opaque: pass back only what the server sent."""
+    position: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    events: tuple[HistoryEvent, ...]
+    next: HistoryCursor | None  # None when done
+    done: bool
+    position: int           # every event up to this log position is in
+    complete_from: int      # events before this position may be missing (0: none)
+    trimmed_before_us: int  # events before this ledger time were trimmed
+
+
 @dataclass(frozen=True, slots=True)
 class SellerStats:
     issued: int
@@ -223,3 +278,5 @@ class AdminStatus:
     checkpoint_position: int = 0  # log position of the last durable checkpoint; 0: none
     limits: Limits | None = None  # the ledger's limits (after the change, for set_limits)
     limits_code: int = 0          # set_limits: the command's result code (Code)
+    history_position: int = 0     # every event up to this log position is in history
+    history: str = ""             # "on", "off: <why>" or "stopped: <why>" (writes go on)

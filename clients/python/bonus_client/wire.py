@@ -11,7 +11,8 @@ import struct
 from . import _fb
 from .codes import FrameError
 from .crc32c import crc32c
-from .views import (Account, AdminStatus, Hello, Limits, CampaignStats, CartEntry, ExpiringCursor, Policy,
+from .views import (Account, AdminStatus, EventKind, Hello, HistoryCursor, HistoryEvent,
+                    HistoryPage, Limits, CampaignStats, CartEntry, ExpiringCursor, Policy,
                     ExpiringEntry, ExpiringPage, Lot, LotOrigin, MonthReport, SellerStats)
 
 Malformed = _fb.Malformed
@@ -32,8 +33,11 @@ OP_WALLET = 34
 OP_EXPIRING = 35
 OP_STATS = 36
 OP_SEGMENT = 37
+OP_HISTORY = 38
+OP_ORDER = 39
 OP_POLICY = 40
 OP_REPORT = 41
+HISTORY_PAGE_MAX = 1000
 OP_ADMIN = 64
 OP_PING = 65
 OP_HELLO = 66
@@ -180,6 +184,27 @@ def decode_segment_reply(body) -> tuple[list[int], tuple[int, int] | None, bool]
 
 def encode_policy(seller: int) -> bytearray:
     return _fb.encode_table(b"PRDQ", [_fb.Scalar("Q", seller)])
+
+
+_HISTORY_CURSOR = "QI4x"
+_HISTORY_EVENT = "QIBB2xQQQqQIIIIIII4x"
+assert struct.calcsize("<" + _HISTORY_EVENT) == 88
+
+
+def _history_cursor(cursor: HistoryCursor | None):
+    if cursor is None:
+        return None
+    return _fb.Scalar(_HISTORY_CURSOR, cursor.position, cursor.index, align=8)
+
+
+def encode_history(seller: int, buyer: int, limit: int, cursor: HistoryCursor | None) -> bytearray:
+    return _fb.encode_table(b"HISQ", [_fb.Scalar("Q", seller), _fb.Scalar("Q", buyer),
+                                      _fb.Scalar("I", limit), _history_cursor(cursor)])
+
+
+def encode_order(order: int, limit: int, cursor: HistoryCursor | None) -> bytearray:
+    return _fb.encode_table(b"ORDQ", [_fb.Scalar("Q", order), _fb.Scalar("I", limit),
+                                      _history_cursor(cursor)])
 
 
 def encode_stats(seller: int, campaign: int) -> bytearray:
@@ -378,6 +403,27 @@ def decode_expiring_reply(body) -> ExpiringPage:
     return ExpiringPage(tuple(ExpiringEntry(*e) for e in entries), cursor, done)
 
 
+def decode_history_reply(body) -> HistoryPage:
+    t = _fb.root(body, b"HISR")
+    events = t.struct_vector(0, _HISTORY_EVENT)
+    if events is None:
+        raise Malformed("HistoryReply without events")
+    out = []
+    for e in events:
+        if not 1 <= e[2] <= 12 or e[3] > 2:
+            raise Malformed(f"HistoryReply with an event of kind {e[2]}, ref kind {e[3]}")
+        out.append(HistoryEvent(e[0], e[1], EventKind(e[2]), *e[3:]))
+    done = t.scalar(2, "?", False)
+    nxt = t.struct(1, _HISTORY_CURSOR)
+    cursor = None
+    if not done:
+        if nxt is None:
+            raise Malformed("HistoryReply neither done nor with a next cursor")
+        cursor = HistoryCursor(*nxt)
+    return HistoryPage(tuple(out), cursor, done, t.scalar(3, "Q", 0), t.scalar(4, "Q", 0),
+                       t.scalar(5, "q", 0))
+
+
 def _stats(body) -> list:
     t = _fb.root(body, b"STAR")
     return ([t.scalar(i, "Q") for i in range(12)] + [t.scalar(12, "?", False)]
@@ -403,7 +449,8 @@ def decode_admin_reply(body) -> AdminStatus:
                        journal_bytes=t.scalar(6, "Q"), durability=t.string(7),
                        checkpoint_position=t.scalar(8, "Q"),
                        limits=None if (l := t.struct(9, "QQQqqQqQ")) is None else Limits(*l),
-                       limits_code=t.scalar(10, "H"))
+                       limits_code=t.scalar(10, "H"), history_position=t.scalar(11, "Q", 0),
+                       history=t.string(12))
 
 
 def decode_hello_reply(body) -> Hello:

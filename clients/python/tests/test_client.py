@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bonus_client wit
 from bonus_client import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE,  # noqa: E402
                           US_PER_SECOND, Accrue, BonusDisconnected, BonusError, BonusTimeout,
                           CancelAccrual, Capture, Client, Code, ConfirmAccrual, Credit,
-                          FrameError, Hold, Life, LotOrigin, Reason, Refund, Release, Result,
+                          EventKind, FrameError, Hold, Life, LotOrigin, Reason, Refund, Release, Result,
                           ReverseAccrual, RevokeCampaign, SetPolicy, Spend, crc32c, mail_id,
                           new_id)
 from bonus_client import wire  # noqa: E402
@@ -552,6 +552,29 @@ class ReadsTest(LedgerTest):
                          [(10, Reason.apology), (20, 200), (30, Reason.none)])
         for bad in (6, 15, 256):
             self.assertEqual(self.c.credit(s, b, 10, reason=bad).code, Code.invalid_reason)
+
+
+class HistoryTest(LedgerTest):
+    def test_statement_and_order_view(self):
+        s, b, camp, order = fresh(), fresh(), fresh(), fresh()
+        self.assertCode(self.c.credit(s, b, 100, campaign=camp), Code.ok)
+        self.assertCode(self.c.spend(order, s, b, 30, 100_000), Code.ok)
+        self.assertCode(self.c.refund(order, 10), Code.ok)
+        self.assertTrue(self.c.checkpoint().ok)  # history is written before a checkpoint
+        events = list(self.c.history(s, b, limit=2))
+        self.assertEqual([(e.kind, e.amount, e.balance_after) for e in events],
+                         [(EventKind.refunded, 10, 80), (EventKind.spent, 30, 70),
+                          (EventKind.held, 30, 70), (EventKind.credited, 100, 100)])
+        self.assertEqual((events[-1].ref, events[-1].ref_kind), (camp, 1))
+        page = self.c.history_page(s, b, limit=1)
+        self.assertFalse(page.done)
+        self.assertIsNotNone(page.next)
+        self.assertGreaterEqual(page.position, events[0].position)
+        self.assertEqual(page.complete_from, 0)
+        self.assertEqual([e.kind for e in self.c.order(order)],
+                         [EventKind.held, EventKind.spent, EventKind.refunded])
+        self.assertEqual(self.c.order(fresh()), [])
+        self.assertEqual(list(self.c.history(s, fresh())), [])
 
 
 class BatchTest(LedgerTest):
