@@ -86,7 +86,7 @@ enum class FrameError : std::uint16_t {
   duplicate_key = 16,      // the same account (balance) or seller (cart) twice in one request
   frame_timeout = 17,      // a frame started and did not complete in time: connection closed
   idle_timeout = 18,       // no complete frame for the idle timeout: connection closed
-  history_unavailable = 21,  // statements: history is off, or its store could not be read
+  history_unavailable = 19,  // statements: history is off, or its store could not be read
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

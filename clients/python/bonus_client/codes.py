@@ -88,7 +88,7 @@ class FrameError(_Open):
     duplicate_key = 16  # the same account (balance) or seller (cart) twice in one request
     frame_timeout = 17  # a frame did not complete in --frame-timeout-ms: the server closed
     idle_timeout = 18  # no request for --idle-timeout-s: the server closed the connection
-    history_unavailable = 21  # statements: history is off, or its store could not be read
+    history_unavailable = 19  # statements: history is off, or its store could not be read
 
     @property
     def framing_lost(self) -> bool:
