@@ -162,8 +162,9 @@ TEST(Opcodes, KnownSetAndNames) {
     ++known;
     EXPECT_NE(opcode_name(static_cast<Opcode>(op)), "unknown") << op;
   }
-  EXPECT_EQ(known, 21);  // hello (66) joined in issue 11
-  for (std::uint16_t op = 1; op <= 12; ++op) EXPECT_TRUE(is_write(static_cast<Opcode>(op)));
+  EXPECT_EQ(known, 23);  // hello (66) joined in issue 11; referral (13), report (41) in 12
+  for (std::uint16_t op = 1; op <= 13; ++op) EXPECT_TRUE(is_write(static_cast<Opcode>(op)));
+  EXPECT_FALSE(is_write(Opcode::report));
   EXPECT_FALSE(is_write(Opcode::balance));
   EXPECT_FALSE(is_write(Opcode::ping));
 }
