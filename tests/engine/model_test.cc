@@ -1569,6 +1569,8 @@ TEST(ModelTest, RandomStreamsAgreeWithReference) {
           "return: piece of an expired fragment expires",
           "return: piece of a revoked campaign expires", "return: lot recreated, spent_from set",
           "credit: invalid reason", "sales: an order spent from two campaigns",
+          "referral: both credited", "referral: no room for its accounts",
+          "referral: referrer is the friend",
           "return: piece repays debt", "result: part returned, part expired",
           "reverse: gives the month's earn allowance back",
           "reverse: confirmed in another month, allowance stays",
