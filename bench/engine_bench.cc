@@ -200,7 +200,9 @@ std::uint64_t walk_expiring(const Ledger& ledger, SellerId seller, TimeUs within
 
 void BM_ExpiringSellerWithNone(benchmark::State& state) {
   Ledger& l = expiring_world();
-  for (auto _ : state) benchmark::DoNotOptimize(walk_expiring(l, 9001, 400 * kUsPerDay, l.last_time()));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(walk_expiring(l, 9001, 400 * kUsPerDay, l.last_time()));
+  }
 }
 
 void BM_ExpiringSellerWithSome(benchmark::State& state) {

@@ -40,7 +40,7 @@ enum class Code : std::uint16_t {
   invalid_timeout = 28,           // hold timeout out of range
   invalid_limits = 29,            // set_limits: no field named, or a value out of range
   shards_disagree = 30,           // server: a seller-wide command's shards answered apart (a bug; logged)
-  invalid_price = 31,             // accrue: price past the goods total maximum, or by price with no rate set
+  invalid_price = 31,             // accrue: price above kGoodsTotalMax, or by price without a rate
   invalid_reason = 32,            // a credit's reason is not 0..5 nor 16..255 (engine/reason.h)
   invalid_referral = 33,          // a referral's referrer and friend are the same buyer
 };

@@ -257,7 +257,12 @@ class Ledger {
   // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
 
-  AccountView view_of(const Account& account, std::uint32_t account_index, TimeUs now) const;
+  AccountView view_of(const Account& account, std::uint32_t account_index, TimeUs now) const {
+    return view_of(account, account_index, policy_of(account.seller), now);
+  }
+  // `policy`: the account's seller's.
+  AccountView view_of(const Account& account, std::uint32_t account_index, const Policy& policy,
+                      TimeUs now) const;
   // The buyer's place in the seller's tiers at `now` (purchases in the policy's window).
   TierPlace tier_of(std::uint32_t account_index, const Policy& policy, TimeUs now) const;
 

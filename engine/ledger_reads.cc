@@ -74,7 +74,8 @@ TierPlace Ledger::tier_of(std::uint32_t i, const Policy& policy, TimeUs now) con
   return tier_place(policy, purchases_.in_window(i, policy.tier_window_days, now));
 }
 
-AccountView Ledger::view_of(const Account& a, std::uint32_t i, TimeUs now) const {
+AccountView Ledger::view_of(const Account& a, std::uint32_t i, const Policy& policy,
+                            TimeUs now) const {
   AccountView v;
   v.seller = a.seller;
   v.buyer = a.buyer;
@@ -92,10 +93,9 @@ AccountView Ledger::view_of(const Account& a, std::uint32_t i, TimeUs now) const
       v.next_expiry_amount += lot.amount;
     }
   }
-  const Policy& policy = policy_of(a.seller);
   if (const Purchases* p = purchases_.find(i)) {
     v.last_purchase_us = p->last_us;
-    v.purchases_kopecks = purchases_.in_window(i, policy.tier_window_days, now);
+    v.purchases_kopecks = PurchaseTable::in_window(*p, policy.tier_window_days, now);
   }
   const TierPlace place = tier_place(policy, v.purchases_kopecks);
   v.tier = place.tier;
@@ -134,6 +134,7 @@ void Ledger::cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us
                   std::vector<CartEntry>& out) const {
   out.clear();
   const TimeUs horizon = horizon_of(now, soon_us);
+  const std::uint16_t month = calendar_month(now);
   for (const CartLine& line : lines) {
     CartEntry e;
     e.seller = line.seller;
@@ -142,14 +143,14 @@ void Ledger::cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us
     AccountView v;
     if (i != AccountTable::kNone) {
       const Account& a = accounts_[i];
-      v = view_of(a, i, now);
+      v = view_of(a, i, policy, now);
       e.available = v.available;
       e.spendable = std::min(v.available, spend_cap(policy, line.goods_total));
       e.pending = v.pending;
       e.expiring_soon = expiring_within(a, now, horizon).first;
       e.next_expiry_us = v.next_expiry_us;
       // The month's allowance is this month's: a past month's `earned` is over.
-      const Amount earned = a.earned_month == calendar_month(now) ? a.earned : 0;
+      const Amount earned = a.earned_month == month ? a.earned : 0;
       e.earn_month_room = policy.earn_month_max > earned ? policy.earn_month_max - earned : 0;
     } else {
       const TierPlace place = tier_place(policy, 0);
@@ -183,18 +184,11 @@ ExpiringPage Ledger::expiring(SellerId seller, TimeUs within_us, ExpiringCursor 
                               std::uint32_t limit, TimeUs now) const {
   ExpiringPage page;
   const TimeUs horizon = horizon_of(now, within_us);
-  std::uint32_t i = seller_accounts_.first(seller);
-  if (cursor.after_account != UINT32_MAX) {
-    if (cursor.after_account >= accounts_.size() ||
-        accounts_[cursor.after_account].seller != seller) {
-      return page;  // Not this seller's: nothing (never another seller's buyers).
-    }
-    i = seller_accounts_.next(cursor.after_account);
-  }
-  for (std::uint32_t scanned = 0; i != SellerAccounts::kNone; i = seller_accounts_.next(i)) {
+  std::uint32_t scanned = 0;
+  const bool known = seller_accounts_.walk(seller, cursor.after_account, [&](std::uint32_t i) {
     if ((limit != 0 && page.entries.size() == limit) || scanned == kReadScanMax) {
       page.done = false;
-      break;
+      return false;
     }
     ++scanned;
     const Account& a = accounts_[i];
@@ -204,8 +198,10 @@ ExpiringPage Ledger::expiring(SellerId seller, TimeUs within_us, ExpiringCursor 
       if (amount > 0) page.entries.push_back(ExpiringEntry{a.buyer, amount, first});
     }
     page.next = ExpiringCursor{0, i};
-  }
-  if (page.done) page.next = ExpiringCursor{};
+    return true;
+  });
+  // A cursor not at one of this seller's accounts: nothing (never another seller's buyers).
+  if (!known || page.done) page.next = ExpiringCursor{};
   return page;
 }
 
@@ -238,15 +234,11 @@ SegmentPage Ledger::segment(const SegmentQuery& q, SegmentCursor cursor, std::ui
   // inactive: bought, last before `since`; bought_within: last at or after `since`.
   const TimeUs period = q.period_us < 0 ? 0 : q.period_us;
   const TimeUs since = now < INT64_MIN + period ? INT64_MIN : now - period;
-  std::uint32_t i = seller_accounts_.first(q.seller);
-  if (cursor.after != UINT32_MAX) {
-    if (cursor.after >= accounts_.size() || accounts_[cursor.after].seller != q.seller) return page;
-    i = seller_accounts_.next(cursor.after);
-  }
-  for (std::uint32_t scanned = 0; i != SellerAccounts::kNone; i = seller_accounts_.next(i)) {
+  std::uint32_t scanned = 0;
+  const bool known = seller_accounts_.walk(q.seller, cursor.after, [&](std::uint32_t i) {
     if (full(scanned)) {
       page.done = false;
-      break;
+      return false;
     }
     ++scanned;
     const TimeUs last = purchases_.last_us(i);
@@ -254,8 +246,9 @@ SegmentPage Ledger::segment(const SegmentQuery& q, SegmentCursor cursor, std::ui
                                                     : last != 0 && last >= since && last <= now;
     if (in) page.buyers.push_back(accounts_[i].buyer);
     page.next = SegmentCursor{i};
-  }
-  if (page.done) page.next = SegmentCursor{};
+    return true;
+  });
+  if (!known || page.done) page.next = SegmentCursor{};
   return page;
 }
 

@@ -77,10 +77,12 @@ class PurchaseTable {
   // Purchases in the `window_days` calendar days ending with the day of `now`.
   Kopecks in_window(std::uint32_t account, std::uint32_t window_days, TimeUs now) const {
     const Purchases* p = find(account);
-    if (p == nullptr) return 0;
+    return p == nullptr ? 0 : in_window(*p, window_days, now);
+  }
+  static Kopecks in_window(const Purchases& p, std::uint32_t window_days, TimeUs now) {
     const std::int64_t first = calendar_day(now) - window_days + 1;
     Kopecks sum = 0;
-    for (auto d = p->days.rbegin(); d != p->days.rend() && d->day >= first; ++d) sum += d->kopecks;
+    for (auto d = p.days.rbegin(); d != p.days.rend() && d->day >= first; ++d) sum += d->kopecks;
     return sum;
   }
 

@@ -317,7 +317,8 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       a.lot_seq = r.get<std::uint32_t>();
       a.earned = r.get<std::uint32_t>();
       if (!ended_as_v3(r)) a.price = r.get<Kopecks>();
-      if (r.failed() || a.price > kGoodsTotalMax || state > 3 || kind > 3 || a.earned > a.credited ||
+      if (r.failed() || a.price > kGoodsTotalMax || state > 3 || kind > 3 ||
+          a.earned > a.credited ||
           a.account >= l.accounts_.size() ||
           l.accounts_[a.account].seller != a.seller || l.accounts_[a.account].buyer != a.buyer) {
         return false;

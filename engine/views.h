@@ -90,7 +90,7 @@ struct ExpiringPage {
 
 // Segments: a seller's buyers picked for a mailing (docs/engine.md, Reads).
 enum class SegmentKind : std::uint8_t {
-  inactive = 0,       // bought before now - period_us, not since ("sleeping"); never-bought excluded
+  inactive = 0,       // last purchase before now - period_us ("sleeping"); never-bought: not
   unspent = 1,        // received a lot of `campaign` and spent from none
   bought_within = 2,  // last purchase in [now - period_us, now]
 };

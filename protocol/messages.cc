@@ -663,7 +663,8 @@ FrameError decode_segment(Body body, std::uint32_t batch_commands_max, SegmentRe
     out.from = SegmentPosition{};
     if (const wire::SegmentCursor* c = r.cursor()) {
       if (c->after() > UINT32_MAX) return FrameError::malformed_body;
-      out.from = SegmentPosition{c->shard(), SegmentCursor{static_cast<std::uint32_t>(c->after())}};
+      out.from =
+          SegmentPosition{c->shard(), SegmentCursor{static_cast<std::uint32_t>(c->after())}};
     }
     return FrameError::none;
   });
@@ -875,7 +876,8 @@ void encode_write(std::span<const C> commands, FlatBufferBuilder& fbb) {
   Offset<flatbuffers::Vector<const wire::AccruePrice*>> prices = 0;
   Offset<flatbuffers::Vector<const wire::PolicyRates*>> rates = 0;
   if constexpr (std::is_same_v<C, Accrue>) {
-    if (std::any_of(commands.begin(), commands.end(), [](const Accrue& c) { return c.price != 0; })) {
+    if (std::any_of(commands.begin(), commands.end(),
+                    [](const Accrue& c) { return c.price != 0; })) {
       std::vector<wire::AccruePrice> side;
       for (const Accrue& c : commands) side.emplace_back(c.price);
       prices = fbb.CreateVectorOfStructs(side);
@@ -1098,7 +1100,8 @@ FrameError decode_segment_reply(Body body, SegmentAnswer& out) {
       const wire::SegmentCursor* next = r.next();
       if (next == nullptr) return FrameError::malformed_body;
       if (next->after() > UINT32_MAX) return FrameError::malformed_body;
-      out.next = SegmentPosition{next->shard(), SegmentCursor{static_cast<std::uint32_t>(next->after())}};
+      out.next = SegmentPosition{next->shard(),
+                                 SegmentCursor{static_cast<std::uint32_t>(next->after())}};
     }
     return FrameError::none;
   });

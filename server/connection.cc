@@ -103,7 +103,8 @@ void read_pages(std::shared_ptr<ShardPages<Page, Answer, Cursor>> walk, std::uin
     const auto shard_count = static_cast<std::uint32_t>(walk->server->shards().size());
     Answer& answer = walk->answer;
     auto& got = items(answer);
-    Page page = walk->page(ledger, cursor, static_cast<std::uint32_t>(walk->limit - got.size()), now);
+    const auto left = static_cast<std::uint32_t>(walk->limit - got.size());
+    Page page = walk->page(ledger, cursor, left, now);
     got.insert(got.end(), items(page).begin(), items(page).end());
     answer.done = false;
     if (!page.done) {
@@ -606,13 +607,15 @@ void Connection::handle_expiring(const FrameHeader& h, Body body) {
   if (query.from.shard >= server_.shards().size()) {
     return reply_error(h.request_id, FrameError::malformed_body, "cursor names no shard", true);
   }
-  auto walk = std::make_shared<ShardPages<ExpiringPage, protocol::ExpiringAnswer, ExpiringCursor>>();
+  using Walk = ShardPages<ExpiringPage, protocol::ExpiringAnswer, ExpiringCursor>;
+  auto walk = std::make_shared<Walk>();
   walk->limit = query.limit;
   walk->opcode = Opcode::expiring;
   walk->self = shared_from_this();
   walk->request_id = h.request_id;
   walk->server = &server_;
-  walk->page = [query](const Ledger& ledger, ExpiringCursor cursor, std::uint32_t left, TimeUs now) {
+  walk->page = [query](const Ledger& ledger, ExpiringCursor cursor, std::uint32_t left,
+                       TimeUs now) {
     return ledger.expiring(query.seller, query.within_us, cursor, left, now);
   };
   walk->encode = &protocol::encode_expiring_reply;

@@ -495,7 +495,8 @@ int run_policy(Context& context) {
   const Policy& p = reply.value;
   if (context.json()) {
     JsonWriter j;
-    j.begin_object().field("seller", seller).field("spend_share_bp", std::uint64_t{p.spend_share_bp});
+    j.begin_object().field("seller", seller);
+    j.field("spend_share_bp", std::uint64_t{p.spend_share_bp});
     j.field("balance_max", p.balance_max).field("earn_month_max", p.earn_month_max);
     j.key("lot_life");
     if (p.lot_life_us == kTimeNever) {
@@ -504,7 +505,8 @@ int run_policy(Context& context) {
       j.value(format_duration(p.lot_life_us));
     }
     j.field("lot_life_us", static_cast<std::uint64_t>(p.lot_life_us));
-    j.field("rate_bp", std::uint64_t{p.rate_bp}).field("tier_window_days", std::uint64_t{p.tier_window_days});
+    j.field("rate_bp", std::uint64_t{p.rate_bp});
+    j.field("tier_window_days", std::uint64_t{p.tier_window_days});
     j.key("tiers").begin_array();
     for (std::uint32_t k = 0; k < p.tier_count; ++k) {
       j.begin_object().field("threshold_kopecks", p.tiers[k].threshold_kopecks);
@@ -514,11 +516,12 @@ int run_policy(Context& context) {
     return kExitApplied;
   }
   context.print(row("seller %llu", u(seller)));
-  context.print(row("  spend share     %s of the goods total", format_rate(p.spend_share_bp).c_str()));
+  context.print(
+      row("  spend share     %s of the goods total", format_rate(p.spend_share_bp).c_str()));
   context.print(row("  balance max     %llu", u(p.balance_max)));
   context.print(row("  earn month max  %llu", u(p.earn_month_max)));
-  context.print(row("  lot life        %s",
-                    p.lot_life_us == kTimeNever ? "never" : format_duration(p.lot_life_us).c_str()));
+  const std::string life = p.lot_life_us == kTimeNever ? "never" : format_duration(p.lot_life_us);
+  context.print(row("  lot life        %s", life.c_str()));
   context.print(row("  rate            %s", p.rate_bp == 0 ? "none (accrue by price is refused)"
                                                          : format_rate(p.rate_bp).c_str()));
   if (p.tier_count > 0) {

@@ -95,7 +95,8 @@ SetPolicy build_policy(const Context& c, Id128 id) {
       throw UsageError("--tier-window " + c.text("tier-window") + ": want whole days, like 365d");
     }
     p.fields |= SetPolicy::kTierWindow;
-    p.tier_window_days = static_cast<std::uint32_t>(std::min<TimeUs>(window / kUsPerDay, UINT32_MAX));
+    p.tier_window_days =
+        static_cast<std::uint32_t>(std::min<TimeUs>(window / kUsPerDay, UINT32_MAX));
   }
   if (p.fields == 0) {
     throw UsageError(
