@@ -263,7 +263,11 @@ TEST_F(StateVersion3, AVersion4LotWithAReservedReasonIsRefused) {
   store_.header[0] = 4;
   for (auto& [key, value] : store_.records) {
     if (key.first == static_cast<int>(StateTable::campaigns)) value.append(24, '\0');
-    if (key.first == static_cast<int>(StateTable::sellers)) value.append(16, '\0');  // no tiers, no months
+    if (key.first == static_cast<int>(StateTable::sellers)) {
+      // The tier window (the default, 365 days), no tiers, no months.
+      const std::uint32_t tail[4] = {kTierWindowDaysDefault, 0, 0, 0};
+      value.append(reinterpret_cast<const char*>(tail), sizeof tail);
+    }
     if (key.first == static_cast<int>(StateTable::accounts)) value.append(16, '\0');  // no purchases
   }
   auto it = store_.records.lower_bound({static_cast<int>(StateTable::accounts), ""});
@@ -273,7 +277,7 @@ TEST_F(StateVersion3, AVersion4LotWithAReservedReasonIsRefused) {
   seq_flags |= 7u << Lot::kReasonShift;  // 6..15 are reserved
   std::memcpy(value.data() + 68, &seq_flags, 4);
   Ledger restored;
-  EXPECT_EQ(load_error(restored), "state: invalid accounts record (72 bytes)");
+  EXPECT_EQ(load_error(restored), "state: invalid accounts record (88 bytes)");
 }
 
 }  // namespace
