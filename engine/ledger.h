@@ -257,6 +257,8 @@ class Ledger {
   // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
 
+  // The account's amounts as of `now` (lots, held, pending, debt), without its tier.
+  AccountView amounts_of(const Account& account, TimeUs now) const;
   AccountView view_of(const Account& account, std::uint32_t account_index, TimeUs now) const {
     return view_of(account, account_index, policy_of(account.seller), now);
   }

@@ -74,8 +74,7 @@ TierPlace Ledger::tier_of(std::uint32_t i, const Policy& policy, TimeUs now) con
   return tier_place(policy, purchases_.in_window(i, policy.tier_window_days, now));
 }
 
-AccountView Ledger::view_of(const Account& a, std::uint32_t i, const Policy& policy,
-                            TimeUs now) const {
+AccountView Ledger::amounts_of(const Account& a, TimeUs now) const {
   AccountView v;
   v.seller = a.seller;
   v.buyer = a.buyer;
@@ -93,6 +92,12 @@ AccountView Ledger::view_of(const Account& a, std::uint32_t i, const Policy& pol
       v.next_expiry_amount += lot.amount;
     }
   }
+  return v;
+}
+
+AccountView Ledger::view_of(const Account& a, std::uint32_t i, const Policy& policy,
+                            TimeUs now) const {
+  AccountView v = amounts_of(a, now);
   if (const Purchases* p = purchases_.find(i)) {
     v.last_purchase_us = p->last_us;
     v.purchases_kopecks = PurchaseTable::in_window(*p, policy.tier_window_days, now);
@@ -143,7 +148,12 @@ void Ledger::cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us
     AccountView v;
     if (i != AccountTable::kNone) {
       const Account& a = accounts_[i];
-      v = view_of(a, i, policy, now);
+      // The tier only: the purchases are looked up only when the seller has tiers (an
+      // account's record probe per line otherwise, for nothing the cart shows).
+      v = amounts_of(a, now);
+      const TierPlace place = tier_of(i, policy, now);
+      v.tier = place.tier;
+      v.rate_bp = place.rate_bp;
       e.available = v.available;
       e.spendable = std::min(v.available, spend_cap(policy, line.goods_total));
       e.pending = v.pending;
