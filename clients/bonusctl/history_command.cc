@@ -6,6 +6,7 @@
 #include "clients/bonusctl/context.h"
 #include "clients/bonusctl/json_writer.h"
 #include "clients/bonusctl/units.h"
+#include "engine/reason.h"
 
 namespace bonus::ctl {
 namespace {
@@ -30,14 +31,25 @@ HistoryCursor parse_cursor(const Context& context) {
   return HistoryCursor{position, index};
 }
 
-// What the ref names, for people: "campaign 7", "order 5" or "".
+// A credit's reason, for people: "apology", "own 200", or "" for none.
+std::string reason_text(const LedgerEvent& e) {
+  if (e.kind != LedgerEvent::Kind::credited || e.reason == 0) return "";
+  const std::string_view name = reason_name(e.reason);
+  return name.empty() ? "own " + std::to_string(e.reason) : std::string(name);
+}
+
+// What the ref names, for people: "campaign 7", "order 5", a credit's reason ("campaign
+// 7 mailing", "referral"), or "".
 std::string ref_text(const LedgerEvent& e) {
+  std::string ref;
   switch (e.ref_kind) {
-    case LedgerEvent::Ref::campaign: return "campaign " + std::to_string(e.ref);
-    case LedgerEvent::Ref::order: return "order " + std::to_string(e.ref);
+    case LedgerEvent::Ref::campaign: ref = "campaign " + std::to_string(e.ref); break;
+    case LedgerEvent::Ref::order: ref = "order " + std::to_string(e.ref); break;
     case LedgerEvent::Ref::none: break;
   }
-  return "";
+  const std::string reason = reason_text(e);
+  if (!reason.empty()) ref += (ref.empty() ? "" : " ") + reason;
+  return ref;
 }
 
 void json_event(JsonWriter& j, const HistoryEntry& h, bool with_account) {
@@ -47,7 +59,9 @@ void json_event(JsonWriter& j, const HistoryEntry& h, bool with_account) {
   j.field("amount", e.amount);
   if (e.ref_kind == LedgerEvent::Ref::campaign) j.field("campaign", e.ref);
   if (e.ref_kind == LedgerEvent::Ref::order) j.field("order", e.ref);
-  if (e.kind == LedgerEvent::Kind::credited) j.field("reason", e.reason);
+  if (e.kind == LedgerEvent::Kind::credited) {
+    j.field("reason", e.reason).field("reason_name", e.reason == 0 ? "none" : reason_text(e));
+  }
   j.field("debt_part", e.debt_part).field("expired_part", e.expired_part);
   j.field("balance_after", e.balance_after).field("held_after", e.held_after);
   j.field("pending_after", e.pending_after).field("debt_after", e.debt_after);

@@ -907,6 +907,25 @@ TEST_F(Bonusctl, HistoryAndOrderInBothForms) {
 
   EXPECT_RAN(ctl({"history", "--seller", "500", "--buyer", "7", "--limit", "1001"}), 2);
   EXPECT_RAN(ctl({"history", "--seller", "500", "--buyer", "7", "--cursor", "x"}), 2);
+
+  // A credit's reason is in its statement line, both forms; a referral's is "referral".
+  ASSERT_EQ(ctl({"credit", "--seller", "500", "--buyer", "8", "--amount", "20", "--reason",
+                 "apology"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"referral", "--seller", "500", "--referrer", "8", "--friend", "9", "--amount",
+                 "30"})
+                .code,
+            0);
+  ASSERT_EQ(ctl({"admin", "checkpoint"}).code, 0);
+  r = ctl({"--json", "history", "--seller", "500", "--buyer", "8"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "reason_name"), "referral") << r.out;
+  EXPECT_NE(r.out.find("\"reason\": 3, \"reason_name\": \"apology\""), std::string::npos) << r.out;
+  r = ctl({"history", "--seller", "500", "--buyer", "8"});
+  EXPECT_RAN(r, 0);
+  EXPECT_NE(r.out.find("apology"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("referral"), std::string::npos) << r.out;
 }
 
 TEST_F(Bonusctl, AdminStatusAuditAndCheckpoint) {
