@@ -505,6 +505,19 @@ class _MailJob(_Job):
 # ------------------------------------------------------------------------------------
 # The client.
 
+
+def _follow(page_at, items_of):
+    """The items of every page, in order: page_at(cursor) from cursor None on, following each
+    page's `next` until one is `done` (expiring, history, order)."""
+    cursor = None
+    while True:
+        page = page_at(cursor)
+        yield from items_of(page)
+        if page.done:
+            return
+        cursor = page.next
+
+
 class Client:
     """A connection to bonusd. Use as a context manager, or call close().
 
@@ -955,13 +968,8 @@ class Client:
         """The seller's buyers with bonuses expiring within `within_us` from now: a
         generator that follows the cursor page by page (`limit` entries per page at most;
         0: the server's maximum). Not a snapshot: writes between pages may show."""
-        cursor = None
-        while True:
-            page = self.expiring_page(seller, within_us, limit, cursor)
-            yield from page.entries
-            if page.done:
-                return
-            cursor = page.next
+        return _follow(lambda cursor: self.expiring_page(seller, within_us, limit, cursor),
+                       lambda page: page.entries)
 
     def history_page(self, seller: int, buyer: int, limit: int = 0,
                      cursor: HistoryCursor | None = None) -> HistoryPage:
@@ -975,13 +983,8 @@ class Client:
 
     def history(self, seller: int, buyer: int, limit: int = 0) -> Iterator[HistoryEvent]:
         """Every event of the account, newest first: a generator over the pages."""
-        cursor = None
-        while True:
-            page = self.history_page(seller, buyer, limit, cursor)
-            yield from page.events
-            if page.done:
-                return
-            cursor = page.next
+        return _follow(lambda cursor: self.history_page(seller, buyer, limit, cursor),
+                       lambda page: page.events)
 
     def order_page(self, order: int, limit: int = 0,
                    cursor: HistoryCursor | None = None) -> HistoryPage:
@@ -992,14 +995,8 @@ class Client:
 
     def order(self, order: int) -> list[HistoryEvent]:
         """Every event of the order, oldest first."""
-        events: list[HistoryEvent] = []
-        cursor = None
-        while True:
-            page = self.order_page(order, 0, cursor)
-            events.extend(page.events)
-            if page.done:
-                return events
-            cursor = page.next
+        return list(_follow(lambda cursor: self.order_page(order, 0, cursor),
+                            lambda page: page.events))
 
     def seller_stats(self, seller: int) -> SellerStats:
         body = self.request(wire.OP_STATS, wire.encode_stats(seller, 0))
