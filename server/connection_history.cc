@@ -1,7 +1,7 @@
 // Connection's statement reads (opcodes history and order): served on the network thread
 // from a read transaction of the history store (server/history_store.h). A page is at
 // most kHistoryPageMax events, one range read; a page whose LMDB pages are not in memory
-// waits for the disk on this thread (a cold page: about 0.1 ms on SSD), which the other
+// waits for the disk on this thread (a cold page; not measured here), which the other
 // connections of this thread wait for too. docs/performance.md has the figures.
 #include "server/connection.h"
 #include "server/server.h"
