@@ -883,10 +883,18 @@ void encode_write(std::span<const C> commands, FlatBufferBuilder& fbb) {
       prices = fbb.CreateVectorOfStructs(side);
     }
   } else if constexpr (std::is_same_v<C, SetPolicy>) {
+    // Whenever a command names a rate field or carries any rate value: a value in a field
+    // it does not name is the engine's to refuse (invalid_policy), so it must reach it
+    // as it was sent (and decode → encode → decode keeps it).
     constexpr std::uint32_t kRateFields =
         SetPolicy::kRate | SetPolicy::kTiers | SetPolicy::kTierWindow;
-    if (std::any_of(commands.begin(), commands.end(),
-                    [](const SetPolicy& c) { return (c.fields & kRateFields) != 0; })) {
+    const auto has_rates = [](const SetPolicy& c) {
+      return (c.fields & kRateFields) != 0 || c.rate_bp != 0 || c.tier_window_days != 0 ||
+             c.tier_count != 0 ||
+             std::any_of(std::begin(c.tiers), std::end(c.tiers),
+                         [](const PolicyTier& t) { return t != PolicyTier{}; });
+    };
+    if (std::any_of(commands.begin(), commands.end(), has_rates)) {
       std::vector<wire::PolicyRates> side;
       for (const SetPolicy& c : commands) side.push_back(rates_of(c));
       rates = fbb.CreateVectorOfStructs(side);

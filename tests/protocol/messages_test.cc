@@ -654,6 +654,16 @@ TEST(RatesOnTheWire, SideVectorsRoundTripAndMustMatchTheCommands) {
   ASSERT_EQ(decode_write(Opcode::set_policy, body_of(fbb), kBatchCommandsMax, got),
             FrameError::none);
   EXPECT_EQ(0, std::memcmp(&std::get<SetPolicy>(got[0]), &policy, sizeof(SetPolicy)));
+
+  // A rate value in a field the command does not name still travels (the engine refuses
+  // it, invalid_policy): found by frame_fuzz, whose decode → encode → decode lost it.
+  SetPolicy stray{Id128{2, 2}, 7, SetPolicy::kSpendShare, 5'000};
+  stray.rate_bp = 300;
+  stray.tiers[3] = {1, 2, 0};
+  encode_write(std::span<const SetPolicy>(&stray, 1), fbb);
+  ASSERT_EQ(decode_write(Opcode::set_policy, body_of(fbb), kBatchCommandsMax, got),
+            FrameError::none);
+  EXPECT_EQ(0, std::memcmp(&std::get<SetPolicy>(got[0]), &stray, sizeof(SetPolicy)));
 }
 
 TEST(RatesOnTheWire, TierEarnPolicyAndSegmentRoundTrip) {
