@@ -2,7 +2,11 @@
 //   build/bin/engine-bench                       all benchmarks
 //   build/bin/engine-bench --benchmark_filter=10000000   the 10 M account runs only
 // Each figure is ns per command (or per expired lot for the sweep); memory counters are
-// bytes per account. A ledger per account count is built once and shared.
+// bytes per account. A ledger per account count is built once and shared. Writes go in
+// batches of kBatch through Ledger::apply_batch, as the server's shards apply them (the
+// `Single` variants apply one at a time); the ledger remembers as many write ids as it
+// has accounts (its id window is that many commands long), so its id table is in its
+// steady state: each write adds one id and forgets one.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -49,6 +53,7 @@ World& world(std::uint64_t accounts, int lots = 1) {
   w->accounts = accounts;
   EngineConfig config;
   config.ids_max = 1ull << 27;
+  config.id_window_us = static_cast<TimeUs>(accounts);  // one command per µs
   w->ledger = std::make_unique<Ledger>(config);
   for (int l = 0; l < lots; ++l) {
     for (std::uint64_t k = 0; k < accounts; ++k) {
@@ -63,7 +68,48 @@ World& world(std::uint64_t accounts, int lots = 1) {
   return *w;
 }
 
+// Writes of one batch and their times, applied as the server's shards apply them: through
+// Ledger::apply_batch, or one at a time where the ledger has no batches (older builds
+// measured with this file, for comparisons in one run).
+constexpr int kBatch = 64;
+struct Batch {
+  std::vector<Command> commands;
+  std::vector<TimeUs> times;
+  void add(Command c, TimeUs now) {
+    commands.push_back(std::move(c));
+    times.push_back(now);
+  }
+  template <typename L>  // a template, so that a build without apply_batch compiles
+  void apply(L& ledger) {
+    if constexpr (requires { ledger.apply_batch(0, 0, 0); }) {
+      ledger.apply_batch(
+          commands.size(),
+          [&](std::size_t i) { return std::pair<const Command&, TimeUs>(commands[i], times[i]); },
+          [&](std::size_t, const Result& r) { benchmark::DoNotOptimize(r); });
+    } else {
+      for (std::size_t i = 0; i < commands.size(); ++i) {
+        benchmark::DoNotOptimize(ledger.apply(commands[i], times[i]));
+      }
+    }
+    commands.clear();
+    times.clear();
+  }
+};
+
 void BM_Credit(benchmark::State& state) {
+  World& w = world(state.range(0));
+  Batch batch;
+  while (state.KeepRunningBatch(kBatch)) {
+    for (int j = 0; j < kBatch; ++j) {
+      const std::uint64_t k = w.pick();
+      batch.add(Credit{w.id(), w.seller_of(k), w.buyer_of(k), 5, 0, LotLife::ttl_of(7 * kUsPerDay)},
+                ++w.now);
+    }
+    batch.apply(*w.ledger);
+  }
+}
+
+void BM_CreditSingle(benchmark::State& state) {
   World& w = world(state.range(0));
   for (auto _ : state) {
     const std::uint64_t k = w.pick();
@@ -86,6 +132,18 @@ void BM_HoldCapture(benchmark::State& state) {
 
 void BM_Spend(benchmark::State& state) {
   World& w = world(state.range(0));
+  Batch batch;
+  while (state.KeepRunningBatch(kBatch)) {
+    for (int j = 0; j < kBatch; ++j) {
+      const std::uint64_t k = w.pick();
+      batch.add(Spend{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 3, 100'000}, ++w.now);
+    }
+    batch.apply(*w.ledger);
+  }
+}
+
+void BM_SpendSingle(benchmark::State& state) {
+  World& w = world(state.range(0));
   for (auto _ : state) {
     const std::uint64_t k = w.pick();
     benchmark::DoNotOptimize(w.ledger->apply(
@@ -93,20 +151,42 @@ void BM_Spend(benchmark::State& state) {
   }
 }
 
+// Accruals of random accounts, pending, to confirm: `count` of them, newest last.
+void accrue_pending(World& w, std::size_t count, std::vector<OrderId>& pending) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint64_t k = w.pick();
+    const OrderId order = w.order();
+    w.ledger->apply(Accrue{w.id(), order, w.seller_of(k), w.buyer_of(k), 4, LotLife::policy()},
+                    ++w.now);
+    pending.push_back(order);
+  }
+}
+
 void BM_ConfirmAccrual(benchmark::State& state) {
   World& w = world(state.range(0));
-  constexpr int kBatch = 10'000;
+  std::vector<OrderId> pending;
+  Batch batch;
+  while (state.KeepRunningBatch(kBatch)) {
+    if (pending.size() < kBatch) {
+      state.PauseTiming();
+      accrue_pending(w, 10'000, pending);
+      state.ResumeTiming();
+    }
+    for (int j = 0; j < kBatch; ++j) {
+      batch.add(ConfirmAccrual{w.id(), pending.back()}, ++w.now);
+      pending.pop_back();
+    }
+    batch.apply(*w.ledger);
+  }
+}
+
+void BM_ConfirmAccrualSingle(benchmark::State& state) {
+  World& w = world(state.range(0));
   std::vector<OrderId> pending;
   for (auto _ : state) {
     if (pending.empty()) {
       state.PauseTiming();
-      for (int i = 0; i < kBatch; ++i) {
-        const std::uint64_t k = w.pick();
-        const OrderId order = w.order();
-        w.ledger->apply(Accrue{w.id(), order, w.seller_of(k), w.buyer_of(k), 4, LotLife::policy()},
-                        ++w.now);
-        pending.push_back(order);
-      }
+      accrue_pending(w, 10'000, pending);
       state.ResumeTiming();
     }
     benchmark::DoNotOptimize(w.ledger->apply(ConfirmAccrual{w.id(), pending.back()}, ++w.now));
@@ -118,11 +198,11 @@ void BM_ConfirmAccrual(benchmark::State& state) {
 // and one sweep removes them all.
 void BM_SweepPerExpiredLot(benchmark::State& state) {
   World& w = world(state.range(0));
-  constexpr std::uint64_t kBatch = 10'000;
+  constexpr std::uint64_t kLots = 10'000;
   std::uint64_t expired = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    for (std::uint64_t i = 0; i < kBatch; ++i) {
+    for (std::uint64_t i = 0; i < kLots; ++i) {
       const std::uint64_t k = w.pick();
       w.ledger->apply(Credit{w.id(), w.seller_of(k), w.buyer_of(k), 2, 0,
                              LotLife::ttl_of(30 * kUsPerSecond)},
@@ -251,10 +331,13 @@ void BM_Memory(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Credit)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_CreditSingle)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_HoldCapture)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_Spend)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_SpendSingle)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_Accrue)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_ConfirmAccrual)->Arg(1'000'000)->Arg(10'000'000);
+BENCHMARK(BM_ConfirmAccrualSingle)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_SweepPerExpiredLot)->Arg(1'000'000)->Arg(10'000'000)->Iterations(50);
 BENCHMARK(BM_Balance)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_Cart3Sellers)->Arg(1'000'000)->Arg(10'000'000);

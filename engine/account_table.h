@@ -55,6 +55,21 @@ class AccountTable {
     buyers_.prefetch(mix64(buyer));
   }
 
+  // Prefetching ahead of a batch (Ledger::apply_batch): the pair's index slot (and the
+  // buyer's, which create() needs); then, once those are in the cache, the record; then,
+  // once that is, its spilled lot array.
+  void prefetch_slot(SellerId seller, BuyerId buyer) const { pairs_.prefetch(hash_pair(seller, buyer)); }
+  void prefetch_record(SellerId seller, BuyerId buyer) const {
+    bool found = false;
+    pairs_.for_candidates(hash_pair(seller, buyer), [&](std::uint32_t i) {
+      slab_.prefetch(i);
+      found = true;
+    });
+    if (!found) buyers_.prefetch(mix64(buyer));  // A new account: create() needs it.
+  }
+  void prefetch_record(std::uint32_t i) const { slab_.prefetch(i); }
+  void prefetch_lots(std::uint32_t i) const { slab_[i].prefetch_lots(); }
+
   // Makes room in the indexes for `count` accounts (bulk loads).
   void reserve(std::uint64_t count) {
     pairs_.reserve(count);

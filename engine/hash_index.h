@@ -63,6 +63,19 @@ class HashIndex {
   // Brings the home slot of `hash` into the cache ahead of a lookup or insert.
   void prefetch(std::uint64_t hash) const { __builtin_prefetch(&slots_[home(tag_of(hash))]); }
 
+  // Calls f(ref) for each entry whose tag matches `hash`'s, without reading any record:
+  // the candidates a find() would compare, for prefetching their records (usually one;
+  // a false match costs one wasted prefetch).
+  template <typename F>
+  void for_candidates(std::uint64_t hash, F&& f) const {
+    const std::uint32_t tag = tag_of(hash);
+    for (std::uint64_t i = home(tag), d = 0;; i = (i + 1) & mask_, ++d) {
+      const Slot& s = slots_[i];
+      if (s.ref == kNone || distance(s, i) < d) return;
+      if (s.tag == tag) f(s.ref);
+    }
+  }
+
   // Makes room for `count` entries without growing again (bulk loads).
   void reserve(std::uint64_t count) {
     while (count * 8 > capacity() * 7) grow();

@@ -55,7 +55,14 @@ class KeyedTable {
   std::uint64_t size() const { return index_.size(); }
 
   void reserve(std::uint64_t count) { index_.reserve(count); }
+  // Prefetching ahead of a batch (Ledger::apply_batch): the key's index slot; then, once
+  // that is in the cache, the record it names.
   void prefetch(const Key& key) const { index_.prefetch(T::hash(key)); }
+  void prefetch_record(const Key& key) const {
+    index_.for_candidates(T::hash(key), [&](std::uint32_t i) { slab_.prefetch(i); });
+  }
+  // Brings the slots the next `count` inserts will fill into the cache.
+  void prefetch_inserts(std::uint32_t count) const { slab_.prefetch_allocations(count); }
 
   void track_changes() { changes_.enable(); }
   // What changed since the last clear_changes(): the records now live in a changed

@@ -1,5 +1,6 @@
 #include "server/checkpointer.h"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -75,29 +76,48 @@ HistoryStatus Checkpointer::history_status() const {
 void Checkpointer::apply(ReplicaBatch& batch) {
   // One journal record per write: the batch's records end at last_position.
   std::uint64_t position = batch.last_position + 1 - batch.writes.size();
-  for (const ReplicaWrite& w : batch.writes) {
-    const bool keep = history_on_ && position > history_skip_through_;
-    std::uint32_t index = 0;
-    if (w.shard == Router::kAllShards) {
-      for (auto& replica : replicas_) {
-        replica->apply(w.command, w.time);
-        if (keep) keep_events(*replica, position, index);
+  const std::size_t count = batch.writes.size();
+  for (std::size_t start = 0; start < count; start += Ledger::kApplyWindow) {
+    const std::size_t end = std::min(count, start + Ledger::kApplyWindow);
+    prefetch(batch, start, end);
+    for (std::size_t k = start; k < end; ++k) {
+      const ReplicaWrite& w = batch.writes[k];
+      const bool keep = history_on_ && position > history_skip_through_;
+      std::uint32_t index = 0;
+      if (w.shard == Router::kAllShards) {
+        for (auto& replica : replicas_) {
+          replica->apply(w.command, w.time);
+          if (keep) keep_events(*replica, position, index);
+        }
+      } else {
+        replicas_[w.shard]->apply(w.command, w.time);
+        if (keep) keep_events(*replicas_[w.shard], position, index);
       }
-    } else {
-      replicas_[w.shard]->apply(w.command, w.time);
-      if (keep) keep_events(*replicas_[w.shard], position, index);
+      last_time_ = w.time;
+      // The kept events stay bounded even within one large batch (the replay at start).
+      if (history_pending_.size() >= options_.history_pending_max) {
+        applied_position_ = position;
+        flush_history();
+      }
+      ++position;
     }
-    last_time_ = w.time;
-    // The kept events stay bounded even within one large batch (the replay at start).
-    if (history_pending_.size() >= options_.history_pending_max) {
-      applied_position_ = position;
-      flush_history();
-    }
-    ++position;
   }
   records_since_ += batch.writes.size();
   applied_position_ = batch.last_position;
   metrics().replicas_applied(applied_position_);
+}
+
+// What writes [start, end) of the batch will touch, brought into the cache in the
+// replicas' prefetch phases (Ledger::apply_batch does the same for one ledger).
+void Checkpointer::prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end) const {
+  const TimeUs last = batch.writes[end - 1].time;
+  for (int phase = 0; phase < Ledger::kPrefetchPhases; ++phase) {
+    for (const auto& replica : replicas_) replica->prefetch_upkeep(last, end - start, phase);
+    for (std::size_t k = start; k < end; ++k) {
+      const ReplicaWrite& w = batch.writes[k];
+      if (w.shard != Router::kAllShards) replicas_[w.shard]->prefetch(w.command, phase);
+    }
+  }
 }
 
 void Checkpointer::keep_events(const Ledger& replica, std::uint64_t position,

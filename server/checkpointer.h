@@ -112,6 +112,7 @@ class Checkpointer {
  private:
   void run();
   void apply(ReplicaBatch& batch);
+  void prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end) const;
   CheckpointOutcome checkpoint();
   // Starts history after the replicas are loaded: a gap is marked when the checkpoint is
   // past what history holds (history was off or failed while checkpoints went on).

@@ -40,8 +40,7 @@ void Shard::read(Read read) {
   ready_.notify_one();
 }
 
-void Shard::apply(ShardWrite& w) {
-  const Result r = ledger_.apply(w.command, w.time);
+void Shard::deliver(ShardWrite& w, const Result& r) {
   if (reports_sink_) {
     // Reported before the reply goes: a client that sends its next write after this
     // reply finds the directories up to date.
@@ -94,7 +93,10 @@ void Shard::run() {
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
     const auto slice_start = std::chrono::steady_clock::now();
-    for (ShardWrite& w : slice) apply(w);
+    ledger_.apply_batch(
+        slice.size(),
+        [&](std::size_t i) { return std::pair<const Command&, TimeUs>(slice[i].command, slice[i].time); },
+        [&](std::size_t i, const Result& r) { deliver(slice[i], r); });
     if (!slice.empty()) metrics().observe_since(Histogram::apply_slice, slice_start);
     if (!slice.empty()) {
       publish_due();

@@ -67,7 +67,8 @@ class Shard {
 
  private:
   void run();
-  void apply(ShardWrite& w);
+  // After write `w` was applied (in a batch): its outcomes reported, its result delivered.
+  void deliver(ShardWrite& w, const Result& r);
   void publish_due();
 
   std::uint32_t index_;

@@ -1,0 +1,89 @@
+// Ledger: prefetching for apply_batch. Each phase touches what the phase before brought
+// into the cache and prefetches the next level: index slots, then records, then what the
+// records point at. Nothing here changes state (const lookups only), so a batch's results
+// are those of applying its writes one by one; a wrong guess costs a wasted prefetch.
+#include "engine/command_id.h"
+#include "engine/ledger.h"
+
+namespace bonus {
+
+void Ledger::prefetch(const Command& command, int phase) const {
+  const Id128 id = command_id(command);
+  if (!id.zero()) {
+    if (phase == 0) ids_.prefetch(id);
+    if (phase == 1) ids_.prefetch_record(id);  // Only a repeat's id has a record to fetch.
+  }
+  // An account named by (seller, buyer): slot, record, lot array.
+  auto account = [&](SellerId seller, BuyerId buyer) {
+    if (phase == 0) accounts_.prefetch_slot(seller, buyer);
+    if (phase == 1) accounts_.prefetch_record(seller, buyer);
+    if (phase == 2) {
+      const std::uint32_t i = accounts_.find(seller, buyer);
+      if (i != AccountTable::kNone) accounts_.prefetch_lots(i);
+    }
+  };
+  // An account named by an order's record, which phase 1 fetched.
+  auto account_of_order = [&](std::uint32_t i) {
+    if (phase == 2) accounts_.prefetch_record(i);
+    if (phase == 3) accounts_.prefetch_lots(i);
+  };
+  std::visit(
+      [&](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, Credit>) {
+          account(c.seller, c.buyer);
+        } else if constexpr (std::is_same_v<T, Accrue> || std::is_same_v<T, Hold> ||
+                             std::is_same_v<T, Spend>) {
+          account(c.seller, c.buyer);
+          if constexpr (std::is_same_v<T, Accrue>) {
+            if (phase == 0) accruals_.prefetch(c.order);
+            if (phase == 1) accruals_.prefetch_record(c.order);
+            if (phase == 2) accruals_.prefetch_inserts(1);
+          } else {
+            if (phase == 0) holds_.prefetch(c.order);
+            if (phase == 1) holds_.prefetch_record(c.order);
+          }
+        } else if constexpr (std::is_same_v<T, ConfirmAccrual> ||
+                             std::is_same_v<T, CancelAccrual> ||
+                             std::is_same_v<T, ReverseAccrual>) {
+          if (phase == 0) accruals_.prefetch(c.order);
+          if (phase == 1) accruals_.prefetch_record(c.order);
+          if (phase >= 2) {
+            if (const AccrualOrder* o = accruals_.find(c.order)) {
+              account_of_order(o->account);
+              purchases_.prefetch(o->account, phase - 2);
+            }
+          }
+        } else if constexpr (std::is_same_v<T, Capture> || std::is_same_v<T, Release> ||
+                             std::is_same_v<T, Refund>) {
+          if (phase == 0) holds_.prefetch(c.order);
+          if (phase == 1) holds_.prefetch_record(c.order);
+          if (phase >= 2) {
+            if (const HoldOrder* h = holds_.find(c.order)) {
+              account_of_order(h->account);
+              if (phase == 2 && !h->fragments.empty()) __builtin_prefetch(h->fragments.data());
+            }
+          }
+        } else if constexpr (std::is_same_v<T, Referral>) {
+          if (owns(c.referrer)) account(c.seller, c.referrer);
+          if (owns(c.friend_buyer)) account(c.seller, c.friend_buyer);
+        }
+        // Seller-wide writes, sweeps and settings touch what no one write can name.
+      },
+      command);
+}
+
+void Ledger::prefetch_upkeep(TimeUs now, std::size_t count, int phase) const {
+  if (phase == 1) ids_.prefetch_inserts(static_cast<std::uint32_t>(count));
+  if (phase > 1) return;
+  for (const bool rejected : {false, true}) {
+    const TimeUs horizon = now - id_window_us(rejected);
+    const auto& times = id_times_[rejected];
+    for (std::size_t k = 0; k < count && k < times.size() && times[k].first <= horizon; ++k) {
+      if (phase == 0) ids_.prefetch(times[k].second);
+      if (phase == 1) ids_.prefetch_record(times[k].second);
+    }
+  }
+}
+
+}  // namespace bonus
