@@ -1472,6 +1472,46 @@ TEST(ModelTest, CalendarMonthIsMoscowTime) {
   EXPECT_EQ(ReferenceLedger::calendar_month(0), 1970 * 12 + 0);
 }
 
+// apply_batch is apply() one by one: on the model test's streams, cut into batches of
+// random sizes (1 to 3 prefetch windows and a bit), every result, every write's events and
+// the final state hash are those of a ledger applying one at a time.
+TEST(ModelTest, BatchedApplyIsApplyOneByOne) {
+  const std::uint64_t base_seed =
+      env_u64("MODEL_SEED", 0xBA7C000000000000ull + static_cast<std::uint64_t>(std::time(nullptr)));
+  std::printf("model_test: batched: MODEL_SEED=%" PRIu64 "\n", base_seed);
+  std::uint64_t commands = 0;
+  for (std::uint64_t seed = base_seed; commands < 300'000 && !HasFailure(); ++seed) {
+    const Scenario s = Generator(seed).make();
+    Ledger single(s.config);
+    Ledger batched(s.config);
+    single.record_events(true);
+    batched.record_events(true);
+    std::mt19937_64 rng(seed);
+    for (std::size_t start = 0; start < s.steps.size();) {
+      const std::size_t size =
+          std::min<std::size_t>(s.steps.size() - start, 1 + rng() % (3 * Ledger::kApplyWindow + 5));
+      batched.apply_batch(
+          size,
+          [&](std::size_t i) {
+            const Step& step = s.steps[start + i];
+            return std::pair<const Command&, TimeUs>(step.command, step.now);
+          },
+          [&](std::size_t i, const Result& r) {
+            const Step& step = s.steps[start + i];
+            const Result expected = single.apply(step.command, step.now);
+            ASSERT_EQ(str(r), str(expected))
+                << "seed " << seed << " (MODEL_SEED=" << seed << "), command #" << start + i
+                << ": " << str(step.command);
+            ASSERT_EQ(batched.events(), single.events()) << "seed " << seed << ", #" << start + i;
+          });
+      if (HasFailure()) return;
+      start += size;
+    }
+    ASSERT_EQ(batched.state_hash(), single.state_hash()) << "seed " << seed;
+    commands += s.steps.size();
+  }
+}
+
 TEST(ModelTest, RandomStreamsAgreeWithReference) {
   const std::uint64_t default_seed = 0xB0005EED00000000ull + static_cast<std::uint64_t>(std::time(nullptr));
   const std::uint64_t base_seed = env_u64("MODEL_SEED", default_seed);
