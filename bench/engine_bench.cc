@@ -4,15 +4,17 @@
 // Each figure is ns per command (or per expired lot for the sweep); memory counters are
 // bytes per account. A ledger per account count is built once and shared. Writes go in
 // batches of kBatch through Ledger::apply_batch, as the server's shards apply them (the
-// `Single` variants apply one at a time); the ledger remembers as many write ids as it
-// has accounts (its id window is that many commands long), so its id table is in its
-// steady state: each write adds one id and forgets one.
+// `Single` variants apply one at a time). The id window and the order retention are as
+// many commands long as there are accounts, so the id and order tables are in their
+// steady state (each write adds one and forgets one) rather than growing.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "bench/rss.h"
@@ -23,6 +25,8 @@ namespace {
 
 constexpr TimeUs kStart = 1'798'761'600'000'000;  // 2027-01-01T00:00:00Z
 constexpr SellerId kSellers = 50;
+// Finished orders are kept for accounts / kRetentionShare commands.
+constexpr std::uint64_t kRetentionShare = 4;
 
 struct World {
   std::unique_ptr<Ledger> ledger;
@@ -33,6 +37,7 @@ struct World {
   std::mt19937_64 rng{42};
   double built_account_bytes = 0;  // per account, right after the build
   double built_rss_bytes = 0;      // per account, right after the build
+  std::set<std::string> warmed;    // benchmarks that have filled the order table
 
   Id128 id() { return Id128{7, ++ids}; }
   OrderId order() { return ++orders; }
@@ -53,7 +58,10 @@ World& world(std::uint64_t accounts, int lots = 1) {
   w->accounts = accounts;
   EngineConfig config;
   config.ids_max = 1ull << 27;
-  config.id_window_us = static_cast<TimeUs>(accounts);  // one command per µs
+    // Steady state: one command per µs, so the ledger remembers as many write ids as it has
+  // accounts, and a quarter as many finished orders; each write adds one and forgets one.
+  config.id_window_us = static_cast<TimeUs>(accounts);
+  config.order_retention_us = static_cast<TimeUs>(accounts / kRetentionShare);
   w->ledger = std::make_unique<Ledger>(config);
   for (int l = 0; l < lots; ++l) {
     for (std::uint64_t k = 0; k < accounts; ++k) {
@@ -96,6 +104,15 @@ struct Batch {
   }
 };
 
+// Runs `step` untimed until the world's finished orders are at their steady count, the
+// first time benchmark `name` runs on world `w`.
+template <typename Step>
+void warm_up(World& w, const char* name, Step&& step) {
+  if (!w.warmed.insert(name).second) return;
+  const std::uint64_t end = w.ids + w.accounts / kRetentionShare + w.accounts / 16;
+  while (w.ids < end) step();
+}
+
 void BM_Credit(benchmark::State& state) {
   World& w = world(state.range(0));
   Batch batch;
@@ -121,6 +138,10 @@ void BM_CreditSingle(benchmark::State& state) {
 
 void BM_HoldCapture(benchmark::State& state) {
   World& w = world(state.range(0));
+  warm_up(w, "spend", [&] {
+    const std::uint64_t k = w.pick();
+    w.ledger->apply(Spend{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 3, 100'000}, ++w.now);
+  });
   for (auto _ : state) {
     const std::uint64_t k = w.pick();
     const OrderId order = w.order();
@@ -133,17 +154,28 @@ void BM_HoldCapture(benchmark::State& state) {
 void BM_Spend(benchmark::State& state) {
   World& w = world(state.range(0));
   Batch batch;
-  while (state.KeepRunningBatch(kBatch)) {
+  auto fill = [&] {
     for (int j = 0; j < kBatch; ++j) {
       const std::uint64_t k = w.pick();
       batch.add(Spend{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 3, 100'000}, ++w.now);
     }
+  };
+  warm_up(w, "spend", [&] {
+    fill();
+    batch.apply(*w.ledger);
+  });
+  while (state.KeepRunningBatch(kBatch)) {
+    fill();
     batch.apply(*w.ledger);
   }
 }
 
 void BM_SpendSingle(benchmark::State& state) {
   World& w = world(state.range(0));
+  warm_up(w, "spend", [&] {
+    const std::uint64_t k = w.pick();
+    w.ledger->apply(Spend{w.id(), w.order(), w.seller_of(k), w.buyer_of(k), 3, 100'000}, ++w.now);
+  });
   for (auto _ : state) {
     const std::uint64_t k = w.pick();
     benchmark::DoNotOptimize(w.ledger->apply(
@@ -162,8 +194,19 @@ void accrue_pending(World& w, std::size_t count, std::vector<OrderId>& pending) 
   }
 }
 
+// Accrues and confirms, untimed, until the retention is full of confirmed accruals.
+void warm_up_accruals(World& w) {
+  std::vector<OrderId> pending;
+  warm_up(w, "accrual", [&] {
+    accrue_pending(w, 1, pending);
+    w.ledger->apply(ConfirmAccrual{w.id(), pending.back()}, ++w.now);
+    pending.pop_back();
+  });
+}
+
 void BM_ConfirmAccrual(benchmark::State& state) {
   World& w = world(state.range(0));
+  warm_up_accruals(w);
   std::vector<OrderId> pending;
   Batch batch;
   while (state.KeepRunningBatch(kBatch)) {
@@ -182,6 +225,7 @@ void BM_ConfirmAccrual(benchmark::State& state) {
 
 void BM_ConfirmAccrualSingle(benchmark::State& state) {
   World& w = world(state.range(0));
+  warm_up_accruals(w);
   std::vector<OrderId> pending;
   for (auto _ : state) {
     if (pending.empty()) {
@@ -220,6 +264,7 @@ void BM_SweepPerExpiredLot(benchmark::State& state) {
 
 void BM_Accrue(benchmark::State& state) {
   World& w = world(state.range(0));
+  warm_up_accruals(w);
   for (auto _ : state) {
     const std::uint64_t k = w.pick();
     benchmark::DoNotOptimize(w.ledger->apply(

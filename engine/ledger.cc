@@ -21,6 +21,11 @@ Result Ledger::apply(const Command& command, TimeUs now) {
   BONUS_ASSERT(now > last_now_);
   BONUS_ASSERT(now <= kTimeMaxUs);
   last_now_ = now;
+  if (calendar_day(now) != month_day_) {
+    month_day_ = calendar_day(now);
+    month_now_ = calendar_month(now);
+  }
+  seller_now_ = nullptr;  // Found again in this write (which marks it changed).
   swept_holds_.clear();
   events_.clear();
   prune(now, 8);
@@ -103,7 +108,7 @@ bool Ledger::owns(BuyerId buyer) const {
 }
 
 MonthReport& Ledger::month_of(Seller& seller) {
-  const std::uint16_t month = calendar_month(last_now_);
+  const std::uint16_t month = month_now_;
   std::vector<MonthReport>& months = seller.months;
   if (months.empty() || months.back().month != month) {
     // Time only moves forward, so a new month is the newest; what falls out of the
@@ -127,12 +132,16 @@ void Ledger::add_flows(MonthReport& month, const Counters& before, const Counter
 }
 
 Seller& Ledger::seller_of(SellerId seller) {
-  if (Seller* s = sellers_.find(seller)) return *s;
-  return sellers_.insert(seller, [&](Seller& s) { s.seller = seller; });
+  if (seller_now_ != nullptr && seller_now_->seller == seller) return *seller_now_;
+  Seller* s = sellers_.find(seller);
+  if (s == nullptr) s = &sellers_.insert(seller, [&](Seller& into) { into.seller = seller; });
+  seller_now_ = s;
+  return *s;
 }
 
 const Policy& Ledger::policy_of(SellerId seller) const {
   static const Policy kDefault{};
+  if (seller_now_ != nullptr && seller_now_->seller == seller) return seller_now_->policy;
   const Seller* s = sellers_.find(seller);
   return s != nullptr ? s->policy : kDefault;
 }

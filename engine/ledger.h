@@ -70,7 +70,11 @@ class Ledger {
   }
   // Writes per prefetch window: enough misses in flight to cover the memory latency, few
   // enough that the window's lines stay in L1/L2 until they are used.
+  #ifdef BONUS_APPLY_WINDOW
+  static constexpr std::size_t kApplyWindow = BONUS_APPLY_WINDOW;
+#else
   static constexpr std::size_t kApplyWindow = 32;
+#endif
 
   // apply_batch's prefetching (ledger_prefetch.cc), for a caller that spreads a window of
   // writes over several ledgers (the checkpointer's replicas): for each phase in turn,
@@ -247,7 +251,7 @@ class Ledger {
   Returned close_hold(HoldOrder& hold, HoldOrder::State state, TimeUs now);
   void finish_accrual(AccrualOrder& accrual, AccrualOrder::State state, TimeUs now);
   // A reversed accrual's share of this month's earn allowance comes back.
-  void give_back_earned(Account& account, const AccrualOrder& accrual, TimeUs now);
+  void give_back_earned(Account& account, const AccrualOrder& accrual);
   // Returns `amount` of `piece` to the account: it expires at once if its lot's life or
   // campaign is over, else it repays debt first and the rest goes into its lot. Adds
   // what happened to `out`.
@@ -327,6 +331,13 @@ class Ledger {
   std::uint32_t partition_count_ = 1;
   std::uint64_t limits_changes_ = 0;
   TimeUs last_now_ = INT64_MIN;
+  // Kept by apply() for the write being applied: the calendar month of last_now_ (and the
+  // calendar day it was computed for), and the seller record the write found last, so
+  // that the steps of one write look each up once. The seller is forgotten at every
+  // apply(): its first lookup in a write goes through the table, which marks it changed.
+  std::int64_t month_day_ = INT64_MIN;
+  std::uint16_t month_now_ = 0;
+  Seller* seller_now_ = nullptr;
 
   AccountTable accounts_;
   ExpiryIndex expiry_;

@@ -76,14 +76,17 @@ void Ledger::prefetch(const Command& command, int phase) const {
 void Ledger::prefetch_upkeep(TimeUs now, std::size_t count, int phase) const {
   if (phase == 1) ids_.prefetch_inserts(static_cast<std::uint32_t>(count));
   if (phase > 1) return;
-  for (const bool rejected : {false, true}) {
-    const TimeUs horizon = now - id_window_us(rejected);
-    const auto& times = id_times_[rejected];
-    for (std::size_t k = 0; k < count && k < times.size() && times[k].first <= horizon; ++k) {
-      if (phase == 0) ids_.prefetch(times[k].second);
-      if (phase == 1) ids_.prefetch_record(times[k].second);
+  // What prune() will look up: the oldest ids and finished orders past their time.
+  auto oldest = [&](const auto& queue, TimeUs horizon, const auto& table) {
+    for (std::size_t k = 0; k < count && k < queue.size() && queue[k].first <= horizon; ++k) {
+      if (phase == 0) table.prefetch(queue[k].second);
+      if (phase == 1) table.prefetch_record(queue[k].second);
     }
-  }
+  };
+  oldest(id_times_[0], now - id_window_us(false), ids_);
+  oldest(id_times_[1], now - id_window_us(true), ids_);
+  oldest(finished_holds_, now - config_.order_retention_us, holds_);
+  oldest(finished_accruals_, now - config_.order_retention_us, accruals_);
 }
 
 }  // namespace bonus

@@ -123,7 +123,7 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, const Lot& sh
                        TimeUs now, std::uint32_t* lot_seq) {
   Account& a = accounts_[account_index];
   const Policy& policy = seller_of(a.seller).policy;
-  const std::uint16_t month = calendar_month(now);
+  const std::uint16_t month = month_now_;  // calendar_month(now)
   if (a.earned_month != month) {
     a.earned_month = month;
     a.earned = 0;
@@ -364,7 +364,7 @@ Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
   }
   a.debt += static_cast<std::uint32_t>(left);
   count(a.seller, 0, [&](Counters& k) { k.debt += left; });
-  give_back_earned(a, *o, now);
+  give_back_earned(a, *o);
   purchases_.remove(o->account, o->price, o->finished_us);
   o->state = AccrualOrder::State::reversed;
   if (recording_) record(a, LedgerEvent::Kind::reversed, o->credited, o->order, left, now);
@@ -374,10 +374,10 @@ Result Ledger::reverse_accrual(const ReverseAccrual& c, TimeUs now) {
   return r;
 }
 
-void Ledger::give_back_earned(Account& account, const AccrualOrder& accrual, TimeUs now) {
+void Ledger::give_back_earned(Account& account, const AccrualOrder& accrual) {
   // Only this month's allowance comes back: a past month's is over, and what the
   // accrual earned then never counted against this one.
-  const std::uint16_t month = calendar_month(now);
+  const std::uint16_t month = month_now_;  // calendar_month(now)
   if (account.earned_month != month || calendar_month(accrual.finished_us) != month) return;
   BONUS_ASSERT(account.earned >= accrual.earned);
   account.earned -= accrual.earned;

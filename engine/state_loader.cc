@@ -50,6 +50,10 @@ std::optional<std::string> StateLoader::header(std::string_view value) {
   return std::nullopt;
 }
 
+StateLoader::StateLoader(Ledger& ledger) : ledger_(ledger) {
+  ledger.seller_now_ = nullptr;  // The tables are about to be filled anew.
+}
+
 void StateLoader::set_last_time(TimeUs last_time_us) { ledger_.last_now_ = last_time_us; }
 
 void StateLoader::set_totals_from(Reader& r) { ledger_.totals_ = r.counters(); }

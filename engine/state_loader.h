@@ -30,7 +30,7 @@ class Reader;
 class StateLoader {
  public:
   // REQUIRES: `ledger` is freshly constructed and outlives the loader.
-  explicit StateLoader(Ledger& ledger) : ledger_(ledger) {}
+  explicit StateLoader(Ledger& ledger);
 
   [[nodiscard]] std::optional<std::string> header(std::string_view value);
   // A record and its key (as give_changes gave them).
