@@ -6,7 +6,11 @@ namespace bonus {
 
 void ExpiryIndex::add(std::uint32_t bucket, std::uint32_t account_index) {
   Bucket& b = buckets_[bucket];
-  b.accounts.push_back(account_index);
+  // Growing by half, not doubling: a bucket of a busy minute holds tens of thousands of
+  // entries, and the unused capacity counts against the bytes per account.
+  std::vector<std::uint32_t>& v = b.accounts;
+  if (v.size() == v.capacity()) v.reserve(v.size() + v.size() / 2 + 4);
+  v.push_back(account_index);
   b.sorted = false;
 }
 
