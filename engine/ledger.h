@@ -86,10 +86,32 @@ class Ledger {
   // The table upkeep of the next `count` applies, up to `now`: the ids they will forget
   // and the slots their ids will take.
   void prefetch_upkeep(TimeUs now, std::size_t count, int phase) const;
+  // An account by (seller, buyer): its index slot, record, lot array and purchases.
+  void prefetch_account(SellerId seller, BuyerId buyer, int phase) const;
 
   // Reads, as of `now` (normally the latest ledger time): lots that expired by `now`
   // are never counted, whether or not a sweep has reached them yet.
   AccountView balance(SellerId seller, BuyerId buyer, TimeUs now) const;
+  // balance() of `count` accounts: `key(i)` returns account i as a std::pair<SellerId,
+  // BuyerId>, `out(i, view)` takes its view, in order. The same answers as balance() on
+  // each, with the misses of a window of accounts overlapped: their index slots, then their
+  // records, then their lot arrays and purchases are brought into the cache first.
+  template <typename KeyAt, typename Out>
+  void balances(std::size_t count, TimeUs now, KeyAt&& key, Out&& out) const {
+    for (std::size_t start = 0; start < count; start += kApplyWindow) {
+      const std::size_t end = std::min(count, start + kApplyWindow);
+      for (int phase = 0; phase < kPrefetchPhases; ++phase) {
+        for (std::size_t i = start; i < end; ++i) {
+          const auto [seller, buyer] = key(i);
+          prefetch_account(seller, buyer, phase);
+        }
+      }
+      for (std::size_t i = start; i < end; ++i) {
+        const auto [seller, buyer] = key(i);
+        out(i, balance(seller, buyer, now));
+      }
+    }
+  }
   // Unexpired lots of an account, soonest-expiring first (ties: oldest first).
   void lots(SellerId seller, BuyerId buyer, TimeUs now, std::vector<LotView>& out) const;
   // One entry per line, in the lines' order.

@@ -13,15 +13,7 @@ void Ledger::prefetch(const Command& command, int phase) const {
     if (phase == 0) ids_.prefetch(id);
     if (phase == 1) ids_.prefetch_record(id);  // Only a repeat's id has a record to fetch.
   }
-  // An account named by (seller, buyer): slot, record, lot array.
-  auto account = [&](SellerId seller, BuyerId buyer) {
-    if (phase == 0) accounts_.prefetch_slot(seller, buyer);
-    if (phase == 1) accounts_.prefetch_record(seller, buyer);
-    if (phase == 2) {
-      const std::uint32_t i = accounts_.find(seller, buyer);
-      if (i != AccountTable::kNone) accounts_.prefetch_lots(i);
-    }
-  };
+  auto account = [&](SellerId seller, BuyerId buyer) { prefetch_account(seller, buyer, phase); };
   // An account named by an order's record, which phase 1 fetched.
   auto account_of_order = [&](std::uint32_t i) {
     if (phase == 2) accounts_.prefetch_record(i);
@@ -71,6 +63,17 @@ void Ledger::prefetch(const Command& command, int phase) const {
         // Seller-wide writes, sweeps and settings touch what no one write can name.
       },
       command);
+}
+
+void Ledger::prefetch_account(SellerId seller, BuyerId buyer, int phase) const {
+  if (phase == 0) accounts_.prefetch_slot(seller, buyer);
+  if (phase == 1) accounts_.prefetch_record(seller, buyer);
+  if (phase >= 2) {
+    const std::uint32_t i = accounts_.find(seller, buyer);
+    if (i == AccountTable::kNone) return;
+    if (phase == 2) accounts_.prefetch_lots(i);
+    purchases_.prefetch(i, phase - 2);
+  }
 }
 
 void Ledger::prefetch_upkeep(TimeUs now, std::size_t count, int phase) const {

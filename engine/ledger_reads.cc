@@ -140,6 +140,10 @@ void Ledger::cart(BuyerId buyer, std::span<const CartLine> lines, TimeUs soon_us
   out.clear();
   const TimeUs horizon = horizon_of(now, soon_us);
   const std::uint16_t month = calendar_month(now);
+  // The lines' accounts are one buyer's: their misses overlap, level by level.
+  for (int phase = 0; phase < kPrefetchPhases; ++phase) {
+    for (const CartLine& line : lines) prefetch_account(line.seller, buyer, phase);
+  }
   for (const CartLine& line : lines) {
     CartEntry e;
     e.seller = line.seller;

@@ -531,10 +531,16 @@ void Connection::handle_balance(const FrameHeader& h, Body body) {
     if (by_shard[s].empty()) continue;
     shards[s]->read([state, indexes = std::move(by_shard[s]), self = shared_from_this(),
                      rid = h.request_id, lots_max](const Ledger& ledger, TimeUs now) {
+      ledger.balances(
+          indexes.size(), now,
+          [&](std::size_t k) {
+            const protocol::AccountKey& key = state->query.accounts[indexes[k]];
+            return std::pair<SellerId, BuyerId>(key.seller, key.buyer);
+          },
+          [&](std::size_t k, const AccountView& v) { state->entries[indexes[k]].account = v; });
       for (const std::uint32_t i : indexes) {
         const protocol::AccountKey& key = state->query.accounts[i];
         protocol::BalanceEntry& entry = state->entries[i];
-        entry.account = ledger.balance(key.seller, key.buyer, now);
         if (!state->query.with_lots || state->lots_over.load(std::memory_order_relaxed)) continue;
         ledger.lots(key.seller, key.buyer, now, entry.lots);
         const auto n = static_cast<std::int64_t>(entry.lots.size());
