@@ -50,15 +50,17 @@ class HashIndex {
   }
 
   // REQUIRES: `ref` is present under `hash`.
-  void erase(std::uint64_t hash, std::uint32_t ref) {
-    std::uint64_t i = locate(hash, ref);
-    // Backward shift: each following entry away from its home moves one slot closer.
-    for (std::uint64_t j = next(i);; i = j, j = next(j)) {
-      if (slots_[j].ref == kNone || distance(slots_[j], j) == 0) break;
-      slots_[i] = slots_[j];
+  void erase(std::uint64_t hash, std::uint32_t ref) { erase_at(locate(hash, ref)); }
+
+  // Removes the entry under `hash` for which `is(ref)` holds (one probe, tags compared
+  // first). REQUIRES: there is one.
+  template <typename Is>
+  void erase_if(std::uint64_t hash, Is&& is) {
+    const std::uint32_t tag = tag_of(hash);
+    for (std::uint64_t i = home(tag);; i = next(i)) {
+      if (slots_[i].ref == kNone) std::abort();  // Not present: a caller bug.
+      if (slots_[i].tag == tag && is(slots_[i].ref)) return erase_at(i);
     }
-    slots_[i] = Slot{};
-    --size_;
   }
 
   // Brings the home slot of `hash` into the cache ahead of a lookup or insert.
@@ -104,6 +106,16 @@ class HashIndex {
   std::uint64_t distance(const Slot& s, std::uint64_t i) const {
     const std::uint64_t h = home(s.tag);
     return i >= h ? i - h : i + capacity_ - h;
+  }
+
+  // Backward shift: each following entry away from its home moves one slot closer.
+  void erase_at(std::uint64_t i) {
+    for (std::uint64_t j = next(i);; i = j, j = next(j)) {
+      if (slots_[j].ref == kNone || distance(slots_[j], j) == 0) break;
+      slots_[i] = slots_[j];
+    }
+    slots_[i] = Slot{};
+    --size_;
   }
 
   std::uint64_t locate(std::uint64_t hash, std::uint32_t ref) const {

@@ -44,10 +44,14 @@ class KeyedTable {
     return slab_[i];
   }
 
+  // REQUIRES: `record` is one of this table's (from find or insert).
   void erase(const T& record) {
     const Key key = record.key();
-    const std::uint32_t i = find_index(key);
-    index_.erase(T::hash(key), i);
+    std::uint32_t i = HashIndex::kNone;
+    index_.erase_if(T::hash(key), [&](std::uint32_t ref) {
+      i = ref;
+      return &slab_[ref] == &record;
+    });
     slab_.free(i);
     if (changes_.enabled()) erased_.push_back(key);
   }

@@ -383,6 +383,9 @@ class Ledger {
   std::deque<std::pair<TimeUs, Id128>> id_times_[2];
   std::uint64_t id_count_[2] = {0, 0};
   std::vector<OrderId> swept_holds_;
+  // Scratch space of capture_hold and count_sales, kept to spare an allocation per spend.
+  std::vector<Lot> spent_scratch_;
+  std::vector<CampaignId> campaign_scratch_;
   bool recording_ = false;
   std::vector<LedgerEvent> events_;
 };

@@ -8,10 +8,10 @@
 namespace bonus {
 
 void Ledger::prefetch(const Command& command, int phase) const {
-  const Id128 id = command_id(command);
-  if (!id.zero()) {
-    if (phase == 0) ids_.prefetch(id);
-    if (phase == 1) ids_.prefetch_record(id);  // Only a repeat's id has a record to fetch.
+  if (phase <= 1) {
+    const Id128 id = command_id(command);
+    if (!id.zero() && phase == 0) ids_.prefetch(id);
+    if (!id.zero() && phase == 1) ids_.prefetch_record(id);  // Only a repeat's has a record.
   }
   auto account = [&](SellerId seller, BuyerId buyer) { prefetch_account(seller, buyer, phase); };
   // An account named by an order's record, which phase 1 fetched.

@@ -148,7 +148,7 @@ Result Ledger::deposit(std::uint32_t account_index, Amount amount, const Lot& sh
     k.issued += credited;
     k.reversed += repaid;
   });
-  count(a.seller, 0, [&](Counters& k) { k.debt -= repaid; });
+  if (repaid > 0) count(a.seller, 0, [&](Counters& k) { k.debt -= repaid; });
   if (earned > 0) {
     Lot lot = shape;
     lot.amount = static_cast<std::uint32_t>(earned);
@@ -489,7 +489,10 @@ Ledger::Returned Ledger::close_hold(HoldOrder& hold, HoldOrder::State state, Tim
 
 Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now) {
   Account& a = accounts_[hold.account];
-  std::vector<Lot> spent;
+  // The pieces go into a scratch vector that then trades places with the hold's
+  // fragments (emptied by close_hold): no allocation once both have grown.
+  std::vector<Lot>& spent = spent_scratch_;
+  spent.clear();
   Amount left = amount;
   for (Lot& f : hold.fragments) {
     if (left == 0) break;
@@ -517,7 +520,7 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
   ++month.orders;
   month.orders_goods_kopecks = saturating_add(month.orders_goods_kopecks, hold.goods_total);
   const Returned released = close_hold(hold, HoldOrder::State::captured, now);
-  hold.fragments = std::move(spent);
+  hold.fragments.swap(spent);
   hold.captured = amount;
   // The rest's return first, then the spend: each event's figures are then the account's
   // after it (the spend itself moves no figure but `held`, which the capture empties).
@@ -531,7 +534,8 @@ Ledger::Returned Ledger::capture_hold(HoldOrder& hold, Amount amount, TimeUs now
 void Ledger::count_sales(const HoldOrder& hold, std::span<const Lot> spent) {
   // Sorted so that a campaign spent from in several fragments counts once: O(n log n)
   // for a hold over many lots.
-  std::vector<CampaignId> campaigns;
+  std::vector<CampaignId>& campaigns = campaign_scratch_;
+  campaigns.clear();
   for (const Lot& piece : spent) {
     if (piece.campaign() != 0) campaigns.push_back(piece.campaign());
   }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "engine/huge_pages.h"
@@ -45,8 +46,10 @@ class Slab {
     return static_cast<std::uint32_t>(end_++);
   }
 
+  // A record with resources (vectors) gives them back now; a plain one is left as it is
+  // until allocate() reuses it.
   void free(std::uint32_t i) {
-    (*this)[i] = T{};
+    if constexpr (!std::is_trivially_destructible_v<T>) (*this)[i] = T{};
     free_.push_back(i);
     --live_;
   }
@@ -68,7 +71,8 @@ class Slab {
     }
   }
 
-  // Indexes ever allocated are [0, end()); freed ones hold default records.
+  // Indexes ever allocated are [0, end()); freed ones hold default records, or (plain
+  // records) what they held: the owner tells live ones apart (KeyedTable::is_live).
   std::uint32_t end() const { return static_cast<std::uint32_t>(end_); }
   std::uint64_t live() const { return live_; }
   std::uint64_t memory_bytes() const {
