@@ -86,7 +86,8 @@ class Ledger {
   // The table upkeep of the next `count` applies, up to `now`: the ids they will forget
   // and the slots their ids will take.
   void prefetch_upkeep(TimeUs now, std::size_t count, int phase) const;
-  // An account by (seller, buyer): its index slot, record, lot array and purchases.
+  // For reads, an account by (seller, buyer): its index slot, record, lot array and
+  // purchases.
   void prefetch_account(SellerId seller, BuyerId buyer, int phase) const;
 
   // Reads, as of `now` (normally the latest ledger time): lots that expired by `now`

@@ -13,7 +13,16 @@ void Ledger::prefetch(const Command& command, int phase) const {
     if (!id.zero() && phase == 0) ids_.prefetch(id);
     if (!id.zero() && phase == 1) ids_.prefetch_record(id);  // Only a repeat's has a record.
   }
-  auto account = [&](SellerId seller, BuyerId buyer) { prefetch_account(seller, buyer, phase); };
+  // An account named by (seller, buyer): slot, record, lot array (a write needs no
+  // purchases, but an accrual by price: rare enough to leave to its own miss).
+  auto account = [&](SellerId seller, BuyerId buyer) {
+    if (phase == 0) accounts_.prefetch_slot(seller, buyer);
+    if (phase == 1) accounts_.prefetch_record(seller, buyer);
+    if (phase == 2) {
+      const std::uint32_t i = accounts_.find(seller, buyer);
+      if (i != AccountTable::kNone) accounts_.prefetch_lots(i);
+    }
+  };
   // An account named by an order's record, which phase 1 fetched.
   auto account_of_order = [&](std::uint32_t i) {
     if (phase == 2) accounts_.prefetch_record(i);
@@ -65,6 +74,7 @@ void Ledger::prefetch(const Command& command, int phase) const {
       command);
 }
 
+// For reads: what balance() and the cart look at, purchases included.
 void Ledger::prefetch_account(SellerId seller, BuyerId buyer, int phase) const {
   if (phase == 0) accounts_.prefetch_slot(seller, buyer);
   if (phase == 1) accounts_.prefetch_record(seller, buyer);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <spdlog/spdlog.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ void Checkpointer::feed(ReplicaBatch batch, bool wait_for_room) {
     }
     queued_records_ += batch.writes.size();
     batches_.push_back(std::move(batch));
+    last_feed_ = std::chrono::steady_clock::now();
   }
   ready_.notify_one();
 }
@@ -249,8 +251,15 @@ CheckpointOutcome Checkpointer::checkpoint() {
 void Checkpointer::run() {
   // Below the shards and the sequencer: under a burst of writes the replicas fall behind
   // (up to the queue bound) and catch up when it passes, instead of taking CPU from the
-  // writers. Linux applies a thread's nice value to that thread alone.
-  if (options_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
+  // writers. SCHED_IDLE, not a nice value: a thread at nice 10 still took CPU a woken shard
+  // needed (bonusctl mail of 1 M: +53 % with checkpoints on at nice 10, +18 % under
+  // SCHED_IDLE; docs/performance.md, issue 13). Linux applies it to this thread alone.
+  if (options_.idle_priority) {
+    const sched_param param{};
+    if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);  // The next best.
+    }
+  }
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     replicas_.push_back(std::make_unique<Ledger>(engine_));
     replicas_.back()->set_partition(s, shard_count_);  // as its shard's (Shard)
@@ -279,9 +288,15 @@ void Checkpointer::run() {
     {
       std::unique_lock lock(mutex_);
       const auto wake = next_wake();
-      ready_.wait_until(lock, wake, [&] {
-        return stopping_ || !batches_.empty() || !requests_.empty();
-      });
+      for (;;) {
+        const auto now = std::chrono::steady_clock::now();
+        if (stopping_ || !requests_.empty() || now >= wake) break;
+        if (!batches_.empty() && (queued_records_ >= options_.apply_records_min ||
+                                  now >= last_feed_ + options_.apply_quiet)) {
+          break;
+        }
+        ready_.wait_until(lock, batches_.empty() ? wake : std::min(wake, last_feed_ + options_.apply_quiet));
+      }
       batches.swap(batches_);
       queued_records_ = 0;
       requests.swap(requests_);
