@@ -23,7 +23,11 @@ class AccountTable {
 
   // Index of the account, or kNone.
   std::uint32_t find(SellerId seller, BuyerId buyer) const {
-    return pairs_.find(hash_pair(seller, buyer), [&](std::uint32_t i) {
+    return find_hashed(hash_pair(seller, buyer), seller, buyer);
+  }
+  // The same, with the pair's hash (hash_pair) computed once for several steps.
+  std::uint32_t find_hashed(std::uint64_t hash, SellerId seller, BuyerId buyer) const {
+    return pairs_.find(hash, [&](std::uint32_t i) {
       const Account& a = slab_[i];
       return a.seller == seller && a.buyer == buyer;
     });
@@ -59,6 +63,10 @@ class AccountTable {
   // buyer's, which create() needs); then, once those are in the cache, the record; then,
   // once that is, its spilled lot array.
   void prefetch_slot(SellerId seller, BuyerId buyer) const { pairs_.prefetch(hash_pair(seller, buyer)); }
+  void prefetch_slot_hashed(std::uint64_t hash) const { pairs_.prefetch(hash); }
+  void prefetch_record_hashed(std::uint64_t hash) const {
+    pairs_.for_candidates(hash, [&](std::uint32_t i) { slab_.prefetch(i); });
+  }
   void prefetch_record(SellerId seller, BuyerId buyer) const {
     bool found = false;
     pairs_.for_candidates(hash_pair(seller, buyer), [&](std::uint32_t i) {

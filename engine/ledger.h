@@ -99,17 +99,29 @@ class Ledger {
   // records, then their lot arrays and purchases are brought into the cache first.
   template <typename KeyAt, typename Out>
   void balances(std::size_t count, TimeUs now, KeyAt&& key, Out&& out) const {
+    std::uint64_t hashes[kApplyWindow];
+    std::uint32_t found[kApplyWindow];
     for (std::size_t start = 0; start < count; start += kApplyWindow) {
-      const std::size_t end = std::min(count, start + kApplyWindow);
-      for (int phase = 0; phase < kPrefetchPhases; ++phase) {
-        for (std::size_t i = start; i < end; ++i) {
-          const auto [seller, buyer] = key(i);
-          prefetch_account(seller, buyer, phase);
-        }
+      const std::size_t n = std::min(count - start, kApplyWindow);
+      for (std::size_t k = 0; k < n; ++k) {
+        const auto [seller, buyer] = key(start + k);
+        hashes[k] = hash_pair(seller, buyer);
+        accounts_.prefetch_slot_hashed(hashes[k]);
       }
-      for (std::size_t i = start; i < end; ++i) {
-        const auto [seller, buyer] = key(i);
-        out(i, balance(seller, buyer, now));
+      for (std::size_t k = 0; k < n; ++k) accounts_.prefetch_record_hashed(hashes[k]);
+      for (std::size_t k = 0; k < n; ++k) {
+        const auto [seller, buyer] = key(start + k);
+        found[k] = accounts_.find_hashed(hashes[k], seller, buyer);
+        if (found[k] == AccountTable::kNone) continue;
+        accounts_.prefetch_lots(found[k]);
+        purchases_.prefetch(found[k], 0);
+      }
+      for (std::size_t k = 0; k < n; ++k) {
+        if (found[k] != AccountTable::kNone) purchases_.prefetch(found[k], 1);
+      }
+      for (std::size_t k = 0; k < n; ++k) {
+        const auto [seller, buyer] = key(start + k);
+        out(start + k, balance_at(found[k], seller, buyer, now));
       }
     }
   }
@@ -322,6 +334,8 @@ class Ledger {
   // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
 
+  // balance() of the account at index `i` (AccountTable::kNone: none yet).
+  AccountView balance_at(std::uint32_t i, SellerId seller, BuyerId buyer, TimeUs now) const;
   // The account's amounts as of `now` (lots, held, pending, debt), without its tier.
   AccountView amounts_of(const Account& account, TimeUs now) const;
   AccountView view_of(const Account& account, std::uint32_t account_index, TimeUs now) const {

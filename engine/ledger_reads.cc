@@ -110,7 +110,10 @@ AccountView Ledger::view_of(const Account& a, std::uint32_t i, const Policy& pol
 }
 
 AccountView Ledger::balance(SellerId seller, BuyerId buyer, TimeUs now) const {
-  const std::uint32_t i = accounts_.find(seller, buyer);
+  return balance_at(accounts_.find(seller, buyer), seller, buyer, now);
+}
+
+AccountView Ledger::balance_at(std::uint32_t i, SellerId seller, BuyerId buyer, TimeUs now) const {
   if (i == AccountTable::kNone) {
     AccountView v;
     v.seller = seller;

@@ -1474,7 +1474,8 @@ TEST(ModelTest, CalendarMonthIsMoscowTime) {
 
 // apply_batch is apply() one by one: on the model test's streams, cut into batches of
 // random sizes (1 to 3 prefetch windows and a bit), every result, every write's events and
-// the final state hash are those of a ledger applying one at a time.
+// the final state hash are those of a ledger applying one at a time; and after each batch
+// balances() answers for every account what balance() does.
 TEST(ModelTest, BatchedApplyIsApplyOneByOne) {
   const std::uint64_t base_seed =
       env_u64("MODEL_SEED", 0xBA7C000000000000ull + static_cast<std::uint64_t>(std::time(nullptr)));
@@ -1506,6 +1507,20 @@ TEST(ModelTest, BatchedApplyIsApplyOneByOne) {
           });
       if (HasFailure()) return;
       start += size;
+      // balances() is balance() on each: 40 accounts of the scenario at random (some that
+      // do not exist, some twice), in one call, against the one-by-one ledger.
+      const TimeUs now = s.steps[start - 1].now;
+      std::vector<std::pair<SellerId, BuyerId>> keys;
+      for (int k = 0; k < 40; ++k) {
+        keys.emplace_back(s.sellers[rng() % s.sellers.size()], s.buyers[rng() % s.buyers.size()]);
+      }
+      batched.balances(
+          keys.size(), now, [&](std::size_t i) { return keys[i]; },
+          [&](std::size_t i, const AccountView& v) {
+            ASSERT_EQ(str(v), str(single.balance(keys[i].first, keys[i].second, now)))
+                << "seed " << seed << ", after #" << start - 1;
+          });
+      if (HasFailure()) return;
     }
     ASSERT_EQ(batched.state_hash(), single.state_hash()) << "seed " << seed;
     commands += s.steps.size();
