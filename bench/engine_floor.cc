@@ -19,7 +19,6 @@
 // 64), and accounts and bytes_per_account (index + records). Each checks its own work
 // after the timed loop and fails with an error rather than report a fast wrong number.
 #include <benchmark/benchmark.h>
-#include <sys/mman.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -30,6 +29,7 @@
 #include <vector>
 
 #include "engine/hash.h"
+#include "engine/huge_pages.h"
 
 namespace bonus {
 namespace {
@@ -42,18 +42,10 @@ constexpr std::uint32_t kNone = UINT32_MAX;
 std::uint64_t seller_of(std::uint64_t k) { return 1 + k % kSellers; }
 std::uint64_t buyer_of(std::uint64_t k) { return 1 + (k / kSellers) * 7919; }
 
-// Zero-filled and 2 MiB-aligned, with transparent huge pages asked for (the few lines of
-// engine/huge_pages.cc, copied so that the floor links nothing of the engine). Never
-// freed: the worlds live as long as the process.
-void* huge_zeroed(std::size_t bytes) {
-  constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
-  const std::size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-  void* p = std::aligned_alloc(kHugePageBytes, rounded);
-  if (p == nullptr) std::abort();
-  (void)madvise(p, rounded, MADV_HUGEPAGE);
-  std::memset(p, 0, rounded);
-  return p;
-}
+// Zero-filled, on transparent huge pages where the kernel gives them, as the engine's
+// tables are (engine/huge_pages.h: an allocator, not a table). Never freed: the worlds
+// live as long as the process.
+void* huge_zeroed(std::size_t bytes) { return huge_allocate(bytes); }
 
 // The smallest power of two that holds `count` entries at most 7/8 full.
 std::uint64_t capacity_for(std::uint64_t count) {
