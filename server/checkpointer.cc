@@ -251,9 +251,9 @@ CheckpointOutcome Checkpointer::checkpoint() {
 void Checkpointer::run() {
   // Below the shards and the sequencer: under a burst of writes the replicas fall behind
   // (up to the queue bound) and catch up when it passes, instead of taking CPU from the
-  // writers. SCHED_IDLE, not a nice value: a thread at nice 10 still took CPU a woken shard
-  // needed (bonusctl mail of 1 M: +53 % with checkpoints on at nice 10, +18 % under
-  // SCHED_IDLE; docs/performance.md, issue 13). Linux applies it to this thread alone.
+  // writers. SCHED_IDLE, not a nice value: bonusctl mail of 1 M took 27-84 % longer with
+  // checkpoints on at nice 10, 18-27 % under SCHED_IDLE (docs/performance.md, issue 13).
+  // Linux applies it to this thread alone.
   if (options_.idle_priority) {
     const sched_param param{};
     if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
