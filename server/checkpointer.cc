@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <spdlog/spdlog.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -43,7 +42,6 @@ void Checkpointer::feed(ReplicaBatch batch, bool wait_for_room) {
     }
     queued_records_ += batch.writes.size();
     batches_.push_back(std::move(batch));
-    last_feed_ = std::chrono::steady_clock::now();
   }
   ready_.notify_one();
 }
@@ -251,15 +249,8 @@ CheckpointOutcome Checkpointer::checkpoint() {
 void Checkpointer::run() {
   // Below the shards and the sequencer: under a burst of writes the replicas fall behind
   // (up to the queue bound) and catch up when it passes, instead of taking CPU from the
-  // writers. SCHED_IDLE, not a nice value: bonusctl mail of 1 M took 27-84 % longer with
-  // checkpoints on at nice 10, 18-27 % under SCHED_IDLE (docs/performance.md, issue 13).
-  // Linux applies it to this thread alone.
-  if (options_.idle_priority) {
-    const sched_param param{};
-    if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
-      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);  // The next best.
-    }
-  }
+  // writers. Linux applies a thread's nice value to that thread alone.
+  if (options_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     replicas_.push_back(std::make_unique<Ledger>(engine_));
     replicas_.back()->set_partition(s, shard_count_);  // as its shard's (Shard)
@@ -288,15 +279,9 @@ void Checkpointer::run() {
     {
       std::unique_lock lock(mutex_);
       const auto wake = next_wake();
-      for (;;) {
-        const auto now = std::chrono::steady_clock::now();
-        if (stopping_ || !requests_.empty() || now >= wake) break;
-        if (!batches_.empty() && (queued_records_ >= options_.apply_records_min ||
-                                  now >= last_feed_ + options_.apply_quiet)) {
-          break;
-        }
-        ready_.wait_until(lock, batches_.empty() ? wake : std::min(wake, last_feed_ + options_.apply_quiet));
-      }
+      ready_.wait_until(lock, wake, [&] {
+        return stopping_ || !batches_.empty() || !requests_.empty();
+      });
       batches.swap(batches_);
       queued_records_ = 0;
       requests.swap(requests_);

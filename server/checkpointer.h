@@ -54,16 +54,10 @@ struct CheckpointerOptions {
   // Records waiting for the replicas; past it the sequencer waits (feed blocks), so
   // memory stays bounded when the replicas fall behind.
   std::uint64_t queue_records_max = 4'000'000;
-  // The thread runs under SCHED_IDLE (only on CPU time no other thread of the machine
-  // wants): writers never wait for the replicas' second apply, which catches up in the
-  // gaps and, at the queue bound, when the sequencer waits. false: as the rest.
-  bool idle_priority = true;
-  // Under a stream of writes the replicas apply in bulk, not group by group: queued
-  // records wait until `apply_records_min` are queued or the feed has been quiet for
-  // `apply_quiet` (a checkpoint request or stop applies at once). Fewer, longer runs of
-  // the second apply take less from the writers (docs/performance.md, issue 13).
-  std::uint64_t apply_records_min = 262'144;
-  std::chrono::microseconds apply_quiet{2'000};
+  // The thread's nice value (0: as the rest of the server). Not SCHED_IDLE, which took
+  // less from a mailing but starves the thread whenever the machine is busy with anything
+  // else: a checkpoint request then waits without bound (a TSan test timed out on it).
+  int nice = 10;
   // History (docs/history-format.md): the replicas record events and this thread writes
   // them to `history` (null: history off). Written at least every `history_flush_interval`,
   // as soon as `history_pending_max` events wait (after the write that reached it, even
@@ -153,7 +147,6 @@ class Checkpointer {
   std::condition_variable room_;   // room in the queue
   std::deque<ReplicaBatch> batches_;     // guarded by mutex_
   std::uint64_t queued_records_ = 0;     // guarded by mutex_
-  std::chrono::steady_clock::time_point last_feed_{};  // guarded by mutex_
   std::vector<Done> requests_;           // guarded by mutex_
   bool stopping_ = false;                // guarded by mutex_
   std::optional<std::string> failure_;     // guarded by mutex_
