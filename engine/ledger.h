@@ -70,11 +70,8 @@ class Ledger {
   }
   // Writes per prefetch window: enough misses in flight to cover the memory latency, few
   // enough that the window's lines stay in L1/L2 until they are used.
-  #ifdef BONUS_APPLY_WINDOW
-  static constexpr std::size_t kApplyWindow = BONUS_APPLY_WINDOW;
-#else
+  // (8, 16, 64 and 128 measured no different from 32: docs/performance.md, issue 13.)
   static constexpr std::size_t kApplyWindow = 32;
-#endif
 
   // apply_batch's prefetching (ledger_prefetch.cc), for a caller that spreads a window of
   // writes over several ledgers (the checkpointer's replicas): for each phase in turn,
