@@ -214,18 +214,20 @@ void Sequencer::run() {
         continue;
       }
       journal_bytes_ = journal_.bytes();
-      for (std::size_t s = 0; s < shards_.size(); ++s) {
-        if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
-        outbox_[s].clear();
-      }
-      // The replicas after the shards: feeding them takes the checkpointer's lock, which
-      // its thread (at idle priority) may hold, and the writers' results must not wait.
+      // The replicas before the shards: a write is acknowledged once its shard applies it,
+      // and `admin checkpoint` (Checkpointer::request) promises to cover everything
+      // acknowledged before it. Fed after the shards, a checkpoint requested right after an
+      // acknowledgement could miss the write (CheckpointCoversAcknowledgedWrites).
       if (checkpointer_ != nullptr && !replica_outbox_.writes.empty()) {
         replica_outbox_.last_position = journal_.durable_position();
         const std::size_t size = replica_outbox_.writes.size();
         checkpointer_->feed(std::move(replica_outbox_));
         replica_outbox_ = ReplicaBatch{};
         replica_outbox_.writes.reserve(size);  // one allocation for a group like the last
+      }
+      for (std::size_t s = 0; s < shards_.size(); ++s) {
+        if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
+        outbox_[s].clear();
       }
     }
     group.clear();

@@ -240,6 +240,56 @@ TEST(History, MoreEventsThanThePendingBoundSurviveSigkill) {
   }
 }
 
+// `admin checkpoint` covers every write acknowledged before it, so history (written before
+// each checkpoint) holds a write as soon as the checkpoint after its acknowledgement
+// answers. Regression: the sequencer once fed the replicas after the shards, and a
+// checkpoint requested right after an acknowledgement could miss the write (seen in CI as
+// RetentionTrimsOldEventsInTheBackground finding no event).
+TEST(History, CheckpointCoversAcknowledgedWrites) {
+  constexpr auto kBulkPoll = std::chrono::microseconds(100);
+  BonusdProcess server;
+  ASSERT_TRUE(server.start()) << server.log();
+  auto c = connect(server);
+  ASSERT_TRUE(c);
+  // Another client's credits, a batch a round at most one round ahead (a checkpoint waits for the replicas to
+  // apply all before it, so the load must not outrun them, under TSan too), keep the
+  // sequencer, the shards and the replicas busy, so that a checkpoint request would
+  // overtake a write's batch if the order allowed it.
+  std::atomic<bool> done{false};
+  std::atomic<std::uint32_t> round{0};
+  std::thread bulk([&] {
+    auto other = connect(server);
+    std::vector<Credit> batch;
+    for (std::uint32_t k = 0; other && !done.load(); ++k) {
+      while (round.load() + 1 < k && !done.load()) std::this_thread::sleep_for(kBulkPoll);
+      batch.clear();
+      for (std::uint64_t j = 0; j < 500; ++j) {
+        batch.push_back(credit(1'000'000 + k * 500ull + j, 3, 1 + j, 1));
+      }
+      if (!other->write_batch(std::span<const Credit>(batch)).ok()) return;
+    }
+  });
+  struct Join {
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~Join() {
+      done = true;
+      thread.join();
+    }
+  } join{done, bulk};
+  constexpr std::uint32_t kRounds = 300;
+  for (std::uint32_t i = 1; i <= kRounds; ++i) {
+    round = i;
+    ASSERT_TRUE(c->write(credit(i, 1, 2, 1)).value.ok());
+    flush(*c);
+    const auto page = c->history(1, 2, 1);
+    ASSERT_TRUE(page.ok()) << page.message;
+    ASSERT_EQ(page.value.entries.size(), 1u) << "round " << i;
+    // Newest first: the write just acknowledged, with the balance it left.
+    ASSERT_EQ(page.value.entries[0].event.balance_after, i) << "round " << i;
+  }
+}
+
 TEST(History, RetentionTrimsOldEventsInTheBackground) {
   BonusdProcess server;
   ASSERT_TRUE(server.start({"--test-clock", "--history-retention-days", "1"})) << server.log();
