@@ -67,6 +67,21 @@ class AccountTable {
   void prefetch_record_hashed(std::uint64_t hash) const {
     pairs_.for_candidates(hash, [&](std::uint32_t i) { slab_.prefetch(i); });
   }
+  // The same for a write: returns the first candidate (kNone: the account is new, and
+  // the buyer's slot, which create() needs, is prefetched instead).
+  std::uint32_t prefetch_record_hashed(std::uint64_t hash, BuyerId buyer) const {
+    std::uint32_t first = kNone;
+    pairs_.for_candidates(hash, [&](std::uint32_t i) {
+      slab_.prefetch(i);
+      if (first == kNone) first = i;
+    });
+    if (first == kNone) buyers_.prefetch(mix64(buyer));
+    return first;
+  }
+  // Whether account `i` is (seller, buyer).
+  bool is(std::uint32_t i, SellerId seller, BuyerId buyer) const {
+    return slab_[i].seller == seller && slab_[i].buyer == buyer;
+  }
   void prefetch_record(SellerId seller, BuyerId buyer) const {
     bool found = false;
     pairs_.for_candidates(hash_pair(seller, buyer), [&](std::uint32_t i) {

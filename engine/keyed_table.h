@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "engine/change_set.h"
@@ -42,6 +43,43 @@ class KeyedTable {
     init(slab_[i]);
     index_.insert(T::hash(key), i);
     return slab_[i];
+  }
+
+  // By index, for a caller that keeps indexes (the ledger's id queue) or hashes a key
+  // once for several steps (`hash` is T::hash(key)). An index stays a record's from its
+  // insert to its erase; erase_index() resets the record, so a kept index of an erased
+  // record reads as a default one until the slot is reused.
+  std::uint32_t find_index(const Key& key, std::uint64_t hash) const {
+    return index_.find(hash, [&](std::uint32_t i) { return slab_[i].key() == key; });
+  }
+  const T& at(std::uint32_t i) const { return slab_[i]; }
+  T& touch(std::uint32_t i) {  // write access: marks the record changed
+    changes_.mark(i);
+    return slab_[i];
+  }
+  // REQUIRES: no record with the key `init` sets, whose hash is `hash`. Returns the new
+  // record's index.
+  template <typename Init>
+  std::uint32_t insert_hashed(std::uint64_t hash, Init&& init) {
+    const std::uint32_t i = slab_.allocate();
+    changes_.mark(i);
+    init(slab_[i]);
+    index_.insert(hash, i);
+    return i;
+  }
+  // REQUIRES: record `i` is live (and `hash` its key's hash).
+  void erase_index(std::uint32_t i) { erase_index(i, T::hash(slab_[i].key())); }
+  void erase_index(std::uint32_t i, std::uint64_t hash) {
+    const Key key = slab_[i].key();
+    index_.erase(hash, i);
+    if constexpr (std::is_trivially_destructible_v<T>) slab_[i] = T{};  // free() resets others
+    slab_.free(i);
+    if (changes_.enabled()) erased_.push_back(key);
+  }
+  void prefetch_index(std::uint32_t i) const { slab_.prefetch(i); }
+  void prefetch_hashed(std::uint64_t hash) const { index_.prefetch(hash); }
+  void prefetch_record_hashed(std::uint64_t hash) const {
+    index_.for_candidates(hash, [&](std::uint32_t i) { slab_.prefetch(i); });
   }
 
   // REQUIRES: `record` is one of this table's (from find or insert).

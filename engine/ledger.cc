@@ -17,7 +17,7 @@ namespace bonus {
 
 Ledger::Ledger(const EngineConfig& config) : config_(config) {}
 
-Result Ledger::apply(const Command& command, TimeUs now) {
+Result Ledger::apply(const Command& command, TimeUs now, const WriteHint& hint) {
   BONUS_ASSERT(now > last_now_);
   BONUS_ASSERT(now <= kTimeMaxUs);
   last_now_ = now;
@@ -34,44 +34,48 @@ Result Ledger::apply(const Command& command, TimeUs now) {
   const Id128 id = command_id(command);
   if (id.zero()) return Result::of(Code::id_zero);
   const std::uint64_t body = command_body_hash(command);
-  if (IdEntry* entry = ids_.find(id)) {
-    if (id_live(*entry, now)) {
-      if (entry->body_hash != body) return Result::of(Code::id_reused);
-      Result repeat = entry->result;
+  const std::uint64_t id_hash = hint.id_hash != 0 ? hint.id_hash : IdEntry::hash(id);
+  if (const std::uint32_t at = ids_.find_index(id, id_hash); at != HashIndex::kNone) {
+    const IdEntry& entry = ids_.at(at);
+    if (id_live(entry, now)) {
+      if (entry.body_hash != body) return Result::of(Code::id_reused);
+      Result repeat = entry.result;
       repeat.flags |= Result::kRepeat;
       return repeat;
     }
-    forget_id(*entry);  // Past its window: forgotten.
+    forget_id(at);  // Past its window: forgotten.
   }
   // A SetLimits is never ids_full: it is how an operator raises ids_max.
   if (id_count_[0] >= config_.ids_max && !std::holds_alternative<SetLimits>(command)) {
     prune(now, SIZE_MAX);
     if (id_count_[0] >= config_.ids_max) return Result::of(Code::ids_full);
   }
+  hinted_account_ = hint.account;
   const Result result = apply_write(command, now);
-  remember_id(IdEntry{id, body, now, result}, now);
+  hinted_account_ = AccountTable::kNone;
+  remember_id(IdEntry{id, body, now, result}, id_hash, now);
   return result;
 }
 
 // Applied commands' ids count towards ids_max; rejected ones have a bounded table of
 // their own (a rejection past it is answered but not remembered), so cheap invalid
 // commands can never fill the room that applied writes need.
-void Ledger::remember_id(const IdEntry& entry, TimeUs now) {
+void Ledger::remember_id(const IdEntry& entry, std::uint64_t hash, TimeUs now) {
   const bool rejected = id_rejected(entry);
   if (rejected && id_count_[1] >= config_.rejected_ids_max) {
     prune(now, SIZE_MAX);
     if (id_count_[1] >= config_.rejected_ids_max) return;
   }
-  ids_.insert(entry.id, [&](IdEntry& e) { e = entry; });
-  id_times_[rejected].emplace_back(entry.time_us, entry.id);
+  const std::uint32_t at = ids_.insert_hashed(hash, [&](IdEntry& e) { e = entry; });
+  id_times_[rejected].emplace_back(entry.time_us, at);
   ++id_count_[rejected];
 }
 
-void Ledger::forget_id(const IdEntry& entry) {
-  const bool rejected = id_rejected(entry);
+void Ledger::forget_id(std::uint32_t at) {
+  const bool rejected = id_rejected(ids_.at(at));
   BONUS_ASSERT(id_count_[rejected] > 0);
   --id_count_[rejected];
-  ids_.erase(entry);
+  ids_.erase_index(at);  // Its queue entry, if still queued, no longer matches it.
 }
 
 Result Ledger::apply_write(const Command& command, TimeUs now) {
@@ -131,6 +135,15 @@ void Ledger::add_flows(MonthReport& month, const Counters& before, const Counter
   month.expired += after.expired - before.expired;
 }
 
+std::uint32_t Ledger::find_account(SellerId seller, BuyerId buyer) const {
+  // Accounts are never removed, so an index that names this account still does.
+  if (hinted_account_ != AccountTable::kNone) {
+    const Account& a = accounts_[hinted_account_];
+    if (a.seller == seller && a.buyer == buyer) return hinted_account_;
+  }
+  return accounts_.find(seller, buyer);
+}
+
 Seller& Ledger::seller_of(SellerId seller) {
   if (seller_now_ != nullptr && seller_now_->seller == seller) return *seller_now_;
   Seller* s = sellers_.find(seller);
@@ -139,11 +152,20 @@ Seller& Ledger::seller_of(SellerId seller) {
   return *s;
 }
 
+static const Policy kDefaultPolicy{};
+
 const Policy& Ledger::policy_of(SellerId seller) const {
-  static const Policy kDefault{};
   if (seller_now_ != nullptr && seller_now_->seller == seller) return seller_now_->policy;
   const Seller* s = sellers_.find(seller);
-  return s != nullptr ? s->policy : kDefault;
+  return s != nullptr ? s->policy : kDefaultPolicy;
+}
+
+const Policy& Ledger::policy_of(SellerId seller) {
+  if (seller_now_ != nullptr && seller_now_->seller == seller) return seller_now_->policy;
+  Seller* s = sellers_.find(seller);  // marks it changed, as seller_of() would
+  if (s == nullptr) return kDefaultPolicy;
+  seller_now_ = s;
+  return s->policy;
 }
 
 Campaign& Ledger::campaign_of(SellerId seller, CampaignId campaign) {
@@ -214,29 +236,35 @@ void Ledger::prune(TimeUs now, std::size_t budget) {
     const auto [time, order] = finished_holds_.front();
     if (time > order_horizon) break;
     finished_holds_.pop_front();
-    const HoldOrder* h = holds_.find(order);
-    if (h != nullptr && h->state != HoldOrder::State::held && h->finished_us == time) {
-      holds_.erase(*h);
-    }
+    const std::uint64_t hash = HoldOrder::hash(order);
+    const std::uint32_t at = holds_.find_index(order, hash);
+    if (at == HashIndex::kNone) continue;
+    const HoldOrder& h = holds_.at(at);
+    if (h.state != HoldOrder::State::held && h.finished_us == time) holds_.erase_index(at, hash);
   }
   for (std::size_t n = 0; n < budget && !finished_accruals_.empty(); ++n) {
     const auto [time, order] = finished_accruals_.front();
     if (time > order_horizon) break;
     finished_accruals_.pop_front();
-    const AccrualOrder* a = accruals_.find(order);
-    if (a != nullptr && a->state != AccrualOrder::State::pending && a->finished_us == time) {
-      accruals_.erase(*a);
+    const std::uint64_t hash = AccrualOrder::hash(order);
+    const std::uint32_t at = accruals_.find_index(order, hash);
+    if (at == HashIndex::kNone) continue;
+    const AccrualOrder& a = accruals_.at(at);
+    if (a.state != AccrualOrder::State::pending && a.finished_us == time) {
+      accruals_.erase_index(at, hash);
     }
   }
   for (const bool rejected : {false, true}) {
     const TimeUs id_horizon = now - id_window_us(rejected);
     auto& times = id_times_[rejected];
     for (std::size_t n = 0; n < budget && !times.empty(); ++n) {
-      const auto [time, id] = times.front();
+      const auto [time, at] = times.front();
       if (time > id_horizon) break;
       times.pop_front();
-      const IdEntry* e = ids_.find(id);
-      if (e != nullptr && e->time_us == time && id_rejected(*e) == rejected) forget_id(*e);
+      // Still the entry queued (an id forgotten early leaves a default record, or its
+      // slot reused by a later write: every write's time is its own).
+      const IdEntry& e = ids_.at(at);
+      if (e.time_us == time && id_rejected(e) == rejected) forget_id(at);
     }
   }
 }

@@ -35,16 +35,29 @@ namespace bonus {
 class StateCodec;
 class StateLoader;
 
+// What the prefetch phases of a window learn about one write (Ledger::prefetch), kept
+// from phase to phase and handed to its apply, so that a write's keys are hashed and its
+// account found once. Only hints: apply() checks the account against the write's own
+// (seller, buyer) before it uses it, and looks it up itself when there is none (a new
+// account, or one created by an earlier write of the window).
+struct WriteHint {
+  std::uint64_t id_hash = 0;       // IdEntry::hash of the write's id (0: not computed)
+  std::uint64_t account_hash = 0;  // hash_pair of the account the write names, if one
+  std::uint32_t account = UINT32_MAX;  // its index: a candidate after phase 1, found after 2
+};
+
 class Ledger {
  public:
   explicit Ledger(const EngineConfig& config = {});
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  // Applies one write at ledger time `now`.
+  // Applies one write at ledger time `now`; with the hint its prefetch phases left, if
+  // it had them (the result is the same either way).
   // REQUIRES: now is greater than every `now` applied before (the sequencer's stamp),
   //           and at most kTimeMaxUs. Violations are bugs and abort.
-  Result apply(const Command& command, TimeUs now);
+  Result apply(const Command& command, TimeUs now) { return apply(command, now, WriteHint{}); }
+  Result apply(const Command& command, TimeUs now, const WriteHint& hint);
 
   // Applies `count` writes in order, exactly as apply() on each in turn would (the same
   // results, the same state), a window of kApplyWindow at a time and in phases, as
@@ -56,15 +69,17 @@ class Ledger {
   // `done(i, result)` runs right after write i is applied, before write i + 1 is.
   template <typename WriteAt, typename Done>
   void apply_batch(std::size_t count, WriteAt&& write, Done&& done) {
+    WriteHint hints[kApplyWindow];
     for (std::size_t start = 0; start < count; start += kApplyWindow) {
       const std::size_t end = std::min(count, start + kApplyWindow);
+      for (std::size_t i = start; i < end; ++i) hints[i - start] = WriteHint{};
       for (int phase = 0; phase < kPrefetchPhases; ++phase) {
         prefetch_upkeep(write(end - 1).second, end - start, phase);
-        for (std::size_t i = start; i < end; ++i) prefetch(write(i).first, phase);
+        for (std::size_t i = start; i < end; ++i) prefetch(write(i).first, phase, hints[i - start]);
       }
       for (std::size_t i = start; i < end; ++i) {
         const auto& [command, now] = write(i);
-        done(i, apply(command, now));
+        done(i, apply(command, now, hints[i - start]));
       }
     }
   }
@@ -77,9 +92,10 @@ class Ledger {
   // writes over several ledgers (the checkpointer's replicas): for each phase in turn,
   // prefetch_upkeep and then prefetch of every write of the window; then apply them.
   // Phase 0 touches index slots, each later phase what the phase before brought in.
-  // Hints only: nothing changes.
+  // Nothing changes but `hint` (start each write with a fresh one, keep it through the
+  // phases and pass it to apply()).
   static constexpr int kPrefetchPhases = 4;
-  void prefetch(const Command& command, int phase) const;
+  void prefetch(const Command& command, int phase, WriteHint& hint) const;
   // The table upkeep of the next `count` applies, up to `now`: the ids they will forget
   // and the slots their ids will take.
   void prefetch_upkeep(TimeUs now, std::size_t count, int phase) const;
@@ -313,12 +329,20 @@ class Ledger {
   // A credited lot's expiry (lot_expiry with the seller's policy), then campaign_revoked
   // if its campaign takes no more credits: the credit checks after the amounts.
   Code credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
-                     TimeUs& out) const;
+                     TimeUs& out);
 
   // Lookups. A finished order past its retention, or an id past its window, is
   // treated as absent even before prune() removes it.
+  // The account's index (kNone: none), through the write's hint when it names it.
+  std::uint32_t find_account(SellerId seller, BuyerId buyer) const;
   Seller& seller_of(SellerId seller);
+  // A seller's policy (the default one if it has no record). The write path's overload
+  // keeps the seller it finds for the rest of the write, as seller_of() does, so a write
+  // that reads the policy and then counts into the seller looks it up once; a write that
+  // is rejected after reading it leaves the record marked changed, which costs a
+  // checkpoint one unchanged record and changes nothing.
   const Policy& policy_of(SellerId seller) const;
+  const Policy& policy_of(SellerId seller);
   Campaign& campaign_of(SellerId seller, CampaignId campaign);
   bool campaign_revoked(SellerId seller, CampaignId campaign) const;
   HoldOrder* live_hold(OrderId order, TimeUs now);
@@ -326,8 +350,8 @@ class Ledger {
   bool hold_live(const HoldOrder& hold, TimeUs now) const;
   bool accrual_live(const AccrualOrder& accrual, TimeUs now) const;
   bool id_live(const IdEntry& entry, TimeUs now) const;
-  void remember_id(const IdEntry& entry, TimeUs now);
-  void forget_id(const IdEntry& entry);
+  void remember_id(const IdEntry& entry, std::uint64_t hash, TimeUs now);
+  void forget_id(std::uint32_t at);  // by its index in ids_
   // Forgets up to `budget` finished orders and ids that are past their time.
   void prune(TimeUs now, std::size_t budget);
 
@@ -372,6 +396,9 @@ class Ledger {
   std::int64_t month_day_ = INT64_MIN;
   std::uint16_t month_now_ = 0;
   Seller* seller_now_ = nullptr;
+  // The account the write being applied names, from its prefetch (WriteHint::account;
+  // kNone outside apply() or without one): find_account() checks and uses it.
+  std::uint32_t hinted_account_ = UINT32_MAX;
 
   AccountTable accounts_;
   ExpiryIndex expiry_;
@@ -391,8 +418,9 @@ class Ledger {
   // Finished orders and remembered ids in the order they may be forgotten.
   std::deque<std::pair<TimeUs, OrderId>> finished_holds_;
   std::deque<std::pair<TimeUs, OrderId>> finished_accruals_;
-  // Per class (0 applied, 1 rejected): remembered ids by time, and how many there are.
-  std::deque<std::pair<TimeUs, Id128>> id_times_[2];
+  // Per class (0 applied, 1 rejected): remembered ids by time (with their index in ids_,
+  // 16 bytes where the id itself would take 24), and how many there are.
+  std::deque<std::pair<TimeUs, std::uint32_t>> id_times_[2];
   std::uint64_t id_count_[2] = {0, 0};
   std::vector<OrderId> swept_holds_;
   // Scratch space of capture_hold and count_sales, kept to spare an allocation per spend.

@@ -7,20 +7,31 @@
 
 namespace bonus {
 
-void Ledger::prefetch(const Command& command, int phase) const {
-  if (phase <= 1) {
+void Ledger::prefetch(const Command& command, int phase, WriteHint& hint) const {
+  // The id's slot only: a new id (nearly every write) has no record, and a repeat's
+  // record is worth no probe of every write's slots.
+  if (phase == 0) {
     const Id128 id = command_id(command);
-    if (!id.zero() && phase == 0) ids_.prefetch(id);
-    if (!id.zero() && phase == 1) ids_.prefetch_record(id);  // Only a repeat's has a record.
+    if (!id.zero()) {
+      hint.id_hash = IdEntry::hash(id);
+      ids_.prefetch_hashed(hint.id_hash);
+    }
   }
-  // An account named by (seller, buyer): slot, record, lot array (a write needs no
-  // purchases, but an accrual by price: rare enough to leave to its own miss).
+  // An account named by (seller, buyer): slot, record (the first candidate the slots
+  // name becomes the hint), lot array (once the record shows whether the candidate is
+  // the account). A write needs no purchases, but an accrual by price: rare enough to
+  // leave to its own miss.
   auto account = [&](SellerId seller, BuyerId buyer) {
-    if (phase == 0) accounts_.prefetch_slot(seller, buyer);
-    if (phase == 1) accounts_.prefetch_record(seller, buyer);
-    if (phase == 2) {
-      const std::uint32_t i = accounts_.find(seller, buyer);
-      if (i != AccountTable::kNone) accounts_.prefetch_lots(i);
+    if (phase == 0) {
+      hint.account_hash = hash_pair(seller, buyer);
+      accounts_.prefetch_slot_hashed(hint.account_hash);
+    }
+    if (phase == 1) hint.account = accounts_.prefetch_record_hashed(hint.account_hash, buyer);
+    if (phase == 2 && hint.account != AccountTable::kNone) {
+      if (!accounts_.is(hint.account, seller, buyer)) {
+        hint.account = accounts_.find_hashed(hint.account_hash, seller, buyer);
+      }
+      if (hint.account != AccountTable::kNone) accounts_.prefetch_lots(hint.account);
     }
   };
   // An account named by an order's record, which phase 1 fetched.
@@ -39,7 +50,6 @@ void Ledger::prefetch(const Command& command, int phase) const {
           if constexpr (std::is_same_v<T, Accrue>) {
             if (phase == 0) accruals_.prefetch(c.order);
             if (phase == 1) accruals_.prefetch_record(c.order);
-            if (phase == 2) accruals_.prefetch_inserts(1);
           } else {
             if (phase == 0) holds_.prefetch(c.order);
             if (phase == 1) holds_.prefetch_record(c.order);
@@ -96,8 +106,15 @@ void Ledger::prefetch_upkeep(TimeUs now, std::size_t count, int phase) const {
       if (phase == 1) table.prefetch_record(queue[k].second);
     }
   };
-  oldest(id_times_[0], now - id_window_us(false), ids_);
-  oldest(id_times_[1], now - id_window_us(true), ids_);
+  // The ids queue their records' indexes: the record first, then (from its id) the slot.
+  for (const bool rejected : {false, true}) {
+    const auto& queue = id_times_[rejected];
+    const TimeUs horizon = now - id_window_us(rejected);
+    for (std::size_t k = 0; k < count && k < queue.size() && queue[k].first <= horizon; ++k) {
+      if (phase == 0) ids_.prefetch_index(queue[k].second);
+      if (phase == 1) ids_.prefetch_hashed(IdEntry::hash(ids_.at(queue[k].second).id));
+    }
+  }
   oldest(finished_holds_, now - config_.order_retention_us, holds_);
   oldest(finished_accruals_, now - config_.order_retention_us, accruals_);
 }

@@ -59,7 +59,7 @@ std::uint32_t Ledger::create_account(SellerId seller, BuyerId buyer) {
 }
 
 Code Ledger::credit_expiry(SellerId seller, CampaignId campaign, const LotLife& life, TimeUs now,
-                           TimeUs& out) const {
+                           TimeUs& out) {
   if (Code e = lot_expiry(life, policy_of(seller), now, out); e != Code::ok) return e;
   return campaign_revoked(seller, campaign) ? Code::campaign_revoked : Code::ok;
 }
@@ -177,7 +177,7 @@ Result Ledger::credit(const Credit& c, TimeUs now) {
   if (Code e = credit_expiry(c.seller, c.campaign, c.life, now, expires_at_us); e != Code::ok) {
     return Result::of(e);
   }
-  std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  std::uint32_t i = find_account(c.seller, c.buyer);
   if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
@@ -209,7 +209,7 @@ Result Ledger::referral(const Referral& c, TimeUs now) {
   std::uint64_t new_accounts = 0;
   for (const BuyerId b : buyers) {
     if (!owns(b)) continue;
-    const std::uint32_t i = accounts_.find(c.seller, b);
+    const std::uint32_t i = find_account(c.seller, b);
     if (i == AccountTable::kNone) {
       ++new_accounts;
     } else if (lots_full(accounts_[i])) {
@@ -228,7 +228,7 @@ Result Ledger::referral(const Referral& c, TimeUs now) {
   const Amount amounts[2] = {c.referrer_amount, c.friend_amount};
   for (int k = 0; k < 2; ++k) {
     if (!owns(buyers[k])) continue;
-    std::uint32_t i = accounts_.find(c.seller, buyers[k]);
+    std::uint32_t i = find_account(c.seller, buyers[k]);
     if (i == AccountTable::kNone) i = create_account(c.seller, buyers[k]);
     const Result part = deposit(i, amounts[k], lot, now, nullptr);
     month_of(seller_of(c.seller)).credited[MonthReport::kReferral] += part.amount;
@@ -240,9 +240,13 @@ Result Ledger::referral(const Referral& c, TimeUs now) {
 
 Result Ledger::accrue(const Accrue& c, TimeUs now) {
   if (Code e = check_before_order(c); e != Code::ok) return Result::of(e);
-  if (live_accrual(c.order, now) != nullptr) return Result::of(Code::order_exists);
+  const std::uint64_t order_hash = AccrualOrder::hash(c.order);  // hashed once for the write
+  if (const std::uint32_t at = accruals_.find_index(c.order, order_hash);
+      at != HashIndex::kNone && accrual_live(accruals_.at(at), now)) {
+    return Result::of(Code::order_exists);
+  }
   if (orders_full(false, now)) return Result::of(Code::orders_full);
-  std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  std::uint32_t i = find_account(c.seller, c.buyer);
   if (i == AccountTable::kNone && accounts_full()) {
     return Result::of(Code::accounts_full);
   }
@@ -261,8 +265,12 @@ Result Ledger::accrue(const Accrue& c, TimeUs now) {
     return Result::of(Code::overflow);
   }
   if (i == AccountTable::kNone) i = create_account(c.seller, c.buyer);
-  if (const AccrualOrder* dead = accruals_.find(c.order)) accruals_.erase(*dead);
-  accruals_.insert(c.order, [&](AccrualOrder& o) {
+  // Found again: orders_full() may have pruned it.
+  if (const std::uint32_t dead = accruals_.find_index(c.order, order_hash);
+      dead != HashIndex::kNone) {
+    accruals_.erase_index(dead);
+  }
+  accruals_.insert_hashed(order_hash, [&](AccrualOrder& o) {
     o.order = c.order;
     o.seller = c.seller;
     o.buyer = c.buyer;
@@ -390,7 +398,7 @@ Code Ledger::check_hold(SellerId seller, BuyerId buyer, OrderId order, Amount am
                         Kopecks goods_total, TimeUs now) {
   if (live_hold(order, now) != nullptr) return Code::order_exists;
   if (amount > spend_cap(policy_of(seller), goods_total)) return Code::over_spend_cap;
-  const std::uint32_t i = accounts_.find(seller, buyer);
+  const std::uint32_t i = find_account(seller, buyer);
   if (i == AccountTable::kNone || available_of(accounts_[i], now) < amount) {
     return Code::insufficient_bonuses;
   }
@@ -400,9 +408,12 @@ Code Ledger::check_hold(SellerId seller, BuyerId buyer, OrderId order, Amount am
 
 HoldOrder& Ledger::open_hold(OrderId order, std::uint32_t account_index, Amount amount,
                              Kopecks goods_total, TimeUs deadline_us, TimeUs now) {
-  if (const HoldOrder* dead = holds_.find(order)) holds_.erase(*dead);
+  const std::uint64_t order_hash = HoldOrder::hash(order);  // hashed once for both
+  if (const std::uint32_t dead = holds_.find_index(order, order_hash); dead != HashIndex::kNone) {
+    holds_.erase_index(dead);
+  }
   Account& a = accounts_[account_index];
-  HoldOrder& h = holds_.insert(order, [&](HoldOrder& o) {
+  HoldOrder& h = holds_.touch(holds_.insert_hashed(order_hash, [&](HoldOrder& o) {
     o.order = order;
     o.seller = a.seller;
     o.buyer = a.buyer;
@@ -410,7 +421,7 @@ HoldOrder& Ledger::open_hold(OrderId order, std::uint32_t account_index, Amount 
     o.goods_total = goods_total;
     o.deadline_us = deadline_us;
     o.amount = amount;
-  });
+  }));
   // Take from unexpired lots in lot order; emptied lots go.
   Amount left = amount;
   for (std::uint32_t pos = 0; left > 0 && pos < a.lot_count();) {
@@ -558,7 +569,7 @@ Result Ledger::hold(const Hold& c, TimeUs now) {
   }
   TimeUs deadline_us = kTimeNever;
   add_time(now, timeout_us, deadline_us);
-  const std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  const std::uint32_t i = find_account(c.seller, c.buyer);
   open_hold(c.order, i, c.amount, c.goods_total, deadline_us, now);
   deadlines_.emplace(deadline_us, c.order);
   Result r;
@@ -572,7 +583,7 @@ Result Ledger::spend(const Spend& c, TimeUs now) {
       e != Code::ok) {
     return Result::of(e);
   }
-  const std::uint32_t i = accounts_.find(c.seller, c.buyer);
+  const std::uint32_t i = find_account(c.seller, c.buyer);
   HoldOrder& h = open_hold(c.order, i, c.amount, c.goods_total, kTimeNever, now);
   capture_hold(h, c.amount, now);
   Result r;

@@ -346,8 +346,8 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       }
       key_of(e, key_);
       if (!admit(table)) return false;
-      id_times_[Ledger::id_rejected(e)].emplace_back(e.time_us, e.id);
-      l.ids_.insert(e.id, [&](IdEntry& into) { into = e; });
+      const std::uint32_t at = l.ids_.insert_hashed(IdEntry::hash(e.id), [&](IdEntry& into) { into = e; });
+      id_times_[Ledger::id_rejected(e)].emplace_back(e.time_us, at);
       return true;
     }
   }
@@ -362,10 +362,7 @@ std::optional<std::string> StateLoader::finish() {
   l.finished_accruals_.assign(finished_accruals_.begin(), finished_accruals_.end());
   for (const bool rejected : {false, true}) {
     auto& times = id_times_[rejected];
-    std::sort(times.begin(), times.end(), [](const auto& x, const auto& y) {
-      return std::tie(x.first, x.second.hi, x.second.lo) <
-             std::tie(y.first, y.second.hi, y.second.lo);
-    });
+    std::sort(times.begin(), times.end());
     l.id_times_[rejected].assign(times.begin(), times.end());
     l.id_count_[rejected] = times.size();
   }

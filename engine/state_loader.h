@@ -82,7 +82,7 @@ class StateLoader {
   // Finished orders and ids, by time, for the ledger's retention queues.
   std::vector<std::pair<TimeUs, OrderId>> finished_holds_;
   std::vector<std::pair<TimeUs, OrderId>> finished_accruals_;
-  std::vector<std::pair<TimeUs, Id128>> id_times_[2];  // applied, rejected
+  std::vector<std::pair<TimeUs, std::uint32_t>> id_times_[2];  // applied, rejected; index in ids_
 };
 
 }  // namespace bonus

@@ -79,7 +79,8 @@ void Checkpointer::apply(ReplicaBatch& batch) {
   const std::size_t count = batch.writes.size();
   for (std::size_t start = 0; start < count; start += Ledger::kApplyWindow) {
     const std::size_t end = std::min(count, start + Ledger::kApplyWindow);
-    prefetch(batch, start, end);
+    WriteHint hints[Ledger::kApplyWindow];
+    prefetch(batch, start, end, hints);
     for (std::size_t k = start; k < end; ++k) {
       const ReplicaWrite& w = batch.writes[k];
       const bool keep = history_on_ && position > history_skip_through_;
@@ -90,7 +91,7 @@ void Checkpointer::apply(ReplicaBatch& batch) {
           if (keep) keep_events(*replica, position, index);
         }
       } else {
-        replicas_[w.shard]->apply(w.command, w.time);
+        replicas_[w.shard]->apply(w.command, w.time, hints[k - start]);
         if (keep) keep_events(*replicas_[w.shard], position, index);
       }
       last_time_ = w.time;
@@ -108,14 +109,19 @@ void Checkpointer::apply(ReplicaBatch& batch) {
 }
 
 // What writes [start, end) of the batch will touch, brought into the cache in the
-// replicas' prefetch phases (Ledger::apply_batch does the same for one ledger).
-void Checkpointer::prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end) const {
+// replicas' prefetch phases (Ledger::apply_batch does the same for one ledger); hints[k]
+// is write start + k's, for its apply.
+void Checkpointer::prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end,
+                            WriteHint* hints) const {
   const TimeUs last = batch.writes[end - 1].time;
+  for (std::size_t k = start; k < end; ++k) hints[k - start] = WriteHint{};
   for (int phase = 0; phase < Ledger::kPrefetchPhases; ++phase) {
     for (const auto& replica : replicas_) replica->prefetch_upkeep(last, end - start, phase);
     for (std::size_t k = start; k < end; ++k) {
       const ReplicaWrite& w = batch.writes[k];
-      if (w.shard != Router::kAllShards) replicas_[w.shard]->prefetch(w.command, phase);
+      if (w.shard != Router::kAllShards) {
+        replicas_[w.shard]->prefetch(w.command, phase, hints[k - start]);
+      }
     }
   }
 }

@@ -115,7 +115,8 @@ class Checkpointer {
  private:
   void run();
   void apply(ReplicaBatch& batch);
-  void prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end) const;
+  void prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end,
+                WriteHint* hints) const;
   CheckpointOutcome checkpoint();
   // Starts history after the replicas are loaded: a gap is marked when the checkpoint is
   // past what history holds (history was off or failed while checkpoints went on).

@@ -1184,6 +1184,26 @@ TEST_F(LedgerTest, Idempotency_IdForgottenAfterWindow) {
   EXPECT_EQ(bal(S1, B1).available, 205u);
 }
 
+// The retention queue names ids by their record's index. An id met past its window
+// before the queue reaches it is forgotten early and its slot is reused at once (by its
+// own new entry here); the queue's old entry must then forget nothing.
+TEST_F(LedgerTest, Idempotency_AnIdForgottenEarlyIsNotForgottenAgainByTheQueue) {
+  std::vector<Credit> credits;
+  for (int k = 0; k < 20; ++k) credits.push_back(credit(S1, B1, 1));
+  for (const Credit& c : credits) ASSERT_EQ(run(c), ok(1));
+  const TimeUs late = now_ + kIdWindow + kUsPerHour;
+  // Each write forgets at most 8 expired ids on its way: the last one is still queued.
+  Credit again = credits.back();
+  ASSERT_EQ(run_at(again, late), ok(1));
+  for (int k = 0; k < 5; ++k) ASSERT_EQ(run_at(credit(S1, B1, 1), late + 1 + k), ok(1));
+  // The queue has passed the old entry by now; the new one is still remembered.
+  EXPECT_EQ(run_at(again, late + 10), ok(1, 0, kRep));
+  const auto memory = ledger_->id_memory(again.id, late + 10);
+  ASSERT_TRUE(memory.has_value());
+  EXPECT_EQ(memory->time_us, late);
+  EXPECT_EQ(bal(S1, B1).available, 26u);
+}
+
 TEST_F(LedgerTest, Idempotency_RejectsNewIdsWhenTableFull) {
   EngineConfig config;
   config.ids_max = 2;
