@@ -1,5 +1,8 @@
 #include "engine/command_id.h"
 
+// Inlined (the same XXH3 as the shared library's, so the same hashes): a write's body is
+// hashed on every apply, and a call into the library costs it more than the hash does.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace bonus {
