@@ -7,6 +7,7 @@
 
 #include "server/metrics.h"
 #include "server/router.h"
+#include "server/thread_name.h"
 
 namespace bonus::server {
 
@@ -20,7 +21,10 @@ Checkpointer::Checkpointer(const CheckpointerOptions& options, CheckpointStore& 
 
 void Checkpointer::start() {
   metrics().checkpoints_started(position_.load());
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("bonus-checkpt");
+    run();
+  });
 }
 
 void Checkpointer::stop() {

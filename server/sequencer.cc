@@ -7,6 +7,7 @@
 
 #include "engine/command_codec.h"
 #include "server/metrics.h"
+#include "server/thread_name.h"
 
 namespace bonus::server {
 
@@ -79,7 +80,10 @@ void Sequencer::trim_journal() {
 void Sequencer::start() {
   journal_bytes_ = journal_.bytes();
   metrics().journal_opened(journal_.durable_position());
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("bonus-sequencer");
+    run();
+  });
 }
 
 void Sequencer::stop() {

@@ -7,12 +7,16 @@
 #include "engine/code.h"
 #include "server/admission.h"
 #include "server/metrics.h"
+#include "server/thread_name.h"
 
 namespace bonus::server {
 
 void Shard::start() {
   publish_due();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("bonus-shard-" + std::to_string(index_));
+    run();
+  });
 }
 
 void Shard::stop() {

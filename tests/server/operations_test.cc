@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -169,6 +171,23 @@ TEST_F(Operations, AnIdleServerWritesNothing) {
   ASSERT_GT(bytes, 0u);
   sleep_ms(2500);
   EXPECT_EQ(status().journal_bytes, bytes);
+}
+
+// `top -H` and /proc show which of bonusd's threads is busy: each has its name.
+TEST_F(Operations, ThreadsAreNamed) {
+  start({"--shards", "2"});
+  std::multiset<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(server_.pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  for (const char* expected :
+       {"bonus-sequencer", "bonus-checkpt", "bonus-shard-0", "bonus-shard-1", "bonusd"}) {
+    EXPECT_EQ(names.count(expected), 1u) << expected;
+  }
 }
 
 // What comes due is still swept with no write to carry it: a hold times out, an expired
