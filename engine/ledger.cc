@@ -34,7 +34,8 @@ Result Ledger::apply(const Command& command, TimeUs now, const WriteHint& hint) 
   const Id128 id = command_id(command);
   if (id.zero()) return Result::of(Code::id_zero);
   const std::uint64_t body = command_body_hash(command);
-  const std::uint64_t id_hash = hint.id_hash != 0 ? hint.id_hash : IdEntry::hash(id);
+  const std::uint64_t id_hash =
+      hint.id_hash != 0 && hint.id == id ? hint.id_hash : IdEntry::hash(id);
   if (const std::uint32_t at = ids_.find_index(id, id_hash); at != HashIndex::kNone) {
     const IdEntry& entry = ids_.at(at);
     if (id_live(entry, now)) {

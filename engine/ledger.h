@@ -37,12 +37,14 @@ class StateLoader;
 
 // What the prefetch phases of a window learn about one write (Ledger::prefetch), kept
 // from phase to phase and handed to its apply, so that a write's keys are hashed and its
-// account found once. Only hints: apply() checks the account against the write's own
-// (seller, buyer) before it uses it, and looks it up itself when there is none (a new
-// account, or one created by an earlier write of the window).
+// account found once. Only hints: apply() uses the id's hash only for the id it was
+// computed from, and the account only after checking it against the write's own (seller,
+// buyer); otherwise (no hint, another write's, a new account, or one created by an
+// earlier write of the window) it looks them up itself.
 struct WriteHint {
-  std::uint64_t id_hash = 0;       // IdEntry::hash of the write's id (0: not computed)
-  std::uint64_t account_hash = 0;  // hash_pair of the account the write names, if one
+  Id128 id;                        // the write's id, and
+  std::uint64_t id_hash = 0;       // its IdEntry::hash (0: not computed)
+  std::uint64_t account_hash = 0;  // hash_pair of the (first) account the write names
   std::uint32_t account = UINT32_MAX;  // its index: a candidate after phase 1, found after 2
 };
 

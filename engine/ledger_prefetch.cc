@@ -13,6 +13,7 @@ void Ledger::prefetch(const Command& command, int phase, WriteHint& hint) const 
   if (phase == 0) {
     const Id128 id = command_id(command);
     if (!id.zero()) {
+      hint.id = id;
       hint.id_hash = IdEntry::hash(id);
       ids_.prefetch_hashed(hint.id_hash);
     }
@@ -20,7 +21,15 @@ void Ledger::prefetch(const Command& command, int phase, WriteHint& hint) const 
   // An account named by (seller, buyer): slot, record (the first candidate the slots
   // name becomes the hint), lot array (once the record shows whether the candidate is
   // the account). A write needs no purchases, but an accrual by price: rare enough to
-  // leave to its own miss.
+  // leave to its own miss. A second account (a referral's friend) goes without a hint.
+  auto second_account = [&](SellerId seller, BuyerId buyer) {
+    if (phase == 0) accounts_.prefetch_slot(seller, buyer);
+    if (phase == 1) accounts_.prefetch_record(seller, buyer);
+    if (phase == 2) {
+      const std::uint32_t i = accounts_.find(seller, buyer);
+      if (i != AccountTable::kNone) accounts_.prefetch_lots(i);
+    }
+  };
   auto account = [&](SellerId seller, BuyerId buyer) {
     if (phase == 0) {
       hint.account_hash = hash_pair(seller, buyer);
@@ -76,8 +85,15 @@ void Ledger::prefetch(const Command& command, int phase, WriteHint& hint) const 
             }
           }
         } else if constexpr (std::is_same_v<T, Referral>) {
-          if (owns(c.referrer)) account(c.seller, c.referrer);
-          if (owns(c.friend_buyer)) account(c.seller, c.friend_buyer);
+          const bool referrer = owns(c.referrer);
+          if (referrer) account(c.seller, c.referrer);
+          if (owns(c.friend_buyer)) {
+            if (referrer) {
+              second_account(c.seller, c.friend_buyer);
+            } else {
+              account(c.seller, c.friend_buyer);
+            }
+          }
         }
         // Seller-wide writes, sweeps and settings touch what no one write can name.
       },

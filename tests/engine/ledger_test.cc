@@ -1204,6 +1204,26 @@ TEST_F(LedgerTest, Idempotency_AnIdForgottenEarlyIsNotForgottenAgainByTheQueue) 
   EXPECT_EQ(bal(S1, B1).available, 26u);
 }
 
+// A hint left by another write's prefetch (a caller's mistake) changes no result: the
+// id's hash is used only for its own id, the account only once checked.
+TEST_F(LedgerTest, AnotherWritesHintChangesNoResult) {
+  const Credit a = credit(S1, B1, 100);
+  ASSERT_EQ(run(a), ok(100));
+  const Credit b = credit(S1, B2, 7);
+  ASSERT_EQ(run(b), ok(7));
+  WriteHint hint;
+  for (int phase = 0; phase < Ledger::kPrefetchPhases; ++phase) ledger_->prefetch(b, phase, hint);
+  ASSERT_NE(hint.account, AccountTable::kNone);  // b's account, found
+  now_ += 1;
+  EXPECT_EQ(ledger_->apply(a, now_, hint), ok(100, 0, kRep));
+  now_ += 1;
+  EXPECT_EQ(ledger_->apply(credit(S1, B1, 5), now_, hint), ok(5));
+  now_ += 1;
+  EXPECT_EQ(ledger_->apply(b, now_, hint), ok(7, 0, kRep));
+  EXPECT_EQ(bal(S1, B1).available, 105u);
+  EXPECT_EQ(bal(S1, B2).available, 7u);
+}
+
 TEST_F(LedgerTest, Idempotency_RejectsNewIdsWhenTableFull) {
   EngineConfig config;
   config.ids_max = 2;
