@@ -185,9 +185,11 @@ TEST_F(Operations, ThreadsAreNamed) {
     names.insert(name);
   }
   for (const char* expected :
-       {"bonus-sequencer", "bonus-checkpt", "bonus-shard-0", "bonus-shard-1", "bonusd"}) {
+       {"bonus-sequencer", "bonus-checkpt", "bonus-shard-0", "bonus-shard-1"}) {
     EXPECT_EQ(names.count(expected), 1u) << expected;
   }
+  // The network thread keeps the process's name (as does a sanitizer's own thread).
+  EXPECT_GE(names.count("bonusd"), 1u);
 }
 
 // What comes due is still swept with no write to carry it: a hold times out, an expired
