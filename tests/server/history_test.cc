@@ -251,10 +251,10 @@ TEST(History, CheckpointCoversAcknowledgedWrites) {
   ASSERT_TRUE(server.start()) << server.log();
   auto c = connect(server);
   ASSERT_TRUE(c);
-  // Another client's credits, a batch a round at most one round ahead (a checkpoint waits for the replicas to
-  // apply all before it, so the load must not outrun them, under TSan too), keep the
-  // sequencer, the shards and the replicas busy, so that a checkpoint request would
-  // overtake a write's batch if the order allowed it.
+  // Another client's credits keep the sequencer, the shards and the replicas busy, so
+  // that a checkpoint request would overtake a write's batch if the order allowed it:
+  // a batch a round, at most one round ahead (a checkpoint waits for the replicas to
+  // apply all before it, so the load must not outrun them, under TSan either).
   std::atomic<bool> done{false};
   std::atomic<std::uint32_t> round{0};
   std::thread bulk([&] {
