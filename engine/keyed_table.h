@@ -78,9 +78,6 @@ class KeyedTable {
   }
   void prefetch_index(std::uint32_t i) const { slab_.prefetch(i); }
   void prefetch_hashed(std::uint64_t hash) const { index_.prefetch(hash); }
-  void prefetch_record_hashed(std::uint64_t hash) const {
-    index_.for_candidates(hash, [&](std::uint32_t i) { slab_.prefetch(i); });
-  }
 
   // REQUIRES: `record` is one of this table's (from find or insert).
   void erase(const T& record) {

@@ -21,15 +21,8 @@ void Ledger::prefetch(const Command& command, int phase, WriteHint& hint) const 
   // An account named by (seller, buyer): slot, record (the first candidate the slots
   // name becomes the hint), lot array (once the record shows whether the candidate is
   // the account). A write needs no purchases, but an accrual by price: rare enough to
-  // leave to its own miss. A second account (a referral's friend) goes without a hint.
-  auto second_account = [&](SellerId seller, BuyerId buyer) {
-    if (phase == 0) accounts_.prefetch_slot(seller, buyer);
-    if (phase == 1) accounts_.prefetch_record(seller, buyer);
-    if (phase == 2) {
-      const std::uint32_t i = accounts_.find(seller, buyer);
-      if (i != AccountTable::kNone) accounts_.prefetch_lots(i);
-    }
-  };
+  // leave to its own miss. A second account (a referral's friend) goes without a hint,
+  // as a read's does (prefetch_account).
   auto account = [&](SellerId seller, BuyerId buyer) {
     if (phase == 0) {
       hint.account_hash = hash_pair(seller, buyer);
@@ -89,7 +82,7 @@ void Ledger::prefetch(const Command& command, int phase, WriteHint& hint) const 
           if (referrer) account(c.seller, c.referrer);
           if (owns(c.friend_buyer)) {
             if (referrer) {
-              second_account(c.seller, c.friend_buyer);
+              prefetch_account(c.seller, c.friend_buyer, phase);
             } else {
               account(c.seller, c.friend_buyer);
             }

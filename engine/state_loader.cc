@@ -346,7 +346,8 @@ bool StateLoader::restore(StateTable table, Reader& r) {
       }
       key_of(e, key_);
       if (!admit(table)) return false;
-      const std::uint32_t at = l.ids_.insert_hashed(IdEntry::hash(e.id), [&](IdEntry& into) { into = e; });
+      const std::uint32_t at =
+          l.ids_.insert_hashed(IdEntry::hash(e.id), [&](IdEntry& into) { into = e; });
       id_times_[Ledger::id_rejected(e)].emplace_back(e.time_us, at);
       return true;
     }
