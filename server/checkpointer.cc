@@ -7,6 +7,7 @@
 
 #include "server/metrics.h"
 #include "server/router.h"
+#include "server/sequencer.h"
 #include "server/thread_name.h"
 
 namespace bonus::server {
@@ -36,7 +37,7 @@ void Checkpointer::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Checkpointer::feed(ReplicaBatch batch, bool wait_for_room) {
+void Checkpointer::feed(ReplicaBatch& batch, bool wait_for_room) {
   {
     std::unique_lock lock(mutex_);
     if (wait_for_room) {
@@ -44,10 +45,31 @@ void Checkpointer::feed(ReplicaBatch batch, bool wait_for_room) {
         return queued_records_ < options_.queue_records_max || failure_.has_value();
       });
     }
-    queued_records_ += batch.writes.size();
+    queued_records_ += batch.size();
     batches_.push_back(std::move(batch));
+    if (spares_.empty()) {
+      batch = ReplicaBatch{};
+    } else {
+      batch = std::move(spares_.back());
+      spares_.pop_back();
+    }
   }
   ready_.notify_one();
+}
+
+void Checkpointer::recycle(std::deque<ReplicaBatch>& batches) {
+  // Enough for the groups in flight between two wake-ups; a batch larger than a big
+  // group (the replay at start) goes back to the allocator.
+  constexpr std::size_t kSpares = 4;
+  constexpr std::size_t kSpareBytesMax = std::size_t{16} << 20;
+  std::lock_guard lock(mutex_);
+  for (ReplicaBatch& batch : batches) {
+    if (spares_.size() == kSpares) break;
+    if (batch.capacity() > kSpareBytesMax) continue;
+    batch.clear();
+    spares_.push_back(std::move(batch));
+  }
+  batches.clear();
 }
 
 void Checkpointer::request(Done done) {
@@ -77,55 +99,89 @@ HistoryStatus Checkpointer::history_status() const {
   return out;
 }
 
-void Checkpointer::apply(ReplicaBatch& batch) {
-  // One journal record per write: the batch's records end at last_position.
-  std::uint64_t position = batch.last_position + 1 - batch.writes.size();
-  const std::size_t count = batch.writes.size();
-  for (std::size_t start = 0; start < count; start += Ledger::kApplyWindow) {
-    const std::size_t end = std::min(count, start + Ledger::kApplyWindow);
-    WriteHint hints[Ledger::kApplyWindow];
-    prefetch(batch, start, end, hints);
-    for (std::size_t k = start; k < end; ++k) {
-      const ReplicaWrite& w = batch.writes[k];
-      const bool keep = history_on_ && position > history_skip_through_;
-      std::uint32_t index = 0;
-      if (w.shard == Router::kAllShards) {
-        for (auto& replica : replicas_) {
-          replica->apply(w.command, w.time);
-          if (keep) keep_events(*replica, position, index);
-        }
-      } else {
-        replicas_[w.shard]->apply(w.command, w.time, hints[k - start]);
-        if (keep) keep_events(*replicas_[w.shard], position, index);
+void ReplicaBatch::add(std::string_view record) {
+  const auto size = static_cast<std::uint32_t>(record.size());
+  bytes_.append(reinterpret_cast<const char*>(&size), sizeof(size));
+  bytes_.append(record);
+  ++count_;
+}
+
+// One journal record per write: the batch's records end at last_position. They are
+// decoded a window at a time, into window_, which stays in the cache.
+void Checkpointer::apply(const ReplicaBatch& batch) {
+  std::uint64_t position = batch.last_position + 1 - batch.size();
+  bool bad = false;
+  batch.for_each([&](std::string_view record) {
+    if (bad) return;
+    ReplicaWrite& w = window_[window_size_];
+    // The bytes are encode_record's, in this process (or the journal's, checked by the
+    // replay): one that does not decode is a bug, and the replicas would go wrong after it.
+    if (!decode_record(record, w.command, w.time, w.shard) ||
+        (w.shard >= replicas_.size() && w.shard != Router::kAllShards)) {
+      bad = true;
+      const std::string why =
+          "replicas: the record at log position " + std::to_string(position) + " does not decode";
+      spdlog::error("{}; checkpoints stopped (the journal keeps everything)", why);
+      {
+        std::lock_guard lock(mutex_);
+        failure_ = why + "; checkpoints stopped (the journal keeps everything)";
       }
-      last_time_ = w.time;
-      // The kept events stay bounded even within one large batch (the replay at start).
-      if (history_pending_.size() >= options_.history_pending_max) {
-        applied_position_ = position;
-        flush_history();
-      }
-      ++position;
+      // Its events so far are of replicas that stop inside a batch: none is written.
+      if (history_on_) stop_history(why);
+      return;
     }
+    ++position;
+    if (++window_size_ == Ledger::kApplyWindow) apply_window(position - 1);
+  });
+  if (bad) {
+    window_size_ = 0;
+    return;
   }
-  records_since_ += batch.writes.size();
+  if (window_size_ > 0) apply_window(batch.last_position);
+  records_since_ += batch.size();
   applied_position_ = batch.last_position;
   metrics().replicas_applied(applied_position_);
 }
 
-// What writes [start, end) of the batch will touch, brought into the cache in the
-// replicas' prefetch phases (Ledger::apply_batch does the same for one ledger); hints[k]
-// is write start + k's, for its apply.
-void Checkpointer::prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end,
-                            WriteHint* hints) const {
-  const TimeUs last = batch.writes[end - 1].time;
-  for (std::size_t k = start; k < end; ++k) hints[k - start] = WriteHint{};
-  for (int phase = 0; phase < Ledger::kPrefetchPhases; ++phase) {
-    for (const auto& replica : replicas_) replica->prefetch_upkeep(last, end - start, phase);
-    for (std::size_t k = start; k < end; ++k) {
-      const ReplicaWrite& w = batch.writes[k];
-      if (w.shard != Router::kAllShards) {
-        replicas_[w.shard]->prefetch(w.command, phase, hints[k - start]);
+void Checkpointer::apply_window(std::uint64_t last) {
+  WriteHint hints[Ledger::kApplyWindow];
+  prefetch(window_size_, hints);
+  std::uint64_t position = last + 1 - window_size_;
+  for (std::size_t k = 0; k < window_size_; ++k) {
+    const ReplicaWrite& w = window_[k];
+    const bool keep = history_on_ && position > history_skip_through_;
+    std::uint32_t index = 0;
+    if (w.shard == Router::kAllShards) {
+      for (auto& replica : replicas_) {
+        replica->apply(w.command, w.time);
+        if (keep) keep_events(*replica, position, index);
       }
+    } else {
+      replicas_[w.shard]->apply(w.command, w.time, hints[k]);
+      if (keep) keep_events(*replicas_[w.shard], position, index);
+    }
+    last_time_ = w.time;
+    // The kept events stay bounded even within one large batch (the replay at start).
+    if (history_pending_.size() >= options_.history_pending_max) {
+      applied_position_ = position;
+      flush_history();
+    }
+    ++position;
+  }
+  window_size_ = 0;
+}
+
+// What window_[0, count) will touch, brought into the cache in the replicas' prefetch
+// phases (Ledger::apply_batch does the same for one ledger); hints[k] is write k's, for
+// its apply.
+void Checkpointer::prefetch(std::size_t count, WriteHint* hints) const {
+  const TimeUs last = window_[count - 1].time;
+  for (std::size_t k = 0; k < count; ++k) hints[k] = WriteHint{};
+  for (int phase = 0; phase < Ledger::kPrefetchPhases; ++phase) {
+    for (const auto& replica : replicas_) replica->prefetch_upkeep(last, count, phase);
+    for (std::size_t k = 0; k < count; ++k) {
+      const ReplicaWrite& w = window_[k];
+      if (w.shard != Router::kAllShards) replicas_[w.shard]->prefetch(w.command, phase, hints[k]);
     }
   }
 }
@@ -298,11 +354,16 @@ void Checkpointer::run() {
       stopping = stopping_;
     }
     room_.notify_all();
-    const bool failed = failure().has_value();
-    if (!failed) {
-      for (ReplicaBatch& batch : batches) apply(batch);
+    if (!failure()) {
+      for (const ReplicaBatch& batch : batches) {
+        apply(batch);
+        if (failure()) break;  // a record did not decode: the replicas stop where it is
+      }
     }
-    batches.clear();
+    recycle(batches);
+    // After the apply: a failure in it must not be followed by a checkpoint of replicas
+    // that stopped inside a batch.
+    const bool failed = failure().has_value();
 
     const bool due =
         !requests.empty() || stopping ||

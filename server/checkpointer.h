@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -34,18 +36,50 @@
 
 namespace bonus::server {
 
-// One journal record for the replicas: the command, its time and the shard it went to
-// (Router::kAllShards for every shard).
+// One journal record for the replicas, decoded: the command, its time and the shard it
+// went to (Router::kAllShards for every shard).
 struct ReplicaWrite {
   Command command;
   TimeUs time = 0;
   std::uint32_t shard = 0;
 };
 
-// The records of one group commit, the last of them at `last_position`.
-struct ReplicaBatch {
-  std::vector<ReplicaWrite> writes;
+// The records of one group commit, the last of them at `last_position`, as the journal
+// holds them (encode_record), each behind its u32 size. The sequencer hands over bytes it
+// has encoded for the journal anyway; a credit takes about 60 of them where a decoded
+// Command takes 208, so a queue that falls behind during a mailing holds a quarter of the
+// memory, and the replicas decode a window at a time.
+class ReplicaBatch {
+ public:
+  void add(std::string_view record);
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  std::size_t bytes() const { return bytes_.size(); }
+  // The records in order; f(std::string_view record).
+  template <typename F>
+  void for_each(F&& f) const {
+    std::size_t at = 0;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+      std::uint32_t size = 0;
+      std::memcpy(&size, bytes_.data() + at, sizeof(size));
+      at += sizeof(size);
+      f(std::string_view(bytes_.data() + at, size));
+      at += size;
+    }
+  }
+  std::size_t capacity() const { return bytes_.capacity(); }
+  // Empty, keeping its memory for the next group.
+  void clear() {
+    bytes_.clear();
+    count_ = 0;
+    last_position = 0;
+  }
+
   std::uint64_t last_position = 0;
+
+ private:
+  std::string bytes_;
+  std::uint32_t count_ = 0;
 };
 
 struct CheckpointerOptions {
@@ -98,9 +132,11 @@ class Checkpointer {
   // Applies everything fed, writes a last checkpoint if anything is new, ends the thread.
   void stop();
 
-  // From the sequencer after a group is durable; blocks while the queue is over its
-  // bound unless `wait_for_room` is false (start-up replay, bounded by the journal).
-  void feed(ReplicaBatch batch, bool wait_for_room = true);
+  // From the sequencer after a group is durable: takes the batch's records and leaves
+  // `batch` empty, with the memory of an applied batch when one is spare (a steady stream
+  // of groups then allocates nothing). Blocks while the queue is over its bound unless
+  // `wait_for_room` is false (start-up replay, bounded by the journal).
+  void feed(ReplicaBatch& batch, bool wait_for_room = true);
   // A checkpoint now (of everything fed so far); `done` runs on this thread.
   void request(Done done);
 
@@ -114,9 +150,12 @@ class Checkpointer {
 
  private:
   void run();
-  void apply(ReplicaBatch& batch);
-  void prefetch(const ReplicaBatch& batch, std::size_t start, std::size_t end,
-                WriteHint* hints) const;
+  void apply(const ReplicaBatch& batch);
+  // Keeps a few applied batches (not the largest) for feed() to reuse; clears `batches`.
+  void recycle(std::deque<ReplicaBatch>& batches);
+  // Applies window_[0, window_size_) ending at log position `last`.
+  void apply_window(std::uint64_t last);
+  void prefetch(std::size_t count, WriteHint* hints) const;
   CheckpointOutcome checkpoint();
   // Starts history after the replicas are loaded: a gap is marked when the checkpoint is
   // past what history holds (history was off or failed while checkpoints went on).
@@ -134,6 +173,8 @@ class Checkpointer {
   std::uint32_t shard_count_;
   Durable on_durable_;
   std::vector<std::unique_ptr<Ledger>> replicas_;  // this thread's
+  ReplicaWrite window_[Ledger::kApplyWindow];      // this thread's: the writes being applied
+  std::size_t window_size_ = 0;                    // this thread's
   std::uint64_t applied_position_ = 0;   // this thread's
   std::uint64_t records_since_ = 0;      // this thread's: applied since the last checkpoint
   std::chrono::steady_clock::time_point last_checkpoint_{};
@@ -147,6 +188,7 @@ class Checkpointer {
   std::condition_variable ready_;  // work for the thread
   std::condition_variable room_;   // room in the queue
   std::deque<ReplicaBatch> batches_;     // guarded by mutex_
+  std::vector<ReplicaBatch> spares_;     // guarded by mutex_: applied, for feed() to hand back
   std::uint64_t queued_records_ = 0;     // guarded by mutex_
   std::vector<Done> requests_;           // guarded by mutex_
   bool stopping_ = false;                // guarded by mutex_

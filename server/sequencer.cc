@@ -96,7 +96,7 @@ void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
   encode_record(command, time, shard, record_);
   // A failed append is sticky in the journal; the sync below reports it.
   (void)journal_.append(record_);
-  if (checkpointer_ != nullptr) replica_outbox_.writes.push_back(ReplicaWrite{command, time, shard});
+  if (checkpointer_ != nullptr) replica_outbox_.add(record_);
   if (shard != Router::kAllShards) {
     outbox_[shard].push_back(ShardWrite{command, time, job, index, false});
     return;
@@ -130,7 +130,7 @@ void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) 
 
 void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group) {
   for (auto& out : outbox_) out.clear();
-  replica_outbox_.writes.clear();
+  replica_outbox_.clear();
   for (auto& job : group) {
     if (job->remaining.load() == 0 && !job->commands.empty()) continue;  // answered already
     job->storage_failed = true;
@@ -222,12 +222,9 @@ void Sequencer::run() {
       // and `admin checkpoint` (Checkpointer::request) promises to cover everything
       // acknowledged before it. Fed after the shards, a checkpoint requested right after an
       // acknowledgement could miss the write (CheckpointCoversAcknowledgedWrites).
-      if (checkpointer_ != nullptr && !replica_outbox_.writes.empty()) {
+      if (checkpointer_ != nullptr && !replica_outbox_.empty()) {
         replica_outbox_.last_position = journal_.durable_position();
-        const std::size_t size = replica_outbox_.writes.size();
-        checkpointer_->feed(std::move(replica_outbox_));
-        replica_outbox_ = ReplicaBatch{};
-        replica_outbox_.writes.reserve(size);  // one allocation for a group like the last
+        checkpointer_->feed(replica_outbox_);  // takes the records, leaves a spare batch
       }
       for (std::size_t s = 0; s < shards_.size(); ++s) {
         if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));

@@ -144,7 +144,8 @@ std::optional<std::string> Server::start() {
   std::uint64_t records = 0;
   TimeUs last_time = 0;
   for (const auto& shard : shards_) last_time = std::max(last_time, shard->ledger_before_start().last_time());
-  ReplicaBatch replayed;
+  std::vector<ReplicaWrite> replayed;  // for the shards
+  ReplicaBatch replayed_records;       // for the checkpointer's replicas
   std::optional<std::string> bad;
   const CheckpointInfo loaded = store_->info();  // the checkpointer's thread updates it later
   const std::uint64_t from = loaded.position + 1;
@@ -163,7 +164,8 @@ std::optional<std::string> Server::start() {
             std::to_string(shard) + " of " + std::to_string(config_.shards);
       return;
     }
-    replayed.writes.push_back(ReplicaWrite{command, time, shard});
+    replayed.push_back(ReplicaWrite{command, time, shard});
+    replayed_records.add(payload);
     last_time = time;
     ++records;
   });
@@ -172,7 +174,7 @@ std::optional<std::string> Server::start() {
   std::vector<std::thread> replayers;
   for (std::uint32_t s = 0; s < config_.shards; ++s) {
     replayers.emplace_back([&, s] {
-      for (const ReplicaWrite& w : replayed.writes) {
+      for (const ReplicaWrite& w : replayed) {
         if (w.shard == s || w.shard == Router::kAllShards) shards_[s]->replay(w.command, w.time);
       }
     });
@@ -219,11 +221,11 @@ std::optional<std::string> Server::start() {
     checkpointer_ = std::make_unique<Checkpointer>(
         checkpoints, *store_, manifest_.initial, config_.shards,
         [this](std::uint64_t position) { sequencer_->checkpoint_durable(position); });
-    replayed.last_position = journal_->durable_position();
-    if (!replayed.writes.empty()) checkpointer_->feed(std::move(replayed), false);
-  } else {
-    replayed = ReplicaBatch{};
+    replayed_records.last_position = journal_->durable_position();
+    if (!replayed_records.empty()) checkpointer_->feed(replayed_records, false);
   }
+  replayed = {};
+  replayed_records = ReplicaBatch{};
   SequencerOptions sequencer;
   sequencer.sweep_interval = std::chrono::milliseconds(config_.sweep_interval_ms);
   sequencer.sync = config_.durable;
