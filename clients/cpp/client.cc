@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "clients/cpp/direct_link.h"
 #include "engine/assert.h"
 #include "server/tls_context.h"
 #include "server/transport.h"
@@ -139,6 +140,13 @@ struct Client::Impl {
   std::future<Reply<Result>> enqueue(const Command& command);
   template <typename T, typename Decode>
   std::future<Reply<T>> call_async(Opcode opcode, Body body, Decode decode);
+  // A blocking read on the caller's thread over a direct link, or through the I/O thread
+  // when there is none to be had.
+  template <typename T, typename Decode>
+  Reply<T> call(Opcode opcode, Body body, Decode decode);
+  std::unique_ptr<DirectLink> take_direct(bool fresh, bool& reused, Clock::time_point deadline,
+                                          std::optional<Arrival>& failure);
+  void release_direct(std::unique_ptr<DirectLink> link);
 
   // I/O thread.
   void submit(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
@@ -230,6 +238,15 @@ struct Client::Impl {
   std::size_t in_end = 0;
   std::vector<std::uint64_t> aligned;  // a misaligned body is copied here
   flatbuffers::FlatBufferBuilder fbb{1024};
+
+  // Direct links for blocking reads (DirectLink): idle ones wait here for the next call.
+  // Any thread, under direct_mutex. direct_max starts at options.direct_connections_max
+  // (0 with TLS) and drops to what is open when the server refuses one more
+  // (too_many_connections): those calls then go through the I/O thread.
+  std::mutex direct_mutex;
+  std::vector<std::unique_ptr<DirectLink>> direct_idle;
+  std::uint32_t direct_open = 0;  // idle and in use
+  std::uint32_t direct_max = 0;
 
   // The last hello's answer; written on the I/O thread, read by session() from any.
   mutable std::mutex session_mutex;
@@ -344,6 +361,96 @@ std::future<Reply<T>> Client::Impl::call_async(Opcode opcode, Body body, Decode 
                  result->set_value(std::move(r));
                });
   return reply;
+}
+
+// A read's pooled link may have gone stale (the server closed it for idleness, or
+// restarted): the read is asked once more on a fresh link, by the same deadline. A new
+// link the server refuses as one too many sends this call, and the later ones past what is
+// open, through the I/O thread's connection.
+template <typename T, typename Decode>
+Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode) {
+  const Clock::time_point deadline = deadline_from_now();
+  const std::uint64_t id = next_id();
+  std::string frame;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = false;
+    std::optional<Arrival> failure;
+    std::unique_ptr<DirectLink> direct = take_direct(attempt > 0, reused, deadline, failure);
+    if (failure) return failed<T>(*failure);
+    if (!direct) break;
+    if (frame.empty()) frame = protocol::make_frame(opcode, 0, id, body);
+    DirectReply r = direct->round_trip(frame, id, deadline);
+    if (r.error == FrameError::too_many_connections && !reused) {
+      {
+        std::lock_guard lock(direct_mutex);
+        direct_max = direct_open - 1;
+      }
+      release_direct(nullptr);
+      break;
+    }
+    const bool again = r.stale && reused;
+    release_direct(direct->usable() ? std::move(direct) : nullptr);
+    if (again) continue;
+    Arrival a = no_frame(r.status, r.error, std::move(r.message));
+    if (r.status == Status::ok) {
+      a.header = &r.header;
+      a.body = r.body();
+      classify(r.header, opcode, a);
+    }
+    if (a.status != Status::ok) return failed<T>(a);
+    Reply<T> answer;
+    if (const FrameError e = decode(a.body, answer.value); e != FrameError::none) {
+      return undecodable<T>(e, opcode);
+    }
+    return answer;
+  }
+  return call_async<T>(opcode, body, decode).get();
+}
+
+// An idle link (unless `fresh`), else a new one while fewer than direct_max are open; null
+// when neither (the call goes through the I/O thread), or with `failure` set when a new
+// one could not be made (the call fails with it, as the I/O thread's connect would).
+std::unique_ptr<DirectLink> Client::Impl::take_direct(bool fresh, bool& reused,
+                                                      Clock::time_point deadline,
+                                                      std::optional<Arrival>& failure) {
+  {
+    std::lock_guard lock(direct_mutex);
+    if (!fresh && !direct_idle.empty()) {
+      std::unique_ptr<DirectLink> direct = std::move(direct_idle.back());
+      direct_idle.pop_back();
+      reused = true;
+      return direct;
+    }
+    if (direct_open >= direct_max) return nullptr;
+    ++direct_open;
+  }
+  std::string error;
+  FrameError refused = FrameError::none;
+  std::unique_ptr<DirectLink> direct = DirectLink::open(
+      endpoints, options.token, options.client_name, options.timeout, deadline, error, refused);
+  if (direct) return direct;
+  std::lock_guard lock(direct_mutex);
+  --direct_open;
+  if (refused == FrameError::too_many_connections) {
+    direct_max = direct_open;
+  } else if (refused != FrameError::none) {
+    failure = no_frame(Status::refused, refused,
+                       "hello refused by " + endpoint_name(options) + ": " + error);
+  } else {
+    failure = no_frame(Status::disconnected, FrameError::none,
+                       "cannot connect to " + endpoint_name(options) + ": " + error);
+  }
+  return nullptr;
+}
+
+// Back to the pool when usable; a null or broken link closes and frees its place.
+void Client::Impl::release_direct(std::unique_ptr<DirectLink> direct) {
+  std::lock_guard lock(direct_mutex);
+  if (direct && direct->usable()) {
+    direct_idle.push_back(std::move(direct));
+  } else {
+    --direct_open;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -782,11 +889,17 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
   auto impl = std::make_unique<Impl>(options);
   if (std::string error = impl->make_tls(); !error.empty()) return error;
   if (std::string error = impl->resolve(); !error.empty()) return error;
+  impl->direct_max = options.tls_ca_file.empty() ? options.direct_connections_max : 0;
   impl->start();
   if (std::string error = impl->connect_now(); !error.empty()) return error;
   std::unique_ptr<Client> client(new Client(options, std::move(impl)));
   // A server at its connection limit accepts, answers too_many_connections and closes.
-  if (const Reply<bool> pong = client->ping(); !pong.ok()) {
+  // The I/O thread's connection is the one to check (ping() may take a direct link).
+  const Reply<bool> pong = client->impl_->call_async<bool>(Opcode::ping, Body{}, [](Body, bool& out) {
+    out = true;
+    return FrameError::none;
+  }).get();
+  if (!pong.ok()) {
     return "no answer to a ping from " + endpoint_name(options) + ": " +
            std::string(status_name(pong.status)) +
            (pong.error != FrameError::none
@@ -925,18 +1038,24 @@ Reply<std::vector<protocol::BalanceEntry>> Client::balances_in_frames(
     std::span<const protocol::AccountKey> accounts, bool with_lots) {
   std::vector<std::future<Reply<std::vector<protocol::BalanceEntry>>>> parts;
   flatbuffers::FlatBufferBuilder fbb(1024);
+  const auto decode_for = [](std::size_t expected) {
+    return [expected](Body body, std::vector<protocol::BalanceEntry>& out) {
+      const FrameError e = protocol::decode_balance_reply(body, out);
+      if (e == FrameError::none && out.size() != expected) return FrameError::malformed_body;
+      return e;
+    };
+  };
+  if (accounts.size() <= options_.batch_commands_max) {  // one frame: on this thread
+    protocol::encode_balance(protocol::BalanceQuery{{accounts.begin(), accounts.end()}, with_lots}, fbb);
+    return impl_->call<std::vector<protocol::BalanceEntry>>(
+        Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode_for(accounts.size()));
+  }
   for (std::size_t at = 0; at < accounts.size(); at += options_.batch_commands_max) {
     const auto chunk = accounts.subspan(
         at, std::min<std::size_t>(options_.batch_commands_max, accounts.size() - at));
     protocol::encode_balance(protocol::BalanceQuery{{chunk.begin(), chunk.end()}, with_lots}, fbb);
-    const auto expected = chunk.size();
     parts.push_back(impl_->call_async<std::vector<protocol::BalanceEntry>>(
-        Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-        [expected](Body body, std::vector<protocol::BalanceEntry>& out) {
-          const FrameError e = protocol::decode_balance_reply(body, out);
-          if (e == FrameError::none && out.size() != expected) return FrameError::malformed_body;
-          return e;
-        }));
+        Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode_for(chunk.size())));
   }
   Reply<std::vector<protocol::BalanceEntry>> all;
   for (auto& part : parts) {
@@ -969,12 +1088,11 @@ Reply<std::vector<CartEntry>> Client::cart(BuyerId buyer, std::span<const CartLi
   flatbuffers::FlatBufferBuilder fbb(256 + lines.size() * 16);
   protocol::encode_cart(protocol::CartQuery{buyer, {lines.begin(), lines.end()}, soon_us}, fbb);
   return impl_
-      ->call_async<std::vector<CartEntry>>(Opcode::cart,
+      ->call<std::vector<CartEntry>>(Opcode::cart,
                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
                                            [](Body body, std::vector<CartEntry>& out) {
                                              return protocol::decode_cart_reply(body, out);
-                                           })
-      .get();
+                                           });
 }
 
 Reply<std::vector<AccountView>> Client::wallet(BuyerId buyer) {
@@ -982,12 +1100,11 @@ Reply<std::vector<AccountView>> Client::wallet(BuyerId buyer) {
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_wallet(protocol::WalletQuery{buyer}, fbb);
   return impl_
-      ->call_async<std::vector<AccountView>>(Opcode::wallet,
+      ->call<std::vector<AccountView>>(Opcode::wallet,
                                              Body{fbb.GetBufferPointer(), fbb.GetSize()},
                                              [](Body body, std::vector<AccountView>& out) {
                                                return protocol::decode_wallet_reply(body, out);
-                                             })
-      .get();
+                                             });
 }
 
 Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_us,
@@ -997,12 +1114,11 @@ Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_expiring(protocol::ExpiringQuery{seller, within_us, limit, from}, fbb);
   return impl_
-      ->call_async<protocol::ExpiringAnswer>(Opcode::expiring,
+      ->call<protocol::ExpiringAnswer>(Opcode::expiring,
                                              Body{fbb.GetBufferPointer(), fbb.GetSize()},
                                              [](Body body, protocol::ExpiringAnswer& out) {
                                                return protocol::decode_expiring_reply(body, out);
-                                             })
-      .get();
+                                             });
 }
 
 Reply<protocol::SegmentAnswer> Client::segment(const SegmentQuery& query, std::uint32_t limit,
@@ -1011,12 +1127,11 @@ Reply<protocol::SegmentAnswer> Client::segment(const SegmentQuery& query, std::u
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_segment(protocol::SegmentRequestQuery{query, limit, from}, fbb);
   return impl_
-      ->call_async<protocol::SegmentAnswer>(Opcode::segment,
+      ->call<protocol::SegmentAnswer>(Opcode::segment,
                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
                                             [](Body body, protocol::SegmentAnswer& out) {
                                               return protocol::decode_segment_reply(body, out);
-                                            })
-      .get();
+                                            });
 }
 
 Reply<std::uint64_t> Client::for_each_in_segment(const SegmentQuery& query,
@@ -1040,12 +1155,11 @@ Reply<protocol::HistoryAnswer> Client::history(SellerId seller, BuyerId buyer,
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_history(protocol::HistoryQuery{seller, buyer, 0, limit, from}, fbb);
   return impl_
-      ->call_async<protocol::HistoryAnswer>(Opcode::history,
+      ->call<protocol::HistoryAnswer>(Opcode::history,
                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
                                             [](Body body, protocol::HistoryAnswer& out) {
                                               return protocol::decode_history_reply(body, out);
-                                            })
-      .get();
+                                            });
 }
 
 Reply<protocol::HistoryAnswer> Client::order(OrderId order, std::uint32_t limit,
@@ -1054,12 +1168,11 @@ Reply<protocol::HistoryAnswer> Client::order(OrderId order, std::uint32_t limit,
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_order(protocol::HistoryQuery{0, 0, order, limit, from}, fbb);
   return impl_
-      ->call_async<protocol::HistoryAnswer>(Opcode::order,
+      ->call<protocol::HistoryAnswer>(Opcode::order,
                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
                                             [](Body body, protocol::HistoryAnswer& out) {
                                               return protocol::decode_history_reply(body, out);
-                                            })
-      .get();
+                                            });
 }
 
 Reply<SellerStats> Client::seller_stats(SellerId seller) {
@@ -1067,10 +1180,9 @@ Reply<SellerStats> Client::seller_stats(SellerId seller) {
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_stats(protocol::StatsQuery{seller, 0}, fbb);
   return impl_
-      ->call_async<SellerStats>(
+      ->call<SellerStats>(
           Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, SellerStats& out) { return protocol::decode_stats_reply(body, out); })
-      .get();
+          [](Body body, SellerStats& out) { return protocol::decode_stats_reply(body, out); });
 }
 
 Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign) {
@@ -1078,10 +1190,9 @@ Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_stats(protocol::StatsQuery{seller, campaign}, fbb);
   return impl_
-      ->call_async<CampaignStats>(
+      ->call<CampaignStats>(
           Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, CampaignStats& out) { return protocol::decode_stats_reply(body, out); })
-      .get();
+          [](Body body, CampaignStats& out) { return protocol::decode_stats_reply(body, out); });
 }
 
 Reply<Policy> Client::policy(SellerId seller) {
@@ -1089,14 +1200,13 @@ Reply<Policy> Client::policy(SellerId seller) {
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_policy(protocol::PolicyQuery{seller}, fbb);
   return impl_
-      ->call_async<Policy>(Opcode::policy, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+      ->call<Policy>(Opcode::policy, Body{fbb.GetBufferPointer(), fbb.GetSize()},
                            [](Body body, Policy& out) {
                              protocol::PolicyAnswer answer;
                              const auto e = protocol::decode_policy_reply(body, answer);
                              out = answer.policy;
                              return e;
-                           })
-      .get();
+                           });
 }
 
 Reply<MonthReport> Client::month_report(SellerId seller, std::uint16_t month) {
@@ -1104,10 +1214,9 @@ Reply<MonthReport> Client::month_report(SellerId seller, std::uint16_t month) {
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_report(protocol::ReportQuery{seller, month}, fbb);
   return impl_
-      ->call_async<MonthReport>(
+      ->call<MonthReport>(
           Opcode::report, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, MonthReport& out) { return protocol::decode_report_reply(body, out); })
-      .get();
+          [](Body body, MonthReport& out) { return protocol::decode_report_reply(body, out); });
 }
 
 Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
@@ -1134,12 +1243,11 @@ Reply<protocol::AdminStatus> Client::admin_query(const protocol::AdminQuery& que
 Reply<bool> Client::ping() {
   require_not_io_thread();
   return impl_
-      ->call_async<bool>(Opcode::ping, Body{},
+      ->call<bool>(Opcode::ping, Body{},
                          [](Body, bool& out) {
                            out = true;
                            return FrameError::none;
-                         })
-      .get();
+                         });
 }
 
 Reply<RawReply> Client::send_raw(std::string bytes) {

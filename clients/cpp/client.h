@@ -1,8 +1,9 @@
 // Client: the C++ client of bonusd, one TCP connection with many requests in flight.
 //
-// Threads. A Client owns one I/O thread (an asio::io_context) that does all reading,
-// writing, reconnecting and timing; every public method may be called from any thread,
-// concurrently. Blocking methods (write, write_batch and every read) wait for their
+// Threads. A Client owns one I/O thread (an asio::io_context) that does the reading,
+// writing, reconnecting and timing of its main connection; every public method may be
+// called from any thread, concurrently. Blocking reads and ping run on the caller's
+// thread instead, each over a connection of a small pool (direct_connections_max). Blocking methods (write, write_batch and every read) wait for their
 // reply; they must not be called on the I/O thread, that is from a write_batch_async
 // callback (doing so is a bug and aborts). Callbacks run on the I/O thread: keep them
 // short, never block in them and never throw from them; they may start more async
@@ -68,6 +69,15 @@ struct ClientOptions {
   // that come meanwhile wait and go out together when one is answered. 1 gives the
   // largest frames; more gives lower latency under moderate load.
   std::uint32_t single_frames_in_flight_max = 1;
+  // Blocking reads (balance and balances of up to batch_commands_max keys, cart, wallet,
+  // expiring, segment, history, order, stats, policy, month_report) and ping write their
+  // request and read its reply on the caller's own thread, over a connection of their
+  // own taken from a pool of at most this many: no hand-off to the I/O thread and back.
+  // A caller that finds every one busy, and every other call (writes, batches, admin,
+  // async calls), goes through the I/O thread's connection. A pooled connection the server
+  // closed meanwhile (idle timeout, restart) is replaced and the read asked again, within
+  // the same timeout. With TLS, and with 0, every call goes through the I/O thread.
+  std::uint32_t direct_connections_max = 4;
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
   bool errors_only = false;

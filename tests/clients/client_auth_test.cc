@@ -1,6 +1,13 @@
 // The C++ client's token against a real bonusd with --auth-file: hello before anything,
-// after every reconnect too; a refused token fails connect() with the server's words.
+// after every reconnect too, and on every direct link of the blocking reads; a refused
+// token fails connect() with the server's words.
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "clients/cpp/client.h"
 #include "tests/clients/auth_fixture.h"
@@ -10,10 +17,11 @@ namespace {
 
 using protocol::FrameError;
 
-std::variant<std::unique_ptr<client::Client>, std::string> connect(std::uint16_t port,
-                                                                   const std::string& token) {
+std::variant<std::unique_ptr<client::Client>, std::string> connect(
+    std::uint16_t port, const std::string& token, std::uint32_t direct_connections_max = 4) {
   client::ClientOptions options;
   options.port = port;
+  options.direct_connections_max = direct_connections_max;
   options.token = token;
   options.client_name = "client_auth_test";
   return client::Client::connect(options);
@@ -69,7 +77,8 @@ TEST_F(ClientAuth, NoTokenConnectsButEveryRequestIsUnauthenticated) {
 
 TEST_F(ClientAuth, EveryReconnectSaysHelloFirst) {
   start_with(auth_line("t-reader", "reader", "dash"));
-  auto connected = connect(server_.port(), "t-reader");
+  // Reads through the I/O thread's connection, the one send_raw breaks.
+  auto connected = connect(server_.port(), "t-reader", 0);
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
   auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
   for (int round = 0; round < 3; ++round) {
@@ -86,6 +95,32 @@ TEST_F(ClientAuth, EveryReconnectSaysHelloFirst) {
     }
     EXPECT_TRUE(served) << round;
   }
+}
+
+TEST_F(ClientAuth, EveryDirectLinkSaysHelloFirst) {
+  start_with(auth_line("t-reader", "reader", "dash"));
+  auto connected = connect(server_.port(), "t-reader");
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
+  // Readers at once make several direct links; a link without its hello would be
+  // answered unauthenticated.
+  std::atomic<int> failed{0};
+  std::string failure;
+  std::mutex mutex;
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (int k = 0; k < 50; ++k) {
+        const auto balance = c.balance(1, 42);
+        if (balance.ok()) continue;
+        ++failed;
+        std::lock_guard lock(mutex);
+        failure = balance.message;
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failed, 0) << failure;
 }
 
 TEST(ClientAuthOptions, OverlongTokenOrNameIsRefusedBeforeConnecting) {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -524,6 +525,7 @@ TEST(ClientTest, RepliesOutOfOrderReachTheirRequests) {
   }));
   ClientOptions options;
   options.batch_commands_max = 10;
+  options.direct_connections_max = 0;  // the reads too share the I/O thread's connection
   auto client = connect_to(server, options);
   ASSERT_TRUE(client);
 
@@ -726,6 +728,7 @@ TEST(ClientTest, SlowReplyTimesOutAndTheLateReplyIsDropped) {
   });
   ClientOptions options;
   options.timeout = 100ms;
+  options.direct_connections_max = 0;  // pings through the I/O thread's connection
   auto client = connect_to(server, options);
   ASSERT_TRUE(client);
 
@@ -779,7 +782,9 @@ TEST(ClientTest, BrokenConnectionFailsInFlightThenReconnects) {
 
 TEST(ClientTest, ServerClosingAnIdleConnectionIsRepairedByTheNextCall) {
   FakeServer server(answer_at_once);
-  auto client = connect_to(server);
+  ClientOptions options;
+  options.direct_connections_max = 0;  // pings through the I/O thread's connection
+  auto client = connect_to(server, options);
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->ping().ok());
   server.close_connections();
@@ -787,6 +792,131 @@ TEST(ClientTest, ServerClosingAnIdleConnectionIsRepairedByTheNextCall) {
   Reply<bool> pong = client->ping();
   if (pong.status == Status::disconnected) pong = client->ping();
   EXPECT_TRUE(pong.ok()) << pong.message;
+  EXPECT_EQ(server.accepted(), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocking reads on the caller's thread, over connections of their own (direct links).
+
+TEST(ClientTest, BlockingReadsUseAPoolOfConnectionsOfTheirOwn) {
+  std::mutex mutex;
+  std::set<const FakeConnection*> writes, reads;
+  FakeServer server([&](FakeConnection& c, const Frame& f) {
+    {
+      std::lock_guard lock(mutex);
+      (f.header.opcode == Opcode::balance ? reads : writes).insert(&c);
+    }
+    if (f.header.opcode == Opcode::balance) std::this_thread::sleep_for(5ms);  // overlap them
+    answer_at_once(c, f);
+  });
+  auto client = connect_to(server);  // direct_connections_max 4
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->write(credit_of(1, 10)).ok());
+  const Reply<protocol::BalanceEntry> first = client->balance(3, 4);
+  ASSERT_TRUE(first.ok()) << first.message;
+  EXPECT_EQ(first.value.account, account_of(3, 4));
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(writes.size(), 1u) << "the connect's ping and the write share the I/O connection";
+    ASSERT_EQ(reads.size(), 1u);
+    EXPECT_FALSE(writes.contains(*reads.begin())) << "a read went through the I/O connection";
+  }
+  EXPECT_EQ(server.accepted(), 2);
+
+  // 8 readers at once: at most 4 direct links; a reader that finds none free goes through
+  // the I/O thread. Every one gets its own answer.
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (std::uint64_t t = 1; t <= 8; ++t) {
+    readers.emplace_back([&, t] {
+      for (std::uint64_t k = 0; k < 5; ++k) {
+        const Reply<protocol::BalanceEntry> b = client->balance(t, 100 * k + t);
+        if (!b.ok() || b.value.account != account_of(t, 100 * k + t)) ++wrong;
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_LE(server.accepted(), 5);
+  EXPECT_GE(server.accepted(), 3) << "the readers never overlapped";
+  // Idle links are reused: one more read makes no connection.
+  const int accepted = server.accepted();
+  EXPECT_TRUE(client->balance(1, 1).ok());
+  EXPECT_EQ(server.accepted(), accepted);
+}
+
+TEST(ClientTest, ADirectReadThatTimesOutIsDroppedWithItsConnection) {
+  FakeServer server([&](FakeConnection& c, const Frame& f) {
+    if (f.header.opcode == Opcode::balance) {
+      protocol::BalanceQuery q;
+      EXPECT_EQ(protocol::decode_balance(f.body(), protocol::kBatchCommandsMax, q), FrameError::none);
+      if (!q.accounts.empty() && q.accounts[0].buyer == 1) std::this_thread::sleep_for(300ms);
+    }
+    answer_at_once(c, f);
+  });
+  ClientOptions options;
+  options.timeout = 100ms;
+  auto client = connect_to(server, options);
+  ASSERT_TRUE(client);
+
+  const auto start = std::chrono::steady_clock::now();
+  const Reply<protocol::BalanceEntry> late = client->balance(1, 1);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(late.status, Status::timeout) << late.message;
+  EXPECT_GE(waited, 100ms);
+  EXPECT_LT(waited, 290ms);
+
+  // The link that timed out is gone: the next read makes a new one, and the late reply
+  // (on the old one) answers nothing.
+  const int accepted = server.accepted();
+  const Reply<protocol::BalanceEntry> next = client->balance(2, 2);
+  ASSERT_TRUE(next.ok()) << next.message;
+  EXPECT_EQ(next.value.account, account_of(2, 2));
+  EXPECT_EQ(server.accepted(), accepted + 1);
+  std::this_thread::sleep_for(300ms);
+  const Reply<protocol::BalanceEntry> after = client->balance(3, 3);
+  ASSERT_TRUE(after.ok()) << after.message;
+  EXPECT_EQ(after.value.account, account_of(3, 3));
+}
+
+TEST(ClientTest, APooledConnectionTheServerClosedIsReplacedWithinTheCall) {
+  FakeServer server(answer_at_once);
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->ping().ok());  // a direct link, now idle in the pool
+  EXPECT_EQ(server.accepted(), 2);
+  server.close_connections();
+  std::this_thread::sleep_for(50ms);
+  const Reply<bool> pong = client->ping();
+  EXPECT_TRUE(pong.ok()) << pong.message;
+  EXPECT_EQ(server.accepted(), 3);
+}
+
+TEST(ClientTest, ReadsGoThroughTheIoThreadWhenTheServerRefusesMoreConnections) {
+  // The first connection is the client's I/O connection (connect's ping); the server
+  // refuses every later one as one too many, as bonusd at its limit does.
+  std::mutex mutex;
+  const FakeConnection* first = nullptr;
+  FakeServer server([&](FakeConnection& c, const Frame& f) {
+    {
+      std::lock_guard lock(mutex);
+      if (first == nullptr) first = &c;
+      if (first != &c) {
+        c.send(error_frame(0, FrameError::too_many_connections, "too many connections"));
+        return c.close();
+      }
+    }
+    answer_at_once(c, f);
+  });
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  const Reply<protocol::BalanceEntry> b = client->balance(5, 6);
+  ASSERT_TRUE(b.ok()) << b.message;
+  EXPECT_EQ(b.value.account, account_of(5, 6));
+  EXPECT_EQ(server.accepted(), 2);
+  // No more attempts: the pool's bound fell to what the server allowed.
+  EXPECT_TRUE(client->balance(7, 8).ok());
+  EXPECT_TRUE(client->ping().ok());
   EXPECT_EQ(server.accepted(), 2);
 }
 

@@ -1,0 +1,355 @@
+// round-trip: what one request costs a client that asks one at a time over a plain
+// blocking socket (TCP_NODELAY), the simplest cart-screen client, against the floor and
+// a peer in the same run (issue 14's read targets):
+//   echo            a bare 32-byte echo server in a child process, one blocking thread:
+//                   the floor of a loopback round trip on this machine
+//   redis-get       Redis GET of an 8-byte value (--redis; the key is SET first)
+//   ping            bonusd ping, answered by its network thread
+//   balance         bonusd balance of one account (a random one of those seeded)
+//   cart            bonusd cart of one buyer with 3 sellers
+//   client-balance  the same balance through the C++ client's blocking call
+// Each round runs every target in turn: --warmup requests, then --requests timed ones,
+// each from just before its send to the last byte of its reply. It seeds the accounts it
+// reads (sellers 1..3 x buyers 1..--buyers, one credit each; a repeat run's credits come
+// back as repeats). bench/round-trip-run starts a fresh bonusd and Redis for it.
+//   build/bin/round-trip --bonusd 127.0.0.1:7400 [--redis 127.0.0.1:6379] [--rounds 2]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "clients/cpp/client.h"
+#include "engine/lot_life.h"
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
+namespace bonus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "round-trip: %s\n", what.c_str());
+  std::exit(1);
+}
+
+struct Address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+std::optional<Address> parse_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const int port = std::atoi(text.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return std::nullopt;
+  return Address{text.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+// A blocking TCP connection with Nagle off.
+class Socket {
+ public:
+  explicit Socket(const Address& to) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(to.port);
+    if (fd_ < 0 || inet_pton(AF_INET, to.host.c_str(), &sa.sin_addr) != 1 ||
+        ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      fail("cannot connect to " + to.host + ":" + std::to_string(to.port) + ": " +
+           std::strerror(errno));
+    }
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~Socket() { ::close(fd_); }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  void send(std::string_view bytes) const {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) fail(std::string("send: ") + (n == 0 ? "closed" : std::strerror(errno)));
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  void receive(char* out, std::size_t size) const {
+    while (size > 0) {
+      const ssize_t n = ::recv(fd_, out, size, 0);
+      if (n <= 0) fail(std::string("receive: ") + (n == 0 ? "closed by the server" : std::strerror(errno)));
+      out += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The floor: a child process that echoes 32-byte messages, one connection at a time.
+class EchoServer {
+ public:
+  EchoServer() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof(sa);
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
+        ::listen(listener, 4) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &size) != 0) {
+      fail(std::string("echo server: ") + std::strerror(errno));
+    }
+    port_ = ntohs(sa.sin_port);
+    pid_ = ::fork();
+    if (pid_ < 0) fail(std::string("fork: ") + std::strerror(errno));
+    if (pid_ == 0) serve(listener);
+    ::close(listener);
+  }
+  ~EchoServer() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  Address address() const { return {"127.0.0.1", port_}; }
+
+ private:
+  [[noreturn]] static void serve(int listener) {
+    for (;;) {
+      const int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) continue;
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      char message[32];
+      for (;;) {
+        std::size_t got = 0;
+        while (got < sizeof(message)) {
+          const ssize_t n = ::recv(fd, message + got, sizeof(message) - got, 0);
+          if (n <= 0) break;
+          got += static_cast<std::size_t>(n);
+        }
+        if (got < sizeof(message) ||
+            ::send(fd, message, sizeof(message), MSG_NOSIGNAL) != sizeof(message)) {
+          break;
+        }
+      }
+      ::close(fd);
+    }
+  }
+
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Sends one bonusd request frame and reads its reply; a reply of another opcode (an
+// ErrorReply: unauthenticated, forbidden, ...) ends the run with its message.
+class BonusdWire {
+ public:
+  explicit BonusdWire(const Address& to) : socket_(to) {}
+
+  void ask(protocol::Opcode opcode, const std::string& body) {
+    const std::string frame = protocol::make_frame(
+        opcode, 0, ++request_id_,
+        protocol::Body{reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
+    socket_.send(frame);
+    std::uint8_t head[protocol::kHeaderBytes];
+    socket_.receive(reinterpret_cast<char*>(head), sizeof(head));
+    protocol::FrameHeader header;
+    if (protocol::decode_header(head, protocol::kBodySizeMax, header) != protocol::FrameError::none) {
+      fail("bonusd sent a header that does not decode");
+    }
+    reply_.resize(header.body_size);
+    socket_.receive(reply_.data(), reply_.size());
+    if (header.opcode != opcode || header.request_id != request_id_) {
+      protocol::ErrorInfo error;
+      const protocol::Body view{reinterpret_cast<const std::uint8_t*>(reply_.data()), reply_.size()};
+      if (header.opcode == protocol::Opcode::error &&
+          protocol::decode_error_reply(view, error) == protocol::FrameError::none) {
+        fail("bonusd refused " + std::string(protocol::opcode_name(opcode)) + ": " +
+             std::string(protocol::frame_error_name(error.code)) + ": " + error.message);
+      }
+      fail("bonusd answered " + std::string(protocol::opcode_name(opcode)) + " with opcode " +
+           std::to_string(static_cast<int>(header.opcode)));
+    }
+  }
+  std::string_view reply() const { return reply_; }
+
+ private:
+  Socket socket_;
+  std::uint64_t request_id_ = 0;
+  std::string reply_;
+};
+
+template <typename Encode>
+std::string body_of(Encode&& encode) {
+  flatbuffers::FlatBufferBuilder fbb;
+  encode(fbb);
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+// One credit for every (seller 1..3, buyer 1..buyers), in frames of 1,000.
+void seed(BonusdWire& wire, std::uint32_t buyers) {
+  std::vector<Credit> credits;
+  const std::uint64_t run = 0x726f756e64747269;  // "roundtri": the ids' high half
+  auto flush = [&] {
+    if (credits.empty()) return;
+    wire.ask(protocol::kWriteOpcode<Credit>, body_of([&](auto& fbb) {
+               protocol::encode_write(std::span<const Credit>(credits), fbb);
+             }));
+    credits.clear();
+  };
+  for (SellerId seller = 1; seller <= 3; ++seller) {
+    for (BuyerId buyer = 1; buyer <= buyers; ++buyer) {
+      Credit c{};
+      c.id = Id128{run, seller * 100'000'000ull + buyer};
+      c.seller = seller;
+      c.buyer = buyer;
+      c.amount = 500;
+      c.life = LotLife::ttl_of(30 * kUsPerDay);
+      credits.push_back(c);
+      if (credits.size() == 1000) flush();
+    }
+  }
+  flush();
+}
+
+struct Figures {
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, mean = 0;
+};
+
+Figures figures_of(std::vector<double>& us) {
+  std::sort(us.begin(), us.end());
+  const double count = static_cast<double>(us.size());
+  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * count))]; };
+  double sum = 0;
+  for (double u : us) sum += u;
+  return {at(0.50), at(0.90), at(0.99), at(0.999), sum / count};
+}
+
+// Runs `one` warmup + requests times; the timed ones' latencies in µs.
+std::vector<double> measure(std::uint32_t warmup, std::uint32_t requests,
+                            const std::function<void()>& one) {
+  for (std::uint32_t i = 0; i < warmup; ++i) one();
+  std::vector<double> us;
+  us.reserve(requests);
+  for (std::uint32_t i = 0; i < requests; ++i) {
+    const auto t0 = Clock::now();
+    one();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  return us;
+}
+
+}  // namespace
+}  // namespace bonus
+
+int main(int argc, char** argv) {
+  using namespace bonus;
+  CLI::App app{"round-trip: one request at a time over a plain socket, against the floor and Redis"};
+  std::string bonusd_text, redis_text;
+  std::uint32_t requests = 20'000, warmup = 2'000, rounds = 2, buyers = 10'000;
+  std::uint64_t seed_value = 0;
+  app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (an IPv4 address)")->required();
+  app.add_option("--redis", redis_text, "Redis's address, host:port; none: no redis-get");
+  app.add_option("--requests", requests, "timed requests per target and round")->check(CLI::Range(100u, 10'000'000u));
+  app.add_option("--warmup", warmup, "untimed requests first")->check(CLI::Range(0u, 10'000'000u));
+  app.add_option("--rounds", rounds, "rounds, every target in each")->check(CLI::Range(1u, 100u));
+  app.add_option("--buyers", buyers, "buyers seeded per seller (sellers 1..3)")->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--seed", seed_value, "the random accounts' seed (0: from the clock)");
+  CLI11_PARSE(app, argc, argv);
+  const auto bonusd = parse_address(bonusd_text);
+  if (!bonusd) fail("--bonusd wants host:port, got " + bonusd_text);
+  std::optional<Address> redis;
+  if (!redis_text.empty()) {
+    redis = parse_address(redis_text);
+    if (!redis) fail("--redis wants host:port, got " + redis_text);
+  }
+  if (seed_value == 0) seed_value = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  std::printf("round-trip: %u requests a target a round after %u untimed, %u rounds, seed %llu\n",
+              requests, warmup, rounds, static_cast<unsigned long long>(seed_value));
+
+  EchoServer echo_server;  // forked before any thread starts
+  Socket echo(echo_server.address());
+  BonusdWire wire(*bonusd);
+  seed(wire, buyers);
+  std::optional<Socket> redis_socket;
+  if (redis) {
+    redis_socket.emplace(*redis);
+    redis_socket->send("*3\r\n$3\r\nSET\r\n$10\r\nround-trip\r\n$8\r\n12345678\r\n");
+    char ok[5];
+    redis_socket->receive(ok, sizeof(ok));
+    if (std::string_view(ok, 5) != "+OK\r\n") fail("Redis did not answer SET with +OK");
+  }
+  client::ClientOptions options;
+  options.host = bonusd->host;
+  options.port = bonusd->port;
+  auto connected = client::Client::connect(options);
+  if (auto* error = std::get_if<std::string>(&connected)) fail("the C++ client: " + *error);
+  client::Client& client = *std::get<std::unique_ptr<client::Client>>(connected);
+
+  std::mt19937_64 rng(seed_value);
+  auto seller = [&] { return static_cast<SellerId>(1 + rng() % 3); };
+  auto buyer = [&] { return static_cast<BuyerId>(1 + rng() % buyers); };
+  struct Target {
+    const char* name;
+    std::function<void()> one;
+  };
+  std::vector<Target> targets;
+  targets.push_back({"echo", [&] {
+                       char message[32] = "round-trip echo, 32 bytes long.";
+                       echo.send(std::string_view(message, sizeof(message)));
+                       echo.receive(message, sizeof(message));
+                     }});
+  if (redis_socket) {
+    targets.push_back({"redis-get", [&] {
+                         redis_socket->send("*2\r\n$3\r\nGET\r\n$10\r\nround-trip\r\n");
+                         char reply[14];  // $8\r\n12345678\r\n
+                         redis_socket->receive(reply, sizeof(reply));
+                       }});
+  }
+  targets.push_back({"ping", [&] { wire.ask(protocol::Opcode::ping, {}); }});
+  targets.push_back({"balance", [&] {
+                       protocol::BalanceQuery q;
+                       q.accounts.push_back({seller(), buyer()});
+                       wire.ask(protocol::Opcode::balance,
+                                body_of([&](auto& fbb) { protocol::encode_balance(q, fbb); }));
+                     }});
+  targets.push_back({"cart", [&] {
+                       protocol::CartQuery q;
+                       q.buyer = buyer();
+                       for (SellerId s = 1; s <= 3; ++s) q.lines.push_back({s, 100'000});
+                       wire.ask(protocol::Opcode::cart,
+                                body_of([&](auto& fbb) { protocol::encode_cart(q, fbb); }));
+                     }});
+  targets.push_back({"client-balance", [&] {
+                       const auto r = client.balance(seller(), buyer());
+                       if (!r.ok()) fail("the C++ client's balance failed: " + r.message);
+                     }});
+
+  std::printf("%-6s %-15s %9s %9s %9s %9s %9s\n", "round", "target", "p50 us", "p90 us",
+              "p99 us", "p99.9 us", "mean us");
+  for (std::uint32_t round = 1; round <= rounds; ++round) {
+    for (const Target& t : targets) {
+      std::vector<double> us = measure(warmup, requests, t.one);
+      const Figures f = figures_of(us);
+      std::printf("%-6u %-15s %9.1f %9.1f %9.1f %9.1f %9.1f\n", round, t.name, f.p50, f.p90,
+                  f.p99, f.p999, f.mean);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
