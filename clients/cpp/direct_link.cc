@@ -128,26 +128,36 @@ void DirectLink::bound_waits(Clock::time_point deadline) {
   timeouts_shortened_ = shorten;
 }
 
+// After a send or recv that moved no bytes (n <= 0, errno `error`): true when it is to be
+// tried again (interrupted, or a wait ended before the deadline); else the link is
+// unusable and `out` says why, a timeout or a broken connection.
+bool DirectLink::again(ssize_t n, int error, Clock::time_point deadline, const char* what,
+                       DirectReply& out) {
+  if (n < 0 && error == EINTR) return true;
+  const bool waited_out = n < 0 && (error == EAGAIN || error == EWOULDBLOCK);
+  if (waited_out && Clock::now() < deadline) return true;
+  usable_ = false;
+  if (waited_out) {
+    out.status = Status::timeout;
+    out.message = timeout_message(timeout_);
+  } else {
+    out.status = Status::disconnected;
+    out.message = n == 0 ? std::string("the server closed the connection")
+                         : std::string(what) + " failed: " + std::strerror(error);
+    out.stale = !received_;
+  }
+  return false;
+}
+
 bool DirectLink::send_all(std::string_view bytes, Clock::time_point deadline, DirectReply& out) {
   while (!bytes.empty()) {
     bound_waits(deadline);
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
       bytes.remove_prefix(static_cast<std::size_t>(n));
-      continue;
+    } else if (!again(n, errno, deadline, "write", out)) {
+      return false;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && Clock::now() < deadline) continue;
-    usable_ = false;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      out.status = Status::timeout;
-      out.message = timeout_message(timeout_);
-    } else {
-      out.status = Status::disconnected;
-      out.message = "write failed: " + std::string(std::strerror(errno));
-      out.stale = true;
-    }
-    return false;
   }
   return true;
 }
@@ -163,24 +173,13 @@ bool DirectLink::fill(std::size_t want, Clock::time_point deadline, DirectReply&
     in_.resize(have + std::max(kReadChunkBytes, want - have));
     bound_waits(deadline);
     const ssize_t n = ::recv(fd_, in_.data() + have, in_.size() - have, 0);
+    const int error = errno;
     in_.resize(have + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
     if (n > 0) {
       received_ = true;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && Clock::now() < deadline) continue;
-    usable_ = false;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      out.status = Status::timeout;
-      out.message = timeout_message(timeout_);
+    } else if (!again(n, error, deadline, "read", out)) {
       return false;
     }
-    out.status = Status::disconnected;
-    out.message = n == 0 ? "the server closed the connection"
-                         : "read failed: " + std::string(std::strerror(errno));
-    out.stale = !received_;
-    return false;
   }
   return true;
 }

@@ -10,6 +10,8 @@
 // the wrong request. The socket is closed when the link is destroyed.
 #pragma once
 
+#include <sys/types.h>
+
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -70,6 +72,7 @@ class DirectLink {
   bool send_all(std::string_view bytes, Clock::time_point deadline, DirectReply& out);
   bool read_frame(Clock::time_point deadline, DirectReply& out);
   bool fill(std::size_t want, Clock::time_point deadline, DirectReply& out);
+  bool again(ssize_t n, int error, Clock::time_point deadline, const char* what, DirectReply& out);
   void bound_waits(Clock::time_point deadline);
 
   int fd_ = -1;

@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <random>
@@ -19,27 +18,15 @@
 #include "server/router.h"
 #include "server/sequencer.h"
 #include "tests/engine/state_workload.h"
+#include "tests/server/temp_dir.h"
 
 namespace bonus::server {
 namespace {
 
-namespace fs = std::filesystem;
 using test::kStart;
 using test::small_windows;
+using test::TempDir;
 using test::Workload;
-
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/bonus-checkpointer-XXXXXX";
-    path_ = ::mkdtemp(name);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<CheckpointStore> open_store(const std::string& dir) {
   auto opened = CheckpointStore::open(dir, 1ull << 30);
@@ -95,7 +82,7 @@ TEST(ReplicaBatch, RecordsComeBackInOrderAndClearKeepsTheMemory) {
 TEST(Checkpointer, ReplicasFedInBatchesOfAnySizeCheckpointWhatTheShardsHold) {
   const std::uint64_t seed = test::seed_from_env();
   std::mt19937_64 rng(seed);
-  TempDir dir;
+  TempDir dir("bonus-checkpointer");
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   const EngineConfig config = small_windows();
@@ -149,7 +136,7 @@ TEST(Checkpointer, ReplicasFedInBatchesOfAnySizeCheckpointWhatTheShardsHold) {
 }
 
 TEST(Checkpointer, ARecordThatDoesNotDecodeStopsCheckpointsWithAMessage) {
-  TempDir dir;
+  TempDir dir("bonus-checkpointer");
   auto store = open_store(dir.path());
   ASSERT_TRUE(store);
   const EngineConfig config = small_windows();
