@@ -52,9 +52,8 @@ std::string connect_by(int fd, const sockaddr* address, socklen_t size,
 
 }  // namespace
 
-DirectLink::DirectLink(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {
-  in_.reserve(kReadChunkBytes);
-}
+DirectLink::DirectLink(int fd, std::chrono::milliseconds timeout)
+    : fd_(fd), timeout_(timeout), in_(kReadChunkBytes) {}
 
 DirectLink::~DirectLink() {
   if (fd_ >= 0) ::close(fd_);
@@ -162,22 +161,22 @@ bool DirectLink::send_all(std::string_view bytes, Clock::time_point deadline, Di
   return true;
 }
 
-// Makes at least `want` bytes available from in_begin_.
+// Makes at least `want` bytes available at in_begin_: moves what is left to the front
+// when the rest does not fit, and grows the buffer for a frame larger than it.
 bool DirectLink::fill(std::size_t want, Clock::time_point deadline, DirectReply& out) {
-  while (in_.size() - in_begin_ < want) {
-    if (in_begin_ > 0) {
-      in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_begin_));
+  while (in_end_ - in_begin_ < want) {
+    if (in_.size() - in_begin_ < want) {
+      std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+      in_end_ -= in_begin_;
       in_begin_ = 0;
+      if (in_.size() < want) in_.resize(want);
     }
-    const std::size_t have = in_.size();
-    in_.resize(have + std::max(kReadChunkBytes, want - have));
     bound_waits(deadline);
-    const ssize_t n = ::recv(fd_, in_.data() + have, in_.size() - have, 0);
-    const int error = errno;
-    in_.resize(have + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    const ssize_t n = ::recv(fd_, in_.data() + in_end_, in_.size() - in_end_, 0);
     if (n > 0) {
+      in_end_ += static_cast<std::size_t>(n);
       received_ = true;
-    } else if (!again(n, error, deadline, "read", out)) {
+    } else if (!again(n, errno, deadline, "read", out)) {
       return false;
     }
   }
@@ -202,9 +201,9 @@ bool DirectLink::read_frame(Clock::time_point deadline, DirectReply& out) {
   std::memcpy(out.words.data(), in_.data() + in_begin_ + protocol::kHeaderBytes,
               out.header.body_size);
   in_begin_ += protocol::kHeaderBytes + out.header.body_size;
-  if (in_begin_ == in_.size()) {
-    in_.clear();
-    in_begin_ = 0;
+  if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;
+    if (in_.size() > 4 * kReadChunkBytes) in_.assign(kReadChunkBytes, 0);  // after a large frame
   }
   return true;
 }

@@ -80,8 +80,9 @@ class DirectLink {
   bool timeouts_shortened_ = false;    // a call set them below timeout_: restore first
   bool usable_ = true;
   bool received_ = false;  // this round trip: a byte came
-  std::vector<char> in_;  // received, not yet taken: [in_begin_, in_.size())
+  std::vector<char> in_;  // received, not yet taken: [in_begin_, in_end_)
   std::size_t in_begin_ = 0;
+  std::size_t in_end_ = 0;
 };
 
 }  // namespace bonus::client

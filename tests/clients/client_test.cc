@@ -845,6 +845,30 @@ TEST(ClientTest, BlockingReadsUseAPoolOfConnectionsOfTheirOwn) {
   EXPECT_EQ(server.accepted(), accepted);
 }
 
+TEST(ClientTest, ADirectReadOfALargeReplyComesWholeAndTheLinkGoesOn) {
+  FakeServer server(answer_at_once);
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  // One frame of 2,000 keys with lots: a reply of some 200 KB, many reads of the socket
+  // and a buffer grown for it; then small reads on the same link.
+  std::vector<protocol::AccountKey> keys;
+  for (BuyerId b = 1; b <= 2'000; ++b) keys.push_back({9, b});
+  const auto all = client->balances(keys, true);
+  ASSERT_TRUE(all.ok()) << all.message;
+  ASSERT_EQ(all.value.size(), keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(all.value[i].account, account_of(9, keys[i].buyer)) << i;
+    ASSERT_EQ(all.value[i].lots, lots_of(keys[i].buyer)) << i;
+  }
+  const int accepted = server.accepted();
+  for (BuyerId b = 1; b <= 3; ++b) {
+    const auto one = client->balance(4, b);
+    ASSERT_TRUE(one.ok()) << one.message;
+    EXPECT_EQ(one.value.account, account_of(4, b));
+  }
+  EXPECT_EQ(server.accepted(), accepted) << "the link was not reused";
+}
+
 TEST(ClientTest, ADirectReadThatTimesOutIsDroppedWithItsConnection) {
   FakeServer server([&](FakeConnection& c, const Frame& f) {
     if (f.header.opcode == Opcode::balance) {
