@@ -7,13 +7,18 @@
 //   ping            bonusd ping, answered by its network thread
 //   balance         bonusd balance of one account (a random one of those seeded)
 //   cart            bonusd cart of one buyer with 3 sellers
-//   client-balance  the same balance through the C++ client's blocking call
-// Each round runs every target in turn: --warmup requests, then --requests timed ones,
-// each from just before its send to the last byte of its reply. It seeds the accounts it
-// reads (sellers 1..3 x buyers 1..--buyers, one credit each; a repeat run's credits come
-// back as repeats). bench/round-trip-run starts a fresh bonusd and Redis for it.
+//   client-balance  the same balance through the C++ client's blocking call (on the
+//                   caller's thread, over a direct link)
+//   client-balance-io  the same through the client's I/O thread (direct_connections_max 0)
+//   base-ping, base-balance, base-cart  the same against another bonusd (--other: another
+//                   build, for a before and after in one run)
+// Each round sends --requests to every target, one request to each in turn, each timed
+// from just before its send to the last byte of its reply (after --warmup untimed ones).
+// It seeds the accounts it reads (sellers 1..3 x buyers 1..--buyers, one credit each; a
+// repeat run's credits come back as repeats). bench/round-trip-run starts a fresh bonusd and Redis for it.
 //   build/bin/round-trip --bonusd 127.0.0.1:7400 [--redis 127.0.0.1:6379] [--rounds 2]
 #include <arpa/inet.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -104,7 +109,8 @@ class Socket {
 // The floor: a child process that echoes 32-byte messages, one connection at a time.
 class EchoServer {
  public:
-  EchoServer() {
+  // On CPU `cpu` when it is not negative (bench/round-trip-run places the servers).
+  explicit EchoServer(int cpu) {
     const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
@@ -118,7 +124,15 @@ class EchoServer {
     port_ = ntohs(sa.sin_port);
     pid_ = ::fork();
     if (pid_ < 0) fail(std::string("fork: ") + std::strerror(errno));
-    if (pid_ == 0) serve(listener);
+    if (pid_ == 0) {
+      if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof(set), &set) != 0) fail("echo server: no CPU " + std::to_string(cpu));
+      }
+      serve(listener);
+    }
     ::close(listener);
   }
   ~EchoServer() {
@@ -240,36 +254,27 @@ Figures figures_of(std::vector<double>& us) {
   return {at(0.50), at(0.90), at(0.99), at(0.999), sum / count};
 }
 
-// Runs `one` warmup + requests times; the timed ones' latencies in µs.
-std::vector<double> measure(std::uint32_t warmup, std::uint32_t requests,
-                            const std::function<void()>& one) {
-  for (std::uint32_t i = 0; i < warmup; ++i) one();
-  std::vector<double> us;
-  us.reserve(requests);
-  for (std::uint32_t i = 0; i < requests; ++i) {
-    const auto t0 = Clock::now();
-    one();
-    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
-  return us;
-}
-
 }  // namespace
 }  // namespace bonus
 
 int main(int argc, char** argv) {
   using namespace bonus;
   CLI::App app{"round-trip: one request at a time over a plain socket, against the floor and Redis"};
-  std::string bonusd_text, redis_text;
+  std::string bonusd_text, redis_text, other_text;
   std::uint32_t requests = 20'000, warmup = 2'000, rounds = 2, buyers = 10'000;
   std::uint64_t seed_value = 0;
+  int echo_cpu = -1;
   app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (an IPv4 address)")->required();
   app.add_option("--redis", redis_text, "Redis's address, host:port; none: no redis-get");
+  app.add_option("--other", other_text,
+                 "another bonusd (another build) for base-ping, base-balance, base-cart in the same run");
   app.add_option("--requests", requests, "timed requests per target and round")->check(CLI::Range(100u, 10'000'000u));
   app.add_option("--warmup", warmup, "untimed requests first")->check(CLI::Range(0u, 10'000'000u));
   app.add_option("--rounds", rounds, "rounds, every target in each")->check(CLI::Range(1u, 100u));
   app.add_option("--buyers", buyers, "buyers seeded per seller (sellers 1..3)")->check(CLI::Range(1u, 1'000'000u));
   app.add_option("--seed", seed_value, "the random accounts' seed (0: from the clock)");
+  app.add_option("--echo-cpu", echo_cpu, "the CPU of the echo server (-1: the scheduler's choice)")
+      ->check(CLI::Range(-1, 1023));
   CLI11_PARSE(app, argc, argv);
   const auto bonusd = parse_address(bonusd_text);
   if (!bonusd) fail("--bonusd wants host:port, got " + bonusd_text);
@@ -278,14 +283,24 @@ int main(int argc, char** argv) {
     redis = parse_address(redis_text);
     if (!redis) fail("--redis wants host:port, got " + redis_text);
   }
+  std::optional<Address> other;
+  if (!other_text.empty()) {
+    other = parse_address(other_text);
+    if (!other) fail("--other wants host:port, got " + other_text);
+  }
   if (seed_value == 0) seed_value = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
   std::printf("round-trip: %u requests a target a round after %u untimed, %u rounds, seed %llu\n",
               requests, warmup, rounds, static_cast<unsigned long long>(seed_value));
 
-  EchoServer echo_server;  // forked before any thread starts
+  EchoServer echo_server(echo_cpu);  // forked before any thread starts
   Socket echo(echo_server.address());
   BonusdWire wire(*bonusd);
   seed(wire, buyers);
+  std::optional<BonusdWire> other_wire;
+  if (other) {
+    other_wire.emplace(*other);
+    seed(*other_wire, buyers);
+  }
   std::optional<Socket> redis_socket;
   if (redis) {
     redis_socket.emplace(*redis);
@@ -294,18 +309,25 @@ int main(int argc, char** argv) {
     redis_socket->receive(ok, sizeof(ok));
     if (std::string_view(ok, 5) != "+OK\r\n") fail("Redis did not answer SET with +OK");
   }
-  client::ClientOptions options;
-  options.host = bonusd->host;
-  options.port = bonusd->port;
-  auto connected = client::Client::connect(options);
-  if (auto* error = std::get_if<std::string>(&connected)) fail("the C++ client: " + *error);
-  client::Client& client = *std::get<std::unique_ptr<client::Client>>(connected);
+  // The C++ client twice: its blocking calls on the caller's thread (direct links, the
+  // default) and through its I/O thread (direct_connections_max 0), as before issue 14.
+  auto connect_client = [&](std::uint32_t direct_connections_max) {
+    client::ClientOptions options;
+    options.host = bonusd->host;
+    options.port = bonusd->port;
+    options.direct_connections_max = direct_connections_max;
+    auto connected = client::Client::connect(options);
+    if (auto* error = std::get_if<std::string>(&connected)) fail("the C++ client: " + *error);
+    return std::move(std::get<std::unique_ptr<client::Client>>(connected));
+  };
+  const auto client = connect_client(4);
+  const auto client_io = connect_client(0);
 
   std::mt19937_64 rng(seed_value);
   auto seller = [&] { return static_cast<SellerId>(1 + rng() % 3); };
   auto buyer = [&] { return static_cast<BuyerId>(1 + rng() % buyers); };
   struct Target {
-    const char* name;
+    std::string name;
     std::function<void()> one;
   };
   std::vector<Target> targets;
@@ -321,35 +343,57 @@ int main(int argc, char** argv) {
                          redis_socket->receive(reply, sizeof(reply));
                        }});
   }
-  targets.push_back({"ping", [&] { wire.ask(protocol::Opcode::ping, {}); }});
-  targets.push_back({"balance", [&] {
-                       protocol::BalanceQuery q;
-                       q.accounts.push_back({seller(), buyer()});
-                       wire.ask(protocol::Opcode::balance,
-                                body_of([&](auto& fbb) { protocol::encode_balance(q, fbb); }));
-                     }});
-  targets.push_back({"cart", [&] {
-                       protocol::CartQuery q;
-                       q.buyer = buyer();
-                       for (SellerId s = 1; s <= 3; ++s) q.lines.push_back({s, 100'000});
-                       wire.ask(protocol::Opcode::cart,
-                                body_of([&](auto& fbb) { protocol::encode_cart(q, fbb); }));
-                     }});
+  auto add_bonusd = [&](BonusdWire& w, const std::string& prefix) {
+    targets.push_back({prefix + "ping", [&w] { w.ask(protocol::Opcode::ping, {}); }});
+    targets.push_back({prefix + "balance", [&] {
+                         protocol::BalanceQuery q;
+                         q.accounts.push_back({seller(), buyer()});
+                         w.ask(protocol::Opcode::balance,
+                               body_of([&](auto& fbb) { protocol::encode_balance(q, fbb); }));
+                       }});
+    targets.push_back({prefix + "cart", [&] {
+                         protocol::CartQuery q;
+                         q.buyer = buyer();
+                         for (SellerId s = 1; s <= 3; ++s) q.lines.push_back({s, 100'000});
+                         w.ask(protocol::Opcode::cart,
+                               body_of([&](auto& fbb) { protocol::encode_cart(q, fbb); }));
+                       }});
+  };
+  add_bonusd(wire, "");
+  if (other_wire) add_bonusd(*other_wire, "base-");
   targets.push_back({"client-balance", [&] {
-                       const auto r = client.balance(seller(), buyer());
+                       const auto r = client->balance(seller(), buyer());
+                       if (!r.ok()) fail("the C++ client's balance failed: " + r.message);
+                     }});
+  targets.push_back({"client-balance-io", [&] {
+                       const auto r = client_io->balance(seller(), buyer());
                        if (!r.ok()) fail("the C++ client's balance failed: " + r.message);
                      }});
 
-  std::printf("%-6s %-15s %9s %9s %9s %9s %9s\n", "round", "target", "p50 us", "p90 us",
+  std::printf("%-6s %-17s %9s %9s %9s %9s %9s\n", "round", "target", "p50 us", "p90 us",
               "p99 us", "p99.9 us", "mean us");
+  // Request by request, every target in turn: this machine's round trip drifts (the bare
+  // echo moves between ~14 and ~70 µs as the scheduler places the processes), so each
+  // target is sampled in the same moments as the others.
+  for (std::uint32_t i = 0; i < warmup; ++i) {
+    for (const Target& t : targets) t.one();
+  }
   for (std::uint32_t round = 1; round <= rounds; ++round) {
-    for (const Target& t : targets) {
-      std::vector<double> us = measure(warmup, requests, t.one);
-      const Figures f = figures_of(us);
-      std::printf("%-6u %-15s %9.1f %9.1f %9.1f %9.1f %9.1f\n", round, t.name, f.p50, f.p90,
-                  f.p99, f.p999, f.mean);
-      std::fflush(stdout);
+    std::vector<std::vector<double>> us(targets.size());
+    for (auto& u : us) u.reserve(requests);
+    for (std::uint32_t i = 0; i < requests; ++i) {
+      for (std::size_t k = 0; k < targets.size(); ++k) {
+        const auto t0 = Clock::now();
+        targets[k].one();
+        us[k].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      }
     }
+    for (std::size_t k = 0; k < targets.size(); ++k) {
+      const Figures f = figures_of(us[k]);
+      std::printf("%-6u %-17s %9.1f %9.1f %9.1f %9.1f %9.1f\n", round, targets[k].name.c_str(),
+                  f.p50, f.p90, f.p99, f.p999, f.mean);
+    }
+    std::fflush(stdout);
   }
   return 0;
 }

@@ -21,6 +21,11 @@ using protocol::FrameError;
 using protocol::FrameHeader;
 using protocol::Opcode;
 
+// A read this small (a cart's lines, a balance's accounts without lots) takes a few
+// microseconds: the network thread may serve it itself when its shard's thread is idle
+// (Shard::read_here_or_queue) instead of handing it over and back.
+constexpr std::size_t kShortReadKeysMax = 16;
+
 std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
   metrics().count_refusal(error);
   flatbuffers::FlatBufferBuilder fbb(128);
@@ -334,6 +339,9 @@ void Connection::send(std::string frame, bool completes_request) {
 }
 
 void Connection::post_reply(std::string frame) {
+  // A read served on the network thread itself (Shard::read_here_or_queue) sends at once,
+  // as a ping does: no trip through the queue.
+  if (server_.io().get_executor().running_in_this_thread()) return send(std::move(frame), true);
   asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
     self->send(std::move(f), true);
   });
@@ -527,10 +535,14 @@ void Connection::handle_balance(const FrameHeader& h, Body body) {
   }
   state->entries.resize(state->query.accounts.size());
   for (const auto& indexes : by_shard) state->remaining += indexes.empty() ? 0 : 1;
+  // A few accounts of one shard, without lots: short enough for this thread when the
+  // shard's thread is idle (Shard::read_here_or_queue).
+  const bool short_read = state->remaining == 1 && !state->query.with_lots &&
+                          state->query.accounts.size() <= kShortReadKeysMax;
   for (std::size_t s = 0; s < shards.size(); ++s) {
     if (by_shard[s].empty()) continue;
-    shards[s]->read([state, indexes = std::move(by_shard[s]), self = shared_from_this(),
-                     rid = h.request_id, lots_max](const Ledger& ledger, TimeUs now) {
+    Shard::Read read = [state, indexes = std::move(by_shard[s]), self = shared_from_this(),
+                        rid = h.request_id, lots_max](const Ledger& ledger, TimeUs now) {
       ledger.balances(
           indexes.size(), now,
           [&](std::size_t k) {
@@ -561,7 +573,12 @@ void Connection::handle_balance(const FrameHeader& h, Body body) {
       flatbuffers::FlatBufferBuilder fbb(256);
       protocol::encode_balance_reply(state->entries, fbb);
       self->post_reply(reply_frame(Opcode::balance, rid, fbb));
-    });
+    };
+    if (short_read) {
+      shards[s]->read_here_or_queue(std::move(read));
+    } else {
+      shards[s]->read(std::move(read));
+    }
   }
 }
 
@@ -575,14 +592,20 @@ void Connection::handle_cart(const FrameHeader& h, Body body) {
     return reply_error(h.request_id, r.error, r.message, true);
   }
   const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query->buyer);
-  server_.shards()[s]->read([query, self = shared_from_this(), rid = h.request_id](
-                               const Ledger& ledger, TimeUs now) {
+  Shard::Read read = [query, self = shared_from_this(), rid = h.request_id](const Ledger& ledger,
+                                                                             TimeUs now) {
     std::vector<CartEntry> entries;
     ledger.cart(query->buyer, query->lines, query->soon_us, now, entries);
     flatbuffers::FlatBufferBuilder fbb(256);
     protocol::encode_cart_reply(entries, fbb);
     self->post_reply(reply_frame(Opcode::cart, rid, fbb));
-  });
+  };
+  // A cart screen's few sellers: short enough for this thread when the shard's is idle.
+  if (query->lines.size() <= kShortReadKeysMax) {
+    server_.shards()[s]->read_here_or_queue(std::move(read));
+  } else {
+    server_.shards()[s]->read(std::move(read));
+  }
 }
 
 void Connection::handle_wallet(const FrameHeader& h, Body body) {

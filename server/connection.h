@@ -60,7 +60,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sends a whole frame. From the network thread; `completes_request` counts it off the
   // in-flight requests.
   void send(std::string frame, bool completes_request);
-  // From any thread: post a reply frame to the network thread.
+  // From any thread: a reply frame to the network thread (sent at once when called there).
   void post_reply(std::string frame);
 
  private:

@@ -73,6 +73,11 @@ void write_traffic(const MetricsSnapshot& s, ExpositionWriter& w) {
   w.sample("bonus_network_received_bytes_total", {}, s.bytes_in);
   w.family("bonus_network_sent_bytes_total", "counter", "Bytes written to client connections");
   w.sample("bonus_network_sent_bytes_total", {}, s.bytes_out);
+  w.family("bonus_reads_on_network_thread_total", "counter",
+           "Short reads (carts, a few balances) served on the network thread while their "
+           "shard's thread was idle, without a hand-off to it; the rest of the reads waited "
+           "for their shard's thread");
+  w.sample("bonus_reads_on_network_thread_total", {}, s.reads_here);
 }
 
 void write_connections(const MetricsSnapshot& s, const ServerGauges& g, ExpositionWriter& w) {

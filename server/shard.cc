@@ -44,6 +44,17 @@ void Shard::read(Read read) {
   ready_.notify_one();
 }
 
+bool Shard::read_here_or_queue(Read read) {
+  std::unique_lock ledger(ledger_mutex_, std::try_to_lock);
+  if (!ledger.owns_lock()) {
+    this->read(std::move(read));
+    return false;
+  }
+  read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
+  metrics().count_read_here();
+  return true;
+}
+
 void Shard::deliver(ShardWrite& w, const Result& r) {
   if (reports_sink_) {
     // Reported before the reply goes: a client that sends its next write after this
@@ -94,6 +105,7 @@ void Shard::run() {
         writes_.pop_front();
       }
     }
+    std::lock_guard ledger(ledger_mutex_);
     for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
     reads.clear();
     const auto slice_start = std::chrono::steady_clock::now();

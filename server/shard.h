@@ -3,8 +3,9 @@
 // thread runs every waiting read, then one bounded slice of writes, and again, so a read
 // waits for at most one slice of a bulk mailing, never for the whole of it.
 //
-// The Ledger is touched only by this shard's thread (and by start-up replay, before
-// the thread starts).
+// The Ledger is touched by this shard's thread, by a short read on the network thread
+// while the shard's thread is not using it (read_here_or_queue: ledger_mutex_ keeps it to
+// one thread at a time), and by start-up replay, before the thread starts.
 #pragma once
 
 #include <atomic>
@@ -56,6 +57,11 @@ class Shard {
 
   void write(std::vector<ShardWrite> writes);
   void read(Read read);
+  // A short read (a cart, a few balances) on the calling thread when the shard's thread
+  // is not using the ledger right now: no hand-off to it and back. Otherwise (a slice of
+  // writes or reads under way) queued as read() does; the caller never waits. True when
+  // it ran here.
+  bool read_here_or_queue(Read read);
 
   std::uint32_t index() const { return index_; }
 
@@ -78,6 +84,9 @@ class Shard {
   std::vector<Outcome> outcomes_;  // of the command being applied
   std::mutex mutex_;
   std::condition_variable ready_;
+  // Held by the shard's thread while it reads and applies, and by a read run here from
+  // another thread.
+  std::mutex ledger_mutex_;
   std::deque<ShardWrite> writes_;  // guarded by mutex_
   std::deque<Read> reads_;         // guarded by mutex_
   bool stopping_ = false;          // guarded by mutex_
