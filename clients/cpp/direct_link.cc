@@ -198,8 +198,10 @@ bool DirectLink::read_frame(Clock::time_point deadline, DirectReply& out) {
   }
   if (!fill(protocol::kHeaderBytes + out.header.body_size, deadline, out)) return false;
   out.words.assign((out.header.body_size + 7) / 8, 0);
-  std::memcpy(out.words.data(), in_.data() + in_begin_ + protocol::kHeaderBytes,
-              out.header.body_size);
+  if (out.header.body_size > 0) {  // (an empty body: no words, and memcpy wants a pointer)
+    std::memcpy(out.words.data(), in_.data() + in_begin_ + protocol::kHeaderBytes,
+                out.header.body_size);
+  }
   in_begin_ += protocol::kHeaderBytes + out.header.body_size;
   if (in_begin_ == in_end_) {
     in_begin_ = in_end_ = 0;
