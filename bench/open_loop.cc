@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/address.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 
@@ -49,18 +50,8 @@ using Clock = std::chrono::steady_clock;
   std::exit(1);
 }
 
-struct Address {
-  std::string host;
-  std::uint16_t port = 0;
-};
-
-std::optional<Address> parse_address(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  const int port = std::atoi(text.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return std::nullopt;
-  return Address{text.substr(0, colon), static_cast<std::uint16_t>(port)};
-}
+using bench::Address;
+using bench::parse_address;
 
 enum class Kind { cart, balance, redis_get };
 

@@ -40,6 +40,7 @@
 
 #include "clients/cpp/client.h"
 #include "engine/lot_life.h"
+#include "bench/address.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 
@@ -53,18 +54,8 @@ using Clock = std::chrono::steady_clock;
   std::exit(1);
 }
 
-struct Address {
-  std::string host;
-  std::uint16_t port = 0;
-};
-
-std::optional<Address> parse_address(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  const int port = std::atoi(text.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) return std::nullopt;
-  return Address{text.substr(0, colon), static_cast<std::uint16_t>(port)};
-}
+using bench::Address;
+using bench::parse_address;
 
 // A blocking TCP connection with Nagle off.
 class Socket {

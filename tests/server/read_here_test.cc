@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <random>
 #include <span>
@@ -31,12 +32,26 @@ Credit credit_of(std::uint64_t id, BuyerId buyer, Amount amount) {
   return Credit{Id128{11, id}, kSeller, buyer, amount, 0, LotLife::forever()};
 }
 
-TEST(ReadsOnTheNetworkThread, AnIdleShardsShortReadsAreServedThereLongOnesNever) {
+// A bonusd with its metrics endpoint, and a client of it.
+class ReadsOnTheNetworkThread : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server.start({"--metrics-listen", "127.0.0.1:0"})) << server.log();
+    client = connect();
+    ASSERT_TRUE(client);
+  }
+  std::unique_ptr<client::Client> connect() {
+    std::string error;
+    auto c = client_of(server, error);
+    EXPECT_TRUE(c) << error;
+    return c;
+  }
+
   BonusdProcess server;
-  ASSERT_TRUE(server.start({"--metrics-listen", "127.0.0.1:0"})) << server.log();
-  std::string error;
-  auto client = client_of(server, error);
-  ASSERT_TRUE(client) << error;
+  std::unique_ptr<client::Client> client;
+};
+
+TEST_F(ReadsOnTheNetworkThread, AnIdleShardsShortReadsAreServedThereLongOnesNever) {
   ASSERT_TRUE(client->write(credit_of(1, 42, 700)).ok());
 
   // An idle server: nothing holds the shard's thread, so the short reads are served on
@@ -70,14 +85,10 @@ TEST(ReadsOnTheNetworkThread, AnIdleShardsShortReadsAreServedThereLongOnesNever)
   EXPECT_EQ(reads_here(server), middle);
 }
 
-TEST(ReadsOnTheNetworkThread, EveryReadSeesEveryAcknowledgedWriteWhileAMailingGoesIn) {
-  BonusdProcess server;
-  ASSERT_TRUE(server.start({"--metrics-listen", "127.0.0.1:0"})) << server.log();
-  std::string error;
-  auto writer = client_of(server, error);
-  ASSERT_TRUE(writer) << error;
-  auto mailer = client_of(server, error);
-  ASSERT_TRUE(mailer) << error;
+TEST_F(ReadsOnTheNetworkThread, EveryReadSeesEveryAcknowledgedWriteWhileAMailingGoesIn) {
+  auto& writer = client;
+  auto mailer = connect();
+  ASSERT_TRUE(mailer);
 
   // A mailing to other buyers keeps the shards' threads busy (so reads go both ways)
   // until the checks are done.
