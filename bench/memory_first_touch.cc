@@ -51,10 +51,11 @@ void touch(const char* label, std::size_t bytes, bool huge) {
   const double second = seconds_since(t1);
   munmap(p, bytes);
   const double pages = static_cast<double>(bytes) / (huge ? (2 << 20) : 4096);
-  std::printf("%-22s %5zu MiB  first touch %8.1f ms (%6.2f GB/s, %8.2f us a page)  "
-              "second pass %6.1f ms (%6.2f GB/s)\n",
-              label, bytes >> 20, first * 1e3, static_cast<double>(bytes) / first / 1e9,
-              first * 1e6 / pages, second * 1e3, static_cast<double>(bytes) / second / 1e9);
+  std::printf(
+      "%-22s %5zu MiB  first touch %8.1f ms (%6.2f GB/s, %8.2f us a page)  "
+      "second pass %6.1f ms (%6.2f GB/s)\n",
+      label, bytes >> 20, first * 1e3, static_cast<double>(bytes) / first / 1e9,
+      first * 1e6 / pages, second * 1e3, static_cast<double>(bytes) / second / 1e9);
 }
 
 void warm(std::size_t bytes) {

@@ -57,9 +57,12 @@ enum class Kind { cart, balance, redis_get };
 
 const char* name_of(Kind k) {
   switch (k) {
-    case Kind::cart: return "cart";
-    case Kind::balance: return "balance";
-    case Kind::redis_get: return "redis-get";
+    case Kind::cart:
+      return "cart";
+    case Kind::balance:
+      return "balance";
+    case Kind::redis_get:
+      return "redis-get";
   }
   return "?";
 }
@@ -99,7 +102,8 @@ int connect_to(const Address& a) {
   sa.sin_port = htons(a.port);
   if (fd < 0 || inet_pton(AF_INET, a.host.c_str(), &sa.sin_addr) != 1 ||
       ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    fail("cannot connect to " + a.host + ":" + std::to_string(a.port) + ": " + std::strerror(errno));
+    fail("cannot connect to " + a.host + ":" + std::to_string(a.port) + ": " +
+         std::strerror(errno));
   }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -109,9 +113,9 @@ int connect_to(const Address& a) {
 
 struct Connection {
   int fd = -1;
-  std::string out;            // bytes to send from out_at
+  std::string out;  // bytes to send from out_at
   std::size_t out_at = 0;
-  bool want_write = false;    // EPOLLOUT armed
+  bool want_write = false;  // EPOLLOUT armed
   std::vector<char> in = std::vector<char>(1 << 16);
   std::size_t in_begin = 0, in_end = 0;
   std::deque<std::uint64_t> fifo;  // Redis: the request numbers in flight, in order
@@ -130,8 +134,16 @@ class Runner {
   Runner(Kind kind, const Address& to, std::uint32_t connections, const Bodies* bodies,
          Clock::time_point start, double rate, std::uint64_t total, std::uint64_t first,
          std::uint64_t stride, std::chrono::microseconds drain)
-      : kind_(kind), bodies_(bodies), start_(start), rate_(rate), total_(total), next_(first),
-        stride_(stride), drain_(drain), due_(total, Clock::time_point{}), answered_(total, 0) {
+      : kind_(kind),
+        bodies_(bodies),
+        start_(start),
+        rate_(rate),
+        total_(total),
+        next_(first),
+        stride_(stride),
+        drain_(drain),
+        due_(total, Clock::time_point{}),
+        answered_(total, 0) {
     epoll_ = ::epoll_create1(0);
     for (std::uint32_t c = 0; c < connections; ++c) {
       Connection conn;
@@ -186,7 +198,8 @@ class Runner {
 
  private:
   Clock::time_point due_at(std::uint64_t k) const {
-    return start_ + std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * static_cast<double>(k) / rate_));
+    return start_ + std::chrono::nanoseconds(
+                        static_cast<std::int64_t>(1e9 * static_cast<double>(k) / rate_));
   }
 
   void append_request(Connection& c, std::uint64_t k) {
@@ -210,7 +223,8 @@ class Runner {
   void flush(std::size_t i) {
     Connection& c = conns_[i];
     while (c.out_at < c.out.size()) {
-      const ssize_t n = ::send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_NOSIGNAL);
+      const ssize_t n =
+          ::send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_NOSIGNAL);
       if (n > 0) {
         c.out_at += static_cast<std::size_t>(n);
         continue;
@@ -263,13 +277,15 @@ class Runner {
     auto answered = [&](std::uint64_t k) {
       if (k >= total_ || answered_[k]) fail("a reply to no request of ours");
       answered_[k] = 1;
-      share.latencies_us.push_back(std::chrono::duration<double, std::micro>(now - due_[k]).count());
+      share.latencies_us.push_back(
+          std::chrono::duration<double, std::micro>(now - due_[k]).count());
       ++done;
     };
     if (kind_ == Kind::redis_get) {
       constexpr std::size_t kReply = 14;  // $8\r\n12345678\r\n
       while (c.in_end - c.in_begin >= kReply) {
-        if (c.in[c.in_begin] != '$') fail("Redis answered GET with something else (is the key set?)");
+        if (c.in[c.in_begin] != '$')
+          fail("Redis answered GET with something else (is the key set?)");
         c.in_begin += kReply;
         answered(c.fifo.front());
         c.fifo.pop_front();
@@ -285,7 +301,8 @@ class Runner {
       if (c.in_end - c.in_begin < protocol::kHeaderBytes + h.body_size) break;
       if (h.opcode == protocol::Opcode::error) {
         protocol::ErrorInfo info;
-        const auto* body = reinterpret_cast<const std::uint8_t*>(c.in.data() + c.in_begin + protocol::kHeaderBytes);
+        const auto* body = reinterpret_cast<const std::uint8_t*>(c.in.data() + c.in_begin +
+                                                                 protocol::kHeaderBytes);
         if (protocol::decode_error_reply(protocol::Body{body, h.body_size}, info) ==
             protocol::FrameError::none) {
           fail("bonusd refused a request: " + std::string(protocol::frame_error_name(info.code)) +
@@ -315,7 +332,8 @@ class Runner {
 
 double at(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * static_cast<double>(sorted.size())))];
+  return sorted[std::min(sorted.size() - 1,
+                         static_cast<std::size_t>(q * static_cast<double>(sorted.size())))];
 }
 
 }  // namespace
@@ -329,15 +347,21 @@ int main(int argc, char** argv) {
   std::uint32_t threads = 1, connections = 4, buyers = 10'000;
   std::uint64_t seed = 1;
   app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (IPv4)");
-  app.add_option("--redis", redis_text, "Redis's address, host:port; its key `round-trip` is set first");
+  app.add_option("--redis", redis_text,
+                 "Redis's address, host:port; its key `round-trip` is set first");
   app.add_option("--kinds", kinds_text, "bonusd reads to offer, comma-separated: cart, balance");
-  app.add_option("--rate", rate, "requests a second, offered")->check(CLI::Range(1.0, 10'000'000.0));
-  app.add_option("--seconds", seconds, "how long each target is offered")->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--rate", rate, "requests a second, offered")
+      ->check(CLI::Range(1.0, 10'000'000.0));
+  app.add_option("--seconds", seconds, "how long each target is offered")
+      ->check(CLI::Range(0.1, 3600.0));
   app.add_option("--drain-seconds", drain_seconds, "how long to wait for the last replies")
       ->check(CLI::Range(0.1, 600.0));
-  app.add_option("--threads", threads, "sending threads, each with its connections")->check(CLI::Range(1u, 64u));
-  app.add_option("--connections", connections, "connections a thread")->check(CLI::Range(1u, 1024u));
-  app.add_option("--buyers", buyers, "buyers to read (1..N, sellers 1..3)")->check(CLI::Range(1u, 100'000'000u));
+  app.add_option("--threads", threads, "sending threads, each with its connections")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--connections", connections, "connections a thread")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--buyers", buyers, "buyers to read (1..N, sellers 1..3)")
+      ->check(CLI::Range(1u, 100'000'000u));
   app.add_option("--seed", seed, "the random buyers' seed");
   CLI11_PARSE(app, argc, argv);
 
@@ -366,8 +390,8 @@ int main(int argc, char** argv) {
   }
   if (targets.empty()) fail("nothing to offer: give --bonusd and/or --redis");
 
-  std::printf("open-loop: %.0f requests/s for %.1f s a target, %u thread(s) x %u connections\n", rate,
-              seconds, threads, connections);
+  std::printf("open-loop: %.0f requests/s for %.1f s a target, %u thread(s) x %u connections\n",
+              rate, seconds, threads, connections);
   std::printf("%-10s %12s %12s %8s %9s %9s %9s %9s %10s\n", "target", "offered/s", "done/s", "lost",
               "p50 us", "p90 us", "p99 us", "p99.9 us", "max us");
   for (const auto& [kind, address] : targets) {

@@ -15,12 +15,13 @@
 // Each round sends --requests to every target, one request to each in turn, each timed
 // from just before its send to the last byte of its reply (after --warmup untimed ones).
 // It seeds the accounts it reads (sellers 1..3 x buyers 1..--buyers, one credit each; a
-// repeat run's credits come back as repeats). bench/round-trip-run starts a fresh bonusd and Redis for it.
+// repeat run's credits come back as repeats). bench/round-trip-run starts a fresh bonusd and Redis
+// for it.
 //   build/bin/round-trip --bonusd 127.0.0.1:7400 [--redis 127.0.0.1:6379] [--rounds 2]
 #include <arpa/inet.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -38,9 +39,9 @@
 #include <string>
 #include <vector>
 
+#include "bench/address.h"
 #include "clients/cpp/client.h"
 #include "engine/lot_life.h"
-#include "bench/address.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 
@@ -87,7 +88,8 @@ class Socket {
   void receive(char* out, std::size_t size) const {
     while (size > 0) {
       const ssize_t n = ::recv(fd_, out, size, 0);
-      if (n <= 0) fail(std::string("receive: ") + (n == 0 ? "closed by the server" : std::strerror(errno)));
+      if (n <= 0)
+        fail(std::string("receive: ") + (n == 0 ? "closed by the server" : std::strerror(errno)));
       out += n;
       size -= static_cast<std::size_t>(n);
     }
@@ -120,7 +122,8 @@ class EchoServer {
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof(set), &set) != 0) fail("echo server: no CPU " + std::to_string(cpu));
+        if (sched_setaffinity(0, sizeof(set), &set) != 0)
+          fail("echo server: no CPU " + std::to_string(cpu));
       }
       serve(listener);
     }
@@ -174,14 +177,16 @@ class BonusdWire {
     std::uint8_t head[protocol::kHeaderBytes];
     socket_.receive(reinterpret_cast<char*>(head), sizeof(head));
     protocol::FrameHeader header;
-    if (protocol::decode_header(head, protocol::kBodySizeMax, header) != protocol::FrameError::none) {
+    if (protocol::decode_header(head, protocol::kBodySizeMax, header) !=
+        protocol::FrameError::none) {
       fail("bonusd sent a header that does not decode");
     }
     reply_.resize(header.body_size);
     socket_.receive(reply_.data(), reply_.size());
     if (header.opcode != opcode || header.request_id != request_id_) {
       protocol::ErrorInfo error;
-      const protocol::Body view{reinterpret_cast<const std::uint8_t*>(reply_.data()), reply_.size()};
+      const protocol::Body view{reinterpret_cast<const std::uint8_t*>(reply_.data()),
+                                reply_.size()};
       if (header.opcode == protocol::Opcode::error &&
           protocol::decode_error_reply(view, error) == protocol::FrameError::none) {
         fail("bonusd refused " + std::string(protocol::opcode_name(opcode)) + ": " +
@@ -239,7 +244,9 @@ struct Figures {
 Figures figures_of(std::vector<double>& us) {
   std::sort(us.begin(), us.end());
   const double count = static_cast<double>(us.size());
-  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * count))]; };
+  auto at = [&](double q) {
+    return us[std::min(us.size() - 1, static_cast<std::size_t>(q * count))];
+  };
   double sum = 0;
   for (double u : us) sum += u;
   return {at(0.50), at(0.90), at(0.99), at(0.999), sum / count};
@@ -250,19 +257,24 @@ Figures figures_of(std::vector<double>& us) {
 
 int main(int argc, char** argv) {
   using namespace bonus;
-  CLI::App app{"round-trip: one request at a time over a plain socket, against the floor and Redis"};
+  CLI::App app{
+      "round-trip: one request at a time over a plain socket, against the floor and Redis"};
   std::string bonusd_text, redis_text, other_text;
   std::uint32_t requests = 20'000, warmup = 2'000, rounds = 2, buyers = 10'000;
   std::uint64_t seed_value = 0;
   int echo_cpu = -1;
-  app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (an IPv4 address)")->required();
+  app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (an IPv4 address)")
+      ->required();
   app.add_option("--redis", redis_text, "Redis's address, host:port; none: no redis-get");
-  app.add_option("--other", other_text,
-                 "another bonusd (another build) for base-ping, base-balance, base-cart in the same run");
-  app.add_option("--requests", requests, "timed requests per target and round")->check(CLI::Range(100u, 10'000'000u));
+  app.add_option(
+      "--other", other_text,
+      "another bonusd (another build) for base-ping, base-balance, base-cart in the same run");
+  app.add_option("--requests", requests, "timed requests per target and round")
+      ->check(CLI::Range(100u, 10'000'000u));
   app.add_option("--warmup", warmup, "untimed requests first")->check(CLI::Range(0u, 10'000'000u));
   app.add_option("--rounds", rounds, "rounds, every target in each")->check(CLI::Range(1u, 100u));
-  app.add_option("--buyers", buyers, "buyers seeded per seller (sellers 1..3)")->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--buyers", buyers, "buyers seeded per seller (sellers 1..3)")
+      ->check(CLI::Range(1u, 1'000'000u));
   app.add_option("--seed", seed_value, "the random accounts' seed (0: from the clock)");
   app.add_option("--echo-cpu", echo_cpu, "the CPU of the echo server (-1: the scheduler's choice)")
       ->check(CLI::Range(-1, 1023));
@@ -279,7 +291,8 @@ int main(int argc, char** argv) {
     other = parse_address(other_text);
     if (!other) fail("--other wants host:port, got " + other_text);
   }
-  if (seed_value == 0) seed_value = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  if (seed_value == 0)
+    seed_value = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
   std::printf("round-trip: %u requests a target a round after %u untimed, %u rounds, seed %llu\n",
               requests, warmup, rounds, static_cast<unsigned long long>(seed_value));
 
@@ -361,8 +374,8 @@ int main(int argc, char** argv) {
                        if (!r.ok()) fail("the C++ client's balance failed: " + r.message);
                      }});
 
-  std::printf("%-6s %-17s %9s %9s %9s %9s %9s\n", "round", "target", "p50 us", "p90 us",
-              "p99 us", "p99.9 us", "mean us");
+  std::printf("%-6s %-17s %9s %9s %9s %9s %9s\n", "round", "target", "p50 us", "p90 us", "p99 us",
+              "p99.9 us", "mean us");
   // Request by request, every target in turn: this machine's round trip drifts (the bare
   // echo moves between ~14 and ~70 µs as the scheduler places the processes), so each
   // target is sampled in the same moments as the others.

@@ -1,9 +1,10 @@
 #include "server/checkpointer.h"
 
-#include <algorithm>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "server/metrics.h"
 #include "server/router.h"

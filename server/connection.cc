@@ -593,7 +593,7 @@ void Connection::handle_cart(const FrameHeader& h, Body body) {
   }
   const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query->buyer);
   Shard::Read read = [query, self = shared_from_this(), rid = h.request_id](const Ledger& ledger,
-                                                                             TimeUs now) {
+                                                                            TimeUs now) {
     std::vector<CartEntry> entries;
     ledger.cart(query->buyer, query->lines, query->soon_us, now, entries);
     flatbuffers::FlatBufferBuilder fbb(256);

@@ -895,10 +895,13 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
   std::unique_ptr<Client> client(new Client(options, std::move(impl)));
   // A server at its connection limit accepts, answers too_many_connections and closes.
   // The I/O thread's connection is the one to check (ping() may take a direct link).
-  const Reply<bool> pong = client->impl_->call_async<bool>(Opcode::ping, Body{}, [](Body, bool& out) {
-    out = true;
-    return FrameError::none;
-  }).get();
+  const Reply<bool> pong = client->impl_
+                               ->call_async<bool>(Opcode::ping, Body{},
+                                                  [](Body, bool& out) {
+                                                    out = true;
+                                                    return FrameError::none;
+                                                  })
+                               .get();
   if (!pong.ok()) {
     return "no answer to a ping from " + endpoint_name(options) + ": " +
            std::string(status_name(pong.status)) +
@@ -1046,7 +1049,8 @@ Reply<std::vector<protocol::BalanceEntry>> Client::balances_in_frames(
     };
   };
   if (accounts.size() <= options_.batch_commands_max) {  // one frame: on this thread
-    protocol::encode_balance(protocol::BalanceQuery{{accounts.begin(), accounts.end()}, with_lots}, fbb);
+    protocol::encode_balance(protocol::BalanceQuery{{accounts.begin(), accounts.end()}, with_lots},
+                             fbb);
     return impl_->call<std::vector<protocol::BalanceEntry>>(
         Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode_for(accounts.size()));
   }
@@ -1087,24 +1091,22 @@ Reply<std::vector<CartEntry>> Client::cart(BuyerId buyer, std::span<const CartLi
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(256 + lines.size() * 16);
   protocol::encode_cart(protocol::CartQuery{buyer, {lines.begin(), lines.end()}, soon_us}, fbb);
-  return impl_
-      ->call<std::vector<CartEntry>>(Opcode::cart,
-                                           Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                           [](Body body, std::vector<CartEntry>& out) {
-                                             return protocol::decode_cart_reply(body, out);
-                                           });
+  return impl_->call<std::vector<CartEntry>>(Opcode::cart,
+                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                             [](Body body, std::vector<CartEntry>& out) {
+                                               return protocol::decode_cart_reply(body, out);
+                                             });
 }
 
 Reply<std::vector<AccountView>> Client::wallet(BuyerId buyer) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_wallet(protocol::WalletQuery{buyer}, fbb);
-  return impl_
-      ->call<std::vector<AccountView>>(Opcode::wallet,
-                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                             [](Body body, std::vector<AccountView>& out) {
-                                               return protocol::decode_wallet_reply(body, out);
-                                             });
+  return impl_->call<std::vector<AccountView>>(Opcode::wallet,
+                                               Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                               [](Body body, std::vector<AccountView>& out) {
+                                                 return protocol::decode_wallet_reply(body, out);
+                                               });
 }
 
 Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_us,
@@ -1113,12 +1115,11 @@ Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_expiring(protocol::ExpiringQuery{seller, within_us, limit, from}, fbb);
-  return impl_
-      ->call<protocol::ExpiringAnswer>(Opcode::expiring,
-                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                             [](Body body, protocol::ExpiringAnswer& out) {
-                                               return protocol::decode_expiring_reply(body, out);
-                                             });
+  return impl_->call<protocol::ExpiringAnswer>(Opcode::expiring,
+                                               Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                               [](Body body, protocol::ExpiringAnswer& out) {
+                                                 return protocol::decode_expiring_reply(body, out);
+                                               });
 }
 
 Reply<protocol::SegmentAnswer> Client::segment(const SegmentQuery& query, std::uint32_t limit,
@@ -1126,12 +1127,11 @@ Reply<protocol::SegmentAnswer> Client::segment(const SegmentQuery& query, std::u
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_segment(protocol::SegmentRequestQuery{query, limit, from}, fbb);
-  return impl_
-      ->call<protocol::SegmentAnswer>(Opcode::segment,
-                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                            [](Body body, protocol::SegmentAnswer& out) {
-                                              return protocol::decode_segment_reply(body, out);
-                                            });
+  return impl_->call<protocol::SegmentAnswer>(Opcode::segment,
+                                              Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                              [](Body body, protocol::SegmentAnswer& out) {
+                                                return protocol::decode_segment_reply(body, out);
+                                              });
 }
 
 Reply<std::uint64_t> Client::for_each_in_segment(const SegmentQuery& query,
@@ -1154,12 +1154,11 @@ Reply<protocol::HistoryAnswer> Client::history(SellerId seller, BuyerId buyer,
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_history(protocol::HistoryQuery{seller, buyer, 0, limit, from}, fbb);
-  return impl_
-      ->call<protocol::HistoryAnswer>(Opcode::history,
-                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                            [](Body body, protocol::HistoryAnswer& out) {
-                                              return protocol::decode_history_reply(body, out);
-                                            });
+  return impl_->call<protocol::HistoryAnswer>(Opcode::history,
+                                              Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                              [](Body body, protocol::HistoryAnswer& out) {
+                                                return protocol::decode_history_reply(body, out);
+                                              });
 }
 
 Reply<protocol::HistoryAnswer> Client::order(OrderId order, std::uint32_t limit,
@@ -1167,56 +1166,51 @@ Reply<protocol::HistoryAnswer> Client::order(OrderId order, std::uint32_t limit,
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(128);
   protocol::encode_order(protocol::HistoryQuery{0, 0, order, limit, from}, fbb);
-  return impl_
-      ->call<protocol::HistoryAnswer>(Opcode::order,
-                                            Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                            [](Body body, protocol::HistoryAnswer& out) {
-                                              return protocol::decode_history_reply(body, out);
-                                            });
+  return impl_->call<protocol::HistoryAnswer>(Opcode::order,
+                                              Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                                              [](Body body, protocol::HistoryAnswer& out) {
+                                                return protocol::decode_history_reply(body, out);
+                                              });
 }
 
 Reply<SellerStats> Client::seller_stats(SellerId seller) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_stats(protocol::StatsQuery{seller, 0}, fbb);
-  return impl_
-      ->call<SellerStats>(
-          Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, SellerStats& out) { return protocol::decode_stats_reply(body, out); });
+  return impl_->call<SellerStats>(
+      Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+      [](Body body, SellerStats& out) { return protocol::decode_stats_reply(body, out); });
 }
 
 Reply<CampaignStats> Client::campaign_stats(SellerId seller, CampaignId campaign) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_stats(protocol::StatsQuery{seller, campaign}, fbb);
-  return impl_
-      ->call<CampaignStats>(
-          Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, CampaignStats& out) { return protocol::decode_stats_reply(body, out); });
+  return impl_->call<CampaignStats>(
+      Opcode::stats, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+      [](Body body, CampaignStats& out) { return protocol::decode_stats_reply(body, out); });
 }
 
 Reply<Policy> Client::policy(SellerId seller) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_policy(protocol::PolicyQuery{seller}, fbb);
-  return impl_
-      ->call<Policy>(Opcode::policy, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                           [](Body body, Policy& out) {
-                             protocol::PolicyAnswer answer;
-                             const auto e = protocol::decode_policy_reply(body, answer);
-                             out = answer.policy;
-                             return e;
-                           });
+  return impl_->call<Policy>(Opcode::policy, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+                             [](Body body, Policy& out) {
+                               protocol::PolicyAnswer answer;
+                               const auto e = protocol::decode_policy_reply(body, answer);
+                               out = answer.policy;
+                               return e;
+                             });
 }
 
 Reply<MonthReport> Client::month_report(SellerId seller, std::uint16_t month) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_report(protocol::ReportQuery{seller, month}, fbb);
-  return impl_
-      ->call<MonthReport>(
-          Opcode::report, Body{fbb.GetBufferPointer(), fbb.GetSize()},
-          [](Body body, MonthReport& out) { return protocol::decode_report_reply(body, out); });
+  return impl_->call<MonthReport>(
+      Opcode::report, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+      [](Body body, MonthReport& out) { return protocol::decode_report_reply(body, out); });
 }
 
 Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
@@ -1242,12 +1236,10 @@ Reply<protocol::AdminStatus> Client::admin_query(const protocol::AdminQuery& que
 
 Reply<bool> Client::ping() {
   require_not_io_thread();
-  return impl_
-      ->call<bool>(Opcode::ping, Body{},
-                         [](Body, bool& out) {
-                           out = true;
-                           return FrameError::none;
-                         });
+  return impl_->call<bool>(Opcode::ping, Body{}, [](Body, bool& out) {
+    out = true;
+    return FrameError::none;
+  });
 }
 
 Reply<RawReply> Client::send_raw(std::string bytes) {

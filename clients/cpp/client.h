@@ -1,14 +1,16 @@
-// Client: the C++ client of bonusd, one TCP connection with many requests in flight.
+// Client: the C++ client of bonusd: one main TCP connection with many requests in flight,
+// and a small pool of connections for blocking reads on the caller's thread.
 //
 // Threads. A Client owns one I/O thread (an asio::io_context) that does the reading,
 // writing, reconnecting and timing of its main connection; every public method may be
 // called from any thread, concurrently. Blocking reads and ping run on the caller's
-// thread instead, each over a connection of a small pool (direct_connections_max). Blocking methods (write, write_batch and every read) wait for their
-// reply; they must not be called on the I/O thread, that is from a write_batch_async
-// callback (doing so is a bug and aborts). Callbacks run on the I/O thread: keep them
-// short, never block in them and never throw from them; they may start more async
-// requests. The Client must outlive every call into it; destroying it completes what
-// is still in flight with Status::disconnected ("client closed") and joins the thread.
+// thread instead, each over a connection of a small pool (direct_connections_max).
+// Blocking methods (write, write_batch and every read) wait for their reply; they must
+// not be called on the I/O thread, that is from a write_batch_async callback (doing so is
+// a bug and aborts). Callbacks run on the I/O thread: keep them short, never block in
+// them and never throw from them; they may start more async requests. The Client must
+// outlive every call into it; destroying it completes what is still in flight with
+// Status::disconnected ("client closed") and joins the thread.
 //
 // Pipelining. Each request is one frame with its own request id; replies are matched by
 // id and may arrive in any order. At most `in_flight_max` frames are awaiting replies;

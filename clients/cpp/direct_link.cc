@@ -35,11 +35,12 @@ std::string connect_by(int fd, const sockaddr* address, socklen_t size,
   if (::connect(fd, address, size) == 0) return {};
   if (errno != EINPROGRESS) return std::strerror(errno);
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - DirectLink::Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - DirectLink::Clock::now());
     if (left.count() <= 0) return "timed out";
     pollfd p{fd, POLLOUT, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30)));
+    const int n =
+        ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return std::strerror(errno);
     if (n == 0) continue;
@@ -69,7 +70,8 @@ std::unique_ptr<DirectLink> DirectLink::open(const asio::ip::tcp::resolver::resu
   error = "no address to connect to";
   for (const auto& entry : endpoints) {
     const auto endpoint = entry.endpoint();
-    const int fd = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd =
+        ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       error = std::strerror(errno);
       continue;
@@ -106,9 +108,21 @@ std::unique_ptr<DirectLink> DirectLink::open(const asio::ip::tcp::resolver::resu
         protocol::decode_hello_reply(r.body(), answer) == FrameError::none) {
       return link;
     }
-    refused = r.error;
-    error = (r.error != FrameError::none ? std::string(protocol::frame_error_name(r.error)) + ": " : "") +
-            (r.message.empty() ? std::string("undecodable HelloReply") : r.message);
+    // Refused: an ErrorReply to the hello (a token revoked since the client connected),
+    // or one on the whole connection (too_many_connections).
+    protocol::ErrorInfo info;
+    if (r.status == Status::ok && r.header.opcode == Opcode::error &&
+        protocol::decode_error_reply(r.body(), info) == FrameError::none) {
+      refused = info.code;
+      error = std::string(protocol::frame_error_name(info.code)) + ": " + info.message;
+    } else if (r.status == Status::ok) {
+      error = "undecodable HelloReply";
+    } else {
+      refused = r.error;
+      error = (r.error != FrameError::none ? std::string(protocol::frame_error_name(r.error)) + ": "
+                                           : "") +
+              r.message;
+    }
     return nullptr;
   }
   return nullptr;
@@ -185,9 +199,9 @@ bool DirectLink::fill(std::size_t want, Clock::time_point deadline, DirectReply&
 
 bool DirectLink::read_frame(Clock::time_point deadline, DirectReply& out) {
   if (!fill(protocol::kHeaderBytes, deadline, out)) return false;
-  const FrameError e = protocol::decode_header(
-      reinterpret_cast<const std::uint8_t*>(in_.data() + in_begin_), protocol::kBodySizeMax,
-      out.header);
+  const FrameError e =
+      protocol::decode_header(reinterpret_cast<const std::uint8_t*>(in_.data() + in_begin_),
+                              protocol::kBodySizeMax, out.header);
   if (e != FrameError::none) {
     usable_ = false;
     out.status = Status::disconnected;

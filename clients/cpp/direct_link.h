@@ -31,8 +31,8 @@ struct DirectReply {
   Status status = Status::ok;
   protocol::FrameError error = protocol::FrameError::none;
   std::string message;
-  protocol::FrameHeader header;         // status ok (or refused, bad_reply): the reply's
-  std::vector<std::uint64_t> words;     // its body, 8-byte aligned
+  protocol::FrameHeader header;      // status ok (or refused, bad_reply): the reply's
+  std::vector<std::uint64_t> words;  // its body, 8-byte aligned
   // The link broke before any byte of a reply came (a write failed, or the stream ended
   // or was reset first), or the server had closed it for idleness (idle_timeout): a pooled
   // link gone stale, so a read may be asked again on a fresh one.
@@ -80,7 +80,7 @@ class DirectLink {
   bool timeouts_shortened_ = false;    // a call set them below timeout_: restore first
   bool usable_ = true;
   bool received_ = false;  // this round trip: a byte came
-  std::vector<char> in_;  // received, not yet taken: [in_begin_, in_end_)
+  std::vector<char> in_;   // received, not yet taken: [in_begin_, in_end_)
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
 };

@@ -2,8 +2,10 @@
 // after every reconnect too, and on every direct link of the blocking reads; a refused
 // token fails connect() with the server's words.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -121,6 +123,31 @@ TEST_F(ClientAuth, EveryDirectLinkSaysHelloFirst) {
   }
   for (auto& t : readers) t.join();
   EXPECT_EQ(failed, 0) << failure;
+}
+
+TEST_F(ClientAuth, ADirectLinkForARevokedTokenIsRefusedWithTheServersWords) {
+  start_with(auth_line("t-reader", "reader", "dash") + auth_line("t-other", "reader", "other"));
+  auto connected = connect(server_.port(), "t-reader");
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
+  // Revoked while the client holds its I/O connection (which keeps its hello), before any
+  // direct link: the first read's new link says hello with a token the server no longer
+  // knows.
+  write_auth(auth_line("t-other", "reader", "other"));
+  ASSERT_EQ(kill(server_.pid(), SIGHUP), 0);
+  bool revoked = false;
+  for (int i = 0; i < 100 && !revoked; ++i) {
+    revoked = std::holds_alternative<std::string>(connect(server_.port(), "t-reader", 0));
+    if (!revoked) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(revoked) << server_.log();
+  const auto balance = c.balance(1, 42);
+  EXPECT_EQ(balance.status, client::Status::refused);
+  EXPECT_EQ(balance.error, FrameError::unauthenticated);
+  EXPECT_NE(balance.message.find("hello refused by 127.0.0.1:" + std::to_string(server_.port()) +
+                                 ": unauthenticated: hello: unknown token"),
+            std::string::npos)
+      << balance.message;
 }
 
 TEST(ClientAuthOptions, OverlongTokenOrNameIsRefusedBeforeConnecting) {

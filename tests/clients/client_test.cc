@@ -873,7 +873,8 @@ TEST(ClientTest, ADirectReadThatTimesOutIsDroppedWithItsConnection) {
   FakeServer server([&](FakeConnection& c, const Frame& f) {
     if (f.header.opcode == Opcode::balance) {
       protocol::BalanceQuery q;
-      EXPECT_EQ(protocol::decode_balance(f.body(), protocol::kBatchCommandsMax, q), FrameError::none);
+      EXPECT_EQ(protocol::decode_balance(f.body(), protocol::kBatchCommandsMax, q),
+                FrameError::none);
       if (!q.accounts.empty() && q.accounts[0].buyer == 1) std::this_thread::sleep_for(300ms);
     }
     answer_at_once(c, f);

@@ -107,8 +107,9 @@ TEST(Checkpointer, ReplicasFedInBatchesOfAnySizeCheckpointWhatTheShardsHold) {
         const Command c = work.next();
         now += work.step();
         ++position;
-        const std::uint32_t shard =
-            std::holds_alternative<Sweep>(c) ? Router::kAllShards : static_cast<std::uint32_t>(rng() % 2);
+        const std::uint32_t shard = std::holds_alternative<Sweep>(c)
+                                        ? Router::kAllShards
+                                        : static_cast<std::uint32_t>(rng() % 2);
         for (std::uint32_t s = 0; s < 2; ++s) {
           if (shard == s || shard == Router::kAllShards) shards[s]->apply(c, now);
         }

@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <span>
 #include <thread>
