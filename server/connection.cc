@@ -188,7 +188,7 @@ void Connection::start() {
   after_handshake([](Connection& c) {
     c.frame_done();
     c.arm_deadline();
-    c.read_header();
+    c.serve_input();
   });
 }
 
@@ -228,21 +228,57 @@ void Connection::after_handshake(std::function<void(Connection&)> then) {
       });
 }
 
-// A frame begins with its header; it is read with async_read_some so that the first byte
-// starts the frame deadline.
-void Connection::read_header() {
-  if (closed_ || stop_reading_ || close_after_write_) return;
-  if (over_unsent_bound()) {
-    paused_ = true;  // resumed by resume_reading() once replies drain
-    return;
+// Input is read in chunks of up to kInputBytes into input_, and every frame that chunk
+// holds is served before the next read: a client that sends many requests back to back
+// costs one read for all of them, and their replies (corked while the chunk is served)
+// one write. A body that does not fit in the chunk is read straight into body_. A frame's
+// first byte starts its deadline (frame_started).
+void Connection::serve_input() {
+  corked_ = true;
+  for (;;) {
+    if (closed_ || stop_reading_ || close_after_write_) break;
+    if (!in_frame_ && over_unsent_bound()) {
+      paused_ = true;  // resumed by resume_reading() once replies drain
+      break;
+    }
+    const std::size_t available = input_end_ - input_begin_;
+    if (available == 0) {
+      read_input();
+      break;
+    }
+    if (!in_frame_) {
+      frame_started();
+      header_have_ = 0;
+    }
+    if (header_have_ < protocol::kHeaderBytes) {
+      const std::size_t n = std::min(available, protocol::kHeaderBytes - header_have_);
+      std::memcpy(header_bytes_ + header_have_, input_.get() + input_begin_, n);
+      input_begin_ += n;
+      header_have_ += n;
+      if (header_have_ == protocol::kHeaderBytes) on_header();
+      continue;
+    }
+    const asio::mutable_buffer space = body_.space();
+    const std::size_t n = std::min(available, space.size());
+    std::memcpy(space.data(), input_.get() + input_begin_, n);
+    input_begin_ += n;
+    body_.advance(n);
+    if (body_.complete()) {
+      on_frame();
+    } else if (input_begin_ == input_end_) {
+      read_body_some();
+      break;
+    }
   }
-  header_have_ = 0;
-  read_header_some();
+  corked_ = false;
+  if (writing_ == 0 && !out_.empty()) write_next();
 }
 
-void Connection::read_header_some() {
+void Connection::read_input() {
+  if (!input_) input_ = std::make_unique<std::uint8_t[]>(kInputBytes);
+  input_begin_ = input_end_ = 0;
   transport_.async_read_some(
-      asio::buffer(header_bytes_ + header_have_, protocol::kHeaderBytes - header_have_),
+      asio::buffer(input_.get(), kInputBytes),
       [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
         metrics().count_bytes_in(n);
         if (ec) {
@@ -250,13 +286,12 @@ void Connection::read_header_some() {
           return;
         }
         if (self->stop_reading_) return;
-        if (self->header_have_ == 0) self->frame_started();
-        self->header_have_ += n;
-        if (self->header_have_ < protocol::kHeaderBytes) return self->read_header_some();
-        self->on_header();
+        self->input_end_ = n;
+        self->serve_input();
       });
 }
 
+// The header is whole: check it and begin its body (or serve a frame without one).
 void Connection::on_header() {
   header_ = FrameHeader{};  // no stale request id in an error reply
   const FrameError e =
@@ -270,9 +305,9 @@ void Connection::on_header() {
   }
   if (header_.body_size == 0) return on_frame();
   body_.begin(header_.body_size);
-  read_body_some();
 }
 
+// The rest of a body larger than what the last chunk held.
 void Connection::read_body_some() {
   transport_.async_read_some(body_.space(), [self = shared_from_this()](const asio::error_code& ec,
                                                                      std::size_t n) {
@@ -285,6 +320,7 @@ void Connection::read_body_some() {
     self->body_.advance(n);
     if (!self->body_.complete()) return self->read_body_some();
     self->on_frame();
+    self->serve_input();
   });
 }
 
@@ -314,7 +350,7 @@ void Connection::on_frame() {
     dispatch(h, body);
   }
   frame_done();
-  read_header();
+  header_have_ = 0;
 }
 
 void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
@@ -328,7 +364,7 @@ void Connection::send(std::string frame, bool completes_request) {
   if (!closed_) {
     unsent_bytes_ += frame.size();
     out_.push_back(std::move(frame));
-    if (writing_ == 0) write_next();
+    if (writing_ == 0 && !corked_) write_next();
   }
   if (completes_request) {
     --in_flight_;
@@ -454,7 +490,7 @@ bool Connection::over_unsent_bound() const {
 void Connection::resume_reading() {
   if (!paused_ || closed_ || over_unsent_bound()) return;
   paused_ = false;
-  read_header();
+  serve_input();
 }
 
 void Connection::dispatch(const FrameHeader& h, Body body) {

@@ -67,8 +67,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Runs `then` once the transport's handshake is done; closes the connection when it
   // fails or takes longer than --tls-handshake-timeout-ms.
   void after_handshake(std::function<void(Connection&)> then);
-  void read_header();
-  void read_header_some();
+  // Serves every frame input_ holds, then reads more (or pauses: over the unsent bound).
+  void serve_input();
+  void read_input();
   void on_header();
   void read_body_some();
   void on_frame();
@@ -116,6 +117,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server& server_;
   Transport transport_;
   asio::steady_timer handshake_timer_;
+  // What the last read brought and is not yet served; allocated at the first read.
+  static constexpr std::size_t kInputBytes = 4096;
+  std::unique_ptr<std::uint8_t[]> input_;
+  std::size_t input_begin_ = 0;
+  std::size_t input_end_ = 0;
+  bool corked_ = false;  // serving input_: replies wait to go out in one write
   std::uint8_t header_bytes_[protocol::kHeaderBytes];
   std::size_t header_have_ = 0;
   protocol::FrameHeader header_;
