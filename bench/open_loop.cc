@@ -10,8 +10,11 @@
 //   redis-get   Redis GET of one key (--redis)
 // One thread per --threads, each with its own connections and its share of the rate; a
 // thread sleeps (epoll_pwait2, µs timeouts) until the next request is due and sends every
-// request due by then. Requests unanswered --drain-seconds after the last was due count
-// as lost. Prints, per target: offered and completed rates, lost, p50/p90/p99/p99.9/max.
+// request due by then. A connection holds at most --in-flight-max requests (bonusd's
+// default bound); a request due while every connection is full goes when a reply makes
+// room, its latency still counted from when it was due. Requests unanswered (or unsent)
+// --drain-seconds after the last was due count as lost. Prints, per target: offered and
+// completed rates, lost, p50/p90/p99/p99.9/max.
 //   build/bin/open-loop --bonusd 127.0.0.1:7400 --rate 100000 --seconds 10 [--redis 127.0.0.1:6379]
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -119,6 +122,7 @@ struct Connection {
   std::vector<char> in = std::vector<char>(1 << 16);
   std::size_t in_begin = 0, in_end = 0;
   std::deque<std::uint64_t> fifo;  // Redis: the request numbers in flight, in order
+  std::uint32_t in_flight = 0;     // sent, not yet answered
 };
 
 // One thread's share: requests k = first, first + stride, ... (< total), due at
@@ -133,7 +137,7 @@ class Runner {
  public:
   Runner(Kind kind, const Address& to, std::uint32_t connections, const Bodies* bodies,
          Clock::time_point start, double rate, std::uint64_t total, std::uint64_t first,
-         std::uint64_t stride, std::chrono::microseconds drain)
+         std::uint64_t stride, std::chrono::microseconds drain, std::uint32_t in_flight_max)
       : kind_(kind),
         bodies_(bodies),
         start_(start),
@@ -142,6 +146,7 @@ class Runner {
         next_(first),
         stride_(stride),
         drain_(drain),
+        in_flight_max_(in_flight_max),
         due_(total, Clock::time_point{}),
         answered_(total, 0) {
     epoll_ = ::epoll_create1(0);
@@ -170,9 +175,22 @@ class Runner {
     const Clock::time_point last_due = due_at(total_ == 0 ? 0 : total_ - 1);
     for (;;) {
       const Clock::time_point now = Clock::now();
-      // Every request due by now goes out, round-robin over the connections.
+      // Every request due by now goes out, round-robin over the connections that have
+      // room (--in-flight-max); one due while all are full waits for a reply, its latency
+      // still counted from when it was due.
+      bool full = false;
       while (next_ < total_ && due_at(next_) <= now) {
-        Connection& c = conns_[turn++ % conns_.size()];
+        Connection* room = nullptr;
+        for (std::size_t tries = 0; tries < conns_.size() && room == nullptr; ++tries) {
+          Connection& c = conns_[turn++ % conns_.size()];
+          if (c.in_flight < in_flight_max_) room = &c;
+        }
+        if (room == nullptr) {
+          full = true;
+          break;
+        }
+        Connection& c = *room;
+        ++c.in_flight;
         append_request(c, next_);
         due_[next_] = due_at(next_);
         ++share.sent;
@@ -180,8 +198,9 @@ class Runner {
         next_ += stride_;
       }
       for (std::size_t i = 0; i < conns_.size(); ++i) flush(i);
-      if (next_ >= total_ && (outstanding == 0 || now > last_due + drain_)) break;
-      Clock::time_point wake = next_ < total_ ? due_at(next_) : last_due + drain_;
+      if ((next_ >= total_ && outstanding == 0) || now > last_due + drain_) break;
+      // Full: only a reply makes room, and it wakes the wait.
+      Clock::time_point wake = next_ < total_ && !full ? due_at(next_) : last_due + drain_;
       const auto wait = std::max(std::chrono::nanoseconds(0), wake - Clock::now());
       timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
                   static_cast<long>(wait.count() % 1'000'000'000)};
@@ -192,7 +211,8 @@ class Runner {
         if (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) outstanding -= receive(i, share);
       }
     }
-    share.lost = outstanding;
+    // Unanswered, and never sent (every connection full to the end).
+    share.lost = outstanding + (next_ < total_ ? (total_ - next_ + stride_ - 1) / stride_ : 0);
     return share;
   }
 
@@ -277,6 +297,7 @@ class Runner {
     auto answered = [&](std::uint64_t k) {
       if (k >= total_ || answered_[k]) fail("a reply to no request of ours");
       answered_[k] = 1;
+      --c.in_flight;
       share.latencies_us.push_back(
           std::chrono::duration<double, std::micro>(now - due_[k]).count());
       ++done;
@@ -324,6 +345,7 @@ class Runner {
   std::uint64_t next_;
   std::uint64_t stride_;
   std::chrono::microseconds drain_;
+  std::uint32_t in_flight_max_;
   std::vector<Clock::time_point> due_;
   std::vector<std::uint8_t> answered_;
   std::vector<Connection> conns_;
@@ -344,6 +366,7 @@ int main(int argc, char** argv) {
   CLI::App app{"open-loop: reads offered at a fixed rate, latency from each request's due time"};
   std::string bonusd_text, redis_text, kinds_text = "cart";
   double rate = 20'000, seconds = 5, drain_seconds = 2;
+  std::uint32_t in_flight_max = 4'096;
   std::uint32_t threads = 1, connections = 4, buyers = 10'000;
   std::uint64_t seed = 1;
   app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (IPv4)");
@@ -354,6 +377,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 10'000'000.0));
   app.add_option("--seconds", seconds, "how long each target is offered")
       ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--in-flight-max", in_flight_max,
+                 "requests in flight a connection (bonusd's --in-flight-max); one due while "
+                 "every connection is full is sent when a reply makes room")
+      ->check(CLI::Range(1u, 1u << 20));
   app.add_option("--drain-seconds", drain_seconds, "how long to wait for the last replies")
       ->check(CLI::Range(0.1, 600.0));
   app.add_option("--threads", threads, "sending threads, each with its connections")
@@ -414,7 +441,8 @@ int main(int argc, char** argv) {
     std::vector<std::thread> workers;
     for (std::uint32_t t = 0; t < threads; ++t) {
       workers.emplace_back([&, t] {
-        Runner runner(kind, address, connections, &bodies, start, rate, total, t, threads, drain);
+        Runner runner(kind, address, connections, &bodies, start, rate, total, t, threads, drain,
+                      in_flight_max);
         shares[t] = runner.run();
       });
     }
