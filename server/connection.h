@@ -1,6 +1,8 @@
-// Connection: one client's TCP stream. Reads frames one after another (many requests
-// may be in flight: replies carry the request id and may come in any order), checks
-// each, hands it to the sequencer or to shards, and writes replies as they come back.
+// Connection: one client's TCP stream. Reads what the socket holds in chunks and serves
+// every frame of a chunk in turn (many requests may be in flight: replies carry the
+// request id and may come in any order), checks each, hands it to the sequencer or to
+// shards, and writes replies as they come back; replies made while a chunk is served go
+// out in one write.
 // A frame whose framing cannot be trusted gets an ErrorReply and the connection closes;
 // any other bad frame gets an ErrorReply and reading goes on. With --auth-file a
 // connection has no role until it says hello with a token, and each request is checked
