@@ -11,7 +11,8 @@
 // recovery cuts and what it refuses, and the fence written after a failed write or sync
 // are written down in docs/journal-format.md; this header is the code's copy of it.
 //
-// Thread: owned by the server's sequencer thread; no locks inside. One Journal per data
+// The server's Log (server/log.h) on local disk. Thread: owned by the server's sequencer
+// thread; no locks inside. One Journal per data
 // directory, and nothing else may write its files while it is open (journal-repair runs
 // only while bonusd is stopped).
 #pragma once
@@ -25,6 +26,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "server/log.h"
 
 namespace bonus::server {
 
@@ -95,7 +98,7 @@ struct JournalRepair {
   std::string report;    // for the operator: what was found, what is (or would be) dropped
 };
 
-class Journal {
+class Journal final : public Log {
  public:
   // Opens the journal in options.dir (creating the directory and a first segment if
   // needed), checks every record of every segment, and positions for appending.
@@ -129,12 +132,13 @@ class Journal {
   // Errors: `from` before first_position() (those records were deleted) or after
   // durable_position() + 1, or a record that no longer reads back as it did at open.
   [[nodiscard]] std::optional<std::string> replay(
-      std::uint64_t from, const std::function<void(std::uint64_t, std::string_view)>& f) const;
+      std::uint64_t from,
+      const std::function<void(std::uint64_t, std::string_view)>& f) const override;
 
   // Buffers one record and returns its position, or nullopt when the journal has failed
   // (see error()). Nothing reaches the disk until sync().
   // REQUIRES: payload.size() <= payload_max().
-  [[nodiscard]] std::optional<std::uint64_t> append(std::string_view payload);
+  [[nodiscard]] std::optional<std::uint64_t> append(std::string_view payload) override;
 
   // Writes every appended record and fdatasyncs (opening new segments as they fill), then
   // writes the group's trailer and fdatasyncs again. Returns nullopt once the group is
@@ -144,26 +148,29 @@ class Journal {
   // is written to the fence file, so that recovery cuts the group whatever the page cache
   // still holds of it (if the fence cannot be written, the group's bytes are zeroed and
   // the segments it created deleted instead, as far as the disk lets).
-  [[nodiscard]] std::optional<std::string> sync();
+  [[nodiscard]] std::optional<std::string> sync() override;
 
   // Deletes whole segments whose records all lie before `position`, oldest first; the
   // segment being appended to is never deleted. Records at and after `position` stay.
   // After a checkpoint "as of position P", call it with P + 1. Once the journal has failed
   // (see sync()) it deletes nothing, so that recovery finds the segment the fence names.
   [[nodiscard]] std::optional<std::string> delete_segments_before(std::uint64_t position);
+  [[nodiscard]] std::optional<std::string> trim_before(std::uint64_t position) override {
+    return delete_segments_before(position);
+  }
 
   // Positions: of the oldest retained record (next_position() if there is none), of the
   // next append, and of the last synced record (first_position() - 1 if there is none).
-  std::uint64_t first_position() const;
+  std::uint64_t first_position() const override;
   std::uint64_t next_position() const { return next_position_; }
-  std::uint64_t durable_position() const { return durable_next_position_ - 1; }
+  std::uint64_t durable_position() const override { return durable_next_position_ - 1; }
   // Record and trailer bytes in the retained segments, appended records included;
   // and those appended but not yet synced, for the caller to bound a group.
-  std::uint64_t bytes() const;
+  std::uint64_t bytes() const override;
   std::uint64_t pending_bytes() const { return pending_.size(); }
   std::size_t segment_count() const { return segments_.size(); }
   // segment_bytes - kJournalHeaderBytes - kJournalTrailerBytes
-  std::uint64_t payload_max() const;
+  std::uint64_t payload_max() const override;
   const std::optional<std::string>& error() const { return error_; }  // the sticky failure
 
  private:

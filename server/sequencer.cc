@@ -27,11 +27,16 @@ bool decode_record(std::string_view payload, Command& command, TimeUs& time,
   return decode_command(rest, command) == rest.size();
 }
 
-Sequencer::Sequencer(const SequencerOptions& options, Journal& journal, Admission& admission,
+Sequencer::Sequencer(const SequencerOptions& options, Log& log, Admission& admission,
                      LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards,
                      Checkpointer* checkpointer)
-    : options_(options), journal_(journal), admission_(admission), clock_(clock), shards_(shards),
-      outbox_(shards.size()), checkpointer_(checkpointer) {
+    : options_(options),
+      log_(log),
+      admission_(admission),
+      clock_(clock),
+      shards_(shards),
+      outbox_(shards.size()),
+      checkpointer_(checkpointer) {
   applied_us_.assign(shards.size(), 0);
 }
 
@@ -65,21 +70,21 @@ void Sequencer::trim_journal() {
   const std::uint64_t before = trim_before_.load();
   if (before <= trimmed_before_) return;
   trimmed_before_ = before;
-  const std::size_t segments = journal_.segment_count();
-  if (auto error = journal_.delete_segments_before(before)) {
-    spdlog::warn("journal: deleting segments before position {}: {}", before, *error);
+  const std::uint64_t first = log_.first_position();
+  if (auto error = log_.trim_before(before)) {
+    spdlog::warn("journal: deleting records before position {}: {}", before, *error);
     return;
   }
-  if (journal_.segment_count() < segments) {
-    spdlog::info("journal: deleted {} segment(s) before position {}",
-                 segments - journal_.segment_count(), before);
+  if (log_.first_position() > first) {
+    spdlog::info("journal: deleted records {}..{} (a checkpoint covers everything before {})",
+                 first, log_.first_position() - 1, before);
   }
-  journal_bytes_ = journal_.bytes();
+  journal_bytes_ = log_.bytes();
 }
 
 void Sequencer::start() {
-  journal_bytes_ = journal_.bytes();
-  metrics().journal_opened(journal_.durable_position());
+  journal_bytes_ = log_.bytes();
+  metrics().journal_opened(log_.durable_position());
   thread_ = std::thread([this] {
     name_this_thread("bonus-sequencer");
     run();
@@ -95,7 +100,7 @@ void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
                        const std::shared_ptr<WriteJob>& job, std::uint32_t index) {
   encode_record(command, time, shard, record_);
   // A failed append is sticky in the journal; the sync below reports it.
-  (void)journal_.append(record_);
+  (void)log_.append(record_);
   if (checkpointer_ != nullptr) replica_outbox_.add(record_);
   if (shard != Router::kAllShards) {
     outbox_[shard].push_back(ShardWrite{command, time, job, index, false});
@@ -211,19 +216,19 @@ void Sequencer::run() {
       next_sweep = now + options_.sweep_interval;
     }
     if (!outbox_[0].empty() || group.size() > 0) {
-      if (auto error = journal_.sync(); error) {
+      if (auto error = log_.sync(); error) {
         fail_journal(*error);
         fail(group);
         group.clear();
         continue;
       }
-      journal_bytes_ = journal_.bytes();
+      journal_bytes_ = log_.bytes();
       // The replicas before the shards: a write is acknowledged once its shard applies it,
       // and `admin checkpoint` (Checkpointer::request) promises to cover everything
       // acknowledged before it. Fed after the shards, a checkpoint requested right after an
       // acknowledgement could miss the write (CheckpointCoversAcknowledgedWrites).
       if (checkpointer_ != nullptr && !replica_outbox_.empty()) {
-        replica_outbox_.last_position = journal_.durable_position();
+        replica_outbox_.last_position = log_.durable_position();
         checkpointer_->feed(replica_outbox_);  // takes the records, leaves a spare batch
       }
       for (std::size_t s = 0; s < shards_.size(); ++s) {

@@ -1,16 +1,16 @@
-// Sequencer: the one writer of the log. It takes write requests from the network
-// thread, stamps every command with the ledger time, routes it, appends it to the
-// journal, and once the whole group is durable (one fdatasync for everything that
-// arrived during the previous one: group commit) hands the commands to their shards.
-// It also writes the sweep tick into the log, so a replay sweeps alike: only when a
-// shard has something due (Shard::next_due_us), so an idle server writes nothing. Each
-// durable group also goes to the checkpointer's replicas, and once a checkpoint is
-// durable the sequencer deletes the journal segments before it.
+// Sequencer: the one writer of the log (server/log.h; the local journal today). It takes write
+// requests from the network thread, stamps every command with the ledger time, routes it, appends
+// it to the journal, and once the whole group is durable (one fdatasync for everything that arrived
+// during the previous one: group commit) hands the commands to their shards. It also writes the
+// sweep tick into the log, so a replay sweeps alike: only when a shard has something due
+// (Shard::next_due_us), so an idle server writes nothing. Each durable group also goes to the
+// checkpointer's replicas, and once a checkpoint is durable the sequencer deletes the journal
+// segments before it.
 //
 // Every write passes the Admission first (ledger-wide ids and orders); what it rejects is
 // answered at once and never journaled.
 //
-// Owns the journal and the admission; runs on its own thread.
+// Uses the log and the admission (the server owns both); runs on its own thread.
 #pragma once
 
 #include <atomic>
@@ -24,10 +24,10 @@
 #include <thread>
 #include <vector>
 
-#include "server/checkpointer.h"
-#include "server/journal.h"
-#include "server/ledger_clock.h"
 #include "server/admission.h"
+#include "server/checkpointer.h"
+#include "server/ledger_clock.h"
+#include "server/log.h"
 #include "server/outcome.h"
 #include "server/shard.h"
 #include "server/work_queue.h"
@@ -45,9 +45,8 @@ struct SequencerOptions {
 class Sequencer {
  public:
   // `checkpointer` may be null (checkpoints off).
-  Sequencer(const SequencerOptions& options, Journal& journal, Admission& admission,
-            LedgerClock& clock, std::vector<std::unique_ptr<Shard>>& shards,
-            Checkpointer* checkpointer);
+  Sequencer(const SequencerOptions& options, Log& log, Admission& admission, LedgerClock& clock,
+            std::vector<std::unique_ptr<Shard>>& shards, Checkpointer* checkpointer);
   ~Sequencer() { stop(); }
 
   void start();
@@ -84,7 +83,7 @@ class Sequencer {
   bool admit_advance(WriteJob& job);
 
   SequencerOptions options_;
-  Journal& journal_;
+  Log& log_;
   Admission& admission_;
   std::mutex reports_mutex_;
   std::vector<Outcome> reports_;  // guarded by reports_mutex_

@@ -51,7 +51,7 @@ void Server::stop_threads() {
     checkpointer_->stop();
     last_checkpoint_error_ =
         checkpointer_->failure() ? checkpointer_->failure() : checkpointer_->last_error();
-    if (auto error = journal_->delete_segments_before(checkpointer_->position() + 1)) {
+    if (auto error = journal_->trim_before(checkpointer_->position() + 1)) {
       spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
     }
     checkpointer_.reset();

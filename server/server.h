@@ -131,7 +131,7 @@ class Server {
   asio::steady_timer accept_timer_;  // backoff after a failed accept
   std::uint32_t accept_backoff_ms_ = 0;
   LogLimiter accept_log_{1, std::chrono::seconds(1)};
-  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<Log> journal_;  // the local Journal (server/log.h)
   std::unique_ptr<Admission> admission_;
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
