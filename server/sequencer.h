@@ -1,11 +1,11 @@
-// Sequencer: the one writer of the log (server/log.h; the local journal today). It takes write
-// requests from the network thread, stamps every command with the ledger time, routes it, appends
-// it to the journal, and once the whole group is durable (one fdatasync for everything that arrived
-// during the previous one: group commit) hands the commands to their shards. It also writes the
-// sweep tick into the log, so a replay sweeps alike: only when a shard has something due
-// (Shard::next_due_us), so an idle server writes nothing. Each durable group also goes to the
-// checkpointer's replicas, and once a checkpoint is durable the sequencer deletes the journal
-// segments before it.
+// Sequencer: the one writer of the log (server/log.h; the local journal today). It takes
+// write requests from the network thread, stamps every command with the ledger time,
+// routes it, appends it to the log, and once the whole group is durable (one sync for
+// everything that arrived during the previous one: group commit) hands the commands to
+// their shards. It also writes the sweep tick into the log, so a replay sweeps alike:
+// only when a shard has something due (Shard::next_due_us), so an idle server writes
+// nothing. Each durable group also goes to the checkpointer's replicas, and once a
+// checkpoint is durable the sequencer lets the log drop the records before it.
 //
 // Every write passes the Admission first (ledger-wide ids and orders); what it rejects is
 // answered at once and never journaled.
