@@ -237,7 +237,11 @@ std::optional<std::string> Server::start() {
       sequencer_->report(s, o, applied_us);
     });
   }
-  for (auto& shard : shards_) shard->start();
+  for (auto& shard : shards_) {
+    auto& batch = *reply_batches_.emplace_back(std::make_unique<ReplyBatch>(io_));
+    shard->set_thread_hooks([&batch] { batch.enter(); }, [&batch] { batch.flush(); });
+    shard->start();
+  }
   if (checkpointer_) checkpointer_->start();
   sequencer_->start();
 

@@ -28,6 +28,7 @@
 #include "server/auth_file.h"
 #include "server/manifest.h"
 #include "server/log_limiter.h"
+#include "server/reply_batch.h"
 #include "server/router.h"
 #include "server/sequencer.h"
 #include "server/server_config.h"
@@ -135,6 +136,7 @@ class Server {
   std::unique_ptr<Admission> admission_;
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::unique_ptr<ReplyBatch>> reply_batches_;  // one a shard, for its thread
   std::unique_ptr<CheckpointStore> store_;
   std::unique_ptr<HistoryStore> history_;  // before checkpointer_: it writes here
   std::unique_ptr<Checkpointer> checkpointer_;

@@ -15,6 +15,7 @@ void Shard::start() {
   publish_due();
   thread_ = std::thread([this] {
     name_this_thread("bonus-shard-" + std::to_string(index_));
+    if (enter_) enter_();
     run();
   });
 }
@@ -105,20 +106,25 @@ void Shard::run() {
         writes_.pop_front();
       }
     }
-    std::lock_guard ledger(ledger_mutex_);
-    for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
-    reads.clear();
-    const auto slice_start = std::chrono::steady_clock::now();
-    ledger_.apply_batch(
-        slice.size(),
-        [&](std::size_t i) { return std::pair<const Command&, TimeUs>(slice[i].command, slice[i].time); },
-        [&](std::size_t i, const Result& r) { deliver(slice[i], r); });
-    if (!slice.empty()) metrics().observe_since(Histogram::apply_slice, slice_start);
-    if (!slice.empty()) {
-      publish_due();
-      if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
+    {
+      std::lock_guard ledger(ledger_mutex_);
+      for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
+      reads.clear();
+      const auto slice_start = std::chrono::steady_clock::now();
+      ledger_.apply_batch(
+          slice.size(),
+          [&](std::size_t i) {
+            return std::pair<const Command&, TimeUs>(slice[i].command, slice[i].time);
+          },
+          [&](std::size_t i, const Result& r) { deliver(slice[i], r); });
+      if (!slice.empty()) metrics().observe_since(Histogram::apply_slice, slice_start);
+      if (!slice.empty()) {
+        publish_due();
+        if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
+      }
     }
     slice.clear();
+    if (let_go_) let_go_();
   }
 }
 

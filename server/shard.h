@@ -51,6 +51,14 @@ class Shard {
   using Reports = std::function<void(const std::vector<Outcome>&, TimeUs applied_us)>;
   void set_reports(Reports reports) { reports_sink_ = std::move(reports); }
 
+  // Before start(): `enter` runs on the shard's thread before it reads or applies
+  // anything; `let_go` after each round of reads and writes, once the ledger is no longer
+  // held (the server flushes the thread's ReplyBatch there).
+  void set_thread_hooks(std::function<void()> enter, std::function<void()> let_go) {
+    enter_ = std::move(enter);
+    let_go_ = std::move(let_go);
+  }
+
   void start();
   // Applies every write already handed over, then ends the thread.
   void stop();
@@ -81,6 +89,8 @@ class Shard {
   Ledger ledger_;
   const LedgerClock& clock_;
   Reports reports_sink_;
+  std::function<void()> enter_;
+  std::function<void()> let_go_;
   std::vector<Outcome> outcomes_;  // of the command being applied
   std::mutex mutex_;
   std::condition_variable ready_;
