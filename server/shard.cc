@@ -106,10 +106,17 @@ void Shard::run() {
         writes_.pop_front();
       }
     }
-    {
-      std::lock_guard ledger(ledger_mutex_);
-      for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
+    // The reads first, and their replies out (let_go) before the slice of writes.
+    if (!reads.empty()) {
+      {
+        std::lock_guard ledger(ledger_mutex_);
+        for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
+      }
       reads.clear();
+      if (let_go_) let_go_();
+    }
+    if (!slice.empty()) {
+      std::lock_guard ledger(ledger_mutex_);
       const auto slice_start = std::chrono::steady_clock::now();
       ledger_.apply_batch(
           slice.size(),
@@ -117,11 +124,9 @@ void Shard::run() {
             return std::pair<const Command&, TimeUs>(slice[i].command, slice[i].time);
           },
           [&](std::size_t i, const Result& r) { deliver(slice[i], r); });
-      if (!slice.empty()) metrics().observe_since(Histogram::apply_slice, slice_start);
-      if (!slice.empty()) {
-        publish_due();
-        if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
-      }
+      metrics().observe_since(Histogram::apply_slice, slice_start);
+      publish_due();
+      if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
     }
     slice.clear();
     if (let_go_) let_go_();
