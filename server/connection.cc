@@ -8,8 +8,8 @@
 #include <functional>
 
 #include "engine/saturating_add.h"
-#include "server/metrics.h"
 #include "server/log_limiter.h"
+#include "server/metrics.h"
 #include "server/reply_batch.h"
 #include "server/request_price.h"
 #include "server/server.h"
@@ -380,7 +380,9 @@ void Connection::post_reply(std::string frame) {
   // as a ping does: no trip through the queue.
   if (server_.io().get_executor().running_in_this_thread()) return send(std::move(frame), true);
   // On a shard's thread: with the slice's other replies, once it lets the ledger go.
-  if (ReplyBatch* batch = ReplyBatch::current()) return batch->add(shared_from_this(), std::move(frame));
+  if (ReplyBatch* batch = ReplyBatch::current()) {
+    return batch->add(shared_from_this(), std::move(frame));
+  }
   asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
     self->send(std::move(f), true);
   });

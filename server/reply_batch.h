@@ -10,7 +10,6 @@
 #pragma once
 
 #include <asio/io_context.hpp>
-
 #include <memory>
 #include <string>
 #include <utility>

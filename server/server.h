@@ -9,7 +9,6 @@
 #pragma once
 
 #include <asio.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <cstdint>
@@ -19,15 +18,15 @@
 #include <string>
 #include <vector>
 
+#include "server/access_log.h"
+#include "server/admission.h"
+#include "server/auth_file.h"
 #include "server/checkpoint_store.h"
 #include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
-#include "server/access_log.h"
-#include "server/admission.h"
-#include "server/auth_file.h"
-#include "server/manifest.h"
 #include "server/log_limiter.h"
+#include "server/manifest.h"
 #include "server/reply_batch.h"
 #include "server/router.h"
 #include "server/sequencer.h"
