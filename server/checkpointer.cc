@@ -23,10 +23,8 @@ Checkpointer::Checkpointer(const CheckpointerOptions& options, CheckpointStore& 
 
 void Checkpointer::start() {
   metrics().checkpoints_started(position_.load());
-  thread_ = std::thread([this] {
-    name_this_thread("bonus-checkpt");
-    run();
-  });
+  thread_ = std::thread([this] { run(); });
+  name_thread(thread_, "bonus-checkpt");
 }
 
 void Checkpointer::stop() {

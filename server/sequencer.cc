@@ -85,10 +85,8 @@ void Sequencer::trim_journal() {
 void Sequencer::start() {
   journal_bytes_ = log_.bytes();
   metrics().journal_opened(log_.durable_position());
-  thread_ = std::thread([this] {
-    name_this_thread("bonus-sequencer");
-    run();
-  });
+  thread_ = std::thread([this] { run(); });
+  name_thread(thread_, "bonus-sequencer");
 }
 
 void Sequencer::stop() {

@@ -14,10 +14,10 @@ namespace bonus::server {
 void Shard::start() {
   publish_due();
   thread_ = std::thread([this] {
-    name_this_thread("bonus-shard-" + std::to_string(index_));
     if (enter_) enter_();
     run();
   });
+  name_thread(thread_, "bonus-shard-" + std::to_string(index_));
 }
 
 void Shard::stop() {
