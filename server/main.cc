@@ -28,7 +28,7 @@ namespace {
 // Whether mimalloc serves this process's malloc (Debian's build overrides it when linked).
 std::string allocator_note() {
 #ifdef BONUS_MIMALLOC
-  void* probe = std::malloc(64);
+  void* probe = std::calloc(1, 64);  // (calloc: GCC 12 warns of malloc's bytes unread here)
   const bool active = mi_is_in_heap_region(probe);
   std::free(probe);
   const int v = mi_version();  // e.g. 209 for 2.0.9
@@ -182,6 +182,12 @@ int main(int argc, char** argv) {
   app.add_flag("--test-clock", config.test_clock,
                "Let `admin clock advance` move the ledger time forward (tests of expiry and "
                "hold timeouts); off in production");
+  app.add_option("--network-nice", config.network_nice,
+                 "Nice value of the network thread, which reads frames and serves short reads "
+                 "(-20..19; below 0 needs root or CAP_SYS_NICE, and bonusd will not start "
+                 "without it): -10 keeps cart reads served while a mailing fills the cores")
+      ->check(CLI::Range(-20, 19))
+      ->capture_default_str();
   app.add_option("--connections-max", config.connections_max, "Open connections at most")
       ->check(decimal_in(1u, 1u << 20))
       ->capture_default_str();

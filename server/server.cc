@@ -1,16 +1,20 @@
 #include "server/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <thread>
 
 #include "server/connection.h"
+#include "server/descriptor_limit.h"
 #include "server/metrics_endpoint.h"
 #include "server/tls_context.h"
-#include "server/descriptor_limit.h"
 
 namespace bonus::server {
 namespace {
@@ -244,6 +248,14 @@ std::optional<std::string> Server::start() {
   }
   if (checkpointer_) checkpointer_->start();
   sequencer_->start();
+
+  // --network-nice: the calling thread runs the network (run()); set last, since a
+  // thread starts with its creator's nice value and the ones above keep theirs.
+  if (config_.network_nice != 0 &&
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), config_.network_nice) != 0) {
+    return "--network-nice " + std::to_string(config_.network_nice) + ": " + std::strerror(errno) +
+           " (below 0 needs root or CAP_SYS_NICE)";
+  }
 
   std::uint64_t accounts = 0;
   for (const auto& shard : shards_) accounts += shard->ledger_before_start().account_count();

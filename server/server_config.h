@@ -17,6 +17,10 @@ struct ServerConfig {
   std::uint32_t shards = 0;  // 0: one per core
   bool durable = true;       // --durability fsync (default) | none
   bool test_clock = false;
+  // The network thread's nice value (it reads frames and serves short reads): below 0
+  // it keeps its turn on the CPU while a mailing keeps the cores busy. Needs root or
+  // CAP_SYS_NICE below 0; 0 leaves it as started.
+  int network_nice = 0;
   std::uint32_t connections_max = 1'024;
   std::uint32_t in_flight_max = 4'096;  // requests per connection awaiting a reply
   std::uint32_t body_size_max = protocol::kBodySizeDefault;

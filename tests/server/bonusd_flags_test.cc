@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include "tests/server/bonusd_child.h"
 #include "tests/server/temp_dir.h"
@@ -69,6 +72,9 @@ const std::vector<BadFlag> kBadFlags = {
     {"--batch-commands-max", "0"},
     {"--durability", "sometimes"},
     {"--checkpoint", "yes"},
+    {"--network-nice", "-21"},
+    {"--network-nice", "20"},
+    {"--network-nice", "high"},
 };
 
 TEST(BonusdFlags, EachBadValueIsAUsageErrorNamingTheFlag) {
@@ -163,6 +169,79 @@ TEST(BonusdFlags, ListensOnIpv6InBrackets) {
       << bonusd.err();
   EXPECT_TRUE(connects_ipv6(port));
   EXPECT_EQ(bonusd.stop(SIGTERM), 0) << bonusd.err();
+}
+
+// The nice value of thread `tid` of process `pid` (field 19 of its stat).
+int nice_of(pid_t pid, const std::string& tid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/task/" + tid + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));  // from field 3, the state
+  std::string field;
+  for (int i = 3; i <= 19; ++i) fields >> field;
+  return std::stoi(field);
+}
+
+// Each of a process's threads by name (a name may repeat): its nice value.
+std::multimap<std::string, int> thread_nices(pid_t pid) {
+  std::multimap<std::string, int> out;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    out.emplace(name, nice_of(pid, task.path().filename().string()));
+  }
+  return out;
+}
+
+// --network-nice is the network thread's alone (the process's first thread): the threads
+// it started keep theirs, the checkpointer its own nice 10.
+TEST(BonusdFlags, NetworkNiceIsTheNetworkThreadsAlone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a nice value below 0 needs root";
+  TempDir dir("bonusd-flags-test");
+  ChildProcess bonusd;
+  ASSERT_TRUE(bonusd.start({BONUSD_PATH, "--listen", "127.0.0.1:0", "--data", dir.path() + "/data",
+                            "--shards", "2", "--network-nice", "-7"}));
+  ASSERT_NE(wait_listening(bonusd), 0) << bonusd.err();
+  const auto nices = thread_nices(bonusd.pid());
+  for (const auto& [name, nice] : std::vector<std::pair<std::string, int>>{{"bonus-shard-0", 0},
+                                                                           {"bonus-shard-1", 0},
+                                                                           {"bonus-sequencer", 0},
+                                                                           {"bonus-checkpt", 10}}) {
+    ASSERT_EQ(nices.count(name), 1u) << name;
+    EXPECT_EQ(nices.find(name)->second, nice) << name;
+  }
+  EXPECT_EQ(nice_of(bonusd.pid(), std::to_string(bonusd.pid())), -7) << "the network thread";
+  EXPECT_EQ(bonusd.stop(SIGTERM), 0) << bonusd.err();
+}
+
+// Without the privilege a value below 0 stops the start with a message that says why
+// (not a server that runs with less than it was told).
+TEST(BonusdFlags, NetworkNiceBelowZeroWithoutThePrivilegeStopsTheStart) {
+  TempDir dir("bonusd-flags-test");
+  std::vector<std::string> argv = {BONUSD_PATH,          "--listen",       "127.0.0.1:0", "--data",
+                                   dir.path() + "/data", "--network-nice", "-10"};
+  if (::geteuid() == 0) {
+    // As root: run it as nobody (util-linux's setpriv), in a directory nobody may write,
+    // with the sanitizers' reports on stderr (nobody cannot write the stage's log folder).
+    const std::vector<std::string> as_nobody = {"/usr/bin/env",  "-u",
+                                                "ASAN_OPTIONS",  "-u",
+                                                "TSAN_OPTIONS",  "-u",
+                                                "UBSAN_OPTIONS", "/usr/bin/setpriv",
+                                                "--reuid=65534", "--regid=65534",
+                                                "--clear-groups"};
+    std::vector<std::string> help = as_nobody;
+    help.insert(help.end(), {BONUSD_PATH, "--help"});
+    if (ChildProcess::run(help, 30000).status != 0) {
+      GTEST_SKIP() << "nobody cannot run " << BONUSD_PATH << " here";
+    }
+    std::filesystem::permissions(dir.path(), std::filesystem::perms::all);
+    argv.insert(argv.begin(), as_nobody.begin(), as_nobody.end());
+  }
+  const auto run = ChildProcess::run(argv, 30000);
+  EXPECT_NE(run.status, 0);
+  EXPECT_NE(run.err.find("--network-nice -10: Permission denied"), std::string::npos) << run.err;
 }
 
 }  // namespace
