@@ -12,9 +12,8 @@
 // are written down in docs/journal-format.md; this header is the code's copy of it.
 //
 // The server's Log (server/log.h) on local disk. Thread: owned by the server's sequencer
-// thread; no locks inside. One Journal per data
-// directory, and nothing else may write its files while it is open (journal-repair runs
-// only while bonusd is stopped).
+// thread; no locks inside. One Journal per data directory, and nothing else may write its
+// files while it is open (journal-repair runs only while bonusd is stopped).
 #pragma once
 
 #include <cstddef>
