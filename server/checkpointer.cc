@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 
 #include "server/metrics.h"
 #include "server/router.h"
@@ -23,8 +24,17 @@ Checkpointer::Checkpointer(const CheckpointerOptions& options, CheckpointStore& 
 
 void Checkpointer::start() {
   metrics().checkpoints_started(position_.load());
-  thread_ = std::thread([this] { run(); });
+  // start() returns once the thread is at its nice value (set from inside: Linux applies
+  // it to the calling thread alone), as it returns with the thread named.
+  std::promise<void> niced;
+  std::future<void> at_nice = niced.get_future();
+  thread_ = std::thread([this, niced = std::move(niced)]() mutable {
+    if (options_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
+    niced.set_value();
+    run();
+  });
   name_thread(thread_, "bonus-checkpt");
+  at_nice.wait();
 }
 
 void Checkpointer::stop() {
@@ -312,10 +322,9 @@ CheckpointOutcome Checkpointer::checkpoint() {
 }
 
 void Checkpointer::run() {
-  // Below the shards and the sequencer: under a burst of writes the replicas fall behind
-  // (up to the queue bound) and catch up when it passes, instead of taking CPU from the
-  // writers. Linux applies a thread's nice value to that thread alone.
-  if (options_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice);
+  // At options_.nice (start()), below the shards and the sequencer: under a burst of
+  // writes the replicas fall behind (up to the queue bound) and catch up when it passes,
+  // instead of taking CPU from the writers.
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     replicas_.push_back(std::make_unique<Ledger>(engine_));
     replicas_.back()->set_partition(s, shard_count_);  // as its shard's (Shard)
