@@ -1,12 +1,12 @@
 // bonus-bench: a realistic load generator for bonusd (bench/README.md describes the
 // workload). It preloads the accounts, then runs cart reads, checkouts and accruals on
-// `connections` x `depth` worker threads (closed loop, or open loop at --rate with
-// latency from the intended send time), mailing bursts on their own connection, and
-// reports per operation throughput, latency percentiles and errors.
-#include <CLI/CLI.hpp>
-
+// `connections` x `depth` flow slots served by --threads event loops (FlowLoop: non-
+// blocking connections, closed loop, or open loop at --rate with latency from the
+// intended send time), mailing bursts on their own connection, and reports per operation
+// throughput, latency percentiles and errors.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bonus_bench/flow_loop.h"
+#include "bench/bonus_bench/id_source.h"
 #include "bench/bonus_bench/recorder.h"
 #include "bench/bonus_bench/workload.h"
 #include "clients/cpp/client.h"
@@ -28,7 +30,6 @@
 
 using namespace bonus;
 using namespace bonus::bench;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -42,6 +43,7 @@ struct Options {
   std::uint64_t count = 0;  // flows; 0: run for duration_s
   std::uint32_t connections = 2;
   std::uint32_t depth = 16;
+  std::uint32_t threads = 1;
   std::uint32_t batch = 4096;
   double rate = 0;  // flows per second; 0: closed loop
   std::uint64_t seed = 1;
@@ -83,35 +85,15 @@ template <typename T>
 std::string_view error_of(const client::Reply<T>& r) {
   return r.ok() ? std::string_view{} : client::status_name(r.status);
 }
-std::string_view error_of(const client::Reply<Result>& r) {
-  if (!r.ok()) return client::status_name(r.status);
-  return r.value.ok() ? std::string_view{} : code_name(r.value.code);
-}
-
-// Worker threads (connections x depth): their number goes into 12 bits of an order id.
-constexpr std::uint32_t kWorkersMax = 4'000;
-
-// Ids unique to this run (the nonce) and to the thread that makes them.
-struct IdSource {
-  std::uint64_t nonce;
-  std::uint64_t thread;
-  std::uint64_t next = 0;
-
-  Id128 id() { return Id128{nonce, (thread << 40) | ++next}; }
-  OrderId order() { return ((nonce & 0xFFFFF) << 44) | ((thread & 0xFFF) << 32) | (++next & 0xFFFFFFFF); }
-};
 
 // Shared by every thread of a run.
 struct Run {
   const Options& o;
   const Workload& workload;
   std::uint64_t nonce;
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> next_flow{0};
-  Clock::time_point start{};
-  std::vector<std::unique_ptr<client::Client>> clients{};
-  std::deque<Recorder> recorders{};  // one per worker, then one for the bursts
-  std::atomic<std::uint64_t> holds_left_to_time_out{0};
+  FlowRun& flows;  // the loops' settings, and the stop and start of the run
+  std::vector<std::unique_ptr<client::Client>> clients{};  // the preload's
+  std::deque<Recorder> recorders{};                        // one per loop, then one for the bursts
   std::atomic<std::uint64_t> bursts{0};
 };
 
@@ -192,123 +174,6 @@ void preload(Run& run) {
   if (failed) std::fprintf(stderr, "preload: %llu credits not ok\n", (unsigned long long)failed.load());
 }
 
-// ---- Workers ---------------------------------------------------------------------------
-
-class Worker {
- public:
-  Worker(Run& run, std::uint32_t index)
-      : run_(run),
-        o_(run.o),
-        client_(*run.clients[index % run.clients.size()]),
-        recorder_(run.recorders[index]),
-        rng_(mix64(run.o.seed * 1'000'003 + index)),
-        ids_{run.nonce, index + 1} {}
-
-  void operator()() {
-    const double period_ns = o_.rate > 0 ? 1e9 / o_.rate : 0;
-    while (!run_.stop) {
-      const std::uint64_t flow = run_.next_flow.fetch_add(1);
-      if (o_.count != 0 && flow >= o_.count) break;
-      Clock::time_point intended = Clock::now();
-      if (period_ns > 0) {
-        intended = run_.start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(flow) * period_ns));
-        std::this_thread::sleep_until(intended);
-        if (run_.stop) break;
-      }
-      run_flow(o_.mix.flow_at(uniform()), intended);
-    }
-  }
-
- private:
-  double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
-  std::uint64_t between(std::uint64_t low, std::uint64_t high) {
-    return std::uniform_int_distribution<std::uint64_t>(low, high)(rng_);
-  }
-  void record(Op op, Clock::time_point from, std::string_view error) {
-    recorder_.record(op, elapsed_ns(from, Clock::now()), 1, error);
-  }
-
-  void run_flow(Flow flow, Clock::time_point intended) {
-    const BuyerId buyer = run_.workload.pick_buyer(rng_);
-    const std::uint32_t n = run_.workload.sellers_of(buyer, sellers_);
-    switch (flow) {
-      case Flow::cart:
-        return cart(buyer, n, intended);
-      case Flow::checkout:
-        return checkout(buyer, sellers_[between(0, n - 1)], intended);
-      case Flow::accrual:
-        return accrual(buyer, sellers_[between(0, n - 1)], intended);
-    }
-  }
-
-  // 1-5 lines, one per seller (the server refuses a seller twice: duplicate_key): the
-  // buyer's own sellers first, then sellers the buyer has no bonuses with.
-  void cart(BuyerId buyer, std::uint32_t own, Clock::time_point intended) {
-    std::array<CartLine, kCartLinesMax> lines{};
-    auto k = static_cast<std::uint32_t>(between(1, kCartLinesMax));
-    for (std::uint32_t i = 0; i < k; ++i) {
-      const auto taken = [&](SellerId s) {
-        return std::any_of(lines.begin(), lines.begin() + i,
-                           [s](const CartLine& l) { return l.seller == s; });
-      };
-      lines[i].seller = i < own ? sellers_[i] : between(1, o_.shape.sellers);
-      for (int tries = 0; taken(lines[i].seller) && tries < 64; ++tries) {
-        lines[i].seller = between(1, o_.shape.sellers);
-      }
-      if (taken(lines[i].seller)) {
-        k = i;  // fewer sellers than lines
-        break;
-      }
-      lines[i].goods_total = between(10'000, 5'000'000);
-    }
-    const auto r = client_.cart(buyer, std::span<const CartLine>(lines.data(), k), 3 * kUsPerDay);
-    record(Op::cart, intended, error_of(r));
-  }
-
-  void checkout(BuyerId buyer, SellerId seller, Clock::time_point intended) {
-    const CheckoutEnd end = o_.mix.checkout_end_at(uniform());
-    Hold hold{ids_.id(), ids_.order(), seller, buyer, between(1, 300), between(100'000, 3'000'000),
-              end == CheckoutEnd::time_out ? TimeUs{o_.hold_timeout_ms} * 1000 : 0};
-    const auto h = client_.write(hold);
-    record(Op::hold, intended, error_of(h));
-    if (!h.ok() || !h.value.ok()) return;
-    const auto sent = Clock::now();
-    if (end == CheckoutEnd::capture) {
-      record(Op::capture, sent, error_of(client_.write(Capture{ids_.id(), hold.order, kAmountAll})));
-    } else if (end == CheckoutEnd::release) {
-      record(Op::release, sent, error_of(client_.write(Release{ids_.id(), hold.order})));
-    } else {
-      ++run_.holds_left_to_time_out;
-    }
-  }
-
-  // The accrual's end comes accrual_lag accruals later, as an order is delivered later.
-  void accrual(BuyerId buyer, SellerId seller, Clock::time_point intended) {
-    Accrue accrue{ids_.id(), ids_.order(), seller, buyer, between(10, 500), LotLife::policy()};
-    const auto a = client_.write(accrue);
-    record(Op::accrue, intended, error_of(a));
-    if (a.ok() && a.value.ok()) pending_.push_back(accrue.order);
-    if (pending_.size() <= o_.accrual_lag) return;
-    const OrderId order = pending_.front();
-    pending_.pop_front();
-    const auto sent = Clock::now();
-    if (o_.mix.accrual_end_at(uniform()) == AccrualEnd::confirm) {
-      record(Op::confirm, sent, error_of(client_.write(ConfirmAccrual{ids_.id(), order})));
-    } else {
-      record(Op::cancel, sent, error_of(client_.write(CancelAccrual{ids_.id(), order})));
-    }
-  }
-
-  Run& run_;
-  const Options& o_;
-  client::Client& client_;
-  Recorder& recorder_;
-  std::mt19937_64 rng_;
-  IdSource ids_;
-  std::array<SellerId, kSellersPerBuyerMax> sellers_{};
-  std::deque<OrderId> pending_;
-};
-
 // ---- Mailing bursts ------------------------------------------------------------------
 
 // Every burst_every_s: a credit of 300-500 bonuses living 24 h - 7 d from one seller of
@@ -319,15 +184,15 @@ void mailing_bursts(Run& run, client::Client& c, Recorder& recorder) {
   IdSource ids{run.nonce, 0xFFF};
   std::array<SellerId, kSellersPerBuyerMax> sellers{};
   Window window(o.burst_depth);
-  auto next = run.start + std::chrono::duration<double>(o.burst_every_s / 2);
-  while (!run.stop) {
+  auto next = run.flows.start + std::chrono::duration<double>(o.burst_every_s / 2);
+  while (!run.flows.stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (Clock::now() < next) continue;
     const std::uint64_t campaign = ++run.bursts;
     const std::uint64_t size = std::min(o.burst_buyers, o.shape.buyers);
     const std::uint64_t first = rng() % (o.shape.buyers - size + 1);
     std::vector<Credit> batch;
-    for (std::uint64_t rank = first; rank < first + size && !run.stop; ++rank) {
+    for (std::uint64_t rank = first; rank < first + size && !run.flows.stop; ++rank) {
       const BuyerId buyer = run.workload.buyer_of_rank(rank);
       run.workload.sellers_of(buyer, sellers);
       const TimeUs life = std::uniform_int_distribution<TimeUs>(kUsPerDay, 7 * kUsPerDay)(rng);
@@ -393,7 +258,7 @@ void print_progress(double t_s, double interval_s, const OpTable& interval, cons
 
 // Takes every recorder's figures once a second until `done`, then once more.
 void report_loop(Run& run, Report& report, const std::atomic<bool>& done) {
-  auto last = run.start;
+  auto last = run.flows.start;
   for (bool final = false; !final;) {
     final = done.load();
     if (!final) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -402,7 +267,7 @@ void report_loop(Run& run, Report& report, const std::atomic<bool>& done) {
     OpTable interval;
     for (Recorder& r : run.recorders) r.take(interval);
     const double interval_s = std::max(1e-3, std::chrono::duration<double>(now - last).count());
-    const double t_s = std::chrono::duration<double>(now - run.start).count();
+    const double t_s = std::chrono::duration<double>(now - run.flows.start).count();
     last = now;
     for (std::size_t i = 0; i < kOpCount; ++i) report.total[i].merge(interval[i]);
     if (report.csv != nullptr) write_csv_interval(report.csv, t_s, interval_s, interval);
@@ -412,28 +277,33 @@ void report_loop(Run& run, Report& report, const std::atomic<bool>& done) {
 
 void print_table(const Run& run, const OpTable& total, double seconds) {
   const Options& o = run.o;
-  std::printf("\nbonus-bench: %llu buyers, %llu sellers, %s loop%s, %u connections x depth %u, %.1f s, seed %llu\n",
-              (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers,
-              o.rate > 0 ? "open" : "closed",
-              o.rate > 0 ? (" at " + std::to_string(static_cast<long long>(o.rate)) + " flows/s").c_str() : "",
-              o.connections, o.depth, seconds, (unsigned long long)o.seed);
+  std::printf(
+      "\nbonus-bench: %llu buyers, %llu sellers, %s loop%s, %u connections x depth %u on %u "
+      "threads, %.1f s, seed %llu\n",
+      (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers,
+      o.rate > 0 ? "open" : "closed",
+      o.rate > 0 ? (" at " + std::to_string(static_cast<long long>(o.rate)) + " flows/s").c_str()
+                 : "",
+      o.connections, o.depth, o.threads, seconds, (unsigned long long)o.seed);
   print_op_rows(total, seconds);
   if (total[static_cast<std::size_t>(Op::credit)].commands != 0) {
     std::printf("(credit: latency is per batch of up to %u; count and per s are credits)\n", o.batch);
   }
   std::printf("holds left to time out: %llu; mailing bursts: %llu\n",
-              (unsigned long long)run.holds_left_to_time_out.load(), (unsigned long long)run.bursts.load());
+              (unsigned long long)run.flows.holds_left_to_time_out.load(),
+              (unsigned long long)run.bursts.load());
 }
 
 void print_json(const Run& run, const OpTable& total, double seconds) {
   const Options& o = run.o;
-  std::printf("{\"buyers\":%llu,\"sellers\":%llu,\"loop\":\"%s\",\"rate\":%.1f,\"connections\":%u,"
-              "\"depth\":%u,\"batch\":%u,\"seed\":%llu,\"seconds\":%.3f,\"bursts\":%llu,"
-              "\"holds_left_to_time_out\":%llu,\"ops\":{",
-              (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers,
-              o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.depth, o.batch,
-              (unsigned long long)o.seed, seconds, (unsigned long long)run.bursts.load(),
-              (unsigned long long)run.holds_left_to_time_out.load());
+  std::printf(
+      "{\"buyers\":%llu,\"sellers\":%llu,\"loop\":\"%s\",\"rate\":%.1f,\"connections\":%u,"
+      "\"depth\":%u,\"threads\":%u,\"batch\":%u,\"seed\":%llu,\"seconds\":%.3f,\"bursts\":%llu,"
+      "\"holds_left_to_time_out\":%llu,\"ops\":{",
+      (unsigned long long)o.shape.buyers, (unsigned long long)o.shape.sellers,
+      o.rate > 0 ? "open" : "closed", o.rate, o.connections, o.depth, o.threads, o.batch,
+      (unsigned long long)o.seed, seconds, (unsigned long long)run.bursts.load(),
+      (unsigned long long)run.flows.holds_left_to_time_out.load());
   print_op_json(total, seconds);
   std::printf("}}\n");
 }
@@ -483,8 +353,13 @@ void parse_options(int argc, char** argv, Options& o) {
   app.add_option("--duration", o.duration_s, "Seconds to run (unless --count)")->capture_default_str();
   app.add_option("--count", o.count, "Flows to run, then stop (0: use --duration)")->capture_default_str();
   app.add_option("--connections", o.connections)->capture_default_str()->check(CLI::Range(1u, 64u));
-  app.add_option("--depth", o.depth, "Requests in flight per connection (worker threads each)")
-      ->capture_default_str()->check(CLI::Range(1u, 256u));
+  app.add_option("--depth", o.depth, "Flows in flight per connection (a request each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, kSlotsMax));
+  app.add_option("--threads", o.threads,
+                 "Event-loop threads running the flows (at most --connections)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 64u));
   app.add_option("--batch", o.batch, "Commands per bulk frame (preload and mailing bursts)")
       ->capture_default_str()->check(CLI::Range(1u, 65536u));
   app.add_option("--rate", o.rate, "Open loop: flows per second, latency from the intended send time (0: closed loop)")
@@ -518,8 +393,13 @@ void parse_options(int argc, char** argv, Options& o) {
     std::exit(2);
   }
   o.mix = *mix;
-  if (o.connections * o.depth > kWorkersMax) {
-    std::fprintf(stderr, "bonus-bench: connections x depth is at most %u\n", kWorkersMax);
+  if (o.connections * o.depth > kSlotsMax) {
+    std::fprintf(stderr, "bonus-bench: connections x depth is at most %u\n", kSlotsMax);
+    std::exit(2);
+  }
+  if (o.threads > o.connections) {
+    std::fprintf(stderr, "bonus-bench: --threads %u is more than --connections %u\n", o.threads,
+                 o.connections);
     std::exit(2);
   }
   o.shape.sellers_per_buyer_max = static_cast<std::uint32_t>(
@@ -535,7 +415,8 @@ int main(int argc, char** argv) {
   const std::uint64_t nonce =
       mix64(static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
             (std::uint64_t(getpid()) << 32)) | 1;
-  Run run{.o = o, .workload = workload, .nonce = nonce};
+  FlowRun flows;
+  Run run{.o = o, .workload = workload, .nonce = nonce, .flows = flows};
   for (std::uint32_t i = 0; i < o.connections; ++i) run.clients.push_back(connect(o));
   if (o.preload) preload(run);
 
@@ -548,24 +429,45 @@ int main(int argc, char** argv) {
     }
     std::fprintf(report.csv, "t_s,op,count,per_s,p50_us,p90_us,p99_us,p999_us,max_us,errors\n");
   }
-  const std::uint32_t workers = o.connections * o.depth;
-  for (std::uint32_t i = 0; i <= workers; ++i) run.recorders.emplace_back();
+  flows.host = o.host;
+  flows.port = o.port;
+  flows.workload = &workload;
+  flows.mix = o.mix;
+  flows.rate = o.rate;
+  flows.count = o.count;
+  flows.depth = o.depth;
+  flows.hold_timeout_us = TimeUs{o.hold_timeout_ms} * 1000;
+  flows.accrual_lag = o.accrual_lag;
+  flows.seed = o.seed;
+  flows.nonce = nonce;
+  std::vector<std::unique_ptr<FlowLoop>> loops;
+  for (std::uint32_t t = 0, first = 0; t < o.threads; ++t) {
+    const std::uint32_t n = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
+    run.recorders.emplace_back();
+    loops.push_back(
+        std::make_unique<FlowLoop>(flows, t, o.threads, n, first, run.recorders.back()));
+    first += n;
+  }
+  run.recorders.emplace_back();  // the bursts'
   auto burst_client = o.burst_every_s > 0 ? connect(o) : nullptr;
   std::atomic<bool> done{false};
-  run.start = Clock::now();
+  flows.start = Clock::now();
   std::thread reporter([&] { report_loop(run, report, done); });
   std::thread bursts;
-  if (burst_client) bursts = std::thread([&] { mailing_bursts(run, *burst_client, run.recorders[workers]); });
+  if (burst_client)
+    bursts = std::thread([&] { mailing_bursts(run, *burst_client, run.recorders.back()); });
   std::vector<std::thread> threads;
-  for (std::uint32_t i = 0; i < workers; ++i) threads.emplace_back(Worker(run, i));
+  for (auto& loop : loops) threads.emplace_back([&loop] { loop->run(); });
   std::thread timer([&] {
-    const auto end = run.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
-    while (!run.stop && (o.count != 0 || Clock::now() < end)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    run.stop = true;
+    const auto end = flows.start + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(o.duration_s));
+    while (!flows.stop && (o.count != 0 || Clock::now() < end))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    flows.stop = true;
   });
   for (auto& t : threads) t.join();
-  run.stop = true;
-  const double seconds = std::chrono::duration<double>(Clock::now() - run.start).count();
+  flows.stop = true;
+  const double seconds = std::chrono::duration<double>(Clock::now() - run.flows.start).count();
   timer.join();
   if (bursts.joinable()) bursts.join();
   done = true;

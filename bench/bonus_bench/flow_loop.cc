@@ -1,0 +1,448 @@
+#include "bench/bonus_bench/flow_loop.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+
+#include "bench/bonus_bench/id_source.h"
+#include "engine/code.h"
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
+namespace bonus::bench {
+
+enum class FlowLoop::Step : std::uint8_t {
+  idle,  // no flow: ready for the next one
+  cart,
+  hold,
+  capture,
+  release,
+  accrue,
+  confirm,
+  cancel,
+  dead,  // its connection was lost
+};
+
+namespace {
+
+Op op_of(std::uint8_t step) {
+  // Step::cart .. Step::cancel are Op::cart .. Op::cancel, in order.
+  return static_cast<Op>(step - 1);
+}
+static_assert(static_cast<int>(Op::cancel) - static_cast<int>(Op::cart) == 6);
+
+std::uint64_t elapsed_ns(Clock::time_point from, Clock::time_point to) {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count()));
+}
+
+int connect_to(const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int e = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); e != 0) {
+    std::fprintf(stderr, "bonus-bench: cannot resolve %s: %s\n", host.c_str(), gai_strerror(e));
+    std::exit(3);
+  }
+  int fd = -1;
+  int error = 0;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      error = errno;
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0) {
+    std::fprintf(stderr, "bonus-bench: cannot connect to %s:%u: %s\n", host.c_str(), port,
+                 std::strerror(error));
+    std::exit(3);
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+}  // namespace
+
+struct FlowLoop::Connection {
+  int fd = -1;
+  bool live = true;
+  std::string out;  // frames to send from out_at
+  std::size_t out_at = 0;
+  bool want_write = false;  // EPOLLOUT armed
+  std::vector<std::uint8_t> in = std::vector<std::uint8_t>(1 << 16);
+  std::size_t in_begin = 0, in_end = 0;
+};
+
+struct FlowLoop::Slot {
+  std::uint32_t connection = 0;
+  Step step = Step::idle;
+  std::uint64_t awaited = 0;  // the request id of the reply it waits for
+  std::uint32_t sent = 0;     // requests sent, for the next request id
+  Clock::time_point from{};   // the latency of the awaited reply counts from here
+  CheckoutEnd end = CheckoutEnd::capture;
+  OrderId order = 0;            // the hold's
+  std::deque<OrderId> pending;  // accruals acknowledged and not yet ended
+  std::mt19937_64 rng;
+  IdSource ids;
+  std::array<SellerId, kSellersPerBuyerMax> sellers{};
+};
+
+FlowLoop::FlowLoop(FlowRun& run, std::uint32_t index, std::uint32_t loops,
+                   std::uint32_t connections, std::uint32_t first_connection, Recorder& recorder)
+    : run_(run), index_(index), loops_(loops), recorder_(recorder), next_due_(index) {
+  epoll_ = ::epoll_create1(0);
+  connections_.resize(connections);
+  for (std::uint32_t c = 0; c < connections; ++c) {
+    connections_[c].fd = connect_to(run.host, run.port);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = c;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, connections_[c].fd, &ev);
+    for (std::uint32_t d = 0; d < run.depth; ++d) {
+      // The same numbers, seeds and ids as the thread-per-worker bonus-bench had.
+      const std::uint64_t number = std::uint64_t{first_connection + c} * run.depth + d;
+      Slot slot;
+      slot.connection = c;
+      slot.rng.seed(mix64(run.seed * 1'000'003 + number));
+      slot.ids = IdSource{run.nonce, number + 1};
+      idle_.push_back(static_cast<std::uint32_t>(slots_.size()));
+      slots_.push_back(std::move(slot));
+    }
+  }
+  std::reverse(idle_.begin(), idle_.end());  // slot 0 first
+}
+
+FlowLoop::~FlowLoop() {
+  for (Connection& c : connections_) {
+    if (c.fd >= 0) ::close(c.fd);
+  }
+  ::close(epoll_);
+}
+
+void FlowLoop::run() {
+  bool starting = true;
+  Clock::time_point drain_end{};
+  epoll_event events[64];
+  for (;;) {
+    const Clock::time_point now = Clock::now();
+    if (run_.stop.load(std::memory_order_relaxed)) starting = false;
+    if (starting) {
+      start_flows(now);
+      const bool live = std::any_of(connections_.begin(), connections_.end(),
+                                    [](const Connection& c) { return c.live; });
+      const bool more = run_.rate > 0 ? run_.count == 0 || next_due_ < run_.count
+                                      : run_.count == 0 || run_.next_flow.load() < run_.count;
+      starting = live && more;
+    }
+    for (std::size_t c = 0; c < connections_.size(); ++c) flush(c);
+    if (!starting) {
+      if (in_flight_ == 0) return;
+      if (drain_end == Clock::time_point{}) drain_end = now + run_.drain;
+      if (now >= drain_end) {
+        for (Slot& s : slots_) {
+          if (s.step == Step::idle || s.step == Step::dead) continue;
+          recorder_.record(op_of(static_cast<std::uint8_t>(s.step)), elapsed_ns(s.from, now), 1,
+                           "timeout");
+          s.step = Step::idle;
+        }
+        in_flight_ = 0;
+        return;
+      }
+    }
+    // Sleep until the next flow is due (open loop, a slot free), or at most 10 ms: a
+    // reply wakes it sooner, and the stop is seen within that.
+    Clock::time_point wake = now + std::chrono::milliseconds(10);
+    if (starting && run_.rate > 0 && !idle_.empty()) {
+      wake = std::min(wake, run_.start + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                             1e9 * static_cast<double>(next_due_) / run_.rate)));
+    }
+    const auto wait = std::max(std::chrono::nanoseconds(0), wake - Clock::now());
+    timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
+                static_cast<long>(wait.count() % 1'000'000'000)};
+    const int n = ::epoll_pwait2(epoll_, events, 64, &ts, nullptr);
+    for (int e = 0; e < n; ++e) {
+      const std::size_t c = events[e].data.u64;
+      if (!connections_[c].live) continue;
+      if (events[e].events & EPOLLOUT) flush(c);
+      if (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) receive(c);
+    }
+  }
+}
+
+void FlowLoop::start_flows(Clock::time_point now) {
+  while (!idle_.empty()) {
+    Clock::time_point intended = now;
+    if (run_.rate > 0) {
+      if (run_.count != 0 && next_due_ >= run_.count) return;
+      intended = run_.start + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                  1e9 * static_cast<double>(next_due_) / run_.rate));
+      if (intended > now) return;
+      next_due_ += loops_;
+    } else if (run_.count != 0 && run_.next_flow.fetch_add(1) >= run_.count) {
+      return;
+    }
+    Slot& slot = slots_[idle_.back()];
+    idle_.pop_back();
+    start_flow(slot, intended);
+  }
+}
+
+std::uint64_t FlowLoop::uniform_between(Slot& slot, std::uint64_t low, std::uint64_t high) {
+  return std::uniform_int_distribution<std::uint64_t>(low, high)(slot.rng);
+}
+
+void FlowLoop::start_flow(Slot& slot, Clock::time_point intended) {
+  slot.from = intended;
+  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(slot.rng);
+  const BuyerId buyer = run_.workload->pick_buyer(slot.rng);
+  const std::uint32_t own = run_.workload->sellers_of(buyer, slot.sellers);
+  switch (run_.mix.flow_at(u)) {
+    case Flow::cart:
+      return cart(slot, buyer, own);
+    case Flow::checkout:
+      return checkout(slot, buyer, slot.sellers[uniform_between(slot, 0, own - 1)]);
+    case Flow::accrual:
+      return accrual(slot, buyer, slot.sellers[uniform_between(slot, 0, own - 1)]);
+  }
+}
+
+// 1-5 lines, one per seller (the server refuses a seller twice: duplicate_key): the
+// buyer's own sellers first, then sellers the buyer has no bonuses with.
+void FlowLoop::cart(Slot& slot, BuyerId buyer, std::uint32_t own) {
+  cart_.buyer = buyer;
+  cart_.soon_us = 3 * kUsPerDay;
+  cart_.lines.clear();
+  const auto k = static_cast<std::uint32_t>(uniform_between(slot, 1, kCartLinesMax));
+  const std::uint64_t sellers = run_.workload->shape().sellers;
+  for (std::uint32_t i = 0; i < k; ++i) {
+    const auto taken = [&](SellerId s) {
+      return std::any_of(cart_.lines.begin(), cart_.lines.end(),
+                         [s](const CartLine& l) { return l.seller == s; });
+    };
+    SellerId seller = i < own ? slot.sellers[i] : uniform_between(slot, 1, sellers);
+    for (int tries = 0; taken(seller) && tries < 64; ++tries) {
+      seller = uniform_between(slot, 1, sellers);
+    }
+    if (taken(seller)) break;  // fewer sellers than lines
+    cart_.lines.push_back(CartLine{seller, uniform_between(slot, 10'000, 5'000'000)});
+  }
+  fbb_.Clear();
+  protocol::encode_cart(cart_, fbb_);
+  send(slot, Step::cart, protocol::Opcode::cart);
+}
+
+void FlowLoop::checkout(Slot& slot, BuyerId buyer, SellerId seller) {
+  slot.end = run_.mix.checkout_end_at(std::uniform_real_distribution<double>(0.0, 1.0)(slot.rng));
+  const Hold hold{slot.ids.id(),
+                  slot.ids.order(),
+                  seller,
+                  buyer,
+                  uniform_between(slot, 1, 300),
+                  uniform_between(slot, 100'000, 3'000'000),
+                  slot.end == CheckoutEnd::time_out ? run_.hold_timeout_us : 0};
+  slot.order = hold.order;
+  send_write(slot, Step::hold, hold);
+}
+
+void FlowLoop::accrual(Slot& slot, BuyerId buyer, SellerId seller) {
+  const Accrue accrue{
+      slot.ids.id(),    slot.ids.order(), seller, buyer, uniform_between(slot, 10, 500),
+      LotLife::policy()};
+  slot.order = accrue.order;
+  send_write(slot, Step::accrue, accrue);
+}
+
+// The accrual's end comes accrual_lag accruals later, as an order is delivered later.
+void FlowLoop::end_accrual(Slot& slot) {
+  const OrderId order = slot.pending.front();
+  slot.pending.pop_front();
+  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(slot.rng);
+  if (run_.mix.accrual_end_at(u) == AccrualEnd::confirm) {
+    send_write(slot, Step::confirm, ConfirmAccrual{slot.ids.id(), order});
+  } else {
+    send_write(slot, Step::cancel, CancelAccrual{slot.ids.id(), order});
+  }
+}
+
+template <typename C>
+void FlowLoop::send_write(Slot& slot, Step step, const C& command) {
+  fbb_.Clear();
+  protocol::encode_write(std::span<const C>(&command, 1), fbb_);
+  send(slot, step, protocol::kWriteOpcode<C>);
+}
+
+void FlowLoop::send(Slot& slot, Step step, protocol::Opcode opcode) {
+  const auto number = static_cast<std::uint64_t>(&slot - slots_.data());
+  slot.step = step;
+  slot.awaited = (std::uint64_t{++slot.sent} << 32) | number;
+  protocol::append_frame(opcode, 0, slot.awaited,
+                         protocol::Body{fbb_.GetBufferPointer(), fbb_.GetSize()},
+                         connections_[slot.connection].out);
+  ++in_flight_;
+}
+
+void FlowLoop::answered(Slot& slot, protocol::Opcode opcode, protocol::Body body) {
+  const Clock::time_point now = Clock::now();
+  --in_flight_;
+  std::string_view error;
+  if (opcode == protocol::Opcode::error) {
+    error = "refused";
+    protocol::ErrorInfo info;
+    if (!refusal_printed_ &&
+        protocol::decode_error_reply(body, info) == protocol::FrameError::none) {
+      refusal_printed_ = true;
+      std::fprintf(stderr, "bonus-bench: bonusd refused a request: %s: %s\n",
+                   std::string(protocol::frame_error_name(info.code)).c_str(),
+                   info.message.c_str());
+    }
+  } else if (slot.step == Step::cart) {
+    if (protocol::decode_cart_reply(body, cart_reply_) != protocol::FrameError::none) {
+      error = "bad_reply";
+    }
+  } else if (protocol::decode_write_reply(body, 1, false, write_reply_) !=
+                 protocol::FrameError::none ||
+             write_reply_.size() != 1) {
+    error = "bad_reply";
+  } else if (!write_reply_[0].result.ok()) {
+    error = code_name(write_reply_[0].result.code);
+  }
+  const Step step = slot.step;
+  recorder_.record(op_of(static_cast<std::uint8_t>(step)), elapsed_ns(slot.from, now), 1, error);
+  slot.from = now;
+  if (step == Step::hold && error.empty()) {
+    switch (slot.end) {
+      case CheckoutEnd::capture:
+        return send_write(slot, Step::capture, Capture{slot.ids.id(), slot.order, kAmountAll});
+      case CheckoutEnd::release:
+        return send_write(slot, Step::release, Release{slot.ids.id(), slot.order});
+      case CheckoutEnd::time_out:
+        ++run_.holds_left_to_time_out;
+        break;
+    }
+  }
+  if (step == Step::accrue) {
+    if (error.empty()) slot.pending.push_back(slot.order);
+    if (slot.pending.size() > run_.accrual_lag) return end_accrual(slot);
+  }
+  slot.step = Step::idle;
+  idle_.push_back(static_cast<std::uint32_t>(&slot - slots_.data()));
+}
+
+void FlowLoop::flush(std::size_t i) {
+  Connection& c = connections_[i];
+  if (!c.live) return;
+  while (c.out_at < c.out.size()) {
+    const ssize_t n = ::send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_at += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return lose(i, std::string("send: ") + std::strerror(errno), "disconnected");
+  }
+  if (c.out_at == c.out.size()) {
+    c.out.clear();
+    c.out_at = 0;
+  }
+  const bool want = c.out_at < c.out.size();
+  if (want != c.want_write) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
+    ev.data.u64 = i;
+    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.want_write = want;
+  }
+}
+
+void FlowLoop::receive(std::size_t i) {
+  Connection& c = connections_[i];
+  while (c.live) {
+    if (c.in.size() - c.in_end < 4096) {
+      std::memmove(c.in.data(), c.in.data() + c.in_begin, c.in_end - c.in_begin);
+      c.in_end -= c.in_begin;
+      c.in_begin = 0;
+      if (c.in.size() - c.in_end < 4096) c.in.resize(c.in.size() * 2);
+    }
+    const ssize_t n = ::recv(c.fd, c.in.data() + c.in_end, c.in.size() - c.in_end, 0);
+    if (n == 0) return lose(i, "bonusd closed the connection", "disconnected");
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      return lose(i, std::string("recv: ") + std::strerror(errno), "disconnected");
+    }
+    c.in_end += static_cast<std::size_t>(n);
+    parse(i);
+  }
+}
+
+void FlowLoop::parse(std::size_t i) {
+  Connection& c = connections_[i];
+  while (c.live && c.in_end - c.in_begin >= protocol::kHeaderBytes) {
+    protocol::FrameHeader h;
+    if (protocol::decode_header(c.in.data() + c.in_begin, protocol::kBodySizeMax, h) !=
+        protocol::FrameError::none) {
+      return lose(i, "bonusd sent a header that does not decode", "bad_reply");
+    }
+    if (c.in_end - c.in_begin < protocol::kHeaderBytes + h.body_size) {
+      // Room for the whole frame; receive() reads the rest.
+      if (c.in.size() - c.in_begin < protocol::kHeaderBytes + h.body_size + 4096) {
+        c.in.resize(c.in_begin + protocol::kHeaderBytes + h.body_size + 4096);
+      }
+      return;
+    }
+    const std::uint64_t number = h.request_id & 0xFFFFFFFF;
+    if (number >= slots_.size() || slots_[number].awaited != h.request_id ||
+        slots_[number].step == Step::idle || slots_[number].step == Step::dead) {
+      return lose(i, "bonusd answered a request it was not sent", "bad_reply");
+    }
+    const protocol::Body body{c.in.data() + c.in_begin + protocol::kHeaderBytes, h.body_size};
+    c.in_begin += protocol::kHeaderBytes + h.body_size;
+    answered(slots_[number], h.opcode, body);
+  }
+}
+
+// The connection is gone: every request awaited on it counts as `status`, and its slots
+// run nothing more.
+void FlowLoop::lose(std::size_t i, std::string_view why, std::string_view status) {
+  Connection& c = connections_[i];
+  std::fprintf(stderr, "bonus-bench: connection %zu of loop %u lost: %.*s\n", i, index_,
+               static_cast<int>(why.size()), why.data());
+  c.live = false;
+  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
+  ::close(c.fd);
+  c.fd = -1;
+  const Clock::time_point now = Clock::now();
+  for (Slot& s : slots_) {
+    if (s.connection != i) continue;
+    if (s.step != Step::idle && s.step != Step::dead) {
+      recorder_.record(op_of(static_cast<std::uint8_t>(s.step)), elapsed_ns(s.from, now), 1,
+                       status);
+      --in_flight_;
+    }
+    s.step = Step::dead;
+  }
+  std::erase_if(idle_, [&](std::uint32_t s) { return slots_[s].connection == i; });
+}
+
+}  // namespace bonus::bench
