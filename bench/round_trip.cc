@@ -10,6 +10,11 @@
 //   client-balance  the same balance through the C++ client's blocking call (on the
 //                   caller's thread, over a direct link)
 //   client-balance-io  the same through the client's I/O thread (direct_connections_max 0)
+//   credit, client-credit, client-credit-io  (--writes) a credit of 1 bonus to seller 4
+//                   and a random buyer, with a new id each: over the plain socket, the C++
+//                   client's write() on the caller's thread, and through its I/O thread.
+//                   Each waits for its group's sync: run bonusd with --durability none to
+//                   see the client's own cost
 //   base-ping, base-balance, base-cart  the same against another bonusd (--other: another
 //                   build, for a before and after in one run)
 // Each round sends --requests to every target, one request to each in turn, each timed
@@ -41,6 +46,7 @@
 
 #include "bench/address.h"
 #include "clients/cpp/client.h"
+#include "engine/code.h"
 #include "engine/lot_life.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
@@ -263,6 +269,7 @@ int main(int argc, char** argv) {
   std::uint32_t requests = 20'000, warmup = 2'000, rounds = 2, buyers = 10'000;
   std::uint64_t seed_value = 0;
   int echo_cpu = -1;
+  bool writes = false;
   app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (an IPv4 address)")
       ->required();
   app.add_option("--redis", redis_text, "Redis's address, host:port; none: no redis-get");
@@ -278,6 +285,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed_value, "the random accounts' seed (0: from the clock)");
   app.add_option("--echo-cpu", echo_cpu, "the CPU of the echo server (-1: the scheduler's choice)")
       ->check(CLI::Range(-1, 1023));
+  app.add_flag("--writes", writes, "also credit, client-credit and client-credit-io");
   CLI11_PARSE(app, argc, argv);
   const auto bonusd = parse_address(bonusd_text);
   if (!bonusd) fail("--bonusd wants host:port, got " + bonusd_text);
@@ -373,6 +381,32 @@ int main(int argc, char** argv) {
                        const auto r = client_io->balance(seller(), buyer());
                        if (!r.ok()) fail("the C++ client's balance failed: " + r.message);
                      }});
+  // Credits with ids of their own: the clock's nanoseconds, so repeated runs never repeat.
+  const std::uint64_t write_run =
+      static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  std::uint64_t write_count = 0;
+  auto credit = [&] {
+    Credit c{};
+    c.id = Id128{write_run, ++write_count};
+    c.seller = 4;
+    c.buyer = buyer();
+    c.amount = 1;
+    c.life = LotLife::ttl_of(30 * kUsPerDay);
+    return c;
+  };
+  auto check = [](const client::Reply<Result>& r) {
+    if (!r.ok() || r.value.code != Code::ok) fail("the C++ client's credit failed: " + r.message);
+  };
+  if (writes) {
+    targets.push_back({"credit", [&] {
+                         const Credit c = credit();
+                         wire.ask(protocol::kWriteOpcode<Credit>, body_of([&](auto& fbb) {
+                                    protocol::encode_write(std::span<const Credit>(&c, 1), fbb);
+                                  }));
+                       }});
+    targets.push_back({"client-credit", [&] { check(client->write(credit())); }});
+    targets.push_back({"client-credit-io", [&] { check(client_io->write(credit())); }});
+  }
 
   std::printf("%-6s %-17s %9s %9s %9s %9s %9s\n", "round", "target", "p50 us", "p90 us", "p99 us",
               "p99.9 us", "mean us");

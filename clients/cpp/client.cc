@@ -144,6 +144,10 @@ struct Client::Impl {
   // when there is none to be had.
   template <typename T, typename Decode>
   Reply<T> call(Opcode opcode, Body body, Decode decode);
+  // The same over a direct link only: nullopt when there is none to be had (the caller
+  // then goes through the I/O thread).
+  template <typename T, typename Decode>
+  std::optional<Reply<T>> call_direct(Opcode opcode, std::uint8_t flags, Body body, Decode decode);
   std::unique_ptr<DirectLink> take_direct(bool fresh, bool& reused, Clock::time_point deadline,
                                           std::optional<Arrival>& failure);
   void release_direct(std::unique_ptr<DirectLink> link);
@@ -363,12 +367,20 @@ std::future<Reply<T>> Client::Impl::call_async(Opcode opcode, Body body, Decode 
   return reply;
 }
 
-// A read's pooled link may have gone stale (the server closed it for idleness, or
-// restarted): the read is asked once more on a fresh link, by the same deadline. A new
-// link the server refuses as one too many sends this call, and the later ones past what is
-// open, through the I/O thread's connection.
 template <typename T, typename Decode>
 Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode) {
+  if (auto direct = call_direct<T>(opcode, 0, body, decode)) return std::move(*direct);
+  return call_async<T>(opcode, body, decode).get();
+}
+
+// A pooled link may have gone stale (the server closed it for idleness, or restarted):
+// the request is asked once more on a fresh link, by the same deadline; a write keeps its
+// command id, so the server applies it once even if the first one reached it. A new link
+// the server refuses as one too many sends this call, and the later ones past what is
+// open, through the I/O thread's connection.
+template <typename T, typename Decode>
+std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t flags, Body body,
+                                                  Decode decode) {
   const Clock::time_point deadline = deadline_from_now();
   const std::uint64_t id = next_id();
   std::string frame;
@@ -378,7 +390,7 @@ Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode) {
     std::unique_ptr<DirectLink> direct = take_direct(attempt > 0, reused, deadline, failure);
     if (failure) return failed<T>(*failure);
     if (!direct) break;
-    if (frame.empty()) frame = protocol::make_frame(opcode, 0, id, body);
+    if (frame.empty()) frame = protocol::make_frame(opcode, flags, id, body);
     DirectReply r = direct->round_trip(frame, id, deadline);
     if (r.error == FrameError::too_many_connections && !reused) {
       {
@@ -404,7 +416,7 @@ Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode) {
     }
     return answer;
   }
-  return call_async<T>(opcode, body, decode).get();
+  return std::nullopt;
 }
 
 // An idle link (unless `fresh`), else a new one while fewer than direct_max are open; null
@@ -934,6 +946,34 @@ void Client::require_not_io_thread() const {
 
 std::future<Reply<Result>> Client::enqueue_write(const Command& command) {
   return impl_->enqueue(command);
+}
+
+Reply<Result> Client::write_now(const Command& command) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  Opcode opcode = Opcode::error;
+  std::visit(
+      [&](const auto& c) {
+        using C = std::decay_t<decltype(c)>;
+        if constexpr (protocol::WriteCommand<C>) {
+          protocol::encode_write(std::span<const C>(&c, 1), fbb);
+          opcode = protocol::kWriteOpcode<C>;
+        }
+      },
+      command);
+  BONUS_ASSERT(opcode != Opcode::error && "clients send write commands only");
+  const bool errors_only = options_.errors_only;
+  auto decode = [errors_only](Body body, Result& out) {
+    std::vector<Result> results(1);
+    const FrameError e = decode_results(body, 1, errors_only, results, 0);
+    out = results[0];
+    return e;
+  };
+  if (auto direct =
+          impl_->call_direct<Result>(opcode, errors_only ? protocol::kErrorsOnly : 0,
+                                     Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode)) {
+    return std::move(*direct);
+  }
+  return impl_->enqueue(command).get();
 }
 
 Client::Part Client::write_part(Opcode opcode, Body body, std::size_t commands) {

@@ -3,8 +3,9 @@
 //
 // Threads. A Client owns one I/O thread (an asio::io_context) that does the reading,
 // writing, reconnecting and timing of its main connection; every public method may be
-// called from any thread, concurrently. Blocking reads and ping run on the caller's
-// thread instead, each over a connection of a small pool (direct_connections_max).
+// called from any thread, concurrently. Blocking reads, ping and write() run on the
+// caller's thread instead, each over a connection of a small pool
+// (direct_connections_max).
 // Blocking methods (write, write_batch and every read) wait for their reply; they must
 // not be called on the I/O thread, that is from a write_batch_async callback (doing so is
 // a bug and aborts). Callbacks run on the I/O thread: keep them short, never block in
@@ -18,9 +19,10 @@
 // not ordered relative to each other (write_async of two kinds may go out in either
 // order): wait for a hold's reply before sending its capture.
 //
-// Batching. write() and write_async() of one command queue it; the I/O thread sends
-// whatever queued since its last flush as one frame per command kind, so many threads
-// writing at once share frames and each caller still gets its own Result. While
+// Batching. write_async() of one command (and write() when no pooled connection is free)
+// queues it; the I/O thread sends whatever queued since its last flush as one frame per
+// command kind, so many threads writing at once share frames and each caller still gets
+// its own Result. While
 // `single_frames_in_flight_max` such frames of a kind await replies, new singles of that
 // kind wait for one of them (as a group commit does): an idle client sends a write at
 // once, a busy one sends fewer, larger frames.
@@ -72,13 +74,15 @@ struct ClientOptions {
   // largest frames; more gives lower latency under moderate load.
   std::uint32_t single_frames_in_flight_max = 1;
   // Blocking reads (balance and balances of up to batch_commands_max keys, cart, wallet,
-  // expiring, segment, history, order, stats, policy, month_report) and ping write their
-  // request and read its reply on the caller's own thread, over a connection of their
-  // own taken from a pool of at most this many: no hand-off to the I/O thread and back.
-  // A caller that finds every one busy, and every other call (writes, batches, admin,
-  // async calls), goes through the I/O thread's connection. A pooled connection the server
-  // closed meanwhile (idle timeout, restart) is replaced and the read asked again, within
-  // the same timeout. With TLS, and with 0, every call goes through the I/O thread.
+  // expiring, segment, history, order, stats, policy, month_report), ping and write() of
+  // one command write their request and read its reply on the caller's own thread, over a
+  // connection of their own taken from a pool of at most this many: no hand-off to the
+  // I/O thread and back. A caller that finds every one busy, and every other call
+  // (write_async, batches, admin, async calls), goes through the I/O thread's connection.
+  // A pooled connection the server closed meanwhile (idle timeout, restart) is replaced
+  // and the request asked again, within the same timeout (a write with the same id: the
+  // server applies it once). With TLS, and with 0, every call goes through the I/O
+  // thread.
   std::uint32_t direct_connections_max = 4;
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
@@ -147,11 +151,13 @@ class Client {
   // was given. Any thread.
   protocol::HelloAnswer session() const;
 
-  // One write, batched with concurrent writes of its kind (see Batching above).
+  // One write, on the caller's thread over a pooled connection (a frame of its own), as
+  // blocking reads are; when every pooled connection is busy, batched with concurrent
+  // writes of its kind through the I/O thread (see Batching above).
   template <protocol::WriteCommand C>
   Reply<Result> write(const C& command) {
     require_not_io_thread();
-    return write_async(command).get();
+    return write_now(Command{command});
   }
   template <protocol::WriteCommand C>
   std::future<Reply<Result>> write_async(const C& command) {
@@ -258,6 +264,7 @@ class Client {
   Client(const ClientOptions& options, std::unique_ptr<Impl> impl);
   void require_not_io_thread() const;
   std::future<Reply<Result>> enqueue_write(const Command& command);
+  Reply<Result> write_now(const Command& command);
   Part write_part(protocol::Opcode opcode, protocol::Body body, std::size_t commands);
   void submit_batch(protocol::Opcode opcode, std::vector<Part> parts, BatchCallback done);
 

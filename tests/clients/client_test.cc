@@ -12,6 +12,7 @@
 #include <barrier>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -456,11 +457,12 @@ TEST(ClientTest, ConcurrentWritesShareFramesAndEachCallerGetsItsOwnResult) {
       start.arrive_and_wait();
       for (int i = 0; i < kWritesEach; ++i) {
         const auto n = static_cast<std::uint64_t>(t * 1000 + i + 1);
+        // write_async: write() would take a pooled connection of its own while one is free.
         if (t % 2 == 0) {
-          const Reply<Result> r = client->write(credit_of(n, n));
+          const Reply<Result> r = client->write_async(credit_of(n, n)).get();
           if (!r.ok() || r.value.amount != n || r.value.aux != n) ++wrong;
         } else {
-          const Reply<Result> r = client->write(hold_of(n, n % 1'000));
+          const Reply<Result> r = client->write_async(hold_of(n, n % 1'000)).get();
           if (!r.ok() || r.value.amount != n % 1'000 || r.value.aux != n) ++wrong;
         }
       }
@@ -811,7 +813,7 @@ TEST(ClientTest, BlockingReadsUseAPoolOfConnectionsOfTheirOwn) {
   });
   auto client = connect_to(server);  // direct_connections_max 4
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write(credit_of(1, 10)).ok());
+  ASSERT_TRUE(client->write_async(credit_of(1, 10)).get().ok());  // the I/O connection
   const Reply<protocol::BalanceEntry> first = client->balance(3, 4);
   ASSERT_TRUE(first.ok()) << first.message;
   EXPECT_EQ(first.value.account, account_of(3, 4));
@@ -915,6 +917,76 @@ TEST(ClientTest, APooledConnectionTheServerClosedIsReplacedWithinTheCall) {
   const Reply<bool> pong = client->ping();
   EXPECT_TRUE(pong.ok()) << pong.message;
   EXPECT_EQ(server.accepted(), 3);
+}
+
+TEST(ClientTest, ABlockingWriteGoesOverAPooledConnectionAndAsyncOnesThroughTheIoThread) {
+  std::mutex mutex;
+  std::map<Opcode, std::set<const FakeConnection*>> seen;
+  FakeServer server([&](FakeConnection& c, const Frame& f) {
+    {
+      std::lock_guard lock(mutex);
+      seen[f.header.opcode].insert(&c);
+    }
+    answer_at_once(c, f);
+  });
+  auto client = connect_to(server);  // its ping: the I/O thread's connection
+  ASSERT_TRUE(client);
+  const Reply<Result> r = client->write(credit_of(21, 700));
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.value.amount, 700u);
+  EXPECT_EQ(r.value.aux, 21u);
+  const Reply<Result> h = client->write(hold_of(22, 40));
+  ASSERT_TRUE(h.ok()) << h.message;
+  EXPECT_EQ(h.value.amount, 40u);
+  EXPECT_TRUE(client->balance(1, 2).ok());
+  EXPECT_EQ(server.accepted(), 2) << "the writes and the read share one pooled connection";
+  EXPECT_TRUE(client->write_async(credit_of(23, 5)).get().ok());
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(seen[Opcode::ping].size(), 1u);
+  const FakeConnection* io = *seen[Opcode::ping].begin();
+  ASSERT_EQ(seen[Opcode::hold].size(), 1u);
+  EXPECT_NE(*seen[Opcode::hold].begin(), io) << "write() went through the I/O connection";
+  ASSERT_EQ(seen[Opcode::credit].size(), 2u) << "one credit direct, one through the I/O thread";
+  EXPECT_TRUE(seen[Opcode::credit].contains(io));
+  EXPECT_TRUE(seen[Opcode::credit].contains(*seen[Opcode::hold].begin()));
+}
+
+// A pooled link the server dropped after the write reached it (no byte of a reply came):
+// the write is sent again on a fresh link within the call, with the same command id, so a
+// server that had applied it answers the repeat instead of applying it twice.
+TEST(ClientTest, ADirectWriteWhoseLinkWasDroppedIsSentAgainWithTheSameId) {
+  std::mutex mutex;
+  std::vector<Id128> ids;
+  std::vector<const FakeConnection*> conns;
+  FakeServer server([&](FakeConnection& c, const Frame& f) {
+    if (f.header.opcode == Opcode::credit) {
+      std::vector<Command> decoded;
+      ASSERT_EQ(
+          protocol::decode_write(f.header.opcode, f.body(), protocol::kBatchCommandsMax, decoded),
+          FrameError::none);
+      ASSERT_EQ(decoded.size(), 1u);
+      std::lock_guard lock(mutex);
+      ids.push_back(std::get<Credit>(decoded[0]).id);
+      conns.push_back(&c);
+      if (ids.size() == 1) return c.close();  // dropped before any byte of the reply
+    }
+    answer_at_once(c, f);
+  });
+  auto client = connect_to(server);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->ping().ok());  // a pooled link, now idle
+  EXPECT_EQ(server.accepted(), 2);
+  Credit credit = credit_of(31, 310);
+  credit.id = Id128{0xABCD, 77};
+  const Reply<Result> r = client->write(credit);
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.value.amount, 310u);
+  EXPECT_EQ(server.accepted(), 3);
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], credit.id);
+  EXPECT_EQ(ids[1], credit.id);
+  EXPECT_NE(conns[0], conns[1]);
 }
 
 TEST(ClientTest, ReadsGoThroughTheIoThreadWhenTheServerRefusesMoreConnections) {
