@@ -40,6 +40,8 @@
 #include <vector>
 
 #include "bench/address.h"
+#include "bench/epoll_wait_until.h"
+#include "bench/nonblocking_stream.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 
@@ -115,12 +117,7 @@ int connect_to(const Address& a) {
 }
 
 struct Connection {
-  int fd = -1;
-  std::string out;  // bytes to send from out_at
-  std::size_t out_at = 0;
-  bool want_write = false;  // EPOLLOUT armed
-  std::vector<char> in = std::vector<char>(1 << 16);
-  std::size_t in_begin = 0, in_end = 0;
+  bench::NonBlockingStream stream;
   std::deque<std::uint64_t> fifo;  // Redis: the request numbers in flight, in order
   std::uint32_t in_flight = 0;     // sent, not yet answered
 };
@@ -152,18 +149,18 @@ class Runner {
     epoll_ = ::epoll_create1(0);
     for (std::uint32_t c = 0; c < connections; ++c) {
       Connection conn;
-      conn.fd = connect_to(to);
+      conn.stream.fd = connect_to(to);
       conns_.push_back(std::move(conn));
     }
     for (std::size_t c = 0; c < conns_.size(); ++c) {
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u64 = c;
-      ::epoll_ctl(epoll_, EPOLL_CTL_ADD, conns_[c].fd, &ev);
+      ::epoll_ctl(epoll_, EPOLL_CTL_ADD, conns_[c].stream.fd, &ev);
     }
   }
   ~Runner() {
-    for (auto& c : conns_) ::close(c.fd);
+    for (auto& c : conns_) ::close(c.stream.fd);
     ::close(epoll_);
   }
 
@@ -201,10 +198,7 @@ class Runner {
       if ((next_ >= total_ && outstanding == 0) || now > last_due + drain_) break;
       // Full: only a reply makes room, and it wakes the wait.
       Clock::time_point wake = next_ < total_ && !full ? due_at(next_) : last_due + drain_;
-      const auto wait = std::max(std::chrono::nanoseconds(0), wake - Clock::now());
-      timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
-                  static_cast<long>(wait.count() % 1'000'000'000)};
-      const int n = ::epoll_pwait2(epoll_, events, 64, &ts, nullptr);
+      const int n = bench::epoll_wait_until(epoll_, events, 64, wake);
       for (int e = 0; e < n; ++e) {
         const std::size_t i = events[e].data.u64;
         if (events[e].events & EPOLLOUT) flush(i);
@@ -224,7 +218,7 @@ class Runner {
 
   void append_request(Connection& c, std::uint64_t k) {
     if (kind_ == Kind::redis_get) {
-      c.out += "*2\r\n$3\r\nGET\r\n$10\r\nround-trip\r\n";
+      c.stream.out += "*2\r\n$3\r\nGET\r\n$10\r\nround-trip\r\n";
       c.fifo.push_back(k);
       return;
     }
@@ -236,58 +230,24 @@ class Runner {
     h.body_crc32c = bodies_->crcs[b];
     std::uint8_t head[protocol::kHeaderBytes];
     protocol::encode_header(h, head);
-    c.out.append(reinterpret_cast<const char*>(head), sizeof(head));
-    c.out += bodies_->bodies[b];
+    c.stream.out.append(reinterpret_cast<const char*>(head), sizeof(head));
+    c.stream.out += bodies_->bodies[b];
   }
 
   void flush(std::size_t i) {
-    Connection& c = conns_[i];
-    while (c.out_at < c.out.size()) {
-      const ssize_t n =
-          ::send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_NOSIGNAL);
-      if (n > 0) {
-        c.out_at += static_cast<std::size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      fail(std::string("send: ") + std::strerror(errno));
-    }
-    if (c.out_at == c.out.size()) {
-      c.out.clear();
-      c.out_at = 0;
-    }
-    const bool want = c.out_at < c.out.size();
-    if (want != c.want_write) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-      ev.data.u64 = i;
-      ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
-      c.want_write = want;
-    }
+    if (const std::string error = conns_[i].stream.flush(epoll_, i); !error.empty()) fail(error);
   }
 
   // Reads what came; the number of replies it completed.
   std::uint64_t receive(std::size_t i, Share& share) {
     Connection& c = conns_[i];
     std::uint64_t done = 0;
-    for (;;) {
-      if (c.in.size() - c.in_end < 4096) {
-        std::memmove(c.in.data(), c.in.data() + c.in_begin, c.in_end - c.in_begin);
-        c.in_end -= c.in_begin;
-        c.in_begin = 0;
-        if (c.in.size() - c.in_end < 4096) c.in.resize(c.in.size() * 2);
-      }
-      const ssize_t n = ::recv(c.fd, c.in.data() + c.in_end, c.in.size() - c.in_end, 0);
-      if (n == 0) fail("the server closed a connection");
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        fail(std::string("recv: ") + std::strerror(errno));
-      }
-      c.in_end += static_cast<std::size_t>(n);
+    const std::string why = c.stream.receive([&] {
       done += parse(c, share);
-    }
+      return true;
+    });
+    if (why == "closed") fail("the server closed a connection");
+    if (!why.empty()) fail(why);
     return done;
   }
 
@@ -304,26 +264,28 @@ class Runner {
     };
     if (kind_ == Kind::redis_get) {
       constexpr std::size_t kReply = 14;  // $8\r\n12345678\r\n
-      while (c.in_end - c.in_begin >= kReply) {
-        if (c.in[c.in_begin] != '$')
+      while (c.stream.unread_bytes() >= kReply) {
+        if (c.stream.unread()[0] != '$')
           fail("Redis answered GET with something else (is the key set?)");
-        c.in_begin += kReply;
+        c.stream.consume(kReply);
         answered(c.fifo.front());
         c.fifo.pop_front();
       }
       return done;
     }
-    while (c.in_end - c.in_begin >= protocol::kHeaderBytes) {
+    while (c.stream.unread_bytes() >= protocol::kHeaderBytes) {
+      const auto* at = reinterpret_cast<const std::uint8_t*>(c.stream.unread());
       protocol::FrameHeader h;
-      if (protocol::decode_header(reinterpret_cast<const std::uint8_t*>(c.in.data() + c.in_begin),
-                                  protocol::kBodySizeMax, h) != protocol::FrameError::none) {
+      if (protocol::decode_header(at, protocol::kBodySizeMax, h) != protocol::FrameError::none) {
         fail("bonusd sent a header that does not decode");
       }
-      if (c.in_end - c.in_begin < protocol::kHeaderBytes + h.body_size) break;
+      if (c.stream.unread_bytes() < protocol::kHeaderBytes + h.body_size) {
+        c.stream.expect(protocol::kHeaderBytes + h.body_size);
+        break;
+      }
       if (h.opcode == protocol::Opcode::error) {
         protocol::ErrorInfo info;
-        const auto* body = reinterpret_cast<const std::uint8_t*>(c.in.data() + c.in_begin +
-                                                                 protocol::kHeaderBytes);
+        const auto* body = at + protocol::kHeaderBytes;
         if (protocol::decode_error_reply(protocol::Body{body, h.body_size}, info) ==
             protocol::FrameError::none) {
           fail("bonusd refused a request: " + std::string(protocol::frame_error_name(info.code)) +
@@ -331,7 +293,7 @@ class Runner {
         }
         fail("bonusd refused a request");
       }
-      c.in_begin += protocol::kHeaderBytes + h.body_size;
+      c.stream.consume(protocol::kHeaderBytes + h.body_size);
       answered(h.request_id - 1);
     }
     return done;

@@ -18,6 +18,8 @@
 #include <deque>
 
 #include "bench/bonus_bench/id_source.h"
+#include "bench/epoll_wait_until.h"
+#include "bench/nonblocking_stream.h"
 #include "engine/code.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
@@ -84,13 +86,8 @@ int connect_to(const std::string& host, std::uint16_t port) {
 }  // namespace
 
 struct FlowLoop::Connection {
-  int fd = -1;
+  NonBlockingStream stream;
   bool live = true;
-  std::string out;  // frames to send from out_at
-  std::size_t out_at = 0;
-  bool want_write = false;  // EPOLLOUT armed
-  std::vector<std::uint8_t> in = std::vector<std::uint8_t>(1 << 16);
-  std::size_t in_begin = 0, in_end = 0;
 };
 
 struct FlowLoop::Slot {
@@ -113,11 +110,11 @@ FlowLoop::FlowLoop(FlowRun& run, std::uint32_t index, std::uint32_t loops,
   epoll_ = ::epoll_create1(0);
   connections_.resize(connections);
   for (std::uint32_t c = 0; c < connections; ++c) {
-    connections_[c].fd = connect_to(run.host, run.port);
+    connections_[c].stream.fd = connect_to(run.host, run.port);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = c;
-    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, connections_[c].fd, &ev);
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, connections_[c].stream.fd, &ev);
     for (std::uint32_t d = 0; d < run.depth; ++d) {
       // The same numbers, seeds and ids as the thread-per-worker bonus-bench had.
       const std::uint64_t number = std::uint64_t{first_connection + c} * run.depth + d;
@@ -134,7 +131,7 @@ FlowLoop::FlowLoop(FlowRun& run, std::uint32_t index, std::uint32_t loops,
 
 FlowLoop::~FlowLoop() {
   for (Connection& c : connections_) {
-    if (c.fd >= 0) ::close(c.fd);
+    if (c.stream.fd >= 0) ::close(c.stream.fd);
   }
   ::close(epoll_);
 }
@@ -176,10 +173,7 @@ void FlowLoop::run() {
       wake = std::min(wake, run_.start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                                              1e9 * static_cast<double>(next_due_) / run_.rate)));
     }
-    const auto wait = std::max(std::chrono::nanoseconds(0), wake - Clock::now());
-    timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
-                static_cast<long>(wait.count() % 1'000'000'000)};
-    const int n = ::epoll_pwait2(epoll_, events, 64, &ts, nullptr);
+    const int n = epoll_wait_until(epoll_, events, 64, wake);
     for (int e = 0; e < n; ++e) {
       const std::size_t c = events[e].data.u64;
       if (!connections_[c].live) continue;
@@ -297,7 +291,7 @@ void FlowLoop::send(Slot& slot, Step step, protocol::Opcode opcode) {
   slot.awaited = (std::uint64_t{++slot.sent} << 32) | number;
   protocol::append_frame(opcode, 0, slot.awaited,
                          protocol::Body{fbb_.GetBufferPointer(), fbb_.GetSize()},
-                         connections_[slot.connection].out);
+                         connections_[slot.connection].stream.out);
   ++in_flight_;
 }
 
@@ -351,75 +345,44 @@ void FlowLoop::answered(Slot& slot, protocol::Opcode opcode, protocol::Body body
 void FlowLoop::flush(std::size_t i) {
   Connection& c = connections_[i];
   if (!c.live) return;
-  while (c.out_at < c.out.size()) {
-    const ssize_t n = ::send(c.fd, c.out.data() + c.out_at, c.out.size() - c.out_at, MSG_NOSIGNAL);
-    if (n > 0) {
-      c.out_at += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return lose(i, std::string("send: ") + std::strerror(errno), "disconnected");
-  }
-  if (c.out_at == c.out.size()) {
-    c.out.clear();
-    c.out_at = 0;
-  }
-  const bool want = c.out_at < c.out.size();
-  if (want != c.want_write) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-    ev.data.u64 = i;
-    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &ev);
-    c.want_write = want;
+  if (const std::string error = c.stream.flush(epoll_, i); !error.empty()) {
+    lose(i, error, "disconnected");
   }
 }
 
 void FlowLoop::receive(std::size_t i) {
   Connection& c = connections_[i];
-  while (c.live) {
-    if (c.in.size() - c.in_end < 4096) {
-      std::memmove(c.in.data(), c.in.data() + c.in_begin, c.in_end - c.in_begin);
-      c.in_end -= c.in_begin;
-      c.in_begin = 0;
-      if (c.in.size() - c.in_end < 4096) c.in.resize(c.in.size() * 2);
-    }
-    const ssize_t n = ::recv(c.fd, c.in.data() + c.in_end, c.in.size() - c.in_end, 0);
-    if (n == 0) return lose(i, "bonusd closed the connection", "disconnected");
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      return lose(i, std::string("recv: ") + std::strerror(errno), "disconnected");
-    }
-    c.in_end += static_cast<std::size_t>(n);
-    parse(i);
-  }
+  if (!c.live) return;
+  const std::string why = c.stream.receive([&] { return parse(i); });
+  if (why == "closed") return lose(i, "bonusd closed the connection", "disconnected");
+  if (!why.empty() && why != "parse") lose(i, why, "disconnected");
 }
 
-void FlowLoop::parse(std::size_t i) {
-  Connection& c = connections_[i];
-  while (c.live && c.in_end - c.in_begin >= protocol::kHeaderBytes) {
+// Takes every whole reply from the front of what came; false once the connection is lost.
+bool FlowLoop::parse(std::size_t i) {
+  NonBlockingStream& in = connections_[i].stream;
+  while (in.unread_bytes() >= protocol::kHeaderBytes) {
+    const auto* at = reinterpret_cast<const std::uint8_t*>(in.unread());
     protocol::FrameHeader h;
-    if (protocol::decode_header(c.in.data() + c.in_begin, protocol::kBodySizeMax, h) !=
-        protocol::FrameError::none) {
-      return lose(i, "bonusd sent a header that does not decode", "bad_reply");
+    if (protocol::decode_header(at, protocol::kBodySizeMax, h) != protocol::FrameError::none) {
+      lose(i, "bonusd sent a header that does not decode", "bad_reply");
+      return false;
     }
-    if (c.in_end - c.in_begin < protocol::kHeaderBytes + h.body_size) {
-      // Room for the whole frame; receive() reads the rest.
-      if (c.in.size() - c.in_begin < protocol::kHeaderBytes + h.body_size + 4096) {
-        c.in.resize(c.in_begin + protocol::kHeaderBytes + h.body_size + 4096);
-      }
-      return;
+    if (in.unread_bytes() < protocol::kHeaderBytes + h.body_size) {
+      in.expect(protocol::kHeaderBytes + h.body_size);
+      return true;
     }
     const std::uint64_t number = h.request_id & 0xFFFFFFFF;
     if (number >= slots_.size() || slots_[number].awaited != h.request_id ||
         slots_[number].step == Step::idle || slots_[number].step == Step::dead) {
-      return lose(i, "bonusd answered a request it was not sent", "bad_reply");
+      lose(i, "bonusd answered a request it was not sent", "bad_reply");
+      return false;
     }
-    const protocol::Body body{c.in.data() + c.in_begin + protocol::kHeaderBytes, h.body_size};
-    c.in_begin += protocol::kHeaderBytes + h.body_size;
+    const protocol::Body body{at + protocol::kHeaderBytes, h.body_size};
+    in.consume(protocol::kHeaderBytes + h.body_size);
     answered(slots_[number], h.opcode, body);
   }
+  return true;
 }
 
 // The connection is gone: every request awaited on it counts as `status`, and its slots
@@ -429,9 +392,9 @@ void FlowLoop::lose(std::size_t i, std::string_view why, std::string_view status
   std::fprintf(stderr, "bonus-bench: connection %zu of loop %u lost: %.*s\n", i, index_,
                static_cast<int>(why.size()), why.data());
   c.live = false;
-  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
-  ::close(c.fd);
-  c.fd = -1;
+  ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.stream.fd, nullptr);
+  ::close(c.stream.fd);
+  c.stream.fd = -1;
   const Clock::time_point now = Clock::now();
   for (Slot& s : slots_) {
     if (s.connection != i) continue;

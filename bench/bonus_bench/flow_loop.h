@@ -90,7 +90,7 @@ class FlowLoop {
   void answered(Slot& slot, protocol::Opcode opcode, protocol::Body body);
   void flush(std::size_t connection);
   void receive(std::size_t connection);
-  void parse(std::size_t connection);
+  bool parse(std::size_t connection);
   void lose(std::size_t connection, std::string_view why, std::string_view status);
   std::uint64_t uniform_between(Slot& slot, std::uint64_t low, std::uint64_t high);
 
