@@ -372,13 +372,24 @@ bool FlowLoop::parse(std::size_t i) {
       in.expect(protocol::kHeaderBytes + h.body_size);
       return true;
     }
+    const protocol::Body body{at + protocol::kHeaderBytes, h.body_size};
     const std::uint64_t number = h.request_id & 0xFFFFFFFF;
     if (number >= slots_.size() || slots_[number].awaited != h.request_id ||
         slots_[number].step == Step::idle || slots_[number].step == Step::dead) {
-      lose(i, "bonusd answered a request it was not sent", "bad_reply");
+      // A connection-wide ErrorReply (shutting_down, idle_timeout, ...) names no request:
+      // the server closes the connection after it.
+      protocol::ErrorInfo info;
+      if (h.opcode == protocol::Opcode::error &&
+          protocol::decode_error_reply(body, info) == protocol::FrameError::none) {
+        lose(i,
+             "bonusd refused the connection: " +
+                 std::string(protocol::frame_error_name(info.code)) + ": " + info.message,
+             "refused");
+      } else {
+        lose(i, "bonusd answered a request it was not sent", "bad_reply");
+      }
       return false;
     }
-    const protocol::Body body{at + protocol::kHeaderBytes, h.body_size};
     in.consume(protocol::kHeaderBytes + h.body_size);
     answered(slots_[number], h.opcode, body);
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A few seconds of bonus-bench against a real bonusd: closed loop with a preload, mailing
 # bursts, --json, --csv and --cdf; then open loop at a fixed rate. Fails on any request
-# not served, on a missing operation or on an empty output file.
+# not served, on a missing operation or on an empty output file; then stops bonusd under a
+# run, which must end with status 1 and the unanswered requests counted.
 #   bonus_bench_smoke.sh BONUSD BONUS_BENCH
 set -euo pipefail
 bonusd=$1
@@ -11,7 +12,7 @@ log="$dir/bonusd.log"
 mkdir "$dir/data"
 "$bonusd" --listen 127.0.0.1:0 --data "$dir/data" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
 port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
 [[ -n "$port" ]] || { echo "bonusd did not start:"; cat "$log"; exit 1; }
@@ -33,4 +34,14 @@ grep -q "open loop at 400 flows/s" "$dir/open.txt"
 count=$(awk '$1 == "cart" {print $2}' "$dir/open.txt")
 # 2 s at 400 flows/s, 80 % carts: about 640 carts.
 [[ "$count" -gt 450 && "$count" -lt 800 ]] || { echo "open loop carts: $count, expected ~640"; exit 1; }
+# The server going away mid-run: the requests it never answered are counted as not served,
+# the run ends (no hang on the lost connections) and exits 1.
+(sleep 1; kill "$pid") &
+status=0
+timeout 60 "$bench" --port "$port" --buyers 2000 --sellers 50 --no-preload --duration 5 \
+  --burst-every 0 --quiet >"$dir/lost.txt" 2>"$dir/lost.err" || status=$?
+cat "$dir/lost.err"
+[[ "$status" -eq 1 ]] || { echo "bonus-bench exited $status when bonusd went away, expected 1"; exit 1; }
+grep -q "requests not served" "$dir/lost.err" || { echo "no count of requests not served"; exit 1; }
+grep -q "lost" "$dir/lost.err" || { echo "the lost connections were not reported"; exit 1; }
 echo "bonus-bench smoke: ok"
