@@ -417,8 +417,11 @@ int main(int argc, char** argv) {
             (std::uint64_t(getpid()) << 32)) | 1;
   FlowRun flows;
   Run run{.o = o, .workload = workload, .nonce = nonce, .flows = flows};
-  for (std::uint32_t i = 0; i < o.connections; ++i) run.clients.push_back(connect(o));
-  if (o.preload) preload(run);
+  if (o.preload) {
+    for (std::uint32_t i = 0; i < o.connections; ++i) run.clients.push_back(connect(o));
+    preload(run);
+    run.clients.clear();  // the run's own connections are the loops'
+  }
 
   Report report;
   if (!o.csv_path.empty()) {
