@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A few seconds of bonus-bench against a real bonusd: closed loop with a preload, mailing
-# bursts, --json, --csv and --cdf; then open loop at a fixed rate. Fails on any request
-# not served, on a missing operation or on an empty output file; then stops bonusd under a
-# run, which must end with status 1 and the unanswered requests counted.
+# bursts, --json, --csv and --cdf; then open loop at a fixed rate; then a flow count over
+# two loops. Fails on any request not served, on a missing operation, on an empty output
+# file or on a count missed; then stops bonusd under a run, which must end with status 1
+# and the unanswered requests counted.
 #   bonus_bench_smoke.sh BONUSD BONUS_BENCH
 set -euo pipefail
 bonusd=$1
@@ -34,6 +35,14 @@ grep -q "open loop at 400 flows/s" "$dir/open.txt"
 count=$(awk '$1 == "cart" {print $2}' "$dir/open.txt")
 # 2 s at 400 flows/s, 80 % carts: about 640 carts.
 [[ "$count" -gt 450 && "$count" -lt 800 ]] || { echo "open loop carts: $count, expected ~640"; exit 1; }
+# Two loops sharing three connections and a flow count: exactly that many flows run.
+"$bench" --port "$port" --buyers 2000 --sellers 50 --no-preload --count 1000 --threads 2 \
+  --connections 3 --depth 4 --burst-every 0 --quiet --json >"$dir/count.json"
+flows=$(python3 -c 'import json, sys
+ops = json.load(open(sys.argv[1]))["ops"]
+print(sum(ops[op]["count"] for op in ("cart", "hold", "accrue") if op in ops))' "$dir/count.json")
+[[ "$flows" -eq 1000 ]] || { echo "--count 1000 on 2 threads ran $flows flows"; exit 1; }
+
 # The server going away mid-run: the requests it never answered are counted as not served,
 # the run ends (no hang on the lost connections) and exits 1.
 (sleep 1; kill "$pid") &
