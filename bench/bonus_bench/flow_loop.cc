@@ -40,17 +40,6 @@ enum class FlowLoop::Step : std::uint8_t {
 
 namespace {
 
-Op op_of(std::uint8_t step) {
-  // Step::cart .. Step::cancel are Op::cart .. Op::cancel, in order.
-  return static_cast<Op>(step - 1);
-}
-static_assert(static_cast<int>(Op::cancel) - static_cast<int>(Op::cart) == 6);
-
-std::uint64_t elapsed_ns(Clock::time_point from, Clock::time_point to) {
-  return static_cast<std::uint64_t>(std::max<std::int64_t>(
-      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count()));
-}
-
 int connect_to(const std::string& host, std::uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -84,6 +73,10 @@ int connect_to(const std::string& host, std::uint16_t port) {
 }
 
 }  // namespace
+
+// Step::cart .. Step::cancel are Op::cart .. Op::cancel, in order.
+Op FlowLoop::op_of(Step step) { return static_cast<Op>(static_cast<int>(step) - 1); }
+static_assert(static_cast<int>(Op::cancel) - static_cast<int>(Op::cart) == 6);
 
 struct FlowLoop::Connection {
   NonBlockingStream stream;
@@ -158,7 +151,7 @@ void FlowLoop::run() {
       if (now >= drain_end) {
         for (Slot& s : slots_) {
           if (s.step == Step::idle || s.step == Step::dead) continue;
-          recorder_.record(op_of(static_cast<std::uint8_t>(s.step)), elapsed_ns(s.from, now), 1,
+          recorder_.record(op_of(s.step), elapsed_ns(s.from, now), 1,
                            "timeout");
           s.step = Step::idle;
         }
@@ -321,7 +314,7 @@ void FlowLoop::answered(Slot& slot, protocol::Opcode opcode, protocol::Body body
     error = code_name(write_reply_[0].result.code);
   }
   const Step step = slot.step;
-  recorder_.record(op_of(static_cast<std::uint8_t>(step)), elapsed_ns(slot.from, now), 1, error);
+  recorder_.record(op_of(step), elapsed_ns(slot.from, now), 1, error);
   slot.from = now;
   if (step == Step::hold && error.empty()) {
     switch (slot.end) {
@@ -410,7 +403,7 @@ void FlowLoop::lose(std::size_t i, std::string_view why, std::string_view status
   for (Slot& s : slots_) {
     if (s.connection != i) continue;
     if (s.step != Step::idle && s.step != Step::dead) {
-      recorder_.record(op_of(static_cast<std::uint8_t>(s.step)), elapsed_ns(s.from, now), 1,
+      recorder_.record(op_of(s.step), elapsed_ns(s.from, now), 1,
                        status);
       --in_flight_;
     }

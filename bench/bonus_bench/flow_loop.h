@@ -73,6 +73,7 @@ class FlowLoop {
   struct Connection;
   struct Slot;
   enum class Step : std::uint8_t;
+  static Op op_of(Step step);  // the report's row of a step that awaits a reply
 
   // Starts a flow on every idle slot (closed loop), or every flow due by `now` that finds
   // an idle slot (open loop).

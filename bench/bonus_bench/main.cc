@@ -60,11 +60,6 @@ struct Options {
   std::string cdf_path;
 };
 
-std::uint64_t elapsed_ns(Clock::time_point from, Clock::time_point to) {
-  return static_cast<std::uint64_t>(std::max<std::int64_t>(
-      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count()));
-}
-
 std::unique_ptr<client::Client> connect(const Options& o) {
   client::ClientOptions options;
   options.host = o.host;

@@ -4,7 +4,9 @@
 // Totals: what the reporter has taken so far, per operation. Reporter thread only.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -26,6 +28,13 @@ struct OpStats {
 };
 
 using OpTable = std::array<OpStats, kOpCount>;
+
+// A latency for record(): nanoseconds from `from` to `to`, 0 if `to` is earlier.
+inline std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point from,
+                                std::chrono::steady_clock::time_point to) {
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count()));
+}
 
 class Recorder {
  public:

@@ -62,11 +62,6 @@ std::unique_ptr<Backend> connect(const Options& o) {
   return b;
 }
 
-std::uint64_t elapsed_ns(Clock::time_point from, Clock::time_point to) {
-  return static_cast<std::uint64_t>(std::max<std::int64_t>(
-      0, std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count()));
-}
-
 std::string error_of(const Res& r) { return r.ok() ? std::string() : r.code.substr(0, r.code.find(':')); }
 
 // ---- The scenario check -------------------------------------------------------------------
