@@ -1,5 +1,7 @@
 #include "server/access_log.h"
 
+#include <mutex>
+
 #include <spdlog/spdlog.h>
 
 #include <string>
@@ -43,6 +45,7 @@ std::string_view admin_action_name(protocol::AdminAction action) {
 void AccessLog::refused(std::string_view peer, Role role, std::string_view token_name,
                         protocol::Opcode opcode, protocol::FrameError code, std::string_view why) {
   std::uint64_t dropped = 0;
+  std::lock_guard lock(mutex_);
   if (!refused_.allow(LogLimiter::Clock::now(), dropped)) return;
   spdlog::warn("refused {} ({}): {}; {}{}", protocol::opcode_name(opcode),
                protocol::frame_error_name(code), why, who(peer, role, token_name),
@@ -52,6 +55,7 @@ void AccessLog::refused(std::string_view peer, Role role, std::string_view token
 void AccessLog::hello(std::string_view peer, Role role, std::string_view token_name,
                       std::string_view client_name) {
   std::uint64_t dropped = 0;
+  std::lock_guard lock(mutex_);
   if (!hello_.allow(LogLimiter::Clock::now(), dropped)) return;
   spdlog::info("hello from client \"{}\": {}{}", client_name, who(peer, role, token_name),
                dropped_note(dropped));
@@ -60,6 +64,7 @@ void AccessLog::hello(std::string_view peer, Role role, std::string_view token_n
 void AccessLog::admin(std::string_view peer, Role role, std::string_view token_name,
                       protocol::AdminAction action) {
   std::uint64_t dropped = 0;
+  std::lock_guard lock(mutex_);
   if (!admin_.allow(LogLimiter::Clock::now(), dropped)) return;
   spdlog::info("admin {}: {}{}", admin_action_name(action), who(peer, role, token_name),
                dropped_note(dropped));
@@ -67,6 +72,7 @@ void AccessLog::admin(std::string_view peer, Role role, std::string_view token_n
 
 void AccessLog::connection_limit(std::string_view peer, std::uint32_t connections_max) {
   std::uint64_t dropped = 0;
+  std::lock_guard lock(mutex_);
   if (!connection_limit_.allow(LogLimiter::Clock::now(), dropped)) return;
   spdlog::warn("refused a connection from {}: {} connections open (--connections-max){}", peer,
                connections_max, dropped_note(dropped));

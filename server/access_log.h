@@ -7,10 +7,12 @@
 // The refusals are counted elsewhere, with every ErrorReply the server sends
 // (bonus_refusals_total, server/metrics.h); this is only the log.
 //
-// Owned by the Server; network thread only.
+// Owned by the Server; any thread (the partitions' loops, the main loop): the limiters
+// are taken under a mutex.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string_view>
 
 #include "protocol/frame.h"
@@ -37,6 +39,7 @@ class AccessLog {
   void connection_limit(std::string_view peer, std::uint32_t connections_max);
 
  private:
+  std::mutex mutex_;  // guards the limiters
   LogLimiter hello_{kLinesPerSecondMax, std::chrono::seconds(1)};
   LogLimiter refused_{kLinesPerSecondMax, std::chrono::seconds(1)};
   LogLimiter admin_{kLinesPerSecondMax, std::chrono::seconds(1)};

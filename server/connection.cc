@@ -23,8 +23,9 @@ using protocol::FrameHeader;
 using protocol::Opcode;
 
 // A read this small (a cart's lines, a balance's accounts without lots) takes a few
-// microseconds: the network thread may serve it itself when its shard's thread is idle
-// (Shard::read_here_or_queue) instead of handing it over and back.
+// microseconds: the connection's loop may serve it itself when its shard's thread is idle
+// (Shard::read_here_or_queue; always, for the loop's own partition) instead of handing it
+// over and back.
 constexpr std::size_t kShortReadKeysMax = 16;
 
 std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
@@ -170,9 +171,10 @@ std::uint64_t request_id_of(const std::string& frame) {
 
 Connection::Connection(asio::ip::tcp::socket socket, Server& server)
     : server_(server),
+      io_(static_cast<asio::io_context&>(socket.get_executor().context())),
       transport_(Transport::make(std::move(socket), server.tls_context(), Transport::Side::server)),
-      handshake_timer_(server.io()),
-      deadline_timer_(server.io()) {
+      handshake_timer_(io_),
+      deadline_timer_(io_) {
   ++server_.connections();
   transport_.set_no_delay();
   init_auth();
@@ -342,9 +344,13 @@ void Connection::on_frame() {
   } else if (in_flight_ >= server_.config().in_flight_max) {
     reply_error(h.request_id, FrameError::too_many_in_flight,
                 "too many requests in flight on this connection; wait for replies", false);
+  } else if (++server_.in_flight(); server_.stopping()) {
+    // Counted first, then checked: the shutdown sets stopping before it waits for the
+    // count to reach zero, so a request it did not wait for is refused here.
+    --server_.in_flight();
+    reply_error(h.request_id, FrameError::shutting_down, "the server is shutting down", false);
   } else {
     ++in_flight_;
-    ++server_.in_flight();
     read_timer_.arrived(h);
     reserve(h.request_id, h.body_size + reply_bytes_max(h.opcode, h.body_size,
                                                         server_.config().lots_per_reply_max));
@@ -376,14 +382,15 @@ void Connection::send(std::string frame, bool completes_request) {
 }
 
 void Connection::post_reply(std::string frame) {
-  // A read served on the network thread itself (Shard::read_here_or_queue) sends at once,
-  // as a ping does: no trip through the queue.
-  if (server_.io().get_executor().running_in_this_thread()) return send(std::move(frame), true);
-  // On a shard's thread: with the slice's other replies, once it lets the ledger go.
+  // A reply made on the connection's own loop (a read served inline, a write applied by
+  // this partition) goes at once, as a ping's does: no trip through a queue.
+  if (io_.get_executor().running_in_this_thread()) return send(std::move(frame), true);
+  // On another partition's thread: with that thread's other replies, once it lets its
+  // ledger go.
   if (ReplyBatch* batch = ReplyBatch::current()) {
     return batch->add(shared_from_this(), std::move(frame));
   }
-  asio::post(server_.io(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+  asio::post(io_, [self = shared_from_this(), f = std::move(frame)]() mutable {
     self->send(std::move(f), true);
   });
 }
@@ -462,7 +469,7 @@ void Connection::on_deadline() {
 // Says why when nothing else waits to be written (the ErrorReply then cannot block behind
 // replies the client does not read), and closes after it or after a second at most.
 void Connection::time_out(FrameError error, std::string message) {
-  static LogLimiter log(10, std::chrono::seconds(1));  // network thread only
+  thread_local LogLimiter log(10, std::chrono::seconds(1));  // a bound per partition's loop
   if (std::uint64_t suppressed = 0; log.allow(std::chrono::steady_clock::now(), suppressed)) {
     spdlog::info("connection {}: {}{}", peer_, message,
                  suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));

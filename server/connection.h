@@ -16,9 +16,10 @@
 // (server/request_price.h) and each reply counts until it is written to the socket:
 // while reserved + unsent bytes pass --unsent-bytes-max the connection is not read.
 //
-// Lives on the network thread; kept alive by shared_ptr while reads, writes or
-// requests are outstanding (Server::accept's deleter destroys it on the network thread
-// even when a shard thread drops the last reference).
+// Lives on one partition's loop (Shard::io(), the one its socket was accepted onto):
+// every handler and every member below run there. Kept alive by shared_ptr while reads,
+// writes or requests are outstanding (Server::accept's deleter destroys it on its loop
+// even when another thread drops the last reference).
 #pragma once
 
 #include <asio.hpp>
@@ -59,11 +60,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Says why (ErrorReply with request id 0, after the TLS handshake) and closes, reading
   // nothing.
   void refuse(protocol::FrameError error, std::string message);
-  // Sends a whole frame. From the network thread; `completes_request` counts it off the
+  // Sends a whole frame. On the connection's loop; `completes_request` counts it off the
   // in-flight requests.
   void send(std::string frame, bool completes_request);
-  // From any thread: a reply frame to the network thread (sent at once when called there).
+  // From any thread: a reply frame to the connection's loop (sent at once when called
+  // there).
   void post_reply(std::string frame);
+  // The loop it lives on.
+  asio::io_context& io() { return io_; }
 
  private:
   // Runs `then` once the transport's handshake is done; closes the connection when it
@@ -117,6 +121,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void change_role(Role to);
 
   Server& server_;
+  asio::io_context& io_;
   Transport transport_;
   asio::steady_timer handshake_timer_;
   // What the last read brought and is not yet served; allocated at the first read.

@@ -41,17 +41,21 @@ void Connection::change_role(Role to) {
 
 void Connection::init_auth() {
   peer_ = peer_name(transport_);
-  role_ = server_.auth() == nullptr ? Role::admin : Role::none;
+  // The generation before the tokens: a reload between the two is followed at the next
+  // request.
   auth_generation_ = server_.auth_generation();
+  role_ = server_.auth() == nullptr ? Role::admin : Role::none;
 }
 
 // After a SIGHUP reload the connection's token is looked up again: its new role
 // applies, and a token no longer in the file leaves the connection with none.
 void Connection::follow_auth_reload() {
-  if (auth_generation_ == server_.auth_generation()) return;
-  auth_generation_ = server_.auth_generation();
-  if (!token_hash_ || server_.auth() == nullptr) return;
-  const AuthEntry* entry = server_.auth()->find_hash(*token_hash_);
+  const std::uint64_t generation = server_.auth_generation();
+  if (auth_generation_ == generation) return;
+  auth_generation_ = generation;
+  const std::shared_ptr<const AuthFile> auth = server_.auth();
+  if (!token_hash_ || auth == nullptr) return;
+  const AuthEntry* entry = auth->find_hash(*token_hash_);
   change_role(entry != nullptr ? entry->role : Role::none);
   if (entry == nullptr) token_hash_.reset();
 }
@@ -84,7 +88,8 @@ void Connection::handle_hello(const FrameHeader& h, Body body) {
                        true);
   }
   protocol::HelloAnswer answer;
-  if (const AuthFile* auth = server_.auth(); auth != nullptr) {
+  const std::uint64_t generation = server_.auth_generation();  // before the tokens
+  if (const std::shared_ptr<const AuthFile> auth = server_.auth(); auth != nullptr) {
     const TokenHash hash = hash_token(query.token);
     const AuthEntry* entry = auth->find_hash(hash);
     if (entry == nullptr) {
@@ -99,7 +104,7 @@ void Connection::handle_hello(const FrameHeader& h, Body body) {
     change_role(entry->role);
     token_hash_ = hash;
     token_name_ = entry->name;
-    auth_generation_ = server_.auth_generation();
+    auth_generation_ = generation;
     answer.authenticated = true;
     answer.name = entry->name;
     server_.access_log().hello(peer_, role_, token_name_, printable(query.client_name));

@@ -146,7 +146,7 @@ std::string insecure_note(const bonus::server::ServerConfig& config) {
 // What the start line says about authentication.
 std::string auth_note(const bonus::server::Server& server) {
   const auto& config = server.config();
-  const auto* auth = server.auth();
+  const auto auth = server.auth();
   if (auth == nullptr) return "no authentication (every client is admin)" + insecure_note(config);
   const std::size_t tokens = auth->entries().size();
   return "authentication: " + std::to_string(tokens) + (tokens == 1 ? " token" : " tokens") +
@@ -183,9 +183,10 @@ int main(int argc, char** argv) {
                "Let `admin clock advance` move the ledger time forward (tests of expiry and "
                "hold timeouts); off in production");
   app.add_option("--network-nice", config.network_nice,
-                 "Nice value of the network thread, which reads frames and serves short reads "
-                 "(-20..19; below 0 needs root or CAP_SYS_NICE, and bonusd will not start "
-                 "without it): -10 keeps cart reads served while a mailing fills the cores")
+                 "Nice value of the threads that serve connections (the partitions' loops, "
+                 "which read frames, serve reads and apply writes, and the thread that accepts): "
+                 "-20..19; below 0 needs root or CAP_SYS_NICE, and bonusd will not start "
+                 "without it")
       ->check(CLI::Range(-20, 19))
       ->capture_default_str();
   app.add_option("--connections-max", config.connections_max, "Open connections at most")

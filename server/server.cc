@@ -44,7 +44,12 @@ Server::Server(ServerConfig config)
       drain_timer_(io_),
       accept_timer_(io_) {}
 
-Server::~Server() { stop_threads(); }
+// The partitions' loops go first: the connections still on them are destroyed with them,
+// and a connection's destructor counts itself off the server's gauges.
+Server::~Server() {
+  stop_threads();
+  shards_.clear();
+}
 
 // Writers first, then the shards, then the checkpointer (a last checkpoint of all that
 // was applied), then the journal segments that checkpoint covers.
@@ -241,16 +246,19 @@ std::optional<std::string> Server::start() {
       sequencer_->report(s, o, applied_us);
     });
   }
+  // --network-nice: the partitions' loops serve the connections; each sets it from
+  // inside its thread (a nice value is a thread's own).
   for (auto& shard : shards_) {
-    auto& batch = *reply_batches_.emplace_back(std::make_unique<ReplyBatch>(io_));
+    auto& batch = *reply_batches_.emplace_back(std::make_unique<ReplyBatch>());
     shard->set_thread_hooks([&batch] { batch.enter(); }, [&batch] { batch.flush(); });
-    shard->start();
+    shard->start(config_.network_nice);
   }
   if (checkpointer_) checkpointer_->start();
   sequencer_->start();
 
-  // --network-nice: the calling thread runs the network (run()); set last, since a
-  // thread starts with its creator's nice value and the ones above keep theirs.
+  // The main loop (it takes the connections) at --network-nice too; set last, since a
+  // thread starts with its creator's nice value and the ones above keep theirs. A value
+  // this process may not take stops the start here, with why.
   if (config_.network_nice != 0 &&
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), config_.network_nice) != 0) {
     return "--network-nice " + std::to_string(config_.network_nice) + ": " + std::strerror(errno) +
@@ -291,29 +299,33 @@ Server::StopReport Server::stop_report() const {
   return report;
 }
 
+// Each connection goes to the next partition's loop in turn, and lives there.
 void Server::accept() {
-  acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+  asio::io_context& loop = shards_[next_loop_]->io();
+  next_loop_ = (next_loop_ + 1) % static_cast<std::uint32_t>(shards_.size());
+  acceptor_.async_accept(loop, [this, &loop](const asio::error_code& ec,
+                                             asio::ip::tcp::socket socket) {
     if (ec) {
       if (ec != asio::error::operation_aborted && acceptor_.is_open()) accept_after_failure(ec);
       return;
     }
     accept_backoff_ms_ = 0;
-    // Replies hold the connection from shard threads; the deleter brings its destruction
-    // back to the network thread, which owns the socket and the counters.
+    // Replies hold the connection from other threads; the deleter brings its destruction
+    // back to its loop, which owns the socket and its timers.
     std::shared_ptr<Connection> connection(new Connection(std::move(socket), *this),
-                                           [io = &io_](Connection* c) {
+                                           [io = &loop](Connection* c) {
                                              std::unique_ptr<Connection> owned(c);
                                              if (io->stopped()) return;  // deleted here
                                              asio::post(*io, [owned = std::move(owned)] {});
                                            });
-    if (connections_ > config_.connections_max) {
-      access_log_.connection_limit(connection->peer(), config_.connections_max);
+    const bool over = connections_.load() > config_.connections_max;
+    if (over) access_log_.connection_limit(connection->peer(), config_.connections_max);
+    asio::post(loop, [this, connection = std::move(connection), over] {
+      if (!over) return connection->start();
       connection->refuse(protocol::FrameError::too_many_connections,
                          "too many connections (--connections-max " +
                              std::to_string(config_.connections_max) + ")");
-    } else {
-      connection->start();
-    }
+    });
     accept();
   });
 }
@@ -324,7 +336,7 @@ void Server::accept_after_failure(const asio::error_code& ec) {
   accept_backoff_ms_ = std::clamp<std::uint32_t>(accept_backoff_ms_ * 2, 10, 1000);
   if (std::uint64_t suppressed = 0; accept_log_.allow(std::chrono::steady_clock::now(), suppressed)) {
     spdlog::warn("bonusd: accept failed: {} ({} connections open); retrying in {} ms{}",
-                 ec.message(), connections_, accept_backoff_ms_,
+                 ec.message(), connections_.load(), accept_backoff_ms_,
                  suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));
   }
   accept_timer_.expires_after(std::chrono::milliseconds(accept_backoff_ms_));
@@ -351,8 +363,7 @@ void Server::stop() {
 }
 
 void Server::begin_shutdown() {
-  if (stopping_) return;
-  stopping_ = true;
+  if (stopping_.exchange(true)) return;
   asio::error_code ec;
   acceptor_.close(ec);
   accept_timer_.cancel();

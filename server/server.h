@@ -3,9 +3,12 @@
 // sequencer and the checkpointer, and serves the binary protocol over TCP until SIGTERM or
 // SIGINT; then it stops accepting, finishes and flushes what it accepted, and returns.
 //
-// Threads: the network (Asio) runs on the thread that calls run(); the sequencer and
-// each shard have their own. Connections live on the network thread; replies are
-// encoded on the shard thread that completes a request and posted back.
+// Threads: the thread that calls run() takes connections, signals and the metrics
+// endpoint (the main loop, io()); each shard's thread runs its partition's loop, which
+// serves the connections accepted onto it (spread over the partitions in turn) and
+// applies that partition's writes; the sequencer and the checkpointer have their own. A
+// reply is encoded on the thread that completes its request and sent from there when
+// the connection lives on that thread, else posted to the connection's loop.
 #pragma once
 
 #include <asio.hpp>
@@ -66,7 +69,7 @@ class Server {
   };
   StopReport stop_report() const;
 
-  // For connections (network thread).
+  // The main loop: the listener, signals, the metrics endpoint.
   asio::io_context& io() { return io_; }
   // The TLS context every connection shares (--tls-cert); null for plain TCP.
   asio::ssl::context* tls_context() { return tls_.get(); }
@@ -79,7 +82,7 @@ class Server {
   // shard_of_buyer() only: const and thread-safe.
   const Router& router_for_reads() { return admission_->router(); }
   const LedgerClock& clock() const { return clock_; }
-  bool stopping() const { return stopping_; }
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
   // The manifest as last written (any thread).
   Manifest manifest() const;
   // After a SetLimits is durable and applied: records the limits the shards now have
@@ -87,14 +90,15 @@ class Server {
   // or newer ones. Any thread; an error when the file could not be written.
   [[nodiscard]] std::optional<std::string> record_limits(const EngineConfig& limits,
                                                          std::uint64_t changes);
-  // Requests accepted and not yet answered, over all connections (network thread).
-  std::int64_t& in_flight() { return in_flight_; }
-  // Connections open (network thread); the acceptor refuses past connections_max.
-  std::uint32_t& connections() { return connections_; }
-  // Authentication (server_auth.cc; network thread). The tokens of --auth-file, null
-  // without one; the generation goes up with every successful SIGHUP reload.
-  const AuthFile* auth() const { return auth_.get(); }
-  std::uint64_t auth_generation() const { return auth_generation_; }
+  // Requests accepted and not yet answered, over all connections (any thread).
+  std::atomic<std::int64_t>& in_flight() { return in_flight_; }
+  // Connections open (any thread); the acceptor refuses past connections_max.
+  std::atomic<std::uint32_t>& connections() { return connections_; }
+  // Authentication (server_auth.cc; any thread). The tokens of --auth-file, null
+  // without one; the generation goes up with every successful SIGHUP reload (on the main
+  // loop), after the new tokens are in place.
+  std::shared_ptr<const AuthFile> auth() const;
+  std::uint64_t auth_generation() const { return auth_generation_.load(std::memory_order_acquire); }
   AccessLog& access_log() { return access_log_; }
 
  private:
@@ -140,10 +144,11 @@ class Server {
   std::unique_ptr<HistoryStore> history_;  // before checkpointer_: it writes here
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sequencer> sequencer_;
-  std::int64_t in_flight_ = 0;
-  std::uint32_t connections_ = 0;
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::uint32_t> connections_{0};
+  std::uint32_t next_loop_ = 0;  // main loop's: the partition the next connection goes to
   std::uint16_t port_ = 0;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
   std::string start_note_;
   mutable std::mutex manifest_mutex_;
   Manifest manifest_;
@@ -151,8 +156,9 @@ class Server {
   std::optional<std::string> last_checkpoint_error_;  // of the checkpoint at the stop
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;  // null without --metrics-listen
   asio::signal_set hangup_{io_, SIGHUP};  // reloads the auth file (server_auth.cc)
-  std::shared_ptr<const AuthFile> auth_;
-  std::uint64_t auth_generation_ = 0;
+  mutable std::mutex auth_mutex_;
+  std::shared_ptr<const AuthFile> auth_;  // guarded by auth_mutex_
+  std::atomic<std::uint64_t> auth_generation_{0};
   AccessLog access_log_;
 };
 

@@ -1,5 +1,5 @@
 // Server's authentication: where it may listen, the auth file at start, and its reload
-// on SIGHUP (network thread).
+// on SIGHUP (main loop); connections read it from their partitions' threads.
 #include <spdlog/spdlog.h>
 
 #include "server/listen_exposure.h"
@@ -50,10 +50,19 @@ void Server::reload_auth() {
                   auth_->entries().size());
     return;
   }
-  auth_ = std::get<std::shared_ptr<const AuthFile>>(std::move(loaded));
-  ++auth_generation_;
+  {
+    std::lock_guard lock(auth_mutex_);
+    auth_ = std::get<std::shared_ptr<const AuthFile>>(std::move(loaded));
+  }
+  auth_generation_.fetch_add(1, std::memory_order_acq_rel);
   spdlog::info("SIGHUP: auth file {} reloaded: {} tokens", config_.auth_file,
                auth_->entries().size());
+}
+
+// The main loop replaces auth_ (the only writer, so its own reads need no lock).
+std::shared_ptr<const AuthFile> Server::auth() const {
+  std::lock_guard lock(auth_mutex_);
+  return auth_;
 }
 
 }  // namespace bonus::server

@@ -9,12 +9,12 @@ namespace bonus::server {
 
 std::optional<std::string> Server::open_metrics() {
   if (config_.metrics_listen.empty()) return std::nullopt;
-  // Rendered on the network thread, which owns in_flight_.
+  // Rendered on the main loop.
   metrics_endpoint_ = std::make_unique<MetricsEndpoint>(io_, [this] {
     ServerGauges gauges;
     gauges.shards = config_.shards;
     gauges.journal_bytes = sequencer_ ? sequencer_->journal_bytes() : 0;
-    gauges.requests_in_flight = in_flight_;
+    gauges.requests_in_flight = in_flight_.load(std::memory_order_relaxed);
     return metrics_text(metrics().snapshot(), gauges);
   });
   if (auto error = metrics_endpoint_->open(config_.metrics_listen)) {

@@ -1,6 +1,11 @@
 #include "server/shard.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <asio/post.hpp>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -11,38 +16,54 @@
 
 namespace bonus::server {
 
-void Shard::start() {
+void Shard::start(int nice) {
   publish_due();
-  thread_ = std::thread([this] {
+  thread_ = std::thread([this, nice] {
+    // From inside: Linux applies a nice value to the calling thread alone.
+    if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
     if (enter_) enter_();
-    run();
+    io_.run();
   });
   name_thread(thread_, "bonus-shard-" + std::to_string(index_));
 }
 
 void Shard::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] { finish(); });
+  thread_.join();
+}
+
+void Shard::finish() {
   {
     std::lock_guard lock(mutex_);
-    stopping_ = true;
+    if (slice_posted_ || reads_posted_) {
+      // Behind what is queued, which may post more of itself.
+      asio::post(io_, [this] { finish(); });
+      return;
+    }
   }
-  ready_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  work_.reset();
+  io_.stop();
 }
 
 void Shard::write(std::vector<ShardWrite> writes) {
+  bool post = false;
   {
     std::lock_guard lock(mutex_);
     for (ShardWrite& w : writes) writes_.push_back(std::move(w));
+    post = !std::exchange(slice_posted_, true);
   }
-  ready_.notify_one();
+  if (post) asio::post(io_, [this] { apply_slice(); });
 }
 
 void Shard::read(Read read) {
+  bool post = false;
   {
     std::lock_guard lock(mutex_);
     reads_.push_back(std::move(read));
+    post = !std::exchange(reads_posted_, true);
   }
-  ready_.notify_one();
+  if (post) asio::post(io_, [this] { run_reads(); });
 }
 
 bool Shard::read_here_or_queue(Read read) {
@@ -90,47 +111,50 @@ void Shard::publish_due() {
   metrics().shard_accounts(index_, ledger_.account_count());
 }
 
-void Shard::run() {
-  std::deque<Read> reads;
-  std::vector<ShardWrite> slice;
-  slice.reserve(kSliceCommands);
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      ready_.wait(lock, [&] { return stopping_ || !writes_.empty() || !reads_.empty(); });
-      if (stopping_ && writes_.empty() && reads_.empty()) return;
-      reads.swap(reads_);
-      const std::size_t n = std::min(kSliceCommands, writes_.size());
-      for (std::size_t i = 0; i < n; ++i) {
-        slice.push_back(std::move(writes_.front()));
-        writes_.pop_front();
-      }
-    }
-    // The reads first, and their replies out (let_go) before the slice of writes.
-    if (!reads.empty()) {
-      {
-        std::lock_guard ledger(ledger_mutex_);
-        for (Read& read : reads) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
-      }
-      reads.clear();
-      if (let_go_) let_go_();
-    }
-    if (!slice.empty()) {
-      std::lock_guard ledger(ledger_mutex_);
-      const auto slice_start = std::chrono::steady_clock::now();
-      ledger_.apply_batch(
-          slice.size(),
-          [&](std::size_t i) {
-            return std::pair<const Command&, TimeUs>(slice[i].command, slice[i].time);
-          },
-          [&](std::size_t i, const Result& r) { deliver(slice[i], r); });
-      metrics().observe_since(Histogram::apply_slice, slice_start);
-      publish_due();
-      if (reports_sink_) reports_sink_(outcomes_, slice.back().time);  // none: how far
-    }
-    slice.clear();
-    if (let_go_) let_go_();
+void Shard::run_reads() {
+  {
+    std::lock_guard lock(mutex_);
+    running_reads_.swap(reads_);
+    reads_posted_ = false;
   }
+  {
+    std::lock_guard ledger(ledger_mutex_);
+    for (Read& read : running_reads_) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
+  }
+  running_reads_.clear();
+  if (let_go_) let_go_();
+}
+
+// One slice, then the loop's other handlers (the connections' frames, queued reads)
+// before the next.
+void Shard::apply_slice() {
+  bool more = false;
+  {
+    std::lock_guard lock(mutex_);
+    const std::size_t n = std::min(kSliceCommands, writes_.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      slice_.push_back(std::move(writes_.front()));
+      writes_.pop_front();
+    }
+    more = !writes_.empty();
+    slice_posted_ = more;
+  }
+  if (!slice_.empty()) {
+    std::lock_guard ledger(ledger_mutex_);
+    const auto slice_start = std::chrono::steady_clock::now();
+    ledger_.apply_batch(
+        slice_.size(),
+        [&](std::size_t i) {
+          return std::pair<const Command&, TimeUs>(slice_[i].command, slice_[i].time);
+        },
+        [&](std::size_t i, const Result& r) { deliver(slice_[i], r); });
+    metrics().observe_since(Histogram::apply_slice, slice_start);
+    publish_due();
+    if (reports_sink_) reports_sink_(outcomes_, slice_.back().time);  // none: how far
+  }
+  slice_.clear();
+  if (let_go_) let_go_();
+  if (more) asio::post(io_, [this] { apply_slice(); });
 }
 
 }  // namespace bonus::server

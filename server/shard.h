@@ -1,15 +1,18 @@
-// Shard: one slice of the buyers, its Ledger and the one thread that owns it. Writes
-// arrive from the sequencer in log order; reads arrive from the network thread. The
-// thread runs every waiting read, then one bounded slice of writes, and again, so a read
-// waits for at most one slice of a bulk mailing, never for the whole of it.
+// Shard: one partition of the buyers, its Ledger and the one thread that owns it. The
+// thread runs the partition's event loop (io()): the connections accepted onto it
+// (Server::accept spreads them over the partitions), the reads and the slices of writes
+// handed to it. Writes arrive from the sequencer in log order and are applied a bounded
+// slice per turn of the loop, so the connections' frames and the queued reads are served
+// between two slices of a bulk mailing, never after the whole of it.
 //
-// The Ledger is touched by this shard's thread, by a short read on the network thread
-// while the shard's thread is not using it (read_here_or_queue: ledger_mutex_ keeps it to
-// one thread at a time), and by start-up replay, before the thread starts.
+// The Ledger is touched by this thread, by a short read on another partition's thread
+// while this one is not using it (read_here_or_queue: ledger_mutex_ keeps it to one
+// thread at a time), and by start-up replay, before the thread starts.
 #pragma once
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <deque>
@@ -59,16 +62,21 @@ class Shard {
     let_go_ = std::move(let_go);
   }
 
-  void start();
-  // Applies every write already handed over, then ends the thread.
+  // Starts the thread and its loop, at `nice` (0: as the rest of the server).
+  void start(int nice = 0);
+  // Applies every write and runs every read already handed over, then ends the loop and
+  // the thread. Connections on the loop stay open and unserved until it is destroyed.
   void stop();
+  // The partition's event loop. Objects run on it (connections) are destroyed with it,
+  // or before it by whoever owns them.
+  asio::io_context& io() { return io_; }
 
   void write(std::vector<ShardWrite> writes);
   void read(Read read);
   // A short read (a cart, a few balances) on the calling thread when the shard's thread
-  // is not using the ledger right now: no hand-off to it and back. Otherwise (a slice of
-  // writes or reads under way) queued as read() does; the caller never waits. True when
-  // it ran here.
+  // is not using the ledger right now (on the shard's own loop it never is): no hand-off
+  // to it and back. Otherwise (a slice of writes or reads under way) queued as read()
+  // does; the caller never waits. True when it ran here.
   bool read_here_or_queue(Read read);
 
   std::uint32_t index() const { return index_; }
@@ -80,7 +88,11 @@ class Shard {
   TimeUs applied_us() const { return applied_us_.load(std::memory_order_acquire); }
 
  private:
-  void run();
+  // Handlers on the loop: every queued read; one slice of writes (posted again while
+  // writes are left); the end of the loop once nothing is queued.
+  void run_reads();
+  void apply_slice();
+  void finish();
   // After write `w` was applied (in a batch): its outcomes reported, its result delivered.
   void deliver(ShardWrite& w, const Result& r);
   void publish_due();
@@ -92,14 +104,18 @@ class Shard {
   std::function<void()> enter_;
   std::function<void()> let_go_;
   std::vector<Outcome> outcomes_;  // of the command being applied
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   std::mutex mutex_;
-  std::condition_variable ready_;
   // Held by the shard's thread while it reads and applies, and by a read run here from
   // another thread.
   std::mutex ledger_mutex_;
   std::deque<ShardWrite> writes_;  // guarded by mutex_
   std::deque<Read> reads_;         // guarded by mutex_
-  bool stopping_ = false;          // guarded by mutex_
+  bool slice_posted_ = false;      // guarded by mutex_: apply_slice is queued on the loop
+  bool reads_posted_ = false;      // guarded by mutex_: run_reads is queued on the loop
+  std::vector<ShardWrite> slice_;  // the loop's
+  std::deque<Read> running_reads_;  // the loop's
   std::atomic<TimeUs> due_us_{kTimeNever};
   std::atomic<TimeUs> applied_us_{kTimeNever};
   std::thread thread_;

@@ -198,7 +198,10 @@ std::multimap<std::string, int> thread_nices(pid_t pid) {
 
 // --network-nice is the network thread's alone (the process's first thread): the threads
 // it started keep the value they were started with, the checkpointer its own nice 10.
-TEST(BonusdFlags, NetworkNiceIsTheNetworkThreadsAlone) {
+// The partitions' loops serve the connections (and apply their partitions' writes), and
+// the main thread takes the connections: those run at --network-nice, the sequencer keeps
+// the value it started with and the checkpointer its own.
+TEST(BonusdFlags, NetworkNiceIsTheLoopsThatServeConnectionsAlone) {
   if (::geteuid() != 0) GTEST_SKIP() << "a nice value below 0 needs root";
   TempDir dir("bonusd-flags-test");
   ChildProcess bonusd;
@@ -209,14 +212,14 @@ TEST(BonusdFlags, NetworkNiceIsTheNetworkThreadsAlone) {
   // The threads start with this test's nice value (CI runs under `nice`).
   const int inherited = ::getpriority(PRIO_PROCESS, 0);
   for (const auto& [name, nice] :
-       std::vector<std::pair<std::string, int>>{{"bonus-shard-0", inherited},
-                                                {"bonus-shard-1", inherited},
+       std::vector<std::pair<std::string, int>>{{"bonus-shard-0", -7},
+                                                {"bonus-shard-1", -7},
                                                 {"bonus-sequencer", inherited},
                                                 {"bonus-checkpt", 10}}) {
     ASSERT_EQ(nices.count(name), 1u) << name;
     EXPECT_EQ(nices.find(name)->second, nice) << name;
   }
-  EXPECT_EQ(nice_of(bonusd.pid(), std::to_string(bonusd.pid())), -7) << "the network thread";
+  EXPECT_EQ(nice_of(bonusd.pid(), std::to_string(bonusd.pid())), -7) << "the main thread";
   EXPECT_EQ(bonusd.stop(SIGTERM), 0) << bonusd.err();
 }
 
