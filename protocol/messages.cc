@@ -853,8 +853,11 @@ void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
   fbb.Clear();
   const auto role = fbb.CreateString(a.role);
   const auto name = fbb.CreateString(a.name);
+  const auto ports = a.partition_ports.empty() ? 0 : fbb.CreateVector(a.partition_ports);
+  const auto hash = a.partition_hash.empty() ? 0 : fbb.CreateString(a.partition_hash);
   finish(fbb, wire::CreateHelloReply(fbb, role, a.protocol_version, a.shards, a.body_size_max,
-                                     a.batch_commands_max, a.in_flight_max, a.authenticated, name));
+                                     a.batch_commands_max, a.in_flight_max, a.authenticated, name,
+                                     ports, hash));
 }
 
 void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {
@@ -1264,6 +1267,9 @@ FrameError decode_hello_reply(Body body, HelloAnswer& out) {
     out.in_flight_max = r.in_flight_max();
     out.authenticated = r.authenticated();
     out.name = read_string(r.name());
+    out.partition_ports.clear();
+    if (const auto* ports = r.partition_ports()) out.partition_ports.assign(ports->begin(), ports->end());
+    out.partition_hash = read_string(r.partition_hash());
     return FrameError::none;
   });
 }

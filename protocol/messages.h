@@ -247,6 +247,8 @@ struct HelloQuery {
   friend bool operator==(const HelloQuery&, const HelloQuery&) = default;
 };
 
+inline constexpr std::string_view kPartitionHashMix64Mod = "mix64-mod";
+
 struct HelloAnswer {
   std::string role;  // "reader", "checkout", "batch", "seller-admin", "admin"
   std::uint32_t protocol_version = 0;
@@ -256,6 +258,12 @@ struct HelloAnswer {
   std::uint32_t in_flight_max = 0;       // the server's --in-flight-max
   bool authenticated = false;            // false: no --auth-file, everyone is admin
   std::string name;                      // the token's name; empty without --auth-file
+  // Each partition's own port (--partition-ports), in partition order, on the host the
+  // client reached; empty when the server has none. A buyer's partition is
+  // mix64(buyer) % shards when partition_hash is kPartitionHashMix64Mod; a client that
+  // does not know the name sends everything to the address it has.
+  std::vector<std::uint16_t> partition_ports;
+  std::string partition_hash;
   friend bool operator==(const HelloAnswer&, const HelloAnswer&) = default;
 };
 

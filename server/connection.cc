@@ -169,9 +169,10 @@ std::uint64_t request_id_of(const std::string& frame) {
 
 }  // namespace
 
-Connection::Connection(asio::ip::tcp::socket socket, Server& server)
+Connection::Connection(asio::ip::tcp::socket socket, Server& server, std::uint32_t partition)
     : server_(server),
       io_(static_cast<asio::io_context&>(socket.get_executor().context())),
+      partition_(partition),
       transport_(Transport::make(std::move(socket), server.tls_context(), Transport::Side::server)),
       handshake_timer_(io_),
       deadline_timer_(io_) {
@@ -381,6 +382,10 @@ void Connection::send(std::string frame, bool completes_request) {
   }
 }
 
+void Connection::note_partition(std::uint32_t shard) const {
+  if (shard != partition_) metrics().count_read_off_partition();
+}
+
 void Connection::post_reply(std::string frame) {
   // A reply made on the connection's own loop (a read served inline, a write applied by
   // this partition) goes at once, as a ping's does: no trip through a queue.
@@ -585,10 +590,12 @@ void Connection::handle_balance(const FrameHeader& h, Body body) {
   for (const auto& indexes : by_shard) state->remaining += indexes.empty() ? 0 : 1;
   // A few accounts of one shard, without lots: short enough for this thread when the
   // shard's thread is idle (Shard::read_here_or_queue).
-  const bool short_read = state->remaining == 1 && !state->query.with_lots &&
+  const bool one_partition = state->remaining == 1;  // read before any part can answer
+  const bool short_read = one_partition && !state->query.with_lots &&
                           state->query.accounts.size() <= kShortReadKeysMax;
   for (std::size_t s = 0; s < shards.size(); ++s) {
     if (by_shard[s].empty()) continue;
+    if (one_partition) note_partition(static_cast<std::uint32_t>(s));
     Shard::Read read = [state, indexes = std::move(by_shard[s]), self = shared_from_this(),
                         rid = h.request_id, lots_max](const Ledger& ledger, TimeUs now) {
       ledger.balances(
@@ -640,6 +647,7 @@ void Connection::handle_cart(const FrameHeader& h, Body body) {
     return reply_error(h.request_id, r.error, r.message, true);
   }
   const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query->buyer);
+  note_partition(s);
   Shard::Read read = [query, self = shared_from_this(), rid = h.request_id](const Ledger& ledger,
                                                                             TimeUs now) {
     std::vector<CartEntry> entries;
@@ -662,6 +670,7 @@ void Connection::handle_wallet(const FrameHeader& h, Body body) {
     return reply_error(h.request_id, e, "wallet request refused", true);
   }
   const std::uint32_t s = server_.router_for_reads().shard_of_buyer(query.buyer);
+  note_partition(s);
   server_.shards()[s]->read([buyer = query.buyer, self = shared_from_this(), rid = h.request_id](
                                const Ledger& ledger, TimeUs now) {
     std::vector<AccountView> accounts;

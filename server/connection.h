@@ -48,7 +48,8 @@ class Server;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(asio::ip::tcp::socket socket, Server& server);
+  // `partition`: the index of the partition whose loop the socket belongs to.
+  Connection(asio::ip::tcp::socket socket, Server& server, std::uint32_t partition);
   ~Connection();
 
   // Completes the TLS handshake (if any), then reads.
@@ -120,8 +121,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sets role_, keeping bonus_connections{role} in step.
   void change_role(Role to);
 
+  // Counts a read of partition `shard`'s buyers arriving here when this is another's.
+  void note_partition(std::uint32_t shard) const;
+
   Server& server_;
   asio::io_context& io_;
+  std::uint32_t partition_;
   Transport transport_;
   asio::steady_timer handshake_timer_;
   // What the last read brought and is not yet served; allocated at the first read.

@@ -89,17 +89,26 @@ void Connection::handle_hello(const FrameHeader& h, Body body) {
   }
   protocol::HelloAnswer answer;
   const std::uint64_t generation = server_.auth_generation();  // before the tokens
-  if (const std::shared_ptr<const AuthFile> auth = server_.auth(); auth != nullptr) {
+  const std::shared_ptr<const AuthFile> auth = server_.auth();
+  if (auth != nullptr && query.token.empty()) {
+    // No token is not a guess: a client asking what the server is (its partitions, its
+    // limits) before or without authenticating. The connection is left with role none
+    // (and forgets a token it had), open.
+    change_role(Role::none);
+    token_hash_.reset();
+    token_name_.clear();
+    auth_generation_ = generation;
+  } else if (auth != nullptr) {
     const TokenHash hash = hash_token(query.token);
     const AuthEntry* entry = auth->find_hash(hash);
     if (entry == nullptr) {
       // A wrong token ends the connection: guessing costs a connection per guess.
-      const std::string why = query.token.empty() ? "hello without a token" : "unknown token";
       server_.access_log().refused(peer_, role_, "", Opcode::hello, FrameError::unauthenticated,
-                                   why + " (client name \"" + printable(query.client_name) + "\")");
+                                   "unknown token (client name \"" +
+                                       printable(query.client_name) + "\")");
       close_after_write_ = true;
       return reply_error(h.request_id, FrameError::unauthenticated,
-                         "hello: " + why + "; closing the connection", true);
+                         "hello: unknown token; closing the connection", true);
     }
     change_role(entry->role);
     token_hash_ = hash;
@@ -112,6 +121,8 @@ void Connection::handle_hello(const FrameHeader& h, Body body) {
   answer.role = std::string(role_name(role_));
   answer.protocol_version = protocol::kVersion;
   answer.shards = static_cast<std::uint32_t>(server_.shards().size());
+  answer.partition_ports = server_.partition_ports();
+  if (!answer.partition_ports.empty()) answer.partition_hash = protocol::kPartitionHashMix64Mod;
   answer.body_size_max = server_.config().body_size_max;
   answer.batch_commands_max = server_.config().batch_commands_max;
   answer.in_flight_max = server_.config().in_flight_max;

@@ -167,6 +167,14 @@ int main(int argc, char** argv) {
                  "Address and port to listen on: IPv4 HOST:PORT or [IPv6]:PORT; port 0: any free")
       ->check(listen_address_check())
       ->capture_default_str();
+  std::string partition_ports = "next";
+  app.add_option("--partition-ports", partition_ports,
+                 "Each partition's own port, announced in the hello reply so that a client "
+                 "sends a buyer's requests straight to the thread that owns the buyer: `next` "
+                 "(the --listen port + 1 + partition; any free with --listen port 0), FIRST "
+                 "(FIRST + partition), or `off`")
+      ->check(CLI::IsMember({"next", "off"}) | decimal_in<std::uint32_t>(1u, 65535u))
+      ->capture_default_str();
   app.add_option("--data", config.data_dir, "Data directory: the journal and the checkpoint live here")
       ->capture_default_str();
   app.add_option("--shards", config.shards,
@@ -309,6 +317,12 @@ int main(int argc, char** argv) {
       std::get<bonus::server::ListenAddress>(bonus::server::parse_listen_address(listen));
   config.listen_host = address.host;
   config.listen_port = address.port;
+  if (partition_ports == "off") {
+    config.partition_ports = bonus::server::PartitionPorts::off;
+  } else if (partition_ports != "next") {
+    config.partition_ports = bonus::server::PartitionPorts::from;
+    config.partition_port_first = static_cast<std::uint16_t>(std::stoul(partition_ports));
+  }
   config.durable = durability == "fsync";
   config.checkpoints = checkpoints == "on";
   config.history = history == "on";

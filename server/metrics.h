@@ -65,6 +65,7 @@ struct MetricsSnapshot {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t reads_here = 0;
+  std::uint64_t reads_off_partition = 0;
   std::uint64_t buckets[kHistogramCount][kHistogramBoundsMax + 1] = {};  // not cumulative
   std::uint64_t sums[kHistogramCount] = {};
   std::int64_t connections[kRoleCount] = {};
@@ -91,9 +92,12 @@ class Metrics {
   void count_refusal(protocol::FrameError error);
   void count_bytes_in(std::uint64_t bytes);
   void count_bytes_out(std::uint64_t bytes);
-  // Network thread: a read served there, the shard's thread being idle
-  // (Shard::read_here_or_queue).
+  // A read served on the thread that read its frame, without a hand-off to the thread
+  // of its buyers' partition (Shard::read_here_or_queue).
   void count_read_here();
+  // A read of one partition's buyers that came on a connection of another partition's
+  // loop (Connection::note_partition).
+  void count_read_off_partition();
   // Connections open by role. Every connection is opened with a role (Role::none before
   // it authenticates), may change role, and is closed with the role it has then.
   void connection_opened(Role role);

@@ -74,10 +74,15 @@ void write_traffic(const MetricsSnapshot& s, ExpositionWriter& w) {
   w.family("bonus_network_sent_bytes_total", "counter", "Bytes written to client connections");
   w.sample("bonus_network_sent_bytes_total", {}, s.bytes_out);
   w.family("bonus_reads_on_network_thread_total", "counter",
-           "Short reads (carts, a few balances) served on the network thread while their "
-           "shard's thread was idle, without a hand-off to it; the rest of the reads waited "
-           "for their shard's thread");
+           "Short reads (carts, a few balances) served on the thread that read their frame "
+           "(its own partition's ledger, or another's while that one was idle), without a "
+           "hand-off; the rest waited for their partition's thread");
   w.sample("bonus_reads_on_network_thread_total", {}, s.reads_here);
+  w.family("bonus_reads_off_partition_total", "counter",
+           "Reads of one partition's buyers (balance, cart, wallet) that came on a connection "
+           "of another partition: from clients that do not send a buyer's requests to its "
+           "partition's port (the hello's partition_ports)");
+  w.sample("bonus_reads_off_partition_total", {}, s.reads_off_partition);
 }
 
 void write_connections(const MetricsSnapshot& s, const ServerGauges& g, ExpositionWriter& w) {

@@ -89,6 +89,10 @@ std::uint64_t reply_bytes_max(Opcode opcode, std::uint32_t body_size,
     // looks. Priced as a large one; price_wallet_reply refuses one past the ceiling.
     case Opcode::wallet:
       return fixed + 512 * kAccountEntryBytesMax;
+    // The partitions' ports: two bytes and a vector slot's alignment each, for the most
+    // shards a server has (CheckpointStore::kShardsMax).
+    case Opcode::hello:
+      return fixed + 256 * 4;
     default:
       return fixed;
   }

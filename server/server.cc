@@ -39,15 +39,14 @@ std::optional<std::string> make_tls(const ServerConfig& config,
 
 Server::Server(ServerConfig config)
     : config_(std::move(config)),
-      acceptor_(io_),
       signals_(io_, SIGINT, SIGTERM),
-      drain_timer_(io_),
-      accept_timer_(io_) {}
+      drain_timer_(io_) {}
 
 // The partitions' loops go first: the connections still on them are destroyed with them,
 // and a connection's destructor counts itself off the server's gauges.
 Server::~Server() {
   stop_threads();
+  partition_listeners_.clear();
   shards_.clear();
 }
 
@@ -207,19 +206,7 @@ std::optional<std::string> Server::start() {
   const DescriptorLimit descriptors = raise_descriptor_limit(config_.connections_max);
   if (!descriptors.enough) spdlog::warn("bonusd: {}", descriptors.note);
 
-  asio::error_code ec;
-  const auto address = asio::ip::make_address(config_.listen_host, ec);
-  if (ec) return "listen: bad address " + config_.listen_host;
-  const asio::ip::tcp::endpoint endpoint(address, config_.listen_port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return "listen on " + config_.listen_host + ":" + std::to_string(config_.listen_port) + ": " +
-           ec.message();
-  }
-  port_ = acceptor_.local_endpoint().port();
+  if (auto problem = open_listeners()) return problem;
   if (auto problem = open_metrics()) return problem;
 
   if (config_.checkpoints) {
@@ -274,6 +261,11 @@ std::optional<std::string> Server::start() {
   start_note_ += "replayed " + std::to_string(records) + " journal records in " +
                  std::to_string(replay_ms) + " ms (" + std::to_string(accounts) + " accounts, " +
                  std::to_string(config_.shards) + " shards); " + descriptors.note;
+  start_note_ += "; partition ports ";
+  for (std::size_t p = 0; p < partition_ports_.size(); ++p) {
+    start_note_ += (p == 0 ? "" : ",") + std::to_string(partition_ports_[p]);
+  }
+  if (partition_ports_.empty()) start_note_ += "off";
   if (metrics_endpoint_) start_note_ += "; metrics on http://" + metrics_endpoint_->address() + "/metrics";
   return std::nullopt;
 }
@@ -299,50 +291,48 @@ Server::StopReport Server::stop_report() const {
   return report;
 }
 
-// Each connection goes to the next partition's loop in turn, and lives there.
-void Server::accept() {
-  asio::io_context& loop = shards_[next_loop_]->io();
-  next_loop_ = (next_loop_ + 1) % static_cast<std::uint32_t>(shards_.size());
-  acceptor_.async_accept(loop, [this, &loop](const asio::error_code& ec,
-                                             asio::ip::tcp::socket socket) {
-    if (ec) {
-      if (ec != asio::error::operation_aborted && acceptor_.is_open()) accept_after_failure(ec);
-      return;
-    }
-    accept_backoff_ms_ = 0;
-    // Replies hold the connection from other threads; the deleter brings its destruction
-    // back to its loop, which owns the socket and its timers.
-    std::shared_ptr<Connection> connection(new Connection(std::move(socket), *this),
-                                           [io = &loop](Connection* c) {
-                                             std::unique_ptr<Connection> owned(c);
-                                             if (io->stopped()) return;  // deleted here
-                                             asio::post(*io, [owned = std::move(owned)] {});
-                                           });
-    const bool over = connections_.load() > config_.connections_max;
-    if (over) access_log_.connection_limit(connection->peer(), config_.connections_max);
-    asio::post(loop, [this, connection = std::move(connection), over] {
-      if (!over) return connection->start();
-      connection->refuse(protocol::FrameError::too_many_connections,
-                         "too many connections (--connections-max " +
-                             std::to_string(config_.connections_max) + ")");
-    });
-    accept();
-  });
-}
-
-// accept fails for lack of descriptors (EMFILE, ENFILE) while the listener stays
-// readable: retrying at once would spin. Wait 10 ms, doubling to a second, and say so.
-void Server::accept_after_failure(const asio::error_code& ec) {
-  accept_backoff_ms_ = std::clamp<std::uint32_t>(accept_backoff_ms_ * 2, 10, 1000);
-  if (std::uint64_t suppressed = 0; accept_log_.allow(std::chrono::steady_clock::now(), suppressed)) {
-    spdlog::warn("bonusd: accept failed: {} ({} connections open); retrying in {} ms{}",
-                 ec.message(), connections_.load(), accept_backoff_ms_,
-                 suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));
+// The main listener hands each connection to the next partition's loop in turn; a
+// partition's own keeps its connections on its loop. Partition i listens on the
+// --listen port + 1 + i (`next`, ephemeral ports with --listen port 0), on N + i
+// (--partition-ports N), or not at all (`off`).
+std::optional<std::string> Server::open_listeners() {
+  asio::error_code ec;
+  const auto address = asio::ip::make_address(config_.listen_host, ec);
+  if (ec) return "listen: bad address " + config_.listen_host;
+  listener_ = std::make_unique<Listener>(
+      io_, *this,
+      [this]() -> Shard& {
+        Shard& next = *shards_[next_loop_];
+        next_loop_ = (next_loop_ + 1) % static_cast<std::uint32_t>(shards_.size());
+        return next;
+      },
+      "");
+  if (auto problem = listener_->open(asio::ip::tcp::endpoint(address, config_.listen_port))) {
+    return problem;
   }
-  accept_timer_.expires_after(std::chrono::milliseconds(accept_backoff_ms_));
-  accept_timer_.async_wait([this](const asio::error_code& e) {
-    if (!e && acceptor_.is_open()) accept();
-  });
+  port_ = listener_->port();
+  if (config_.partition_ports == PartitionPorts::off) return std::nullopt;
+  const std::uint32_t first = config_.partition_ports == PartitionPorts::from
+                                  ? config_.partition_port_first
+                              : config_.listen_port == 0 ? 0
+                                                         : config_.listen_port + 1u;
+  for (std::uint32_t p = 0; p < shards_.size(); ++p) {
+    const std::uint32_t port = first == 0 ? 0 : first + p;
+    const std::string what = "partition " + std::to_string(p) + "'s";
+    if (port > 65535) {
+      return what + " listener: port " + std::to_string(port) +
+             " is past 65535 (--partition-ports: give a lower first port, or off)";
+    }
+    Shard& partition = *shards_[p];
+    auto& listener = *partition_listeners_.emplace_back(std::make_unique<Listener>(
+        partition.io(), *this, [&partition]() -> Shard& { return partition; }, what));
+    if (auto problem = listener.open(
+            asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port)))) {
+      return *problem + " (--partition-ports: another first port, or off)";
+    }
+    partition_ports_.push_back(listener.port());
+  }
+  return std::nullopt;
 }
 
 void Server::run() {
@@ -353,7 +343,10 @@ void Server::run() {
     begin_shutdown();
   });
   watch_hangup();
-  accept();
+  listener_->start();
+  for (auto& listener : partition_listeners_) {
+    asio::post(listener->io(), [l = listener.get()] { l->start(); });
+  }
   if (metrics_endpoint_) metrics_endpoint_->start();
   io_.run();
 }
@@ -364,9 +357,11 @@ void Server::stop() {
 
 void Server::begin_shutdown() {
   if (stopping_.exchange(true)) return;
+  if (listener_) listener_->close();
+  for (auto& listener : partition_listeners_) {
+    asio::post(listener->io(), [l = listener.get()] { l->close(); });
+  }
   asio::error_code ec;
-  acceptor_.close(ec);
-  accept_timer_.cancel();
   signals_.cancel(ec);
   hangup_.cancel(ec);
   finish_when_idle();

@@ -28,6 +28,7 @@
 #include "server/checkpointer.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
+#include "server/listener.h"
 #include "server/log_limiter.h"
 #include "server/manifest.h"
 #include "server/reply_batch.h"
@@ -59,6 +60,9 @@ class Server {
   void stop();
 
   std::uint16_t port() const { return port_; }
+  // The port of each partition's own listener (--partition-ports), in partition order;
+  // empty when off. Set by start(); any thread after it.
+  const std::vector<std::uint16_t>& partition_ports() const { return partition_ports_; }
   const ServerConfig& config() const { return config_; }
   std::string start_note() const { return start_note_; }
   // After run(): what the stop achieved, for the last log line. `clean` is false when the
@@ -102,8 +106,8 @@ class Server {
   AccessLog& access_log() { return access_log_; }
 
  private:
-  void accept();
-  void accept_after_failure(const asio::error_code& ec);
+  // The main listener and the partitions' own (--partition-ports), bound.
+  std::optional<std::string> open_listeners();
   void begin_shutdown();
   void finish_when_idle();
   std::optional<std::string> load_checkpoint();
@@ -129,12 +133,8 @@ class Server {
   ServerConfig config_;
   std::unique_ptr<asio::ssl::context> tls_;
   asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
-  asio::steady_timer accept_timer_;  // backoff after a failed accept
-  std::uint32_t accept_backoff_ms_ = 0;
-  LogLimiter accept_log_{1, std::chrono::seconds(1)};
   std::unique_ptr<Log> journal_;  // the local Journal (server/log.h)
   std::unique_ptr<Admission> admission_;
   LedgerClock clock_;
@@ -147,6 +147,10 @@ class Server {
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::uint32_t> connections_{0};
   std::uint32_t next_loop_ = 0;  // main loop's: the partition the next connection goes to
+  std::unique_ptr<Listener> listener_;  // on the main loop (--listen)
+  // On each partition's loop; destroyed before the loops.
+  std::vector<std::unique_ptr<Listener>> partition_listeners_;
+  std::vector<std::uint16_t> partition_ports_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::string start_note_;

@@ -10,9 +10,16 @@
 
 namespace bonus::server {
 
+enum class PartitionPorts : std::uint8_t { next, from, off };
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 7400;
+  // Each partition's own listener on listen_host (Listener): `next` the listen port
+  // + 1 + i (ephemeral when the listen port is 0), `from` partition_port_first + i, `off`
+  // none. Announced to clients in the hello reply.
+  PartitionPorts partition_ports = PartitionPorts::next;
+  std::uint16_t partition_port_first = 0;
   std::string data_dir = "./data";
   std::uint32_t shards = 0;  // 0: one per core
   bool durable = true;       // --durability fsync (default) | none

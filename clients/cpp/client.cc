@@ -14,6 +14,7 @@
 
 #include "clients/cpp/direct_link.h"
 #include "engine/assert.h"
+#include "engine/partition.h"
 #include "server/tls_context.h"
 #include "server/transport.h"
 
@@ -142,15 +143,28 @@ struct Client::Impl {
   std::future<Reply<T>> call_async(Opcode opcode, Body body, Decode decode);
   // A blocking read on the caller's thread over a direct link, or through the I/O thread
   // when there is none to be had.
+  // `buyer`: the one buyer the request is about, if it is about one: the direct link
+  // then goes to that buyer's partition (see partition_endpoints).
   template <typename T, typename Decode>
-  Reply<T> call(Opcode opcode, Body body, Decode decode);
+  Reply<T> call(Opcode opcode, Body body, Decode decode, std::optional<BuyerId> buyer = {});
   // The same over a direct link only: nullopt when there is none to be had (the caller
   // then goes through the I/O thread).
   template <typename T, typename Decode>
-  std::optional<Reply<T>> call_direct(Opcode opcode, std::uint8_t flags, Body body, Decode decode);
-  std::unique_ptr<DirectLink> take_direct(bool fresh, bool& reused, Clock::time_point deadline,
-                                          std::optional<Arrival>& failure);
-  void release_direct(std::unique_ptr<DirectLink> link);
+  std::optional<Reply<T>> call_direct(Opcode opcode, std::uint8_t flags, Body body, Decode decode,
+                                      std::optional<BuyerId> buyer);
+  // A direct link and where it goes: target 0 is the address the client was given,
+  // 1 + p partition p's port as of partition layout `layout`.
+  struct Taken {
+    std::unique_ptr<DirectLink> link;
+    std::uint32_t target = 0;
+    std::uint64_t layout = 0;
+  };
+  Taken take_direct(std::optional<BuyerId> buyer, bool fresh, bool& reused,
+                    Clock::time_point deadline, std::optional<Arrival>& failure);
+  void release_direct(Taken taken);
+  // I/O thread, after a hello: the partitions' endpoints it names (none when it names
+  // none, or a hash this client does not know, or with partition_routing off).
+  void learn_partitions(const protocol::HelloAnswer& answer);
 
   // I/O thread.
   void submit(std::uint64_t id, Opcode opcode, bool raw, std::string bytes,
@@ -162,6 +176,7 @@ struct Client::Impl {
   void on_connected(std::uint64_t generation_at, const asio::error_code& ec);
   void on_handshake(std::uint64_t generation_at, const asio::error_code& ec);
   void say_hello();
+  void ask_partitions();
   void on_hello(std::uint64_t generation_at, const Arrival& a);
   void link_up();
   void notify_connect(const std::string& error);
@@ -214,6 +229,7 @@ struct Client::Impl {
   enum class Link : std::uint8_t { down, connecting, up };
 
   tcp::resolver::results_type endpoints;
+  std::vector<tcp::endpoint> main_endpoints;  // the same, for direct links
   std::unique_ptr<asio::ssl::context> tls;  // null: plain TCP
   // Shared with the handlers of its operations, so that a transport replaced on reconnect
   // lives until they have run (a TLS stream's operations use it until then).
@@ -248,9 +264,17 @@ struct Client::Impl {
   // (0 with TLS) and drops to what is open when the server refuses one more
   // (too_many_connections): those calls then go through the I/O thread.
   std::mutex direct_mutex;
-  std::vector<std::unique_ptr<DirectLink>> direct_idle;
+  std::vector<Taken> direct_idle;
   std::uint32_t direct_open = 0;  // idle and in use
   std::uint32_t direct_max = 0;
+  // Each partition's endpoints (the hello's partition_ports on the addresses `host`
+  // resolved to): a call about one buyer goes to partition mix64(buyer) % size() there,
+  // served by the thread that owns the buyer. Empty: every call goes to the address given.
+  // Emptied for good (until the next hello) when a partition's port cannot be reached.
+  // Under direct_mutex; `layout` goes up with every change, and a link of an older one
+  // is closed rather than pooled.
+  std::vector<std::vector<tcp::endpoint>> partition_endpoints;
+  std::uint64_t layout = 0;
 
   // The last hello's answer; written on the I/O thread, read by session() from any.
   mutable std::mutex session_mutex;
@@ -276,6 +300,8 @@ std::string Client::Impl::resolve() {
   asio::error_code ec;
   endpoints = resolver.resolve(options.host, std::to_string(options.port), ec);
   if (ec) return "cannot resolve " + endpoint_name(options) + ": " + ec.message();
+  main_endpoints.clear();
+  for (const auto& entry : endpoints) main_endpoints.push_back(entry.endpoint());
   return {};
 }
 
@@ -368,8 +394,8 @@ std::future<Reply<T>> Client::Impl::call_async(Opcode opcode, Body body, Decode 
 }
 
 template <typename T, typename Decode>
-Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode) {
-  if (auto direct = call_direct<T>(opcode, 0, body, decode)) return std::move(*direct);
+Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode, std::optional<BuyerId> buyer) {
+  if (auto direct = call_direct<T>(opcode, 0, body, decode, buyer)) return std::move(*direct);
   return call_async<T>(opcode, body, decode).get();
 }
 
@@ -380,28 +406,29 @@ Reply<T> Client::Impl::call(Opcode opcode, Body body, Decode decode) {
 // open, through the I/O thread's connection.
 template <typename T, typename Decode>
 std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t flags, Body body,
-                                                  Decode decode) {
+                                                  Decode decode, std::optional<BuyerId> buyer) {
   const Clock::time_point deadline = deadline_from_now();
   const std::uint64_t id = next_id();
   std::string frame;
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = false;
     std::optional<Arrival> failure;
-    std::unique_ptr<DirectLink> direct = take_direct(attempt > 0, reused, deadline, failure);
+    Taken direct = take_direct(buyer, attempt > 0, reused, deadline, failure);
     if (failure) return failed<T>(*failure);
-    if (!direct) break;
+    if (!direct.link) break;
     if (frame.empty()) frame = protocol::make_frame(opcode, flags, id, body);
-    DirectReply r = direct->round_trip(frame, id, deadline);
+    DirectReply r = direct.link->round_trip(frame, id, deadline);
     if (r.error == FrameError::too_many_connections && !reused) {
       {
         std::lock_guard lock(direct_mutex);
         direct_max = direct_open - 1;
       }
-      release_direct(nullptr);
+      direct.link.reset();
+      release_direct(std::move(direct));
       break;
     }
     const bool again = r.stale && reused;
-    release_direct(direct->usable() ? std::move(direct) : nullptr);
+    release_direct(std::move(direct));
     if (again) continue;
     Arrival a = no_frame(r.status, r.error, std::move(r.message));
     if (r.status == Status::ok) {
@@ -419,28 +446,51 @@ std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t fl
   return std::nullopt;
 }
 
-// An idle link (unless `fresh`), else a new one while fewer than direct_max are open; null
-// when neither (the call goes through the I/O thread), or with `failure` set when a new
-// one could not be made (the call fails with it, as the I/O thread's connect would).
-std::unique_ptr<DirectLink> Client::Impl::take_direct(bool fresh, bool& reused,
-                                                      Clock::time_point deadline,
-                                                      std::optional<Arrival>& failure) {
+// An idle link to the call's target (unless `fresh`), else a new one while fewer than
+// direct_max are open (closing an idle link of another target to make room); none when
+// neither (the call goes through the I/O thread), or with `failure` set when a new one
+// could not be made (the call fails with it, as the I/O thread's connect would). A
+// partition's port that cannot be reached turns partition routing off until the next
+// hello, and the call goes to the address given instead.
+Client::Impl::Taken Client::Impl::take_direct(std::optional<BuyerId> buyer, bool fresh,
+                                              bool& reused, Clock::time_point deadline,
+                                              std::optional<Arrival>& failure) {
+  Taken taken;
+  std::vector<tcp::endpoint> to;
+  Taken evicted;  // closed after the lock is let go
   {
     std::lock_guard lock(direct_mutex);
-    if (!fresh && !direct_idle.empty()) {
-      std::unique_ptr<DirectLink> direct = std::move(direct_idle.back());
-      direct_idle.pop_back();
-      reused = true;
-      return direct;
+    if (buyer && !partition_endpoints.empty()) {
+      taken.target = 1 + partition_of(*buyer, static_cast<std::uint32_t>(partition_endpoints.size()));
     }
-    if (direct_open >= direct_max) return nullptr;
+    taken.layout = layout;
+    const auto usable = [&](const Taken& t) {
+      return t.target == taken.target && (t.target == 0 || t.layout == layout);
+    };
+    if (!fresh) {
+      for (auto it = direct_idle.rbegin(); it != direct_idle.rend(); ++it) {
+        if (!usable(*it)) continue;
+        taken = std::move(*it);
+        direct_idle.erase(std::next(it).base());
+        reused = true;
+        return taken;
+      }
+    }
+    if (direct_open >= direct_max) {
+      if (direct_idle.empty()) return taken;
+      evicted = std::move(direct_idle.front());
+      direct_idle.erase(direct_idle.begin());
+      --direct_open;
+    }
     ++direct_open;
+    to = taken.target == 0 ? main_endpoints : partition_endpoints[taken.target - 1];
   }
+  evicted.link.reset();
   std::string error;
   FrameError refused = FrameError::none;
-  std::unique_ptr<DirectLink> direct = DirectLink::open(
-      endpoints, options.token, options.client_name, options.timeout, deadline, error, refused);
-  if (direct) return direct;
+  taken.link = DirectLink::open(to, options.token, options.client_name, options.timeout, deadline,
+                                error, refused);
+  if (taken.link) return taken;
   std::lock_guard lock(direct_mutex);
   --direct_open;
   if (refused == FrameError::too_many_connections) {
@@ -448,21 +498,44 @@ std::unique_ptr<DirectLink> Client::Impl::take_direct(bool fresh, bool& reused,
   } else if (refused != FrameError::none) {
     failure = no_frame(Status::refused, refused,
                        "hello refused by " + endpoint_name(options) + ": " + error);
+  } else if (taken.target != 0) {
+    // A partition's port this client cannot reach (a firewall that lets the main port
+    // through, say): everything goes to the main address from now on.
+    if (taken.layout == layout) {
+      partition_endpoints.clear();
+      ++layout;
+    }
   } else {
     failure = no_frame(Status::disconnected, FrameError::none,
                        "cannot connect to " + endpoint_name(options) + ": " + error);
   }
-  return nullptr;
+  return Taken{};
 }
 
-// Back to the pool when usable; a null or broken link closes and frees its place.
-void Client::Impl::release_direct(std::unique_ptr<DirectLink> direct) {
+// Back to the pool when usable and of the current layout; a null, broken or outdated link
+// closes and frees its place.
+void Client::Impl::release_direct(Taken taken) {
   std::lock_guard lock(direct_mutex);
-  if (direct && direct->usable()) {
-    direct_idle.push_back(std::move(direct));
+  if (taken.link && taken.link->usable() && (taken.target == 0 || taken.layout == layout)) {
+    direct_idle.push_back(std::move(taken));
   } else {
     --direct_open;
   }
+}
+
+void Client::Impl::learn_partitions(const protocol::HelloAnswer& answer) {
+  std::vector<std::vector<tcp::endpoint>> by_partition;
+  if (options.partition_routing && answer.partition_hash == protocol::kPartitionHashMix64Mod &&
+      answer.partition_ports.size() == answer.shards) {
+    for (const std::uint16_t port : answer.partition_ports) {
+      std::vector<tcp::endpoint>& at = by_partition.emplace_back();
+      for (const tcp::endpoint& e : main_endpoints) at.emplace_back(e.address(), port);
+    }
+  }
+  std::lock_guard lock(direct_mutex);
+  if (by_partition == partition_endpoints) return;
+  partition_endpoints = std::move(by_partition);
+  ++layout;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -576,7 +649,10 @@ void Client::Impl::on_handshake(std::uint64_t generation_at, const asio::error_c
     return;
   }
   read_more();
-  if (options.token.empty()) return link_up();
+  if (options.token.empty()) {
+    link_up();
+    return ask_partitions();
+  }
   say_hello();
 }
 
@@ -602,6 +678,30 @@ void Client::Impl::say_hello() {
   if (writing == 0) write_more();
 }
 
+// Without a token the link is up at once (as without a hello), and a hello without a token
+// goes as an ordinary request, first on the new link: its answer tells the partitions'
+// ports (and role none, or admin on a server without --auth-file); its failure changes
+// nothing (connect's ping says what is wrong).
+void Client::Impl::ask_partitions() {
+  const std::uint64_t id = next_id();
+  flatbuffers::FlatBufferBuilder hello_fbb(256);
+  protocol::encode_hello(protocol::HelloQuery{{}, protocol::kVersion, options.client_name},
+                         hello_fbb);
+  submit(id, Opcode::hello, false,
+         protocol::make_frame(Opcode::hello, 0, id,
+                              Body{hello_fbb.GetBufferPointer(), hello_fbb.GetSize()}),
+         deadline_from_now(), [this](const Arrival& a) {
+           protocol::HelloAnswer answer;
+           if (a.status != Status::ok ||
+               protocol::decode_hello_reply(a.body, answer) != FrameError::none) {
+             return;
+           }
+           learn_partitions(answer);
+           std::lock_guard lock(session_mutex);
+           session = std::move(answer);
+         });
+}
+
 void Client::Impl::on_hello(std::uint64_t generation_at, const Arrival& a) {
   if (generation_at != generation) return;  // the link dropped before the answer
   protocol::HelloAnswer answer;
@@ -614,6 +714,7 @@ void Client::Impl::on_hello(std::uint64_t generation_at, const Arrival& a) {
     return drop_link(a.status, a.error,
                      "hello refused by " + endpoint_name(options) + ": " + code + a.message);
   }
+  learn_partitions(answer);
   {
     std::lock_guard lock(session_mutex);
     session = std::move(answer);
@@ -951,6 +1052,7 @@ std::future<Reply<Result>> Client::enqueue_write(const Command& command) {
 Reply<Result> Client::write_now(const Command& command) {
   flatbuffers::FlatBufferBuilder fbb(256);
   Opcode opcode = Opcode::error;
+  std::optional<BuyerId> buyer;  // a command about one buyer goes to the buyer's partition
   std::visit(
       [&](const auto& c) {
         using C = std::decay_t<decltype(c)>;
@@ -958,6 +1060,7 @@ Reply<Result> Client::write_now(const Command& command) {
           protocol::encode_write(std::span<const C>(&c, 1), fbb);
           opcode = protocol::kWriteOpcode<C>;
         }
+        if constexpr (requires { c.buyer; }) buyer = c.buyer;
       },
       command);
   BONUS_ASSERT(opcode != Opcode::error && "clients send write commands only");
@@ -970,7 +1073,7 @@ Reply<Result> Client::write_now(const Command& command) {
   };
   if (auto direct =
           impl_->call_direct<Result>(opcode, errors_only ? protocol::kErrorsOnly : 0,
-                                     Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode)) {
+                                     Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode, buyer)) {
     return std::move(*direct);
   }
   return impl_->enqueue(command).get();
@@ -1091,8 +1194,16 @@ Reply<std::vector<protocol::BalanceEntry>> Client::balances_in_frames(
   if (accounts.size() <= options_.batch_commands_max) {  // one frame: on this thread
     protocol::encode_balance(protocol::BalanceQuery{{accounts.begin(), accounts.end()}, with_lots},
                              fbb);
+    // One buyer's accounts (a cart screen's): to that buyer's partition.
+    std::optional<BuyerId> buyer;
+    if (!accounts.empty() &&
+        std::all_of(accounts.begin(), accounts.end(),
+                    [&](const protocol::AccountKey& k) { return k.buyer == accounts[0].buyer; })) {
+      buyer = accounts[0].buyer;
+    }
     return impl_->call<std::vector<protocol::BalanceEntry>>(
-        Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode_for(accounts.size()));
+        Opcode::balance, Body{fbb.GetBufferPointer(), fbb.GetSize()}, decode_for(accounts.size()),
+        buyer);
   }
   for (std::size_t at = 0; at < accounts.size(); at += options_.batch_commands_max) {
     const auto chunk = accounts.subspan(
@@ -1131,22 +1242,22 @@ Reply<std::vector<CartEntry>> Client::cart(BuyerId buyer, std::span<const CartLi
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(256 + lines.size() * 16);
   protocol::encode_cart(protocol::CartQuery{buyer, {lines.begin(), lines.end()}, soon_us}, fbb);
-  return impl_->call<std::vector<CartEntry>>(Opcode::cart,
-                                             Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                             [](Body body, std::vector<CartEntry>& out) {
-                                               return protocol::decode_cart_reply(body, out);
-                                             });
+  return impl_->call<std::vector<CartEntry>>(
+      Opcode::cart, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+      [](Body body, std::vector<CartEntry>& out) { return protocol::decode_cart_reply(body, out); },
+      buyer);
 }
 
 Reply<std::vector<AccountView>> Client::wallet(BuyerId buyer) {
   require_not_io_thread();
   flatbuffers::FlatBufferBuilder fbb(64);
   protocol::encode_wallet(protocol::WalletQuery{buyer}, fbb);
-  return impl_->call<std::vector<AccountView>>(Opcode::wallet,
-                                               Body{fbb.GetBufferPointer(), fbb.GetSize()},
-                                               [](Body body, std::vector<AccountView>& out) {
-                                                 return protocol::decode_wallet_reply(body, out);
-                                               });
+  return impl_->call<std::vector<AccountView>>(
+      Opcode::wallet, Body{fbb.GetBufferPointer(), fbb.GetSize()},
+      [](Body body, std::vector<AccountView>& out) {
+        return protocol::decode_wallet_reply(body, out);
+      },
+      buyer);
 }
 
 Reply<protocol::ExpiringAnswer> Client::expiring(SellerId seller, TimeUs within_us,

@@ -84,6 +84,15 @@ struct ClientOptions {
   // server applies it once). With TLS, and with 0, every call goes through the I/O
   // thread.
   std::uint32_t direct_connections_max = 4;
+  // When the server's hello names a port for each of its partitions, a blocking call
+  // about one buyer (balance of one buyer's accounts, cart, wallet, write() of a command
+  // naming a buyer) takes its pooled connection to that buyer's partition: the thread
+  // that owns the buyer reads the frame and answers it, with no hand-off between the
+  // server's threads. The rest go to host:port. A partition port that cannot be reached
+  // turns this off until the next hello (reconnect). The client says hello on every
+  // connect to learn them: with a token before anything else, without one as the first
+  // request.
+  bool partition_routing = true;
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
   bool errors_only = false;
@@ -147,8 +156,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   const ClientOptions& options() const { return options_; }
-  // The server's answer to the last hello (role, shards, limits); empty when no token
-  // was given. Any thread.
+  // The server's answer to the last hello (role, shards, limits, partition ports): the
+  // client says hello on every connect, without a token too (then role none on a server
+  // with --auth-file, admin on one without). Any thread.
   protocol::HelloAnswer session() const;
 
   // One write, on the caller's thread over a pooled connection (a frame of its own), as

@@ -60,7 +60,7 @@ DirectLink::~DirectLink() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::unique_ptr<DirectLink> DirectLink::open(const asio::ip::tcp::resolver::results_type& endpoints,
+std::unique_ptr<DirectLink> DirectLink::open(const std::vector<asio::ip::tcp::endpoint>& endpoints,
                                              const std::string& token,
                                              const std::string& client_name,
                                              std::chrono::milliseconds timeout,
@@ -68,8 +68,7 @@ std::unique_ptr<DirectLink> DirectLink::open(const asio::ip::tcp::resolver::resu
                                              protocol::FrameError& refused) {
   refused = FrameError::none;
   error = "no address to connect to";
-  for (const auto& entry : endpoints) {
-    const auto endpoint = entry.endpoint();
+  for (const auto& endpoint : endpoints) {
     const int fd =
         ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {

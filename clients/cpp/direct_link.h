@@ -49,7 +49,7 @@ class DirectLink {
   // Connects to the first of `endpoints` that accepts and, with a token, says hello; all
   // by `deadline`. Null and `error` set when it cannot; `refused` then tells whether the
   // server answered with an ErrorReply (too_many_connections, unauthenticated, ...).
-  static std::unique_ptr<DirectLink> open(const asio::ip::tcp::resolver::results_type& endpoints,
+  static std::unique_ptr<DirectLink> open(const std::vector<asio::ip::tcp::endpoint>& endpoints,
                                           const std::string& token, const std::string& client_name,
                                           std::chrono::milliseconds timeout,
                                           Clock::time_point deadline, std::string& error,

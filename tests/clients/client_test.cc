@@ -103,6 +103,17 @@ class FakeConnection {
   std::mutex write_mutex_;
 };
 
+std::string hello_reply(std::uint64_t request_id) {
+  protocol::HelloAnswer a;
+  a.role = "admin";
+  a.protocol_version = protocol::kVersion;
+  a.shards = 1;
+  flatbuffers::FlatBufferBuilder fbb;
+  protocol::encode_hello_reply(a, fbb);
+  return protocol::make_frame(Opcode::hello, protocol::kReply, request_id,
+                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
+}
+
 class FakeServer {
  public:
   // Runs on the connection's thread for every frame read.
@@ -127,7 +138,7 @@ class FakeServer {
 
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   int accepted() const { return accepted_; }
-  // Request frames read, pings (Client::connect sends one) left out.
+  // Request frames read, pings and hellos (Client::connect sends one of each) left out.
   int frames() const { return frames_; }
   // Closes every connection accepted so far.
   void close_connections() {
@@ -149,6 +160,12 @@ class FakeServer {
       connections_.push_back(c);
       threads_.emplace_back([this, c] {
         while (auto frame = c->read_frame()) {
+          // The client's hello on connecting is answered as bonusd without --auth-file
+          // answers it: role admin, no partition ports.
+          if (frame->header.opcode == Opcode::hello) {
+            c->send(hello_reply(frame->header.request_id));
+            continue;
+          }
           if (frame->header.opcode != Opcode::ping) ++frames_;
           handler_(*c, *frame);
         }

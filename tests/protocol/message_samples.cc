@@ -388,7 +388,9 @@ std::vector<Sample> samples(Rng& rng) {
 
   encode_hello(HelloQuery{"bt_" + std::to_string(u64(rng)), 1, "sample"}, fbb);
   add("HelloRequest", Opcode::hello, false);
-  encode_hello_reply(HelloAnswer{"checkout", 1, 4, 1u << 20, 8192, 4096, true, "till-3"}, fbb);
+  encode_hello_reply(HelloAnswer{"checkout", 1, 4, 1u << 20, 8192, 4096, true, "till-3",
+                                 {7401, 7402, 7403, 7404}, std::string(kPartitionHashMix64Mod)},
+                     fbb);
   add("HelloReply", Opcode::hello, true);
 
   encode_error_reply(FrameError::batch_too_large, "more than 8192 commands", fbb);

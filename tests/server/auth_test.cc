@@ -181,10 +181,9 @@ TEST_F(Auth, BeforeHelloOnlyPingIsServedAndEveryRefusalNamesItsOperation) {
   EXPECT_EQ(balance.header.opcode, Opcode::balance);
 }
 
-TEST_F(Auth, WrongOrMissingTokenIsUnauthenticatedAndClosesTheConnection) {
+TEST_F(Auth, AWrongTokenIsUnauthenticatedAndClosesTheConnection) {
   start();
-  for (const std::string& token :
-       std::vector<std::string>{"tok-nope", "", std::string("\0\xff", 2)}) {
+  for (const std::string& token : std::vector<std::string>{"tok-nope", std::string("\0\xff", 2)}) {
     RawConnection c(server_.port());
     const WireReply r = ask(c, hello_frame(3, token));
     ASSERT_TRUE(r.got);
@@ -200,6 +199,22 @@ TEST_F(Auth, WrongOrMissingTokenIsUnauthenticatedAndClosesTheConnection) {
     return server_.log().find("refused hello (unauthenticated): unknown token") !=
            std::string::npos;
   })) << server_.log();
+}
+
+// No token is no guess: the hello is answered (what the server is: its partitions and
+// limits) with role none, the connection stays, and every request but ping and hello is
+// still unauthenticated; a later hello with a token grants its role, and one without a
+// token again takes it away.
+TEST_F(Auth, HelloWithoutATokenIsAnsweredWithRoleNoneAndTheConnectionStays) {
+  start();
+  RawConnection c(server_.port());
+  EXPECT_EQ(hello(c, ""), "none");
+  EXPECT_EQ(error_of(ask(c, balance_frame(1))).code, FrameError::unauthenticated);
+  EXPECT_EQ(hello(c, "tok-checkout"), "checkout");
+  EXPECT_EQ(ask(c, balance_frame(2)).header.opcode, Opcode::balance);
+  EXPECT_EQ(hello(c, ""), "none");
+  EXPECT_EQ(error_of(ask(c, balance_frame(3))).code, FrameError::unauthenticated);
+  EXPECT_FALSE(c.closed_by_peer(200));
 }
 
 TEST_F(Auth, EachRoleIsServedItsOperationsAndForbiddenTheRest) {
@@ -314,6 +329,18 @@ TEST_F(Auth, HelloReplyCarriesWhatAClientNeeds) {
   EXPECT_EQ(a.batch_commands_max, 77u);
   EXPECT_EQ(a.body_size_max, 65536u);
   EXPECT_EQ(a.protocol_version, protocol::kVersion);
+  // A port for each partition (ephemeral: --listen port 0), each serving as the main
+  // one does, under the same tokens.
+  ASSERT_EQ(a.partition_ports.size(), 3u);
+  EXPECT_EQ(a.partition_hash, protocol::kPartitionHashMix64Mod);
+  for (const std::uint16_t port : a.partition_ports) {
+    EXPECT_NE(port, 0);
+    EXPECT_NE(port, server_.port());
+    RawConnection p(port);
+    EXPECT_EQ(error_of(ask(p, balance_frame(1))).code, FrameError::unauthenticated);
+    EXPECT_EQ(hello(p, "tok-reader"), "reader");
+    EXPECT_EQ(ask(p, balance_frame(2)).header.opcode, Opcode::balance);
+  }
   // A version this server does not speak is refused, the connection kept.
   flatbuffers::FlatBufferBuilder fbb;
   protocol::encode_hello(protocol::HelloQuery{"tok-checkout", 2, "future"}, fbb);

@@ -50,6 +50,11 @@ const std::vector<BadFlag> kBadFlags = {
     {"--id-window-s", "9223372036855"},  // × 10^6 overflows int64
     {"--id-window-s", "9223372036854775807"},
     {"--id-window-s", "99999999999999999999"},
+    {"--partition-ports", "0"},
+    {"--partition-ports", "65536"},
+    {"--partition-ports", "-1"},
+    {"--partition-ports", "nex"},
+    {"--partition-ports", "7401,7402"},
     {"--shards", "257"},
     {"--shards", "-1"},
     {"--sweep-interval-ms", "0"},
