@@ -20,6 +20,7 @@
 #include "bench/bonus_bench/id_source.h"
 #include "bench/epoll_wait_until.h"
 #include "bench/nonblocking_stream.h"
+#include "engine/partition.h"
 #include "engine/code.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
@@ -81,6 +82,7 @@ static_assert(static_cast<int>(Op::cancel) - static_cast<int>(Op::cart) == 6);
 struct FlowLoop::Connection {
   NonBlockingStream stream;
   bool live = true;
+  std::uint32_t partition = 0;  // with run.partition_ports: whose buyers it carries
 };
 
 struct FlowLoop::Slot {
@@ -103,7 +105,11 @@ FlowLoop::FlowLoop(FlowRun& run, std::uint32_t index, std::uint32_t loops,
   epoll_ = ::epoll_create1(0);
   connections_.resize(connections);
   for (std::uint32_t c = 0; c < connections; ++c) {
-    connections_[c].stream.fd = connect_to(run.host, run.port);
+    const std::uint32_t g = first_connection + c;
+    const auto partitions = static_cast<std::uint32_t>(run.partition_ports.size());
+    connections_[c].partition = partitions == 0 ? 0 : g % partitions;
+    connections_[c].stream.fd =
+        connect_to(run.host, partitions == 0 ? run.port : run.partition_ports[g % partitions]);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = c;
@@ -201,7 +207,14 @@ std::uint64_t FlowLoop::uniform_between(Slot& slot, std::uint64_t low, std::uint
 void FlowLoop::start_flow(Slot& slot, Clock::time_point intended) {
   slot.from = intended;
   const double u = std::uniform_real_distribution<double>(0.0, 1.0)(slot.rng);
-  const BuyerId buyer = run_.workload->pick_buyer(slot.rng);
+  BuyerId buyer = run_.workload->pick_buyer(slot.rng);
+  if (const auto partitions = static_cast<std::uint32_t>(run_.partition_ports.size())) {
+    // One of this connection's partition's buyers, drawn as any other (the popular ones
+    // stay popular): a few draws on average, one of every `partitions`.
+    while (partition_of(buyer, partitions) != connections_[slot.connection].partition) {
+      buyer = run_.workload->pick_buyer(slot.rng);
+    }
+  }
   const std::uint32_t own = run_.workload->sellers_of(buyer, slot.sellers);
   switch (run_.mix.flow_at(u)) {
     case Flow::cart:

@@ -33,6 +33,10 @@ using Clock = std::chrono::steady_clock;
 struct FlowRun {
   std::string host;
   std::uint16_t port = 0;
+  // Not empty (--route): connection g goes to partition g % size()'s port and carries
+  // only flows of that partition's buyers (mix64(buyer) % size()), as a partition-aware
+  // client sends them.
+  std::vector<std::uint16_t> partition_ports;
   const Workload* workload = nullptr;
   Mix mix;
   double rate = 0;           // flows per second over every loop; 0: closed loop

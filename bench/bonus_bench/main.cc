@@ -48,6 +48,7 @@ struct Options {
   double rate = 0;  // flows per second; 0: closed loop
   std::uint64_t seed = 1;
   bool preload = true;
+  bool route = false;
   Amount preload_amount = 5'000;
   double burst_every_s = 5;
   std::uint64_t burst_buyers = 100'000;
@@ -361,6 +362,10 @@ void parse_options(int argc, char** argv, Options& o) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed)->capture_default_str();
   app.add_flag("!--no-preload", o.preload, "Skip the preload (accounts already there)");
+  app.add_flag("--route", o.route,
+               "Send each flow on a connection to its buyer's partition (the hello's partition "
+               "ports), as a partition-aware client does; the connections are spread over the "
+               "partitions");
   app.add_option("--preload-amount", o.preload_amount)->capture_default_str();
   app.add_option("--burst-every", o.burst_every_s, "Seconds between mailing bursts (0: none)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -429,6 +434,21 @@ int main(int argc, char** argv) {
   }
   flows.host = o.host;
   flows.port = o.port;
+  if (o.route) {
+    const protocol::HelloAnswer hello = connect(o)->session();
+    if (hello.partition_ports.empty() || hello.partition_hash != protocol::kPartitionHashMix64Mod) {
+      std::fprintf(stderr, "bonus-bench: --route: the server names no partition ports\n");
+      return 2;
+    }
+    if (o.connections % hello.partition_ports.size() != 0) {
+      std::fprintf(stderr,
+                   "bonus-bench: --route: --connections %u is not a multiple of the %zu "
+                   "partitions\n",
+                   o.connections, hello.partition_ports.size());
+      return 2;
+    }
+    flows.partition_ports = hello.partition_ports;
+  }
   flows.workload = &workload;
   flows.mix = o.mix;
   flows.rate = o.rate;
