@@ -535,7 +535,15 @@ class Client:
     BONUS_TOKEN environment variable, if set; "": none). With one, every connection
     (reconnects too) says hello with it before anything else; a refused token raises
     BonusError with name "unauthenticated" and the server's message. `session` then holds
-    the server's Hello (the role granted, shards, limits); None without a token.
+    the server's Hello (the role granted, shards, limits, partition ports). Without a
+    token it is None until the first request about one buyer, before which the client
+    says hello without a token (see below).
+
+    `partition_routing`: when the hello names a port for each of the server's partitions,
+    a request about one buyer (balance, cart, wallet, and write of a command naming a
+    buyer) goes over a connection to that buyer's partition, whose thread owns the buyer:
+    no hand-off between the server's threads. Everything else goes to host:port. A
+    partition port that cannot be reached turns this off until the next reconnect.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 7400, timeout: float = 5.0, *,
@@ -543,7 +551,8 @@ class Client:
                  tls_ca: str | None = None, tls_cert: str | None = None,
                  tls_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  server_name: str | None = None,
-                 token: str | None = None, client_name: str = "bonus-python"):
+                 token: str | None = None, client_name: str = "bonus-python",
+                 partition_routing: bool = True):
         self.host, self.port, self.timeout = host, port, timeout
         if ssl_context is not None and tls_ca is not None:
             raise ValueError("give tls_ca (and tls_cert, tls_key) or ssl_context, not both")
@@ -558,7 +567,11 @@ class Client:
             raise ValueError("token: at most 256 bytes")
         self.client_name = client_name
         self.session: Hello | None = None
+        self.partition_routing = partition_routing
         self._conn: _Connection | None = None
+        self._partition_ports: tuple[int, ...] = ()  # as of the main connection's hello
+        self._asked_partitions = False  # the main connection said hello
+        self._partition_conns: dict[int, _Connection] = {}
         if connect:
             self._connection()
 
@@ -571,6 +584,9 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        for conn in self._partition_conns.values():
+            conn.close()
+        self._partition_conns.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -583,27 +599,80 @@ class Client:
             self._conn = None
         if self._conn is None:
             conn = _Connection(self.host, self.port, self.timeout, self.tls, self.server_name)
+            self._asked_partitions = False
             if self.token:
-                self._hello(conn)
+                self._learn(self._hello(conn))
             self._conn = conn
         return self._conn
 
-    def _hello(self, conn: _Connection) -> None:
+    def _learn(self, hello: Hello) -> None:
+        """The session and the partitions' ports of a hello's answer."""
+        self.session = hello
+        self._asked_partitions = True
+        ports = hello.partition_ports
+        if not (self.partition_routing and hello.partition_hash == "mix64-mod"
+                and len(ports) == hello.shards):
+            ports = ()
+        if ports != self._partition_ports:
+            for old in self._partition_conns.values():
+                old.close()
+            self._partition_conns.clear()
+            self._partition_ports = ports
+
+    def _hello(self, conn: _Connection) -> Hello:
         """Says hello on a new connection before anything else is sent on it."""
         rid = conn.send(wire.OP_HELLO, 0, wire.encode_hello(self.token, self.client_name))
         try:
             _rid, reply_op, _flags, reply = conn.wait((rid,))
             body = self._checked(wire.OP_HELLO, reply_op, reply, rid)
-            self.session = self._decode(wire.decode_hello_reply, body)
+            return self._decode(wire.decode_hello_reply, body)
         except BonusError:
             conn.close()
             raise
 
+    def _route(self, buyer: int | None) -> _Connection:
+        """The connection for a request about `buyer`: its partition's, when the server
+        names partition ports (and routing is on); else the main one."""
+        main = self._connection()
+        if buyer is None or not self.partition_routing:
+            return main
+        if not self._asked_partitions:
+            # Without a token nothing was said on connecting: a hello without one asks
+            # (role none on a server with --auth-file); whatever goes wrong with it, the
+            # request goes to the main connection.
+            self._asked_partitions = True
+            try:
+                self._learn(self._hello(main))
+            except BonusError:
+                return self._connection()
+        if not self._partition_ports:
+            return main
+        p = mix64(buyer) % len(self._partition_ports)
+        conn = self._partition_conns.get(p)
+        if conn is not None and conn.dead is None:
+            conn._read()  # notices a close meanwhile without blocking
+        if conn is not None and conn.dead is not None:
+            conn.close()
+            conn = None
+        if conn is None:
+            try:
+                conn = _Connection(self.host, self._partition_ports[p], self.timeout, self.tls,
+                                   self.server_name)
+            except BonusDisconnected:
+                # Not reachable (a firewall that lets the main port through, a restart
+                # without them): the main port serves every buyer too.
+                self._partition_ports = ()
+                return main
+            self._hello(conn)
+            self._partition_conns[p] = conn
+        return conn
+
     def request(self, opcode: int, body=b"", *, flags: int = 0,
-                body_crc: int | None = None) -> bytes:
+                body_crc: int | None = None, buyer: int | None = None) -> bytes:
         """Low level: sends one frame and returns the reply body; an ErrorReply raises
-        BonusError. `body_crc` overrides the body checksum (tests of bad input only)."""
-        conn = self._connection()
+        BonusError. `body_crc` overrides the body checksum (tests of bad input only).
+        `buyer`: the one buyer it is about, if any (to that buyer's partition)."""
+        conn = self._route(buyer)
         rid = conn.send(opcode, flags, body, body_crc)
         _rid, reply_op, _flags, reply = conn.wait((rid,))
         return self._checked(opcode, reply_op, reply, rid)
@@ -626,13 +695,14 @@ class Client:
         except wire.Malformed as e:
             raise BonusBadReply(str(e)) from None
 
-    def _pipeline(self, jobs: Iterator[_Job], window: int) -> None:
-        """Runs `jobs` with up to `window` requests in flight. batch_too_large splits a
-        job and resends it, too_many_in_flight resends it; any other ErrorReply is raised
-        once the requests in flight are answered."""
+    def _pipeline(self, jobs: Iterator[_Job], window: int, buyer: int | None = None) -> None:
+        """Runs `jobs` with up to `window` requests in flight (on `buyer`'s partition's
+        connection when given). batch_too_large splits a job and resends it,
+        too_many_in_flight resends it; any other ErrorReply is raised once the requests
+        in flight are answered."""
         if window < 1:
             raise ValueError("window must be at least 1")
-        conn = self._connection()
+        conn = self._route(buyer)
         inflight: dict[int, _Job] = {}
         retry: collections.deque[_Job] = collections.deque()
         error: Exception | None = None
@@ -702,8 +772,9 @@ class Client:
     # --- writes ---------------------------------------------------------------------
 
     def write(self, command: WriteCommand) -> Result:
-        """One command; returns its Result (a rejection is a Result, not an error)."""
-        return self.write_batch([command])[0]
+        """One command; returns its Result (a rejection is a Result, not an error). A
+        command naming a buyer goes to the buyer's partition."""
+        return self._write_batch([command], buyer=getattr(command, "buyer", None))[0]
 
     def write_batch(self, commands: Iterable[WriteCommand], *, errors_only: bool = False,
                     batch: int | None = None, window: int = 8,
@@ -715,6 +786,13 @@ class Client:
         flight are not ordered relative to each other: for a write that must follow
         another, wait for the first one's result. `progress(done, total)` is called after
         each frame's reply."""
+        return self._write_batch(commands, errors_only=errors_only, batch=batch, window=window,
+                                 progress=progress)
+
+    def _write_batch(self, commands: Iterable[WriteCommand], *, errors_only: bool = False,
+                     batch: int | None = None, window: int = 8,
+                     progress: Callable[[int, int], None] | None = None,
+                     buyer: int | None = None) -> list[Result]:
         commands = list(commands)
         if not commands:
             return []
@@ -737,7 +815,7 @@ class Client:
 
         jobs = (_WriteJob(commands[i:i + chunk], i, results, errors_only, on_done)
                 for i in range(0, total, chunk))
-        self._pipeline(jobs, window)
+        self._pipeline(jobs, window, buyer)
         return results
 
     def credit(self, seller: int, buyer: int, amount: int, *, ttl_us: int | None = None,
@@ -920,7 +998,8 @@ class Client:
 
     def balance(self, seller: int, buyer: int, with_lots: bool = False) -> Account:
         """One account: available, held, pending, debt, next expiry (and its lots)."""
-        body = self.request(wire.OP_BALANCE, wire.encode_balance([(seller, buyer)], with_lots))
+        body = self.request(wire.OP_BALANCE, wire.encode_balance([(seller, buyer)], with_lots),
+                            buyer=buyer)
         accounts = self._decode(wire.decode_accounts, body, b"BALR")
         if len(accounts) != 1:
             raise BonusBadReply(f"{len(accounts)} accounts for 1 asked")
@@ -947,7 +1026,7 @@ class Client:
         """The cart screen: per (seller, goods_total_kopecks) line, what is spendable now,
         pending and expiring within `soon_us`; one entry per line in order."""
         lines = list(lines)
-        body = self.request(wire.OP_CART, wire.encode_cart(buyer, lines, soon_us))
+        body = self.request(wire.OP_CART, wire.encode_cart(buyer, lines, soon_us), buyer=buyer)
         entries = self._decode(wire.decode_cart_reply, body)
         if len(entries) != len(lines):
             raise BonusBadReply(f"{len(entries)} cart entries for {len(lines)} lines")
@@ -955,7 +1034,7 @@ class Client:
 
     def wallet(self, buyer: int) -> list[Account]:
         """Every account of the buyer with something in it, by seller (no lots)."""
-        body = self.request(wire.OP_WALLET, wire.encode_wallet(buyer))
+        body = self.request(wire.OP_WALLET, wire.encode_wallet(buyer), buyer=buyer)
         return self._decode(wire.decode_accounts, body, b"WALR")
 
     def expiring_page(self, seller: int, within_us: int, limit: int = 0,

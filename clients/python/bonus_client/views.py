@@ -263,6 +263,10 @@ class Hello:
     in_flight_max: int       # the server's --in-flight-max
     authenticated: bool      # False: the server has no --auth-file (everyone is admin)
     name: str = ""           # the token's name in the auth file
+    # Each partition's own port on the host reached (empty: none), and how a buyer maps
+    # to a partition ("mix64-mod": mix64(buyer) % shards).
+    partition_ports: tuple[int, ...] = ()
+    partition_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -458,7 +458,15 @@ def decode_hello_reply(body) -> Hello:
     return Hello(role=t.string(0), protocol_version=t.scalar(1, "I"), shards=t.scalar(2, "I"),
                  body_size_max=t.scalar(3, "I"), batch_commands_max=t.scalar(4, "I"),
                  in_flight_max=t.scalar(5, "I"), authenticated=t.scalar(6, "?", False),
-                 name=t.string(7))
+                 name=t.string(7), partition_ports=_ushorts(t, 8), partition_hash=t.string(9))
+
+
+def _ushorts(t, field: int) -> tuple[int, ...]:
+    v = t.vector(field, 2, 2)
+    if v is None:
+        return ()
+    start, count = v
+    return struct.unpack_from(f"<{count}H", t.buf, start)
 
 
 def decode_error_reply(body) -> tuple[FrameError, str]:

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bonus_client without PYTHONPATH
@@ -30,7 +31,7 @@ from bonus_client import (AMOUNT_ALL, TIME_NEVER, US_PER_DAY, US_PER_HOUR, US_PE
                           CancelAccrual, Capture, Client, Code, ConfirmAccrual, Credit,
                           EventKind, FrameError, Hold, Life, LotOrigin, Reason, Refund, Release, Result,
                           ReverseAccrual, RevokeCampaign, SetPolicy, Spend, crc32c, mail_id,
-                          new_id)
+                          mix64, new_id)
 from bonus_client import wire  # noqa: E402
 
 SOURCE = Path(__file__).resolve().parents[3]
@@ -420,6 +421,64 @@ class CheckoutTest(LedgerTest):
                           cs.outstanding), (200, 0, 200, 2, True, 0))
         with self.assertRaises(ValueError):
             self.c.campaign_stats(s, 0)
+
+
+class PartitionRoutingTest(unittest.TestCase):
+    """A bonusd of its own with its metrics endpoint: the hello names a port for each of
+    its two partitions, and a routing client's reads of any buyer land on that buyer's
+    partition (bonus_reads_off_partition_total stays put), where a client with routing
+    off has some of them served across partitions."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Bonusd("--shards", "2", "--metrics-listen", "127.0.0.1:0")
+        m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics",
+                      Path(cls.server.log_path).read_text())
+        cls.metrics_port = int(m.group(1))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def off_partition(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+            text = r.read().decode()
+        m = re.search(r"^bonus_reads_off_partition_total (\S+)$", text, re.M)
+        return float(m.group(1))
+
+    def test_reads_and_writes_go_to_the_buyers_partition(self):
+        seller = fresh()
+        with self.server.client() as c:
+            self.assertIsNone(c.session)  # no token: no hello until a request about a buyer
+            buyers = [fresh() for _ in range(24)]
+            self.assertEqual({mix64(b) % 2 for b in buyers}, {0, 1})
+            for b in buyers:
+                self.assertIs(c.credit(seller, b, 40, never=True).code, Code.ok)
+            self.assertEqual(c.session.role, "admin")
+            self.assertEqual(len(c.session.partition_ports), 2)
+            self.assertEqual(c.session.partition_hash, "mix64-mod")
+            before = self.off_partition()
+            for b in buyers:
+                self.assertEqual(c.balance(seller, b).available, 40)
+                self.assertEqual(c.cart(b, [(seller, 10_000)])[0].available, 40)
+                self.assertEqual(len(c.wallet(b)), 1)
+            self.assertEqual(self.off_partition() - before, 0)
+        with self.server.client(partition_routing=False) as plain:
+            before = self.off_partition()
+            for b in buyers:
+                self.assertEqual(plain.balance(seller, b).available, 40)
+            self.assertGreater(self.off_partition() - before, 0)
+
+    def test_a_server_without_partition_ports_is_served_on_one_connection(self):
+        server = Bonusd("--shards", "2", "--partition-ports", "off")
+        try:
+            with server.client() as c:
+                b = fresh()
+                self.assertIs(c.credit(7, b, 5, never=True).code, Code.ok)
+                self.assertEqual(c.session.partition_ports, ())
+                self.assertEqual(c.balance(7, b).available, 5)
+        finally:
+            server.stop()
 
 
 class ReadsTest(LedgerTest):
