@@ -14,7 +14,9 @@
 // default bound); a request due while every connection is full goes when a reply makes
 // room, its latency still counted from when it was due. Requests unanswered (or unsent)
 // --drain-seconds after the last was due count as lost. Prints, per target: offered and
-// completed rates, lost, p50/p90/p99/p99.9/max.
+// completed rates, lost, p50/p90/p99/p99.9/max. --route: bonusd reads go as a
+// partition-aware client sends them, each to its buyer's partition's port (the hello's
+// partition_ports), over --connections connections a partition a thread.
 //   build/bin/open-loop --bonusd 127.0.0.1:7400 --rate 100000 --seconds 10 [--redis 127.0.0.1:6379]
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -42,6 +44,7 @@
 #include "bench/address.h"
 #include "bench/epoll_wait_until.h"
 #include "bench/nonblocking_stream.h"
+#include "engine/partition.h"
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 
@@ -76,9 +79,12 @@ const char* name_of(Kind k) {
 struct Bodies {
   std::vector<std::string> bodies;
   std::vector<std::uint32_t> crcs;
+  std::vector<std::uint32_t> partitions;  // each body's buyer's (0 when not routed)
 };
 
-Bodies make_bodies(Kind kind, std::uint32_t buyers, std::uint64_t seed) {
+// `partitions`: the server's partition count when routed, else 1.
+Bodies make_bodies(Kind kind, std::uint32_t buyers, std::uint64_t seed,
+                   std::uint32_t partitions) {
   Bodies out;
   std::mt19937_64 rng(seed);
   for (int i = 0; i < 4096; ++i) {
@@ -96,6 +102,7 @@ Bodies make_bodies(Kind kind, std::uint32_t buyers, std::uint64_t seed) {
     }
     out.bodies.emplace_back(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
     out.crcs.push_back(protocol::body_checksum(fbb.GetBufferPointer(), fbb.GetSize()));
+    out.partitions.push_back(partition_of(buyer, partitions));
   }
   return out;
 }
@@ -118,6 +125,7 @@ int connect_to(const Address& a) {
 
 struct Connection {
   bench::NonBlockingStream stream;
+  std::uint32_t partition = 0;     // routed: whose buyers' reads it carries
   std::deque<std::uint64_t> fifo;  // Redis: the request numbers in flight, in order
   std::uint32_t in_flight = 0;     // sent, not yet answered
 };
@@ -132,7 +140,10 @@ struct Share {
 
 class Runner {
  public:
-  Runner(Kind kind, const Address& to, std::uint32_t connections, const Bodies* bodies,
+  // `ports`: each partition's port (routed: `connections` to each of them), or empty
+  // (`connections` to `to`).
+  Runner(Kind kind, const Address& to, const std::vector<std::uint16_t>& ports,
+         std::uint32_t connections, const Bodies* bodies,
          Clock::time_point start, double rate, std::uint64_t total, std::uint64_t first,
          std::uint64_t stride, std::chrono::microseconds drain, std::uint32_t in_flight_max)
       : kind_(kind),
@@ -147,10 +158,16 @@ class Runner {
         due_(total, Clock::time_point{}),
         answered_(total, 0) {
     epoll_ = ::epoll_create1(0);
-    for (std::uint32_t c = 0; c < connections; ++c) {
-      Connection conn;
-      conn.stream.fd = connect_to(to);
-      conns_.push_back(std::move(conn));
+    const auto partitions = static_cast<std::uint32_t>(std::max<std::size_t>(1, ports.size()));
+    for (std::uint32_t p = 0; p < partitions; ++p) {
+      Address at = to;
+      if (!ports.empty()) at.port = ports[p];
+      for (std::uint32_t c = 0; c < connections; ++c) {
+        Connection conn;
+        conn.stream.fd = connect_to(at);
+        conn.partition = p;
+        conns_.push_back(std::move(conn));
+      }
     }
     for (std::size_t c = 0; c < conns_.size(); ++c) {
       epoll_event ev{};
@@ -177,10 +194,13 @@ class Runner {
       // still counted from when it was due.
       bool full = false;
       while (next_ < total_ && due_at(next_) <= now) {
+        // A connection of the request's partition (any, when not routed).
+        const std::uint32_t part =
+            kind_ == Kind::redis_get ? 0 : bodies_->partitions[next_ % bodies_->bodies.size()];
         Connection* room = nullptr;
         for (std::size_t tries = 0; tries < conns_.size() && room == nullptr; ++tries) {
           Connection& c = conns_[turn++ % conns_.size()];
-          if (c.in_flight < in_flight_max_) room = &c;
+          if (c.partition == part && c.in_flight < in_flight_max_) room = &c;
         }
         if (room == nullptr) {
           full = true;
@@ -314,6 +334,42 @@ class Runner {
   int epoll_ = -1;
 };
 
+// The partitions' ports bonusd names in its hello (a hello without a token, on a
+// connection of its own), checked to be usable: `mix64-mod` over one port a shard.
+std::vector<std::uint16_t> partition_ports(const Address& a) {
+  const int fd = connect_to(a);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  flatbuffers::FlatBufferBuilder fbb(128);
+  protocol::encode_hello(protocol::HelloQuery{{}, protocol::kVersion, "open-loop"}, fbb);
+  const std::string frame = protocol::make_frame(
+      protocol::Opcode::hello, 0, 1, protocol::Body{fbb.GetBufferPointer(), fbb.GetSize()});
+  std::uint8_t head[protocol::kHeaderBytes];
+  protocol::FrameHeader h;
+  if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()) ||
+      ::recv(fd, head, sizeof(head), MSG_WAITALL) != sizeof(head) ||
+      protocol::decode_header(head, protocol::kBodySizeMax, h) != protocol::FrameError::none) {
+    fail("--route: no answer to hello");
+  }
+  std::vector<std::uint64_t> words(h.body_size / 8 + 1);
+  if (h.body_size > 0 &&
+      ::recv(fd, words.data(), h.body_size, MSG_WAITALL) != static_cast<ssize_t>(h.body_size)) {
+    fail("--route: a short answer to hello");
+  }
+  ::close(fd);
+  protocol::HelloAnswer answer;
+  if (h.opcode != protocol::Opcode::hello ||
+      protocol::decode_hello_reply(
+          protocol::Body{reinterpret_cast<const std::uint8_t*>(words.data()), h.body_size},
+          answer) != protocol::FrameError::none) {
+    fail("--route: hello refused or undecodable");
+  }
+  if (answer.partition_hash != protocol::kPartitionHashMix64Mod ||
+      answer.partition_ports.size() != answer.shards) {
+    fail("--route: the server names no partition ports");
+  }
+  return answer.partition_ports;
+}
+
 double at(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
   return sorted[std::min(sorted.size() - 1,
@@ -331,7 +387,11 @@ int main(int argc, char** argv) {
   std::uint32_t in_flight_max = 4'096;
   std::uint32_t threads = 1, connections = 4, buyers = 10'000;
   std::uint64_t seed = 1;
+  bool route = false;
   app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (IPv4)");
+  app.add_flag("--route", route,
+               "send each bonusd read to its buyer's partition's port (--connections a "
+               "partition a thread)");
   app.add_option("--redis", redis_text,
                  "Redis's address, host:port; its key `round-trip` is set first");
   app.add_option("--kinds", kinds_text, "bonusd reads to offer, comma-separated: cart, balance");
@@ -395,7 +455,11 @@ int main(int argc, char** argv) {
       }
       ::close(fd);
     }
-    const Bodies bodies = kind == Kind::redis_get ? Bodies{} : make_bodies(kind, buyers, seed);
+    const std::vector<std::uint16_t> ports =
+        route && kind != Kind::redis_get ? partition_ports(address) : std::vector<std::uint16_t>{};
+    const auto partitions = static_cast<std::uint32_t>(std::max<std::size_t>(1, ports.size()));
+    const Bodies bodies =
+        kind == Kind::redis_get ? Bodies{} : make_bodies(kind, buyers, seed, partitions);
     const auto total = static_cast<std::uint64_t>(rate * seconds);
     const Clock::time_point start = Clock::now() + std::chrono::milliseconds(50);
     const auto drain = std::chrono::microseconds(static_cast<std::int64_t>(drain_seconds * 1e6));
@@ -403,8 +467,8 @@ int main(int argc, char** argv) {
     std::vector<std::thread> workers;
     for (std::uint32_t t = 0; t < threads; ++t) {
       workers.emplace_back([&, t] {
-        Runner runner(kind, address, connections, &bodies, start, rate, total, t, threads, drain,
-                      in_flight_max);
+        Runner runner(kind, address, ports, connections, &bodies, start, rate, total, t, threads,
+                      drain, in_flight_max);
         shares[t] = runner.run();
       });
     }

@@ -16,8 +16,9 @@
 // (server/request_price.h) and each reply counts until it is written to the socket:
 // while reserved + unsent bytes pass --unsent-bytes-max the connection is not read.
 //
-// Lives on one partition's loop (Shard::io(), the one its socket was accepted onto):
-// every handler and every member below run there. Kept alive by shared_ptr while reads,
+// Lives on the loop of the listener that accepted it (server/listener.h): the main loop
+// (the network thread) for the main port, a partition's loop (Shard::io()) for that
+// partition's port. Every handler and every member below run there. Kept alive by shared_ptr while reads,
 // writes or requests are outstanding (Server::accept's deleter destroys it on its loop
 // even when another thread drops the last reference).
 #pragma once
@@ -48,7 +49,11 @@ class Server;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // `partition`: the index of the partition whose loop the socket belongs to.
+  // A connection of the main loop (the network thread), not of a partition's.
+  static constexpr std::uint32_t kNoPartition = UINT32_MAX;
+
+  // `partition`: the index of the partition whose loop the socket belongs to, or
+  // kNoPartition.
   Connection(asio::ip::tcp::socket socket, Server& server, std::uint32_t partition);
   ~Connection();
 
@@ -121,7 +126,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sets role_, keeping bonus_connections{role} in step.
   void change_role(Role to);
 
-  // Counts a read of partition `shard`'s buyers arriving here when this is another's.
+  // Counts a read of partition `shard`'s buyers arriving here when this is not that
+  // partition's connection.
   void note_partition(std::uint32_t shard) const;
 
   Server& server_;

@@ -8,12 +8,12 @@
 #include "server/connection.h"
 #include "server/listen_address.h"
 #include "server/server.h"
-#include "server/shard.h"
 
 namespace bonus::server {
 
-Listener::Listener(asio::io_context& io, Server& server, NextLoop next_loop, std::string what)
-    : io_(io), server_(server), next_loop_(std::move(next_loop)), what_(std::move(what)),
+Listener::Listener(asio::io_context& io, Server& server, std::uint32_t partition,
+                   std::string what)
+    : io_(io), server_(server), partition_(partition), what_(std::move(what)),
       acceptor_(io), backoff_timer_(io) {}
 
 std::optional<std::string> Listener::open(const asio::ip::tcp::endpoint& endpoint) {
@@ -40,10 +40,7 @@ void Listener::close() {
 }
 
 void Listener::accept() {
-  Shard& partition = next_loop_();
-  asio::io_context& loop = partition.io();
-  acceptor_.async_accept(loop, [this, &loop, &partition](const asio::error_code& ec,
-                                                         asio::ip::tcp::socket socket) {
+  acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
     if (ec) {
       if (ec != asio::error::operation_aborted && acceptor_.is_open()) accept_after_failure(ec);
       return;
@@ -51,9 +48,8 @@ void Listener::accept() {
     backoff_ms_ = 0;
     // Replies hold the connection from other threads; the deleter brings its destruction
     // back to its loop, which owns the socket and its timers.
-    std::shared_ptr<Connection> connection(
-        new Connection(std::move(socket), server_, partition.index()),
-                                           [io = &loop](Connection* c) {
+    std::shared_ptr<Connection> connection(new Connection(std::move(socket), server_, partition_),
+                                           [io = &io_](Connection* c) {
                                              std::unique_ptr<Connection> owned(c);
                                              if (io->stopped()) return;  // deleted here
                                              asio::post(*io, [owned = std::move(owned)] {});
@@ -61,16 +57,12 @@ void Listener::accept() {
     const std::uint32_t connections_max = server_.config().connections_max;
     const bool over = server_.connections().load() > connections_max;
     if (over) server_.access_log().connection_limit(connection->peer(), connections_max);
-    auto begin = [connection = std::move(connection), over, connections_max] {
-      if (!over) return connection->start();
+    if (over) {
       connection->refuse(protocol::FrameError::too_many_connections,
                          "too many connections (--connections-max " +
                              std::to_string(connections_max) + ")");
-    };
-    if (&loop == &io_) {
-      begin();
     } else {
-      asio::post(loop, std::move(begin));
+      connection->start();
     }
     accept();
   });

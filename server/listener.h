@@ -1,10 +1,10 @@
-// Listener: one listening socket of bonusd and where the connections it takes go. The
-// main one (--listen) runs on the main loop and hands each connection to the next
-// partition's loop in turn; a partition's own (--partition-ports) runs on that
-// partition's loop and keeps its connections there, so a client that sends a buyer's
-// requests to the buyer's partition is served without crossing a thread. Both refuse
-// a connection past --connections-max (after the TLS handshake, with the reason) and
-// back off when accept fails (EMFILE: 10 ms doubling to 1 s, logged at most once a
+// Listener: one listening socket of bonusd; the connections it takes live on its loop.
+// The main one (--listen) runs on the main loop, the network thread, which serves any
+// buyer's requests by passing them to their partitions; a partition's own
+// (--partition-ports) runs on that partition's loop, so a client that sends a buyer's
+// requests to the buyer's partition is served by the thread that owns the buyer. Both
+// refuse a connection past --connections-max (after the TLS handshake, with the reason)
+// and back off when accept fails (EMFILE: 10 ms doubling to 1 s, logged at most once a
 // second) instead of spinning.
 //
 // Owned by the Server; open() before the loops run, everything else on its own loop.
@@ -14,7 +14,6 @@
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 
@@ -23,15 +22,12 @@
 namespace bonus::server {
 
 class Server;
-class Shard;
 
 class Listener {
  public:
-  // `next_loop` says which partition's loop the next connection goes to (called on
-  // `io`'s thread).
-  using NextLoop = std::function<Shard&()>;
-
-  Listener(asio::io_context& io, Server& server, NextLoop next_loop, std::string what);
+  // `partition`: the partition whose loop `io` is, or Connection::kNoPartition (the main
+  // loop).
+  Listener(asio::io_context& io, Server& server, std::uint32_t partition, std::string what);
 
   // Binds and listens; an error naming the address and what this listener is for.
   [[nodiscard]] std::optional<std::string> open(const asio::ip::tcp::endpoint& endpoint);
@@ -48,7 +44,7 @@ class Listener {
 
   asio::io_context& io_;
   Server& server_;
-  NextLoop next_loop_;
+  std::uint32_t partition_;
   std::string what_;  // "" for the main listener, "partition 1's" for a partition's
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer backoff_timer_;

@@ -291,22 +291,15 @@ Server::StopReport Server::stop_report() const {
   return report;
 }
 
-// The main listener hands each connection to the next partition's loop in turn; a
-// partition's own keeps its connections on its loop. Partition i listens on the
+// The main listener's connections live on the main loop (the network thread), a
+// partition's on that partition's loop. Partition i listens on the
 // --listen port + 1 + i (`next`, ephemeral ports with --listen port 0), on N + i
 // (--partition-ports N), or not at all (`off`).
 std::optional<std::string> Server::open_listeners() {
   asio::error_code ec;
   const auto address = asio::ip::make_address(config_.listen_host, ec);
   if (ec) return "listen: bad address " + config_.listen_host;
-  listener_ = std::make_unique<Listener>(
-      io_, *this,
-      [this]() -> Shard& {
-        Shard& next = *shards_[next_loop_];
-        next_loop_ = (next_loop_ + 1) % static_cast<std::uint32_t>(shards_.size());
-        return next;
-      },
-      "");
+  listener_ = std::make_unique<Listener>(io_, *this, Connection::kNoPartition, "");
   if (auto problem = listener_->open(asio::ip::tcp::endpoint(address, config_.listen_port))) {
     return problem;
   }
@@ -323,9 +316,8 @@ std::optional<std::string> Server::open_listeners() {
       return what + " listener: port " + std::to_string(port) +
              " is past 65535 (--partition-ports: give a lower first port, or off)";
     }
-    Shard& partition = *shards_[p];
-    auto& listener = *partition_listeners_.emplace_back(std::make_unique<Listener>(
-        partition.io(), *this, [&partition]() -> Shard& { return partition; }, what));
+    auto& listener = *partition_listeners_.emplace_back(
+        std::make_unique<Listener>(shards_[p]->io(), *this, p, what));
     if (auto problem = listener.open(
             asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port)))) {
       return *problem + " (--partition-ports: another first port, or off)";

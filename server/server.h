@@ -3,12 +3,13 @@
 // sequencer and the checkpointer, and serves the binary protocol over TCP until SIGTERM or
 // SIGINT; then it stops accepting, finishes and flushes what it accepted, and returns.
 //
-// Threads: the thread that calls run() takes connections, signals and the metrics
-// endpoint (the main loop, io()); each shard's thread runs its partition's loop, which
-// serves the connections accepted onto it (spread over the partitions in turn) and
-// applies that partition's writes; the sequencer and the checkpointer have their own. A
-// reply is encoded on the thread that completes its request and sent from there when
-// the connection lives on that thread, else posted to the connection's loop.
+// Threads: the thread that calls run() is the network thread (the main loop, io()): the
+// main port's listener and connections, signals, the metrics endpoint. Each shard's
+// thread runs its partition's loop: the connections of that partition's own port
+// (--partition-ports) and the partition's writes. The sequencer and the checkpointer
+// have their own. A reply is encoded on the thread that completes its request and sent
+// from there when the connection lives on that thread, else posted to the connection's
+// loop.
 #pragma once
 
 #include <asio.hpp>
@@ -146,7 +147,6 @@ class Server {
   std::unique_ptr<Sequencer> sequencer_;
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::uint32_t> connections_{0};
-  std::uint32_t next_loop_ = 0;  // main loop's: the partition the next connection goes to
   std::unique_ptr<Listener> listener_;  // on the main loop (--listen)
   // On each partition's loop; destroyed before the loops.
   std::vector<std::unique_ptr<Listener>> partition_listeners_;

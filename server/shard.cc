@@ -67,7 +67,7 @@ void Shard::read(Read read) {
 }
 
 bool Shard::read_here_or_queue(Read read) {
-  std::unique_lock ledger(ledger_mutex_, std::try_to_lock);
+  std::shared_lock ledger(ledger_mutex_, std::try_to_lock);
   if (!ledger.owns_lock()) {
     this->read(std::move(read));
     return false;
@@ -118,7 +118,7 @@ void Shard::run_reads() {
     reads_posted_ = false;
   }
   {
-    std::lock_guard ledger(ledger_mutex_);
+    std::shared_lock ledger(ledger_mutex_);
     for (Read& read : running_reads_) read(ledger_, std::max(clock_.read_now(), ledger_.last_time()));
   }
   running_reads_.clear();

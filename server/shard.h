@@ -1,7 +1,7 @@
 // Shard: one partition of the buyers, its Ledger and the one thread that owns it. The
-// thread runs the partition's event loop (io()): the connections accepted onto it
-// (Server::accept spreads them over the partitions), the reads and the slices of writes
-// handed to it. Writes arrive from the sequencer in log order and are applied a bounded
+// thread runs the partition's event loop (io()): the connections of the partition's own
+// port (--partition-ports, server/listener.h), the reads and the slices of writes handed
+// to it. Writes arrive from the sequencer in log order and are applied a bounded
 // slice per turn of the loop, so the connections' frames and the queued reads are served
 // between two slices of a bulk mailing, never after the whole of it.
 //
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <shared_mutex>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -107,9 +108,10 @@ class Shard {
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   std::mutex mutex_;
-  // Held by the shard's thread while it reads and applies, and by a read run here from
-  // another thread.
-  std::mutex ledger_mutex_;
+  // Held alone by the shard's thread while it applies a slice of writes, and shared by
+  // every read (the partition's own, queued or inline, and another loop's inline one):
+  // the Ledger's reads are const and touch nothing shared, so two loops read it at once.
+  std::shared_mutex ledger_mutex_;
   std::deque<ShardWrite> writes_;  // guarded by mutex_
   std::deque<Read> reads_;         // guarded by mutex_
   bool slice_posted_ = false;      // guarded by mutex_: apply_slice is queued on the loop

@@ -651,7 +651,8 @@ void Client::Impl::on_handshake(std::uint64_t generation_at, const asio::error_c
   read_more();
   if (options.token.empty()) {
     link_up();
-    return ask_partitions();
+    if (options.partition_routing) ask_partitions();
+    return;
   }
   say_hello();
 }

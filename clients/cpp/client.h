@@ -89,10 +89,12 @@ struct ClientOptions {
   // naming a buyer) takes its pooled connection to that buyer's partition: the thread
   // that owns the buyer reads the frame and answers it, with no hand-off between the
   // server's threads. The rest go to host:port. A partition port that cannot be reached
-  // turns this off until the next hello (reconnect). The client says hello on every
-  // connect to learn them: with a token before anything else, without one as the first
-  // request.
-  bool partition_routing = true;
+  // turns this off until the next hello (reconnect). With it on, the client says hello on
+  // every connect to learn the ports: with a token before anything else (as always),
+  // without one as the first request. Off by default: on a 2-core machine it measured no
+  // faster idle and slower while a mailing goes in (docs/performance.md, issue 14,
+  // fourth part).
+  bool partition_routing = false;
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
   bool errors_only = false;
@@ -156,9 +158,10 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   const ClientOptions& options() const { return options_; }
-  // The server's answer to the last hello (role, shards, limits, partition ports): the
-  // client says hello on every connect, without a token too (then role none on a server
-  // with --auth-file, admin on one without). Any thread.
+  // The server's answer to the last hello (role, shards, limits, partition ports); empty
+  // when no token was given and partition_routing is off (no hello is said then; with it
+  // on, a hello without a token gets role none on a server with --auth-file, admin on one
+  // without). Any thread.
   protocol::HelloAnswer session() const;
 
   // One write, on the caller's thread over a pooled connection (a frame of its own), as

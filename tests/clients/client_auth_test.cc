@@ -70,7 +70,7 @@ TEST_F(ClientAuth, NoTokenConnectsButEveryRequestIsUnauthenticated) {
   auto connected = connect(server_.port(), "");
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
   auto& c = *std::get<std::unique_ptr<client::Client>>(connected);
-  EXPECT_EQ(c.session().role, "none");  // its hello without a token
+  EXPECT_EQ(c.session().role, "");  // no token, no routing: no hello
   const auto balance = c.balance(1, 42);
   EXPECT_EQ(balance.status, client::Status::refused);
   EXPECT_EQ(balance.error, FrameError::unauthenticated);

@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@
 #include "tests/server/client_of.h"
 #include "tests/server/http_get.h"
 #include "tests/server/temp_dir.h"
+#include "tests/server/wire.h"
 
 namespace bonus::test {
 namespace {
@@ -67,7 +71,13 @@ TEST(PartitionPorts, EachPortServesEveryBuyerAndSeesEveryAcknowledgedWrite) {
   std::string error;
   auto main = client_on(server.port(), false, error);
   ASSERT_TRUE(main) << error;
-  const protocol::HelloAnswer hello = main->session();
+  // A routing client asks (hello without a token) on connecting; one that does not route
+  // says nothing.
+  EXPECT_TRUE(main->session().partition_ports.empty());
+  auto asker = client_on(server.port(), true, error);
+  ASSERT_TRUE(asker) << error;
+  const protocol::HelloAnswer hello = asker->session();
+  asker.reset();
   ASSERT_EQ(hello.partition_ports.size(), 2u);
   EXPECT_EQ(hello.partition_hash, protocol::kPartitionHashMix64Mod);
   EXPECT_NE(hello.partition_ports[0], hello.partition_ports[1]);
@@ -137,6 +147,55 @@ TEST(PartitionPorts, ARoutingClientReadsEachBuyerOnItsOwnPartition) {
     ASSERT_TRUE(plain->cart(buyer, lines, 0).ok());
   }
   EXPECT_GT(off_partition(server) - before, 0);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+// A ping on `c`: the opcode of what came back (ping when served, error when refused),
+// and the refusal's code.
+std::pair<protocol::Opcode, protocol::FrameError> ping(RawConnection& c) {
+  c.send(protocol::make_frame(protocol::Opcode::ping, 0, 1, protocol::Body{}));
+  const WireReply r = read_reply(c);
+  protocol::ErrorInfo e;
+  if (r.got && r.header.opcode == protocol::Opcode::error) {
+    EXPECT_EQ(protocol::decode_error_reply(r.view(), e), protocol::FrameError::none);
+  }
+  return {r.got ? r.header.opcode : protocol::Opcode{}, e.code};
+}
+
+// --connections-max counts the connections of every port together: past it a new one is
+// refused, whichever port it came to.
+TEST(PartitionPorts, ConnectionsMaxCountsEveryPort) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start({"--shards", "2", "--connections-max", "2"})) << server.log();
+  std::string error;
+  auto main = client_on(server.port(), true, error);
+  ASSERT_TRUE(main) << error;
+  const std::vector<std::uint16_t> ports = main->session().partition_ports;
+  ASSERT_EQ(ports.size(), 2u);
+  main.reset();
+  // A connection to `port` that is served, once the server has counted off the ones that
+  // went (the client's, just closed).
+  const auto served_on = [](std::uint16_t port) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto c = std::make_unique<RawConnection>(port);
+      if (ping(*c).first == protocol::Opcode::ping) return c;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::unique_ptr<RawConnection>();
+  };
+  auto first = served_on(ports[0]);
+  ASSERT_TRUE(first);
+  auto second = served_on(ports[1]);
+  ASSERT_TRUE(second);
+  for (const std::uint16_t port : {server.port(), ports[0], ports[1]}) {
+    RawConnection over(port);
+    const auto [opcode, code] = ping(over);
+    EXPECT_EQ(opcode, protocol::Opcode::error) << "port " << port;
+    EXPECT_EQ(code, protocol::FrameError::too_many_connections) << "port " << port;
+  }
+  // One of them goes: a new one is served again.
+  first.reset();
+  EXPECT_TRUE(served_on(server.port()));
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 

@@ -536,14 +536,16 @@ class Client:
     (reconnects too) says hello with it before anything else; a refused token raises
     BonusError with name "unauthenticated" and the server's message. `session` then holds
     the server's Hello (the role granted, shards, limits, partition ports). Without a
-    token it is None until the first request about one buyer, before which the client
-    says hello without a token (see below).
+    token it is None, unless `partition_routing` is on: then the client says hello without
+    a token before the first request about one buyer.
 
-    `partition_routing`: when the hello names a port for each of the server's partitions,
-    a request about one buyer (balance, cart, wallet, and write of a command naming a
-    buyer) goes over a connection to that buyer's partition, whose thread owns the buyer:
-    no hand-off between the server's threads. Everything else goes to host:port. A
-    partition port that cannot be reached turns this off until the next reconnect.
+    `partition_routing` (off by default: measured no faster idle and slower during a
+    mailing on a 2-core machine, docs/performance.md): when the hello names a port for each
+    of the server's partitions, a request about one buyer (balance, cart, wallet, and write
+    of a command naming a buyer) goes over a connection to that buyer's partition, whose
+    thread owns the buyer: no hand-off between the server's threads. Everything else goes
+    to host:port. A partition port that cannot be reached turns this off until the next
+    reconnect.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 7400, timeout: float = 5.0, *,
@@ -552,7 +554,7 @@ class Client:
                  tls_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  server_name: str | None = None,
                  token: str | None = None, client_name: str = "bonus-python",
-                 partition_routing: bool = True):
+                 partition_routing: bool = False):
         self.host, self.port, self.timeout = host, port, timeout
         if ssl_context is not None and tls_ca is not None:
             raise ValueError("give tls_ca (and tls_cert, tls_key) or ssl_context, not both")

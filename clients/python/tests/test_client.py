@@ -448,7 +448,7 @@ class PartitionRoutingTest(unittest.TestCase):
 
     def test_reads_and_writes_go_to_the_buyers_partition(self):
         seller = fresh()
-        with self.server.client() as c:
+        with self.server.client(partition_routing=True) as c:
             self.assertIsNone(c.session)  # no token: no hello until a request about a buyer
             buyers = [fresh() for _ in range(24)]
             self.assertEqual({mix64(b) % 2 for b in buyers}, {0, 1})
@@ -472,7 +472,7 @@ class PartitionRoutingTest(unittest.TestCase):
     def test_a_server_without_partition_ports_is_served_on_one_connection(self):
         server = Bonusd("--shards", "2", "--partition-ports", "off")
         try:
-            with server.client() as c:
+            with server.client(partition_routing=True) as c:
                 b = fresh()
                 self.assertIs(c.credit(7, b, 5, never=True).code, Code.ok)
                 self.assertEqual(c.session.partition_ports, ())
