@@ -5,9 +5,10 @@
 // slice per turn of the loop, so the connections' frames and the queued reads are served
 // between two slices of a bulk mailing, never after the whole of it.
 //
-// The Ledger is touched by this thread, by a short read on another partition's thread
-// while this one is not using it (read_here_or_queue: ledger_mutex_ keeps it to one
-// thread at a time), and by start-up replay, before the thread starts.
+// The Ledger is touched by this thread, by a short read on another thread (the network
+// thread, another partition's) while this one is not applying writes (read_here_or_queue:
+// ledger_mutex_ is held alone by a slice of writes, shared by reads), and by start-up
+// replay, before the thread starts.
 #pragma once
 
 #include <asio/executor_work_guard.hpp>

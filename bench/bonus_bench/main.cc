@@ -61,10 +61,12 @@ struct Options {
   std::string cdf_path;
 };
 
-std::unique_ptr<client::Client> connect(const Options& o) {
+// `routing`: the client asks for the partitions' ports (its hello names them).
+std::unique_ptr<client::Client> connect(const Options& o, bool routing = false) {
   client::ClientOptions options;
   options.host = o.host;
   options.port = o.port;
+  options.partition_routing = routing;
   options.timeout = std::chrono::seconds(30);
   options.batch_commands_max = std::min<std::uint32_t>(o.batch, protocol::kBatchCommandsDefault);
   auto c = client::Client::connect(options);
@@ -435,7 +437,7 @@ int main(int argc, char** argv) {
   flows.host = o.host;
   flows.port = o.port;
   if (o.route) {
-    const protocol::HelloAnswer hello = connect(o)->session();
+    const protocol::HelloAnswer hello = connect(o, true)->session();
     if (hello.partition_ports.empty() || hello.partition_hash != protocol::kPartitionHashMix64Mod) {
       std::fprintf(stderr, "bonus-bench: --route: the server names no partition ports\n");
       return 2;
