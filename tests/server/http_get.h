@@ -1,6 +1,9 @@
 // http_get: a blocking HTTP/1.1 GET over loopback for tests that scrape bonusd's /metrics
-// (or query a Prometheus), and metric_value to read one sample out of a scrape.
+// (or query a Prometheus), metric_value to read one sample out of a scrape, and
+// scraped_metric to do both.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -55,6 +58,14 @@ inline double metric_value(const std::string& scrape, std::string_view series) {
     at = end + 1;
   }
   return 0;
+}
+
+// `series` as the metrics endpoint on 127.0.0.1:`port` serves it now (a failed scrape
+// fails the test and reads 0).
+inline double scraped_metric(std::uint16_t port, std::string_view series) {
+  const HttpReply r = http_get(port, "/metrics");
+  EXPECT_TRUE(r.got) << "no answer from the metrics endpoint on port " << port;
+  return metric_value(r.body, series);
 }
 
 }  // namespace bonus::test

@@ -31,9 +31,7 @@ namespace {
 constexpr SellerId kSeller = 5;
 
 double off_partition(const BonusdProcess& server) {
-  const HttpReply r = http_get(server.metrics_port(), "/metrics");
-  EXPECT_TRUE(r.got);
-  return metric_value(r.body, "bonus_reads_off_partition_total");
+  return scraped_metric(server.metrics_port(), "bonus_reads_off_partition_total");
 }
 
 std::unique_ptr<client::Client> client_on(std::uint16_t port, bool routing, std::string& error) {

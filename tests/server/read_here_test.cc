@@ -23,9 +23,7 @@ namespace {
 constexpr SellerId kSeller = 3;
 
 double reads_here(const BonusdProcess& server) {
-  const HttpReply r = http_get(server.metrics_port(), "/metrics");
-  EXPECT_TRUE(r.got);
-  return metric_value(r.body, "bonus_reads_on_network_thread_total");
+  return scraped_metric(server.metrics_port(), "bonus_reads_on_network_thread_total");
 }
 
 Credit credit_of(std::uint64_t id, BuyerId buyer, Amount amount) {
