@@ -23,9 +23,9 @@ using protocol::FrameHeader;
 using protocol::Opcode;
 
 // A read this small (a cart's lines, a balance's accounts without lots) takes a few
-// microseconds: the connection's loop may serve it itself when its shard's thread is idle
-// (Shard::read_here_or_queue; always, for the loop's own partition) instead of handing it
-// over and back.
+// microseconds: the connection's thread may serve it itself when the buyer's partition is
+// not applying writes (Shard::read_here_or_queue; on a partition's own port, always for
+// its own buyers) instead of handing it over and back.
 constexpr std::size_t kShortReadKeysMax = 16;
 
 std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
@@ -474,7 +474,7 @@ void Connection::on_deadline() {
 // Says why when nothing else waits to be written (the ErrorReply then cannot block behind
 // replies the client does not read), and closes after it or after a second at most.
 void Connection::time_out(FrameError error, std::string message) {
-  thread_local LogLimiter log(10, std::chrono::seconds(1));  // a bound per partition's loop
+  thread_local LogLimiter log(10, std::chrono::seconds(1));  // a bound per serving thread
   if (std::uint64_t suppressed = 0; log.allow(std::chrono::steady_clock::now(), suppressed)) {
     spdlog::info("connection {}: {}{}", peer_, message,
                  suppressed == 0 ? "" : fmt::format(" ({} similar lines left out)", suppressed));

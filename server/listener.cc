@@ -55,9 +55,8 @@ void Listener::accept() {
                                              asio::post(*io, [owned = std::move(owned)] {});
                                            });
     const std::uint32_t connections_max = server_.config().connections_max;
-    const bool over = server_.connections().load() > connections_max;
-    if (over) server_.access_log().connection_limit(connection->peer(), connections_max);
-    if (over) {
+    if (server_.connections().load() > connections_max) {
+      server_.access_log().connection_limit(connection->peer(), connections_max);
       connection->refuse(protocol::FrameError::too_many_connections,
                          "too many connections (--connections-max " +
                              std::to_string(connections_max) + ")");

@@ -233,8 +233,8 @@ std::optional<std::string> Server::start() {
       sequencer_->report(s, o, applied_us);
     });
   }
-  // --network-nice: the partitions' loops serve the connections; each sets it from
-  // inside its thread (a nice value is a thread's own).
+  // --network-nice: the partitions' loops serve their ports' connections and apply the
+  // writes; each sets it from inside its thread (a nice value is a thread's own).
   for (auto& shard : shards_) {
     auto& batch = *reply_batches_.emplace_back(std::make_unique<ReplyBatch>());
     shard->set_thread_hooks([&batch] { batch.enter(); }, [&batch] { batch.flush(); });
@@ -243,7 +243,7 @@ std::optional<std::string> Server::start() {
   if (checkpointer_) checkpointer_->start();
   sequencer_->start();
 
-  // The main loop (it takes the connections) at --network-nice too; set last, since a
+  // The network thread (the main loop, run()) at --network-nice too; set last, since a
   // thread starts with its creator's nice value and the ones above keep theirs. A value
   // this process may not take stops the start here, with why.
   if (config_.network_nice != 0 &&

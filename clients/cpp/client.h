@@ -89,7 +89,8 @@ struct ClientOptions {
   // naming a buyer) takes its pooled connection to that buyer's partition: the thread
   // that owns the buyer reads the frame and answers it, with no hand-off between the
   // server's threads. The rest go to host:port. A partition port that cannot be reached
-  // turns this off until the next hello (reconnect). With it on, the client says hello on
+  // turns this off until the next hello (reconnect). Plain TCP only: with TLS every call
+  // goes through the I/O thread's connection to host:port. With it on, the client says hello on
   // every connect to learn the ports: with a token before anything else (as always),
   // without one as the first request. Off by default: on a 2-core machine it measured no
   // faster idle and slower while a mailing goes in (docs/performance.md, issue 14,

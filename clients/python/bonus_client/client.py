@@ -665,7 +665,8 @@ class Client:
                 # without them): the main port serves every buyer too.
                 self._partition_ports = ()
                 return main
-            self._hello(conn)
+            if self.token:  # the same hello as the main connection's, before anything
+                self._hello(conn)
             self._partition_conns[p] = conn
         return conn
 
