@@ -18,9 +18,9 @@
 //
 // Lives on the loop of the listener that accepted it (server/listener.h): the main loop
 // (the network thread) for the main port, a partition's loop (Shard::io()) for that
-// partition's port. Every handler and every member below run there. Kept alive by shared_ptr while reads,
-// writes or requests are outstanding (Server::accept's deleter destroys it on its loop
-// even when another thread drops the last reference).
+// partition's port. Every handler and every member below run there. Kept alive by
+// shared_ptr while reads, writes or requests are outstanding (Listener::accept's deleter
+// destroys it on its loop even when another thread drops the last reference).
 #pragma once
 
 #include <asio.hpp>

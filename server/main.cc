@@ -191,10 +191,10 @@ int main(int argc, char** argv) {
                "Let `admin clock advance` move the ledger time forward (tests of expiry and "
                "hold timeouts); off in production");
   app.add_option("--network-nice", config.network_nice,
-                 "Nice value of the threads that serve connections (the partitions' loops, "
-                 "which read frames, serve reads and apply writes, and the thread that accepts): "
-                 "-20..19; below 0 needs root or CAP_SYS_NICE, and bonusd will not start "
-                 "without it")
+                 "Nice value of the threads that serve connections (the network thread, which "
+                 "reads the main port's frames and serves short reads, and the partitions' "
+                 "loops, which apply writes and serve their own ports): -20..19; below 0 needs "
+                 "root or CAP_SYS_NICE, and bonusd will not start without it")
       ->check(CLI::Range(-20, 19))
       ->capture_default_str();
   app.add_option("--connections-max", config.connections_max, "Open connections at most")

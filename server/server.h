@@ -87,7 +87,9 @@ class Server {
   // shard_of_buyer() only: const and thread-safe.
   const Router& router_for_reads() { return admission_->router(); }
   const LedgerClock& clock() const { return clock_; }
-  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+  // Sequentially consistent, as the in-flight count: Connection::on_frame counts a
+  // request, then checks this; the shutdown sets this, then waits for the count.
+  bool stopping() const { return stopping_.load(); }
   // The manifest as last written (any thread).
   Manifest manifest() const;
   // After a SetLimits is durable and applied: records the limits the shards now have

@@ -24,9 +24,9 @@ struct ServerConfig {
   std::uint32_t shards = 0;  // 0: one per core
   bool durable = true;       // --durability fsync (default) | none
   bool test_clock = false;
-  // The nice value of the threads that serve connections (the partitions' loops and the
-  // accepting thread): below 0 they keep their turn on the CPU ahead of the sequencer and
-  // the checkpointer. Needs root or CAP_SYS_NICE below 0; 0 leaves them as started.
+  // The nice value of the threads that serve connections (the network thread and the
+  // partitions' loops): below 0 they keep their turn on the CPU ahead of the sequencer
+  // and the checkpointer. Needs root or CAP_SYS_NICE below 0; 0 leaves them as started.
   int network_nice = 0;
   std::uint32_t connections_max = 1'024;
   std::uint32_t in_flight_max = 4'096;  // requests per connection awaiting a reply

@@ -76,9 +76,9 @@ class Shard {
   void write(std::vector<ShardWrite> writes);
   void read(Read read);
   // A short read (a cart, a few balances) on the calling thread when the shard's thread
-  // is not using the ledger right now (on the shard's own loop it never is): no hand-off
-  // to it and back. Otherwise (a slice of writes or reads under way) queued as read()
-  // does; the caller never waits. True when it ran here.
+  // is not applying writes right now (on the shard's own loop it never is): no hand-off
+  // to it and back. Otherwise (a slice of writes under way) queued as read() does; the
+  // caller never waits. True when it ran here.
   bool read_here_or_queue(Read read);
 
   std::uint32_t index() const { return index_; }

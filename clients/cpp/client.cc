@@ -844,7 +844,9 @@ void Client::Impl::parse_frames() {
     }
     const std::uint8_t* at = in_bytes() + in_begin + protocol::kHeaderBytes;
     Body body{at, h.body_size};
-    if (reinterpret_cast<std::uintptr_t>(at) % alignof(std::uint64_t) != 0) {
+    // An empty body (a ping's reply) needs no alignment, and an empty `aligned` may have
+    // no storage to copy into.
+    if (h.body_size > 0 && reinterpret_cast<std::uintptr_t>(at) % alignof(std::uint64_t) != 0) {
       aligned.resize((h.body_size + 7) / 8);
       std::memcpy(aligned.data(), at, h.body_size);
       body = Body{reinterpret_cast<const std::uint8_t*>(aligned.data()), h.body_size};
