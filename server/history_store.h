@@ -2,15 +2,19 @@
 // own LMDB environment (<data>/history/data.mdb), apart from the checkpoint so that a
 // statement read never contends with a checkpoint's write and history can be turned off
 // or moved aside alone. Written by the checkpointer from its replicas; read by the
-// network thread. Layout (docs/history-format.md):
-//   "account": seller BE8 | buyer BE8 | ~position BE8 | ~index BE4  -> StoredEvent
-//              (a forward cursor gives an account's events newest first: one range read)
-//   "order":   order BE8 | position BE8 | index BE4                -> StoredEvent
+// network thread. Layout, format 2 (docs/history-format.md):
+//   "event":   position BE8 | index BE4                            -> LedgerEvent
+//              (each event once, appended in log order, which is time order: trimming
+//              walks it from the start)
+//   "account": seller BE8 | buyer BE8 | ~position BE8 | ~index BE4  -> nothing
+//              (a forward cursor gives an account's events newest first: one range read,
+//              then each event looked up in "event")
+//   "order":   order BE8 | position BE8 | index BE4                -> nothing
 //              (events whose ref is an order, oldest first)
-//   "time":    position BE8 | index BE4                            -> TrimRecord
-//              (log order is time order: trimming walks it from the start)
 //   "meta":    format, position (every event at or below it is written), complete_from
 //              (events before it may be missing), trimmed_before_us.
+// A store of format 1 (the event in "account" and "order", a "time" table for trimming) is
+// upgraded in place when opened.
 // An event is identified by (position, index): the journal position of the command that
 // made it and its place among that command's events (over every replica, in shard
 // order). Replay makes the same events, so a restart skips those at or below `position`.
@@ -50,14 +54,18 @@ struct HistoryPage {
 
 class HistoryStore {
  public:
-  static constexpr std::uint32_t kFormatVersion = 1;
+  static constexpr std::uint32_t kFormatVersion = 2;
   static constexpr std::uint64_t kMapBytesMax = 1ull << 40;
   static constexpr std::uint64_t kMapBytesFirst = 256ull << 20;
   static constexpr std::uint32_t kPageEntriesMax = 1000;  // a page's bound (limit 0: this)
+  // Events moved a transaction by the upgrade from format 1: LMDB's dirty pages stay
+  // bounded however large the history.
+  static constexpr std::uint64_t kUpgradeChunkEvents = 16'384;
 
   using Opened = std::variant<std::unique_ptr<HistoryStore>, std::string>;
-  // Opens (creating when missing) the store in `dir`. A store of another format, or a
-  // damaged file, is an error naming the directory: bonusd does not start on it.
+  // Opens (creating when missing) the store in `dir`, upgrading one of format 1 in place
+  // (resumed by the next open if cut off). A store of another format, or a damaged file,
+  // is an error naming the directory: bonusd does not start on it.
   static Opened open(const std::string& dir, std::uint64_t map_bytes_max = kMapBytesMax);
   ~HistoryStore();
   HistoryStore(const HistoryStore&) = delete;
@@ -88,26 +96,29 @@ class HistoryStore {
   [[nodiscard]] std::optional<std::string> order_page(OrderId order, HistoryCursor from,
                                                       std::uint32_t limit,
                                                       HistoryPage& out) const;
-  // Events in the store (the "time" database's entries). Any thread.
+  // Events in the store (the "event" database's entries). Any thread.
   [[nodiscard]] std::optional<std::string> count(std::uint64_t& out) const;
   std::uint64_t file_bytes() const;
 
  private:
   explicit HistoryStore(std::string dir) : dir_(std::move(dir)) {}
   [[nodiscard]] std::optional<std::string> read_info();
+  // Moves format 1's events into "event", a chunk a transaction, and drops "time".
+  [[nodiscard]] std::optional<std::string> finish_upgrade();
   // Runs `body` in a write transaction and commits; on MDB_MAP_FULL grows the map and
   // runs it once more.
   template <typename F>
   [[nodiscard]] std::optional<std::string> in_write(F&& body);
   template <typename F>
   [[nodiscard]] std::optional<std::string> in_read(F&& body) const;
-  [[nodiscard]] std::optional<std::string> page(MDB_dbi db, std::string_view prefix,
+  // A page of `index` ("account" or "order"), each entry's event read from "event".
+  [[nodiscard]] std::optional<std::string> page(MDB_dbi index, std::string_view prefix,
                                                 std::string_view first_key, std::uint32_t limit,
                                                 HistoryPage& out) const;
 
   std::string dir_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, account_ = 0, order_ = 0, time_ = 0;
+  MDB_dbi meta_ = 0, event_ = 0, account_ = 0, order_ = 0;
   std::uint64_t map_bytes_ = 0;
   std::uint64_t map_bytes_max_ = 0;
   mutable std::shared_mutex grow_mutex_;

@@ -1,15 +1,19 @@
 // HistoryStore on a real LMDB file: pages of an account newest first and of an order
 // oldest first, cursors that resume exactly, the page bound, trimming by time (with
-// every database's entry of an event going together), the gap mark, reopening, and a
-// foreign format or truncated file refused with a message.
+// every database's entry of an event going together), the gap mark, reopening, a
+// foreign format or truncated file refused with a message, an index entry without its
+// event reported, and a store of format 1 (written here through LMDB itself) upgraded in
+// place, also when the upgrade was cut off.
 #include "server/history_store.h"
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "tests/server/temp_dir.h"
 
@@ -167,6 +171,217 @@ TEST(HistoryStoreTest, ForeignFormatAndTruncatedFileAreRefusedWithAMessage) {
   ASSERT_TRUE(std::holds_alternative<std::string>(opened));
   EXPECT_NE(std::get<std::string>(opened).find("truncated"), std::string::npos)
       << std::get<std::string>(opened);
+}
+
+// Raw LMDB on a store's file, for writing what HistoryStore would not.
+class RawEnv {
+ public:
+  explicit RawEnv(const std::string& dir) {
+    EXPECT_EQ(mdb_env_create(&env_), 0);
+    mdb_env_set_maxdbs(env_, 5);
+    mdb_env_set_mapsize(env_, 256u << 20);
+    EXPECT_EQ(mdb_env_open(env_, dir.c_str(), 0, 0600), 0);
+    EXPECT_EQ(mdb_txn_begin(env_, nullptr, 0, &txn_), 0);
+  }
+  ~RawEnv() {
+    EXPECT_EQ(mdb_txn_commit(txn_), 0);
+    mdb_env_close(env_);
+  }
+  MDB_dbi db(const char* name) {
+    MDB_dbi dbi = 0;
+    EXPECT_EQ(mdb_dbi_open(txn_, name, MDB_CREATE, &dbi), 0);
+    return dbi;
+  }
+  void put(MDB_dbi dbi, const std::string& key, const void* value, std::size_t size) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v{size, const_cast<void*>(value)};
+    ASSERT_EQ(mdb_put(txn_, dbi, &k, &v, 0), 0);
+  }
+  bool has(const char* name) {
+    MDB_dbi dbi = 0;
+    return mdb_dbi_open(txn_, name, 0, &dbi) == 0;
+  }
+  std::uint64_t u64(MDB_dbi dbi, const std::string& key) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v;
+    std::uint64_t out = 0;
+    if (mdb_get(txn_, dbi, &k, &v) == 0 && v.mv_size == sizeof(out)) {
+      std::memcpy(&out, v.mv_data, sizeof(out));
+    }
+    return out;
+  }
+  void del(MDB_dbi dbi, const std::string& key) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    ASSERT_EQ(mdb_del(txn_, dbi, &k, nullptr), 0);
+  }
+
+ private:
+  MDB_env* env_ = nullptr;
+  MDB_txn* txn_ = nullptr;
+};
+
+std::string be(std::uint64_t v, int bytes) {
+  std::string out;
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  return out;
+}
+
+TEST(HistoryStoreTest, AnIndexEntryWithoutItsEventIsAnErrorNamingIt) {
+  test::TempDir dir("bonus-history");
+  {
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    ASSERT_FALSE(store->write(std::vector<HistoryEntry>{entry(3, 0, 1, 100, K::held, 5, 7),
+                                                        entry(4, 0, 1, 100, K::credited, 6)},
+                              4));
+  }
+  {
+    RawEnv raw(dir.path());
+    raw.del(raw.db("event"), be(3, 8) + be(0, 4));
+  }
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  HistoryPage page;
+  auto error = store->account_page(1, 100, {}, 10, page);
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("missing event at position 3 index 0"), std::string::npos) << *error;
+  error = store->order_page(7, {}, 10, page);
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("position 3"), std::string::npos) << *error;
+}
+
+// A history of format 1, as bonusd wrote it before format 2: the event as the value of
+// its "account" (and "order") entry, and a "time" entry for trimming.
+void write_format_1(const std::string& dir, const std::vector<HistoryEntry>& events,
+                    std::uint64_t position) {
+  RawEnv raw(dir);
+  const MDB_dbi meta = raw.db("meta");
+  const MDB_dbi account = raw.db("account");
+  const MDB_dbi order = raw.db("order");
+  const MDB_dbi time = raw.db("time");
+  const std::uint64_t format = 1;
+  raw.put(meta, "format", &format, sizeof(format));
+  raw.put(meta, "position", &position, sizeof(position));
+  for (const HistoryEntry& h : events) {
+    const LedgerEvent& e = h.event;
+    raw.put(account,
+            be(e.seller, 8) + be(e.buyer, 8) + be(~h.position, 8) + be(~h.index & 0xFFFF'FFFFu, 4),
+            &e, sizeof(e));
+    const std::uint64_t order_ref = e.names_order() ? e.ref : 0;
+    if (order_ref != 0) raw.put(order, be(e.ref, 8) + be(h.position, 8) + be(h.index, 4), &e, sizeof(e));
+    struct {
+      TimeUs time_us;
+      std::uint64_t seller, buyer, order;
+    } trim{e.time_us, e.seller, e.buyer, order_ref};
+    raw.put(time, be(h.position, 8) + be(h.index, 4), &trim, sizeof(trim));
+  }
+}
+
+// More events than one upgrade transaction moves, over a few accounts and orders.
+std::vector<HistoryEntry> format_1_events(std::uint64_t count) {
+  std::vector<HistoryEntry> out;
+  for (std::uint64_t p = 1; p <= count; ++p) {
+    out.push_back(p % 3 == 0 ? entry(p, 0, 1, 100 + p % 5, K::held, p, 1 + p % 7)
+                             : entry(p, 0, 2, 100 + p % 5, K::credited, p));
+  }
+  return out;
+}
+
+void expect_all_readable(const HistoryStore& store, const std::vector<HistoryEntry>& events) {
+  std::uint64_t n = 0;
+  ASSERT_FALSE(store.count(n));
+  EXPECT_EQ(n, events.size());
+  for (SellerId seller : {1, 2}) {
+    for (BuyerId buyer = 100; buyer < 105; ++buyer) {
+      std::vector<HistoryEntry> want;
+      for (const HistoryEntry& h : events) {
+        if (h.event.seller == seller && h.event.buyer == buyer) want.push_back(h);
+      }
+      std::reverse(want.begin(), want.end());
+      std::vector<HistoryEntry> got;
+      HistoryPage page;
+      HistoryCursor from;
+      do {
+        ASSERT_FALSE(store.account_page(seller, buyer, from, HistoryStore::kPageEntriesMax, page));
+        got.insert(got.end(), page.entries.begin(), page.entries.end());
+        from = page.next;
+      } while (!page.done);
+      EXPECT_EQ(got, want) << "seller " << seller << " buyer " << buyer;
+    }
+  }
+  for (OrderId order = 1; order <= 7; ++order) {
+    std::size_t want = 0;
+    for (const HistoryEntry& h : events) want += h.event.names_order() && h.event.ref == order;
+    HistoryPage page;
+    ASSERT_FALSE(store.order_page(order, {}, HistoryStore::kPageEntriesMax, page));
+    std::size_t got = page.entries.size();
+    while (!page.done) {
+      ASSERT_FALSE(store.order_page(order, page.next, HistoryStore::kPageEntriesMax, page));
+      got += page.entries.size();
+    }
+    EXPECT_EQ(got, want) << "order " << order;
+  }
+}
+
+TEST(HistoryStoreTest, AFormat1StoreIsUpgradedInPlaceAndKeepsEveryEvent) {
+  test::TempDir dir("bonus-history");
+  const auto events = format_1_events(HistoryStore::kUpgradeChunkEvents * 2 + 100);
+  write_format_1(dir.path(), events, events.size() + 3);
+  {
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->info().position, events.size() + 3);
+    expect_all_readable(*store, events);
+    // It goes on as a format-2 store: new events, and trimming the upgraded ones.
+    ASSERT_FALSE(store->write(std::vector<HistoryEntry>{entry(events.size() + 4, 0, 2, 100,
+                                                              K::credited, 9)},
+                              events.size() + 4));
+    std::uint64_t erased = 0;
+    bool more = false;
+    ASSERT_FALSE(store->trim(11 * kUsPerSecond, 1'000, erased, more));
+    EXPECT_EQ(erased, 10u);
+    EXPECT_FALSE(more);
+  }
+  // Reopened: the upgrade is done (format 2, no "time" left), the events as they were.
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  std::vector<HistoryEntry> left(events.begin() + 10, events.end());
+  left.push_back(entry(events.size() + 4, 0, 2, 100, K::credited, 9));
+  expect_all_readable(*store, left);
+  store.reset();
+  RawEnv raw(dir.path());
+  EXPECT_EQ(raw.u64(raw.db("meta"), "format"), 2u);
+  EXPECT_FALSE(raw.has("time"));
+}
+
+TEST(HistoryStoreTest, AnUpgradeCutOffIsFinishedByTheNextOpen) {
+  test::TempDir dir("bonus-history");
+  const auto events = format_1_events(HistoryStore::kUpgradeChunkEvents + 500);
+  write_format_1(dir.path(), events, events.size());
+  {
+    // What an upgrade cut off after its first chunk leaves: format 2 in "meta", the first
+    // chunk's events in "event" and their index entries key-only, "time" still whole.
+    RawEnv raw(dir.path());
+    const MDB_dbi meta = raw.db("meta");
+    const MDB_dbi event = raw.db("event");
+    const MDB_dbi account = raw.db("account");
+    const MDB_dbi order = raw.db("order");
+    const std::uint64_t format = 2;
+    raw.put(meta, "format", &format, sizeof(format));
+    for (std::size_t i = 0; i < HistoryStore::kUpgradeChunkEvents; ++i) {
+      const HistoryEntry& h = events[i];
+      const LedgerEvent& e = h.event;
+      raw.put(event, be(h.position, 8) + be(h.index, 4), &e, sizeof(e));
+      raw.put(account,
+              be(e.seller, 8) + be(e.buyer, 8) + be(~h.position, 8) +
+                  be(~h.index & 0xFFFF'FFFFu, 4),
+              "", 0);
+      if (e.names_order()) raw.put(order, be(e.ref, 8) + be(h.position, 8) + be(h.index, 4), "", 0);
+    }
+  }
+  auto store = open_store(dir.path());
+  ASSERT_TRUE(store);
+  expect_all_readable(*store, events);
 }
 
 }  // namespace
