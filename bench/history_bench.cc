@@ -9,6 +9,8 @@
 //   HISTORY_BENCH_DIR=/data build/bin/history-bench     on another file system
 // Rows (counter events_per_s, and bytes_per_event of file):
 //   HistoryWrite/A         HistoryStore::write, A accounts
+//   HistoryRead/A/L        after those writes, statement pages (limit L) of random
+//                          accounts, from a cache-warm file: pages_per_s, entries_per_page
 //   AppendFloor/A          the floor of any layout: the same events' 72 bytes appended in
 //                          log order (MDB_APPEND) to one LMDB table, nothing else, the
 //                          same flushes and transactions
@@ -156,6 +158,45 @@ void HistoryWrite(benchmark::State& state) {
   }
 }
 
+void HistoryRead(benchmark::State& state) {
+  const auto accounts = static_cast<std::uint64_t>(state.range(0));
+  const auto limit = static_cast<std::uint32_t>(state.range(1));
+  BenchDir dir;
+  auto opened = HistoryStore::open(dir.path());
+  if (auto* error = std::get_if<std::string>(&opened)) {
+    state.SkipWithError(error->c_str());
+    return;
+  }
+  HistoryStore& store = *std::get<std::unique_ptr<HistoryStore>>(opened);
+  EventStream stream(accounts);
+  auto flush = stream.fill();
+  for (int f = 0; f <= kFlushes; ++f) {
+    for (std::size_t at = 0; at < flush.size(); at += 65'536) {
+      const std::size_t n = std::min<std::size_t>(65'536, flush.size() - at);
+      if (auto error = store.write({flush.data() + at, n}, flush[at + n - 1].position)) {
+        state.SkipWithError(error->c_str());
+        return;
+      }
+    }
+    flush = stream.next(kFlushEvents);
+  }
+  std::mt19937_64 rng(kSeed);
+  HistoryPage page;
+  std::uint64_t pages = 0, entries = 0;
+  for (auto _ : state) {
+    const std::uint64_t a = rng() % accounts;
+    if (auto error = store.account_page(1 + a % 4, 1'000'000 + a / 4, {}, limit, page)) {
+      state.SkipWithError(error->c_str());
+      return;
+    }
+    ++pages;
+    entries += page.entries.size();
+  }
+  state.counters["pages_per_s"] = benchmark::Counter(static_cast<double>(pages),
+                                                     benchmark::Counter::kIsRate);
+  state.counters["entries_per_page"] = static_cast<double>(entries) / static_cast<double>(pages);
+}
+
 // The floor: one table, the events' bytes under a big-endian position key, appended.
 void AppendFloor(benchmark::State& state) {
   const auto accounts = static_cast<std::uint64_t>(state.range(0));
@@ -205,6 +246,11 @@ void AppendFloor(benchmark::State& state) {
 }
 
 BENCHMARK(HistoryWrite)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(HistoryRead)
+    ->Args({100'000, 50})
+    ->Args({1'000'000, 50})
+    ->Args({1'000, 1'000})  // busy accounts: pages of ~260 events spread over the file
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(AppendFloor)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace

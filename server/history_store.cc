@@ -454,10 +454,11 @@ std::optional<std::string> HistoryStore::page(MDB_dbi index, std::string_view pr
       MDB_val ekv = val(ek.view());
       MDB_val ev;
       rc = mdb_get(txn, event_, &ekv, &ev);
-      const std::string where =
-          " at position " + std::to_string(h.position) + " index " + std::to_string(h.index);
+      auto where = [&] {
+        return " at position " + std::to_string(h.position) + " index " + std::to_string(h.index);
+      };
       if (rc == MDB_NOTFOUND) {
-        error = "history: an index names a missing event" + where;
+        error = "history: an index names a missing event" + where();
         break;
       }
       if (rc != 0) break;
@@ -467,7 +468,7 @@ std::optional<std::string> HistoryStore::page(MDB_dbi index, std::string_view pr
                                ? account_prefix(h.event.seller, h.event.buyer).view() == prefix
                                : h.event.names_order() && order_prefix(h.event.ref).view() == prefix;
       if (ev.mv_size != sizeof(LedgerEvent) || !event_valid(h.event) || !belongs) {
-        error = "history: a damaged event" + where;
+        error = "history: a damaged event" + where();
         break;
       }
       out.next = HistoryCursor{h.position, h.index};
