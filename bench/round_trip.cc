@@ -17,6 +17,11 @@
 //                   see the client's own cost
 //   base-ping, base-balance, base-cart  the same against another bonusd (--other: another
 //                   build, for a before and after in one run)
+// --statements N gives seller 1's buyer 1 N more credits on each bonusd (N events of
+// history: a busy account) and, while the rounds run, a thread per bonusd reads that
+// account's statement (history pages of up to 1,000 events, one at a time, on a
+// connection of its own) over and over: whether a statement holds up the other requests.
+// It prints the pages each read.
 // Each round sends --requests to every target, one request to each in turn, each timed
 // from just before its send to the last byte of its reply (after --warmup untimed ones).
 // It seeds the accounts it reads (sellers 1..3 x buyers 1..--buyers, one credit each; a
@@ -34,6 +39,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -42,6 +48,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/address.h"
@@ -243,6 +250,50 @@ void seed(BonusdWire& wire, std::uint32_t buyers) {
   flush();
 }
 
+// A history request for the busy account's newest page of up to 1,000 events.
+std::string statement_page() {
+  protocol::HistoryQuery q;
+  q.seller = 1;
+  q.buyer = 1;
+  q.limit = protocol::kHistoryPageMax;
+  return body_of([&](auto& fbb) { protocol::encode_history(q, fbb); });
+}
+
+// `events` more credits to seller 1's buyer 1, then waits until its statement shows them
+// (history is written about once a second).
+void seed_statement(BonusdWire& wire, std::uint32_t events) {
+  std::vector<Credit> credits;
+  const std::uint64_t run = 0x73746174656d6e74;  // "statemnt"
+  for (std::uint32_t i = 1; i <= events; ++i) {
+    Credit c{};
+    c.id = Id128{run, i};
+    c.seller = 1;
+    c.buyer = 1;
+    c.amount = 1;
+    c.life = LotLife::ttl_of(30 * kUsPerDay);
+    credits.push_back(c);
+    if (credits.size() == 1000 || i == events) {
+      wire.ask(protocol::kWriteOpcode<Credit>, body_of([&](auto& fbb) {
+                 protocol::encode_write(std::span<const Credit>(credits), fbb);
+               }));
+      credits.clear();
+    }
+  }
+  const std::size_t want = std::min<std::size_t>(events, protocol::kHistoryPageMax);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    wire.ask(protocol::Opcode::history, statement_page());
+    protocol::HistoryAnswer answer;
+    const protocol::Body view{reinterpret_cast<const std::uint8_t*>(wire.reply().data()),
+                              wire.reply().size()};
+    if (protocol::decode_history_reply(view, answer) != protocol::FrameError::none) {
+      fail("bonusd's history reply does not decode");
+    }
+    if (answer.entries.size() >= want) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  fail("the busy account's statement did not show its events within 10 s (history off?)");
+}
+
 struct Figures {
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0, mean = 0;
 };
@@ -269,6 +320,7 @@ int main(int argc, char** argv) {
   std::uint32_t requests = 20'000, warmup = 2'000, rounds = 2, buyers = 10'000;
   std::uint64_t seed_value = 0;
   int echo_cpu = -1;
+  std::uint32_t statements = 0;
   bool writes = false;
   app.add_option("--bonusd", bonusd_text, "bonusd's address, host:port (an IPv4 address)")
       ->required();
@@ -286,6 +338,10 @@ int main(int argc, char** argv) {
   app.add_option("--echo-cpu", echo_cpu, "the CPU of the echo server (-1: the scheduler's choice)")
       ->check(CLI::Range(-1, 1023));
   app.add_flag("--writes", writes, "also credit, client-credit and client-credit-io");
+  app.add_option("--statements", statements,
+                 "a busy account of this many events whose statement a thread per bonusd "
+                 "reads over and over during the rounds (0: none)")
+      ->check(CLI::Range(0u, 1'000'000u));
   CLI11_PARSE(app, argc, argv);
   const auto bonusd = parse_address(bonusd_text);
   if (!bonusd) fail("--bonusd wants host:port, got " + bonusd_text);
@@ -312,6 +368,24 @@ int main(int argc, char** argv) {
   if (other) {
     other_wire.emplace(*other);
     seed(*other_wire, buyers);
+  }
+  // The statement readers: each on a connection of its own, until the rounds end.
+  std::atomic<bool> rounds_done{false};
+  std::vector<std::thread> readers;
+  std::vector<std::uint64_t> pages(2, 0);
+  auto read_statements = [&](const Address& to, std::uint64_t& count) {
+    readers.emplace_back([&, to] {
+      BonusdWire reader(to);
+      const std::string page = statement_page();
+      while (!rounds_done.load(std::memory_order_relaxed)) {
+        reader.ask(protocol::Opcode::history, page);
+        ++count;
+      }
+    });
+  };
+  if (statements > 0) {
+    seed_statement(wire, statements);
+    if (other_wire) seed_statement(*other_wire, statements);
   }
   std::optional<Socket> redis_socket;
   if (redis) {
@@ -413,6 +487,11 @@ int main(int argc, char** argv) {
   // Request by request, every target in turn: this machine's round trip drifts (the bare
   // echo moves between ~14 and ~70 µs as the scheduler places the processes), so each
   // target is sampled in the same moments as the others.
+  if (statements > 0) {
+    read_statements(*bonusd, pages[0]);
+    if (other) read_statements(*other, pages[1]);
+  }
+  const auto rounds_start = Clock::now();
   for (std::uint32_t i = 0; i < warmup; ++i) {
     for (const Target& t : targets) t.one();
   }
@@ -432,6 +511,15 @@ int main(int argc, char** argv) {
                   f.p50, f.p90, f.p99, f.p999, f.mean);
     }
     std::fflush(stdout);
+  }
+  rounds_done = true;
+  for (std::thread& t : readers) t.join();
+  if (statements > 0) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - rounds_start).count();
+    std::printf("statement pages of %u events read meanwhile: %.0f/s from bonusd", statements,
+                static_cast<double>(pages[0]) / seconds);
+    if (other) std::printf(", %.0f/s from the other", static_cast<double>(pages[1]) / seconds);
+    std::printf("\n");
   }
   return 0;
 }

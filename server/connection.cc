@@ -11,6 +11,7 @@
 #include "server/log_limiter.h"
 #include "server/metrics.h"
 #include "server/reply_batch.h"
+#include "server/reply_frame.h"
 #include "server/request_price.h"
 #include "server/server.h"
 
@@ -27,26 +28,6 @@ using protocol::Opcode;
 // not applying writes (Shard::read_here_or_queue; on a partition's own port, always for
 // its own buyers) instead of handing it over and back.
 constexpr std::size_t kShortReadKeysMax = 16;
-
-std::string error_frame(std::uint64_t request_id, FrameError error, std::string_view message) {
-  metrics().count_refusal(error);
-  flatbuffers::FlatBufferBuilder fbb(128);
-  protocol::encode_error_reply(error, message, fbb);
-  return protocol::make_frame(Opcode::error, protocol::kReply, request_id,
-                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
-}
-
-// A reply too large for one frame (a balance with the lots of many full accounts) is
-// refused as batch_too_large: ask for fewer at a time.
-std::string reply_frame(Opcode opcode, std::uint64_t request_id,
-                        const flatbuffers::FlatBufferBuilder& fbb) {
-  if (!protocol::fits_in_frame(fbb)) {
-    return error_frame(request_id, FrameError::batch_too_large,
-                       "the answer would not fit in one frame; ask for fewer at a time");
-  }
-  return protocol::make_frame(opcode, protocol::kReply, request_id,
-                              Body{fbb.GetBufferPointer(), fbb.GetSize()});
-}
 
 // History's state for admin status: it never makes the status not ok (history falling
 // behind or stopping does not stop writes), it only says so.

@@ -1,9 +1,11 @@
-// Connection's statement reads (opcodes history and order): served on the network thread
-// from a read transaction of the history store (server/history_store.h). A page is at
-// most kHistoryPageMax events, one range read; a page whose LMDB pages are not in memory
-// waits for the disk on this thread (a cold page; not measured here), which the other
-// connections of this thread wait for too. docs/performance.md has the figures.
+// Connection's statement reads (opcodes history and order): decoded and checked on the
+// connection's thread, then read on the history reader's thread (server/history_reader.h)
+// from a read transaction of the history store (server/history_store.h), and replied
+// through post_reply. A page is at most kHistoryPageMax events; one of many events, or
+// one whose LMDB pages must come from the disk, keeps this thread's other connections
+// waiting for nothing. docs/performance.md has the figures.
 #include "server/connection.h"
+#include "server/reply_frame.h"
 #include "server/server.h"
 
 namespace bonus::server {
@@ -24,23 +26,24 @@ void Connection::handle_history(const FrameHeader& h, Body body) {
     return reply_error(h.request_id, FrameError::history_unavailable, server_.why_no_history(),
                        true);
   }
-  HistoryPage page;
-  const auto error =
-      by_order ? history->order_page(query.order, query.from, query.limit, page)
-               : history->account_page(query.seller, query.buyer, query.from, query.limit, page);
-  if (error) return reply_error(h.request_id, FrameError::history_unavailable, *error, true);
-  protocol::HistoryAnswer answer;
-  answer.entries = std::move(page.entries);
-  answer.next = page.next;
-  answer.done = page.done;
-  answer.position = page.info.position;
-  answer.complete_from = page.info.complete_from;
-  answer.trimmed_before_us = page.info.trimmed_before_us;
-  flatbuffers::FlatBufferBuilder fbb(1024);
-  protocol::encode_history_reply(answer, fbb);
-  send(protocol::make_frame(h.opcode, protocol::kReply, h.request_id,
-                            Body{fbb.GetBufferPointer(), fbb.GetSize()}),
-       true);
+  server_.history_reader().submit([self = shared_from_this(), history, query, by_order,
+                                   op = h.opcode, rid = h.request_id] {
+    HistoryPage page;
+    const auto error =
+        by_order ? history->order_page(query.order, query.from, query.limit, page)
+                 : history->account_page(query.seller, query.buyer, query.from, query.limit, page);
+    if (error) return self->post_reply(error_frame(rid, FrameError::history_unavailable, *error));
+    protocol::HistoryAnswer answer;
+    answer.entries = std::move(page.entries);
+    answer.next = page.next;
+    answer.done = page.done;
+    answer.position = page.info.position;
+    answer.complete_from = page.info.complete_from;
+    answer.trimmed_before_us = page.info.trimmed_before_us;
+    flatbuffers::FlatBufferBuilder fbb(1024);
+    protocol::encode_history_reply(answer, fbb);
+    self->post_reply(reply_frame(op, rid, fbb));
+  });
 }
 
 }  // namespace bonus::server

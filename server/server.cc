@@ -53,6 +53,7 @@ Server::~Server() {
 // Writers first, then the shards, then the checkpointer (a last checkpoint of all that
 // was applied), then the journal segments that checkpoint covers.
 void Server::stop_threads() {
+  if (history_reader_) history_reader_->stop();  // idle by now: every request is answered
   if (sequencer_) sequencer_->stop();
   for (auto& shard : shards_) shard->stop();
   if (checkpointer_) {
@@ -73,6 +74,7 @@ std::optional<std::string> Server::open_history(CheckpointerOptions& options) {
   auto opened = HistoryStore::open(config_.data_dir + "/history");
   if (auto* error = std::get_if<std::string>(&opened)) return *error;
   history_ = std::move(std::get<std::unique_ptr<HistoryStore>>(opened));
+  history_reader_ = std::make_unique<HistoryReader>(options.nice);
   options.history = history_.get();
   options.history_retention_us = TimeUs{config_.history_retention_days} * kUsPerDay;
   return std::nullopt;

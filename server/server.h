@@ -27,6 +27,7 @@
 #include "server/auth_file.h"
 #include "server/checkpoint_store.h"
 #include "server/checkpointer.h"
+#include "server/history_reader.h"
 #include "server/journal.h"
 #include "server/ledger_clock.h"
 #include "server/listener.h"
@@ -80,8 +81,10 @@ class Server {
   asio::ssl::context* tls_context() { return tls_.get(); }
   Sequencer& sequencer() { return *sequencer_; }
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
-  // The history store for statement reads (any thread), or null with why_no_history().
+  // The history store for statement reads (any thread), or null with why_no_history();
+  // the thread those reads run on, when it is not null.
   const HistoryStore* history() const { return history_.get(); }
+  HistoryReader& history_reader() { return *history_reader_; }
   std::string why_no_history() const;
   std::vector<std::unique_ptr<Shard>>& shards() { return shards_; }
   // shard_of_buyer() only: const and thread-safe.
@@ -145,6 +148,7 @@ class Server {
   std::vector<std::unique_ptr<ReplyBatch>> reply_batches_;  // one a shard, for its thread
   std::unique_ptr<CheckpointStore> store_;
   std::unique_ptr<HistoryStore> history_;  // before checkpointer_: it writes here
+  std::unique_ptr<HistoryReader> history_reader_;  // with history_: it reads there
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sequencer> sequencer_;
   std::atomic<std::int64_t> in_flight_{0};

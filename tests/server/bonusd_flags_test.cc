@@ -220,7 +220,8 @@ TEST(BonusdFlags, NetworkNiceIsTheLoopsThatServeConnectionsAlone) {
        std::vector<std::pair<std::string, int>>{{"bonus-shard-0", -7},
                                                 {"bonus-shard-1", -7},
                                                 {"bonus-sequencer", inherited},
-                                                {"bonus-checkpt", 10}}) {
+                                                {"bonus-checkpt", 10},
+                                                {"bonus-history", 10}}) {
     ASSERT_EQ(nices.count(name), 1u) << name;
     EXPECT_EQ(nices.find(name)->second, nice) << name;
   }

@@ -185,7 +185,7 @@ TEST_F(Operations, ThreadsAreNamed) {
     names.insert(name);
   }
   for (const char* expected :
-       {"bonus-sequencer", "bonus-checkpt", "bonus-shard-0", "bonus-shard-1"}) {
+       {"bonus-sequencer", "bonus-checkpt", "bonus-history", "bonus-shard-0", "bonus-shard-1"}) {
     EXPECT_EQ(names.count(expected), 1u) << expected;
   }
   // The network thread keeps the process's name (as does a sanitizer's own thread).
