@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "engine/ledger_event.h"
+#include "bench/bench_dir.h"
 #include "server/history_store.h"
 #include "server/lmdb_file.h"
 
@@ -38,22 +39,9 @@ constexpr std::uint64_t kSeed = 20261202;
 constexpr std::size_t kFlushEvents = 32'768;
 constexpr int kFlushes = 8;  // timed, after the fill
 
-class BenchDir {
- public:
-  BenchDir() {
-    const char* base = std::getenv("HISTORY_BENCH_DIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/history_bench.XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A fresh directory under $HISTORY_BENCH_DIR (default /tmp).
+struct BenchDir : bench::BenchDir {
+  BenchDir() : bench::BenchDir("HISTORY_BENCH_DIR", "history_bench") {}
 };
 
 // The events in log order: `count` of them from position `first` on, over `accounts`
@@ -118,36 +106,43 @@ void report(benchmark::State& state, double seconds, std::uint64_t events, std::
   state.counters["bytes_per_event"] = static_cast<double>(bytes) / static_cast<double>(stored);
 }
 
+std::unique_ptr<HistoryStore> open_store(benchmark::State& state, const BenchDir& dir) {
+  auto opened = HistoryStore::open(dir.path());
+  if (auto* error = std::get_if<std::string>(&opened)) {
+    state.SkipWithError(error->c_str());
+    return nullptr;
+  }
+  return std::move(std::get<std::unique_ptr<HistoryStore>>(opened));
+}
+
+// Writes `entries` as the checkpointer would: transactions of at most 65,536 events.
+bool write_all(benchmark::State& state, HistoryStore& store,
+               const std::vector<HistoryEntry>& entries) {
+  for (std::size_t at = 0; at < entries.size(); at += 65'536) {
+    const std::size_t n = std::min<std::size_t>(65'536, entries.size() - at);
+    if (auto error = store.write({entries.data() + at, n}, entries[at + n - 1].position)) {
+      state.SkipWithError(error->c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
 void HistoryWrite(benchmark::State& state) {
   const auto accounts = static_cast<std::uint64_t>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
     BenchDir dir;
-    auto opened = HistoryStore::open(dir.path());
-    if (auto* error = std::get_if<std::string>(&opened)) {
-      state.SkipWithError(error->c_str());
-      return;
-    }
-    HistoryStore& store = *std::get<std::unique_ptr<HistoryStore>>(opened);
+    const auto store = open_store(state, dir);
     EventStream stream(accounts);
-    const auto fill = stream.fill();
-    for (std::size_t at = 0; at < fill.size(); at += 65'536) {
-      const std::size_t n = std::min<std::size_t>(65'536, fill.size() - at);
-      if (auto error = store.write({fill.data() + at, n}, fill[at + n - 1].position)) {
-        state.SkipWithError(error->c_str());
-        return;
-      }
-    }
+    if (!store || !write_all(state, *store, stream.fill())) return;
     std::vector<std::vector<HistoryEntry>> flushes;
     for (int f = 0; f < kFlushes; ++f) flushes.push_back(stream.next(kFlushEvents));
     std::uint64_t events = 0;
     const auto start = std::chrono::steady_clock::now();
     state.ResumeTiming();
     for (const auto& flush : flushes) {
-      if (auto error = store.write(flush, flush.back().position)) {
-        state.SkipWithError(error->c_str());
-        return;
-      }
+      if (!write_all(state, *store, flush)) return;
       events += flush.size();
     }
     state.PauseTiming();
@@ -162,30 +157,18 @@ void HistoryRead(benchmark::State& state) {
   const auto accounts = static_cast<std::uint64_t>(state.range(0));
   const auto limit = static_cast<std::uint32_t>(state.range(1));
   BenchDir dir;
-  auto opened = HistoryStore::open(dir.path());
-  if (auto* error = std::get_if<std::string>(&opened)) {
-    state.SkipWithError(error->c_str());
-    return;
-  }
-  HistoryStore& store = *std::get<std::unique_ptr<HistoryStore>>(opened);
+  const auto store = open_store(state, dir);
   EventStream stream(accounts);
-  auto flush = stream.fill();
-  for (int f = 0; f <= kFlushes; ++f) {
-    for (std::size_t at = 0; at < flush.size(); at += 65'536) {
-      const std::size_t n = std::min<std::size_t>(65'536, flush.size() - at);
-      if (auto error = store.write({flush.data() + at, n}, flush[at + n - 1].position)) {
-        state.SkipWithError(error->c_str());
-        return;
-      }
-    }
-    flush = stream.next(kFlushEvents);
+  if (!store || !write_all(state, *store, stream.fill())) return;
+  for (int f = 0; f < kFlushes; ++f) {
+    if (!write_all(state, *store, stream.next(kFlushEvents))) return;
   }
   std::mt19937_64 rng(kSeed);
   HistoryPage page;
   std::uint64_t pages = 0, entries = 0;
   for (auto _ : state) {
     const std::uint64_t a = rng() % accounts;
-    if (auto error = store.account_page(1 + a % 4, 1'000'000 + a / 4, {}, limit, page)) {
+    if (auto error = store->account_page(1 + a % 4, 1'000'000 + a / 4, {}, limit, page)) {
       state.SkipWithError(error->c_str());
       return;
     }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_dir.h"
 #include "server/journal.h"
 
 namespace bonus::server {
@@ -32,22 +33,9 @@ constexpr int kGroupsSmall = 300;          // of 4 KiB
 constexpr int kGroupsLarge = 100;          // of 64 KiB
 constexpr std::size_t kRecordBytes = 256;  // header included
 
-class BenchDir {
- public:
-  BenchDir() {
-    const char* base = std::getenv("JOURNAL_BENCH_DIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/journal_bench.XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A fresh directory under $JOURNAL_BENCH_DIR (default /tmp).
+struct BenchDir : bench::BenchDir {
+  BenchDir() : bench::BenchDir("JOURNAL_BENCH_DIR", "journal_bench") {}
 };
 
 class Latencies {
