@@ -100,10 +100,28 @@ class EventStream {
   std::uint64_t order_ = 0;
 };
 
-void report(benchmark::State& state, double seconds, std::uint64_t events, std::uint64_t bytes,
-            std::uint64_t stored) {
+// Called paused: makes kFlushes flushes of `stream`, then times `write` (false: stop)
+// over them and reports events_per_s and the bytes of `dir`'s file per event stored.
+// Returns paused.
+template <typename Write>
+bool time_flushes(benchmark::State& state, EventStream& stream, const std::string& dir,
+                  Write&& write) {
+  std::vector<std::vector<HistoryEntry>> flushes;
+  for (int f = 0; f < kFlushes; ++f) flushes.push_back(stream.next(kFlushEvents));
+  std::uint64_t events = 0;
+  const auto start = std::chrono::steady_clock::now();
+  state.ResumeTiming();
+  for (const auto& flush : flushes) {
+    if (!write(flush)) return false;
+    events += flush.size();
+  }
+  state.PauseTiming();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["events_per_s"] = static_cast<double>(events) / seconds;
-  state.counters["bytes_per_event"] = static_cast<double>(bytes) / static_cast<double>(stored);
+  state.counters["bytes_per_event"] =
+      static_cast<double>(lmdb_file_bytes(dir)) / static_cast<double>(stream.position());
+  return true;
 }
 
 std::unique_ptr<HistoryStore> open_store(benchmark::State& state, const BenchDir& dir) {
@@ -136,19 +154,11 @@ void HistoryWrite(benchmark::State& state) {
     const auto store = open_store(state, dir);
     EventStream stream(accounts);
     if (!store || !write_all(state, *store, stream.fill())) return;
-    std::vector<std::vector<HistoryEntry>> flushes;
-    for (int f = 0; f < kFlushes; ++f) flushes.push_back(stream.next(kFlushEvents));
-    std::uint64_t events = 0;
-    const auto start = std::chrono::steady_clock::now();
-    state.ResumeTiming();
-    for (const auto& flush : flushes) {
-      if (!write_all(state, *store, flush)) return;
-      events += flush.size();
+    if (!time_flushes(state, stream, dir.path(), [&](const std::vector<HistoryEntry>& flush) {
+          return write_all(state, *store, flush);
+        })) {
+      return;
     }
-    state.PauseTiming();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report(state, seconds, events, lmdb_file_bytes(dir.path()), stream.position());
     state.ResumeTiming();
   }
 }
@@ -210,19 +220,10 @@ void AppendFloor(benchmark::State& state) {
     EventStream stream(accounts);
     const auto fill = stream.fill();
     write(env, dbi, fill);
-    std::vector<std::vector<HistoryEntry>> flushes;
-    for (int f = 0; f < kFlushes; ++f) flushes.push_back(stream.next(kFlushEvents));
-    std::uint64_t events = 0;
-    const auto start = std::chrono::steady_clock::now();
-    state.ResumeTiming();
-    for (const auto& flush : flushes) {
+    time_flushes(state, stream, dir.path(), [&](const std::vector<HistoryEntry>& flush) {
       write(env, dbi, flush);
-      events += flush.size();
-    }
-    state.PauseTiming();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    report(state, seconds, events, lmdb_file_bytes(dir.path()), stream.position());
+      return true;
+    });
     mdb_env_close(env);
     state.ResumeTiming();
   }
