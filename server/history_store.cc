@@ -171,8 +171,10 @@ std::optional<std::string> HistoryStore::finish_upgrade() {
   std::uint64_t moved_total = 0;
   for (bool done = false; !done;) {
     std::uint64_t moved = 0;
+    std::string damaged;  // what is wrong with the format-1 file, when it is
     auto error = in_write([&](MDB_txn* txn) -> int {
       moved = 0;
+      damaged.clear();
       MDB_dbi time = 0;
       int rc = mdb_dbi_open(txn, "time", 0, &time);
       if (rc == MDB_NOTFOUND) {
@@ -198,6 +200,7 @@ std::optional<std::string> HistoryStore::finish_upgrade() {
            rc = mdb_cursor_get(times, &k, &v, MDB_NEXT)) {
         TrimRecordV1 t;
         if (k.mv_size != kEventKeyBytes || v.mv_size != sizeof(t)) {
+          damaged = "a \"time\" entry of the wrong size";
           rc = MDB_CORRUPTED;
           break;
         }
@@ -208,11 +211,15 @@ std::optional<std::string> HistoryStore::finish_upgrade() {
         const AccountKey ak = account_key(t.seller, t.buyer, position, index);
         MDB_val a = val(ak.view());
         MDB_val e;
-        if (rc = mdb_get(txn, account_, &a, &e); rc != 0) break;
-        if (e.mv_size != sizeof(LedgerEvent)) {
+        rc = mdb_get(txn, account_, &a, &e);
+        // Format 1 wrote an event's entries in one transaction and trimmed them together:
+        // one missing is damage, never the end of the table.
+        if (rc == MDB_NOTFOUND || (rc == 0 && e.mv_size != sizeof(LedgerEvent))) {
+          damaged = "the event at position " + std::to_string(position) + " index " +
+                    std::to_string(index) + " has no \"account\" entry of an event's size";
           rc = MDB_CORRUPTED;
-          break;
         }
+        if (rc != 0) break;
         MDB_val empty = nothing();
         if (rc = mdb_put(txn, event_, &k, &e, MDB_APPEND); rc != 0) break;
         if (rc = mdb_put(txn, account_, &a, &empty, 0); rc != 0) break;
@@ -232,7 +239,8 @@ std::optional<std::string> HistoryStore::finish_upgrade() {
     });
     if (error) {
       return "history: upgrading " + dir_ + " from format 1 to " +
-             std::to_string(kFormatVersion) + ": " + *error + " (after " +
+             std::to_string(kFormatVersion) + ": " + (damaged.empty() ? *error : damaged) +
+             " (after " +
              std::to_string(moved_total) +
              " events; move the directory aside to start a new history)";
     }

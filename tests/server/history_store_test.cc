@@ -384,5 +384,28 @@ TEST(HistoryStoreTest, AnUpgradeCutOffIsFinishedByTheNextOpen) {
   expect_all_readable(*store, events);
 }
 
+// A format-1 event whose "account" entry is gone stops the upgrade with its position; the
+// events after it are not taken for the end of the table (nothing is dropped).
+TEST(HistoryStoreTest, AFormat1StoreMissingAnEntryIsRefusedNotTruncated) {
+  test::TempDir dir("bonus-history");
+  const auto events = format_1_events(100);
+  write_format_1(dir.path(), events, events.size());
+  {
+    RawEnv raw(dir.path());
+    const HistoryEntry& h = events[40];
+    raw.del(raw.db("account"), be(h.event.seller, 8) + be(h.event.buyer, 8) + be(~h.position, 8) +
+                                   be(~h.index & 0xFFFF'FFFFu, 4));
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {  // and again: the same, nothing lost
+    auto opened = HistoryStore::open(dir.path());
+    ASSERT_TRUE(std::holds_alternative<std::string>(opened));
+    const std::string& error = std::get<std::string>(opened);
+    EXPECT_NE(error.find("upgrading"), std::string::npos) << error;
+    EXPECT_NE(error.find("position 41 index 0"), std::string::npos) << error;
+  }
+  RawEnv raw(dir.path());
+  EXPECT_TRUE(raw.has("time"));
+}
+
 }  // namespace
 }  // namespace bonus::server
