@@ -1,8 +1,8 @@
 // HistoryStore: the ledger's events (engine/ledger_event.h), for statements, in their
 // own LMDB environment (<data>/history/data.mdb), apart from the checkpoint so that a
 // statement read never contends with a checkpoint's write and history can be turned off
-// or moved aside alone. Written by the checkpointer from its replicas; read by the
-// network thread. Layout, format 2 (docs/history-format.md):
+// or moved aside alone. Written by the checkpointer from its replicas; read by the history
+// reader's thread (server/history_reader.h). Layout, format 2 (docs/history-format.md):
 //   "event":   position BE8 | index BE4                            -> LedgerEvent
 //              (each event once, appended in log order, which is time order: trimming
 //              walks it from the start)
