@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 
+#include "tests/server/history_raw.h"
 #include "tests/server/temp_dir.h"
 
 namespace bonus::server {
@@ -147,20 +148,9 @@ TEST(HistoryStoreTest, ForeignFormatAndTruncatedFileAreRefusedWithAMessage) {
     ASSERT_FALSE(store->write(batch, 2000));
   }
   {
-    MDB_env* env = nullptr;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 4);
-    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), 0, 0600), 0);
-    MDB_txn* txn = nullptr;
-    MDB_dbi meta = 0;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    std::uint64_t format = 99;
-    MDB_val k{6, const_cast<char*>("format")};
-    MDB_val v{sizeof(format), &format};
-    ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    RawEnv raw(dir.path());
+    const std::uint64_t format = 99;
+    raw.put(raw.db("meta"), "format", &format, sizeof(format));
   }
   auto opened = HistoryStore::open(dir.path());
   ASSERT_TRUE(std::holds_alternative<std::string>(opened));
@@ -171,59 +161,6 @@ TEST(HistoryStoreTest, ForeignFormatAndTruncatedFileAreRefusedWithAMessage) {
   ASSERT_TRUE(std::holds_alternative<std::string>(opened));
   EXPECT_NE(std::get<std::string>(opened).find("truncated"), std::string::npos)
       << std::get<std::string>(opened);
-}
-
-// Raw LMDB on a store's file, for writing what HistoryStore would not.
-class RawEnv {
- public:
-  explicit RawEnv(const std::string& dir) {
-    EXPECT_EQ(mdb_env_create(&env_), 0);
-    mdb_env_set_maxdbs(env_, 5);
-    mdb_env_set_mapsize(env_, 256u << 20);
-    EXPECT_EQ(mdb_env_open(env_, dir.c_str(), 0, 0600), 0);
-    EXPECT_EQ(mdb_txn_begin(env_, nullptr, 0, &txn_), 0);
-  }
-  ~RawEnv() {
-    EXPECT_EQ(mdb_txn_commit(txn_), 0);
-    mdb_env_close(env_);
-  }
-  MDB_dbi db(const char* name) {
-    MDB_dbi dbi = 0;
-    EXPECT_EQ(mdb_dbi_open(txn_, name, MDB_CREATE, &dbi), 0);
-    return dbi;
-  }
-  void put(MDB_dbi dbi, const std::string& key, const void* value, std::size_t size) {
-    MDB_val k{key.size(), const_cast<char*>(key.data())};
-    MDB_val v{size, const_cast<void*>(value)};
-    ASSERT_EQ(mdb_put(txn_, dbi, &k, &v, 0), 0);
-  }
-  bool has(const char* name) {
-    MDB_dbi dbi = 0;
-    return mdb_dbi_open(txn_, name, 0, &dbi) == 0;
-  }
-  std::uint64_t u64(MDB_dbi dbi, const std::string& key) {
-    MDB_val k{key.size(), const_cast<char*>(key.data())};
-    MDB_val v;
-    std::uint64_t out = 0;
-    if (mdb_get(txn_, dbi, &k, &v) == 0 && v.mv_size == sizeof(out)) {
-      std::memcpy(&out, v.mv_data, sizeof(out));
-    }
-    return out;
-  }
-  void del(MDB_dbi dbi, const std::string& key) {
-    MDB_val k{key.size(), const_cast<char*>(key.data())};
-    ASSERT_EQ(mdb_del(txn_, dbi, &k, nullptr), 0);
-  }
-
- private:
-  MDB_env* env_ = nullptr;
-  MDB_txn* txn_ = nullptr;
-};
-
-std::string be(std::uint64_t v, int bytes) {
-  std::string out;
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-  return out;
 }
 
 TEST(HistoryStoreTest, AnIndexEntryWithoutItsEventIsAnErrorNamingIt) {
@@ -248,33 +185,6 @@ TEST(HistoryStoreTest, AnIndexEntryWithoutItsEventIsAnErrorNamingIt) {
   error = store->order_page(7, {}, 10, page);
   ASSERT_TRUE(error);
   EXPECT_NE(error->find("position 3"), std::string::npos) << *error;
-}
-
-// A history of format 1, as bonusd wrote it before format 2: the event as the value of
-// its "account" (and "order") entry, and a "time" entry for trimming.
-void write_format_1(const std::string& dir, const std::vector<HistoryEntry>& events,
-                    std::uint64_t position) {
-  RawEnv raw(dir);
-  const MDB_dbi meta = raw.db("meta");
-  const MDB_dbi account = raw.db("account");
-  const MDB_dbi order = raw.db("order");
-  const MDB_dbi time = raw.db("time");
-  const std::uint64_t format = 1;
-  raw.put(meta, "format", &format, sizeof(format));
-  raw.put(meta, "position", &position, sizeof(position));
-  for (const HistoryEntry& h : events) {
-    const LedgerEvent& e = h.event;
-    raw.put(account,
-            be(e.seller, 8) + be(e.buyer, 8) + be(~h.position, 8) + be(~h.index & 0xFFFF'FFFFu, 4),
-            &e, sizeof(e));
-    const std::uint64_t order_ref = e.names_order() ? e.ref : 0;
-    if (order_ref != 0) raw.put(order, be(e.ref, 8) + be(h.position, 8) + be(h.index, 4), &e, sizeof(e));
-    struct {
-      TimeUs time_us;
-      std::uint64_t seller, buyer, order;
-    } trim{e.time_us, e.seller, e.buyer, order_ref};
-    raw.put(time, be(h.position, 8) + be(h.index, 4), &trim, sizeof(trim));
-  }
 }
 
 // More events than one upgrade transaction moves, over a few accounts and orders.
@@ -326,7 +236,10 @@ void expect_all_readable(const HistoryStore& store, const std::vector<HistoryEnt
 TEST(HistoryStoreTest, AFormat1StoreIsUpgradedInPlaceAndKeepsEveryEvent) {
   test::TempDir dir("bonus-history");
   const auto events = format_1_events(HistoryStore::kUpgradeChunkEvents * 2 + 100);
-  write_format_1(dir.path(), events, events.size() + 3);
+  {
+    RawEnv raw(dir.path());
+    write_format_1(raw, events, events.size() + 3);
+  }
   {
     auto store = open_store(dir.path());
     ASSERT_TRUE(store);
@@ -357,11 +270,11 @@ TEST(HistoryStoreTest, AFormat1StoreIsUpgradedInPlaceAndKeepsEveryEvent) {
 TEST(HistoryStoreTest, AnUpgradeCutOffIsFinishedByTheNextOpen) {
   test::TempDir dir("bonus-history");
   const auto events = format_1_events(HistoryStore::kUpgradeChunkEvents + 500);
-  write_format_1(dir.path(), events, events.size());
   {
     // What an upgrade cut off after its first chunk leaves: format 2 in "meta", the first
     // chunk's events in "event" and their index entries key-only, "time" still whole.
     RawEnv raw(dir.path());
+    write_format_1(raw, events, events.size());
     const MDB_dbi meta = raw.db("meta");
     const MDB_dbi event = raw.db("event");
     const MDB_dbi account = raw.db("account");
@@ -389,9 +302,9 @@ TEST(HistoryStoreTest, AnUpgradeCutOffIsFinishedByTheNextOpen) {
 TEST(HistoryStoreTest, AFormat1StoreMissingAnEntryIsRefusedNotTruncated) {
   test::TempDir dir("bonus-history");
   const auto events = format_1_events(100);
-  write_format_1(dir.path(), events, events.size());
   {
     RawEnv raw(dir.path());
+    write_format_1(raw, events, events.size());
     const HistoryEntry& h = events[40];
     raw.del(raw.db("account"), be(h.event.seller, 8) + be(h.event.buyer, 8) + be(~h.position, 8) +
                                    be(~h.index & 0xFFFF'FFFFu, 4));

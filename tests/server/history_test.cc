@@ -1,7 +1,8 @@
 // Statements end to end, against real bonusd processes over TCP with real LMDB files:
 // what a statement says after credits, spends, refunds and expiry; paging; an order's
 // view; no event lost or doubled across SIGKILL restarts with checkpoints trimming the
-// journal; retention trimming; the gap left when history was off; and history off.
+// journal; retention trimming; the gap left when history was off; history off; and a
+// history of format 1 upgraded when bonusd starts on it.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -13,6 +14,7 @@
 
 #include "tests/server/bonusd_process.h"
 #include "tests/server/client_of.h"
+#include "tests/server/history_raw.h"
 
 namespace bonus::test {
 namespace {
@@ -348,6 +350,48 @@ TEST(History, OffIsRefusedWithAReasonAndTurningItOnLaterMarksTheGap) {
   page = c->order(1, 10);
   EXPECT_EQ(page.error, protocol::FrameError::history_unavailable);
   EXPECT_NE(page.message.find("--checkpoint off"), std::string::npos) << page.message;
+}
+
+// A data directory whose history bonusd wrote in format 1 (before 2026-12-03): the next
+// start upgrades it in place, says so in its log, and every statement reads as before;
+// new events go on after it.
+TEST(History, AFormat1HistoryIsUpgradedAtStartAndReadsAsBefore) {
+  BonusdProcess server;
+  ASSERT_TRUE(server.start()) << server.log();
+  auto c = connect(server);
+  ASSERT_TRUE(c);
+  for (std::uint64_t i = 1; i <= 30; ++i) {
+    ASSERT_TRUE(c->write(credit(i, 1, 100 + i % 3, 10 * i)).value.ok());
+  }
+  for (OrderId order = 1; order <= 5; ++order) {
+    ASSERT_TRUE(
+        c->write(Hold{Id128{0x416, order}, order, 1, 100 + order % 3, 5, 100'000}).value.ok());
+    ASSERT_TRUE(c->write(Capture{Id128{0x417, order}, order, 5}).value.ok());
+  }
+  flush(*c);
+  std::map<BuyerId, std::vector<HistoryEntry>> before;
+  for (BuyerId b = 100; b < 103; ++b) before[b] = statement(*c, 1, b);
+  const auto order_before = c->order(3, 100);
+  ASSERT_TRUE(order_before.ok()) << order_before.message;
+  ASSERT_EQ(order_before.value.entries.size(), 2u);  // held, spent
+  c.reset();
+  ASSERT_EQ(server.stop(SIGTERM), 0) << server.log();
+
+  server::downgrade_to_format_1(server.data_dir() + "/history");
+  ASSERT_TRUE(server.start()) << server.log();
+  EXPECT_NE(server.log().find("upgraded from format 1 to 2"), std::string::npos) << server.log();
+  c = connect(server);
+  ASSERT_TRUE(c);
+  for (BuyerId b = 100; b < 103; ++b) EXPECT_EQ(statement(*c, 1, b), before[b]) << "buyer " << b;
+  const auto order_after = c->order(3, 100);
+  ASSERT_TRUE(order_after.ok()) << order_after.message;
+  EXPECT_EQ(order_after.value.entries, order_before.value.entries);
+  ASSERT_TRUE(c->write(credit(31, 1, 100, 7)).value.ok());
+  flush(*c);
+  const auto after = statement(*c, 1, 100);
+  ASSERT_EQ(after.size(), before[100].size() + 1);
+  EXPECT_EQ(after[0].event.amount, 7u);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
 }  // namespace
