@@ -17,18 +17,19 @@
 // The seed is fixed (kSeed): every row writes the same events.
 #include <benchmark/benchmark.h>
 #include <lmdb.h>
-#include <stdlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "engine/ledger_event.h"
 #include "bench/bench_dir.h"
+#include "engine/ledger_event.h"
 #include "server/history_store.h"
 #include "server/lmdb_file.h"
 
@@ -44,8 +45,9 @@ struct BenchDir : bench::BenchDir {
   BenchDir() : bench::BenchDir("HISTORY_BENCH_DIR", "history_bench") {}
 };
 
-// The events in log order: `count` of them from position `first` on, over `accounts`
-// accounts of 4 sellers. Every account's first event comes in the fill.
+// The events in log order, positions 1, 2, ..., over `accounts` accounts of 4 sellers:
+// fill() gives every account its first event, next(count) the next `count` or one more
+// (a checkout's pair is not split).
 class EventStream {
  public:
   explicit EventStream(std::uint64_t accounts) : accounts_(accounts), rng_(kSeed) {}
