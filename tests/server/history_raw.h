@@ -96,6 +96,15 @@ inline std::string be(std::uint64_t v, int bytes) {
   return out;
 }
 
+// The keys of an event's "account" and "order" entries (the same in formats 1 and 2).
+inline std::string account_key_of(const HistoryEntry& h) {
+  return be(h.event.seller, 8) + be(h.event.buyer, 8) + be(~h.position, 8) +
+         be(~h.index & 0xFFFF'FFFFu, 4);
+}
+inline std::string order_key_of(const HistoryEntry& h) {
+  return be(h.event.ref, 8) + be(h.position, 8) + be(h.index, 4);
+}
+
 // A history of format 1, as bonusd wrote it before format 2: the event as the value of
 // its "account" (and "order") entry, and a "time" entry for trimming; meta format 1.
 inline void write_format_1(RawEnv& raw, const std::vector<HistoryEntry>& events,
@@ -109,12 +118,10 @@ inline void write_format_1(RawEnv& raw, const std::vector<HistoryEntry>& events,
   raw.put(meta, "position", &position, sizeof(position));
   for (const HistoryEntry& h : events) {
     const LedgerEvent& e = h.event;
-    raw.put(account,
-            be(e.seller, 8) + be(e.buyer, 8) + be(~h.position, 8) + be(~h.index & 0xFFFF'FFFFu, 4),
-            &e, sizeof(e));
+    raw.put(account, account_key_of(h), &e, sizeof(e));
     const std::uint64_t order_ref = e.names_order() ? e.ref : 0;
     if (order_ref != 0) {
-      raw.put(order, be(e.ref, 8) + be(h.position, 8) + be(h.index, 4), &e, sizeof(e));
+      raw.put(order, order_key_of(h), &e, sizeof(e));
     }
     struct {
       TimeUs time_us;

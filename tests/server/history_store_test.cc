@@ -285,11 +285,8 @@ TEST(HistoryStoreTest, AnUpgradeCutOffIsFinishedByTheNextOpen) {
       const HistoryEntry& h = events[i];
       const LedgerEvent& e = h.event;
       raw.put(event, be(h.position, 8) + be(h.index, 4), &e, sizeof(e));
-      raw.put(account,
-              be(e.seller, 8) + be(e.buyer, 8) + be(~h.position, 8) +
-                  be(~h.index & 0xFFFF'FFFFu, 4),
-              "", 0);
-      if (e.names_order()) raw.put(order, be(e.ref, 8) + be(h.position, 8) + be(h.index, 4), "", 0);
+      raw.put(account, account_key_of(h), "", 0);
+      if (e.names_order()) raw.put(order, order_key_of(h), "", 0);
     }
   }
   auto store = open_store(dir.path());
@@ -306,8 +303,7 @@ TEST(HistoryStoreTest, AFormat1StoreMissingAnEntryIsRefusedNotTruncated) {
     RawEnv raw(dir.path());
     write_format_1(raw, events, events.size());
     const HistoryEntry& h = events[40];
-    raw.del(raw.db("account"), be(h.event.seller, 8) + be(h.event.buyer, 8) + be(~h.position, 8) +
-                                   be(~h.index & 0xFFFF'FFFFu, 4));
+    raw.del(raw.db("account"), account_key_of(h));
   }
   for (int attempt = 0; attempt < 2; ++attempt) {  // and again: the same, nothing lost
     auto opened = HistoryStore::open(dir.path());
