@@ -19,6 +19,7 @@
 
 #include "bench/rss.h"
 #include "engine/ledger.h"
+#include "engine/state_codec.h"
 
 namespace bonus {
 namespace {
@@ -402,6 +403,52 @@ void BM_Memory(benchmark::State& state) {
   state.counters["account_bytes_per_account"] = w.built_account_bytes;
   state.counters["rss_bytes_per_account"] = w.built_rss_bytes;
 }
+
+// A checkpoint's encoding of what changed (StateCodec::give_changes, as CheckpointStore
+// writes it, into a sink that only counts): a ledger that tracked changes while `accounts`
+// new buyers got a credit each, so every account and write id is given, sorted by key.
+// Time per record given.
+class CountingSink : public StateSink {
+ public:
+  void put(StateTable, std::string_view key, std::string_view value) override {
+    bytes += key.size() + value.size();
+    ++records;
+  }
+  void erase(StateTable, std::string_view key) override {
+    bytes += key.size();
+    ++records;
+  }
+  std::uint64_t bytes = 0;
+  std::uint64_t records = 0;
+};
+
+static void BM_GiveChanges(benchmark::State& state) {
+  const auto accounts = static_cast<std::uint64_t>(state.range(0));
+  static std::map<std::uint64_t, std::unique_ptr<Ledger>> ledgers;
+  auto& ledger = ledgers[accounts];
+  if (!ledger) {
+    EngineConfig config;
+    config.ids_max = 1ull << 27;
+    ledger = std::make_unique<Ledger>(config);
+    ledger->track_changes();
+    TimeUs now = kStart;
+    for (std::uint64_t k = 0; k < accounts; ++k) {
+      ledger->apply(Credit{Id128{k * 2654435761u + 1, k + 1}, 1 + k % kSellers, k + 1, 300, 1,
+                           LotLife::ttl_of(30 * kUsPerDay)},
+                    ++now);
+    }
+  }
+  std::uint64_t records = 0;
+  for (auto _ : state) {
+    CountingSink sink;
+    StateCodec::give_changes(*ledger, sink);
+    benchmark::DoNotOptimize(sink.bytes);
+    records = sink.records;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * records));
+  state.counters["records"] = static_cast<double>(records);
+}
+BENCHMARK(BM_GiveChanges)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->Iterations(5);
 
 BENCHMARK(BM_Credit)->Arg(1'000'000)->Arg(10'000'000);
 BENCHMARK(BM_CreditSingle)->Arg(1'000'000)->Arg(10'000'000);
