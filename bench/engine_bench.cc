@@ -422,7 +422,7 @@ class CountingSink : public StateSink {
   std::uint64_t records = 0;
 };
 
-static void BM_GiveChanges(benchmark::State& state) {
+void BM_GiveChanges(benchmark::State& state) {
   const auto accounts = static_cast<std::uint64_t>(state.range(0));
   static std::map<std::uint64_t, std::unique_ptr<Ledger>> ledgers;
   auto& ledger = ledgers[accounts];
