@@ -1,0 +1,319 @@
+#include "server/jetstream_log.h"
+
+#include <nats/nats.h>
+
+#include <cstring>
+
+namespace bonus::server {
+namespace {
+
+constexpr std::size_t kHeaderBytes = 8 + 4;
+
+std::string status_text(const char* what, natsStatus s,
+                        jsErrCode code = static_cast<jsErrCode>(0)) {
+  std::string out = std::string("jetstream: ") + what + ": " + natsStatus_GetText(s);
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0') {
+    out += " (";
+    out += last;
+    out += ")";
+  }
+  if (code != 0) out += " [JetStream error " + std::to_string(static_cast<int>(code)) + "]";
+  return out;
+}
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+
+template <typename T>
+T get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+}  // namespace
+
+struct JetStreamLog::Impl {
+  natsConnection* connection = nullptr;
+  jsCtx* js = nullptr;
+  jsOptions js_options;
+  ~Impl() {
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(connection);
+  }
+};
+
+JetStreamLog::JetStreamLog(JetStreamLogOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+
+JetStreamLog::~JetStreamLog() = default;
+
+JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
+  std::unique_ptr<JetStreamLog> log(new JetStreamLog(options));
+  Impl& impl = *log->impl_;
+  natsOptions* nats_options = nullptr;
+  natsStatus s = natsOptions_Create(&nats_options);
+  if (s == NATS_OK) s = natsOptions_SetServers(nats_options, nullptr, 0);
+  if (s == NATS_OK) s = natsOptions_SetURL(nats_options, options.urls.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(nats_options, options.wait_ms);
+  if (s == NATS_OK) s = natsConnection_Connect(&impl.connection, nats_options);
+  natsOptions_Destroy(nats_options);
+  if (s != NATS_OK) return status_text(("connect to " + options.urls).c_str(), s);
+  jsOptions_Init(&impl.js_options);
+  impl.js_options.Wait = options.wait_ms;
+  if ((s = natsConnection_JetStream(&impl.js, impl.connection, &impl.js_options)) != NATS_OK) {
+    return status_text("context", s);
+  }
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&info, impl.js, options.stream.c_str(), nullptr, &code);
+  if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    const char* subjects[] = {options.subject.c_str()};
+    config.Name = options.stream.c_str();
+    config.Subjects = subjects;
+    config.SubjectsLen = 1;
+    config.Storage = js_FileStorage;
+    config.Replicas = options.replicas;
+    config.MaxMsgSize = static_cast<std::int32_t>(options.message_bytes_max +
+                                                  JetStreamLogOptions::kHeaderRoomBytes);
+    config.Discard = js_DiscardNew;  // never drop the log's records to make room
+    config.Duplicates = options.duplicate_window_ms * 1'000'000;  // ns
+    code = static_cast<jsErrCode>(0);
+    s = js_AddStream(&info, impl.js, &config, nullptr, &code);
+    if (s != NATS_OK) return status_text(("create stream " + options.stream).c_str(), s, code);
+  } else if (s != NATS_OK) {
+    return status_text(("stream " + options.stream).c_str(), s, code);
+  }
+  jsStreamInfo_Destroy(info);
+  if (auto error = log->read_state()) return *error;
+  return log;
+}
+
+std::optional<std::string> JetStreamLog::read_state() {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, impl_->js, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return status_text(("stream " + options_.stream).c_str(), s, code);
+  const jsStreamState state = info->State;
+  jsStreamInfo_Destroy(info);
+  bytes_ = state.Bytes;
+  if (state.Msgs == 0) {
+    first_seq_ = last_seq_ = 0;
+    return std::nullopt;  // a new log: positions start at 1
+  }
+  first_seq_ = state.FirstSeq;
+  last_seq_ = state.LastSeq;
+  auto first = header_at(first_seq_);
+  if (auto* error = std::get_if<std::string>(&first)) return *error;
+  auto last = header_at(last_seq_);
+  if (auto* error = std::get_if<std::string>(&last)) return *error;
+  first_position_ = std::get<Header>(first).first;
+  next_position_ = std::get<Header>(last).first + std::get<Header>(last).count;
+  return std::nullopt;
+}
+
+std::variant<JetStreamLog::Header, std::string> JetStreamLog::header_at(std::uint64_t seq) const {
+  natsMsg* msg = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&msg, impl_->js, options_.stream.c_str(), seq, nullptr, &code);
+  if (s != NATS_OK) {
+    return status_text(("read message " + std::to_string(seq)).c_str(), s, code);
+  }
+  Header h;
+  const int size = natsMsg_GetDataLength(msg);
+  if (size < static_cast<int>(kHeaderBytes)) {
+    natsMsg_Destroy(msg);
+    return "jetstream: message " + std::to_string(seq) + " of stream " + options_.stream +
+           " is not a log message (" + std::to_string(size) + " bytes)";
+  }
+  h.first = get<std::uint64_t>(natsMsg_GetData(msg));
+  h.count = get<std::uint32_t>(natsMsg_GetData(msg) + 8);
+  natsMsg_Destroy(msg);
+  return h;
+}
+
+std::uint64_t JetStreamLog::payload_max() const {
+  return options_.message_bytes_max - kHeaderBytes - sizeof(std::uint32_t);
+}
+
+std::optional<std::string> JetStreamLog::fail(std::string why) {
+  if (failure_.empty()) failure_ = std::move(why);
+  return failure_;
+}
+
+std::optional<std::uint64_t> JetStreamLog::append(std::string_view payload) {
+  if (!failure_.empty()) return std::nullopt;
+  put(pending_, static_cast<std::uint32_t>(payload.size()));
+  pending_.append(payload);
+  ++pending_count_;
+  return next_position_++;
+}
+
+std::optional<std::string> JetStreamLog::publish(std::string_view message, std::uint64_t first) {
+  const std::string id = options_.stream + "-" + std::to_string(first);
+  jsPubOptions pub;
+  jsPubOptions_Init(&pub);
+  pub.MsgId = id.c_str();
+  pub.MaxWait = options_.wait_ms;
+  // This writer's view of the stream: another writer's message in between fails this one.
+  // (0, a new stream's, sets no expectation in this client.)
+  pub.ExpectLastSeq = last_seq_;
+  jsPubAck* ack = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&ack, impl_->js, options_.subject.c_str(), message.data(),
+                            static_cast<int>(message.size()), &pub, &code);
+  if (s != NATS_OK) {
+    if (code == JSStreamWrongLastSequenceErr) {
+      return fail("jetstream: stream " + options_.stream +
+                  " has messages this writer did not "
+                  "write (expected the last at sequence " +
+                  std::to_string(last_seq_) + "): another writer took the log; refusing writes");
+    }
+    return fail(status_text("publish", s, code));
+  }
+  const bool duplicate = ack->Duplicate;
+  last_seq_ = ack->Sequence;
+  if (first_seq_ == 0) first_seq_ = last_seq_;
+  jsPubAck_Destroy(ack);
+  if (duplicate) {
+    return fail("jetstream: message id " + id + " was already in stream " + options_.stream +
+                ": another writer took the log; refusing writes");
+  }
+  bytes_ += message.size();
+  return std::nullopt;
+}
+
+std::optional<std::string> JetStreamLog::sync() {
+  if (!failure_.empty()) return failure_;
+  std::uint64_t first = next_position_ - pending_count_;
+  std::string message;
+  std::uint32_t count = 0;
+  auto flush = [&]() -> std::optional<std::string> {
+    if (count == 0) return std::nullopt;
+    std::memcpy(message.data(), &first, sizeof(first));
+    std::memcpy(message.data() + 8, &count, sizeof(count));
+    if (auto error = publish(message, first)) return error;
+    first += count;
+    count = 0;
+    message.assign(kHeaderBytes, '\0');
+    return std::nullopt;
+  };
+  message.assign(kHeaderBytes, '\0');
+  for (std::size_t at = 0; at < pending_.size();) {
+    const auto size = get<std::uint32_t>(pending_.data() + at);
+    const std::size_t record = sizeof(size) + size;
+    if (count > 0 && message.size() + record > options_.message_bytes_max) {
+      if (auto error = flush()) return error;
+    }
+    message.append(pending_, at, record);
+    ++count;
+    at += record;
+  }
+  if (auto error = flush()) return error;
+  pending_.clear();
+  pending_count_ = 0;
+  return std::nullopt;
+}
+
+std::variant<std::uint64_t, std::string> JetStreamLog::seq_of(std::uint64_t position) const {
+  // Sequences in [lo, hi] hold the position's message; message headers are in position
+  // order (purges only take a prefix).
+  std::uint64_t lo = first_seq_;
+  std::uint64_t hi = last_seq_;
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo + 1) / 2;
+    auto h = header_at(mid);
+    if (auto* error = std::get_if<std::string>(&h)) return *error;
+    if (std::get<Header>(h).first <= position) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+std::optional<std::string> JetStreamLog::replay(
+    std::uint64_t from, const std::function<void(std::uint64_t, std::string_view)>& f) const {
+  const std::uint64_t durable = durable_position();
+  if (from < first_position_ || from > durable + 1) {
+    return "jetstream: replay from position " + std::to_string(from) + ": the log holds " +
+           std::to_string(first_position_) + ".." + std::to_string(durable);
+  }
+  if (from > durable) return std::nullopt;
+  auto start = seq_of(from);
+  if (auto* error = std::get_if<std::string>(&start)) return *error;
+  for (std::uint64_t seq = std::get<std::uint64_t>(start); seq <= last_seq_; ++seq) {
+    natsMsg* msg = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetMsg(&msg, impl_->js, options_.stream.c_str(), seq, nullptr, &code);
+    if (s != NATS_OK) return status_text(("read message " + std::to_string(seq)).c_str(), s, code);
+    const char* data = natsMsg_GetData(msg);
+    const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    std::optional<std::string> bad;
+    if (size < kHeaderBytes) {
+      bad = "is shorter than its header";
+    } else {
+      std::uint64_t position = get<std::uint64_t>(data);
+      const auto count = get<std::uint32_t>(data + 8);
+      std::size_t at = kHeaderBytes;
+      for (std::uint32_t i = 0; i < count && !bad; ++i, ++position) {
+        std::uint32_t record = 0;
+        if (at + sizeof(record) > size) {
+          bad = "ends inside record " + std::to_string(position);
+          break;
+        }
+        record = get<std::uint32_t>(data + at);
+        at += sizeof(record);
+        if (at + record > size) {
+          bad = "ends inside record " + std::to_string(position);
+          break;
+        }
+        if (position >= from) f(position, std::string_view(data + at, record));
+        at += record;
+      }
+      if (!bad && at != size) bad = "has bytes after its records";
+    }
+    natsMsg_Destroy(msg);
+    if (bad) {
+      return "jetstream: message " + std::to_string(seq) + " of stream " + options_.stream + " " +
+             *bad;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> JetStreamLog::trim_before(std::uint64_t position) {
+  if (!failure_.empty()) return failure_;
+  if (last_seq_ == 0 || position <= first_position_) return std::nullopt;
+  // The message holding `position` stays, and the last one always does.
+  auto seq = seq_of(std::min(position, durable_position()));
+  if (auto* error = std::get_if<std::string>(&seq)) return *error;
+  const std::uint64_t keep_from = std::get<std::uint64_t>(seq);
+  if (keep_from <= first_seq_) return std::nullopt;
+  jsOptions purge;
+  jsOptions_Init(&purge);
+  purge.Wait = options_.wait_ms;
+  purge.Stream.Purge.Sequence = keep_from;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_PurgeStream(impl_->js, options_.stream.c_str(), &purge, &code);
+  if (s != NATS_OK) return status_text("purge", s, code);
+  jsStreamInfo* info = nullptr;
+  code = static_cast<jsErrCode>(0);
+  s = js_GetStreamInfo(&info, impl_->js, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return status_text(("stream " + options_.stream).c_str(), s, code);
+  first_seq_ = info->State.FirstSeq;
+  bytes_ = info->State.Bytes;
+  jsStreamInfo_Destroy(info);
+  auto first = header_at(first_seq_);
+  if (auto* error = std::get_if<std::string>(&first)) return *error;
+  first_position_ = std::get<Header>(first).first;
+  return std::nullopt;
+}
+
+}  // namespace bonus::server

@@ -1,0 +1,103 @@
+// JetStreamLog: the ledger's write-ahead log (server/log.h) kept in a NATS JetStream stream
+// instead of local segment files, so that it is stored on a quorum of JetStream servers
+// (the stream's replicas) and outlives this machine (issue 15). The sequencer uses it as
+// it uses the Journal.
+//
+// - One sync() is one message (or several, when a group is larger than
+//   message_bytes_max): the records appended since the last sync, each behind its u32
+//   size, after the message's first log position (u64) and record count (u32). A group
+//   is durable once JetStream acknowledges it, which it does once the message is stored
+//   on a quorum of the stream's replicas.
+// - Each message carries its first log position as its message id (JetStream drops a
+//   repeated id) and the stream sequence this writer last saw as the expected last
+//   sequence: a second writer on the same stream makes the first one's next sync fail
+//   (its expectation no longer holds), so two writers never interleave records. A failure
+//   is sticky, as the journal's is.
+// - replay() reads messages by stream sequence (a request each), after a binary search for
+//   the one holding the first position asked for. trim_before() purges the messages that
+//   hold only records before the position, and never the last message, whose header
+//   keeps the positions going after a restart.
+//
+// Owned by the Server; used by start-up, then by the sequencer's thread alone. Its NATS
+// connection has the library's own threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "server/log.h"
+
+namespace bonus::server {
+
+struct JetStreamLogOptions {
+  std::string urls;                   // nats://host:port[,nats://...]
+  std::string stream = "BONUS_LOG";   // created when missing
+  std::string subject = "bonus.log";  // the stream's one subject
+  int replicas = 3;                   // for a stream it creates
+  // For a stream it creates: how long JetStream remembers a message id (0: its default,
+  // 2 minutes). Within it a repeated group is dropped as a duplicate; past it only the
+  // expected last sequence fences a second writer.
+  std::int64_t duplicate_window_ms = 0;
+  std::int64_t wait_ms = 5000;  // for each JetStream request and acknowledgement
+  // A message's data bound. NATS's default max_payload is 1 MiB, and it counts the
+  // headers too (the message id and the expected sequence): kHeaderRoomBytes is left.
+  std::uint64_t message_bytes_max = (std::uint64_t{1} << 20) - kHeaderRoomBytes;
+  static constexpr std::uint64_t kHeaderRoomBytes = 4096;
+};
+
+class JetStreamLog final : public Log {
+ public:
+  using Opened = std::variant<std::unique_ptr<JetStreamLog>, std::string>;
+  // Connects, finds the stream (creating it when missing) and reads where the log is.
+  static Opened open(const JetStreamLogOptions& options);
+  ~JetStreamLog() override;
+  JetStreamLog(const JetStreamLog&) = delete;
+  JetStreamLog& operator=(const JetStreamLog&) = delete;
+
+  std::optional<std::uint64_t> append(std::string_view payload) override;
+  std::optional<std::string> sync() override;
+  std::optional<std::string> replay(
+      std::uint64_t from,
+      const std::function<void(std::uint64_t, std::string_view)>& f) const override;
+  std::optional<std::string> trim_before(std::uint64_t position) override;
+  std::uint64_t first_position() const override { return first_position_; }
+  std::uint64_t durable_position() const override { return next_position_ - pending_count_ - 1; }
+  std::uint64_t bytes() const override { return bytes_; }
+  std::uint64_t payload_max() const override;
+
+ private:
+  struct Impl;
+  // A message's header: its first position and how many records it holds.
+  struct Header {
+    std::uint64_t first = 0;
+    std::uint32_t count = 0;
+  };
+  explicit JetStreamLog(JetStreamLogOptions options);
+  std::optional<std::string> publish(std::string_view message, std::uint64_t first);
+  // The header of the message at stream sequence `seq`, or why not.
+  std::variant<Header, std::string> header_at(std::uint64_t seq) const;
+  // The stream sequence of the message holding `position` (first_position_ <= position
+  // <= durable_position()).
+  std::variant<std::uint64_t, std::string> seq_of(std::uint64_t position) const;
+  // Where the stream is: its sequences, its first and next positions, its bytes.
+  std::optional<std::string> read_state();
+  std::optional<std::string> fail(std::string why);
+
+  JetStreamLogOptions options_;
+  std::unique_ptr<Impl> impl_;
+  std::uint64_t first_seq_ = 0;  // the stream's first and last sequences (0: empty)
+  std::uint64_t last_seq_ = 0;
+  std::uint64_t first_position_ = 1;
+  std::uint64_t next_position_ = 1;  // the next append's
+  std::uint64_t bytes_ = 0;
+  std::string pending_;  // appended, not yet synced: each record behind its size
+  std::uint64_t pending_count_ = 0;
+  std::string failure_;  // sticky
+};
+
+}  // namespace bonus::server
