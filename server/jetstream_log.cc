@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "server/metrics.h"
+
 namespace bonus::server {
 namespace {
 
@@ -215,6 +217,7 @@ std::optional<std::string> JetStreamLog::sync() {
     at += record;
   }
   if (auto error = flush()) return error;
+  if (pending_count_ > 0) metrics().journal_group_durable(pending_count_, first - 1);
   pending_.clear();
   pending_count_ = 0;
   return std::nullopt;

@@ -237,6 +237,21 @@ int main(int argc, char** argv) {
                  "order or id to forget); only then is a sweep written (through the journal)")
       ->check(decimal_in(1u, 60'000u))
       ->capture_default_str();
+  std::string log_kind = "journal";
+  app.add_option("--log", log_kind,
+                 "Where the write-ahead log is: journal (segment files in --data) or jetstream "
+                 "(a NATS JetStream stream, --nats; issue 15, in progress)")
+      ->check(CLI::IsMember({"journal", "jetstream"}))
+      ->capture_default_str();
+  app.add_option("--nats", config.nats_urls,
+                 "With --log jetstream: the NATS servers, nats://host:port[,nats://...]");
+  app.add_option("--nats-stream", config.nats_stream,
+                 "With --log jetstream: the stream (created when missing)")
+      ->capture_default_str();
+  app.add_option("--nats-replicas", config.nats_replicas,
+                 "With --log jetstream: the replicas of a stream bonusd creates (1..5)")
+      ->check(CLI::Range(1, 5))
+      ->capture_default_str();
   app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
                  "Journal segment size (preallocated)")
       ->check(decimal_in(bonus::server::kJournalSegmentBytesMin,
@@ -324,6 +339,11 @@ int main(int argc, char** argv) {
     config.partition_port_first = static_cast<std::uint16_t>(std::stoul(partition_ports));
   }
   config.durable = durability == "fsync";
+  if ((log_kind == "jetstream") != !config.nats_urls.empty()) {
+    spdlog::error("bonusd: {}", log_kind == "jetstream" ? "--log jetstream needs --nats URLS"
+                                                        : "--nats needs --log jetstream");
+    return 2;
+  }
   config.checkpoints = checkpoints == "on";
   config.history = history == "on";
   config.checkpoint_map_bytes = checkpoint_map_mib << 20;

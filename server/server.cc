@@ -13,6 +13,7 @@
 
 #include "server/connection.h"
 #include "server/descriptor_limit.h"
+#include "server/jetstream_log.h"
 #include "server/metrics_endpoint.h"
 #include "server/tls_context.h"
 
@@ -132,15 +133,27 @@ std::optional<std::string> Server::load_checkpoint() {
 std::optional<std::string> Server::start() {
   if (auto error = make_tls(config_, tls_)) return "tls: " + *error;
   if (auto error = start_auth()) return error;
-  JournalOptions options;
-  options.dir = config_.data_dir;
-  options.segment_bytes = config_.journal_segment_bytes;
-  options.sync = config_.durable;
-  std::string note;
-  auto opened = Journal::open(options, &note);
-  if (auto* error = std::get_if<std::string>(&opened)) return "journal: " + *error;
-  journal_ = std::move(std::get<std::unique_ptr<Journal>>(opened));
-  if (!note.empty()) spdlog::warn("journal: {}", note);
+  if (!config_.nats_urls.empty()) {
+    // The log on JetStream: positions and records as the journal's; the checks below
+    // (the log reaches back to the checkpoint) apply to it alike.
+    JetStreamLogOptions options;
+    options.urls = config_.nats_urls;
+    options.stream = config_.nats_stream;
+    options.replicas = config_.nats_replicas;
+    auto opened = JetStreamLog::open(options);
+    if (auto* error = std::get_if<std::string>(&opened)) return *error;
+    journal_ = std::move(std::get<std::unique_ptr<JetStreamLog>>(opened));
+  } else {
+    JournalOptions options;
+    options.dir = config_.data_dir;
+    options.segment_bytes = config_.journal_segment_bytes;
+    options.sync = config_.durable;
+    std::string note;
+    auto opened = Journal::open(options, &note);
+    if (auto* error = std::get_if<std::string>(&opened)) return "journal: " + *error;
+    journal_ = std::move(std::get<std::unique_ptr<Journal>>(opened));
+    if (!note.empty()) spdlog::warn("journal: {}", note);
+  }
 
   const auto load_start = std::chrono::steady_clock::now();
   if (auto error = load_checkpoint()) return error;

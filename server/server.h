@@ -141,7 +141,7 @@ class Server {
   asio::io_context io_;
   asio::signal_set signals_;
   asio::steady_timer drain_timer_;
-  std::unique_ptr<Log> journal_;  // the local Journal (server/log.h)
+  std::unique_ptr<Log> journal_;  // the local Journal, or a JetStreamLog (server/log.h)
   std::unique_ptr<Admission> admission_;
   LedgerClock clock_;
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -42,6 +42,11 @@ struct ServerConfig {
   std::uint32_t lots_per_reply_max = 65'536;  // request_price.h: kLotsPerReplyDefault
   std::uint32_t sweep_interval_ms = 100;
   std::uint64_t journal_segment_bytes = 64ull << 20;
+  // The log: the local journal (empty) or a NATS JetStream stream at these URLs
+  // (--log jetstream --nats URLS; server/jetstream_log.h).
+  std::string nats_urls;
+  std::string nats_stream = "BONUS_LOG";
+  int nats_replicas = 3;
   // Checkpoints into <data_dir>/checkpoint (LMDB). Off: no replicas and no new
   // checkpoints (an existing one is still loaded), and the journal is never trimmed.
   bool checkpoints = true;

@@ -26,6 +26,9 @@ struct BadFlag {
 
 // flag, value: each alone on an otherwise good command line.
 const std::vector<BadFlag> kBadFlags = {
+    {"--log", "kafka"},
+    {"--nats-replicas", "0"},
+    {"--nats-replicas", "6"},
     {"--listen", "127.0.0.1:7400junk"},
     {"--listen", ":"},
     {"--listen", "127.0.0.1:"},
@@ -110,6 +113,31 @@ TEST(BonusdFlags, UnknownFlagsAndStrayArgumentsAreUsageErrors) {
     const auto run = ChildProcess::run(argv, 30000);
     EXPECT_EQ(run.status, 2) << extra.front() << ": " << run.err;
   }
+}
+
+TEST(BonusdFlags, TheLogOnJetStreamNeedsItsServersAndTheyMustAnswer) {
+  TempDir dir("bonusd-flags-test");
+  const std::string data = dir.path() + "/data";
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--log", "jetstream"}, {"--nats", "nats://127.0.0.1:1"}}) {
+    std::vector<std::string> argv = {BONUSD_PATH, "--data", data, "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const auto run = ChildProcess::run(argv, 30000);
+    EXPECT_EQ(run.status, 2) << extra.front() << ": " << run.err;
+    EXPECT_NE(run.err.find(extra.front() == "--log" ? "--log jetstream needs --nats"
+                                                    : "--nats needs --log jetstream"),
+              std::string::npos)
+        << run.err;
+    EXPECT_FALSE(std::filesystem::exists(data)) << "a usage error must create nothing";
+  }
+  // No server there: the start fails, saying where it tried.
+  const auto run = ChildProcess::run({BONUSD_PATH, "--data", data, "--listen", "127.0.0.1:0",
+                                      "--log", "jetstream", "--nats", "nats://127.0.0.1:1"},
+                                     30000);
+  EXPECT_EQ(run.status, 1) << run.err;
+  EXPECT_NE(run.err.find("cannot start: jetstream: connect to nats://127.0.0.1:1"),
+            std::string::npos)
+      << run.err;
 }
 
 TEST(BonusdFlags, HelpExitsZeroOnStdout) {

@@ -9,49 +9,18 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/engine/state_workload.h"
-#include "tests/server/child_process.h"
-#include "tests/server/temp_dir.h"
+#include "tests/server/nats_server.h"
 
 namespace bonus::server {
 namespace {
 
-constexpr const char* kNatsServer = "/usr/sbin/nats-server";  // Debian's nats-server package
-
-// A nats-server with JetStream for one test.
-class NatsServer {
- public:
-  bool start() {
-    if (!process_.start({kNatsServer, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", dir_.path()})) {
-      return false;
-    }
-    if (!process_.wait_for_stderr("Server is ready", 10000)) return false;
-    const std::string err = process_.err();
-    const std::string listening = "client connections on 127.0.0.1:";
-    const std::size_t at = err.find(listening);
-    if (at == std::string::npos) return false;
-    const std::size_t digits = at + listening.size();
-    const std::size_t end = err.find_first_not_of("0123456789", digits);
-    if (end == digits) return false;
-    url_ = "nats://127.0.0.1:";
-    url_ += err.substr(digits, end - digits);
-    return true;
-  }
-  void kill() { process_.stop(SIGKILL); }
-  const std::string& url() const { return url_; }
-  std::string log() const { return process_.err(); }
-
- private:
-  test::TempDir dir_{"bonus-nats"};
-  test::ChildProcess process_;
-  std::string url_;
-};
+using test::NatsServer;
 
 JetStreamLogOptions options_for(const NatsServer& server) {
   JetStreamLogOptions o;
@@ -83,8 +52,8 @@ std::vector<std::pair<std::uint64_t, std::string>> replayed(const JetStreamLog& 
 class JetStreamLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(kNatsServer))
-        << kNatsServer << " is missing: scripts/setup installs Debian's nats-server";
+    ASSERT_TRUE(NatsServer::installed())
+        << NatsServer::kPath << " is missing: scripts/setup installs Debian's nats-server";
     ASSERT_TRUE(server_.start()) << server_.log();
   }
   NatsServer server_;

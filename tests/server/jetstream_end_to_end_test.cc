@@ -1,0 +1,116 @@
+// bonusd with its log on NATS JetStream (`--log jetstream`), end to end: real nats-server,
+// real bonusd processes, the C++ client. What the stream buys: a bonusd whose data
+// directory is lost starts on an empty one and has every acknowledged write back from
+// the stream. What it must refuse: an empty data directory on a stream a checkpoint has
+// trimmed (the records before it are gone), with a message that says so; the original
+// directory still starts from its checkpoint and the stream.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/server/bonusd_process.h"
+#include "tests/server/client_of.h"
+#include "tests/server/nats_server.h"
+
+namespace bonus::test {
+namespace {
+
+Credit credit(std::uint64_t id, BuyerId buyer, Amount amount) {
+  Credit c;
+  c.id = Id128{0x15, id};
+  c.seller = 3;
+  c.buyer = buyer;
+  c.amount = amount;
+  c.life = LotLife::forever();
+  return c;
+}
+
+class JetStreamEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(NatsServer::installed())
+        << NatsServer::kPath << " is missing: scripts/setup installs Debian's nats-server";
+    ASSERT_TRUE(nats_.start()) << nats_.log();
+  }
+  std::vector<std::string> args(std::vector<std::string> more = {}) const {
+    std::vector<std::string> a = {"--log",     "jetstream",       "--nats",
+                                  nats_.url(), "--nats-replicas", "1"};
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  }
+  // Credits buyers 1..n with buyer + 10 bonuses each, every one acknowledged.
+  static void credit_all(const BonusdProcess& server, int n) {
+    std::string error;
+    auto c = client_of(server, error);
+    ASSERT_TRUE(c) << error;
+    for (int b = 1; b <= n; ++b) {
+      const auto r = c->write(credit(static_cast<std::uint64_t>(b), static_cast<BuyerId>(b),
+                                     static_cast<Amount>(b + 10)));
+      ASSERT_TRUE(r.ok() && r.value.ok()) << "buyer " << b << ": " << r.message;
+    }
+  }
+  static void expect_balances(const BonusdProcess& server, int n) {
+    std::string error;
+    auto c = client_of(server, error);
+    ASSERT_TRUE(c) << error;
+    for (int b = 1; b <= n; ++b) {
+      const auto r = c->balance(3, static_cast<BuyerId>(b));
+      ASSERT_TRUE(r.ok()) << r.message;
+      EXPECT_EQ(r.value.account.available, static_cast<Amount>(b + 10)) << "buyer " << b;
+    }
+  }
+  NatsServer nats_;
+};
+
+TEST_F(JetStreamEndToEnd, ADataDirectoryLostIsRebuiltFromTheStream) {
+  constexpr int kBuyers = 300;
+  {
+    BonusdProcess first;
+    ASSERT_TRUE(first.start(args({"--checkpoint", "off"}))) << first.log();
+    credit_all(first, kBuyers);
+    first.stop(SIGKILL);  // and its data directory goes with it
+  }
+  BonusdProcess second;  // a fresh data directory
+  ASSERT_TRUE(second.start(args({"--checkpoint", "off"}))) << second.log();
+  EXPECT_NE(second.log().find("replayed " + std::to_string(kBuyers) + " journal records"),
+            std::string::npos)
+      << second.log();
+  expect_balances(second, kBuyers);
+}
+
+TEST_F(JetStreamEndToEnd, AnEmptyDirectoryOnATrimmedStreamIsRefusedTheOriginalStarts) {
+  constexpr int kBuyers = 100;
+  BonusdProcess first;  // its data directory stays with it across its starts
+  ASSERT_TRUE(first.start(args())) << first.log();
+  credit_all(first, kBuyers);
+  {
+    std::string error;
+    auto c = client_of(first, error);
+    ASSERT_TRUE(c) << error;
+    const auto status = c->admin(protocol::AdminAction::checkpoint);
+    ASSERT_TRUE(status.ok() && status.value.ok) << status.message << status.value.message;
+  }
+  // The sequencer trims the log between groups once the checkpoint is durable.
+  bool trimmed = false;
+  for (int i = 0; i < 100 && !trimmed; ++i) {
+    trimmed = first.log().find("journal: deleted records") != std::string::npos;
+    if (!trimmed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(trimmed) << first.log();
+  first.stop(SIGKILL);
+
+  BonusdProcess fresh;
+  EXPECT_FALSE(fresh.start(args())) << "an empty directory cannot start on a trimmed stream";
+  EXPECT_NE(fresh.log().find("there is no checkpoint to start from"), std::string::npos)
+      << fresh.log();
+
+  ASSERT_TRUE(first.start(args())) << first.log();  // its checkpoint, then the stream
+  expect_balances(first, kBuyers);
+}
+
+}  // namespace
+}  // namespace bonus::test
