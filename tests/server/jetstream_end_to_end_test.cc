@@ -31,11 +31,7 @@ Credit credit(std::uint64_t id, BuyerId buyer, Amount amount) {
 
 class JetStreamEndToEnd : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(NatsServer::installed())
-        << NatsServer::kPath << " is missing: scripts/setup installs Debian's nats-server";
-    ASSERT_TRUE(nats_.start()) << nats_.log();
-  }
+  void SetUp() override { ASSERT_TRUE(nats_.start()) << nats_.log(); }
   std::vector<std::string> args(std::vector<std::string> more = {}) const {
     std::vector<std::string> a = {"--log",     "jetstream",       "--nats",
                                   nats_.url(), "--nats-replicas", "1"};

@@ -19,8 +19,14 @@ class NatsServer {
 
   static bool installed() { return std::filesystem::exists(kPath); }
 
-  // Starts it and waits (at most 10 s) until it is ready; false with log() on failure.
+  // Starts it and waits (at most 10 s) until it is ready; false with log() on failure
+  // (which says so when it is not installed: then the test fails, it is not skipped).
   bool start() {
+    if (!installed()) {
+      missing_ = kPath;
+      missing_ += " is missing: scripts/setup installs Debian's nats-server";
+      return false;
+    }
     if (!process_.start({kPath, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", dir_.path()})) {
       return false;
     }
@@ -38,12 +44,13 @@ class NatsServer {
   }
   void kill() { process_.stop(SIGKILL); }
   const std::string& url() const { return url_; }
-  std::string log() const { return process_.err(); }
+  std::string log() const { return missing_.empty() ? process_.err() : missing_; }
 
  private:
   TempDir dir_{"bonus-nats"};
   ChildProcess process_;
   std::string url_;
+  std::string missing_;
 };
 
 }  // namespace bonus::test
