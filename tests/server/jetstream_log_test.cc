@@ -105,7 +105,11 @@ TEST_F(JetStreamLogTest, TrimmingPurgesWholeMessagesAndKeepsTheLast) {
   auto log = open_log(options_for(server_));
   ASSERT_TRUE(log);
   for (int group = 0; group < 10; ++group) {
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->append("r" + std::to_string(group * 5 + i + 1)));
+    for (int i = 0; i < 5; ++i) {
+      std::string record = "r";
+      record += std::to_string(group * 5 + i + 1);
+      ASSERT_TRUE(log->append(record));
+    }
     ASSERT_FALSE(log->sync());
   }
   ASSERT_FALSE(log->trim_before(23));  // groups of 5: 21..25 holds 23
