@@ -2,7 +2,9 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "server/metrics.h"
 
@@ -56,10 +58,21 @@ JetStreamLog::~JetStreamLog() = default;
 JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
   std::unique_ptr<JetStreamLog> log(new JetStreamLog(options));
   Impl& impl = *log->impl_;
+  // "nats://a:4222,nats://b:4222": the client tries them all, and reconnects to any.
+  std::vector<std::string> urls;
+  for (std::size_t at = 0; at <= options.urls.size();) {
+    const std::size_t comma = std::min(options.urls.find(',', at), options.urls.size());
+    if (comma > at) urls.push_back(options.urls.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (urls.empty()) return std::string("jetstream: no NATS server given (--nats)");
+  std::vector<const char*> servers;
+  for (const std::string& url : urls) servers.push_back(url.c_str());
   natsOptions* nats_options = nullptr;
   natsStatus s = natsOptions_Create(&nats_options);
-  if (s == NATS_OK) s = natsOptions_SetServers(nats_options, nullptr, 0);
-  if (s == NATS_OK) s = natsOptions_SetURL(nats_options, options.urls.c_str());
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(nats_options, servers.data(), static_cast<int>(servers.size()));
+  }
   if (s == NATS_OK) s = natsOptions_SetTimeout(nats_options, options.wait_ms);
   if (s == NATS_OK) s = natsConnection_Connect(&impl.connection, nats_options);
   natsOptions_Destroy(nats_options);

@@ -185,6 +185,15 @@ TEST_F(JetStreamLogTest, ASyncWithTheServerGoneFailsAndStaysFailed) {
   EXPECT_TRUE(log->sync()) << "sticky";
 }
 
+TEST_F(JetStreamLogTest, AListOfServersIsTriedInTurn) {
+  JetStreamLogOptions o = options_for(server_);
+  o.urls = "nats://127.0.0.1:1," + server_.url();  // the first answers nothing
+  auto log = open_log(o);
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->append("a"));
+  EXPECT_FALSE(log->sync());
+}
+
 TEST(JetStreamLog, NoServerIsAClearErrorAtOpen) {
   JetStreamLogOptions o;
   o.urls = "nats://127.0.0.1:1";
