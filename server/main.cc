@@ -360,9 +360,12 @@ int main(int argc, char** argv) {
     spdlog::error("bonusd: cannot start: {}", *error);
     return 1;
   }
-  spdlog::info("bonusd listening on {} ({}), data {}, {} shards, durability {}{}, checkpoints {}, history {}, {}, test clock {}, {}; {}",
+  const std::string log_note =
+      config.nats_urls.empty() ? "journal"
+                               : "jetstream stream " + config.nats_stream + " on " + config.nats_urls;
+  spdlog::info("bonusd listening on {} ({}), data {}, {} shards, log {}, durability {}{}, checkpoints {}, history {}, {}, test clock {}, {}; {}",
                bonus::server::listen_address_text(config.listen_host, server.port()),
-               transport_note(config), config.data_dir, server.config().shards,
+               transport_note(config), config.data_dir, server.config().shards, log_note,
                durability, config.durable ? "" : " (BENCHMARKS ONLY: acknowledged writes may be lost)",
                checkpoints, config.checkpoints && config.history ? "on" : "off",
                allocator_note(), config.test_clock ? "ON" : "off", auth_note(server),
