@@ -344,6 +344,13 @@ int main(int argc, char** argv) {
                                                         : "--nats needs --log jetstream");
     return 2;
   }
+  if (log_kind == "jetstream" && !config.durable) {
+    // JetStream acknowledges a group once a quorum stores it; there is no sync to skip.
+    spdlog::error(
+        "bonusd: --durability none is the journal's (no fdatasync); not with "
+        "--log jetstream");
+    return 2;
+  }
   config.checkpoints = checkpoints == "on";
   config.history = history == "on";
   config.checkpoint_map_bytes = checkpoint_map_mib << 20;
