@@ -3,12 +3,16 @@
 // groups synced come back in order after the log is opened again, from any position; a
 // group larger than a message is split and replays whole; trimming purges whole messages
 // and keeps the last; a second writer on the stream fences the first, and a server that
-// goes away fails the sync; both failures are sticky.
+// goes away fails the sync; both failures are sticky. A message another client put in the
+// stream (too short for a header, or shorter than the records its header announces) is
+// an error naming it, at open or at replay, never a record.
 #include "server/jetstream_log.h"
 
 #include <gtest/gtest.h>
+#include <nats/nats.h>
 
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -47,6 +51,25 @@ std::vector<std::pair<std::uint64_t, std::string>> replayed(const JetStreamLog& 
       from, [&](std::uint64_t p, std::string_view r) { out.emplace_back(p, std::string(r)); });
   EXPECT_FALSE(error) << *error;
   return out;
+}
+
+// Publishes `data` to `subject` as any NATS client on the server could: no message id, no
+// expected sequence. False (with a failure) when JetStream does not store it.
+bool publish_raw(const std::string& url, const std::string& subject, const std::string& data) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  jsPubAck* ack = nullptr;
+  natsStatus s = natsConnection_ConnectTo(&nc, url.c_str());
+  if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, nullptr);
+  if (s == NATS_OK) {
+    s = js_Publish(&ack, js, subject.c_str(), data.data(), static_cast<int>(data.size()), nullptr,
+                   nullptr);
+  }
+  jsPubAck_Destroy(ack);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  EXPECT_EQ(s, NATS_OK) << natsStatus_GetText(s);
+  return s == NATS_OK;
 }
 
 class JetStreamLogTest : public ::testing::Test {
@@ -169,6 +192,48 @@ TEST_F(JetStreamLogTest, PastTheDuplicateWindowTheExpectedSequenceStillFencesThe
   const auto got = replayed(*second, 1);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1].second, "b");
+}
+
+TEST_F(JetStreamLogTest, AForeignMessageLastInTheStreamStopsTheOpenSayingWhich) {
+  {
+    auto log = open_log(options_for(server_));
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(log->append("a"));
+    ASSERT_FALSE(log->sync());
+  }
+  ASSERT_TRUE(publish_raw(server_.url(), "bonus.log", "hello"));  // another client's
+  auto opened = JetStreamLog::open(options_for(server_));
+  ASSERT_TRUE(std::holds_alternative<std::string>(opened));
+  EXPECT_NE(std::get<std::string>(opened).find("message 2 of stream BONUS_LOG is not a log "
+                                               "message (5 bytes)"),
+            std::string::npos)
+      << std::get<std::string>(opened);
+}
+
+TEST_F(JetStreamLogTest, AMessageShorterThanItsRecordsIsAReplayErrorNotARecord) {
+  auto log = open_log(options_for(server_));
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->append("a"));
+  ASSERT_FALSE(log->sync());
+  // A header for positions 2..4 whose first record says 100 bytes and has 3.
+  std::string forged(12 + 4 + 3, '\0');
+  const std::uint64_t first = 2;
+  const std::uint32_t count = 3;
+  const std::uint32_t size = 100;
+  std::memcpy(forged.data(), &first, 8);
+  std::memcpy(forged.data() + 8, &count, 4);
+  std::memcpy(forged.data() + 12, &size, 4);
+  ASSERT_TRUE(publish_raw(server_.url(), "bonus.log", forged));
+  auto reopened = open_log(options_for(server_));
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->durable_position(), 4u) << "the forged header is read as it says";
+  std::vector<std::string> got;
+  const auto error =
+      reopened->replay(1, [&](std::uint64_t, std::string_view r) { got.emplace_back(r); });
+  ASSERT_TRUE(error) << "a forged message must not replay";
+  EXPECT_NE(error->find("message 2 of stream BONUS_LOG ends inside record 2"), std::string::npos)
+      << *error;
+  EXPECT_EQ(got, std::vector<std::string>{"a"}) << "only the real record before it";
 }
 
 TEST_F(JetStreamLogTest, ASyncWithTheServerGoneFailsAndStaysFailed) {
