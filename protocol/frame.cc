@@ -90,6 +90,8 @@ std::string_view frame_error_name(FrameError e) {
     case FrameError::frame_timeout: return "frame_timeout";
     case FrameError::idle_timeout: return "idle_timeout";
     case FrameError::history_unavailable: return "history_unavailable";
+    case FrameError::not_leader:
+      return "not_leader";
   }
   return "unknown";
 }

@@ -68,25 +68,26 @@ enum Flag : std::uint8_t {
 // Frame-level errors, sent as an ErrorReply. Numbers are stable.
 enum class FrameError : std::uint16_t {
   none = 0,
-  bad_magic = 1,           // framing lost: connection closed
-  bad_version = 2,         // framing lost: connection closed
-  bad_header_crc = 3,      // framing lost: connection closed
-  frame_too_large = 4,     // framing lost: connection closed
+  bad_magic = 1,        // framing lost: connection closed
+  bad_version = 2,      // framing lost: connection closed
+  bad_header_crc = 3,   // framing lost: connection closed
+  frame_too_large = 4,  // framing lost: connection closed
   bad_body_crc = 5,
   unknown_opcode = 6,
-  malformed_body = 7,      // the FlatBuffers verifier refused the body, or a field is out of range
+  malformed_body = 7,  // the FlatBuffers verifier refused the body, or a field is out of range
   batch_too_large = 8,
   too_many_in_flight = 9,  // the connection's in-flight limit; retry later
   shutting_down = 10,
   test_clock_disabled = 11,
-  storage_failed = 12,     // the journal could not be written: writes are refused until restart
+  storage_failed = 12,        // the journal could not be written: writes are refused until restart
   too_many_connections = 13,  // sent once, then the connection is closed
-  unauthenticated = 14,    // the connection has not said hello with a valid token
-  forbidden = 15,          // the connection's role does not allow this operation
-  duplicate_key = 16,      // the same account (balance) or seller (cart) twice in one request
-  frame_timeout = 17,      // a frame started and did not complete in time: connection closed
-  idle_timeout = 18,       // no complete frame for the idle timeout: connection closed
-  history_unavailable = 19,  // statements: history is off, or its store could not be read
+  unauthenticated = 14,       // the connection has not said hello with a valid token
+  forbidden = 15,             // the connection's role does not allow this operation
+  duplicate_key = 16,         // the same account (balance) or seller (cart) twice in one request
+  frame_timeout = 17,         // a frame started and did not complete in time: connection closed
+  idle_timeout = 18,          // no complete frame for the idle timeout: connection closed
+  history_unavailable = 19,   // statements: history is off, or its store could not be read
+  not_leader = 20,  // a standby of a replicated log: writes go to the leader (the message names it)
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

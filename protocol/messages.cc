@@ -836,17 +836,18 @@ void encode_admin_reply(const AdminStatus& status, FlatBufferBuilder& fbb) {
   const auto message = fbb.CreateString(status.message);
   const auto durability = fbb.CreateString(status.durability);
   const auto history = fbb.CreateString(status.history);
+  const auto node_state = status.node_state.empty() ? 0 : fbb.CreateString(status.node_state);
+  const auto leader = status.leader.empty() ? 0 : fbb.CreateString(status.leader);
   const EngineConfig& l = status.limits;
   const wire::Limits limits(l.accounts_max, l.orders_max, l.ids_max, l.id_window_us,
                             l.order_retention_us, l.rejected_ids_max, l.rejected_id_window_us,
                             status.limits_changes);
-  finish(fbb, wire::CreateAdminReply(fbb, status.ok, message, status.ledger_time_us,
-                                     status.accounts, status.shards, status.test_clock,
-                                     status.journal_bytes, durability,
-                                     status.checkpoint_position,
-                                     status.has_limits ? &limits : nullptr,
-                                     static_cast<std::uint16_t>(status.limits_code),
-                                     status.history_position, history));
+  finish(fbb,
+         wire::CreateAdminReply(
+             fbb, status.ok, message, status.ledger_time_us, status.accounts, status.shards,
+             status.test_clock, status.journal_bytes, durability, status.checkpoint_position,
+             status.has_limits ? &limits : nullptr, static_cast<std::uint16_t>(status.limits_code),
+             status.history_position, history, node_state, leader, status.log_position));
 }
 
 void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
@@ -855,9 +856,11 @@ void encode_hello_reply(const HelloAnswer& a, FlatBufferBuilder& fbb) {
   const auto name = fbb.CreateString(a.name);
   const auto ports = a.partition_ports.empty() ? 0 : fbb.CreateVector(a.partition_ports);
   const auto hash = a.partition_hash.empty() ? 0 : fbb.CreateString(a.partition_hash);
+  const auto node_state = a.node_state.empty() ? 0 : fbb.CreateString(a.node_state);
+  const auto leader = a.leader.empty() ? 0 : fbb.CreateString(a.leader);
   finish(fbb, wire::CreateHelloReply(fbb, role, a.protocol_version, a.shards, a.body_size_max,
                                      a.batch_commands_max, a.in_flight_max, a.authenticated, name,
-                                     ports, hash));
+                                     ports, hash, node_state, leader, a.log_position));
 }
 
 void encode_error_reply(FrameError code, std::string_view message, FlatBufferBuilder& fbb) {
@@ -1239,6 +1242,9 @@ FrameError decode_admin_reply(Body body, AdminStatus& out) {
     out.checkpoint_position = r.checkpoint_position();
     out.history_position = r.history_position();
     out.history = read_string(r.history());
+    out.node_state = read_string(r.node_state());
+    out.leader = read_string(r.leader());
+    out.log_position = r.log_position();
     out.has_limits = r.limits() != nullptr;
     out.limits = EngineConfig{};
     out.limits_changes = 0;
@@ -1270,6 +1276,9 @@ FrameError decode_hello_reply(Body body, HelloAnswer& out) {
     out.partition_ports.clear();
     if (const auto* ports = r.partition_ports()) out.partition_ports.assign(ports->begin(), ports->end());
     out.partition_hash = read_string(r.partition_hash());
+    out.node_state = read_string(r.node_state());
+    out.leader = read_string(r.leader());
+    out.log_position = r.log_position();
     return FrameError::none;
   });
 }

@@ -233,6 +233,10 @@ struct AdminStatus {
   EngineConfig limits;
   std::uint64_t limits_changes = 0;
   Code limits_code = Code::ok;
+  // A log several nodes follow (bonusd --log jetstream); empty and 0 with the journal.
+  std::string node_state;  // "leader", "standby", "taking over", "standby (stepped down: ...)"
+  std::string leader;      // the leader's client address; empty: unknown or none now
+  std::uint64_t log_position = 0;  // handed to the shards: reads reflect about this far
   friend bool operator==(const AdminStatus&, const AdminStatus&) = default;
 };
 
@@ -264,6 +268,10 @@ struct HelloAnswer {
   // does not know the name sends everything to the address it has.
   std::vector<std::uint16_t> partition_ports;
   std::string partition_hash;
+  // As AdminStatus's: a client of several nodes sends its writes to `leader`.
+  std::string node_state;
+  std::string leader;
+  std::uint64_t log_position = 0;
   friend bool operator==(const HelloAnswer&, const HelloAnswer&) = default;
 };
 

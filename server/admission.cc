@@ -1,5 +1,7 @@
 #include "server/admission.h"
 
+#include <memory>
+
 #include "engine/command_checks.h"
 #include "engine/command_id.h"
 
@@ -18,6 +20,14 @@ Admission::Admission(std::uint32_t shards, const EngineConfig& config)
     : config_(config),
       router_(shards, config.orders_max * shards, config.order_retention_us),
       ids_(windows_of(config)) {}
+
+void Admission::reset(const EngineConfig& config) {
+  config_ = config;
+  router_.reset(config.orders_max * router_.shards(), config.order_retention_us);
+  // The directory's tables cannot be assigned: made anew in place.
+  std::destroy_at(&ids_);
+  std::construct_at(&ids_, windows_of(config));
+}
 
 void Admission::set_limits(const SetLimits& c, TimeUs now) {
   if (!set_limits_valid(c)) return;  // the shards answer invalid_limits

@@ -50,6 +50,10 @@ class Admission {
     router_.applied_through(shard, time_us);
   }
 
+  // Forgets every id and order and takes `config` (the ledgers' limits): before a
+  // restore() of every shard, when a standby takes the log over.
+  void reset(const EngineConfig& config);
+
   // Start-up, after the checkpoint load and the journal replay: learns every id and order
   // `ledger` (shard `shard`) holds at `now`.
   void restore(std::uint32_t shard, const Ledger& ledger, TimeUs now);

@@ -342,6 +342,16 @@ void Connection::on_frame() {
   header_have_ = 0;
 }
 
+std::string Connection::not_leader_frame(std::uint64_t request_id) const {
+  return error_frame(request_id, FrameError::not_leader, server_.not_leader_message());
+}
+
+bool Connection::refuse_unless_leader(std::uint64_t request_id) {
+  if (server_.sequencer().role() == LogRole::leading) return false;
+  send(not_leader_frame(request_id), true);
+  return true;
+}
+
 void Connection::reply_error(std::uint64_t request_id, FrameError error, std::string message,
                              bool completes_request) {
   send(error_frame(request_id, error, message), completes_request);
@@ -519,6 +529,7 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
       e != FrameError::none) {
     return reply_error(h.request_id, e, "write batch refused", true);
   }
+  if (refuse_unless_leader(h.request_id)) return;
   if (server_.sequencer().failed()) {
     return reply_error(h.request_id, FrameError::storage_failed,
                        "the journal could not be written; writes are refused until restart", true);
@@ -526,6 +537,7 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
   const bool errors_only = (h.flags & protocol::kErrorsOnly) != 0;
   job->done = [self = shared_from_this(), op = h.opcode, rid = h.request_id,
                errors_only](WriteJob& j) {
+    if (j.not_leader) return self->post_reply(self->not_leader_frame(rid));
     if (j.storage_failed) {
       self->post_reply(error_frame(rid, FrameError::storage_failed,
                                    "the journal could not be written; this batch was not applied"));
@@ -820,6 +832,11 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     status.journal_bytes = server->sequencer().journal_bytes();
     status.durability = server->config().durable ? "fsync" : "none";
     status.history = history_note(*server);
+    if (const Leadership* leadership = server->leadership()) {
+      status.node_state = leadership->state();
+      status.leader = leadership->leader();
+      status.log_position = server->sequencer().handed_position();
+    }
     if (Checkpointer* c = server->checkpointer()) {
       status.checkpoint_position = c->position();
       status.history_position = c->history_status().position;
@@ -847,6 +864,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
   };
   switch (query.action) {
     case protocol::AdminAction::set_limits: {
+      if (refuse_unless_leader(rid)) return;
       if (server_.sequencer().failed()) {
         return reply_error(rid, FrameError::storage_failed,
                            "the journal could not be written; writes are refused until restart", true);
@@ -854,6 +872,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
       auto job = std::make_shared<WriteJob>();
       job->commands.assign(1, query.set_limits);
       job->done = [self, rid, server, part, status_reply](WriteJob& j) {
+        if (j.not_leader) return self->post_reply(self->not_leader_frame(rid));
         if (j.storage_failed) {
           self->post_reply(error_frame(rid, FrameError::storage_failed,
                                        "the journal could not be written; the limits did not change"));
@@ -908,10 +927,12 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
         return reply_error(rid, FrameError::test_clock_disabled,
                            "the test clock is off; start bonusd with --test-clock", true);
       }
+      if (refuse_unless_leader(rid)) return;
       auto job = std::make_shared<WriteJob>();
       job->advance_us = query.clock_advance_us;
       job->done = [self, rid, server, part, status_reply,
                    delta = query.clock_advance_us](WriteJob& j) {
+        if (j.not_leader) return self->post_reply(self->not_leader_frame(rid));
         if (!j.refused.empty()) {
           self->post_reply(error_frame(
               rid, j.storage_failed ? FrameError::storage_failed : FrameError::malformed_body,

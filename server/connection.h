@@ -101,6 +101,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void dispatch(const protocol::FrameHeader& h, protocol::Body body);
   void reply_error(std::uint64_t request_id, protocol::FrameError error, std::string message,
                    bool completes_request);
+  // Writes go to the leader of a log several nodes follow: on a standby, the request is
+  // answered not_leader (naming the leader) and true returned.
+  bool refuse_unless_leader(std::uint64_t request_id);
+  std::string not_leader_frame(std::uint64_t request_id) const;
   void write_next();
   void close();
 

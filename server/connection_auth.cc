@@ -123,6 +123,11 @@ void Connection::handle_hello(const FrameHeader& h, Body body) {
   answer.shards = static_cast<std::uint32_t>(server_.shards().size());
   answer.partition_ports = server_.partition_ports();
   if (!answer.partition_ports.empty()) answer.partition_hash = protocol::kPartitionHashMix64Mod;
+  if (const Leadership* leadership = server_.leadership()) {
+    answer.node_state = leadership->state();
+    answer.leader = leadership->leader();
+    answer.log_position = server_.sequencer().handed_position();
+  }
   answer.body_size_max = server_.config().body_size_max;
   answer.batch_commands_max = server_.config().batch_commands_max;
   answer.in_flight_max = server_.config().in_flight_max;

@@ -1,30 +1,16 @@
 #include "server/jetstream_log.h"
 
-#include <nats/nats.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "server/metrics.h"
+#include "server/nats_connection.h"
 
 namespace bonus::server {
 namespace {
 
 constexpr std::size_t kHeaderBytes = 8 + 4;
-
-std::string status_text(const char* what, natsStatus s,
-                        jsErrCode code = static_cast<jsErrCode>(0)) {
-  std::string out = std::string("jetstream: ") + what + ": " + natsStatus_GetText(s);
-  const char* last = nats_GetLastError(nullptr);
-  if (last != nullptr && *last != '\0') {
-    out += " (";
-    out += last;
-    out += ")";
-  }
-  if (code != 0) out += " [JetStream error " + std::to_string(static_cast<int>(code)) + "]";
-  return out;
-}
 
 template <typename T>
 void put(std::string& out, T v) {
@@ -40,51 +26,20 @@ T get(const char* p) {
 
 }  // namespace
 
-struct JetStreamLog::Impl {
-  natsConnection* connection = nullptr;
-  jsCtx* js = nullptr;
-  jsOptions js_options;
-  ~Impl() {
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(connection);
-  }
-};
-
-JetStreamLog::JetStreamLog(JetStreamLogOptions options)
-    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+JetStreamLog::JetStreamLog(JetStreamLogOptions options) : options_(std::move(options)) {}
 
 JetStreamLog::~JetStreamLog() = default;
 
 JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
   std::unique_ptr<JetStreamLog> log(new JetStreamLog(options));
-  Impl& impl = *log->impl_;
-  // "nats://a:4222,nats://b:4222": the client tries them all, and reconnects to any.
-  std::vector<std::string> urls;
-  for (std::size_t at = 0; at <= options.urls.size();) {
-    const std::size_t comma = std::min(options.urls.find(',', at), options.urls.size());
-    if (comma > at) urls.push_back(options.urls.substr(at, comma - at));
-    at = comma + 1;
-  }
-  if (urls.empty()) return std::string("jetstream: no NATS server given (--nats)");
-  std::vector<const char*> servers;
-  for (const std::string& url : urls) servers.push_back(url.c_str());
-  natsOptions* nats_options = nullptr;
-  natsStatus s = natsOptions_Create(&nats_options);
-  if (s == NATS_OK) {
-    s = natsOptions_SetServers(nats_options, servers.data(), static_cast<int>(servers.size()));
-  }
-  if (s == NATS_OK) s = natsOptions_SetTimeout(nats_options, options.wait_ms);
-  if (s == NATS_OK) s = natsConnection_Connect(&impl.connection, nats_options);
-  natsOptions_Destroy(nats_options);
-  if (s != NATS_OK) return status_text(("connect to " + options.urls).c_str(), s);
-  jsOptions_Init(&impl.js_options);
-  impl.js_options.Wait = options.wait_ms;
-  if ((s = natsConnection_JetStream(&impl.js, impl.connection, &impl.js_options)) != NATS_OK) {
-    return status_text("context", s);
-  }
+  auto connected = NatsConnection::open(options.urls, options.wait_ms);
+  if (auto* error = std::get_if<std::string>(&connected)) return *error;
+  auto& connection = std::get<std::unique_ptr<NatsConnection>>(connected);
+  log->nats_ = std::move(connection);
+  natsStatus s = NATS_OK;
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  s = js_GetStreamInfo(&info, impl.js, options.stream.c_str(), nullptr, &code);
+  s = js_GetStreamInfo(&info, log->nats_->js, options.stream.c_str(), nullptr, &code);
   if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
     jsStreamConfig config;
     jsStreamConfig_Init(&config);
@@ -99,10 +54,10 @@ JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
     config.Discard = js_DiscardNew;  // never drop the log's records to make room
     config.Duplicates = options.duplicate_window_ms * 1'000'000;  // ns
     code = static_cast<jsErrCode>(0);
-    s = js_AddStream(&info, impl.js, &config, nullptr, &code);
-    if (s != NATS_OK) return status_text(("create stream " + options.stream).c_str(), s, code);
+    s = js_AddStream(&info, log->nats_->js, &config, nullptr, &code);
+    if (s != NATS_OK) return nats_status_text(("create stream " + options.stream).c_str(), s, code);
   } else if (s != NATS_OK) {
-    return status_text(("stream " + options.stream).c_str(), s, code);
+    return nats_status_text(("stream " + options.stream).c_str(), s, code);
   }
   jsStreamInfo_Destroy(info);
   if (auto error = log->read_state()) return *error;
@@ -112,8 +67,8 @@ JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
 std::optional<std::string> JetStreamLog::read_state() {
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&info, impl_->js, options_.stream.c_str(), nullptr, &code);
-  if (s != NATS_OK) return status_text(("stream " + options_.stream).c_str(), s, code);
+  natsStatus s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return nats_status_text(("stream " + options_.stream).c_str(), s, code);
   const jsStreamState state = info->State;
   jsStreamInfo_Destroy(info);
   bytes_ = state.Bytes;
@@ -135,9 +90,9 @@ std::optional<std::string> JetStreamLog::read_state() {
 std::variant<JetStreamLog::Header, std::string> JetStreamLog::header_at(std::uint64_t seq) const {
   natsMsg* msg = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetMsg(&msg, impl_->js, options_.stream.c_str(), seq, nullptr, &code);
+  natsStatus s = js_GetMsg(&msg, nats_->js, options_.stream.c_str(), seq, nullptr, &code);
   if (s != NATS_OK) {
-    return status_text(("read message " + std::to_string(seq)).c_str(), s, code);
+    return nats_status_text(("read message " + std::to_string(seq)).c_str(), s, code);
   }
   Header h;
   const int size = natsMsg_GetDataLength(msg);
@@ -169,8 +124,7 @@ std::optional<std::uint64_t> JetStreamLog::append(std::string_view payload) {
   return next_position_++;
 }
 
-std::optional<std::string> JetStreamLog::publish(std::string_view message, std::uint64_t first) {
-  const std::string id = options_.stream + "-" + std::to_string(first);
+JetStreamLog::Published JetStreamLog::publish_raw(std::string_view message, const std::string& id) {
   jsPubOptions pub;
   jsPubOptions_Init(&pub);
   pub.MsgId = id.c_str();
@@ -180,27 +134,33 @@ std::optional<std::string> JetStreamLog::publish(std::string_view message, std::
   pub.ExpectLastSeq = last_seq_;
   jsPubAck* ack = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_Publish(&ack, impl_->js, options_.subject.c_str(), message.data(),
+  natsStatus s = js_Publish(&ack, nats_->js, options_.subject.c_str(), message.data(),
                             static_cast<int>(message.size()), &pub, &code);
   if (s != NATS_OK) {
     if (code == JSStreamWrongLastSequenceErr) {
-      return fail("jetstream: stream " + options_.stream +
-                  " has messages this writer did not "
-                  "write (expected the last at sequence " +
-                  std::to_string(last_seq_) + "): another writer took the log; refusing writes");
+      return {Published::wrong_last_sequence,
+              "jetstream: stream " + options_.stream +
+                  " has messages this writer did not write (expected the last at sequence " +
+                  std::to_string(last_seq_) + "): another writer took the log"};
     }
-    return fail(status_text("publish", s, code));
+    return {Published::failed, nats_status_text("publish", s, code)};
   }
   const bool duplicate = ack->Duplicate;
   last_seq_ = ack->Sequence;
   if (first_seq_ == 0) first_seq_ = last_seq_;
   jsPubAck_Destroy(ack);
   if (duplicate) {
-    return fail("jetstream: message id " + id + " was already in stream " + options_.stream +
-                ": another writer took the log; refusing writes");
+    return {Published::failed, "jetstream: message id " + id + " was already in stream " +
+                                   options_.stream + ": another writer took the log"};
   }
   bytes_ += message.size();
-  return std::nullopt;
+  return {Published::ok, {}};
+}
+
+std::optional<std::string> JetStreamLog::publish(std::string_view message, std::uint64_t first) {
+  Published published = publish_raw(message, options_.stream + "-" + std::to_string(first));
+  if (published.outcome == Published::ok) return std::nullopt;
+  return fail(published.error + "; refusing writes");
 }
 
 std::optional<std::string> JetStreamLog::sync() {
@@ -254,6 +214,56 @@ std::variant<std::uint64_t, std::string> JetStreamLog::seq_of(std::uint64_t posi
   return lo;
 }
 
+std::optional<std::string> JetStreamLog::read_message(
+    std::uint64_t seq, std::uint64_t from,
+    const std::function<void(std::uint64_t, std::string_view)>& f, Header& header,
+    std::uint64_t& size_bytes, std::uint64_t first_max) const {
+  natsMsg* msg = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&msg, nats_->js, options_.stream.c_str(), seq, nullptr, &code);
+  if (s != NATS_OK)
+    return nats_status_text(("read message " + std::to_string(seq)).c_str(), s, code);
+  const char* data = natsMsg_GetData(msg);
+  const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+  size_bytes = size;
+  std::optional<std::string> bad;
+  if (size < kHeaderBytes) {
+    bad = "is shorter than its header";
+  } else {
+    header.first = get<std::uint64_t>(data);
+    header.count = get<std::uint32_t>(data + 8);
+    if (header.first > first_max) {
+      bad = "starts at position " + std::to_string(header.first) + " but the log's next is " +
+            std::to_string(first_max) + ": records are missing";
+      header.count = 0;  // none of its records is read
+    }
+    std::uint64_t position = header.first;
+    std::size_t at = kHeaderBytes;
+    for (std::uint32_t i = 0; i < header.count && !bad; ++i, ++position) {
+      std::uint32_t record = 0;
+      if (at + sizeof(record) > size) {
+        bad = "ends inside record " + std::to_string(position);
+        break;
+      }
+      record = get<std::uint32_t>(data + at);
+      at += sizeof(record);
+      if (at + record > size) {
+        bad = "ends inside record " + std::to_string(position);
+        break;
+      }
+      if (position >= from) f(position, std::string_view(data + at, record));
+      at += record;
+    }
+    if (!bad && at != size) bad = "has bytes after its records";
+  }
+  natsMsg_Destroy(msg);
+  if (bad) {
+    return "jetstream: message " + std::to_string(seq) + " of stream " + options_.stream + " " +
+           *bad;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> JetStreamLog::replay(
     std::uint64_t from, const std::function<void(std::uint64_t, std::string_view)>& f) const {
   const std::uint64_t durable = durable_position();
@@ -265,42 +275,87 @@ std::optional<std::string> JetStreamLog::replay(
   auto start = seq_of(from);
   if (auto* error = std::get_if<std::string>(&start)) return *error;
   for (std::uint64_t seq = std::get<std::uint64_t>(start); seq <= last_seq_; ++seq) {
-    natsMsg* msg = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = js_GetMsg(&msg, impl_->js, options_.stream.c_str(), seq, nullptr, &code);
-    if (s != NATS_OK) return status_text(("read message " + std::to_string(seq)).c_str(), s, code);
-    const char* data = natsMsg_GetData(msg);
-    const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
-    std::optional<std::string> bad;
-    if (size < kHeaderBytes) {
-      bad = "is shorter than its header";
-    } else {
-      std::uint64_t position = get<std::uint64_t>(data);
-      const auto count = get<std::uint32_t>(data + 8);
-      std::size_t at = kHeaderBytes;
-      for (std::uint32_t i = 0; i < count && !bad; ++i, ++position) {
-        std::uint32_t record = 0;
-        if (at + sizeof(record) > size) {
-          bad = "ends inside record " + std::to_string(position);
-          break;
-        }
-        record = get<std::uint32_t>(data + at);
-        at += sizeof(record);
-        if (at + record > size) {
-          bad = "ends inside record " + std::to_string(position);
-          break;
-        }
-        if (position >= from) f(position, std::string_view(data + at, record));
-        at += record;
-      }
-      if (!bad && at != size) bad = "has bytes after its records";
-    }
-    natsMsg_Destroy(msg);
-    if (bad) {
-      return "jetstream: message " + std::to_string(seq) + " of stream " + options_.stream + " " +
-             *bad;
-    }
+    Header header;
+    std::uint64_t size = 0;
+    if (auto error = read_message(seq, from, f, header, size)) return error;
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> JetStreamLog::follow(
+    const std::function<void(std::uint64_t, std::string_view)>& f) {
+  if (!failure_.empty()) return failure_;
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return nats_status_text(("stream " + options_.stream).c_str(), s, code);
+  const jsStreamState state = info->State;
+  jsStreamInfo_Destroy(info);
+  if (state.Msgs == 0 || state.LastSeq <= last_seq_) return std::nullopt;
+  if (state.FirstSeq > last_seq_ + 1) {
+    return "jetstream: stream " + options_.stream + " now starts at sequence " +
+           std::to_string(state.FirstSeq) + ", past this node's next message " +
+           std::to_string(last_seq_ + 1) + " (position " + std::to_string(next_position_) +
+           "): the records this node still needs were trimmed; start it from a newer "
+           "checkpoint (another node's data directory)";
+  }
+  for (std::uint64_t seq = last_seq_ + 1; seq <= state.LastSeq; ++seq) {
+    Header header;
+    std::uint64_t size = 0;
+    const std::uint64_t from = next_position_;
+    if (auto error = read_message(seq, from, f, header, size, from)) return error;
+    next_position_ = std::max(next_position_, header.first + header.count);
+    last_seq_ = seq;
+    if (first_seq_ == 0) first_seq_ = seq;
+    bytes_ += size;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> JetStreamLog::take_over(
+    const std::function<void(std::uint64_t, std::string_view)>& f) {
+  // A writer that publishes between the follow and the mark fails the mark (the expected
+  // last sequence): follow again, a bounded number of times.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (auto error = follow(f)) return error;
+    std::string mark(kHeaderBytes, '\0');
+    const std::uint64_t first = next_position_;
+    const std::uint32_t count = 0;
+    std::memcpy(mark.data(), &first, sizeof(first));
+    std::memcpy(mark.data() + 8, &count, sizeof(count));
+    const std::string id =
+        options_.stream + "-" + std::to_string(first) + "-after-" + std::to_string(last_seq_);
+    const Published published = publish_raw(mark, id);
+    if (published.outcome == Published::ok) return std::nullopt;
+    if (published.outcome != Published::wrong_last_sequence) return published.error;
+  }
+  return "jetstream: stream " + options_.stream +
+         " kept growing under another writer: gave up taking the log over";
+}
+
+std::optional<std::string> JetStreamLog::rejoin() {
+  failure_.clear();
+  next_position_ -= pending_count_;
+  pending_.clear();
+  pending_count_ = 0;
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return fail(nats_status_text(("stream " + options_.stream).c_str(), s, code));
+  const jsStreamState state = info->State;
+  jsStreamInfo_Destroy(info);
+  const std::uint64_t durable = durable_position();
+  first_seq_ = state.Msgs == 0 ? 0 : state.FirstSeq;
+  last_seq_ = state.Msgs == 0 ? 0 : state.LastSeq;
+  if (state.Msgs == 0 || durable < first_position_) {
+    // Nothing of this node's in the stream yet: follow it from its first message.
+    last_seq_ = first_seq_ == 0 ? state.LastSeq : first_seq_ - 1;
+    return std::nullopt;
+  }
+  // From the message holding the last durable record: follow() skips what this node has.
+  auto seq = seq_of(durable);
+  if (auto* error = std::get_if<std::string>(&seq)) return fail(*error);
+  last_seq_ = std::get<std::uint64_t>(seq) - 1;
   return std::nullopt;
 }
 
@@ -317,12 +372,12 @@ std::optional<std::string> JetStreamLog::trim_before(std::uint64_t position) {
   purge.Wait = options_.wait_ms;
   purge.Stream.Purge.Sequence = keep_from;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_PurgeStream(impl_->js, options_.stream.c_str(), &purge, &code);
-  if (s != NATS_OK) return status_text("purge", s, code);
+  natsStatus s = js_PurgeStream(nats_->js, options_.stream.c_str(), &purge, &code);
+  if (s != NATS_OK) return nats_status_text("purge", s, code);
   jsStreamInfo* info = nullptr;
   code = static_cast<jsErrCode>(0);
-  s = js_GetStreamInfo(&info, impl_->js, options_.stream.c_str(), nullptr, &code);
-  if (s != NATS_OK) return status_text(("stream " + options_.stream).c_str(), s, code);
+  s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return nats_status_text(("stream " + options_.stream).c_str(), s, code);
   first_seq_ = info->State.FirstSeq;
   bytes_ = info->State.Bytes;
   jsStreamInfo_Destroy(info);

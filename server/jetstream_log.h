@@ -34,6 +34,8 @@
 
 namespace bonus::server {
 
+struct NatsConnection;
+
 struct JetStreamLogOptions {
   std::string urls;                   // nats://host:port[,nats://...]
   std::string stream = "BONUS_LOG";   // created when missing
@@ -69,16 +71,35 @@ class JetStreamLog final : public Log {
   std::uint64_t durable_position() const override { return next_position_ - pending_count_ - 1; }
   std::uint64_t bytes() const override { return bytes_; }
   std::uint64_t payload_max() const override;
+  std::optional<std::string> follow(
+      const std::function<void(std::uint64_t, std::string_view)>& f) override;
+  // The mark is a message of no records (its header: the next position, count 0).
+  std::optional<std::string> take_over(
+      const std::function<void(std::uint64_t, std::string_view)>& f) override;
+  std::optional<std::string> rejoin() override;
 
  private:
-  struct Impl;
   // A message's header: its first position and how many records it holds.
   struct Header {
     std::uint64_t first = 0;
     std::uint32_t count = 0;
   };
   explicit JetStreamLog(JetStreamLogOptions options);
+  struct Published {
+    enum Outcome { ok, wrong_last_sequence, failed } outcome = ok;
+    std::string error;
+  };
+  // One message with id `id`, expecting the stream's last sequence to be last_seq_.
+  Published publish_raw(std::string_view message, const std::string& id);
+  // A group's message: a failure is sticky.
   std::optional<std::string> publish(std::string_view message, std::uint64_t first);
+  // The message at `seq`: its header, and f(position, record) for its records at or
+  // after `from`; an error when it cannot be read, is not a log message, or starts past
+  // `first_max` (then none of its records is read).
+  std::optional<std::string> read_message(
+      std::uint64_t seq, std::uint64_t from,
+      const std::function<void(std::uint64_t, std::string_view)>& f, Header& header,
+      std::uint64_t& size_bytes, std::uint64_t first_max = UINT64_MAX) const;
   // The header of the message at stream sequence `seq`, or why not.
   std::variant<Header, std::string> header_at(std::uint64_t seq) const;
   // The stream sequence of the message holding `position` (first_position_ <= position
@@ -89,7 +110,7 @@ class JetStreamLog final : public Log {
   std::optional<std::string> fail(std::string why);
 
   JetStreamLogOptions options_;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<NatsConnection> nats_;
   std::uint64_t first_seq_ = 0;  // the stream's first and last sequences (0: empty)
   std::uint64_t last_seq_ = 0;
   std::uint64_t first_position_ = 1;

@@ -48,6 +48,31 @@ class Log {
   virtual std::uint64_t bytes() const = 0;
   // The largest payload append() takes.
   virtual std::uint64_t payload_max() const = 0;
+
+  // A log other processes write too (a JetStream stream: issue 15, server/leadership.h)
+  // has one writer at a time, the leader; the others follow it. The journal has one
+  // writer, this process: it follows nobody, and these do nothing.
+  //
+  // follow(): calls f for every record another writer made durable after
+  // durable_position(), in order, and moves the positions past them. REQUIRES: nothing
+  // appended and not synced.
+  [[nodiscard]] virtual std::optional<std::string> follow(
+      const std::function<void(std::uint64_t, std::string_view)>& /*f*/) {
+    return std::nullopt;
+  }
+  // take_over(): follows to the end, then marks the log as this writer's, so that the
+  // writer before it can append nothing more (its next sync fails); f gets the records
+  // followed on the way. An error leaves this process a follower.
+  [[nodiscard]] virtual std::optional<std::string> take_over(
+      const std::function<void(std::uint64_t, std::string_view)>& f) {
+    return follow(f);
+  }
+  // rejoin(): after a failure (sticky until now), drops what was appended and not
+  // synced and goes back to following from durable_position(); records a failed sync may
+  // have stored after all come back through follow().
+  [[nodiscard]] virtual std::optional<std::string> rejoin() {
+    return std::string("this log has one writer: it cannot rejoin after a failure");
+  }
 };
 
 }  // namespace bonus::server

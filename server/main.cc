@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
   std::string log_kind = "journal";
   app.add_option("--log", log_kind,
                  "Where the write-ahead log is: journal (segment files in --data) or jetstream "
-                 "(a NATS JetStream stream, --nats; issue 15, in progress)")
+                 "(a NATS JetStream stream, --nats, followed by standbys that take over)")
       ->check(CLI::IsMember({"journal", "jetstream"}))
       ->capture_default_str();
   app.add_option("--nats", config.nats_urls,
@@ -251,6 +251,17 @@ int main(int argc, char** argv) {
   app.add_option("--nats-replicas", config.nats_replicas,
                  "With --log jetstream: the replicas of a stream bonusd creates (1..5)")
       ->check(CLI::Range(1, 5))
+      ->capture_default_str();
+  app.add_option("--node", config.node_name,
+                 "With --log jetstream: this node's name among those following the stream "
+                 "(1..64 of [A-Za-z0-9_-]; default: its address)");
+  app.add_option("--advertise", config.advertise,
+                 "With --log jetstream: the HOST:PORT clients are sent to when this node leads "
+                 "(default: --listen's host and port)");
+  app.add_option("--lease-ms", config.lease_ms,
+                 "With --log jetstream: the leader lease's life for a lease bucket bonusd "
+                 "creates; a standby takes over this long after a leader stops renewing it")
+      ->check(CLI::Range(std::int64_t{300}, std::int64_t{60'000}))
       ->capture_default_str();
   app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
                  "Journal segment size (preallocated)")
@@ -342,6 +353,17 @@ int main(int argc, char** argv) {
   if ((log_kind == "jetstream") != !config.nats_urls.empty()) {
     spdlog::error("bonusd: {}", log_kind == "jetstream" ? "--log jetstream needs --nats URLS"
                                                         : "--nats needs --log jetstream");
+    return 2;
+  }
+  if (log_kind != "jetstream" && (!config.node_name.empty() || !config.advertise.empty())) {
+    spdlog::error("bonusd: --node and --advertise need --log jetstream");
+    return 2;
+  }
+  if (!config.node_name.empty() &&
+      (config.node_name.size() > 64 ||
+       config.node_name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789_-") != std::string::npos)) {
+    spdlog::error("bonusd: --node {}: want 1..64 of [A-Za-z0-9_-]", config.node_name);
     return 2;
   }
   if (log_kind == "jetstream" && !config.durable) {

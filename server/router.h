@@ -20,8 +20,10 @@
 // rebuilt from the ledgers' order records.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -81,6 +83,19 @@ class Router {
   // it, or a sweep at that time (Ledger::order_finished_us: 0 nothing, kTimeNever open,
   // else when it finished).
   void report(OrderId order, bool hold, std::uint32_t shard, TimeUs stamp_us, TimeUs finished_us);
+
+  // Forgets every order and what the shards applied, and takes new bounds: before a
+  // restore() of every shard (a standby taking the log over). The shard count stays.
+  void reset(std::uint64_t orders_max, TimeUs retention_us) {
+    orders_max_ = orders_max;
+    retention_us_ = retention_us;
+    // The tables cannot be assigned: made anew in place.
+    std::destroy_at(&holds_);
+    std::construct_at(&holds_);
+    std::destroy_at(&accruals_);
+    std::construct_at(&accruals_);
+    std::fill(applied_us_.begin(), applied_us_.end(), 0);
+  }
 
   // Start-up, from each shard's ledger (Ledger::for_each_order + order_finished_us).
   void restore(OrderId order, bool hold, std::uint32_t shard, TimeUs finished_us);

@@ -1,9 +1,10 @@
 #include "server/sequencer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <spdlog/spdlog.h>
+#include <future>
 
 #include "engine/command_codec.h"
 #include "server/metrics.h"
@@ -38,6 +39,139 @@ Sequencer::Sequencer(const SequencerOptions& options, Log& log, Admission& admis
       outbox_(shards.size()),
       checkpointer_(checkpointer) {
   applied_us_.assign(shards.size(), 0);
+  role_ = options.role;
+  followed_us_ = options.last_time_us;
+}
+
+void Sequencer::step_down(std::string why) {
+  std::lock_guard lock(step_down_mutex_);
+  step_down_why_ = std::move(why);
+  step_down_ = true;
+}
+
+void Sequencer::become(LogRole role, const std::string& why) {
+  role_.store(role, std::memory_order_release);
+  if (role == LogRole::leading) {
+    spdlog::info("bonusd: leading: {}", why);
+  } else {
+    spdlog::warn("bonusd: following the log, writes refused (not_leader): {}", why);
+  }
+  if (on_role_) on_role_(role, why);
+}
+
+void Sequencer::refuse(WriteJob& job) {
+  job.not_leader = true;
+  job.remaining.store(1);
+  job.delivered();
+}
+
+void Sequencer::take_record(std::uint64_t position, std::string_view payload) {
+  if (failed_) return;
+  Command command;
+  TimeUs time = 0;
+  std::uint32_t shard = 0;
+  if (!decode_record(payload, command, time, shard) ||
+      (shard >= shards_.size() && shard != Router::kAllShards)) {
+    fail_journal("log record at position " + std::to_string(position) +
+                 " is not a command this build can read, or names a shard it does not have");
+    return;
+  }
+  if (checkpointer_ != nullptr) replica_outbox_.add(payload);
+  if (shard != Router::kAllShards) {
+    outbox_[shard].push_back(ShardWrite{command, time, nullptr, 0, false});
+  } else {
+    for (auto& out : outbox_) out.push_back(ShardWrite{command, time, nullptr, 0, false});
+  }
+  followed_us_ = time;
+}
+
+void Sequencer::hand_over() {
+  // The replicas before the shards: a write is acknowledged once its shard applies it,
+  // and `admin checkpoint` (Checkpointer::request) promises to cover everything
+  // acknowledged before it. Fed after the shards, a checkpoint requested right after an
+  // acknowledgement could miss the write (CheckpointCoversAcknowledgedWrites).
+  if (checkpointer_ != nullptr && !replica_outbox_.empty()) {
+    replica_outbox_.last_position = log_.durable_position();
+    checkpointer_->feed(replica_outbox_);  // takes the records, leaves a spare batch
+  }
+  for (std::size_t s = 0; s < shards_.size(); ++s) {
+    if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
+    outbox_[s].clear();
+  }
+  handed_position_.store(log_.durable_position(), std::memory_order_release);
+}
+
+bool Sequencer::follow_turn(std::deque<std::shared_ptr<WriteJob>>& group) {
+  const bool open = jobs_.take_all(group, options_.follow_idle);
+  for (auto& job : group) refuse(*job);
+  group.clear();
+  {
+    // The admission learns the ledgers anew when this process takes over (take_over).
+    std::lock_guard lock(reports_mutex_);
+    reports_.clear();
+  }
+  step_down_ = false;
+  if (!open && jobs_.empty()) return false;
+  if (failed_) return true;
+  auto note = [this](const std::string& error) {
+    if (error != follow_error_) spdlog::warn("journal: following the log: {}", error);
+    follow_error_ = error;
+  };
+  if (rejoin_) {
+    if (auto error = log_.rejoin()) {
+      note(*error);
+      return true;
+    }
+    rejoin_ = false;
+  }
+  if (promote_.exchange(false)) {
+    take_over();
+    return true;
+  }
+  if (auto error =
+          log_.follow([this](std::uint64_t p, std::string_view r) { take_record(p, r); })) {
+    note(*error);
+  } else {
+    follow_error_.clear();
+  }
+  hand_over();
+  journal_bytes_ = log_.bytes();
+  return true;
+}
+
+// The lease is this process's: follow to the log's end and mark it (the writer before
+// cannot append after the mark), let the shards apply it all, learn every id and order
+// from the ledgers as start-up does, and lead.
+void Sequencer::take_over() {
+  const auto error =
+      log_.take_over([this](std::uint64_t p, std::string_view r) { take_record(p, r); });
+  hand_over();
+  if (error || failed_) {
+    become(LogRole::following, "could not take the log over: " + (error ? *error : failure_));
+    return;
+  }
+  for (bool busy = true; busy;) {
+    busy = false;
+    for (const auto& shard : shards_) busy = busy || shard->writes_pending();
+    if (busy) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (std::uint32_t s = 0; s < shards_.size(); ++s) {
+    std::promise<void> learned;
+    shards_[s]->read([&, s](const Ledger& ledger, TimeUs) {
+      if (s == 0) admission_.reset(ledger.config());
+      admission_.restore(s, ledger, followed_us_);
+      learned.set_value();
+    });
+    learned.get_future().wait();
+  }
+  {
+    std::lock_guard lock(reports_mutex_);
+    reports_.clear();
+  }
+  const ClockFileRead stored = read_clock_file(options_.data_dir);
+  clock_.resume_after(followed_us_, stored.error ? 0 : stored.offset_us);
+  become(LogRole::leading,
+         "took the log over at position " + std::to_string(log_.durable_position() + 1));
 }
 
 void Sequencer::report(std::uint32_t shard, const std::vector<Outcome>& outcomes,
@@ -67,7 +201,7 @@ void Sequencer::checkpoint_durable(std::uint64_t position) {
 }
 
 void Sequencer::trim_journal() {
-  const std::uint64_t before = trim_before_.load();
+  const std::uint64_t before = std::min(trim_before_.load(), trim_limit_.load());
   if (before <= trimmed_before_) return;
   trimmed_before_ = before;
   const std::uint64_t first = log_.first_position();
@@ -97,6 +231,7 @@ void Sequencer::stop() {
 void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
                        const std::shared_ptr<WriteJob>& job, std::uint32_t index) {
   encode_record(command, time, shard, record_);
+  followed_us_ = time;
   // A failed append is sticky in the journal; the sync below reports it.
   (void)log_.append(record_);
   if (checkpointer_ != nullptr) replica_outbox_.add(record_);
@@ -187,10 +322,26 @@ void Sequencer::run() {
   std::deque<std::shared_ptr<WriteJob>> group;
   auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
   for (;;) {
+    if (role_.load(std::memory_order_relaxed) == LogRole::following) {
+      if (!follow_turn(group)) return;
+      continue;
+    }
     const auto wait = std::max(next_sweep - std::chrono::steady_clock::now(),
                                std::chrono::steady_clock::duration::zero());
     const bool open = jobs_.take_all(group, wait);
     take_reports();
+    promote_ = false;
+    if (step_down_.exchange(false)) {
+      for (auto& job : group) refuse(*job);
+      group.clear();
+      std::string why;
+      {
+        std::lock_guard lock(step_down_mutex_);
+        why = step_down_why_;
+      }
+      become(LogRole::following, why);
+      continue;
+    }
     if (failed_) {
       fail(group);
       group.clear();
@@ -215,24 +366,20 @@ void Sequencer::run() {
     }
     if (!outbox_[0].empty() || group.size() > 0) {
       if (auto error = log_.sync(); error) {
-        fail_journal(*error);
         fail(group);
         group.clear();
+        if (options_.shared_log) {
+          // Another writer took the log, or it is out of reach: follow it from what is
+          // durable (what this group stored after all comes back that way).
+          rejoin_ = true;
+          become(LogRole::following, *error);
+        } else {
+          fail_journal(*error);
+        }
         continue;
       }
       journal_bytes_ = log_.bytes();
-      // The replicas before the shards: a write is acknowledged once its shard applies it,
-      // and `admin checkpoint` (Checkpointer::request) promises to cover everything
-      // acknowledged before it. Fed after the shards, a checkpoint requested right after an
-      // acknowledgement could miss the write (CheckpointCoversAcknowledgedWrites).
-      if (checkpointer_ != nullptr && !replica_outbox_.empty()) {
-        replica_outbox_.last_position = log_.durable_position();
-        checkpointer_->feed(replica_outbox_);  // takes the records, leaves a spare batch
-      }
-      for (std::size_t s = 0; s < shards_.size(); ++s) {
-        if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
-        outbox_[s].clear();
-      }
+      hand_over();
     }
     group.clear();
     trim_journal();

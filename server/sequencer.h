@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -35,11 +36,24 @@
 
 namespace bonus::server {
 
+// The sequencer's part in a log other processes write too (Log::follow, issue 15).
+enum class LogRole : std::uint8_t {
+  leading,    // this process writes the log (always, with the local journal)
+  following,  // a standby: it applies what the leader writes and refuses writes
+};
+
 struct SequencerOptions {
   std::chrono::milliseconds sweep_interval{100};
   std::uint32_t sweep_limit = 10'000;  // work per sweep tick; the rest waits for the next
   bool sync = true;                    // false: --durability none (benchmarks only)
   std::string data_dir;                // for the clock file (ledger_clock.h)
+  LogRole role = LogRole::leading;     // how it starts
+  // A log other processes write too: a failed sync makes this one follow (Log::rejoin)
+  // rather than refuse writes for good.
+  bool shared_log = false;
+  TimeUs last_time_us = 0;  // the last record's time at start (loaded and replayed)
+  // While following: how long to wait before asking the log again when it had nothing new.
+  std::chrono::milliseconds follow_idle{2};
 };
 
 class Sequencer {
@@ -65,6 +79,26 @@ class Sequencer {
   // before position + 1 are deleted on the sequencer's thread, between groups.
   void checkpoint_durable(std::uint64_t position);
 
+  // Following (issue 15, server/leadership.h). From any thread: promote() asks the
+  // follower to take the log over and lead; step_down() asks the leader to stop writing
+  // and follow (the group under way is answered not_leader). `on_role` (before start())
+  // hears every change, on the sequencer's thread, with why.
+  LogRole role() const { return role_.load(std::memory_order_acquire); }
+  void promote() { promote_ = true; }
+  void step_down(std::string why);
+  using RoleChange = std::function<void(LogRole, const std::string& why)>;
+  void set_on_role(RoleChange on_role) { on_role_ = std::move(on_role); }
+  // The last log position handed to the shards (applied once they get to it).
+  std::uint64_t handed_position() const { return handed_position_.load(std::memory_order_acquire); }
+  // The last durable checkpoint's position (0: none yet).
+  std::uint64_t checkpoint_position() const {
+    const std::uint64_t before = trim_before_.load();
+    return before == 0 ? 0 : before - 1;
+  }
+  // From any thread: the log is trimmed below this position at most (the lowest
+  // checkpoint of every node that follows the log, plus one).
+  void limit_trim(std::uint64_t before) { trim_limit_ = before; }
+
   bool failed() const { return failed_.load(); }
   // Why the journal failed (the sticky error), once failed(); empty before.
   std::string failure() const { return failed() ? failure_ : std::string(); }
@@ -72,6 +106,18 @@ class Sequencer {
 
  private:
   void run();
+  // One turn of following: what the leader wrote, to the shards; writes refused. False
+  // when the queue is closed and empty (the stop).
+  bool follow_turn(std::deque<std::shared_ptr<WriteJob>>& group);
+  // A record read from the log (following, or on the way to taking it over): to the
+  // shards and the replicas as a group of the leader's.
+  void take_record(std::uint64_t position, std::string_view payload);
+  // The durable group gathered in outbox_ and replica_outbox_, to the replicas and shards.
+  void hand_over();
+  void take_over();
+  void become(LogRole role, const std::string& why);
+  // Answers a job the follower cannot take (not_leader).
+  static void refuse(WriteJob& job);
   void sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner);
   void append(const Command& command, TimeUs time, std::uint32_t shard,
               const std::shared_ptr<WriteJob>& job, std::uint32_t index);
@@ -103,6 +149,17 @@ class Sequencer {
   std::string failure_;  // written once, before failed_ becomes true
   std::atomic<bool> failed_{false};
   std::atomic<std::uint64_t> journal_bytes_{0};
+  std::atomic<LogRole> role_{LogRole::leading};
+  std::atomic<bool> promote_{false};
+  std::atomic<bool> step_down_{false};
+  std::mutex step_down_mutex_;
+  std::string step_down_why_;  // guarded by step_down_mutex_
+  RoleChange on_role_;
+  bool rejoin_ = false;       // following after a failure: the log must rejoin first
+  TimeUs followed_us_ = 0;    // the last record's time, followed or written
+  std::string follow_error_;  // the last one logged, so a repeat is not logged again
+  std::atomic<std::uint64_t> handed_position_{0};
+  std::atomic<std::uint64_t> trim_limit_{UINT64_MAX};
   std::thread thread_;
 };
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -14,6 +15,7 @@
 #include "server/connection.h"
 #include "server/descriptor_limit.h"
 #include "server/jetstream_log.h"
+#include "server/listen_address.h"
 #include "server/metrics_endpoint.h"
 #include "server/tls_context.h"
 
@@ -56,12 +58,15 @@ Server::~Server() {
 void Server::stop_threads() {
   if (history_reader_) history_reader_->stop();  // idle by now: every request is answered
   if (sequencer_) sequencer_->stop();
+  if (leadership_) leadership_->stop();  // lets the lease go: a standby leads at once
   for (auto& shard : shards_) shard->stop();
   if (checkpointer_) {
     checkpointer_->stop();
     last_checkpoint_error_ =
         checkpointer_->failure() ? checkpointer_->failure() : checkpointer_->last_error();
-    if (auto error = journal_->trim_before(checkpointer_->position() + 1)) {
+    // A log other nodes follow is trimmed by its leader, below every node's checkpoint.
+    if (leadership_) {
+    } else if (auto error = journal_->trim_before(checkpointer_->position() + 1)) {
       spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
     }
     checkpointer_.reset();
@@ -79,6 +84,16 @@ std::optional<std::string> Server::open_history(CheckpointerOptions& options) {
   options.history = history_.get();
   options.history_retention_us = TimeUs{config_.history_retention_days} * kUsPerDay;
   return std::nullopt;
+}
+
+std::string Server::not_leader_message() const {
+  const std::string leader = leadership_ ? leadership_->leader() : "";
+  std::string out = "this node follows the log and takes no writes (";
+  out += leadership_ ? leadership_->state() : "following";
+  out += "); ";
+  out +=
+      leader.empty() ? "no node leads right now: retry in a moment" : "the leader is at " + leader;
+  return out;
 }
 
 std::string Server::why_no_history() const {
@@ -160,6 +175,34 @@ std::optional<std::string> Server::start() {
   const auto load_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - load_start)
                            .count();
+  // Bound before the replay (served only from run() on), so that the lease can name
+  // this node's address.
+  const DescriptorLimit descriptors = raise_descriptor_limit(config_.connections_max);
+  if (!descriptors.enough) spdlog::warn("bonusd: {}", descriptors.note);
+  if (auto problem = open_listeners()) return problem;
+  bool leading = true;
+  if (!config_.nats_urls.empty()) {
+    LeadershipOptions options;
+    options.lease.urls = config_.nats_urls;
+    options.lease.bucket = config_.nats_stream + "_LEASE";
+    options.lease.replicas = config_.nats_replicas;
+    options.lease.ttl_ms = config_.lease_ms;
+    options.address = config_.advertise.empty() ? listen_address_text(config_.listen_host, port_)
+                                                : config_.advertise;
+    options.node = config_.node_name;
+    if (options.node.empty()) {
+      options.node = options.address;
+      std::replace_if(
+          options.node.begin(), options.node.end(),
+          [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '-');
+    }
+    auto opened = Leadership::open(options);
+    if (auto* error = std::get_if<std::string>(&opened)) return *error;
+    leadership_ = std::move(std::get<std::unique_ptr<Leadership>>(opened));
+    auto taken = leadership_->take_at_start();
+    if (auto* error = std::get_if<std::string>(&taken)) return *error;
+    leading = std::get<bool>(taken);
+  }
   // Replay what came after the checkpoint: the same commands, at the same times, to the
   // shards the log says they went to, applied by every shard at once (a thread each).
   // The records go to the checkpointer's replicas too.
@@ -172,7 +215,7 @@ std::optional<std::string> Server::start() {
   std::optional<std::string> bad;
   const CheckpointInfo loaded = store_->info();  // the checkpointer's thread updates it later
   const std::uint64_t from = loaded.position + 1;
-  auto error = journal_->replay(from, [&](std::uint64_t position, std::string_view payload) {
+  const auto take = [&](std::uint64_t position, std::string_view payload) {
     if (bad) return;
     Command command;
     TimeUs time = 0;
@@ -191,7 +234,11 @@ std::optional<std::string> Server::start() {
     replayed_records.add(payload);
     last_time = time;
     ++records;
-  });
+  };
+  auto error = journal_->replay(from, take);
+  // The leader from the start marks the log as its own, after what another leader
+  // wrote meanwhile.
+  if (!error && leadership_ && leading) error = journal_->take_over(take);
   if (error) return "journal: " + *error;
   if (bad) return "journal: " + *bad;
   std::vector<std::thread> replayers;
@@ -218,10 +265,6 @@ std::optional<std::string> Server::start() {
                              std::chrono::steady_clock::now() - replay_start)
                              .count();
 
-  const DescriptorLimit descriptors = raise_descriptor_limit(config_.connections_max);
-  if (!descriptors.enough) spdlog::warn("bonusd: {}", descriptors.note);
-
-  if (auto problem = open_listeners()) return problem;
   if (auto problem = open_metrics()) return problem;
 
   if (config_.checkpoints) {
@@ -241,8 +284,16 @@ std::optional<std::string> Server::start() {
   sequencer.sweep_interval = std::chrono::milliseconds(config_.sweep_interval_ms);
   sequencer.sync = config_.durable;
   sequencer.data_dir = config_.data_dir;
+  sequencer.role = leading ? LogRole::leading : LogRole::following;
+  sequencer.shared_log = leadership_ != nullptr;
+  sequencer.last_time_us = last_time;
   sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *admission_, clock_, shards_,
                                            checkpointer_.get());
+  if (leadership_) {
+    sequencer_->limit_trim(0);  // until the nodes' checkpoint positions are read
+    sequencer_->set_on_role(
+        [this](LogRole role, const std::string& why) { leadership_->role_changed(role, why); });
+  }
   for (auto& shard : shards_) {
     shard->set_reports([this, s = shard->index()](const std::vector<Outcome>& o, TimeUs applied_us) {
       sequencer_->report(s, o, applied_us);
@@ -257,6 +308,7 @@ std::optional<std::string> Server::start() {
   }
   if (checkpointer_) checkpointer_->start();
   sequencer_->start();
+  if (leadership_) leadership_->start(*sequencer_);
 
   // The network thread (the main loop, run()) at --network-nice too; set last, since a
   // thread starts with its creator's nice value and the ones above keep theirs. A value
@@ -282,6 +334,13 @@ std::optional<std::string> Server::start() {
   }
   if (partition_ports_.empty()) start_note_ += "off";
   if (metrics_endpoint_) start_note_ += "; metrics on http://" + metrics_endpoint_->address() + "/metrics";
+  if (leadership_) {
+    start_note_ += leading ? "; leading the log"
+                           : "; following the log (a standby; the leader is " +
+                                 (leadership_->leader().empty() ? std::string("unknown")
+                                                                : leadership_->leader()) +
+                                 ")";
+  }
   return std::nullopt;
 }
 

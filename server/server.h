@@ -29,6 +29,7 @@
 #include "server/checkpointer.h"
 #include "server/history_reader.h"
 #include "server/journal.h"
+#include "server/leadership.h"
 #include "server/ledger_clock.h"
 #include "server/listener.h"
 #include "server/log_limiter.h"
@@ -80,6 +81,10 @@ class Server {
   // The TLS context every connection shares (--tls-cert); null for plain TCP.
   asio::ssl::context* tls_context() { return tls_.get(); }
   Sequencer& sequencer() { return *sequencer_; }
+  // Who leads a log several nodes follow (--log jetstream); null with the journal.
+  const Leadership* leadership() const { return leadership_.get(); }
+  // What a standby answers a write with (not_leader): its state and the leader's address.
+  std::string not_leader_message() const;
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off
   // The history store for statement reads (any thread), or null with why_no_history();
   // the thread those reads run on, when it is not null.
@@ -151,6 +156,7 @@ class Server {
   std::unique_ptr<HistoryReader> history_reader_;  // with history_: it reads there
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sequencer> sequencer_;
+  std::unique_ptr<Leadership> leadership_;  // after sequencer_: its thread calls into it
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::uint32_t> connections_{0};
   std::unique_ptr<Listener> listener_;  // on the main loop (--listen)

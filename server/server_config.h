@@ -47,6 +47,12 @@ struct ServerConfig {
   std::string nats_urls;
   std::string nats_stream = "BONUS_LOG";
   int nats_replicas = 3;
+  // With it: the leader lease (server/leadership.h). This node's name (its checkpoint
+  // position's key; default: its address), the address clients are told to reach it at
+  // (default: --listen's host and the bound port), and the lease's life.
+  std::string node_name;
+  std::string advertise;
+  std::int64_t lease_ms = 3000;
   // Checkpoints into <data_dir>/checkpoint (LMDB). Off: no replicas and no new
   // checkpoints (an existing one is still loaded), and the journal is never trimmed.
   bool checkpoints = true;

@@ -74,6 +74,12 @@ class Shard {
   asio::io_context& io() { return io_; }
 
   void write(std::vector<ShardWrite> writes);
+  // Any thread: whether writes handed over wait to be taken into a slice (the last one
+  // taken may still be applying: a read() queued after this says false runs after it).
+  bool writes_pending() {
+    std::lock_guard lock(mutex_);
+    return !writes_.empty();
+  }
   void read(Read read);
   // A short read (a cart, a few balances) on the calling thread when the shard's thread
   // is not applying writes right now (on the shard's own loop it never is): no hand-off

@@ -551,6 +551,11 @@ std::string json_admin(const protocol::AdminStatus& s) {
       .field("checkpoint_position", s.checkpoint_position)
       .field("history", s.history)
       .field("history_position", s.history_position);
+  if (!s.node_state.empty()) {
+    j.field("node_state", s.node_state)
+        .field("leader", s.leader)
+        .field("log_position", s.log_position);
+  }
   return j.end_object().text();
 }
 
@@ -581,6 +586,12 @@ int run_admin(Context& context) {
     context.print(row("history       %s, at log position %llu", s.history.c_str(),
                       u(s.history_position)));
     context.print(row("test clock    %s", s.test_clock ? "on" : "off"));
+    if (!s.node_state.empty()) {
+      context.print(
+          row("node          %s, at log position %llu", s.node_state.c_str(), u(s.log_position)));
+      context.print(
+          row("leader        %s", s.leader.empty() ? "none right now" : s.leader.c_str()));
+    }
     if (!s.message.empty()) context.print(s.message);
   } else {
     const std::string action_name = name.substr(6);

@@ -292,6 +292,9 @@ AdminStatus random_admin_status(Rng& rng) {
   s.limits_code = static_cast<Code>(u32(rng) % kCodeCount);
   s.history_position = u64(rng);
   s.history = random_text(rng);
+  s.node_state = random_text(rng);
+  s.leader = random_text(rng);
+  s.log_position = u64(rng);
   return s;
 }
 
@@ -388,8 +391,19 @@ std::vector<Sample> samples(Rng& rng) {
 
   encode_hello(HelloQuery{"bt_" + std::to_string(u64(rng)), 1, "sample"}, fbb);
   add("HelloRequest", Opcode::hello, false);
-  encode_hello_reply(HelloAnswer{"checkout", 1, 4, 1u << 20, 8192, 4096, true, "till-3",
-                                 {7401, 7402, 7403, 7404}, std::string(kPartitionHashMix64Mod)},
+  encode_hello_reply(HelloAnswer{"checkout",
+                                 1,
+                                 4,
+                                 1u << 20,
+                                 8192,
+                                 4096,
+                                 true,
+                                 "till-3",
+                                 {7401, 7402, 7403, 7404},
+                                 std::string(kPartitionHashMix64Mod),
+                                 "standby",
+                                 "127.0.0.1:7500",
+                                 u64(rng)},
                      fbb);
   add("HelloReply", Opcode::hello, true);
 

@@ -33,13 +33,24 @@ TEST(Hello, RoundTrip) {
     ASSERT_EQ(decode_hello(body_of(fbb), got), FrameError::none);
     EXPECT_EQ(got, sent);
   }
-  // With the partitions' ports and without (a server with --partition-ports off): a
-  // decode into a used answer leaves nothing of the last one.
+  // With the partitions' ports and a leader, and without (a server with --partition-ports
+  // off and the local journal): a decode into a used answer leaves nothing of the last one.
   HelloAnswer got;
   for (const HelloAnswer& answer :
-       {HelloAnswer{"seller-admin", 1, 4, 65536, 10, 4096, true, "seller-42",
-                    {7401, 7402, 7403, 65535}, std::string(kPartitionHashMix64Mod)},
-        HelloAnswer{"seller-admin", 1, 4, 65536, 10, 4096, true, "seller-42", {}, ""}}) {
+       {HelloAnswer{"seller-admin",
+                    1,
+                    4,
+                    65536,
+                    10,
+                    4096,
+                    true,
+                    "seller-42",
+                    {7401, 7402, 7403, 65535},
+                    std::string(kPartitionHashMix64Mod),
+                    "standby",
+                    "10.0.0.7:7400",
+                    123'456'789},
+        HelloAnswer{"seller-admin", 1, 4, 65536, 10, 4096, true, "seller-42", {}, "", "", "", 0}}) {
     encode_hello_reply(answer, fbb);
     ASSERT_EQ(decode_hello_reply(body_of(fbb), got), FrameError::none);
     EXPECT_EQ(got, answer);

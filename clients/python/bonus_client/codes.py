@@ -89,6 +89,7 @@ class FrameError(_Open):
     frame_timeout = 17  # a frame did not complete in --frame-timeout-ms: the server closed
     idle_timeout = 18  # no request for --idle-timeout-s: the server closed the connection
     history_unavailable = 19  # statements: history is off, or its store could not be read
+    not_leader = 20  # a standby of a replicated log: writes go to the leader (the message names it)
 
     @property
     def framing_lost(self) -> bool:

@@ -1,0 +1,194 @@
+#include "server/leadership.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "server/thread_name.h"
+
+namespace bonus::server {
+
+Leadership::Opened Leadership::open(const LeadershipOptions& options) {
+  std::unique_ptr<Leadership> made(new Leadership(options));
+  auto opened = LeaderLease::open(options.lease);
+  if (auto* error = std::get_if<std::string>(&opened)) return *error;
+  made->lease_ = std::move(std::get<std::unique_ptr<LeaderLease>>(opened));
+  return made;
+}
+
+std::variant<bool, std::string> Leadership::take_at_start() {
+  auto taken = lease_->take(options_.address);
+  if (auto* error = std::get_if<std::string>(&taken)) return *error;
+  std::string holder;
+  if (std::get<bool>(taken)) {
+    renewed_ = std::chrono::steady_clock::now();
+    holder = options_.address;
+  } else if (auto error = lease_->read_holder(holder)) {
+    return *error;
+  }
+  std::lock_guard lock(mutex_);
+  leader_ = holder;
+  state_ = std::get<bool>(taken) ? "leader" : "standby";
+  return std::get<bool>(taken);
+}
+
+void Leadership::start(Sequencer& sequencer) {
+  sequencer_ = &sequencer;
+  thread_ = std::thread([this] { run(); });
+  name_thread(thread_, "bonus-leadership");
+}
+
+void Leadership::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (lease_ && lease_->held()) {
+    lease_->release();
+    spdlog::info("bonusd: let the lease go: a standby takes over now");
+  }
+}
+
+std::string Leadership::leader() const {
+  std::lock_guard lock(mutex_);
+  return leader_;
+}
+
+std::string Leadership::state() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+void Leadership::role_changed(LogRole role, const std::string& why) {
+  {
+    std::lock_guard lock(mutex_);
+    promoting_ = false;
+    if (role == LogRole::leading) {
+      state_ = "leader";
+      leader_ = options_.address;
+    } else {
+      release_ = true;
+      state_ = "standby (stepped down: " + why + ")";
+      if (leader_ == options_.address) leader_.clear();
+    }
+  }
+  wake_.notify_all();
+}
+
+void Leadership::run() {
+  const auto tick =
+      std::chrono::milliseconds(std::max<std::int64_t>(options_.lease.ttl_ms / 6, 50));
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, tick);
+    if (stopping_) break;
+    const bool release = std::exchange(release_, false);
+    lock.unlock();
+    const auto now = std::chrono::steady_clock::now();
+    if (release && lease_->held()) lease_->release();
+    if (sequencer_->role() == LogRole::leading) {
+      lead(now);
+    } else {
+      follow();
+    }
+    report_position(now);
+    lock.lock();
+  }
+}
+
+void Leadership::lead(std::chrono::steady_clock::time_point now) {
+  const auto ttl = std::chrono::milliseconds(options_.lease.ttl_ms);
+  if (now - renewed_ < ttl / 3) return;
+  auto renewed = lease_->renew();
+  if (auto* ok = std::get_if<bool>(&renewed); ok && *ok) {
+    renewed_ = now;
+    return;
+  }
+  const auto since_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - renewed_).count();
+  if (auto* error = std::get_if<std::string>(&renewed)) {
+    if (now - renewed_ < ttl) {
+      spdlog::warn("bonusd: renewing the lease: {} (renewed {} ms ago)", *error, since_ms);
+      return;
+    }
+    sequencer_->step_down("could not renew the lease for " + std::to_string(since_ms) +
+                          " ms, past its " + std::to_string(options_.lease.ttl_ms) +
+                          " ms: " + *error);
+    lease_->release();
+    return;
+  }
+  sequencer_->step_down("the lease is no longer this node's (renewed " + std::to_string(since_ms) +
+                        " ms ago, for " + std::to_string(options_.lease.ttl_ms) +
+                        " ms): another node leads or is taking over");
+}
+
+void Leadership::follow() {
+  {
+    std::lock_guard lock(mutex_);
+    if (promoting_) return;
+  }
+  std::string holder;
+  std::string error;
+  if (auto failed = lease_->read_holder(holder)) error = *failed;
+  if (error.empty() && holder.empty()) {
+    auto taken = lease_->take(options_.address);
+    if (auto* failed = std::get_if<std::string>(&taken)) {
+      error = *failed;
+    } else if (std::get<bool>(taken)) {
+      renewed_ = std::chrono::steady_clock::now();
+      std::lock_guard lock(mutex_);
+      promoting_ = true;
+      state_ = "taking over";
+      spdlog::info("bonusd: the lease had lapsed and is this node's now: taking the log over");
+      sequencer_->promote();
+      return;
+    } else if (auto again = lease_->read_holder(holder)) {
+      error = *again;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  if (!error.empty() && error != lease_error_) spdlog::warn("bonusd: reading the lease: {}", error);
+  lease_error_ = error;
+  leader_ = error.empty() ? holder : "";
+}
+
+void Leadership::report_position(std::chrono::steady_clock::time_point now) {
+  if (now - reported_ < std::chrono::seconds(1)) return;
+  reported_ = now;
+  const std::uint64_t position = sequencer_->checkpoint_position();
+  if (position != reported_position_) {
+    if (auto error = lease_->report_position(options_.node, position)) {
+      spdlog::warn("bonusd: reporting the checkpoint position: {}", *error);
+      return;
+    }
+    reported_position_ = position;
+  }
+  if (sequencer_->role() != LogRole::leading) return;
+  auto positions = lease_->positions();
+  if (auto* error = std::get_if<std::string>(&positions)) {
+    // Not knowing where the others are, trim nothing more.
+    sequencer_->limit_trim(0);
+    spdlog::warn("bonusd: reading the nodes' checkpoint positions: {}", *error);
+    return;
+  }
+  std::uint64_t lowest = UINT64_MAX;
+  std::string lowest_node;
+  for (const auto& [node, at] : std::get<std::map<std::string, std::uint64_t>>(positions)) {
+    if (at < lowest) {
+      lowest = at;
+      lowest_node = node;
+    }
+  }
+  sequencer_->limit_trim(lowest == UINT64_MAX ? 0 : lowest + 1);
+  std::string note;
+  if (lowest < position) {
+    note = "node " + lowest_node + "'s checkpoint at position " + std::to_string(lowest) +
+           " keeps the log from being trimmed to this node's " + std::to_string(position);
+  }
+  if (!note.empty() && note != trim_note_) spdlog::info("bonusd: {}", note);
+  trim_note_ = note;
+}
+
+}  // namespace bonus::server

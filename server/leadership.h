@@ -1,0 +1,89 @@
+// Leadership: which bonusd writes a log that several follow (--log jetstream, issue 15).
+// Every node keeps its ledger from the same stream; the one holding the lease
+// (server/leader_lease.h) leads: its sequencer writes the log and takes writes. The
+// others are standbys: their sequencers follow the log into their shards and their own
+// checkpoints, and they answer reads; writes get not_leader, naming the leader.
+//
+// Its thread, every ttl/6:
+// - leading: renews the lease every ttl/3. A renewal refused (the lease lapsed and
+//   another node took it) makes the sequencer step down at once; renewals failing for a
+//   whole ttl (the bucket out of reach) too. Either way the log's own fence stops a
+//   writer that learns too late (Sequencer: a failed sync follows the log).
+// - following: reads who holds the lease (for the hello and not_leader's message); a
+//   lapsed lease is taken, and the sequencer told to take the log over (it follows to
+//   the end, marks the log as its own, then leads).
+// - every second: reports this node's checkpoint position to the nodes' bucket; the
+//   leader trims the log below the lowest position of every node there.
+//
+// Owned by the Server; its thread is its own, the accessors are for any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "server/leader_lease.h"
+#include "server/sequencer.h"
+
+namespace bonus::server {
+
+struct LeadershipOptions {
+  LeaderLeaseOptions lease;
+  std::string node;     // this node's name: its key in the nodes' bucket
+  std::string address;  // where clients reach it (host:port): the lease's value
+};
+
+class Leadership {
+ public:
+  using Opened = std::variant<std::unique_ptr<Leadership>, std::string>;
+  static Opened open(const LeadershipOptions& options);
+  ~Leadership() { stop(); }
+
+  // Start-up, before the replay: takes the lease if it has lapsed. True: this node leads
+  // from the start (the server takes the log over before it serves); false: it follows.
+  std::variant<bool, std::string> take_at_start();
+  // Starts the thread; the sequencer's role changes come back through role_changed().
+  void start(Sequencer& sequencer);
+  // Ends the thread and lets the lease go if this node holds it, so a standby takes over
+  // at once. After the sequencer has stopped.
+  void stop();
+
+  // Any thread: the leader's address as last read ("" when the lease has lapsed or
+  // cannot be read), and this node's state in a line for `admin status` and the hello.
+  std::string leader() const;
+  std::string state() const;
+  // The sequencer's thread (Sequencer::set_on_role).
+  void role_changed(LogRole role, const std::string& why);
+
+ private:
+  explicit Leadership(LeadershipOptions options) : options_(std::move(options)) {}
+  void run();
+  void lead(std::chrono::steady_clock::time_point now);
+  void follow();
+  void report_position(std::chrono::steady_clock::time_point now);
+
+  LeadershipOptions options_;
+  std::unique_ptr<LeaderLease> lease_;  // the thread's (and start-up's, before it)
+  Sequencer* sequencer_ = nullptr;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;          // guarded by mutex_
+  bool release_ = false;           // guarded by mutex_: the sequencer stopped leading
+  bool promoting_ = false;         // guarded by mutex_: the sequencer is taking over
+  std::string leader_;             // guarded by mutex_
+  std::string state_ = "standby";  // guarded by mutex_
+  std::string lease_error_;        // guarded by mutex_: the last failure to read the lease
+  std::chrono::steady_clock::time_point renewed_;
+  std::chrono::steady_clock::time_point reported_;
+  std::uint64_t reported_position_ = UINT64_MAX;
+  std::string trim_note_;  // the last note on who holds trimming back, not repeated
+};
+
+}  // namespace bonus::server
