@@ -237,6 +237,7 @@ struct AdminStatus {
   std::string node_state;  // "leader", "standby", "taking over", "standby (stepped down: ...)"
   std::string leader;      // the leader's client address; empty: unknown or none now
   std::uint64_t log_position = 0;  // handed to the shards: reads reflect about this far
+  std::uint64_t state_hash = 0;    // audit: every shard's state hash, folded in shard order
   friend bool operator==(const AdminStatus&, const AdminStatus&) = default;
 };
 

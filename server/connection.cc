@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 
+#include "engine/hash.h"
 #include "engine/saturating_add.h"
 #include "server/log_limiter.h"
 #include "server/metrics.h"
@@ -17,6 +18,17 @@
 
 namespace bonus::server {
 namespace {
+
+// What a write refused for a failed group is told. The journal's failure applied
+// nothing; a replicated log's publish may have been stored without its acknowledgement,
+// so the same ids decide it.
+std::string storage_failed_text(const WriteJob& j, const std::string& what) {
+  if (j.storage_error.empty() || j.storage_error.rfind("jetstream", 0) != 0) {
+    return "the journal could not be written; " + what + " was not applied";
+  }
+  return "the log could not be written (" + j.storage_error + "); " + what +
+         " may or may not be in it: send it again with the same ids (a repeat changes nothing)";
+}
 
 using protocol::Body;
 using protocol::FrameError;
@@ -539,8 +551,8 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
                errors_only](WriteJob& j) {
     if (j.not_leader) return self->post_reply(self->not_leader_frame(rid));
     if (j.storage_failed) {
-      self->post_reply(error_frame(rid, FrameError::storage_failed,
-                                   "the journal could not be written; this batch was not applied"));
+      self->post_reply(
+          error_frame(rid, FrameError::storage_failed, storage_failed_text(j, "this batch")));
       return;
     }
     metrics().count_results(j.commands, j.results);
@@ -804,6 +816,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     std::string problem;
     EngineConfig limits;
     std::uint64_t limits_changes = 0;
+    std::uint64_t state_hash = 0;  // audit only
   };
   const bool audit = query.action == protocol::AdminAction::audit;
   auto status_reply = [self, rid, server, audit](std::vector<Part>& parts, std::string message,
@@ -816,6 +829,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     status.limits_code = limits_code;
     for (std::size_t s = 0; s < parts.size(); ++s) {
       status.accounts += parts[s].accounts;
+      if (audit) status.state_hash = hash_pair(status.state_hash, parts[s].state_hash);
       status.ledger_time_us = std::max(status.ledger_time_us, parts[s].time);
       if (!(parts[s].limits == status.limits) || parts[s].limits_changes != status.limits_changes) {
         parts[s].problem += "its limits differ from shard 0's";
@@ -859,7 +873,10 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
     p.time = now;
     p.limits = l.config();
     p.limits_changes = l.limits_changes();
-    if (audit) p.problem = l.audit().value_or("");
+    if (audit) {
+      p.problem = l.audit().value_or("");
+      p.state_hash = l.state_hash();
+    }
     return p;
   };
   switch (query.action) {
@@ -875,7 +892,7 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
         if (j.not_leader) return self->post_reply(self->not_leader_frame(rid));
         if (j.storage_failed) {
           self->post_reply(error_frame(rid, FrameError::storage_failed,
-                                       "the journal could not be written; the limits did not change"));
+                                       storage_failed_text(j, "the limits change")));
           return;
         }
         const Result r = j.results.front();

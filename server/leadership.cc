@@ -88,8 +88,10 @@ void Leadership::run() {
     lock.unlock();
     const auto now = std::chrono::steady_clock::now();
     if (release && lease_->held()) lease_->release();
-    if (sequencer_->role() == LogRole::leading) {
-      lead(now);
+    if (lease_->held()) {
+      lead(now);  // renewed while taking over too: a takeover may outlast a lease
+    } else if (sequencer_->role() == LogRole::leading) {
+      sequencer_->step_down("the lease is not this node's");
     } else {
       follow();
     }

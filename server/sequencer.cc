@@ -266,12 +266,13 @@ void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) 
   if (deliveries == 0) job.done(job);
 }
 
-void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group) {
+void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group, const std::string& why) {
   for (auto& out : outbox_) out.clear();
   replica_outbox_.clear();
   for (auto& job : group) {
     if (job->remaining.load() == 0 && !job->commands.empty()) continue;  // answered already
     job->storage_failed = true;
+    job->storage_error = why;
     job->remaining.store(1);
     job->delivered();
   }
@@ -343,7 +344,7 @@ void Sequencer::run() {
       continue;
     }
     if (failed_) {
-      fail(group);
+      fail(group, failure_);
       group.clear();
       if (!open) return;
       continue;
@@ -366,7 +367,7 @@ void Sequencer::run() {
     }
     if (!outbox_[0].empty() || group.size() > 0) {
       if (auto error = log_.sync(); error) {
-        fail(group);
+        fail(group, *error);
         group.clear();
         if (options_.shared_log) {
           // Another writer took the log, or it is out of reach: follow it from what is

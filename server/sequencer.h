@@ -121,7 +121,8 @@ class Sequencer {
   void sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner);
   void append(const Command& command, TimeUs time, std::uint32_t shard,
               const std::shared_ptr<WriteJob>& job, std::uint32_t index);
-  void fail(std::deque<std::shared_ptr<WriteJob>>& group);
+  // Answers the group storage_failed, `why` the log's error.
+  void fail(std::deque<std::shared_ptr<WriteJob>>& group, const std::string& why);
   void take_reports();
   void trim_journal();
   void fail_journal(const std::string& error);

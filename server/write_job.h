@@ -26,6 +26,7 @@ struct WriteJob {
   std::mutex merge_mutex;           // fan-out results merge under it
   std::vector<std::uint8_t> fanned;  // per command: shards merged so far (fan-out only)
   bool storage_failed = false;  // set by the sequencer when the journal failed
+  std::string storage_error;    // with storage_failed: the log's error
   bool not_leader = false;      // set by a sequencer that follows the log: nothing applied
   TimeUs advance_us = 0;        // test clock: move time forward, then sweep (no commands)
   std::string refused;          // set by the sequencer when it refused the advance: why

@@ -17,9 +17,13 @@ bool retryable(const client::Reply<std::vector<Result>>& reply) {
     case Status::disconnected:
       return true;
     case Status::refused:
+      // not_leader and storage_failed: a standby, or a leader that just stepped down; the
+      // client moves to the next address (ClientOptions::others).
       return reply.error == protocol::FrameError::too_many_in_flight ||
              reply.error == protocol::FrameError::shutting_down ||
-             reply.error == protocol::FrameError::too_many_connections;
+             reply.error == protocol::FrameError::too_many_connections ||
+             reply.error == protocol::FrameError::not_leader ||
+             reply.error == protocol::FrameError::storage_failed;
     default:
       return false;
   }

@@ -338,7 +338,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.footer(kFooter);
-  app.add_option("--server", inv.server, "bonusd's address")
+  app.add_option("--server", inv.server,
+                 "bonusd's address; or the addresses of a leader and its standbys "
+                 "(bonusd --log jetstream), comma-separated: writes find the leader, retried "
+                 "with the same ids while a standby takes over")
       ->type_name("HOST:PORT")
       ->capture_default_str();
   app.add_option("--token", inv.token,

@@ -551,6 +551,7 @@ std::string json_admin(const protocol::AdminStatus& s) {
       .field("checkpoint_position", s.checkpoint_position)
       .field("history", s.history)
       .field("history_position", s.history_position);
+  if (s.state_hash != 0) j.field("state_hash", s.state_hash);
   if (!s.node_state.empty()) {
     j.field("node_state", s.node_state)
         .field("leader", s.leader)

@@ -148,11 +148,25 @@ void read_tls_options(const Invocation& inv, client::ClientOptions& options) {
 
 client::ClientOptions Context::client_options() const {
   client::ClientOptions options;
-  const std::string& server = invocation_.server;
+  // HOST:PORT, or several, comma-separated: the nodes of one ledger (a leader and its
+  // standbys); the client moves from one to the next when one fails or is not the leader.
+  std::string server = invocation_.server;
+  for (std::size_t comma; (comma = server.rfind(',')) != std::string::npos;) {
+    options.others.insert(options.others.begin(), server.substr(comma + 1));
+    server.resize(comma);
+  }
   const auto colon = server.rfind(':');
   const auto port = colon == std::string::npos ? std::nullopt : parse_u64(server.substr(colon + 1));
   if (!port || *port == 0 || *port > 65535 || colon == 0) {
     throw UsageError("--server " + server + ": want HOST:PORT, like 127.0.0.1:7400");
+  }
+  for (const std::string& other : options.others) {
+    const auto at = other.rfind(':');
+    const auto other_port =
+        at == std::string::npos ? std::nullopt : parse_u64(other.substr(at + 1));
+    if (!other_port || *other_port == 0 || *other_port > 65535 || at == 0) {
+      throw UsageError("--server " + other + ": want HOST:PORT, like 127.0.0.1:7400");
+    }
   }
   options.host = server.substr(0, colon);
   if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {

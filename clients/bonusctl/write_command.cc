@@ -1,7 +1,9 @@
 // The thirteen writes: build the engine command from the options, send it once, print
 // the result as a line for people or one JSON object.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "clients/bonusctl/context.h"
 #include "clients/bonusctl/json_writer.h"
@@ -225,6 +227,24 @@ std::string human_result(std::string_view command, Id128 id, const Result& r, co
   return line + "; id " + format_id(id);
 }
 
+// How long a write with several --server addresses keeps trying: past a takeover
+// (a lease's life and the standby's catch-up).
+constexpr std::chrono::seconds kFailoverWait{15};
+
+bool worth_another_node(const client::Reply<Result>& reply) {
+  switch (reply.status) {
+    case client::Status::timeout:
+    case client::Status::disconnected:
+      return true;
+    case client::Status::refused:
+      return reply.error == protocol::FrameError::not_leader ||
+             reply.error == protocol::FrameError::storage_failed ||
+             reply.error == protocol::FrameError::shutting_down;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 int run_write(Context& context) {
@@ -239,16 +259,27 @@ int run_write(Context& context) {
     }
     return kExitUnreachable;
   }
-  const client::Reply<Result> reply = std::visit(
-      [client](const auto& command) -> client::Reply<Result> {
-        using C = std::decay_t<decltype(command)>;
-        if constexpr (protocol::WriteCommand<C>) {
-          return client->write(command);
-        } else {
-          return {client::Status::bad_reply, protocol::FrameError::none, "not a write", {}};
-        }
-      },
-      built.command);
+  const auto send = [&] {
+    return std::visit(
+        [client](const auto& command) -> client::Reply<Result> {
+          using C = std::decay_t<decltype(command)>;
+          if constexpr (protocol::WriteCommand<C>) {
+            return client->write(command);
+          } else {
+            return {client::Status::bad_reply, protocol::FrameError::none, "not a write", {}};
+          }
+        },
+        built.command);
+  };
+  client::Reply<Result> reply = send();
+  // With several --server addresses: while a standby takes over (a few seconds), the same
+  // command again, same id, until a leader answers.
+  const auto give_up = std::chrono::steady_clock::now() + kFailoverWait;
+  while (!reply.ok() && !client->options().others.empty() && worth_another_node(reply) &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    reply = send();
+  }
   if (!reply.ok()) {
     report_unanswered(context, reply);
     std::fprintf(stderr,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <asio.hpp>
+#include <atomic>
+#include <charconv>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -101,10 +103,6 @@ using SingleQueues =
                SingleQueue<ReverseAccrual>, SingleQueue<RevokeCampaign>, SingleQueue<SetPolicy>,
                SingleQueue<Referral>>;
 
-std::string endpoint_name(const ClientOptions& o) {
-  return o.host + ":" + std::to_string(o.port);
-}
-
 }  // namespace
 
 std::string_view status_name(Status status) {
@@ -130,7 +128,16 @@ struct Client::Impl {
   ~Impl();
 
   // Caller side.
+  // Parses options.host:port and options.others into `addresses`; an error for a bad one.
+  std::string parse_addresses();
+  // Resolves the current address into `endpoints` and `main_endpoints` (the caller's
+  // thread before start(), the I/O thread after).
   std::string resolve();
+  // host:port of the address the client uses now (any thread).
+  std::string current_name() const {
+    const auto& [host, port] = addresses[address_at.load(std::memory_order_relaxed)];
+    return host + ":" + std::to_string(port);
+  }
   std::string make_tls();
   void start();
   std::string connect_now();
@@ -181,6 +188,12 @@ struct Client::Impl {
   void link_up();
   void notify_connect(const std::string& error);
   void drop_link(Status status, FrameError error, std::string message);
+  // With options.others: the next connection (and every pooled one from now on) goes to
+  // the next address in turn. I/O thread.
+  void next_address();
+  // A reply said not_leader: with options.others, the link is dropped and the next one
+  // goes to the next address (any thread: posted to the I/O thread).
+  void leave_follower();
   void complete(std::uint64_t id, const Arrival& arrival);
   void fail_all(const Arrival& arrival);
   void arm_timer();
@@ -263,6 +276,8 @@ struct Client::Impl {
   // Any thread, under direct_mutex. direct_max starts at options.direct_connections_max
   // (0 with TLS) and drops to what is open when the server refuses one more
   // (too_many_connections): those calls then go through the I/O thread.
+  std::vector<std::pair<std::string, std::uint16_t>> addresses;  // options.host:port, then others
+  std::atomic<std::size_t> address_at{0};
   std::mutex direct_mutex;
   std::vector<Taken> direct_idle;
   std::uint32_t direct_open = 0;  // idle and in use
@@ -295,14 +310,61 @@ Client::Impl::~Impl() {
   thread.join();
 }
 
+std::string Client::Impl::parse_addresses() {
+  addresses.assign(1, {options.host, options.port});
+  for (const std::string& other : options.others) {
+    const auto colon = other.rfind(':');
+    std::uint32_t port = 0;
+    const char* digits = other.data() + (colon == std::string::npos ? 0 : colon + 1);
+    const auto [end, ec] = std::from_chars(digits, other.data() + other.size(), port);
+    if (colon == std::string::npos || colon == 0 || ec != std::errc() ||
+        end != other.data() + other.size() || port == 0 || port > 65535) {
+      return "others: '" + other + "' is not HOST:PORT";
+    }
+    std::string host = other.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    addresses.emplace_back(std::move(host), static_cast<std::uint16_t>(port));
+  }
+  return {};
+}
+
 std::string Client::Impl::resolve() {
   tcp::resolver resolver(io);
   asio::error_code ec;
-  endpoints = resolver.resolve(options.host, std::to_string(options.port), ec);
-  if (ec) return "cannot resolve " + endpoint_name(options) + ": " + ec.message();
-  main_endpoints.clear();
-  for (const auto& entry : endpoints) main_endpoints.push_back(entry.endpoint());
+  const auto& [host, port] = addresses[address_at.load()];
+  endpoints = resolver.resolve(host, std::to_string(port), ec);
+  if (ec) return "cannot resolve " + current_name() + ": " + ec.message();
+  std::vector<tcp::endpoint> resolved;
+  for (const auto& entry : endpoints) resolved.push_back(entry.endpoint());
+  std::vector<Taken> idle;  // links to the address before: closed after the lock
+  std::lock_guard lock(direct_mutex);
+  if (resolved != main_endpoints) {
+    main_endpoints = std::move(resolved);
+    idle.swap(direct_idle);
+    direct_open -= static_cast<std::uint32_t>(idle.size());
+    partition_endpoints.clear();
+    ++layout;
+  }
   return {};
+}
+
+void Client::Impl::next_address() {
+  if (addresses.size() < 2) return;
+  address_at = (address_at.load() + 1) % addresses.size();
+  // An address that does not resolve now fails its connect; the one after is next.
+  (void)resolve();
+}
+
+void Client::Impl::leave_follower() {
+  if (addresses.size() < 2) return;
+  // Once per address: the other replies of the same follower find it moved on already.
+  asio::post(io, [this, at = address_at.load()] {
+    if (at != address_at.load()) return;
+    if (link == Link::down) return next_address();  // the pooled links follow it
+    drop_link(Status::disconnected, FrameError::none,
+              current_name() + " is not the leader (not_leader): trying the next address");
+  });
 }
 
 std::string Client::Impl::make_tls() {
@@ -429,6 +491,7 @@ std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t fl
     }
     const bool again = r.stale && reused;
     release_direct(std::move(direct));
+    if (r.error == FrameError::not_leader) leave_follower();
     if (again) continue;
     Arrival a = no_frame(r.status, r.error, std::move(r.message));
     if (r.status == Status::ok) {
@@ -496,8 +559,8 @@ Client::Impl::Taken Client::Impl::take_direct(std::optional<BuyerId> buyer, bool
   if (refused == FrameError::too_many_connections) {
     direct_max = direct_open;
   } else if (refused != FrameError::none) {
-    failure = no_frame(Status::refused, refused,
-                       "hello refused by " + endpoint_name(options) + ": " + error);
+    failure =
+        no_frame(Status::refused, refused, "hello refused by " + current_name() + ": " + error);
   } else if (taken.target != 0) {
     // A partition's port this client cannot reach (a firewall that lets the main port
     // through, say): everything goes to the main address from now on.
@@ -507,7 +570,7 @@ Client::Impl::Taken Client::Impl::take_direct(std::optional<BuyerId> buyer, bool
     }
   } else {
     failure = no_frame(Status::disconnected, FrameError::none,
-                       "cannot connect to " + endpoint_name(options) + ": " + error);
+                       "cannot connect to " + current_name() + ": " + error);
   }
   return Taken{};
 }
@@ -609,9 +672,8 @@ void Client::Impl::start_connect() {
   const std::string& name =
       options.tls_server_name.empty() ? options.host : options.tls_server_name;
   if (!transport->expect_server_name(name)) {
-    return drop_link(
-        Status::disconnected, FrameError::none,
-        "cannot connect to " + endpoint_name(options) + ": bad TLS server name " + name);
+    return drop_link(Status::disconnected, FrameError::none,
+                     "cannot connect to " + current_name() + ": bad TLS server name " + name);
   }
   const std::uint64_t g = generation;
   connect_timer.expires_after(options.timeout);  // the connect and the TLS handshake
@@ -630,7 +692,7 @@ void Client::Impl::on_connected(std::uint64_t generation_at, const asio::error_c
     connect_timer.cancel();
     const std::string why = ec == asio::error::operation_aborted ? "timed out" : ec.message();
     drop_link(Status::disconnected, FrameError::none,
-              "cannot connect to " + endpoint_name(options) + ": " + why);
+              "cannot connect to " + current_name() + ": " + why);
     return;
   }
   transport->set_no_delay();
@@ -645,7 +707,7 @@ void Client::Impl::on_handshake(std::uint64_t generation_at, const asio::error_c
     const std::string why =
         ec == asio::error::operation_aborted ? "timed out" : transport->handshake_failure(ec);
     drop_link(Status::disconnected, FrameError::none,
-              "cannot connect to " + endpoint_name(options) + ": TLS handshake failed: " + why);
+              "cannot connect to " + current_name() + ": TLS handshake failed: " + why);
     return;
   }
   read_more();
@@ -713,7 +775,7 @@ void Client::Impl::on_hello(std::uint64_t generation_at, const Arrival& a) {
     const std::string code =
         a.error != FrameError::none ? std::string(protocol::frame_error_name(a.error)) + ": " : "";
     return drop_link(a.status, a.error,
-                     "hello refused by " + endpoint_name(options) + ": " + code + a.message);
+                     "hello refused by " + current_name() + ": " + code + a.message);
   }
   learn_partitions(answer);
   {
@@ -731,6 +793,7 @@ void Client::Impl::notify_connect(const std::string& error) {
 
 void Client::Impl::drop_link(Status status, FrameError error, std::string message) {
   ++generation;
+  if (!closing) next_address();
   if (link == Link::connecting) notify_connect(message);
   link = Link::down;
   transport->close();
@@ -751,6 +814,7 @@ void Client::Impl::complete(std::uint64_t id, const Arrival& arrival) {
   pending.erase(it);
   deadlines.erase(p.deadline);
   if (p.sent) --sent_count;
+  if (arrival.error == FrameError::not_leader) leave_follower();
   p.done(arrival);
 }
 
@@ -1003,11 +1067,18 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
            " bytes";
   }
   auto impl = std::make_unique<Impl>(options);
+  if (std::string error = impl->parse_addresses(); !error.empty()) return error;
   if (std::string error = impl->make_tls(); !error.empty()) return error;
   if (std::string error = impl->resolve(); !error.empty()) return error;
   impl->direct_max = options.tls_ca_file.empty() ? options.direct_connections_max : 0;
   impl->start();
-  if (std::string error = impl->connect_now(); !error.empty()) return error;
+  // Each address once (a failed connect moves to the next): the first that answers.
+  std::string error;
+  for (std::size_t tried = 0; tried < impl->addresses.size(); ++tried) {
+    error = impl->connect_now();
+    if (error.empty()) break;
+  }
+  if (!error.empty()) return error;
   std::unique_ptr<Client> client(new Client(options, std::move(impl)));
   // A server at its connection limit accepts, answers too_many_connections and closes.
   // The I/O thread's connection is the one to check (ping() may take a direct link).
@@ -1019,7 +1090,7 @@ std::variant<std::unique_ptr<Client>, std::string> Client::connect(const ClientO
                                                   })
                                .get();
   if (!pong.ok()) {
-    return "no answer to a ping from " + endpoint_name(options) + ": " +
+    return "no answer to a ping from " + client->impl_->current_name() + ": " +
            std::string(status_name(pong.status)) +
            (pong.error != FrameError::none
                 ? " " + std::string(protocol::frame_error_name(pong.error))

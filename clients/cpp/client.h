@@ -63,6 +63,15 @@ namespace bonus::client {
 struct ClientOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 7400;
+  // The other nodes of the same ledger (bonusd --log jetstream: a leader and its
+  // standbys), as HOST:PORT. When the connection to the current address cannot be made or
+  // breaks, or a request is answered not_leader (a standby takes no writes), the client's
+  // next connection, and every pooled one after it, goes to the next address in turn
+  // (host:port, then these, then host:port again); connect() tries each once. The failed
+  // request itself is not sent again: the caller retries it, with the same ids, as after
+  // any failure (see Failures below), and reaches the leader within a few tries once one
+  // leads. Empty: host:port alone.
+  std::vector<std::string> others;
   std::chrono::milliseconds timeout{5000};  // per request, from the call to its reply
   // Larger write batches (and balance reads) are split into frames of at most this many
   // commands; keep it at or below the server's --batch-commands-max. 1..kBatchCommandsMax.
