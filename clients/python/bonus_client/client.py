@@ -65,6 +65,16 @@ class BonusDisconnected(BonusError):
         super().__init__("disconnected", message)
 
 
+def _address(text: str) -> tuple[str, int]:
+    """ "host:port" (an IPv6 host in brackets) as (host, port); ValueError if it is not."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"others: {text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
 class BonusBadReply(BonusError):
     """The server's reply could not be understood (checksum, shape, FlatBuffers)."""
 
@@ -554,8 +564,13 @@ class Client:
                  tls_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  server_name: str | None = None,
                  token: str | None = None, client_name: str = "bonus-python",
-                 partition_routing: bool = False):
+                 partition_routing: bool = False, others: Sequence[str] = ()):
         self.host, self.port, self.timeout = host, port, timeout
+        # host:port, then the other nodes of the same ledger (bonusd --log jetstream), as
+        # "HOST:PORT": a connection that cannot be made or breaks, or a not_leader answer,
+        # sends the next call to the next address in turn.
+        self._addresses = [(host, port)] + [_address(o) for o in others]
+        self._at = 0
         if ssl_context is not None and tls_ca is not None:
             raise ValueError("give tls_ca (and tls_cert, tls_key) or ssl_context, not both")
         if ssl_context is None and tls_ca is None and (tls_cert or tls_key):
@@ -600,7 +615,15 @@ class Client:
             self._conn.close()
             self._conn = None
         if self._conn is None:
-            conn = _Connection(self.host, self.port, self.timeout, self.tls, self.server_name)
+            for tried in range(len(self._addresses)):
+                try:
+                    conn = _Connection(self.host, self.port, self.timeout, self.tls,
+                                       self.server_name)
+                    break
+                except BonusDisconnected:
+                    if tried + 1 == len(self._addresses):
+                        raise
+                    self._move_on()
             self._asked_partitions = False
             if self.token:
                 self._learn(self._hello(conn))
@@ -670,15 +693,34 @@ class Client:
             self._partition_conns[p] = conn
         return conn
 
+    def _move_on(self) -> None:
+        """With other addresses: the next call goes to the next one (a standby answered
+        not_leader, or the node is gone)."""
+        if len(self._addresses) < 2:
+            return
+        self.close()
+        self._at = (self._at + 1) % len(self._addresses)
+        self.host, self.port = self._addresses[self._at]
+        self._partition_ports = ()
+
+    def _moving_on(self, error: BaseException) -> None:
+        if isinstance(error, BonusDisconnected) or (
+                isinstance(error, BonusError) and error.error == FrameError.not_leader):
+            self._move_on()
+
     def request(self, opcode: int, body=b"", *, flags: int = 0,
                 body_crc: int | None = None, buyer: int | None = None) -> bytes:
         """Low level: sends one frame and returns the reply body; an ErrorReply raises
         BonusError. `body_crc` overrides the body checksum (tests of bad input only).
         `buyer`: the one buyer it is about, if any (to that buyer's partition)."""
-        conn = self._route(buyer)
-        rid = conn.send(opcode, flags, body, body_crc)
-        _rid, reply_op, _flags, reply = conn.wait((rid,))
-        return self._checked(opcode, reply_op, reply, rid)
+        try:
+            conn = self._route(buyer)
+            rid = conn.send(opcode, flags, body, body_crc)
+            _rid, reply_op, _flags, reply = conn.wait((rid,))
+            return self._checked(opcode, reply_op, reply, rid)
+        except BonusError as e:
+            self._moving_on(e)
+            raise
 
     @staticmethod
     def _checked(opcode: int, reply_op: int, body: bytes, rid: int) -> bytes:
@@ -761,10 +803,14 @@ class Client:
                     job.done(body)
                 except wire.Malformed as e:
                     error = error or BonusBadReply(str(e))
+        except BonusError as e:
+            self._moving_on(e)
+            raise
         finally:
             if inflight:  # interrupted (timeout, disconnect, KeyboardInterrupt, ...)
                 conn.abandon(inflight)
         if error is not None:
+            self._moving_on(error)
             raise error
 
     def _chunk(self, struct_size: int, batch: int | None) -> int:

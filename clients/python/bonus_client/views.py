@@ -267,6 +267,11 @@ class Hello:
     # to a partition ("mix64-mod": mix64(buyer) % shards).
     partition_ports: tuple[int, ...] = ()
     partition_hash: str = ""
+    # A log several nodes follow (bonusd --log jetstream): this node's state ("leader",
+    # "standby", ...), the leader's address ("" unknown or none now), its log position.
+    node_state: str = ""
+    leader: str = ""
+    log_position: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,3 +289,7 @@ class AdminStatus:
     limits_code: int = 0          # set_limits: the command's result code (Code)
     history_position: int = 0     # every event up to this log position is in history
     history: str = ""             # "on", "off: <why>" or "stopped: <why>" (writes go on)
+    node_state: str = ""          # bonusd --log jetstream: "leader", "standby", ...
+    leader: str = ""              # the leader's address; "" unknown or none now
+    log_position: int = 0         # the log position handed to the shards
+    state_hash: int = 0           # audit: every shard's state hash, folded in shard order

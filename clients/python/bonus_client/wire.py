@@ -450,7 +450,8 @@ def decode_admin_reply(body) -> AdminStatus:
                        checkpoint_position=t.scalar(8, "Q"),
                        limits=None if (l := t.struct(9, "QQQqqQqQ")) is None else Limits(*l),
                        limits_code=t.scalar(10, "H"), history_position=t.scalar(11, "Q", 0),
-                       history=t.string(12))
+                       history=t.string(12), node_state=t.string(13), leader=t.string(14),
+                       log_position=t.scalar(15, "Q", 0), state_hash=t.scalar(16, "Q", 0))
 
 
 def decode_hello_reply(body) -> Hello:
@@ -458,7 +459,8 @@ def decode_hello_reply(body) -> Hello:
     return Hello(role=t.string(0), protocol_version=t.scalar(1, "I"), shards=t.scalar(2, "I"),
                  body_size_max=t.scalar(3, "I"), batch_commands_max=t.scalar(4, "I"),
                  in_flight_max=t.scalar(5, "I"), authenticated=t.scalar(6, "?", False),
-                 name=t.string(7), partition_ports=_ushorts(t, 8), partition_hash=t.string(9))
+                 name=t.string(7), partition_ports=_ushorts(t, 8), partition_hash=t.string(9),
+                 node_state=t.string(10), leader=t.string(11), log_position=t.scalar(12, "Q", 0))
 
 
 def _ushorts(t, field: int) -> tuple[int, ...]:
