@@ -270,7 +270,8 @@ void Sequencer::fail(std::deque<std::shared_ptr<WriteJob>>& group, const std::st
   for (auto& out : outbox_) out.clear();
   replica_outbox_.clear();
   for (auto& job : group) {
-    if (job->remaining.load() == 0 && !job->commands.empty()) continue;  // answered already
+    // Answered already: sequenced (results sized) with nothing to deliver.
+    if (!job->results.empty() && job->remaining.load() == 0) continue;
     job->storage_failed = true;
     job->storage_error = why;
     job->remaining.store(1);
@@ -346,6 +347,7 @@ void Sequencer::run() {
     if (failed_) {
       fail(group, failure_);
       group.clear();
+      next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;  // no spinning
       if (!open) return;
       continue;
     }
@@ -367,15 +369,16 @@ void Sequencer::run() {
     }
     if (!outbox_[0].empty() || group.size() > 0) {
       if (auto error = log_.sync(); error) {
+        // Failed first, so that a write sent after this group's answer is refused.
+        if (!options_.shared_log) fail_journal(*error);
         fail(group, *error);
         group.clear();
         if (options_.shared_log) {
           // Another writer took the log, or it is out of reach: follow it from what is
-          // durable (what this group stored after all comes back that way).
+          // durable (what this group stored after all comes back that way). A write that
+          // comes meanwhile is answered by the follower: not_leader.
           rejoin_ = true;
           become(LogRole::following, *error);
-        } else {
-          fail_journal(*error);
         }
         continue;
       }

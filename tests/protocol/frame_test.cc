@@ -171,12 +171,12 @@ TEST(Opcodes, KnownSetAndNames) {
 }
 
 TEST(FrameErrors, FramingLostExactlyForHeaderErrors) {
-  for (int e : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}) {
+  for (int e : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}) {
     const auto error = static_cast<FrameError>(e);
     EXPECT_NE(frame_error_name(error), "unknown") << e;
     EXPECT_EQ(framing_lost(error), e >= 1 && e <= 4) << frame_error_name(error);
   }
-  EXPECT_EQ(frame_error_name(static_cast<FrameError>(20)), "unknown");
+  EXPECT_EQ(frame_error_name(static_cast<FrameError>(21)), "unknown");
 }
 
 TEST(MakeFrame, HeaderThenBody) {
