@@ -191,9 +191,11 @@ struct Client::Impl {
   // With options.others: the next connection (and every pooled one from now on) goes to
   // the next address in turn. I/O thread.
   void next_address();
-  // A reply said not_leader: with options.others, the link is dropped and the next one
-  // goes to the next address (any thread: posted to the I/O thread).
-  void leave_follower();
+  // The address the client uses now answered not_leader, or a pooled link to it could
+  // not be made: with options.others, the main link is dropped and the next connection,
+  // pooled ones too, goes to the next address. Any thread: a caller's waits for the I/O
+  // thread to have done it.
+  void leave_address(const std::string& why);
   void complete(std::uint64_t id, const Arrival& arrival);
   void fail_all(const Arrival& arrival);
   void arm_timer();
@@ -356,15 +358,22 @@ void Client::Impl::next_address() {
   (void)resolve();
 }
 
-void Client::Impl::leave_follower() {
+void Client::Impl::leave_address(const std::string& why) {
   if (addresses.size() < 2) return;
-  // Once per address: the other replies of the same follower find it moved on already.
-  asio::post(io, [this, at = address_at.load()] {
+  // Once per address: the other replies of the same node find it moved on already.
+  auto leave = [this, at = address_at.load(), why] {
     if (at != address_at.load()) return;
     if (link == Link::down) return next_address();  // the pooled links follow it
-    drop_link(Status::disconnected, FrameError::none,
-              current_name() + " is not the leader (not_leader): trying the next address");
+    drop_link(Status::disconnected, FrameError::none, current_name() + " " + why);
+  };
+  if (std::this_thread::get_id() == thread_id) return leave();
+  // A caller's thread waits, so that its next call goes to the next address.
+  std::promise<void> left;
+  asio::post(io, [&] {
+    leave();
+    left.set_value();
   });
+  left.get_future().wait();
 }
 
 std::string Client::Impl::make_tls() {
@@ -491,7 +500,6 @@ std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t fl
     }
     const bool again = r.stale && reused;
     release_direct(std::move(direct));
-    if (r.error == FrameError::not_leader) leave_follower();
     if (again) continue;
     Arrival a = no_frame(r.status, r.error, std::move(r.message));
     if (r.status == Status::ok) {
@@ -499,6 +507,8 @@ std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t fl
       a.body = r.body();
       classify(r.header, opcode, a);
     }
+    if (a.error == FrameError::not_leader)
+      leave_address("is not the leader: trying the next address");
     if (a.status != Status::ok) return failed<T>(a);
     Reply<T> answer;
     if (const FrameError e = decode(a.body, answer.value); e != FrameError::none) {
@@ -554,24 +564,30 @@ Client::Impl::Taken Client::Impl::take_direct(std::optional<BuyerId> buyer, bool
   taken.link = DirectLink::open(to, options.token, options.client_name, options.timeout, deadline,
                                 error, refused);
   if (taken.link) return taken;
-  std::lock_guard lock(direct_mutex);
-  --direct_open;
-  if (refused == FrameError::too_many_connections) {
-    direct_max = direct_open;
-  } else if (refused != FrameError::none) {
-    failure =
-        no_frame(Status::refused, refused, "hello refused by " + current_name() + ": " + error);
-  } else if (taken.target != 0) {
-    // A partition's port this client cannot reach (a firewall that lets the main port
-    // through, say): everything goes to the main address from now on.
-    if (taken.layout == layout) {
-      partition_endpoints.clear();
-      ++layout;
+  bool unreachable = false;
+  {
+    std::lock_guard lock(direct_mutex);
+    --direct_open;
+    if (refused == FrameError::too_many_connections) {
+      direct_max = direct_open;
+    } else if (refused != FrameError::none) {
+      failure =
+          no_frame(Status::refused, refused, "hello refused by " + current_name() + ": " + error);
+    } else if (taken.target != 0) {
+      // A partition's port this client cannot reach (a firewall that lets the main port
+      // through, say): everything goes to the main address from now on.
+      if (taken.layout == layout) {
+        partition_endpoints.clear();
+        ++layout;
+      }
+    } else {
+      failure = no_frame(Status::disconnected, FrameError::none,
+                         "cannot connect to " + current_name() + ": " + error);
+      unreachable = true;
     }
-  } else {
-    failure = no_frame(Status::disconnected, FrameError::none,
-                       "cannot connect to " + current_name() + ": " + error);
   }
+  // Not under the lock: the I/O thread takes it to move on.
+  if (unreachable) leave_address("cannot be reached: trying the next address");
   return Taken{};
 }
 
@@ -814,7 +830,8 @@ void Client::Impl::complete(std::uint64_t id, const Arrival& arrival) {
   pending.erase(it);
   deadlines.erase(p.deadline);
   if (p.sent) --sent_count;
-  if (arrival.error == FrameError::not_leader) leave_follower();
+  if (arrival.error == FrameError::not_leader)
+    leave_address("is not the leader: trying the next address");
   p.done(arrival);
 }
 
