@@ -64,20 +64,28 @@ JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
   return log;
 }
 
-std::optional<std::string> JetStreamLog::read_state() {
+std::variant<JetStreamLog::StreamState, std::string> JetStreamLog::stream_state() const {
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
   if (s != NATS_OK) return nats_status_text(("stream " + options_.stream).c_str(), s, code);
-  const jsStreamState state = info->State;
+  const StreamState state{info->State.Msgs, info->State.FirstSeq, info->State.LastSeq,
+                          info->State.Bytes};
   jsStreamInfo_Destroy(info);
-  bytes_ = state.Bytes;
-  if (state.Msgs == 0) {
+  return state;
+}
+
+std::optional<std::string> JetStreamLog::read_state() {
+  auto read = stream_state();
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  const StreamState state = std::get<StreamState>(read);
+  bytes_ = state.bytes;
+  if (state.msgs == 0) {
     first_seq_ = last_seq_ = 0;
     return std::nullopt;  // a new log: positions start at 1
   }
-  first_seq_ = state.FirstSeq;
-  last_seq_ = state.LastSeq;
+  first_seq_ = state.first_seq;
+  last_seq_ = state.last_seq;
   auto first = header_at(first_seq_);
   if (auto* error = std::get_if<std::string>(&first)) return *error;
   auto last = header_at(last_seq_);
@@ -285,21 +293,18 @@ std::optional<std::string> JetStreamLog::replay(
 std::optional<std::string> JetStreamLog::follow(
     const std::function<void(std::uint64_t, std::string_view)>& f) {
   if (!failure_.empty()) return failure_;
-  jsStreamInfo* info = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
-  if (s != NATS_OK) return nats_status_text(("stream " + options_.stream).c_str(), s, code);
-  const jsStreamState state = info->State;
-  jsStreamInfo_Destroy(info);
-  if (state.Msgs == 0 || state.LastSeq <= last_seq_) return std::nullopt;
-  if (state.FirstSeq > last_seq_ + 1) {
+  auto read = stream_state();
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  const StreamState state = std::get<StreamState>(read);
+  if (state.msgs == 0 || state.last_seq <= last_seq_) return std::nullopt;
+  if (state.first_seq > last_seq_ + 1) {
     return "jetstream: stream " + options_.stream + " now starts at sequence " +
-           std::to_string(state.FirstSeq) + ", past this node's next message " +
+           std::to_string(state.first_seq) + ", past this node's next message " +
            std::to_string(last_seq_ + 1) + " (position " + std::to_string(next_position_) +
            "): the records this node still needs were trimmed; start it from a newer "
            "checkpoint (another node's data directory)";
   }
-  for (std::uint64_t seq = last_seq_ + 1; seq <= state.LastSeq; ++seq) {
+  for (std::uint64_t seq = last_seq_ + 1; seq <= state.last_seq; ++seq) {
     Header header;
     std::uint64_t size = 0;
     const std::uint64_t from = next_position_;
@@ -338,18 +343,15 @@ std::optional<std::string> JetStreamLog::rejoin() {
   next_position_ -= pending_count_;
   pending_.clear();
   pending_count_ = 0;
-  jsStreamInfo* info = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
-  if (s != NATS_OK) return fail(nats_status_text(("stream " + options_.stream).c_str(), s, code));
-  const jsStreamState state = info->State;
-  jsStreamInfo_Destroy(info);
+  auto read = stream_state();
+  if (auto* error = std::get_if<std::string>(&read)) return fail(*error);
+  const StreamState state = std::get<StreamState>(read);
   const std::uint64_t durable = durable_position();
-  first_seq_ = state.Msgs == 0 ? 0 : state.FirstSeq;
-  last_seq_ = state.Msgs == 0 ? 0 : state.LastSeq;
-  if (state.Msgs == 0 || durable < first_position_) {
+  first_seq_ = state.msgs == 0 ? 0 : state.first_seq;
+  last_seq_ = state.msgs == 0 ? 0 : state.last_seq;
+  if (state.msgs == 0 || durable < first_position_) {
     // Nothing of this node's in the stream yet: follow it from its first message.
-    last_seq_ = first_seq_ == 0 ? state.LastSeq : first_seq_ - 1;
+    last_seq_ = first_seq_ == 0 ? state.last_seq : first_seq_ - 1;
     return std::nullopt;
   }
   // From the message holding the last durable record: follow() skips what this node has.
@@ -374,13 +376,10 @@ std::optional<std::string> JetStreamLog::trim_before(std::uint64_t position) {
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_PurgeStream(nats_->js, options_.stream.c_str(), &purge, &code);
   if (s != NATS_OK) return nats_status_text("purge", s, code);
-  jsStreamInfo* info = nullptr;
-  code = static_cast<jsErrCode>(0);
-  s = js_GetStreamInfo(&info, nats_->js, options_.stream.c_str(), nullptr, &code);
-  if (s != NATS_OK) return nats_status_text(("stream " + options_.stream).c_str(), s, code);
-  first_seq_ = info->State.FirstSeq;
-  bytes_ = info->State.Bytes;
-  jsStreamInfo_Destroy(info);
+  auto read = stream_state();
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  first_seq_ = std::get<StreamState>(read).first_seq;
+  bytes_ = std::get<StreamState>(read).bytes;
   auto first = header_at(first_seq_);
   if (auto* error = std::get_if<std::string>(&first)) return *error;
   first_position_ = std::get<Header>(first).first;

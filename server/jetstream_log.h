@@ -107,6 +107,11 @@ class JetStreamLog final : public Log {
   std::variant<std::uint64_t, std::string> seq_of(std::uint64_t position) const;
   // Where the stream is: its sequences, its first and next positions, its bytes.
   std::optional<std::string> read_state();
+  // The stream's message count, first and last sequences and bytes (one request).
+  struct StreamState {
+    std::uint64_t msgs = 0, first_seq = 0, last_seq = 0, bytes = 0;
+  };
+  std::variant<StreamState, std::string> stream_state() const;
   std::optional<std::string> fail(std::string why);
 
   JetStreamLogOptions options_;

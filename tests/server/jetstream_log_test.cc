@@ -5,7 +5,8 @@
 // and keeps the last; a second writer on the stream fences the first, and a server that
 // goes away fails the sync; both failures are sticky. A message another client put in the
 // stream (too short for a header, or shorter than the records its header announces) is
-// an error naming it, at open or at replay, never a record.
+// an error naming it, at open or at replay, never a record. A second process follows the
+// first's records, takes the log over, and the first rejoins and follows it.
 #include "server/jetstream_log.h"
 
 #include <gtest/gtest.h>
@@ -77,6 +78,55 @@ class JetStreamLogTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(server_.start()) << server_.log(); }
   NatsServer server_;
 };
+
+// Two writers in turn, as a leader and its standby (issue 15): the standby follows what
+// the leader syncs, in order; its take_over marks the stream, after which the leader's
+// next sync fails; the old leader rejoins and follows the new one's records.
+TEST_F(JetStreamLogTest, AFollowerTakesOverTheOldWriterIsFencedRejoinsAndFollows) {
+  const JetStreamLogOptions o = options_for(server_);
+  auto leader = open_log(o);
+  ASSERT_TRUE(leader);
+  for (int i = 1; i <= 3; ++i) ASSERT_EQ(leader->append("a" + std::to_string(i)), std::uint64_t(i));
+  ASSERT_FALSE(leader->sync());
+  auto standby = open_log(o);
+  ASSERT_TRUE(standby);
+  EXPECT_EQ(standby->durable_position(), 3u);
+  for (int i = 4; i <= 5; ++i) ASSERT_EQ(leader->append("a" + std::to_string(i)), std::uint64_t(i));
+  ASSERT_FALSE(leader->sync());
+  std::vector<std::pair<std::uint64_t, std::string>> got;
+  const auto collect = [&](std::uint64_t p, std::string_view r) {
+    got.emplace_back(p, std::string(r));
+  };
+  ASSERT_FALSE(standby->follow(collect));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], (std::pair<std::uint64_t, std::string>{4, "a4"}));
+  EXPECT_EQ(got[1], (std::pair<std::uint64_t, std::string>{5, "a5"}));
+  EXPECT_EQ(standby->durable_position(), 5u);
+  ASSERT_FALSE(standby->follow(collect));  // nothing new
+  EXPECT_EQ(got.size(), 2u);
+
+  ASSERT_FALSE(standby->take_over(collect));
+  ASSERT_EQ(leader->append("a6"), 6u);
+  const auto fenced = leader->sync();
+  ASSERT_TRUE(fenced);
+  EXPECT_NE(fenced->find("another writer took the log"), std::string::npos) << *fenced;
+  ASSERT_EQ(standby->append("b6"), 6u);
+  ASSERT_FALSE(standby->sync());
+
+  // The old writer drops its failed record and follows from what it had durable.
+  ASSERT_FALSE(leader->rejoin());
+  EXPECT_EQ(leader->durable_position(), 5u);
+  got.clear();
+  ASSERT_FALSE(leader->follow(collect));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], (std::pair<std::uint64_t, std::string>{6, "b6"}));
+  // And the whole log, as a new reader replays it: the mark holds no record.
+  auto reader = open_log(o);
+  ASSERT_TRUE(reader);
+  const auto all = replayed(*reader, 1);
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_EQ(all[5].second, "b6");
+}
 
 TEST_F(JetStreamLogTest, GroupsComeBackInOrderFromAnyPositionAfterAReopen) {
   const std::uint64_t seed = test::seed_from_env();
