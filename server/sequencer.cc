@@ -102,7 +102,11 @@ void Sequencer::hand_over() {
 }
 
 bool Sequencer::follow_turn(std::deque<std::shared_ptr<WriteJob>>& group) {
-  const bool open = jobs_.take_all(group, options_.follow_idle);
+  // Behind the leader (the last turn found records): straight on; else a short wait.
+  const auto handed = handed_position_.load(std::memory_order_relaxed);
+  const bool open = jobs_.take_all(
+      group, handed > idle_at_ ? std::chrono::milliseconds(0) : options_.follow_idle);
+  idle_at_ = handed;
   for (auto& job : group) refuse(*job);
   group.clear();
   {
