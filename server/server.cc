@@ -65,10 +65,9 @@ void Server::stop_threads() {
     last_checkpoint_error_ =
         checkpointer_->failure() ? checkpointer_->failure() : checkpointer_->last_error();
     // A log other nodes follow is trimmed by its leader, below every node's checkpoint.
-    if (leadership_) {
-    } else if (auto error = journal_->trim_before(checkpointer_->position() + 1)) {
-      spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
-    }
+    const auto error =
+        leadership_ ? std::nullopt : journal_->trim_before(checkpointer_->position() + 1);
+    if (error) spdlog::warn("journal: deleting segments after the last checkpoint: {}", *error);
     checkpointer_.reset();
   }
 }
