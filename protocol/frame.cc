@@ -92,6 +92,8 @@ std::string_view frame_error_name(FrameError e) {
     case FrameError::history_unavailable: return "history_unavailable";
     case FrameError::not_leader:
       return "not_leader";
+    case FrameError::position_unreached:
+      return "position_unreached";
   }
   return "unknown";
 }

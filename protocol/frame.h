@@ -63,7 +63,12 @@ std::string_view opcode_name(Opcode op);
 enum Flag : std::uint8_t {
   kReply = 1,       // set on every frame the server sends
   kErrorsOnly = 2,  // write request: reply with the non-ok results only
+  // The body starts with a log position (kPositionBytes, little-endian u64), then the
+  // message. Request: serve it once the node reflects at least that log position (0:
+  // at once). Reply: the position the answer reflects (a write's: its last record's).
+  kPosition = 4,
 };
+inline constexpr std::size_t kPositionBytes = 8;
 
 // Frame-level errors, sent as an ErrorReply. Numbers are stable.
 enum class FrameError : std::uint16_t {
@@ -88,6 +93,7 @@ enum class FrameError : std::uint16_t {
   idle_timeout = 18,          // no complete frame for the idle timeout: connection closed
   history_unavailable = 19,   // statements: history is off, or its store could not be read
   not_leader = 20,  // a standby of a replicated log: writes go to the leader (the message names it)
+  position_unreached = 21,  // kPosition: the node did not reach the position in time
 };
 std::string_view frame_error_name(FrameError e);
 // After these the byte stream can no longer be trusted: the server replies and closes.

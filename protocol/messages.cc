@@ -7,6 +7,7 @@
 
 #include "engine/assert.h"
 #include "protocol/bonus_generated.h"
+#include "protocol/crc32c.h"
 
 namespace bonus::protocol {
 namespace {
@@ -546,6 +547,44 @@ std::string make_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_
   out.reserve(kHeaderBytes + body.size());
   append_frame(opcode, flags, request_id, body, out);
   return out;
+}
+
+void append_frame_at(Opcode opcode, std::uint8_t flags, std::uint64_t request_id,
+                     std::uint64_t position, Body body, std::string& out) {
+  BONUS_ASSERT(body.size() + kPositionBytes <= kBodySizeMax);
+  std::uint8_t prefix[kPositionBytes];
+  for (std::size_t i = 0; i < kPositionBytes; ++i) {
+    prefix[i] = static_cast<std::uint8_t>(position >> (8 * i));
+  }
+  FrameHeader header;
+  header.flags = flags | kPosition;
+  header.opcode = opcode;
+  header.body_size = static_cast<std::uint32_t>(kPositionBytes + body.size());
+  header.request_id = request_id;
+  header.body_crc32c = crc32c(body.data(), body.size(), crc32c(prefix, kPositionBytes));
+  std::uint8_t bytes[kHeaderBytes];
+  encode_header(header, bytes);
+  out.append(reinterpret_cast<const char*>(bytes), kHeaderBytes);
+  out.append(reinterpret_cast<const char*>(prefix), kPositionBytes);
+  out.append(reinterpret_cast<const char*>(body.data()), body.size());
+}
+
+std::string make_frame_at(Opcode opcode, std::uint8_t flags, std::uint64_t request_id,
+                          std::uint64_t position, Body body) {
+  std::string out;
+  out.reserve(kHeaderBytes + kPositionBytes + body.size());
+  append_frame_at(opcode, flags, request_id, position, body, out);
+  return out;
+}
+
+bool split_position(Body body, std::uint64_t& position, Body& message) {
+  if (body.size() < kPositionBytes) return false;
+  position = 0;
+  for (std::size_t i = 0; i < kPositionBytes; ++i) {
+    position |= std::uint64_t{body[i]} << (8 * i);
+  }
+  message = body.subspan(kPositionBytes);
+  return true;
 }
 
 bool ExpiringPosition::at_start() const { return *this == ExpiringPosition{}; }

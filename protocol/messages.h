@@ -52,6 +52,16 @@ std::string make_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_
 void append_frame(Opcode opcode, std::uint8_t flags, std::uint64_t request_id, Body body,
                   std::string& out);
 
+// A frame whose body is `position` (flag kPosition) and then `body`.
+// REQUIRES: body.size() + kPositionBytes <= kBodySizeMax.
+void append_frame_at(Opcode opcode, std::uint8_t flags, std::uint64_t request_id,
+                     std::uint64_t position, Body body, std::string& out);
+std::string make_frame_at(Opcode opcode, std::uint8_t flags, std::uint64_t request_id,
+                          std::uint64_t position, Body body);
+// A kPosition body's position and the message after it; false when the body is shorter
+// than kPositionBytes.
+bool split_position(Body body, std::uint64_t& position, Body& message);
+
 // Whether an encoded body fits in a frame. Replies are not bounded by the request limit
 // (body_size_max) but by the ceiling: a balance with lots or a wallet of very many
 // accounts could pass it. The server answers batch_too_large instead of such a reply.

@@ -370,6 +370,7 @@ void Connection::reply_error(std::uint64_t request_id, FrameError error, std::st
 }
 
 void Connection::send(std::string frame, bool completes_request) {
+  if (completes_request && !positions_.empty()) frame = positioned(std::move(frame));
   const std::uint64_t request_id = request_id_of(frame);
   if (completes_request) read_timer_.replied(frame);
   if (!closed_) {
@@ -514,6 +515,7 @@ void Connection::resume_reading() {
 }
 
 void Connection::dispatch(const FrameHeader& h, Body body) {
+  if ((h.flags & protocol::kPosition) != 0 && !at_position(h, body)) return;
   switch (h.opcode) {
     case Opcode::ping:
       send(protocol::make_frame(Opcode::ping, protocol::kReply, h.request_id, Body{}), true);
@@ -547,8 +549,9 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
                        "the journal could not be written; writes are refused until restart", true);
   }
   const bool errors_only = (h.flags & protocol::kErrorsOnly) != 0;
-  job->done = [self = shared_from_this(), op = h.opcode, rid = h.request_id,
-               errors_only](WriteJob& j) {
+  const bool at_position = (h.flags & protocol::kPosition) != 0;
+  job->done = [self = shared_from_this(), op = h.opcode, rid = h.request_id, errors_only,
+               at_position](WriteJob& j) {
     if (j.not_leader) return self->post_reply(self->not_leader_frame(rid));
     if (j.storage_failed) {
       self->post_reply(
@@ -558,7 +561,8 @@ void Connection::handle_write(const FrameHeader& h, Body body) {
     metrics().count_results(j.commands, j.results);
     flatbuffers::FlatBufferBuilder fbb(64 + j.results.size() * 40);
     protocol::encode_write_reply(j.results, errors_only, fbb);
-    self->post_reply(reply_frame(op, rid, fbb));
+    self->post_reply(at_position ? reply_frame_at(op, rid, j.position, fbb)
+                                 : reply_frame(op, rid, fbb));
   };
   server_.sequencer().submit(std::move(job));
 }

@@ -101,6 +101,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void dispatch(const protocol::FrameHeader& h, protocol::Body body);
   void reply_error(std::uint64_t request_id, protocol::FrameError error, std::string message,
                    bool completes_request);
+  // Reads at a log position (connection_position.cc; frame flag kPosition). Takes the
+  // position off `body`; true when the node reflects it (the request goes on, its reply
+  // to be prefixed with the position), else the request is answered or parked until it
+  // does (server/position_waits.h) and dispatched again then.
+  bool at_position(const protocol::FrameHeader& h, protocol::Body& body);
+  struct PositionWait;
+  void wait_for_position(const protocol::FrameHeader& h, protocol::Body whole,
+                         std::uint64_t wanted);
+  void end_wait(const std::shared_ptr<PositionWait>& wait, bool reached);
+  // The frame as it goes out: with its request's position when the request had one.
+  std::string positioned(std::string frame);
+  // Takes the position recorded for request `request_id` (true when there was one).
+  bool take_position(std::uint64_t request_id, std::uint64_t& position);
   // Writes go to the leader of a log several nodes follow: on a standby, the request is
   // answered not_leader (naming the leader) and true returned.
   bool refuse_unless_leader(std::uint64_t request_id);
@@ -161,6 +174,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<asio::const_buffer> gather_;
   std::size_t writing_ = 0;      // frames of out_ in the current async_write
   std::int64_t in_flight_ = 0;   // this connection's requests awaiting a reply
+  // Requests with flag kPosition in flight, but writes (their jobs know their own):
+  // request id -> the position their reply reflects (the node's, before they were
+  // handed on).
+  std::unordered_multimap<std::uint64_t, std::uint64_t> positions_;
   ReadTimer read_timer_;
   bool close_after_write_ = false;
   bool closed_ = false;

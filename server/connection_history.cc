@@ -26,8 +26,12 @@ void Connection::handle_history(const FrameHeader& h, Body body) {
     return reply_error(h.request_id, FrameError::history_unavailable, server_.why_no_history(),
                        true);
   }
+  // At a position (flag kPosition): the page says the history store's own, which trails
+  // the ledger by up to a checkpoint interval (protocol/README.md).
+  std::uint64_t ledger_position = 0;
+  const bool at_position = take_position(h.request_id, ledger_position);
   server_.history_reader().submit([self = shared_from_this(), history, query, by_order,
-                                   op = h.opcode, rid = h.request_id] {
+                                   op = h.opcode, rid = h.request_id, at_position] {
     HistoryPage page;
     const auto error =
         by_order ? history->order_page(query.order, query.from, query.limit, page)
@@ -42,7 +46,8 @@ void Connection::handle_history(const FrameHeader& h, Body body) {
     answer.trimmed_before_us = page.info.trimmed_before_us;
     flatbuffers::FlatBufferBuilder fbb(1024);
     protocol::encode_history_reply(answer, fbb);
-    self->post_reply(reply_frame(op, rid, fbb));
+    self->post_reply(at_position ? reply_frame_at(op, rid, answer.position, fbb)
+                                 : reply_frame(op, rid, fbb));
   });
 }
 

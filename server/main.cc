@@ -204,6 +204,12 @@ int main(int argc, char** argv) {
                  "Requests per connection awaiting a reply; past it: too_many_in_flight")
       ->check(decimal_in(1u, 1u << 20))
       ->capture_default_str();
+  app.add_option("--position-wait-ms", config.position_wait_ms,
+                 "A request asking for a log position this node has not reached yet (a "
+                 "standby behind its leader; frame flag position) waits at most this long, "
+                 "then is answered position_unreached; 0: at once")
+      ->check(decimal_in(0u, 60'000u))
+      ->capture_default_str();
   app.add_option("--frame-size-max", config.body_size_max, "Largest frame body in bytes")
       ->check(decimal_in(1024u, bonus::protocol::kBodySizeMax))
       ->capture_default_str();

@@ -15,6 +15,7 @@ struct MetricsCell {
   std::atomic<std::uint64_t> bytes_out;
   std::atomic<std::uint64_t> reads_here;
   std::atomic<std::uint64_t> reads_off_partition;
+  std::atomic<std::uint64_t> position_waits;
   std::atomic<std::uint64_t> buckets[kHistogramCount][kHistogramBoundsMax + 1];
   std::atomic<std::uint64_t> sums[kHistogramCount];
 };
@@ -162,6 +163,9 @@ void Metrics::count_read_here() {
 void Metrics::count_read_off_partition() {
   bump(cell().reads_off_partition, 1);
 }
+void Metrics::count_position_wait() {
+  bump(cell().position_waits, 1);
+}
 
 void Metrics::connection_opened(Role role) {
   connections_[static_cast<std::size_t>(role)].fetch_add(1, kRelaxed);
@@ -256,6 +260,7 @@ MetricsSnapshot Metrics::snapshot() const {
       s.bytes_out += c->bytes_out.load(kRelaxed);
       s.reads_here += c->reads_here.load(kRelaxed);
       s.reads_off_partition += c->reads_off_partition.load(kRelaxed);
+      s.position_waits += c->position_waits.load(kRelaxed);
       for (std::size_t h = 0; h < kHistogramCount; ++h) {
         for (std::size_t b = 0; b <= kHistogramBoundsMax; ++b)
           s.buckets[h][b] += c->buckets[h][b].load(kRelaxed);

@@ -66,6 +66,7 @@ struct MetricsSnapshot {
   std::uint64_t bytes_out = 0;
   std::uint64_t reads_here = 0;
   std::uint64_t reads_off_partition = 0;
+  std::uint64_t position_waits = 0;
   std::uint64_t buckets[kHistogramCount][kHistogramBoundsMax + 1] = {};  // not cumulative
   std::uint64_t sums[kHistogramCount] = {};
   std::int64_t connections[kRoleCount] = {};
@@ -98,6 +99,8 @@ class Metrics {
   // A read of one partition's buyers that came on a connection of another partition's
   // loop (Connection::note_partition).
   void count_read_off_partition();
+  // A request at a log position this node had not reached: it waited (connection_position.cc).
+  void count_position_wait();
   // Connections open by role. Every connection is opened with a role (Role::none before
   // it authenticates), may change role, and is closed with the role it has then.
   void connection_opened(Role role);

@@ -83,6 +83,10 @@ void write_traffic(const MetricsSnapshot& s, ExpositionWriter& w) {
            "of another partition: from clients that do not send a buyer's requests to its "
            "partition's port (the hello's partition_ports)");
   w.sample("bonus_reads_off_partition_total", {}, s.reads_off_partition);
+  w.family("bonus_position_waits_total", "counter",
+           "Requests at a log position (frame flag position) that waited for this node to "
+           "reach it; those that did not in time are refusals, reason position_unreached");
+  w.sample("bonus_position_waits_total", {}, s.position_waits);
 }
 
 void write_connections(const MetricsSnapshot& s, const ServerGauges& g, ExpositionWriter& w) {

@@ -16,14 +16,29 @@ std::string error_frame(std::uint64_t request_id, FrameError error, std::string_
                               Body{fbb.GetBufferPointer(), fbb.GetSize()});
 }
 
+namespace {
+
+std::string too_large(std::uint64_t request_id) {
+  return error_frame(request_id, FrameError::batch_too_large,
+                     "the answer would not fit in one frame; ask for fewer at a time");
+}
+
+}  // namespace
+
 std::string reply_frame(Opcode opcode, std::uint64_t request_id,
                         const flatbuffers::FlatBufferBuilder& fbb) {
-  if (!protocol::fits_in_frame(fbb)) {
-    return error_frame(request_id, FrameError::batch_too_large,
-                       "the answer would not fit in one frame; ask for fewer at a time");
-  }
+  if (!protocol::fits_in_frame(fbb)) return too_large(request_id);
   return protocol::make_frame(opcode, protocol::kReply, request_id,
                               Body{fbb.GetBufferPointer(), fbb.GetSize()});
+}
+
+std::string reply_frame_at(Opcode opcode, std::uint64_t request_id, std::uint64_t position,
+                           const flatbuffers::FlatBufferBuilder& fbb) {
+  if (fbb.GetSize() + protocol::kPositionBytes > protocol::kBodySizeMax) {
+    return too_large(request_id);
+  }
+  return protocol::make_frame_at(opcode, protocol::kReply, request_id, position,
+                                 Body{fbb.GetBufferPointer(), fbb.GetSize()});
 }
 
 }  // namespace bonus::server

@@ -19,5 +19,9 @@ std::string error_frame(std::uint64_t request_id, protocol::FrameError error,
 // refused as batch_too_large: ask for fewer at a time.
 std::string reply_frame(protocol::Opcode opcode, std::uint64_t request_id,
                         const flatbuffers::FlatBufferBuilder& fbb);
+// The same with flag kPosition: the body starts with `position`, the log position the
+// answer reflects.
+std::string reply_frame_at(protocol::Opcode opcode, std::uint64_t request_id,
+                           std::uint64_t position, const flatbuffers::FlatBufferBuilder& fbb);
 
 }  // namespace bonus::server

@@ -78,9 +78,9 @@ void Sequencer::take_record(std::uint64_t position, std::string_view payload) {
   }
   if (checkpointer_ != nullptr) replica_outbox_.add(payload);
   if (shard != Router::kAllShards) {
-    outbox_[shard].push_back(ShardWrite{command, time, nullptr, 0, false});
+    outbox_[shard].push_back(ShardWrite{command, time, nullptr, 0, false, position});
   } else {
-    for (auto& out : outbox_) out.push_back(ShardWrite{command, time, nullptr, 0, false});
+    for (auto& out : outbox_) out.push_back(ShardWrite{command, time, nullptr, 0, false, position});
   }
   followed_us_ = time;
 }
@@ -94,11 +94,12 @@ void Sequencer::hand_over() {
     replica_outbox_.last_position = log_.durable_position();
     checkpointer_->feed(replica_outbox_);  // takes the records, leaves a spare batch
   }
+  const std::uint64_t through = log_.durable_position();
   for (std::size_t s = 0; s < shards_.size(); ++s) {
-    if (!outbox_[s].empty()) shards_[s]->write(std::move(outbox_[s]));
+    shards_[s]->write(std::move(outbox_[s]), through);
     outbox_[s].clear();
   }
-  handed_position_.store(log_.durable_position(), std::memory_order_release);
+  handed_position_.store(through, std::memory_order_release);
 }
 
 bool Sequencer::follow_turn(std::deque<std::shared_ptr<WriteJob>>& group) {
@@ -237,13 +238,17 @@ void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,
   encode_record(command, time, shard, record_);
   followed_us_ = time;
   // A failed append is sticky in the journal; the sync below reports it.
-  (void)log_.append(record_);
+  const std::uint64_t position = log_.append(record_).value_or(appended_position_);
+  appended_position_ = position;
+  if (job) job->position = position;
   if (checkpointer_ != nullptr) replica_outbox_.add(record_);
   if (shard != Router::kAllShards) {
-    outbox_[shard].push_back(ShardWrite{command, time, job, index, false});
+    outbox_[shard].push_back(ShardWrite{command, time, job, index, false, position});
     return;
   }
-  for (auto& out : outbox_) out.push_back(ShardWrite{command, time, job, index, job != nullptr});
+  for (auto& out : outbox_) {
+    out.push_back(ShardWrite{command, time, job, index, job != nullptr, position});
+  }
 }
 
 void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) {
@@ -254,6 +259,7 @@ void Sequencer::sequence(WriteJob& job, const std::shared_ptr<WriteJob>& owner) 
   }
   job.results.resize(job.commands.size());
   job.fanned.assign(job.commands.size(), 0);
+  job.position = appended_position_;  // a repeat's original is at or before it
   std::uint32_t deliveries = 0;
   for (std::size_t i = 0; i < job.commands.size(); ++i) {
     const TimeUs stamp = clock_.stamp();
@@ -357,6 +363,7 @@ void Sequencer::run() {
     }
     std::erase_if(group,
                   [&](const auto& job) { return job->advance_us > 0 && !admit_advance(*job); });
+    appended_position_ = log_.durable_position();
     for (auto& job : group) sequence(*job, job);
 
     // Sweep ticks: at most one per interval, and only when the ledger time has reached

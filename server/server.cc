@@ -297,6 +297,8 @@ std::optional<std::string> Server::start() {
     shard->set_reports([this, s = shard->index()](const std::vector<Outcome>& o, TimeUs applied_us) {
       sequencer_->report(s, o, applied_us);
     });
+    shard->set_applied_position(journal_->durable_position());
+    shard->set_on_progress([this] { position_waits_.reached(applied_position()); });
   }
   // --network-nice: the partitions' loops serve their ports' connections and apply the
   // writes; each sets it from inside its thread (a nice value is a thread's own).
@@ -341,6 +343,12 @@ std::optional<std::string> Server::start() {
                                  ")";
   }
   return std::nullopt;
+}
+
+std::uint64_t Server::applied_position() const {
+  std::uint64_t lowest = UINT64_MAX;
+  for (const auto& shard : shards_) lowest = std::min(lowest, shard->applied_position());
+  return lowest;
 }
 
 Server::StopReport Server::stop_report() const {

@@ -34,6 +34,7 @@
 #include "server/listener.h"
 #include "server/log_limiter.h"
 #include "server/manifest.h"
+#include "server/position_waits.h"
 #include "server/reply_batch.h"
 #include "server/router.h"
 #include "server/sequencer.h"
@@ -81,6 +82,11 @@ class Server {
   // The TLS context every connection shares (--tls-cert); null for plain TCP.
   asio::ssl::context* tls_context() { return tls_.get(); }
   Sequencer& sequencer() { return *sequencer_; }
+  // The log position this node's reads reflect at least: the lowest of the shards'
+  // (Shard::applied_position). Any thread, after start().
+  std::uint64_t applied_position() const;
+  // Requests waiting for applied_position() to reach theirs (frame flag kPosition).
+  PositionWaits& position_waits() { return position_waits_; }
   // Who leads a log several nodes follow (--log jetstream); null with the journal.
   const Leadership* leadership() const { return leadership_.get(); }
   // What a standby answers a write with (not_leader): its state and the leader's address.
@@ -157,6 +163,7 @@ class Server {
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Sequencer> sequencer_;
   std::unique_ptr<Leadership> leadership_;  // after sequencer_: its thread calls into it
+  PositionWaits position_waits_;
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::uint32_t> connections_{0};
   std::unique_ptr<Listener> listener_;  // on the main loop (--listen)

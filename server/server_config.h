@@ -40,6 +40,9 @@ struct ServerConfig {
   std::uint32_t frame_timeout_ms = 10'000;
   std::uint32_t idle_timeout_s = 300;
   std::uint32_t lots_per_reply_max = 65'536;  // request_price.h: kLotsPerReplyDefault
+  // A request at a log position (frame flag kPosition) this node has not reached waits
+  // this long for it, then is answered position_unreached (0: answered at once).
+  std::uint32_t position_wait_ms = 1'000;
   std::uint32_t sweep_interval_ms = 100;
   std::uint64_t journal_segment_bytes = 64ull << 20;
   // The log: the local journal (empty) or a NATS JetStream stream at these URLs

@@ -46,14 +46,28 @@ void Shard::finish() {
   io_.stop();
 }
 
-void Shard::write(std::vector<ShardWrite> writes) {
+void Shard::write(std::vector<ShardWrite> writes, std::uint64_t through) {
   bool post = false;
+  bool moved = false;
   {
     std::lock_guard lock(mutex_);
+    handed_through_ = std::max(handed_through_, through);
     for (ShardWrite& w : writes) writes_.push_back(std::move(w));
-    post = !std::exchange(slice_posted_, true);
+    if (!writes_.empty()) {
+      post = !std::exchange(slice_posted_, true);
+    } else if (!applying_ && applied_position_.load(std::memory_order_relaxed) < handed_through_) {
+      publish_position();  // nothing of the group for this shard: it reflects it already
+      moved = true;
+    }
   }
   if (post) asio::post(io_, [this] { apply_slice(); });
+  if (moved && on_progress_) on_progress_();
+}
+
+// Writes are handed over in log order: the ledger reflects everything before the first
+// write still waiting, or, with none waiting, the last group handed over.
+void Shard::publish_position() {
+  applied_position_.store(writes_.empty() ? handed_through_ : writes_.front().position - 1);
 }
 
 void Shard::read(Read read) {
@@ -138,6 +152,7 @@ void Shard::apply_slice() {
     }
     more = !writes_.empty();
     slice_posted_ = more;
+    applying_ = n > 0;
   }
   if (!slice_.empty()) {
     std::lock_guard ledger(ledger_mutex_);
@@ -151,6 +166,12 @@ void Shard::apply_slice() {
     metrics().observe_since(Histogram::apply_slice, slice_start);
     publish_due();
     if (reports_sink_) reports_sink_(outcomes_, slice_.back().time);  // none: how far
+    {
+      std::lock_guard lock(mutex_);
+      applying_ = false;
+      publish_position();
+    }
+    if (on_progress_) on_progress_();
   }
   slice_.clear();
   if (let_go_) let_go_();

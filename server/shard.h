@@ -73,7 +73,10 @@ class Shard {
   // or before it by whoever owns them.
   asio::io_context& io() { return io_; }
 
-  void write(std::vector<ShardWrite> writes);
+  // From the sequencer: the shard's writes of a durable group, in log order, and the
+  // group's last position (with no writes too: the shard then reflects the log up to it
+  // once it has applied what it holds).
+  void write(std::vector<ShardWrite> writes, std::uint64_t through);
   // Any thread: whether writes handed over wait to be taken into a slice (the last one
   // taken may still be applying: a read() queued after this says false runs after it).
   bool writes_pending() {
@@ -88,6 +91,18 @@ class Shard {
   bool read_here_or_queue(Read read);
 
   std::uint32_t index() const { return index_; }
+
+  // Log positions (reads at a position, server/position_waits.h). Before start(): the
+  // position the loaded and replayed ledger reflects. From any thread: the position the
+  // ledger reflects now: every record up to it that went to this shard is applied.
+  // `on_progress` (before start()) runs on the shard's thread, or the sequencer's,
+  // after it moves.
+  void set_applied_position(std::uint64_t position) {
+    handed_through_ = position;
+    applied_position_.store(position, std::memory_order_release);
+  }
+  std::uint64_t applied_position() const { return applied_position_.load(); }
+  void set_on_progress(std::function<void()> on_progress) { on_progress_ = std::move(on_progress); }
 
   // From any thread: the ledger's next_due_us() and last_time() as of the last slice of
   // writes this shard applied (from the loaded and replayed state before that). Read
@@ -104,6 +119,8 @@ class Shard {
   // After write `w` was applied (in a batch): its outcomes reported, its result delivered.
   void deliver(ShardWrite& w, const Result& r);
   void publish_due();
+  // Under mutex_, with no slice applying: what the ledger reflects now, published.
+  void publish_position();
 
   std::uint32_t index_;
   Ledger ledger_;
@@ -123,6 +140,10 @@ class Shard {
   std::deque<Read> reads_;         // guarded by mutex_
   bool slice_posted_ = false;      // guarded by mutex_: apply_slice is queued on the loop
   bool reads_posted_ = false;      // guarded by mutex_: run_reads is queued on the loop
+  bool applying_ = false;          // guarded by mutex_: a slice is being applied
+  std::uint64_t handed_through_ = 0;  // guarded by mutex_: the last group's position
+  std::atomic<std::uint64_t> applied_position_{0};
+  std::function<void()> on_progress_;
   std::vector<ShardWrite> slice_;  // the loop's
   std::deque<Read> running_reads_;  // the loop's
   std::atomic<TimeUs> due_us_{kTimeNever};

@@ -30,6 +30,9 @@ struct WriteJob {
   bool not_leader = false;      // set by a sequencer that follows the log: nothing applied
   TimeUs advance_us = 0;        // test clock: move time forward, then sweep (no commands)
   std::string refused;          // set by the sequencer when it refused the advance: why
+  // Set by the sequencer: the log position the reply reflects, the request's last record
+  // (for a request of nothing but rejections, the last record before its answer).
+  std::uint64_t position = 0;
   std::function<void(WriteJob&)> done;
 
   // Called by each delivery; the last one runs `done`.
@@ -46,6 +49,7 @@ struct ShardWrite {
   std::shared_ptr<WriteJob> job;
   std::uint32_t index = 0;
   bool fan_out = false;
+  std::uint64_t position = 0;  // the record's log position
 };
 
 }  // namespace bonus::server

@@ -97,9 +97,10 @@ TEST(Shard, LetGoRunsWithTheLedgerFreeAfterReadsAndAfterWrites) {
                          0,
                          LotLife::forever()};
       w.time = clock.stamp();
+      w.position = static_cast<std::uint64_t>(round * 300 + i + 1);
       writes.push_back(std::move(w));
     }
-    shard.write(std::move(writes));
+    shard.write(std::move(writes), static_cast<std::uint64_t>(round * 300 + 300));
     shard.read([&](const Ledger&, TimeUs) { ++reads; });
   }
   // Every write and read handed over is applied by stop(); the prober's own queued reads
@@ -107,8 +108,50 @@ TEST(Shard, LetGoRunsWithTheLedgerFreeAfterReadsAndAfterWrites) {
   shard.stop();
   probing = false;
   EXPECT_EQ(reads.load(), 50);
+  EXPECT_EQ(shard.applied_position(), 50u * 300u) << "every group applied: the last position";
   EXPECT_GT(p.free(), 50) << "let_go ran too seldom";
   EXPECT_EQ(p.busy(), 0) << "let_go ran while the shard held its ledger";
+}
+
+// Log positions (Shard::applied_position): a shard reflects the log up to the write it
+// has not applied yet, and a group with nothing for it moves it at once.
+TEST(ShardPosition, FollowsAppliedWritesAndEmptyGroups) {
+  EngineConfig config;
+  LedgerClock clock;
+  Shard shard(0, 1, config, clock);
+  shard.set_applied_position(10);
+  std::atomic<int> progress{0};
+  shard.set_on_progress([&] { ++progress; });
+  shard.start();
+  EXPECT_EQ(shard.applied_position(), 10u);
+  shard.write({}, 15);  // a group of other shards' records only
+  EXPECT_EQ(shard.applied_position(), 15u);
+  EXPECT_EQ(progress.load(), 1);
+  shard.write({}, 12);  // never back
+  EXPECT_EQ(shard.applied_position(), 15u);
+
+  // A write at 20 held back by a read that blocks the shard's thread: the shard reflects
+  // 19 at most until it is applied, then the group's end.
+  std::mutex gate;
+  std::unique_lock closed(gate);
+  shard.read([&](const Ledger&, TimeUs) { std::lock_guard wait(gate); });
+  ShardWrite w;
+  w.command = Credit{Id128{1, 1}, 7, 1, 10, 0, LotLife::forever()};
+  w.time = clock.stamp();
+  w.position = 20;
+  std::vector<ShardWrite> writes;
+  writes.push_back(w);
+  shard.write(std::move(writes), 25);
+  EXPECT_EQ(shard.applied_position(), 15u);
+  shard.write({}, 30);  // behind the queued write: no jump past it
+  EXPECT_EQ(shard.applied_position(), 15u);
+  closed.unlock();
+  for (int i = 0; i < 2000 && shard.applied_position() != 30; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(shard.applied_position(), 30u);
+  shard.stop();
+  EXPECT_EQ(shard.ledger_before_start().account_count(), 1u);
 }
 
 }  // namespace
