@@ -204,7 +204,17 @@ struct Client::Impl {
   void reserve_frame(std::size_t frame_bytes);
   void parse_frames();
   void on_frame(const FrameHeader& h, Body body);
-  static void classify(const FrameHeader& h, Opcode opcode, Arrival& a);
+  // Any thread: an ErrorReply is a refusal, a reply of another opcode a bad reply; a
+  // reply at a log position (flag kPosition) loses its position to seen_position.
+  void classify(const FrameHeader& h, Opcode opcode, Arrival& a);
+  // A request frame; with a floor (read_your_writes, read_at_least) at a log position.
+  std::string frame(Opcode opcode, std::uint8_t flags, std::uint64_t id, Body body) const;
+  std::uint64_t floor() const {
+    const std::uint64_t floor = at_least.load(std::memory_order_relaxed);
+    return options.read_your_writes
+               ? std::max(floor, seen_position.load(std::memory_order_relaxed))
+               : floor;
+  }
   bool deliver_raw(const Arrival& arrival);
   void flush_singles();
   void post_flush();
@@ -221,6 +231,9 @@ struct Client::Impl {
   std::thread thread;
   std::thread::id thread_id;
   std::atomic<std::uint64_t> next_request_id{1};
+  // Log positions: the highest any reply carried, and the one read_at_least asked for.
+  std::atomic<std::uint64_t> seen_position{0};
+  std::atomic<std::uint64_t> at_least{0};
 
   // Single writes waiting for the next flush; any thread, under singles_mutex.
   std::mutex singles_mutex;
@@ -452,7 +465,7 @@ std::future<Reply<T>> Client::Impl::call_async(Opcode opcode, Body body, Decode 
   const std::uint64_t id = next_id();
   auto result = std::make_shared<std::promise<Reply<T>>>();
   auto reply = result->get_future();
-  post_request(id, opcode, false, protocol::make_frame(opcode, 0, id, body), deadline_from_now(),
+  post_request(id, opcode, false, frame(opcode, 0, id, body), deadline_from_now(),
                [result, opcode, decode](const Arrival& a) {
                  if (a.status != Status::ok) return result->set_value(failed<T>(a));
                  Reply<T> r;
@@ -487,7 +500,7 @@ std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t fl
     Taken direct = take_direct(buyer, attempt > 0, reused, deadline, failure);
     if (failure) return failed<T>(*failure);
     if (!direct.link) break;
-    if (frame.empty()) frame = protocol::make_frame(opcode, flags, id, body);
+    if (frame.empty()) frame = this->frame(opcode, flags, id, body);
     DirectReply r = direct.link->round_trip(frame, id, deadline);
     if (r.error == FrameError::too_many_connections && !reused) {
       {
@@ -964,9 +977,29 @@ void Client::Impl::on_frame(const FrameHeader& h, Body body) {
   }
 }
 
+std::string Client::Impl::frame(Opcode opcode, std::uint8_t flags, std::uint64_t id,
+                                Body body) const {
+  const std::uint64_t position = floor();
+  if (position == 0 && !options.read_your_writes) {
+    return protocol::make_frame(opcode, flags, id, body);
+  }
+  return protocol::make_frame_at(opcode, flags, id, position, body);
+}
+
 // A frame answering a request of `opcode`: an ErrorReply is a refusal; another opcode
 // than the request's is a bad reply.
 void Client::Impl::classify(const FrameHeader& h, Opcode opcode, Arrival& a) {
+  if ((h.flags & protocol::kPosition) != 0 && h.opcode != Opcode::error) {
+    std::uint64_t position = 0;
+    if (!protocol::split_position(a.body, position, a.body)) {
+      a.status = Status::bad_reply;
+      a.message = "a reply at a log position shorter than its position";
+      return;
+    }
+    std::uint64_t seen = seen_position.load(std::memory_order_relaxed);
+    while (seen < position && !seen_position.compare_exchange_weak(seen, position)) {
+    }
+  }
   if (h.opcode == Opcode::error) {
     protocol::ErrorInfo info;
     if (protocol::decode_error_reply(a.body, info) != FrameError::none) {
@@ -1037,8 +1070,7 @@ void Client::Impl::send_singles(SingleQueue<C>& queue) {
     protocol::encode_write(chunk, fbb);
     const std::uint64_t id = next_id();
     constexpr Opcode opcode = protocol::kWriteOpcode<C>;
-    std::string frame =
-        protocol::make_frame(opcode, flags, id, Body{fbb.GetBufferPointer(), fbb.GetSize()});
+    std::string frame = this->frame(opcode, flags, id, Body{fbb.GetBufferPointer(), fbb.GetSize()});
     const auto count = static_cast<std::uint32_t>(chunk.size());
     ++single_frames[static_cast<std::size_t>(opcode)];
     submit(id, opcode, false, std::move(frame), deadline,
@@ -1174,8 +1206,8 @@ Client::Part Client::write_part(Opcode opcode, Body body, std::size_t commands) 
   Part part;
   part.request_id = impl_->next_id();
   part.commands = static_cast<std::uint32_t>(commands);
-  part.frame = protocol::make_frame(opcode, options_.errors_only ? protocol::kErrorsOnly : 0,
-                                    part.request_id, body);
+  part.frame = impl_->frame(opcode, options_.errors_only ? protocol::kErrorsOnly : 0,
+                            part.request_id, body);
   return part;
 }
 
@@ -1482,6 +1514,16 @@ Reply<bool> Client::ping() {
     out = true;
     return FrameError::none;
   });
+}
+
+std::uint64_t Client::position() const {
+  return impl_->seen_position.load(std::memory_order_relaxed);
+}
+
+void Client::read_at_least(std::uint64_t position) {
+  std::uint64_t floor = impl_->at_least.load(std::memory_order_relaxed);
+  while (floor < position && !impl_->at_least.compare_exchange_weak(floor, position)) {
+  }
 }
 
 Reply<RawReply> Client::send_raw(std::string bytes) {

@@ -105,6 +105,16 @@ struct ClientOptions {
   // faster idle and slower while a mailing goes in (docs/performance.md, issue 14,
   // fourth part).
   bool partition_routing = false;
+  // Reads at a log position (a leader and its standbys: bonusd --log jetstream). With it
+  // on, every request asks the node for at least the highest log position this client
+  // has seen in a reply, its own acknowledged writes' included, and a node not there yet
+  // waits for it (bonusd --position-wait-ms) before it answers: whichever node serves
+  // it, a read sees this client's acknowledged writes and nothing older than what it has
+  // already read. A node that does not get there in time answers position_unreached
+  // (refused): ask again, or ask the leader. Statements (history, order) come from the
+  // history store, which trails the ledger by up to a checkpoint interval: their pages
+  // say the position they reflect, which may be lower.
+  bool read_your_writes = false;
   // Writes ask for the non-ok results only: ok results then come back as Result{} with
   // code ok and zero amounts (less to send for bulk jobs that only need the failures).
   bool errors_only = false;
@@ -263,6 +273,14 @@ class Client {
   Reply<protocol::AdminStatus> set_limits(const SetLimits& command);
   // ok (value true) when the server answered.
   Reply<bool> ping();
+
+  // Log positions (protocol/README.md, flag position). The highest log position any reply
+  // reflected (0 until a request at a position is answered: with read_your_writes on, or
+  // after read_at_least). Hand it to another client's read_at_least to have its reads
+  // see what this one wrote. Any thread.
+  std::uint64_t position() const;
+  // From now on every request asks for at least `position` (the highest given counts).
+  void read_at_least(std::uint64_t position);
 
   // For tests of bad input: writes `bytes` as they are and returns the next reply frame
   // that answers none of this client's requests (use request ids >= kRawRequestIdMin).
