@@ -208,6 +208,45 @@ TEST_F(ClusterFailover, AMailingFinishesAcrossTheLeadersDeathEveryBuyerOnce) {
   expect_same_state({0, 1, 2}, kBuyers + 1);
 }
 
+// Read your writes on a standby: each write acknowledged by the leader is read at once
+// from the standby at the writer's position (read_at_least); the standby waits until it
+// has applied that far, so every read sees its write. A standby refuses the write of a
+// client at a position as any other (not_leader).
+TEST_F(ClusterFailover, AStandbyReadAtTheWritersPositionSeesTheWrite) {
+  start_node(0);
+  ASSERT_TRUE(leads(0)) << nodes_[0].log();
+  start_node(1);
+  client::ClientOptions options;
+  options.port = port(0);
+  options.read_your_writes = true;
+  auto connected = client::Client::connect(options);
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto writer = std::move(std::get<std::unique_ptr<client::Client>>(connected));
+  auto reader = client_to(port(1));
+  ASSERT_TRUE(reader);
+  for (std::uint64_t b = 1; b <= 300; ++b) {
+    const auto w = writer->write(credit(b, b, 10 + b));
+    ASSERT_TRUE(w.ok() && w.value.ok()) << w.message;
+    reader->read_at_least(writer->position());
+    const auto r = reader->balance(kSeller, b);
+    ASSERT_TRUE(r.ok()) << r.message;
+    ASSERT_EQ(r.value.account.available, 10 + b) << "buyer " << b << ": the standby's read missed the write";
+    ASSERT_GE(reader->position(), writer->position());
+  }
+  options.port = port(1);
+  connected = client::Client::connect(options);
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto on_standby = std::move(std::get<std::unique_ptr<client::Client>>(connected));
+  on_standby->read_at_least(writer->position());
+  const auto w = writer->write(credit(1000, 1000, 7));
+  ASSERT_TRUE(w.ok() && w.value.ok()) << w.message;
+  on_standby->read_at_least(writer->position());
+  const auto r = on_standby->balance(kSeller, 1000);
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.value.account.available, 7u);
+  EXPECT_EQ(on_standby->write(credit(1001, 1001, 1)).error, protocol::FrameError::not_leader);
+}
+
 TEST_F(ClusterFailover, ALeaderPausedPastItsLeaseAcknowledgesNothingAfter) {
   start_node(0);
   ASSERT_TRUE(leads(0)) << nodes_[0].log();
