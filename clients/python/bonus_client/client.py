@@ -11,6 +11,7 @@ import secrets
 import selectors
 import socket
 import ssl
+import struct
 import sys
 import time
 from array import array
@@ -157,10 +158,31 @@ def tls_context(ca: str, cert: str | None = None, key: str | None = None) -> ssl
     return context
 
 
+_POSITION = struct.Struct("<Q")  # flag position: the body's first 8 bytes
+
+
+class _Positions:
+    """A client's log positions (flag position): the highest a reply named, and the least
+    its requests ask for."""
+
+    def __init__(self, read_your_writes: bool):
+        self.read_your_writes = read_your_writes
+        self.seen = 0
+        self.at_least = 0
+
+    def floor(self) -> int | None:
+        """The position a request asks for; None: it goes without the flag."""
+        if self.read_your_writes:
+            return max(self.seen, self.at_least)
+        return self.at_least or None
+
+
 class _Connection:
     def __init__(self, host: str, port: int, timeout: float,
-                 tls: ssl.SSLContext | None = None, server_name: str | None = None):
+                 tls: ssl.SSLContext | None = None, server_name: str | None = None,
+                 positions: _Positions | None = None):
         self.timeout = timeout
+        self.positions = positions
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
@@ -199,6 +221,11 @@ class _Connection:
             raise self.dead
         rid = self.next_id
         self.next_id += 1
+        floor = self.positions.floor() if self.positions is not None else None
+        if floor is not None:
+            body = _POSITION.pack(floor) + bytes(body)
+            flags |= wire.FLAG_POSITION
+            body_crc = None
         header, body = wire.frame_parts(opcode, flags, rid, body, body_crc)
         self.out.append(memoryview(header))
         if body:
@@ -288,6 +315,14 @@ class _Connection:
                     self._framing_lost(body, h.request_id)
             elif h.request_id in self.pending:
                 self.pending.discard(h.request_id)
+                if h.flags & wire.FLAG_POSITION and h.opcode != wire.OP_ERROR:
+                    if len(body) < _POSITION.size:
+                        self._fail(BonusBadReply("a reply shorter than its log position"))
+                        break
+                    position = _POSITION.unpack_from(body)[0]
+                    body = body[_POSITION.size:]
+                    if self.positions is not None:
+                        self.positions.seen = max(self.positions.seen, position)
                 self.replies[h.request_id] = (h.opcode, h.flags, body)
                 if h.opcode == wire.OP_ERROR:
                     self._framing_lost(body, h.request_id)
@@ -564,8 +599,13 @@ class Client:
                  tls_key: str | None = None, ssl_context: ssl.SSLContext | None = None,
                  server_name: str | None = None,
                  token: str | None = None, client_name: str = "bonus-python",
-                 partition_routing: bool = False, others: Sequence[str] = ()):
+                 partition_routing: bool = False, others: Sequence[str] = (),
+                 read_your_writes: bool = False):
         self.host, self.port, self.timeout = host, port, timeout
+        # Log positions (a leader and its standbys): with read_your_writes every request
+        # asks the node for at least the highest position a reply has named (this client's
+        # acknowledged writes among them); read_at_least() raises that floor.
+        self._positions = _Positions(read_your_writes)
         # host:port, then the other nodes of the same ledger (bonusd --log jetstream), as
         # "HOST:PORT": a connection that cannot be made or breaks, or a not_leader answer,
         # sends the next call to the next address in turn.
@@ -591,6 +631,23 @@ class Client:
         self._partition_conns: dict[int, _Connection] = {}
         if connect:
             self._connection()
+
+    # --- log positions ----------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The highest log position a reply has named (0 before any request at a
+        position: read_your_writes, or read_at_least). Hand it to another client's
+        read_at_least for its reads to see this one's writes."""
+        return self._positions.seen
+
+    def read_at_least(self, position: int) -> None:
+        """From now on every request asks the node for at least `position`; a node
+        behind it waits for it (bonusd --position-wait-ms), then answers, or raises
+        BonusError position_unreached."""
+        if not 0 <= position < 1 << 64:
+            raise ValueError(f"position: {position} is not a u64")
+        self._positions.at_least = max(self._positions.at_least, position)
 
     # --- connection -----------------------------------------------------------------
 
@@ -618,7 +675,7 @@ class Client:
             for tried in range(len(self._addresses)):
                 try:
                     conn = _Connection(self.host, self.port, self.timeout, self.tls,
-                                       self.server_name)
+                                       self.server_name, self._positions)
                     break
                 except BonusDisconnected:
                     if tried + 1 == len(self._addresses):
@@ -682,7 +739,7 @@ class Client:
         if conn is None:
             try:
                 conn = _Connection(self.host, self._partition_ports[p], self.timeout, self.tls,
-                                   self.server_name)
+                                   self.server_name, self._positions)
             except BonusDisconnected:
                 # Not reachable (a firewall that lets the main port through, a restart
                 # without them): the main port serves every buyer too.

@@ -90,6 +90,7 @@ class FrameError(_Open):
     idle_timeout = 18  # no request for --idle-timeout-s: the server closed the connection
     history_unavailable = 19  # statements: history is off, or its store could not be read
     not_leader = 20  # a standby of a replicated log: writes go to the leader (the message names it)
+    position_unreached = 21  # flag position: the node did not reach the position in time
 
     @property
     def framing_lost(self) -> bool:

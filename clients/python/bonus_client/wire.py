@@ -25,6 +25,9 @@ BATCH_COMMANDS_DEFAULT = 8192  # the server's default --batch-commands-max
 
 FLAG_REPLY = 1
 FLAG_ERRORS_ONLY = 2
+# The body starts with a log position (u64 little-endian): a request's, the least the node
+# must reflect before it serves it; a reply's, the position it reflects.
+FLAG_POSITION = 4
 
 # Opcodes (protocol/frame.h).
 OP_BALANCE = 32

@@ -7,6 +7,9 @@ one JetStream stream (bonusd --log jetstream, issue 15), on a real nats-server
 - An address where nothing listens is passed over on connecting.
 - The leader stopped: the standby takes over (its lease lapses in 1 s) and the client's
   retries of one write reach it.
+- Reads at a log position: a client reading from the standby at the writer's position
+  (read_at_least) sees each write the leader acknowledged; one past the log's end is
+  answered position_unreached.
 """
 
 from __future__ import annotations
@@ -112,6 +115,22 @@ class FailoverTest(unittest.TestCase):
             self.assertTrue(result.ok)
             self.assertEqual(c.balance(5, 3).available, 10)  # the old leader's write is there
             self.assertEqual(c.balance(5, 4).available, 10)
+
+    def test_a_standby_read_at_the_writers_position_sees_the_write(self):
+        with Client("127.0.0.1", self.leader.port, 10.0, read_your_writes=True) as writer, \
+                Client("127.0.0.1", self.standby.port, 10.0) as reader:
+            for n in range(1, 101):
+                self.assertTrue(writer.write(credit(1000 + n)).ok)
+                self.assertGreater(writer.position, 0)
+                reader.read_at_least(writer.position)
+                self.assertEqual(reader.balance(5, 1000 + n).available, 10, f"buyer {n}")
+                self.assertGreaterEqual(reader.position, writer.position)
+            reader.read_at_least(writer.position + 1_000_000)
+            with self.assertRaises(BonusError) as unreached:
+                reader.balance(5, 1001)
+            self.assertEqual(unreached.exception.error, FrameError.position_unreached)
+            with self.assertRaises(ValueError):
+                reader.read_at_least(-1)
 
     def test_bad_other_address_is_refused(self):
         with self.assertRaises(ValueError):
