@@ -84,6 +84,10 @@ const std::vector<BadFlag> kBadFlags = {
     {"--network-nice", "-21"},
     {"--network-nice", "20"},
     {"--network-nice", "high"},
+    {"--lease-ms", "299"},
+    {"--lease-ms", "60001"},
+    {"--position-wait-ms", "60001"},
+    {"--position-wait-ms", "-1"},
 };
 
 TEST(BonusdFlags, EachBadValueIsAUsageErrorNamingTheFlag) {
@@ -118,17 +122,23 @@ TEST(BonusdFlags, UnknownFlagsAndStrayArgumentsAreUsageErrors) {
 TEST(BonusdFlags, TheLogOnJetStreamNeedsItsServersAndTheyMustAnswer) {
   TempDir dir("bonusd-flags-test");
   const std::string data = dir.path() + "/data";
-  for (const std::vector<std::string>& extra :
-       {std::vector<std::string>{"--log", "jetstream"},
-        {"--nats", "nats://127.0.0.1:1"},
-        {"--log", "jetstream", "--nats", "nats://127.0.0.1:1", "--durability", "none"}}) {
+  const std::string nats = "nats://127.0.0.1:1";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> usage = {
+      {{"--log", "jetstream"}, "--log jetstream needs --nats"},
+      {{"--nats", nats}, "--nats needs --log jetstream"},
+      {{"--log", "jetstream", "--nats", nats, "--durability", "none"},
+       "--durability none is the journal's"},
+      {{"--node", "a"}, "--node and --advertise need --log jetstream"},
+      {{"--advertise", "127.0.0.1:7400"}, "--node and --advertise need --log jetstream"},
+      {{"--log", "jetstream", "--nats", nats, "--node", "two words"},
+       "--node two words: want 1..64 of [A-Za-z0-9_-]"},
+      {{"--log", "jetstream", "--nats", nats, "--node", std::string(65, 'n')}, "want 1..64"},
+  };
+  for (const auto& [extra, why] : usage) {
     std::vector<std::string> argv = {BONUSD_PATH, "--data", data, "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     const auto run = ChildProcess::run(argv, 30000);
     EXPECT_EQ(run.status, 2) << extra.front() << ": " << run.err;
-    const char* why = extra.size() > 2           ? "--durability none is the journal's"
-                      : extra.front() == "--log" ? "--log jetstream needs --nats"
-                                                 : "--nats needs --log jetstream";
     EXPECT_NE(run.err.find(why), std::string::npos) << run.err;
     EXPECT_FALSE(std::filesystem::exists(data)) << "a usage error must create nothing";
   }
