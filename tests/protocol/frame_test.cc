@@ -171,12 +171,12 @@ TEST(Opcodes, KnownSetAndNames) {
 }
 
 TEST(FrameErrors, FramingLostExactlyForHeaderErrors) {
-  for (int e : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}) {
+  for (int e : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21}) {
     const auto error = static_cast<FrameError>(e);
     EXPECT_NE(frame_error_name(error), "unknown") << e;
     EXPECT_EQ(framing_lost(error), e >= 1 && e <= 4) << frame_error_name(error);
   }
-  EXPECT_EQ(frame_error_name(static_cast<FrameError>(21)), "unknown");
+  EXPECT_EQ(frame_error_name(static_cast<FrameError>(22)), "unknown");
 }
 
 TEST(MakeFrame, HeaderThenBody) {
@@ -202,6 +202,28 @@ TEST(MakeFrame, EmptyBodyForPing) {
             FrameError::none);
   EXPECT_EQ(h.body_size, 0u);
   EXPECT_EQ(h.body_crc32c, 0u);
+}
+
+// Flag position: the body is the position (u64, little-endian) and then the message; the
+// body checksum covers both.
+TEST(MakeFrame, AtAPositionTheBodyStartsWithIt) {
+  const std::vector<std::uint8_t> body{9, 8, 7};
+  const std::uint64_t position = 0x0102030405060708;
+  const std::string frame = make_frame_at(Opcode::balance, kReply, 5, position, body);
+  ASSERT_EQ(frame.size(), kHeaderBytes + kPositionBytes + body.size());
+  FrameHeader h;
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(frame.data());
+  ASSERT_EQ(decode_header(bytes, kBodySizeMax, h), FrameError::none);
+  EXPECT_EQ(h.flags, kReply | kPosition);
+  EXPECT_EQ(h.body_size, kPositionBytes + body.size());
+  EXPECT_EQ(h.body_crc32c, crc32c(bytes + kHeaderBytes, h.body_size));
+  EXPECT_EQ(bytes[kHeaderBytes], 0x08) << "little-endian";
+  std::uint64_t read = 0;
+  Body message;
+  ASSERT_TRUE(split_position(Body{bytes + kHeaderBytes, h.body_size}, read, message));
+  EXPECT_EQ(read, position);
+  EXPECT_EQ(std::vector<std::uint8_t>(message.begin(), message.end()), body);
+  EXPECT_FALSE(split_position(Body{bytes + kHeaderBytes, kPositionBytes - 1}, read, message));
 }
 
 TEST(MakeFrame, AppendPipelinesFrames) {
