@@ -21,6 +21,7 @@ struct Invocation {
   std::string command;  // "credit", ..., "clock advance", "admin status"
   std::string server = "127.0.0.1:7400";
   std::string request_timeout;  // empty: 5s, and 10m for admin checkpoint
+  std::string at_least;         // --at-least: a log position the node must reflect; empty: 0
   // TLS: the CA file to verify bonusd with (empty: plain TCP), the name its certificate
   // must carry (empty: the --server host), and a client certificate for mutual TLS.
   std::string tls_ca, tls_server_name, tls_cert, tls_key;

@@ -355,6 +355,11 @@ int main(int argc, char** argv) {
                  "Wait this long for each answer (mail: for each batch); default 5s, and 10m "
                  "for admin checkpoint (a checkpoint of millions of accounts takes seconds)")
       ->type_name("DURATION");
+  app.add_option("--at-least", inv.at_least,
+                 "Served only once the node has applied the log up to this position (a write's "
+                 "\"log position\"): a read on a standby then sees that write; a node that "
+                 "does not get there within its --position-wait-ms answers position_unreached")
+      ->type_name("POSITION");
   declare_tls(app, inv);
   Declarer declarer(inv);
   declare_writes(app, declarer);

@@ -188,11 +188,23 @@ client::ClientOptions Context::client_options() const {
   }
   options.token = invocation_.token;
   options.client_name = "bonusctl";
+  // Every request at a position: a write's answer names its own (--at-least for a
+  // later read elsewhere).
+  options.read_your_writes = true;
   return options;
 }
 
 client::Client* Context::client() {
   if (client_) return client_.get();
+  std::uint64_t at_least = 0;
+  if (!invocation_.at_least.empty()) {
+    const auto position = parse_u64(invocation_.at_least);
+    if (!position) {
+      throw UsageError("--at-least " + invocation_.at_least +
+                       ": want a log position, a whole number like 1042");
+    }
+    at_least = *position;
+  }
   auto connected = client::Client::connect(client_options());
   if (auto* error = std::get_if<std::string>(&connected)) {
     std::fprintf(stderr, "bonusctl: cannot reach bonusd at %s: %s\n", invocation_.server.c_str(),
@@ -200,6 +212,7 @@ client::Client* Context::client() {
     return nullptr;
   }
   client_ = std::move(std::get<std::unique_ptr<client::Client>>(connected));
+  client_->read_at_least(at_least);
   return client_.get();
 }
 

@@ -183,13 +183,14 @@ std::string human_name(std::string_view key) {
   return text;
 }
 
-std::string json_result(Id128 id, const Result& r, const Shape& shape) {
+std::string json_result(Id128 id, const Result& r, const Shape& shape, std::uint64_t position) {
   JsonWriter j;
   j.begin_object()
       .field("result", code_name(r.code))
       .field("code", std::uint64_t{static_cast<std::uint16_t>(r.code)})
       .field("id", format_id(id))
-      .field("repeat", (r.flags & Result::kRepeat) != 0);
+      .field("repeat", (r.flags & Result::kRepeat) != 0)
+      .field("position", position);
   if (!shape.amount.empty()) j.field(shape.amount, r.amount);
   if (!shape.aux.empty()) j.field(shape.aux, r.aux);
   if (shape.expired) j.field("expired", std::uint64_t{r.expired});
@@ -203,7 +204,8 @@ std::string json_result(Id128 id, const Result& r, const Shape& shape) {
   return j.end_object().text();
 }
 
-std::string human_result(std::string_view command, Id128 id, const Result& r, const Shape& shape) {
+std::string human_result(std::string_view command, Id128 id, const Result& r, const Shape& shape,
+                         std::uint64_t position) {
   std::string line(command);
   if (!r.ok()) {
     line += " rejected: " + std::string(code_name(r.code)) + " (code " +
@@ -224,7 +226,7 @@ std::string human_result(std::string_view command, Id128 id, const Result& r, co
     if ((r.flags & Result::kCappedEarn) != 0) line += ", cut by the monthly earn cap";
   }
   if ((r.flags & Result::kRepeat) != 0) line += " (a repeat: applied before, nothing changed)";
-  return line + "; id " + format_id(id);
+  return line + "; id " + format_id(id) + "; log position " + std::to_string(position);
 }
 
 // How long a write with several --server addresses keeps trying: past a takeover
@@ -297,8 +299,10 @@ int run_write(Context& context) {
     }
     return kExitUnreachable;
   }
-  context.print(context.json() ? json_result(id, reply.value, built.shape)
-                               : human_result(context.command(), id, reply.value, built.shape));
+  const std::uint64_t position = client->position();
+  context.print(context.json()
+                    ? json_result(id, reply.value, built.shape, position)
+                    : human_result(context.command(), id, reply.value, built.shape, position));
   return reply.value.ok() ? kExitApplied : kExitRejected;
 }
 

@@ -334,7 +334,7 @@ TEST_F(Bonusctl, CreditPrintsALineOrJsonWithAFreshId) {
                "--campaign", "9"});
   EXPECT_RAN(r, 0);
   EXPECT_EQ(r.out.substr(0, 28), "credit ok: credited 300; id ");
-  EXPECT_EQ(r.out.size(), 28u + 32u + 1u);
+  EXPECT_EQ(r.out.substr(28 + 32, 15), "; log position ") << r.out;
 
   r = ctl({"--json", "credit", "--seller", "100", "--buyer", "7", "--amount", "200"});
   EXPECT_RAN(r, 0);
@@ -344,10 +344,29 @@ TEST_F(Bonusctl, CreditPrintsALineOrJsonWithAFreshId) {
   EXPECT_EQ(json(r.out, "capped"), "false");
   EXPECT_EQ(json(r.out, "repeat"), "false");
   EXPECT_EQ(json(r.out, "id").size(), 32u);
+  EXPECT_GT(json_u64(r.out, "position"), 0u) << "a write's answer names its log position";
   // Global options may also follow the subcommand.
   const Ran again = ctl({"credit", "--seller", "100", "--buyer", "7", "--amount", "1", "--json"});
   EXPECT_RAN(again, 0);
   EXPECT_NE(json(again.out, "id"), json(r.out, "id"));
+}
+
+// --at-least: a read served once the node reflects a write's position; one the log never
+// reaches is position_unreached (no answer: exit 3); a bad one is a usage error.
+TEST_F(Bonusctl, AtLeastAWritesPositionTheReadSeesIt) {
+  Ran r = ctl({"--json", "credit", "--seller", "150", "--buyer", "7", "--amount", "40"});
+  EXPECT_RAN(r, 0);
+  const std::string position = std::to_string(json_u64(r.out, "position"));
+  r = ctl({"--json", "--at-least", position, "balance", "--seller", "150", "--buyer", "7"});
+  EXPECT_RAN(r, 0);
+  EXPECT_EQ(json(r.out, "available"), "40");
+  r = ctl({"--at-least", "1000000000000", "--request-timeout", "10s", "balance", "--seller", "150",
+           "--buyer", "7"});
+  EXPECT_RAN(r, 3);
+  EXPECT_NE(r.err.find("position_unreached"), std::string::npos) << r.err;
+  r = ctl({"--at-least", "-3", "balance", "--seller", "150", "--buyer", "7"});
+  EXPECT_RAN(r, 2);
+  EXPECT_NE(r.err.find("--at-least -3: want a log position"), std::string::npos) << r.err;
 }
 
 TEST_F(Bonusctl, RetryWithTheSameIdIsARepeatAndAnotherBodyIsRejected) {
