@@ -740,7 +740,7 @@ FrameError decode_hello(Body body, HelloQuery& out) {
 FrameError decode_admin(Body body, AdminQuery& out) {
   return with_root<wire::AdminRequest>(body, [&](const wire::AdminRequest& r) {
     const auto action = static_cast<std::uint8_t>(r.action());
-    if (action > static_cast<std::uint8_t>(AdminAction::set_limits)) {
+    if (action > static_cast<std::uint8_t>(AdminAction::forget_node)) {
       return FrameError::malformed_body;
     }
     out.action = static_cast<AdminAction>(action);
@@ -756,6 +756,13 @@ FrameError decode_admin(Body body, AdminQuery& out) {
                                  c->accounts_max(), c->orders_max(), c->ids_max(),
                                  c->id_window_us(), c->order_retention_us(),
                                  c->rejected_ids_max(), c->rejected_id_window_us()};
+    }
+    out.node.clear();
+    if (out.action == AdminAction::forget_node) {
+      if (r.node() == nullptr || !valid_node_name(r.node()->string_view())) {
+        return FrameError::malformed_body;
+      }
+      out.node = r.node()->str();
     }
     return FrameError::none;
   });
@@ -1045,9 +1052,17 @@ void encode_admin(const AdminQuery& query, FlatBufferBuilder& fbb) {
                                    c.accounts_max, c.orders_max, c.ids_max, c.id_window_us,
                                    c.order_retention_us, c.rejected_ids_max,
                                    c.rejected_id_window_us);
+  const auto node = query.action == AdminAction::forget_node ? fbb.CreateString(query.node) : 0;
   finish(fbb, wire::CreateAdminRequest(
                   fbb, static_cast<wire::AdminAction>(query.action), query.clock_advance_us,
-                  query.action == AdminAction::set_limits ? &set_limits : nullptr));
+                  query.action == AdminAction::set_limits ? &set_limits : nullptr, node));
+}
+
+bool valid_node_name(std::string_view name) {
+  return !name.empty() && name.size() <= kNodeNameBytesMax &&
+         name.find_first_not_of(
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+             "0123456789_-") == std::string_view::npos;
 }
 
 // ---------------------------------------------------------------------------------------

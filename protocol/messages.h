@@ -167,14 +167,20 @@ enum class AdminAction : std::uint8_t {
   audit = 1,
   checkpoint = 2,
   clock_advance = 3,
-  limits = 4,      // read the limits
-  set_limits = 5,  // journal and apply `set_limits`
+  limits = 4,       // read the limits
+  set_limits = 5,   // journal and apply `set_limits`
+  forget_node = 6,  // a log several nodes follow: stop keeping records for `node`
 };
+
+// A node's name (bonusd --node): 1..kNodeNameBytesMax of [A-Za-z0-9_-].
+inline constexpr std::size_t kNodeNameBytesMax = 64;
+bool valid_node_name(std::string_view name);
 
 struct AdminQuery {
   AdminAction action = AdminAction::status;
   TimeUs clock_advance_us = 0;  // clock_advance only: > 0
   SetLimits set_limits;         // set_limits only (its ranges are the engine's to check)
+  std::string node;             // forget_node only: a valid_node_name
   friend bool operator==(const AdminQuery&, const AdminQuery&) = default;
 };
 

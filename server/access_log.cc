@@ -38,6 +38,8 @@ std::string_view admin_action_name(protocol::AdminAction action) {
       return "limits";
     case protocol::AdminAction::set_limits:
       return "set_limits";
+    case protocol::AdminAction::forget_node:
+      return "forget_node";
   }
   return "unknown";
 }

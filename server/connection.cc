@@ -943,6 +943,26 @@ void Connection::handle_admin(const FrameHeader& h, Body body) {
       });
       return;
     }
+    case protocol::AdminAction::forget_node: {
+      Leadership* leadership = server_.leadership();
+      if (leadership == nullptr) {
+        return reply_error(rid, FrameError::malformed_body,
+                           "forget_node: this bonusd keeps its own journal; there are no other "
+                           "nodes (bonusd --log jetstream)",
+                           true);
+      }
+      leadership->forget(query.node, [server, part, status_reply,
+                                      node = query.node](std::optional<std::string> error) {
+        fan_out<Part>(*server, part, [status_reply, node, error](std::vector<Part>& parts) {
+          status_reply(parts,
+                       error ? "forget_node " + node + ": " + *error
+                             : "forgot node " + node +
+                                   ": its checkpoint no longer holds back the log's trimming",
+                       !error);
+        });
+      });
+      return;
+    }
     case protocol::AdminAction::clock_advance: {
       if (!server_.config().test_clock) {
         return reply_error(rid, FrameError::test_clock_disabled,

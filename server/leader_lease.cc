@@ -1,6 +1,7 @@
 #include "server/leader_lease.h"
 
 #include <charconv>
+#include <chrono>
 
 #include "server/nats_connection.h"
 
@@ -69,6 +70,7 @@ namespace {
 struct Entry {
   std::string value;
   std::uint64_t revision = 0;  // 0: no entry (never written, expired or deleted)
+  std::int64_t created_ns = 0;  // when it was written (UTC, ns since the epoch)
 };
 
 std::variant<Entry, std::string> read_entry(kvStore* kv, const char* key) {
@@ -76,7 +78,7 @@ std::variant<Entry, std::string> read_entry(kvStore* kv, const char* key) {
   natsStatus s = kvStore_Get(&e, kv, key);
   if (s == NATS_NOT_FOUND) return Entry{};
   if (s != NATS_OK) return nats_status_text((std::string("read ") + key).c_str(), s);
-  Entry entry{kvEntry_ValueString(e), kvEntry_Revision(e)};
+  Entry entry{kvEntry_ValueString(e), kvEntry_Revision(e), kvEntry_Created(e)};
   kvEntry_Destroy(e);
   return entry;
 }
@@ -146,6 +148,27 @@ std::optional<std::string> LeaderLease::report_position(std::string_view node,
   const natsStatus s =
       kvStore_PutString(&revision, impl_->nodes, key.c_str(), std::to_string(position).c_str());
   if (s != NATS_OK) return nats_status_text(("report node " + key).c_str(), s);
+  return std::nullopt;
+}
+
+std::optional<std::string> LeaderLease::forget(std::string_view node, std::int64_t alive_ms) {
+  const std::string key(node);
+  auto read = read_entry(impl_->nodes, key.c_str());
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  const Entry& entry = std::get<Entry>(read);
+  if (entry.revision == 0) {
+    return "no node " + key + " in " + options_.bucket + "_NODES (the nodes: admin status on each)";
+  }
+  const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  const std::int64_t age_ms = (now_ns - entry.created_ns) / 1'000'000;
+  if (age_ms < alive_ms) {
+    return "node " + key + " reported its checkpoint position " + std::to_string(age_ms) +
+           " ms ago: it is running (stop it first; a running node reports every second)";
+  }
+  const natsStatus s = kvStore_Purge(impl_->nodes, key.c_str(), nullptr);
+  if (s != NATS_OK) return nats_status_text(("forget node " + key).c_str(), s);
   return std::nullopt;
 }
 

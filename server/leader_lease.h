@@ -61,6 +61,10 @@ class LeaderLease {
   // This node's checkpoint position, and every node's as last reported.
   std::optional<std::string> report_position(std::string_view node, std::uint64_t position);
   std::variant<std::map<std::string, std::uint64_t>, std::string> positions();
+  // Removes node `node`'s position (a node gone for good), unless it reported within
+  // `alive_ms` (a live node reports every second: it would be back, and the log trimmed
+  // past it meanwhile). An error says why not: no such node, alive, or the bucket.
+  std::optional<std::string> forget(std::string_view node, std::int64_t alive_ms);
 
  private:
   struct Impl;

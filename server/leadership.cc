@@ -77,6 +77,36 @@ void Leadership::role_changed(LogRole role, const std::string& why) {
   wake_.notify_all();
 }
 
+void Leadership::forget(std::string node, Forgotten done) {
+  if (node == options_.node) {
+    return done("node " + node + " is this one: a running node reports its position every second");
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      forgets_.push_back(Forget{std::move(node), std::move(done)});
+      wake_.notify_all();
+      return;
+    }
+  }
+  done(std::string("bonusd is stopping"));
+}
+
+void Leadership::forget_asked() {
+  std::vector<Forget> asked;
+  {
+    std::lock_guard lock(mutex_);
+    asked.swap(forgets_);
+  }
+  // Alive: reported within three of its one-second reports.
+  for (Forget& f : asked) {
+    auto error = lease_->forget(f.node, 3000);
+    if (!error)
+      spdlog::info("bonusd: forgot node {}: it no longer holds back the log's trimming", f.node);
+    f.done(std::move(error));
+  }
+}
+
 void Leadership::run() {
   const auto tick =
       std::chrono::milliseconds(std::max<std::int64_t>(options_.lease.ttl_ms / 6, 50));
@@ -96,8 +126,11 @@ void Leadership::run() {
       follow();
     }
     report_position(now);
+    forget_asked();
     lock.lock();
   }
+  for (Forget& f : forgets_) f.done(std::string("bonusd is stopping"));
+  forgets_.clear();
 }
 
 void Leadership::lead(std::chrono::steady_clock::time_point now) {
@@ -160,12 +193,11 @@ void Leadership::report_position(std::chrono::steady_clock::time_point now) {
   if (now - reported_ < std::chrono::seconds(1)) return;
   reported_ = now;
   const std::uint64_t position = sequencer_->checkpoint_position();
-  if (position != reported_position_) {
-    if (auto error = lease_->report_position(options_.node, position)) {
-      spdlog::warn("bonusd: reporting the checkpoint position: {}", *error);
-      return;
-    }
-    reported_position_ = position;
+  // Every second, changed or not: a fresh report is how `forget_node` tells a running
+  // node from one gone.
+  if (auto error = lease_->report_position(options_.node, position)) {
+    spdlog::warn("bonusd: reporting the checkpoint position: {}", *error);
+    return;
   }
   if (sequencer_->role() != LogRole::leading) return;
   auto positions = lease_->positions();
@@ -175,21 +207,42 @@ void Leadership::report_position(std::chrono::steady_clock::time_point now) {
     spdlog::warn("bonusd: reading the nodes' checkpoint positions: {}", *error);
     return;
   }
+  const auto& nodes = std::get<std::map<std::string, std::uint64_t>>(positions);
   std::uint64_t lowest = UINT64_MAX;
   std::string lowest_node;
-  for (const auto& [node, at] : std::get<std::map<std::string, std::uint64_t>>(positions)) {
+  for (const auto& [node, at] : nodes) {
     if (at < lowest) {
       lowest = at;
       lowest_node = node;
     }
   }
-  sequencer_->limit_trim(lowest == UINT64_MAX ? 0 : lowest + 1);
+  std::uint64_t limit = lowest == UINT64_MAX ? 0 : lowest + 1;
   std::string note;
-  if (lowest < position) {
+  // --log-retain-records: no more than that behind this node's checkpoint, whoever lags.
+  const std::uint64_t retain = options_.retain_records;
+  if (retain > 0 && position + 1 > retain && position + 1 - retain > limit) {
+    limit = position + 1 - retain;
+    note = "the log keeps " + std::to_string(retain) +
+           " records behind this node's checkpoint (--log-retain-records), so it is trimmed "
+           "past the checkpoints of";
+    for (const auto& [node, at] : nodes) {
+      if (at + 1 < limit) note += " node " + node + " (at " + std::to_string(at) + ")";
+    }
+    note +=
+        ": they cannot catch up from their checkpoints any more; start each from a copy of "
+        "another node's data directory, then forget_node the old name if it changes";
+  } else if (lowest < position) {
     note = "node " + lowest_node + "'s checkpoint at position " + std::to_string(lowest) +
            " keeps the log from being trimmed to this node's " + std::to_string(position);
   }
-  if (!note.empty() && note != trim_note_) spdlog::info("bonusd: {}", note);
+  sequencer_->limit_trim(limit);
+  if (!note.empty() && note != trim_note_) {
+    if (limit > lowest + 1) {
+      spdlog::warn("bonusd: {}", note);
+    } else {
+      spdlog::info("bonusd: {}", note);
+    }
+  }
   trim_note_ = note;
 }
 

@@ -21,12 +21,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include "server/leader_lease.h"
 #include "server/sequencer.h"
@@ -37,6 +39,11 @@ struct LeadershipOptions {
   LeaderLeaseOptions lease;
   std::string node;     // this node's name: its key in the nodes' bucket
   std::string address;  // where clients reach it (host:port): the lease's value
+  // Leading: the log is trimmed below the lowest checkpoint position of every node, but
+  // never keeps more than this many records behind this node's own checkpoint (0: no
+  // bound). A node left behind by that is named in a warning: it cannot catch up from
+  // its checkpoint any more.
+  std::uint64_t retain_records = 0;
 };
 
 class Leadership {
@@ -60,6 +67,12 @@ class Leadership {
   std::string state() const;
   // The sequencer's thread (Sequencer::set_on_role).
   void role_changed(LogRole role, const std::string& why);
+  // Any thread (admin forget_node): node `node`'s checkpoint position stops holding back
+  // the log's trimming (LeaderLease::forget). `done` gets nothing, or why not, on the
+  // leadership thread (or this one, for this node's own name) within a NATS request or
+  // two.
+  using Forgotten = std::function<void(std::optional<std::string> error)>;
+  void forget(std::string node, Forgotten done);
 
  private:
   explicit Leadership(LeadershipOptions options) : options_(std::move(options)) {}
@@ -67,6 +80,8 @@ class Leadership {
   void lead(std::chrono::steady_clock::time_point now);
   void follow();
   void report_position(std::chrono::steady_clock::time_point now);
+  // The thread: the forget requests waiting, answered.
+  void forget_asked();
 
   LeadershipOptions options_;
   std::unique_ptr<LeaderLease> lease_;  // the thread's (and start-up's, before it)
@@ -82,7 +97,11 @@ class Leadership {
   std::string lease_error_;        // guarded by mutex_: the last failure to read the lease
   std::chrono::steady_clock::time_point renewed_;
   std::chrono::steady_clock::time_point reported_;
-  std::uint64_t reported_position_ = UINT64_MAX;
+  struct Forget {
+    std::string node;
+    Forgotten done;
+  };
+  std::vector<Forget> forgets_;  // guarded by mutex_
   std::string trim_note_;  // the last note on who holds trimming back, not repeated
 };
 

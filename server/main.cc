@@ -1,8 +1,8 @@
 // bonusd: the bonus ledger server. `bonusd --help` lists the flags.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>  // also the stderr ones
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <csignal>
 #include <cstdlib>
@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "engine/ledger_config.h"
+#include "protocol/messages.h"
 #include "server/data_lock.h"
 #include "server/journal.h"
 #include "server/listen_address.h"
@@ -269,6 +270,13 @@ int main(int argc, char** argv) {
                  "creates; a standby takes over this long after a leader stops renewing it")
       ->check(CLI::Range(std::int64_t{300}, std::int64_t{60'000}))
       ->capture_default_str();
+  app.add_option("--log-retain-records", config.log_retain_records,
+                 "With --log jetstream: the log is trimmed below every node's checkpoint, but "
+                 "keeps at most this many records behind the leader's (0: no bound): a node "
+                 "further behind is named in a warning and must start from a copy of another "
+                 "node's data directory")
+      ->check(decimal_in(std::uint64_t{0}, std::uint64_t{1} << 48))
+      ->capture_default_str();
   app.add_option("--journal-segment-bytes", config.journal_segment_bytes,
                  "Journal segment size (preallocated)")
       ->check(decimal_in(bonus::server::kJournalSegmentBytesMin,
@@ -361,14 +369,12 @@ int main(int argc, char** argv) {
                                                         : "--nats needs --log jetstream");
     return 2;
   }
-  if (log_kind != "jetstream" && (!config.node_name.empty() || !config.advertise.empty())) {
-    spdlog::error("bonusd: --node and --advertise need --log jetstream");
+  if (log_kind != "jetstream" &&
+      (!config.node_name.empty() || !config.advertise.empty() || config.log_retain_records != 0)) {
+    spdlog::error("bonusd: --node, --advertise and --log-retain-records need --log jetstream");
     return 2;
   }
-  if (!config.node_name.empty() &&
-      (config.node_name.size() > 64 ||
-       config.node_name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789_-") != std::string::npos)) {
+  if (!config.node_name.empty() && !bonus::protocol::valid_node_name(config.node_name)) {
     spdlog::error("bonusd: --node {}: want 1..64 of [A-Za-z0-9_-]", config.node_name);
     return 2;
   }

@@ -189,6 +189,7 @@ std::optional<std::string> Server::start() {
     options.address = config_.advertise.empty() ? listen_address_text(config_.listen_host, port_)
                                                 : config_.advertise;
     options.node = config_.node_name;
+    options.retain_records = config_.log_retain_records;
     if (options.node.empty()) {
       options.node = options.address;
       std::replace_if(

@@ -89,6 +89,7 @@ class Server {
   PositionWaits& position_waits() { return position_waits_; }
   // Who leads a log several nodes follow (--log jetstream); null with the journal.
   const Leadership* leadership() const { return leadership_.get(); }
+  Leadership* leadership() { return leadership_.get(); }
   // What a standby answers a write with (not_leader): its state and the leader's address.
   std::string not_leader_message() const;
   Checkpointer* checkpointer() { return checkpointer_.get(); }  // null when off

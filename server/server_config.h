@@ -56,6 +56,9 @@ struct ServerConfig {
   std::string node_name;
   std::string advertise;
   std::int64_t lease_ms = 3000;
+  // Records the log keeps behind the leader's checkpoint at most, whoever lags (0: wait
+  // for every node's checkpoint; server/leadership.h).
+  std::uint64_t log_retain_records = 0;
   // Checkpoints into <data_dir>/checkpoint (LMDB). Off: no replicas and no new
   // checkpoints (an existing one is still loaded), and the journal is never trimmed.
   bool checkpoints = true;

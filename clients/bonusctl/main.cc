@@ -274,6 +274,11 @@ void declare_admin(CLI::App& app, Declarer& d, Invocation& inv) {
   admin->add_subcommand("status", "Ledger time, accounts, shards, journal, durability");
   admin->add_subcommand("audit", "Check the conservation invariant on every shard");
   admin->add_subcommand("checkpoint", "Write a checkpoint of everything acknowledged, now");
+  auto* forget = admin->add_subcommand(
+      "forget-node",
+      "A leader and standbys on one log (bonusd --log jetstream): a node gone for good stops "
+      "holding back the log's trimming (refused for a node still running)");
+  d.option(forget, "node", "NAME", "The node's --node name", true);
   auto* limits = admin->add_subcommand(
       "limits", "The ledger's limits (table bounds, windows), as the log set them");
   auto* set = limits->add_subcommand(

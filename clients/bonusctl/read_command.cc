@@ -564,12 +564,21 @@ std::string json_admin(const protocol::AdminStatus& s) {
 
 int run_admin(Context& context) {
   const std::string& name = context.command();
-  const auto action = name == "admin audit"        ? protocol::AdminAction::audit
-                      : name == "admin checkpoint" ? protocol::AdminAction::checkpoint
-                                                   : protocol::AdminAction::status;
+  const auto action = name == "admin audit"         ? protocol::AdminAction::audit
+                      : name == "admin checkpoint"  ? protocol::AdminAction::checkpoint
+                      : name == "admin forget-node" ? protocol::AdminAction::forget_node
+                                                    : protocol::AdminAction::status;
+  std::string node;
+  if (action == protocol::AdminAction::forget_node) {
+    node = context.text("node");
+    if (!protocol::valid_node_name(node)) {
+      throw UsageError("--node " + node + ": want 1..64 of [A-Za-z0-9_-]");
+    }
+  }
   client::Client* client = context.client();
   if (client == nullptr) return kExitUnreachable;
-  const auto reply = client->admin(action);
+  const auto reply = action == protocol::AdminAction::forget_node ? client->forget_node(node)
+                                                                  : client->admin(action);
   if (!reply.ok()) return report_unanswered(context, reply);
   const protocol::AdminStatus& s = reply.value;
   if (context.json()) {

@@ -262,6 +262,7 @@ int run(const Invocation& invocation) {
       {"admin status", run_admin},
       {"admin audit", run_admin},
       {"admin checkpoint", run_admin},
+      {"admin forget-node", run_admin},
       {"admin limits", run_limits},
       {"admin limits set", run_limits},
       {"admin token new", run_token_new},

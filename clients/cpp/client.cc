@@ -1488,11 +1488,16 @@ Reply<MonthReport> Client::month_report(SellerId seller, std::uint16_t month) {
 }
 
 Reply<protocol::AdminStatus> Client::admin(protocol::AdminAction action, TimeUs clock_advance_us) {
-  return admin_query(protocol::AdminQuery{action, clock_advance_us, {}});
+  return admin_query(protocol::AdminQuery{action, clock_advance_us, {}, {}});
 }
 
 Reply<protocol::AdminStatus> Client::set_limits(const SetLimits& command) {
-  return admin_query(protocol::AdminQuery{protocol::AdminAction::set_limits, 0, command});
+  return admin_query(protocol::AdminQuery{protocol::AdminAction::set_limits, 0, command, {}});
+}
+
+Reply<protocol::AdminStatus> Client::forget_node(std::string node) {
+  return admin_query(
+      protocol::AdminQuery{protocol::AdminAction::forget_node, 0, {}, std::move(node)});
 }
 
 Reply<protocol::AdminStatus> Client::admin_query(const protocol::AdminQuery& query) {

@@ -271,6 +271,11 @@ class Client {
   // Journals `command` and has every shard apply it (admin set_limits); the reply's
   // limits_code is the command's result, `limits` the limits after it.
   Reply<protocol::AdminStatus> set_limits(const SetLimits& command);
+  // A ledger on a log several nodes follow (bonusd --log jetstream): node `node` (its
+  // --node name), gone for good, stops holding back the log's trimming. Not ok in the
+  // value (ok false, the message says why) for an unknown node, a running one, or this
+  // node's own name.
+  Reply<protocol::AdminStatus> forget_node(std::string node);
   // ok (value true) when the server answered.
   Reply<bool> ping();
 

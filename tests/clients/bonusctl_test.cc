@@ -369,6 +369,20 @@ TEST_F(Bonusctl, AtLeastAWritesPositionTheReadSeesIt) {
   EXPECT_NE(r.err.find("--at-least -3: want a log position"), std::string::npos) << r.err;
 }
 
+// forget-node: a bad name is a usage error; a bonusd with its own journal has no nodes
+// (refused; the JetStream side is in jetstream_end_to_end_test).
+TEST_F(Bonusctl, ForgetNodeWantsANameAndALogOfSeveralNodes) {
+  Ran r = ctl({"admin", "forget-node", "--node", "two words"});
+  EXPECT_RAN(r, 2);
+  EXPECT_NE(r.err.find("--node two words: want 1..64 of [A-Za-z0-9_-]"), std::string::npos)
+      << r.err;
+  r = ctl({"admin", "forget-node"});
+  EXPECT_RAN(r, 2);
+  r = ctl({"admin", "forget-node", "--node", "b"});
+  EXPECT_RAN(r, 3);
+  EXPECT_NE(r.err.find("keeps its own journal"), std::string::npos) << r.err;
+}
+
 TEST_F(Bonusctl, RetryWithTheSameIdIsARepeatAndAnotherBodyIsRejected) {
   const std::vector<std::string> credit = {"credit",   "--seller", "101",  "--buyer", "7",
                                            "--amount", "300",      "--id", "1f",      "--json"};

@@ -381,9 +381,11 @@ std::vector<Sample> samples(Rng& rng) {
   add("StatsReply", Opcode::stats, true);
 
   // set_limits: the request with every field, its struct included.
-  encode_admin(AdminQuery{AdminAction::set_limits, 60'000'000,
-                          SetLimits{Id128{u64(rng), u64(rng)}, 127, 0, u64(rng), u64(rng),
-                                    u64(rng), i64(rng), i64(rng), u64(rng), i64(rng)}},
+  encode_admin(AdminQuery{AdminAction::set_limits,
+                          60'000'000,
+                          SetLimits{Id128{u64(rng), u64(rng)}, 127, 0, u64(rng), u64(rng), u64(rng),
+                                    i64(rng), i64(rng), u64(rng), i64(rng)},
+                          {}},
                fbb);
   add("AdminRequest", Opcode::admin, false);
   encode_admin_reply(random_admin_status(rng), fbb);

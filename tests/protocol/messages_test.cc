@@ -65,7 +65,7 @@ TEST(Hello, OverlongTokenOrNameIsMalformed) {
   encode_hello(HelloQuery{"t", 1, std::string(kClientNameBytesMax + 1, 'n')}, fbb);
   EXPECT_EQ(decode_hello(body_of(fbb), got), FrameError::malformed_body);
   // A hello body is not an admin body and the other way round.
-  encode_admin(AdminQuery{AdminAction::status, 0, {}}, fbb);
+  encode_admin(AdminQuery{AdminAction::status, 0, {}, {}}, fbb);
   EXPECT_EQ(decode_hello(body_of(fbb), got), FrameError::malformed_body);
 }
 
@@ -472,13 +472,17 @@ TEST(Stats, RequestRoundTrip) {
 TEST(Admin, RequestRoundTrip) {
   FBB fbb;
   for (const AdminQuery& sent :
-       {AdminQuery{AdminAction::status, 0, {}}, AdminQuery{AdminAction::audit, 0, {}},
-        AdminQuery{AdminAction::checkpoint, 0, {}}, AdminQuery{AdminAction::clock_advance, 1, {}},
-        AdminQuery{AdminAction::clock_advance, 90 * kUsPerDay, {}},
-        AdminQuery{AdminAction::limits, 0, {}},
-        AdminQuery{AdminAction::set_limits, 0,
-                   SetLimits{Id128{7, 9}, SetLimits::kIdsMax | SetLimits::kIdWindow, 0, 1, 2, 3,
-                             4, 5, 6, 7}}}) {
+       {AdminQuery{AdminAction::status, 0, {}, {}}, AdminQuery{AdminAction::audit, 0, {}, {}},
+        AdminQuery{AdminAction::checkpoint, 0, {}, {}},
+        AdminQuery{AdminAction::clock_advance, 1, {}, {}},
+        AdminQuery{AdminAction::clock_advance, 90 * kUsPerDay, {}, {}},
+        AdminQuery{AdminAction::limits, 0, {}, {}},
+        AdminQuery{AdminAction::set_limits,
+                   0,
+                   SetLimits{Id128{7, 9}, SetLimits::kIdsMax | SetLimits::kIdWindow, 0, 1, 2, 3, 4,
+                             5, 6, 7},
+                   {}},
+        AdminQuery{AdminAction::forget_node, 0, {}, "node-2_b"}}) {
     encode_admin(sent, fbb);
     AdminQuery got;
     ASSERT_EQ(decode_admin(body_of(fbb), got), FrameError::none);
@@ -489,12 +493,22 @@ TEST(Admin, RequestRoundTrip) {
 TEST(Admin, OutOfRangeFieldsAreMalformed) {
   FBB fbb;
   AdminQuery got;
-  encode_admin(AdminQuery{AdminAction::clock_advance, 0, {}}, fbb);
+  encode_admin(AdminQuery{AdminAction::clock_advance, 0, {}, {}}, fbb);
   EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
-  encode_admin(AdminQuery{AdminAction::clock_advance, -5, {}}, fbb);
+  encode_admin(AdminQuery{AdminAction::clock_advance, -5, {}, {}}, fbb);
   EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
   fbb.Clear();
-  fbb.Finish(wire::CreateAdminRequest(fbb, static_cast<wire::AdminAction>(6), 0), "ADMQ");
+  fbb.Finish(wire::CreateAdminRequest(fbb, static_cast<wire::AdminAction>(7), 0), "ADMQ");
+  EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
+  // forget_node without a node, or with a name no node can have.
+  for (const char* node : {"", "two words", "x/y"}) {
+    encode_admin(AdminQuery{AdminAction::forget_node, 0, {}, node}, fbb);
+    EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body) << node;
+  }
+  encode_admin(AdminQuery{AdminAction::forget_node, 0, {}, std::string(65, 'n')}, fbb);
+  EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
+  fbb.Clear();
+  fbb.Finish(wire::CreateAdminRequest(fbb, wire::AdminAction::forget_node, 0), "ADMQ");
   EXPECT_EQ(decode_admin(body_of(fbb), got), FrameError::malformed_body);
   // set_limits without its command.
   fbb.Clear();

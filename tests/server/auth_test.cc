@@ -103,7 +103,7 @@ std::string policy_frame(std::uint64_t rid, std::uint64_t id) {
 }
 std::string admin_frame(std::uint64_t rid) {
   flatbuffers::FlatBufferBuilder fbb;
-  protocol::encode_admin(protocol::AdminQuery{protocol::AdminAction::status, 0, {}}, fbb);
+  protocol::encode_admin(protocol::AdminQuery{protocol::AdminAction::status, 0, {}, {}}, fbb);
   return frame_of(Opcode::admin, rid, fbb);
 }
 

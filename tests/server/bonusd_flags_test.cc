@@ -88,6 +88,8 @@ const std::vector<BadFlag> kBadFlags = {
     {"--lease-ms", "60001"},
     {"--position-wait-ms", "60001"},
     {"--position-wait-ms", "-1"},
+    {"--log-retain-records", "-1"},
+    {"--log-retain-records", "281474976710657"},
 };
 
 TEST(BonusdFlags, EachBadValueIsAUsageErrorNamingTheFlag) {
@@ -128,8 +130,9 @@ TEST(BonusdFlags, TheLogOnJetStreamNeedsItsServersAndTheyMustAnswer) {
       {{"--nats", nats}, "--nats needs --log jetstream"},
       {{"--log", "jetstream", "--nats", nats, "--durability", "none"},
        "--durability none is the journal's"},
-      {{"--node", "a"}, "--node and --advertise need --log jetstream"},
-      {{"--advertise", "127.0.0.1:7400"}, "--node and --advertise need --log jetstream"},
+      {{"--node", "a"}, "--node, --advertise and --log-retain-records need --log jetstream"},
+      {{"--advertise", "127.0.0.1:7400"}, "need --log jetstream"},
+      {{"--log-retain-records", "1000"}, "need --log jetstream"},
       {{"--log", "jetstream", "--nats", nats, "--node", "two words"},
        "--node two words: want 1..64 of [A-Za-z0-9_-]"},
       {{"--log", "jetstream", "--nats", nats, "--node", std::string(65, 'n')}, "want 1..64"},

@@ -3,7 +3,9 @@
 // directory is lost starts on an empty one and has every acknowledged write back from
 // the stream. What it must refuse: an empty data directory on a stream a checkpoint has
 // trimmed (the records before it are gone), with a message that says so; the original
-// directory still starts from its checkpoint and the stream.
+// directory still starts from its checkpoint and the stream. A node gone for good holds
+// the log's trimming back until it is forgotten (admin forget_node, refused for a running
+// node), or until --log-retain-records lets the leader trim past it, saying so.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -106,6 +108,71 @@ TEST_F(JetStreamEndToEnd, AnEmptyDirectoryOnATrimmedStreamIsRefusedTheOriginalSt
 
   ASSERT_TRUE(first.start(args())) << first.log();  // its checkpoint, then the stream
   expect_balances(first, kBuyers);
+}
+
+// Waits up to 10 s for `text` in the server's log.
+bool logged(const BonusdProcess& server, const std::string& text) {
+  for (int i = 0; i < 200; ++i) {
+    if (server.log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST_F(JetStreamEndToEnd, AGoneNodeHoldsTrimmingBackUntilItIsForgotten) {
+  BonusdProcess a, b;
+  ASSERT_TRUE(a.start(args({"--node", "a", "--lease-ms", "1000"}))) << a.log();
+  ASSERT_TRUE(b.start(args({"--node", "b", "--lease-ms", "1000"}))) << b.log();
+  std::string error;
+  auto c = client_of(a, error);
+  ASSERT_TRUE(c) << error;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // b has reported
+  auto forgot = c->forget_node("b");
+  ASSERT_TRUE(forgot.ok()) << forgot.message;
+  EXPECT_FALSE(forgot.value.ok) << "a running node forgotten";
+  EXPECT_NE(forgot.value.message.find("it is running"), std::string::npos) << forgot.value.message;
+  forgot = c->forget_node("a");
+  EXPECT_FALSE(forgot.value.ok);
+  EXPECT_NE(forgot.value.message.find("is this one"), std::string::npos) << forgot.value.message;
+  forgot = c->forget_node("zz");
+  EXPECT_FALSE(forgot.value.ok);
+  EXPECT_NE(forgot.value.message.find("no node zz"), std::string::npos) << forgot.value.message;
+
+  b.stop();
+  credit_all(a, 50);
+  const auto checkpoint = c->admin(protocol::AdminAction::checkpoint);
+  ASSERT_TRUE(checkpoint.ok() && checkpoint.value.ok) << checkpoint.value.message;
+  EXPECT_TRUE(logged(a, "node b's checkpoint at position")) << a.log();
+  EXPECT_EQ(a.log().find("journal: deleted records"), std::string::npos)
+      << "trimmed past a node that still needs the records";
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // b's last report is old
+  forgot = c->forget_node("b");
+  ASSERT_TRUE(forgot.ok()) << forgot.message;
+  EXPECT_TRUE(forgot.value.ok) << forgot.value.message;
+  EXPECT_TRUE(logged(a, "journal: deleted records")) << "forgotten, b holds nothing back";
+  forgot = c->forget_node("b");
+  EXPECT_FALSE(forgot.value.ok) << "forgotten twice";
+}
+
+TEST_F(JetStreamEndToEnd, PastTheRetentionTheLeaderTrimsPastALaggingNodeAndSaysSo) {
+  BonusdProcess a, b;
+  ASSERT_TRUE(a.start(args({"--node", "a", "--lease-ms", "1000", "--log-retain-records", "10"})))
+      << a.log();
+  ASSERT_TRUE(b.start(args({"--node", "b", "--lease-ms", "1000"}))) << b.log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // b has reported
+  b.stop();
+  credit_all(a, 50);
+  std::string error;
+  auto c = client_of(a, error);
+  ASSERT_TRUE(c) << error;
+  const auto checkpoint = c->admin(protocol::AdminAction::checkpoint);
+  ASSERT_TRUE(checkpoint.ok() && checkpoint.value.ok) << checkpoint.value.message;
+  EXPECT_TRUE(logged(a, "trimmed past the checkpoints of node b")) << a.log();
+  EXPECT_TRUE(logged(a, "journal: deleted records")) << a.log();
+  // b's records are gone: it cannot start from its own directory.
+  EXPECT_FALSE(b.start(args({"--node", "b", "--lease-ms", "1000"})));
+  EXPECT_NE(b.log().find("there is no checkpoint to start from"), std::string::npos) << b.log();
+  expect_balances(a, 50);
 }
 
 }  // namespace

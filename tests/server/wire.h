@@ -65,7 +65,7 @@ std::optional<std::vector<Result>> write_batch(RawConnection& c, std::uint64_t r
 inline std::optional<protocol::AdminStatus> admin(RawConnection& c, protocol::AdminAction action,
                                                   TimeUs advance_us = 0) {
   flatbuffers::FlatBufferBuilder fbb;
-  protocol::encode_admin(protocol::AdminQuery{action, advance_us, {}}, fbb);
+  protocol::encode_admin(protocol::AdminQuery{action, advance_us, {}, {}}, fbb);
   if (!c.send(protocol::make_frame(protocol::Opcode::admin, 0, 1,
                                    protocol::Body{fbb.GetBufferPointer(), fbb.GetSize()}))) {
     return std::nullopt;
