@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import re
 import secrets
 import selectors
 import socket
@@ -1248,6 +1249,16 @@ class Client:
     def checkpoint(self) -> AdminStatus:
         """Asks the server for a checkpoint."""
         return self._admin(wire.ADMIN_CHECKPOINT)
+
+    def forget_node(self, node: str) -> AdminStatus:
+        """A leader and its standbys (bonusd --log jetstream): node `node` (its --node
+        name), gone for good, stops holding back the log's trimming. `ok` False, with
+        why, for an unknown node, a running one, or the node asked."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", node):
+            raise ValueError(f"node: {node!r} is not 1..64 of [A-Za-z0-9_-]")
+        body = self.request(wire.OP_ADMIN,
+                            wire.encode_admin(wire.ADMIN_FORGET_NODE, node=node))
+        return self._decode(wire.decode_admin_reply, body)
 
     def clock_advance(self, us: int) -> AdminStatus:
         """Moves the ledger time forward by `us` > 0 (bonusd --test-clock only, else

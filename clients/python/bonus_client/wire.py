@@ -52,6 +52,7 @@ ADMIN_CHECKPOINT = 2
 ADMIN_CLOCK_ADVANCE = 3
 ADMIN_LIMITS = 4
 ADMIN_SET_LIMITS = 5
+ADMIN_FORGET_NODE = 6
 
 # SetLimits.fields bits, as engine/command.h.
 LIMIT_ACCOUNTS_MAX = 1
@@ -245,14 +246,17 @@ def decode_report_reply(body) -> MonthReport:
 
 
 def encode_admin(action: int, clock_advance_us: int = 0,
-                 set_limits: tuple | None = None) -> bytearray:
+                 set_limits: tuple | None = None, node: str | None = None) -> bytearray:
     """`set_limits`: (id, fields, accounts_max, orders_max, ids_max, id_window_us,
-    order_retention_us, rejected_ids_max, rejected_id_window_us) for ADMIN_SET_LIMITS."""
-    fields = [_fb.Scalar("B", action), _fb.Scalar("q", clock_advance_us)]
+    order_retention_us, rejected_ids_max, rejected_id_window_us) for ADMIN_SET_LIMITS;
+    `node`: the node's name for ADMIN_FORGET_NODE."""
+    fields = [_fb.Scalar("B", action), _fb.Scalar("q", clock_advance_us), None]
     if set_limits is not None:
         id_, bits, *values = set_limits
-        fields.append(_fb.Scalar("QQIIQQQqqQq", id_ >> 64, id_ & (2**64 - 1), bits, 0, *values,
-                                 align=8))
+        fields[2] = _fb.Scalar("QQIIQQQqqQq", id_ >> 64, id_ & (2**64 - 1), bits, 0, *values,
+                               align=8)
+    if node is not None:
+        fields.append(_fb.String(node))
     return _fb.encode_table(b"ADMQ", fields)
 
 

@@ -132,6 +132,18 @@ class FailoverTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 reader.read_at_least(-1)
 
+    def test_forget_node_refuses_a_running_node_and_unknown_names(self):
+        with Client("127.0.0.1", self.leader.port, 10.0) as c:
+            time.sleep(1.5)  # the standby has reported its position
+            status = c.forget_node("b")
+            self.assertFalse(status.ok)
+            self.assertIn("it is running", status.message)
+            status = c.forget_node("nobody")
+            self.assertFalse(status.ok)
+            self.assertIn("no node nobody", status.message)
+            with self.assertRaises(ValueError):
+                c.forget_node("two words")
+
     def test_bad_other_address_is_refused(self):
         with self.assertRaises(ValueError):
             Client("127.0.0.1", self.leader.port, others=["nonsense"], connect=False)
