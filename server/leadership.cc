@@ -26,16 +26,22 @@ std::variant<bool, std::string> Leadership::take_at_start() {
   } else if (auto error = lease_->read_holder(holder)) {
     return *error;
   }
-  std::lock_guard lock(mutex_);
-  leader_ = holder;
-  state_ = std::get<bool>(taken) ? "leader" : "standby";
+  {
+    std::lock_guard lock(mutex_);
+    leader_ = holder;
+    state_ = std::get<bool>(taken) ? "leader" : "standby";
+  }
+  thread_ = std::thread([this] { run(); });
+  name_thread(thread_, "bonus-leadership");
   return std::get<bool>(taken);
 }
 
 void Leadership::start(Sequencer& sequencer) {
-  sequencer_ = &sequencer;
-  thread_ = std::thread([this] { run(); });
-  name_thread(thread_, "bonus-leadership");
+  {
+    std::lock_guard lock(mutex_);
+    sequencer_ = &sequencer;
+  }
+  wake_.notify_all();
 }
 
 void Leadership::stop() {
@@ -114,6 +120,13 @@ void Leadership::run() {
   while (!stopping_) {
     wake_.wait_for(lock, tick);
     if (stopping_) break;
+    if (sequencer_ == nullptr) {
+      // The start's replay: a lease taken is kept; nothing else until the sequencer runs.
+      lock.unlock();
+      if (lease_->held()) renew_at_start(std::chrono::steady_clock::now());
+      lock.lock();
+      continue;
+    }
     const bool release = std::exchange(release_, false);
     lock.unlock();
     const auto now = std::chrono::steady_clock::now();
@@ -131,6 +144,22 @@ void Leadership::run() {
   }
   for (Forget& f : forgets_) f.done(std::string("bonusd is stopping"));
   forgets_.clear();
+}
+
+void Leadership::renew_at_start(std::chrono::steady_clock::time_point now) {
+  if (now - renewed_ < std::chrono::milliseconds(options_.lease.ttl_ms) / 3) return;
+  auto renewed = lease_->renew();
+  if (auto* ok = std::get_if<bool>(&renewed); ok && *ok) {
+    renewed_ = now;
+    return;
+  }
+  // Lost (or out of reach too long): once the sequencer runs, lead() or run() steps it
+  // down, and the log's fence stops it anyway.
+  if (auto* error = std::get_if<std::string>(&renewed)) {
+    spdlog::warn("bonusd: renewing the lease during the start: {}", *error);
+  } else {
+    spdlog::warn("bonusd: the lease taken at the start was lost during the replay");
+  }
 }
 
 void Leadership::lead(std::chrono::steady_clock::time_point now) {

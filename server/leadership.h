@@ -54,8 +54,12 @@ class Leadership {
 
   // Start-up, before the replay: takes the lease if it has lapsed. True: this node leads
   // from the start (the server takes the log over before it serves); false: it follows.
+  // Either way the thread starts here: it renews a lease taken for as long as the replay
+  // takes, which may be longer than a lease lives.
   std::variant<bool, std::string> take_at_start();
-  // Starts the thread; the sequencer's role changes come back through role_changed().
+  // After the replay: the thread goes on with the sequencer (following, taking over,
+  // stepping down, reporting positions); its role changes come back through
+  // role_changed(). A renewal that failed during the start makes it step down at once.
   void start(Sequencer& sequencer);
   // Ends the thread and lets the lease go if this node holds it, so a standby takes over
   // at once. After the sequencer has stopped.
@@ -78,6 +82,9 @@ class Leadership {
   explicit Leadership(LeadershipOptions options) : options_(std::move(options)) {}
   void run();
   void lead(std::chrono::steady_clock::time_point now);
+  // Before start(): renews a lease taken at the start, as lead() does, but tells no
+  // sequencer (there is none yet).
+  void renew_at_start(std::chrono::steady_clock::time_point now);
   void follow();
   void report_position(std::chrono::steady_clock::time_point now);
   // The thread: the forget requests waiting, answered.
@@ -85,7 +92,7 @@ class Leadership {
 
   LeadershipOptions options_;
   std::unique_ptr<LeaderLease> lease_;  // the thread's (and start-up's, before it)
-  Sequencer* sequencer_ = nullptr;
+  Sequencer* sequencer_ = nullptr;      // guarded by mutex_ until start(); null before it
   std::thread thread_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

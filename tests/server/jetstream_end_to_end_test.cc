@@ -10,6 +10,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,6 +154,48 @@ TEST_F(JetStreamEndToEnd, AGoneNodeHoldsTrimmingBackUntilItIsForgotten) {
   EXPECT_TRUE(logged(a, "journal: deleted records")) << "forgotten, b holds nothing back";
   forgot = c->forget_node("b");
   EXPECT_FALSE(forgot.value.ok) << "forgotten twice";
+}
+
+// A node that takes the lease at its start keeps it through a replay longer than the
+// lease lives (the leadership thread renews it from the start on): it leads after the
+// start without stepping down.
+TEST_F(JetStreamEndToEnd, ALeaseTakenAtTheStartIsKeptThroughALongReplay) {
+  const std::vector<std::string> flags =
+      args({"--node", "a", "--lease-ms", "300", "--checkpoint", "off"});
+  BonusdProcess a;
+  ASSERT_TRUE(a.start(flags)) << a.log();
+  {
+    std::string error;
+    auto c = client_of(a, error);
+    ASSERT_TRUE(c) << error;
+    std::vector<Credit> batch;
+    for (std::uint64_t b = 1; b <= 600'000; ++b) {
+      batch.push_back(credit(b, static_cast<BuyerId>(b), 1));
+      if (batch.size() == 8192 || b == 600'000) {
+        const auto r = c->write_batch(std::span<const Credit>(batch));
+        ASSERT_TRUE(r.ok()) << r.message;
+        batch.clear();
+      }
+    }
+  }
+  a.stop(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the lease lapses
+  ASSERT_TRUE(a.start(flags)) << a.log();
+  const std::string log = a.log();
+  const auto at = log.rfind("replayed ");
+  ASSERT_NE(at, std::string::npos) << log;
+  const int replay_ms = std::atoi(log.substr(log.find(" in ", at) + 4).c_str());
+  ASSERT_GT(replay_ms, 600) << "the replay must outlast the lease for this test to mean anything: "
+                            << log.substr(at, 80);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(a.log().find("following the log"), std::string::npos) << a.log();
+  std::string error;
+  auto c = client_of(a, error);
+  ASSERT_TRUE(c) << error;
+  const auto status = c->admin(protocol::AdminAction::status);
+  ASSERT_TRUE(status.ok()) << status.message;
+  EXPECT_EQ(status.value.node_state, "leader");
+  EXPECT_EQ(status.value.accounts, 600'000u);
 }
 
 TEST_F(JetStreamEndToEnd, PastTheRetentionTheLeaderTrimsPastALaggingNodeAndSaysSo) {
