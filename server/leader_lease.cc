@@ -157,7 +157,12 @@ std::optional<std::string> LeaderLease::forget(std::string_view node, std::int64
   if (auto* error = std::get_if<std::string>(&read)) return *error;
   const Entry& entry = std::get<Entry>(read);
   if (entry.revision == 0) {
-    return "no node " + key + " in " + options_.bucket + "_NODES (the nodes: admin status on each)";
+    std::string known;
+    if (auto listed = positions(); auto* nodes = std::get_if<0>(&listed)) {
+      for (const auto& [name, at] : *nodes) known += (known.empty() ? "" : ", ") + name;
+    }
+    return "no node " + key + " in " + options_.bucket +
+           "_NODES (there: " + (known.empty() ? "none" : known) + ")";
   }
   const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())

@@ -139,6 +139,7 @@ TEST_F(JetStreamEndToEnd, AGoneNodeHoldsTrimmingBackUntilItIsForgotten) {
   forgot = c->forget_node("zz");
   EXPECT_FALSE(forgot.value.ok);
   EXPECT_NE(forgot.value.message.find("no node zz"), std::string::npos) << forgot.value.message;
+  EXPECT_NE(forgot.value.message.find("(there: a, b)"), std::string::npos) << forgot.value.message;
 
   b.stop();
   credit_all(a, 50);
