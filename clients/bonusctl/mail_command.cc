@@ -51,8 +51,10 @@ MailOptions mail_options(const Context& c) {
   return options;
 }
 
+// `position`: the highest log position the answers named (every credit of the mail is
+// at or before it: --at-least for a read on a standby).
 void print_summary(const Context& c, const MailTally& t, std::uint64_t bad_lines, double seconds,
-                   const std::string& failure) {
+                   const std::string& failure, std::uint64_t position) {
   const double rate = seconds > 0 ? static_cast<double>(t.answered) / seconds : 0;
   if (c.json()) {
     JsonWriter j;
@@ -72,7 +74,8 @@ void print_summary(const Context& c, const MailTally& t, std::uint64_t bad_lines
     j.end_object();
     j.field("bad_lines", bad_lines)
         .field("seconds", seconds)
-        .field("credits_per_s", static_cast<std::uint64_t>(rate));
+        .field("credits_per_s", static_cast<std::uint64_t>(rate))
+        .field("position", position);
     if (!failure.empty()) j.field("error", failure);
     c.print(j.end_object().text());
     return;
@@ -92,6 +95,7 @@ void print_summary(const Context& c, const MailTally& t, std::uint64_t bad_lines
             "): " + std::to_string(n));
   }
   c.print("  bad lines  " + std::to_string(bad_lines) + " (skipped)");
+  c.print("  log position " + std::to_string(position) + " (a read --at-least it sees the mail)");
 }
 
 void print_notes(Mailing& mailing) {
@@ -154,7 +158,7 @@ int run_mail(Context& context) {
   const MailTally tally = mailing.tally();
   if (context.invocation().progress && ok) meter.finish(tally.answered);
   const std::string failure = mailing.failure();
-  print_summary(context, tally, bad_lines, meter.seconds(), failure);
+  print_summary(context, tally, bad_lines, meter.seconds(), failure, client->position());
   if (!ok) {
     std::fprintf(stderr,
                  "bonusctl mail: stopped: %s\nbonusctl mail: run the same command again to go "

@@ -1352,6 +1352,13 @@ TEST_F(Bonusctl, MailTwiceCreditsOnce) {
   EXPECT_EQ(json_u64(r.out, "credited"), kBuyers);
   EXPECT_EQ(json_u64(r.out, "credited_bonuses"), kBuyers * 150);
   EXPECT_EQ(json_u64(r.out, "repeats"), 0u);
+  // Every credit of the mail is at or before its log position: a read at it sees the last.
+  EXPECT_GE(json_u64(r.out, "position"), kBuyers);
+  const std::string position = std::to_string(json_u64(r.out, "position"));
+  Ran read = ctl({"--json", "--at-least", position, "balance", "--seller", "121", "--buyer",
+                  std::to_string(1'000'000 + kBuyers - 1)});
+  EXPECT_RAN(read, 0);
+  EXPECT_EQ(json_u64(read.out, "available"), 150u);
   r = ctl(mail);
   EXPECT_RAN(r, 0);
   EXPECT_EQ(json_u64(r.out, "credited"), 0u);
