@@ -28,7 +28,56 @@ T get(const char* p) {
 
 JetStreamLog::JetStreamLog(JetStreamLogOptions options) : options_(std::move(options)) {}
 
-JetStreamLog::~JetStreamLog() = default;
+struct JetStreamLog::Watch {
+  natsSubscription* subscription = nullptr;
+};
+
+JetStreamLog::~JetStreamLog() {
+  unwatch();
+}
+
+void JetStreamLog::unwatch() {
+  {
+    std::lock_guard lock(watch_mutex_);
+    on_new_ = nullptr;
+  }
+  if (watch_ == nullptr) return;
+  // Drained: no delivery is under way once it completes (a callback already past the
+  // lock above finds on_new_ empty).
+  if (natsSubscription_Drain(watch_->subscription) == NATS_OK) {
+    (void)natsSubscription_WaitForDrainCompletion(watch_->subscription, 2000);
+  }
+  natsSubscription_Destroy(watch_->subscription);
+  watch_.reset();
+}
+
+std::optional<std::string> JetStreamLog::watch(std::function<void()> on_new) {
+  if (watch_ != nullptr) return std::string("jetstream: already watching");
+  {
+    std::lock_guard lock(watch_mutex_);
+    on_new_ = std::move(on_new);
+  }
+  jsSubOptions options;
+  jsSubOptions_Init(&options);
+  options.Stream = options_.stream.c_str();
+  options.Ordered = true;
+  options.Config.HeadersOnly = true;
+  options.Config.DeliverPolicy = js_DeliverNew;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  auto watch = std::make_unique<Watch>();
+  const natsStatus s = js_Subscribe(
+      &watch->subscription, nats_->js, options_.subject.c_str(),
+      [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+        natsMsg_Destroy(msg);
+        auto* self = static_cast<JetStreamLog*>(closure);
+        std::lock_guard lock(self->watch_mutex_);
+        if (self->on_new_) self->on_new_();
+      },
+      this, nullptr, &options, &code);
+  if (s != NATS_OK) return nats_status_text("watch the stream", s, code);
+  watch_ = std::move(watch);
+  return std::nullopt;
+}
 
 JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
   std::unique_ptr<JetStreamLog> log(new JetStreamLog(options));

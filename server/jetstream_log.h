@@ -23,7 +23,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,6 +79,11 @@ class JetStreamLog final : public Log {
   std::optional<std::string> take_over(
       const std::function<void(std::uint64_t, std::string_view)>& f) override;
   std::optional<std::string> rejoin() override;
+  // An ordered push consumer of the stream, headers only, from the next message on:
+  // each delivery calls `on_new` on the NATS library's thread (the library recreates the
+  // consumer after a reconnect or a gap).
+  std::optional<std::string> watch(std::function<void()> on_new) override;
+  void unwatch() override;
 
  private:
   // A message's header: its first position and how many records it holds.
@@ -124,6 +131,10 @@ class JetStreamLog final : public Log {
   std::string pending_;  // appended, not yet synced: each record behind its size
   std::uint64_t pending_count_ = 0;
   std::string failure_;  // sticky
+  std::mutex watch_mutex_;        // held while on_new_ runs, and to clear it
+  std::function<void()> on_new_;  // guarded by watch_mutex_; empty: not watching
+  struct Watch;                   // watch()'s consumer (jetstream_log.cc)
+  std::unique_ptr<Watch> watch_;  // null before watch() and after unwatch()
 };
 
 }  // namespace bonus::server

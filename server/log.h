@@ -67,6 +67,14 @@ class Log {
       const std::function<void(std::uint64_t, std::string_view)>& f) {
     return follow(f);
   }
+  // watch(): from now on `on_new` runs (on a thread of the log's) soon after a message
+  // is stored, so that a follower need not ask the log over and over: a hint, follow()
+  // still reads. An error when the log cannot watch (the follower then asks on a timer).
+  [[nodiscard]] virtual std::optional<std::string> watch(std::function<void()> /*on_new*/) {
+    return std::string("this log has one writer: nothing to watch");
+  }
+  // After unwatch() returns, on_new runs no more (the watcher may be destroyed).
+  virtual void unwatch() {}
   // rejoin(): after a failure (sticky until now), drops what was appended and not
   // synced and goes back to following from durable_position(); records a failed sync may
   // have stored after all come back through follow().

@@ -105,8 +105,8 @@ void Sequencer::hand_over() {
 bool Sequencer::follow_turn(std::deque<std::shared_ptr<WriteJob>>& group) {
   // Behind the leader (the last turn found records): straight on; else a short wait.
   const auto handed = handed_position_.load(std::memory_order_relaxed);
-  const bool open = jobs_.take_all(
-      group, handed > idle_at_ ? std::chrono::milliseconds(0) : options_.follow_idle);
+  const auto idle = watched_ ? options_.follow_idle_watched : options_.follow_idle;
+  const bool open = jobs_.take_all(group, handed > idle_at_ ? std::chrono::milliseconds(0) : idle);
   idle_at_ = handed;
   for (auto& job : group) refuse(*job);
   group.clear();
@@ -223,6 +223,17 @@ void Sequencer::trim_journal() {
 
 void Sequencer::start() {
   journal_bytes_ = log_.bytes();
+  if (options_.shared_log && options_.watch_log) {
+    // A follower waits for the log's word instead of asking it every few milliseconds
+    // (a leader's own messages come as word too, and wake nobody).
+    auto error = log_.watch([this] {
+      if (role_.load(std::memory_order_relaxed) == LogRole::following) jobs_.wake();
+    });
+    watched_ = !error;
+    if (error)
+      spdlog::warn("journal: {}; following the log every {} ms instead", *error,
+                   options_.follow_idle.count());
+  }
   metrics().journal_opened(log_.durable_position());
   thread_ = std::thread([this] { run(); });
   name_thread(thread_, "bonus-sequencer");
@@ -231,6 +242,7 @@ void Sequencer::start() {
 void Sequencer::stop() {
   jobs_.close();
   if (thread_.joinable()) thread_.join();
+  log_.unwatch();
 }
 
 void Sequencer::append(const Command& command, TimeUs time, std::uint32_t shard,

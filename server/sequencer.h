@@ -51,9 +51,12 @@ struct SequencerOptions {
   // A log other processes write too: a failed sync makes this one follow (Log::rejoin)
   // rather than refuse writes for good.
   bool shared_log = false;
+  bool watch_log = true;    // with shared_log: follow on the log's word (Log::watch)
   TimeUs last_time_us = 0;  // the last record's time at start (loaded and replayed)
-  // While following: how long to wait before asking the log again when it had nothing new.
+  // While following: how long to wait before asking the log again when it had nothing new
+  // and cannot say when it has (Log::watch); and when it can, the safety net's period.
   std::chrono::milliseconds follow_idle{2};
+  std::chrono::milliseconds follow_idle_watched{100};
 };
 
 class Sequencer {
@@ -162,6 +165,7 @@ class Sequencer {
   std::atomic<std::uint64_t> handed_position_{0};
   std::uint64_t appended_position_ = 0;  // leading: the last record appended
   std::uint64_t idle_at_ = 0;  // following: handed_position_ as of the turn before
+  bool watched_ = false;       // the log wakes the follower (Log::watch)
   std::atomic<std::uint64_t> trim_limit_{UINT64_MAX};
   std::thread thread_;
 };

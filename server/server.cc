@@ -286,6 +286,7 @@ std::optional<std::string> Server::start() {
   sequencer.data_dir = config_.data_dir;
   sequencer.role = leading ? LogRole::leading : LogRole::following;
   sequencer.shared_log = leadership_ != nullptr;
+  sequencer.watch_log = config_.log_watch;
   sequencer.last_time_us = last_time;
   sequencer_ = std::make_unique<Sequencer>(sequencer, *journal_, *admission_, clock_, shards_,
                                            checkpointer_.get());

@@ -56,6 +56,9 @@ struct ServerConfig {
   std::string node_name;
   std::string advertise;
   std::int64_t lease_ms = 3000;
+  // A standby told of new messages by a consumer of the stream (true), or asking the
+  // stream every 2 ms (--log-watch off).
+  bool log_watch = true;
   // Records the log keeps behind the leader's checkpoint at most, whoever lags (0: wait
   // for every node's checkpoint; server/leadership.h).
   std::uint64_t log_retain_records = 0;

@@ -23,12 +23,23 @@ class WorkQueue {
     ready_.notify_one();
   }
 
+  // Ends the consumer's wait in take_all (now, or the next one if it is not waiting)
+  // without an item: news that is not an item (the log has a message to follow).
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      woken_ = true;
+    }
+    ready_.notify_one();
+  }
+
   // Moves everything queued into `out` (appending). Waits up to `timeout` for the first
-  // item; returns false if closed and empty.
+  // item, or a wake(); returns false if closed and empty.
   template <typename Rep, typename Period>
   bool take_all(std::deque<T>& out, std::chrono::duration<Rep, Period> timeout) {
     std::unique_lock lock(mutex_);
-    ready_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); });
+    ready_.wait_for(lock, timeout, [&] { return closed_ || woken_ || !items_.empty(); });
+    woken_ = false;
     if (items_.empty()) return !closed_;
     if (out.empty()) {
       out.swap(items_);
@@ -57,6 +68,7 @@ class WorkQueue {
   std::condition_variable ready_;
   std::deque<T> items_;
   bool closed_ = false;
+  bool woken_ = false;
 };
 
 }  // namespace bonus::server

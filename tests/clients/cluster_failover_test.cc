@@ -329,7 +329,7 @@ TEST_F(ClusterFailover, OneNatsServerLostChangesNothingTwoStopWritesLosingNothin
   ASSERT_TRUE(write_with_retries(201, std::chrono::seconds(60)))
       << nodes_[0].log() << nodes_[1].log();
   ++acknowledged;
-  auto reader = client_to(port(0), {port(1)});
+  auto reader = client_to(port(0), {port(1)}, std::chrono::seconds(15));
   ASSERT_TRUE(reader);
   for (std::uint64_t b = 1; b <= 201; ++b) {
     const auto r = reader->balance(kSeller, b);

@@ -89,6 +89,7 @@ const std::vector<BadFlag> kBadFlags = {
     {"--position-wait-ms", "60001"},
     {"--position-wait-ms", "-1"},
     {"--log-retain-records", "-1"},
+    {"--log-watch", "sometimes"},
     {"--log-retain-records", "281474976710657"},
 };
 
@@ -130,7 +131,9 @@ TEST(BonusdFlags, TheLogOnJetStreamNeedsItsServersAndTheyMustAnswer) {
       {{"--nats", nats}, "--nats needs --log jetstream"},
       {{"--log", "jetstream", "--nats", nats, "--durability", "none"},
        "--durability none is the journal's"},
-      {{"--node", "a"}, "--node, --advertise and --log-retain-records need --log jetstream"},
+      {{"--node", "a"},
+       "--node, --advertise, --log-retain-records and --log-watch need --log jetstream"},
+      {{"--log-watch", "off"}, "need --log jetstream"},
       {{"--advertise", "127.0.0.1:7400"}, "need --log jetstream"},
       {{"--log-retain-records", "1000"}, "need --log jetstream"},
       {{"--log", "jetstream", "--nats", nats, "--node", "two words"},
