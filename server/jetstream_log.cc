@@ -1,5 +1,7 @@
 #include "server/jetstream_log.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -28,7 +30,7 @@ T get(const char* p) {
 
 JetStreamLog::JetStreamLog(JetStreamLogOptions options) : options_(std::move(options)) {}
 
-struct JetStreamLog::Watch {
+struct JetStreamLog::Feed {
   natsSubscription* subscription = nullptr;
 };
 
@@ -36,47 +38,94 @@ JetStreamLog::~JetStreamLog() {
   unwatch();
 }
 
-void JetStreamLog::unwatch() {
-  {
-    std::lock_guard lock(watch_mutex_);
-    on_new_ = nullptr;
-  }
-  if (watch_ == nullptr) return;
-  // Drained: no delivery is under way once it completes (a callback already past the
-  // lock above finds on_new_ empty).
-  if (natsSubscription_Drain(watch_->subscription) == NATS_OK) {
-    (void)natsSubscription_WaitForDrainCompletion(watch_->subscription, 2000);
-  }
-  natsSubscription_Destroy(watch_->subscription);
-  watch_.reset();
-}
-
 std::optional<std::string> JetStreamLog::watch(std::function<void()> on_new) {
-  if (watch_ != nullptr) return std::string("jetstream: already watching");
+  if (watched_) return std::string("jetstream: already watching");
   {
-    std::lock_guard lock(watch_mutex_);
+    std::lock_guard lock(feed_mutex_);
     on_new_ = std::move(on_new);
   }
+  watched_ = true;
+  if (!leading_) start_feed();
+  return std::nullopt;
+}
+
+void JetStreamLog::unwatch() {
+  stop_feed(true);
+  std::lock_guard lock(feed_mutex_);
+  on_new_ = nullptr;
+  watched_ = false;
+}
+
+void JetStreamLog::start_feed() {
+  if (!watched_ || feed_ != nullptr || !failure_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < feed_retry_at_) return;
   jsSubOptions options;
   jsSubOptions_Init(&options);
   options.Stream = options_.stream.c_str();
   options.Ordered = true;
-  options.Config.HeadersOnly = true;
-  options.Config.DeliverPolicy = js_DeliverNew;
+  if (last_seq_ > 0) {
+    options.Config.DeliverPolicy = js_DeliverByStartSequence;
+    options.Config.OptStartSeq = last_seq_ + 1;
+  } else {
+    options.Config.DeliverPolicy = js_DeliverAll;
+  }
+  {
+    std::lock_guard lock(feed_mutex_);
+    feeding_ = true;
+  }
   jsErrCode code = static_cast<jsErrCode>(0);
-  auto watch = std::make_unique<Watch>();
+  auto feed = std::make_unique<Feed>();
   const natsStatus s = js_Subscribe(
-      &watch->subscription, nats_->js, options_.subject.c_str(),
+      &feed->subscription, nats_->js, options_.subject.c_str(),
       [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-        natsMsg_Destroy(msg);
         auto* self = static_cast<JetStreamLog*>(closure);
-        std::lock_guard lock(self->watch_mutex_);
+        std::lock_guard lock(self->feed_mutex_);
+        const auto size = static_cast<std::uint64_t>(natsMsg_GetDataLength(msg));
+        if (!self->feeding_ || self->fed_bytes_ + size > self->options_.fed_bytes_max) {
+          if (self->feeding_) ++self->fed_dropped_;
+          natsMsg_Destroy(msg);
+        } else {
+          self->fed_.push_back(msg);
+          self->fed_bytes_ += size;
+        }
         if (self->on_new_) self->on_new_();
       },
       this, nullptr, &options, &code);
-  if (s != NATS_OK) return nats_status_text("watch the stream", s, code);
-  watch_ = std::move(watch);
-  return std::nullopt;
+  if (s != NATS_OK) {
+    {
+      std::lock_guard lock(feed_mutex_);
+      feeding_ = false;
+    }
+    feed_retry_at_ = now + kFeedRetry;
+    spdlog::warn("journal: {}; following the stream by asking it",
+                 nats_status_text("feed from the stream", s, code));
+    return;
+  }
+  feed_ = std::move(feed);
+}
+
+void JetStreamLog::stop_feed(bool drain) {
+  std::deque<natsMsg*> fed;
+  {
+    std::lock_guard lock(feed_mutex_);
+    feeding_ = false;
+    fed.swap(fed_);
+    fed_bytes_ = 0;
+  }
+  for (natsMsg* msg : fed) natsMsg_Destroy(msg);
+  if (feed_ == nullptr) return;
+  // Drained, no delivery is under way once it completes; without, a late one finds
+  // feeding_ false and only drops its message (this object outlives it: drain at the end).
+  if (drain) {
+    if (natsSubscription_Drain(feed_->subscription) == NATS_OK) {
+      (void)natsSubscription_WaitForDrainCompletion(feed_->subscription, 2000);
+    }
+  } else {
+    (void)natsSubscription_Unsubscribe(feed_->subscription);
+  }
+  natsSubscription_Destroy(feed_->subscription);
+  feed_.reset();
 }
 
 JetStreamLog::Opened JetStreamLog::open(const JetStreamLogOptions& options) {
@@ -280,15 +329,25 @@ std::optional<std::string> JetStreamLog::read_message(
   natsStatus s = js_GetMsg(&msg, nats_->js, options_.stream.c_str(), seq, nullptr, &code);
   if (s != NATS_OK)
     return nats_status_text(("read message " + std::to_string(seq)).c_str(), s, code);
-  const char* data = natsMsg_GetData(msg);
-  const auto size = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
-  size_bytes = size;
+  const std::string_view data(natsMsg_GetData(msg),
+                              static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+  size_bytes = data.size();
+  auto error = parse_message(seq, data, from, f, header, first_max);
+  natsMsg_Destroy(msg);
+  return error;
+}
+
+std::optional<std::string> JetStreamLog::parse_message(
+    std::uint64_t seq, std::string_view data, std::uint64_t from,
+    const std::function<void(std::uint64_t, std::string_view)>& f, Header& header,
+    std::uint64_t first_max) const {
+  const std::size_t size = data.size();
   std::optional<std::string> bad;
   if (size < kHeaderBytes) {
     bad = "is shorter than its header";
   } else {
-    header.first = get<std::uint64_t>(data);
-    header.count = get<std::uint32_t>(data + 8);
+    header.first = get<std::uint64_t>(data.data());
+    header.count = get<std::uint32_t>(data.data() + 8);
     if (header.first > first_max) {
       bad = "starts at position " + std::to_string(header.first) + " but the log's next is " +
             std::to_string(first_max) + ": records are missing";
@@ -302,18 +361,17 @@ std::optional<std::string> JetStreamLog::read_message(
         bad = "ends inside record " + std::to_string(position);
         break;
       }
-      record = get<std::uint32_t>(data + at);
+      record = get<std::uint32_t>(data.data() + at);
       at += sizeof(record);
       if (at + record > size) {
         bad = "ends inside record " + std::to_string(position);
         break;
       }
-      if (position >= from) f(position, std::string_view(data + at, record));
+      if (position >= from) f(position, data.substr(at, record));
       at += record;
     }
     if (!bad && at != size) bad = "has bytes after its records";
   }
-  natsMsg_Destroy(msg);
   if (bad) {
     return "jetstream: message " + std::to_string(seq) + " of stream " + options_.stream + " " +
            *bad;
@@ -341,7 +399,37 @@ std::optional<std::string> JetStreamLog::replay(
 
 std::optional<std::string> JetStreamLog::follow(
     const std::function<void(std::uint64_t, std::string_view)>& f) {
-  if (!failure_.empty()) return failure_;
+  leading_ = false;
+  start_feed();
+  return follow_fed(f, false);
+}
+
+std::optional<std::string> JetStreamLog::follow_message(
+    std::uint64_t seq, const std::function<void(std::uint64_t, std::string_view)>& f,
+    const std::string_view* data) {
+  Header header;
+  std::uint64_t size = 0;
+  const std::uint64_t from = next_position_;
+  if (data != nullptr) {
+    size = data->size();
+    if (auto error = parse_message(seq, *data, from, f, header, from)) return error;
+    ++followed_fed_;
+  } else if (auto error = read_message(seq, from, f, header, size, from)) {
+    return error;
+  } else {
+    ++followed_read_;
+  }
+  metrics().count_log_followed(data != nullptr);
+  next_position_ = std::max(next_position_, header.first + header.count);
+  last_seq_ = seq;
+  if (first_seq_ == 0) first_seq_ = seq;
+  bytes_ += size;
+  return std::nullopt;
+}
+
+std::optional<std::string> JetStreamLog::follow_stream(
+    const std::function<void(std::uint64_t, std::string_view)>& f) {
+  checked_at_ = std::chrono::steady_clock::now();
   auto read = stream_state();
   if (auto* error = std::get_if<std::string>(&read)) return *error;
   const StreamState state = std::get<StreamState>(read);
@@ -354,15 +442,49 @@ std::optional<std::string> JetStreamLog::follow(
            "checkpoint (another node's data directory)";
   }
   for (std::uint64_t seq = last_seq_ + 1; seq <= state.last_seq; ++seq) {
-    Header header;
-    std::uint64_t size = 0;
-    const std::uint64_t from = next_position_;
-    if (auto error = read_message(seq, from, f, header, size, from)) return error;
-    next_position_ = std::max(next_position_, header.first + header.count);
-    last_seq_ = seq;
-    if (first_seq_ == 0) first_seq_ = seq;
-    bytes_ += size;
+    if (auto error = follow_message(seq, f)) return error;
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> JetStreamLog::follow_fed(
+    const std::function<void(std::uint64_t, std::string_view)>& f, bool to_end) {
+  if (!failure_.empty()) return failure_;
+  std::deque<natsMsg*> fed;
+  std::uint64_t dropped = 0;
+  {
+    std::lock_guard lock(feed_mutex_);
+    fed.swap(fed_);
+    fed_bytes_ = 0;
+    std::swap(dropped, fed_dropped_);
+  }
+  std::optional<std::string> error;
+  bool gap = dropped > 0;
+  bool took = false;
+  for (natsMsg* msg : fed) {
+    jsMsgMetaData* meta = nullptr;
+    if (!error && natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+      const std::uint64_t seq = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+      // Delivered again after the consumer was recreated: had already. Past the next: a
+      // gap, read from the stream up to it.
+      for (std::uint64_t missing = last_seq_ + 1; !error && missing < seq; ++missing) {
+        error = follow_message(missing, f);
+        gap = true;
+      }
+      if (!error && seq == last_seq_ + 1) {
+        const std::string_view data(natsMsg_GetData(msg),
+                                    static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+        error = follow_message(seq, f, &data);
+        took = true;
+      }
+    }
+    natsMsg_Destroy(msg);
+  }
+  if (error) return error;
+  // What the feed may have missed since: a dropped delivery, a consumer that is gone.
+  const bool due = std::chrono::steady_clock::now() - checked_at_ >= kFeedCheck;
+  if (to_end || feed_ == nullptr || gap || (!took && due)) return follow_stream(f);
   return std::nullopt;
 }
 
@@ -371,7 +493,7 @@ std::optional<std::string> JetStreamLog::take_over(
   // A writer that publishes between the follow and the mark fails the mark (the expected
   // last sequence): follow again, a bounded number of times.
   for (int attempt = 0; attempt < 100; ++attempt) {
-    if (auto error = follow(f)) return error;
+    if (auto error = follow_fed(f, true)) return error;
     std::string mark(kHeaderBytes, '\0');
     const std::uint64_t first = next_position_;
     const std::uint32_t count = 0;
@@ -380,7 +502,11 @@ std::optional<std::string> JetStreamLog::take_over(
     const std::string id =
         options_.stream + "-" + std::to_string(first) + "-after-" + std::to_string(last_seq_);
     const Published published = publish_raw(mark, id);
-    if (published.outcome == Published::ok) return std::nullopt;
+    if (published.outcome == Published::ok) {
+      leading_ = true;
+      stop_feed(false);  // a leader's own messages would only come back
+      return std::nullopt;
+    }
     if (published.outcome != Published::wrong_last_sequence) return published.error;
   }
   return "jetstream: stream " + options_.stream +
@@ -388,6 +514,8 @@ std::optional<std::string> JetStreamLog::take_over(
 }
 
 std::optional<std::string> JetStreamLog::rejoin() {
+  stop_feed(false);  // it starts again from where this node is now (follow())
+  leading_ = false;
   failure_.clear();
   next_position_ -= pending_count_;
   pending_.clear();

@@ -17,12 +17,20 @@
 //   the one holding the first position asked for. trim_before() purges the messages that
 //   hold only records before the position, and never the last message, whose header
 //   keeps the positions going after a restart.
+// - A follower that watches (watch()) is fed: an ordered push consumer of the stream
+//   delivers every message, payload and all, from the next one it needs, into a bounded
+//   queue, and wakes it; follow() takes the queue. It asks the stream itself (its state,
+//   then a request a message) only for what the feed missed (a gap, a full queue, a
+//   consumer being recreated), and every kFeedCheck while the feed brings nothing, in
+//   case it has stopped. A leader has no feed: take_over() ends it, follow() starts it.
 //
 // Owned by the Server; used by start-up, then by the sequencer's thread alone. Its NATS
 // connection has the library's own threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +41,8 @@
 #include <vector>
 
 #include "server/log.h"
+
+typedef struct __natsMsg natsMsg;  // nats.h's
 
 namespace bonus::server {
 
@@ -52,6 +62,9 @@ struct JetStreamLogOptions {
   // headers too (the message id and the expected sequence): kHeaderRoomBytes is left.
   std::uint64_t message_bytes_max = (std::uint64_t{1} << 20) - kHeaderRoomBytes;
   static constexpr std::uint64_t kHeaderRoomBytes = 4096;
+  // The fed queue's bound (watch()): deliveries past it are dropped, and follow() reads
+  // them from the stream instead.
+  std::uint64_t fed_bytes_max = std::uint64_t{64} << 20;
 };
 
 class JetStreamLog final : public Log {
@@ -79,11 +92,19 @@ class JetStreamLog final : public Log {
   std::optional<std::string> take_over(
       const std::function<void(std::uint64_t, std::string_view)>& f) override;
   std::optional<std::string> rejoin() override;
-  // An ordered push consumer of the stream, headers only, from the next message on:
-  // each delivery calls `on_new` on the NATS library's thread (the library recreates the
-  // consumer after a reconnect or a gap).
+  // From now on, while following, the log is fed (above) and each delivery calls `on_new`
+  // on the NATS library's thread. The feed starts here unless this process leads, then
+  // again in each follow() that finds none (at most every kFeedRetry after a failure).
   std::optional<std::string> watch(std::function<void()> on_new) override;
   void unwatch() override;
+  bool watching() const override { return feed_ != nullptr; }
+  // The messages follow() took from the feed, and those it read from the stream (a
+  // request each). Sequencer's thread.
+  std::uint64_t followed_fed() const { return followed_fed_; }
+  std::uint64_t followed_read() const { return followed_read_; }
+
+  static constexpr std::chrono::milliseconds kFeedCheck{50};
+  static constexpr std::chrono::milliseconds kFeedRetry{1000};
 
  private:
   // A message's header: its first position and how many records it holds.
@@ -107,6 +128,26 @@ class JetStreamLog final : public Log {
       std::uint64_t seq, std::uint64_t from,
       const std::function<void(std::uint64_t, std::string_view)>& f, Header& header,
       std::uint64_t& size_bytes, std::uint64_t first_max = UINT64_MAX) const;
+  // The same for a message in hand (`seq` names it in errors).
+  std::optional<std::string> parse_message(
+      std::uint64_t seq, std::string_view data, std::uint64_t from,
+      const std::function<void(std::uint64_t, std::string_view)>& f, Header& header,
+      std::uint64_t first_max) const;
+  // Follows the message at `seq` (the next one, last_seq_ + 1), read from the stream, or
+  // `data` when fed.
+  std::optional<std::string> follow_message(
+      std::uint64_t seq, const std::function<void(std::uint64_t, std::string_view)>& f,
+      const std::string_view* data = nullptr);
+  // Follows the stream from its own state (a request, then one a message). `to_end`:
+  // always; else only without a feed, after a gap, or kFeedCheck since the last time.
+  std::optional<std::string> follow_stream(
+      const std::function<void(std::uint64_t, std::string_view)>& f);
+  std::optional<std::string> follow_fed(
+      const std::function<void(std::uint64_t, std::string_view)>& f, bool to_end);
+  // The feed's consumer, from last_seq_ + 1; a failure is logged, and retried later.
+  void start_feed();
+  // No delivery is queued after it; `drain`: none is running either, once it returns.
+  void stop_feed(bool drain);
   // The header of the message at stream sequence `seq`, or why not.
   std::variant<Header, std::string> header_at(std::uint64_t seq) const;
   // The stream sequence of the message holding `position` (first_position_ <= position
@@ -131,10 +172,20 @@ class JetStreamLog final : public Log {
   std::string pending_;  // appended, not yet synced: each record behind its size
   std::uint64_t pending_count_ = 0;
   std::string failure_;  // sticky
-  std::mutex watch_mutex_;        // held while on_new_ runs, and to clear it
-  std::function<void()> on_new_;  // guarded by watch_mutex_; empty: not watching
-  struct Watch;                   // watch()'s consumer (jetstream_log.cc)
-  std::unique_ptr<Watch> watch_;  // null before watch() and after unwatch()
+  bool leading_ = false;  // take_over() made this process the writer; follow() ends it
+  bool watched_ = false;  // watch() was called, unwatch() not yet
+  std::chrono::steady_clock::time_point feed_retry_at_{};
+  std::chrono::steady_clock::time_point checked_at_{};  // follow_stream()'s last time
+  std::mutex feed_mutex_;          // held while a delivery is queued and on_new_ runs
+  std::function<void()> on_new_;   // guarded by feed_mutex_
+  bool feeding_ = false;           // guarded by feed_mutex_: deliveries are queued
+  std::deque<natsMsg*> fed_;       // guarded by feed_mutex_; the messages delivered
+  std::uint64_t fed_bytes_ = 0;    // guarded by feed_mutex_
+  std::uint64_t fed_dropped_ = 0;  // guarded by feed_mutex_: deliveries past the bound
+  std::uint64_t followed_fed_ = 0;
+  std::uint64_t followed_read_ = 0;
+  struct Feed;                  // the feed's consumer (jetstream_log.cc)
+  std::unique_ptr<Feed> feed_;  // null: not fed
 };
 
 }  // namespace bonus::server

@@ -75,6 +75,9 @@ class Log {
   }
   // After unwatch() returns, on_new runs no more (the watcher may be destroyed).
   virtual void unwatch() {}
+  // Whether on_new comes now (a watch that failed or has not started yet: not); a follower
+  // that is not told asks the log more often.
+  virtual bool watching() const { return false; }
   // rejoin(): after a failure (sticky until now), drops what was appended and not
   // synced and goes back to following from durable_position(); records a failed sync may
   // have stored after all come back through follow().

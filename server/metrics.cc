@@ -16,6 +16,8 @@ struct MetricsCell {
   std::atomic<std::uint64_t> reads_here;
   std::atomic<std::uint64_t> reads_off_partition;
   std::atomic<std::uint64_t> position_waits;
+  std::atomic<std::uint64_t> log_followed_fed;
+  std::atomic<std::uint64_t> log_followed_read;
   std::atomic<std::uint64_t> buckets[kHistogramCount][kHistogramBoundsMax + 1];
   std::atomic<std::uint64_t> sums[kHistogramCount];
 };
@@ -166,6 +168,9 @@ void Metrics::count_read_off_partition() {
 void Metrics::count_position_wait() {
   bump(cell().position_waits, 1);
 }
+void Metrics::count_log_followed(bool fed) {
+  bump(fed ? cell().log_followed_fed : cell().log_followed_read, 1);
+}
 
 void Metrics::connection_opened(Role role) {
   connections_[static_cast<std::size_t>(role)].fetch_add(1, kRelaxed);
@@ -261,6 +266,8 @@ MetricsSnapshot Metrics::snapshot() const {
       s.reads_here += c->reads_here.load(kRelaxed);
       s.reads_off_partition += c->reads_off_partition.load(kRelaxed);
       s.position_waits += c->position_waits.load(kRelaxed);
+      s.log_followed_fed += c->log_followed_fed.load(kRelaxed);
+      s.log_followed_read += c->log_followed_read.load(kRelaxed);
       for (std::size_t h = 0; h < kHistogramCount; ++h) {
         for (std::size_t b = 0; b <= kHistogramBoundsMax; ++b)
           s.buckets[h][b] += c->buckets[h][b].load(kRelaxed);

@@ -67,6 +67,8 @@ struct MetricsSnapshot {
   std::uint64_t reads_here = 0;
   std::uint64_t reads_off_partition = 0;
   std::uint64_t position_waits = 0;
+  std::uint64_t log_followed_fed = 0;
+  std::uint64_t log_followed_read = 0;
   std::uint64_t buckets[kHistogramCount][kHistogramBoundsMax + 1] = {};  // not cumulative
   std::uint64_t sums[kHistogramCount] = {};
   std::int64_t connections[kRoleCount] = {};
@@ -101,6 +103,9 @@ class Metrics {
   void count_read_off_partition();
   // A request at a log position this node had not reached: it waited (connection_position.cc).
   void count_position_wait();
+  // Sequencer's thread, following a shared log: a message taken from the log's feed, or
+  // read from it with a request (server/jetstream_log.h).
+  void count_log_followed(bool fed);
   // Connections open by role. Every connection is opened with a role (Role::none before
   // it authenticates), may change role, and is closed with the role it has then.
   void connection_opened(Role role);

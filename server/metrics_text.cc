@@ -87,6 +87,12 @@ void write_traffic(const MetricsSnapshot& s, ExpositionWriter& w) {
            "Requests at a log position (frame flag position) that waited for this node to "
            "reach it; those that did not in time are refusals, reason position_unreached");
   w.sample("bonus_position_waits_total", {}, s.position_waits);
+  w.family("bonus_log_followed_messages_total", "counter",
+           "Messages of the shared log (--log jetstream) a standby applied, by how they came: "
+           "fed (pushed by the stream's consumer) or read (a request each: what the feed "
+           "missed, or --log-watch off)");
+  w.sample("bonus_log_followed_messages_total", {{"how", "fed"}}, s.log_followed_fed);
+  w.sample("bonus_log_followed_messages_total", {{"how", "read"}}, s.log_followed_read);
 }
 
 void write_connections(const MetricsSnapshot& s, const ServerGauges& g, ExpositionWriter& w) {

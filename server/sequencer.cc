@@ -105,7 +105,7 @@ void Sequencer::hand_over() {
 bool Sequencer::follow_turn(std::deque<std::shared_ptr<WriteJob>>& group) {
   // Behind the leader (the last turn found records): straight on; else a short wait.
   const auto handed = handed_position_.load(std::memory_order_relaxed);
-  const auto idle = watched_ ? options_.follow_idle_watched : options_.follow_idle;
+  const auto idle = log_.watching() ? options_.follow_idle_watched : options_.follow_idle;
   const bool open = jobs_.take_all(group, handed > idle_at_ ? std::chrono::milliseconds(0) : idle);
   idle_at_ = handed;
   for (auto& job : group) refuse(*job);
@@ -224,12 +224,11 @@ void Sequencer::trim_journal() {
 void Sequencer::start() {
   journal_bytes_ = log_.bytes();
   if (options_.shared_log && options_.watch_log) {
-    // A follower waits for the log's word instead of asking it every few milliseconds
-    // (a leader's own messages come as word too, and wake nobody).
+    // A follower waits for the log's word (with JetStream: the messages themselves)
+    // instead of asking it every few milliseconds.
     auto error = log_.watch([this] {
       if (role_.load(std::memory_order_relaxed) == LogRole::following) jobs_.wake();
     });
-    watched_ = !error;
     if (error)
       spdlog::warn("journal: {}; following the log every {} ms instead", *error,
                    options_.follow_idle.count());

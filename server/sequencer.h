@@ -164,8 +164,7 @@ class Sequencer {
   std::string follow_error_;  // the last one logged, so a repeat is not logged again
   std::atomic<std::uint64_t> handed_position_{0};
   std::uint64_t appended_position_ = 0;  // leading: the last record appended
-  std::uint64_t idle_at_ = 0;  // following: handed_position_ as of the turn before
-  bool watched_ = false;       // the log wakes the follower (Log::watch)
+  std::uint64_t idle_at_ = 0;            // following: handed_position_ as of the turn before
   std::atomic<std::uint64_t> trim_limit_{UINT64_MAX};
   std::thread thread_;
 };

@@ -26,6 +26,7 @@
 #include "clients/cpp/client.h"
 #include "tests/clients/run_bonusctl.h"
 #include "tests/server/bonusd_process.h"
+#include "tests/server/http_get.h"
 #include "tests/server/nats_cluster.h"
 #include "tests/server/temp_dir.h"
 
@@ -82,11 +83,12 @@ class ClusterFailover : public ::testing::Test {
 
   // Starts node n; JetStream answers only once the cluster has its meta leader, so the
   // first start is tried again for up to 30 s.
-  void start_node(int n) {
-    const std::vector<std::string> args = {"--log",      "jetstream", "--nats",
-                                           nats_.urls(), "--node",    "node" + std::to_string(n),
-                                           "--lease-ms", "1000",      "--partition-ports",
-                                           "off"};
+  void start_node(int n, const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args = {"--log",      "jetstream", "--nats",
+                                     nats_.urls(), "--node",    "node" + std::to_string(n),
+                                     "--lease-ms", "1000",      "--partition-ports",
+                                     "off"};
+    args.insert(args.end(), more.begin(), more.end());
     const bool started =
         wait_until([&] { return nodes_[n].start(args); }, std::chrono::seconds(30));
     ASSERT_TRUE(started) << nodes_[n].log() << nats_.log();
@@ -215,7 +217,7 @@ TEST_F(ClusterFailover, AMailingFinishesAcrossTheLeadersDeathEveryBuyerOnce) {
 TEST_F(ClusterFailover, AStandbyReadAtTheWritersPositionSeesTheWrite) {
   start_node(0);
   ASSERT_TRUE(leads(0)) << nodes_[0].log();
-  start_node(1);
+  start_node(1, {"--metrics-listen", "127.0.0.1:0"});
   client::ClientOptions options;
   options.port = port(0);
   options.read_your_writes = true;
@@ -233,6 +235,14 @@ TEST_F(ClusterFailover, AStandbyReadAtTheWritersPositionSeesTheWrite) {
     ASSERT_EQ(r.value.account.available, 10 + b) << "buyer " << b << ": the standby's read missed the write";
     ASSERT_GE(reader->position(), writer->position());
   }
+  // The standby was fed the leader's messages by the stream's consumer; it read by
+  // request at most what the feed had not brought yet when it looked.
+  const double fed =
+      scraped_metric(nodes_[1].metrics_port(), "bonus_log_followed_messages_total{how=\"fed\"}");
+  const double read =
+      scraped_metric(nodes_[1].metrics_port(), "bonus_log_followed_messages_total{how=\"read\"}");
+  EXPECT_GE(fed, 150) << read << " read";
+  EXPECT_GT(fed, read);
   options.port = port(1);
   connected = client::Client::connect(options);
   ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));

@@ -6,14 +6,19 @@
 // goes away fails the sync; both failures are sticky. A message another client put in the
 // stream (too short for a header, or shorter than the records its header announces) is
 // an error naming it, at open or at replay, never a record. A second process follows the
-// first's records, takes the log over, and the first rejoins and follows it.
+// first's records, takes the log over, and the first rejoins and follows it. A follower
+// that watches is fed every message and woken for it; what the feed drops is read from
+// the stream, once and in order; a leader has no feed.
 #include "server/jetstream_log.h"
 
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -126,6 +131,136 @@ TEST_F(JetStreamLogTest, AFollowerTakesOverTheOldWriterIsFencedRejoinsAndFollows
   const auto all = replayed(*reader, 1);
   ASSERT_EQ(all.size(), 6u);
   EXPECT_EQ(all[5].second, "b6");
+}
+
+// Counts watch()'s wake-ups, and waits for them.
+class Wakes {
+ public:
+  std::function<void()> callback() {
+    return [this] {
+      std::lock_guard lock(mutex_);
+      ++count_;
+      changed_.notify_all();
+    };
+  }
+  // True once `n` wake-ups came (within 10 s).
+  bool wait_for(std::uint64_t n) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return count_ >= n; });
+  }
+  std::uint64_t count() {
+    std::lock_guard lock(mutex_);
+    return count_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t count_ = 0;
+};
+
+// Syncs `groups` groups of one record each ("<tag><n>", n from `first`): one message each.
+void write_groups(JetStreamLog& log, const std::string& tag, int first, int groups) {
+  for (int n = first; n < first + groups; ++n) {
+    ASSERT_TRUE(log.append(tag + std::to_string(n)));
+    ASSERT_FALSE(log.sync());
+  }
+}
+
+// A follower that watches is fed: every message comes with its wake-up, and follow()
+// takes them all without a request to the stream.
+TEST_F(JetStreamLogTest, AWatchingFollowerIsFedEveryMessageAndWokenForIt) {
+  const JetStreamLogOptions o = options_for(server_);
+  auto leader = open_log(o);
+  ASSERT_TRUE(leader);
+  write_groups(*leader, "a", 1, 3);
+  auto standby = open_log(o);
+  ASSERT_TRUE(standby);
+  Wakes wakes;
+  ASSERT_FALSE(standby->watch(wakes.callback()));
+  EXPECT_TRUE(standby->watching());
+  write_groups(*leader, "a", 4, 30);
+  ASSERT_TRUE(wakes.wait_for(30)) << wakes.count() << " wake-ups";
+  std::vector<std::string> got;
+  ASSERT_FALSE(standby->follow([&](std::uint64_t p, std::string_view r) {
+    EXPECT_EQ(p, got.size() + 4);
+    got.emplace_back(r);
+  }));
+  ASSERT_EQ(got.size(), 30u);
+  for (std::size_t k = 0; k < got.size(); ++k) EXPECT_EQ(got[k], "a" + std::to_string(k + 4));
+  EXPECT_EQ(standby->durable_position(), 33u);
+  EXPECT_EQ(standby->followed_fed(), 30u);
+  EXPECT_EQ(standby->followed_read(), 0u) << "the feed had every message";
+  standby->unwatch();
+  EXPECT_FALSE(standby->watching());
+}
+
+// Deliveries past the fed queue's bound are dropped; follow() reads what the feed
+// missed from the stream, so every record still comes once, in order.
+TEST_F(JetStreamLogTest, WhatTheFeedDroppedIsReadFromTheStreamOnceInOrder) {
+  JetStreamLogOptions o = options_for(server_);
+  auto leader = open_log(o);
+  ASSERT_TRUE(leader);
+  o.fed_bytes_max = 5 * (12 + 4 + 3);  // five of the messages below
+  auto standby = open_log(o);
+  ASSERT_TRUE(standby);
+  Wakes wakes;
+  ASSERT_FALSE(standby->watch(wakes.callback()));
+  std::vector<std::pair<std::uint64_t, std::string>> got;
+  const auto collect = [&](std::uint64_t p, std::string_view r) { got.emplace_back(p, r); };
+  for (int round = 0; round < 3; ++round) {
+    write_groups(*leader, "b", 10 + 20 * round, 20);  // "b10".."b69": 3 bytes each
+    ASSERT_TRUE(wakes.wait_for(20 * (round + 1)));
+    ASSERT_FALSE(standby->follow(collect));
+  }
+  ASSERT_EQ(got.size(), 60u);
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    EXPECT_EQ(got[k].first, k + 1);
+    EXPECT_EQ(got[k].second, "b" + std::to_string(k + 10));
+  }
+  EXPECT_EQ(standby->followed_fed(), 15u) << "five a round fit the queue";
+  EXPECT_EQ(standby->followed_read(), 45u);
+}
+
+// A leader has no feed (its own messages would only come back): take_over() ends it, and
+// the follow() of a node that follows again starts it from where that node is.
+TEST_F(JetStreamLogTest, TakingOverEndsTheFeedAndFollowingAgainStartsIt) {
+  const JetStreamLogOptions o = options_for(server_);
+  auto first = open_log(o);
+  ASSERT_TRUE(first);
+  write_groups(*first, "c", 1, 2);
+  auto second = open_log(o);
+  ASSERT_TRUE(second);
+  Wakes wakes;
+  ASSERT_FALSE(second->watch(wakes.callback()));
+  ASSERT_TRUE(second->watching());
+  std::vector<std::string> got;
+  const auto collect = [&](std::uint64_t, std::string_view r) { got.emplace_back(r); };
+  ASSERT_FALSE(second->take_over(collect));
+  EXPECT_FALSE(second->watching());
+  write_groups(*second, "c", 3, 5);
+  EXPECT_EQ(second->followed_fed() + second->followed_read(), 0u);
+
+  // A third node takes over; the second, fenced, rejoins and follows it, fed again.
+  auto third = open_log(o);
+  ASSERT_TRUE(third);
+  ASSERT_FALSE(third->take_over(collect));
+  ASSERT_TRUE(second->append("lost"));
+  ASSERT_TRUE(second->sync());
+  ASSERT_FALSE(second->rejoin());
+  EXPECT_FALSE(second->watching());
+  ASSERT_FALSE(second->follow(collect));
+  EXPECT_TRUE(second->watching());
+  const std::uint64_t before = wakes.count();
+  write_groups(*third, "d", 1, 10);
+  ASSERT_TRUE(wakes.wait_for(before + 10));
+  got.clear();
+  ASSERT_FALSE(second->follow(collect));
+  ASSERT_EQ(got.size(), 10u);
+  EXPECT_EQ(got.front(), "d1");
+  EXPECT_EQ(got.back(), "d10");
+  EXPECT_EQ(second->durable_position(), 17u);
+  EXPECT_GE(second->followed_fed(), 10u);
 }
 
 TEST_F(JetStreamLogTest, GroupsComeBackInOrderFromAnyPositionAfterAReopen) {
