@@ -272,9 +272,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string log_watch = "on";
   app.add_option("--log-watch", log_watch,
-                 "With --log jetstream: on: a standby is told of each new message by a "
-                 "consumer of the stream (headers only) and asks for it then; off: it asks "
-                 "the stream every 2 ms (more CPU while idle, on it and on the nats-servers)")
+                 "With --log jetstream: on: a standby is fed each new message by a consumer "
+                 "of the stream (up to 64 MiB queued; what it misses is asked for); off: it "
+                 "asks the stream every 2 ms, a request a message (more CPU, on it and on the "
+                 "nats-servers)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   app.add_option("--log-retain-records", config.log_retain_records,
