@@ -347,6 +347,27 @@ TEST_F(ClusterFailover, OneNatsServerLostChangesNothingTwoStopWritesLosingNothin
     EXPECT_EQ(r.value.account.available, 10u) << "buyer " << b;
   }
   EXPECT_EQ(acknowledged, 201u);
+  // The standby, whose connection and feed went through the same outages, follows on:
+  // it reaches the last write's position and serves it.
+  client::ClientOptions at;
+  at.port = port(1);
+  at.read_your_writes = true;
+  auto connected = client::Client::connect(at);
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<client::Client>>(connected));
+  auto standby = std::move(std::get<std::unique_ptr<client::Client>>(connected));
+  const std::uint64_t last = position(0);
+  ASSERT_GT(last, 0u);
+  standby->read_at_least(last);
+  client::Reply<protocol::BalanceEntry> seen;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        seen = standby->balance(kSeller, 201);
+        return seen.ok();
+      },
+      std::chrono::seconds(20)))
+      << seen.message << nodes_[1].log();
+  EXPECT_EQ(seen.value.account.available, 10u);
+  EXPECT_GE(standby->position(), last);
 }
 
 }  // namespace
