@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <mutex>
 
 #include "server/nats_connection.h"
 
@@ -16,7 +17,21 @@ struct LeaderLease::Impl {
   std::unique_ptr<NatsConnection> nats;
   kvStore* lease = nullptr;
   kvStore* nodes = nullptr;
+  natsSubscription* watch = nullptr;
+  std::function<void()> on_write;  // set before the subscription, read by its deliveries
+  // The newest write the watch delivered: a read of the bucket may lag it (served by a
+  // replica that has not applied it yet).
+  std::mutex seen_mutex;
+  std::string seen_value;           // guarded by seen_mutex
+  std::uint64_t seen_revision = 0;  // guarded by seen_mutex; 0: none yet
   ~Impl() {
+    if (watch != nullptr) {
+      // Drained, no delivery is under way (on_write may go).
+      if (natsSubscription_Drain(watch) == NATS_OK) {
+        (void)natsSubscription_WaitForDrainCompletion(watch, 2000);
+      }
+      natsSubscription_Destroy(watch);
+    }
     kvStore_Destroy(nodes);
     kvStore_Destroy(lease);
   }
@@ -85,43 +100,98 @@ std::variant<Entry, std::string> read_entry(kvStore* kv, const char* key) {
 
 }  // namespace
 
-std::optional<std::string> LeaderLease::read_holder(std::string& holder) {
+std::variant<LeaderLease::Lease, std::string> LeaderLease::read_lease() {
   auto read = read_entry(impl_->lease, kKey);
   if (auto* error = std::get_if<std::string>(&read)) return *error;
-  holder = std::get<Entry>(read).value;
+  const Entry& entry = std::get<Entry>(read);
+  Lease lease{entry.value, entry.revision};
+  // A newer write the watch delivered wins; no entry at all is the truth (expired: an
+  // expiry is no write, the watch never hears it).
+  std::lock_guard lock(impl_->seen_mutex);
+  if (entry.revision != 0 && impl_->seen_revision > entry.revision) {
+    lease = Lease{impl_->seen_value, impl_->seen_revision};
+  }
+  return lease;
+}
+
+std::optional<std::string> LeaderLease::read_holder(std::string& holder) {
+  auto read = read_lease();
+  if (auto* error = std::get_if<std::string>(&read)) return *error;
+  holder = std::get<Lease>(read).value;
   return std::nullopt;
 }
 
 std::variant<bool, std::string> LeaderLease::take(std::string_view value) {
-  auto read = read_entry(impl_->lease, kKey);
+  auto read = read_lease();
   if (auto* error = std::get_if<std::string>(&read)) return *error;
-  const Entry& entry = std::get<Entry>(read);
+  const Lease& entry = std::get<Lease>(read);
   if (!entry.value.empty()) return false;
+  std::uint64_t last = entry.revision;
+  if (last == 0) {
+    // Expired (or never written): the bucket's stream still ends at its last write. A
+    // take may have come between the read and this: read again, after it, so that
+    // expecting `last` refuses anything written since the entry was seen absent.
+    auto ended = stream_last();
+    if (auto* error = std::get_if<std::string>(&ended)) return *error;
+    last = std::get<std::uint64_t>(ended);
+    auto again = read_lease();
+    if (auto* error = std::get_if<std::string>(&again)) return *error;
+    if (!std::get<Lease>(again).value.empty()) return false;
+    if (std::get<Lease>(again).revision != 0) last = std::get<Lease>(again).revision;
+  }
   const std::string text(value);
   std::uint64_t revision = 0;
-  // Revision-checked both ways: create expects no entry, update expects the lapsed one.
-  const natsStatus s = entry.revision == 0
-                           ? kvStore_Create(&revision, impl_->lease, kKey, text.data(),
-                                            static_cast<int>(text.size()))
-                           : kvStore_Update(&revision, impl_->lease, kKey, text.data(),
-                                            static_cast<int>(text.size()), entry.revision);
-  if (s != NATS_OK) {
+  if (auto error = write_after(last, text, revision)) {
     // Another node's write came first, or the bucket is out of reach: the entry says.
-    auto again = read_entry(impl_->lease, kKey);
-    if (std::holds_alternative<Entry>(again) && !std::get<Entry>(again).value.empty()) return false;
-    return nats_status_text("take the lease", s);
+    auto again = read_lease();
+    if (std::holds_alternative<Lease>(again) && !std::get<Lease>(again).value.empty()) return false;
+    return "take the lease: " + *error;
   }
   value_ = text;
   revision_ = revision;
   return true;
 }
 
+std::variant<std::uint64_t, std::string> LeaderLease::stream_last() {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const std::string stream = "KV_" + options_.bucket;
+  const natsStatus s = js_GetStreamInfo(&info, impl_->nats->js, stream.c_str(), nullptr, &code);
+  if (s != NATS_OK) return nats_status_text(("stream " + stream).c_str(), s, code);
+  const std::uint64_t last = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  return last;
+}
+
+std::optional<std::string> LeaderLease::write_after(std::uint64_t last, std::string_view value,
+                                                    std::uint64_t& revision) {
+  const std::string subject = "$KV." + options_.bucket + "." + kKey;
+  const std::string id = options_.bucket + "-first";
+  jsPubOptions o;
+  jsPubOptions_Init(&o);
+  o.MaxWait = options_.wait_ms;
+  if (last > 0) {
+    o.ExpectLastSeq = last;
+  } else {
+    o.MsgId = id.c_str();  // the client cannot expect 0; the first write is made once
+  }
+  jsPubAck* ack = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_Publish(&ack, impl_->nats->js, subject.c_str(), value.data(),
+                                  static_cast<int>(value.size()), &o, &code);
+  if (s != NATS_OK) return nats_status_text("write the lease", s, code);
+  const bool duplicate = ack->Duplicate;
+  revision = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  if (duplicate) return std::string("jetstream: another node wrote the lease first");
+  return std::nullopt;
+}
+
 std::variant<bool, std::string> LeaderLease::renew() {
   if (revision_ == 0) return false;
   std::uint64_t revision = 0;
-  const natsStatus s = kvStore_Update(&revision, impl_->lease, kKey, value_.data(),
-                                      static_cast<int>(value_.size()), revision_);
-  if (s == NATS_OK) {
+  const auto failed = write_after(revision_, value_, revision);
+  if (!failed) {
     revision_ = revision;
     return true;
   }
@@ -131,13 +201,56 @@ std::variant<bool, std::string> LeaderLease::renew() {
     revision_ = 0;  // lapsed, or taken: not this node's any more
     return false;
   }
-  return nats_status_text("renew the lease", s);
+  return "renew the lease: " + *failed;
+}
+
+std::optional<std::string> LeaderLease::watch(std::function<void()> on_write) {
+  if (impl_->watch != nullptr) return std::string("jetstream: already watching the lease");
+  impl_->on_write = std::move(on_write);
+  // An ordered consumer of the bucket's stream: it delivers each write once the stream
+  // has stored it (a plain subscription would hear it before, and a read then could
+  // still find the old value), starting with the entry as it is.
+  const std::string stream = "KV_" + options_.bucket;
+  const std::string subject = "$KV." + options_.bucket + "." + kKey;
+  jsSubOptions sub;
+  jsSubOptions_Init(&sub);
+  sub.Stream = stream.c_str();
+  sub.Ordered = true;
+  sub.Config.DeliverPolicy = js_DeliverLastPerSubject;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_Subscribe(
+      &impl_->watch, impl_->nats->js, subject.c_str(),
+      [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+        auto* impl = static_cast<Impl*>(closure);
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+          const char* operation = nullptr;
+          // A delete or a purge (KV-Operation) is a lease gone, as an empty value is.
+          const bool gone = natsMsgHeader_Get(msg, "KV-Operation", &operation) == NATS_OK;
+          std::lock_guard lock(impl->seen_mutex);
+          if (meta->Sequence.Stream > impl->seen_revision) {
+            impl->seen_revision = meta->Sequence.Stream;
+            impl->seen_value.assign(
+                gone ? "" : natsMsg_GetData(msg),
+                gone ? 0 : static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+          }
+          jsMsgMetaData_Destroy(meta);
+        }
+        natsMsg_Destroy(msg);
+        impl->on_write();
+      },
+      impl_.get(), nullptr, &sub, &code);
+  if (s != NATS_OK) {
+    impl_->watch = nullptr;
+    return nats_status_text("watch the lease", s, code);
+  }
+  return std::nullopt;
 }
 
 void LeaderLease::release() {
   if (revision_ == 0) return;
   std::uint64_t revision = 0;
-  (void)kvStore_Update(&revision, impl_->lease, kKey, "", 0, revision_);
+  (void)write_after(revision_, "", revision);
   revision_ = 0;
 }
 

@@ -13,6 +13,12 @@ Leadership::Opened Leadership::open(const LeadershipOptions& options) {
   auto opened = LeaderLease::open(options.lease);
   if (auto* error = std::get_if<std::string>(&opened)) return *error;
   made->lease_ = std::move(std::get<std::unique_ptr<LeaderLease>>(opened));
+  // A write to the lease (a release above all) is looked at now, not at the next tick.
+  Leadership* self = made.get();
+  if (auto error = made->lease_->watch([self] { self->poke(); })) {
+    spdlog::warn("bonusd: {}; looking at the lease every {} ms only", *error,
+                 std::max<std::int64_t>(options.lease.ttl_ms / 6, 50));
+  }
   return made;
 }
 
@@ -36,10 +42,19 @@ std::variant<bool, std::string> Leadership::take_at_start() {
   return std::get<bool>(taken);
 }
 
+void Leadership::poke() {
+  {
+    std::lock_guard lock(mutex_);
+    poked_ = true;
+  }
+  wake_.notify_all();
+}
+
 void Leadership::start(Sequencer& sequencer) {
   {
     std::lock_guard lock(mutex_);
     sequencer_ = &sequencer;
+    poked_ = true;
   }
   wake_.notify_all();
 }
@@ -55,6 +70,7 @@ void Leadership::stop() {
     lease_->release();
     spdlog::info("bonusd: let the lease go: a standby takes over now");
   }
+  lease_.reset();  // its watch pokes this object: it ends before the mutex does
 }
 
 std::string Leadership::leader() const {
@@ -79,6 +95,7 @@ void Leadership::role_changed(LogRole role, const std::string& why) {
       state_ = "standby (stepped down: " + why + ")";
       if (leader_ == options_.address) leader_.clear();
     }
+    poked_ = true;
   }
   wake_.notify_all();
 }
@@ -91,6 +108,7 @@ void Leadership::forget(std::string node, Forgotten done) {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       forgets_.push_back(Forget{std::move(node), std::move(done)});
+      poked_ = true;
       wake_.notify_all();
       return;
     }
@@ -118,7 +136,9 @@ void Leadership::run() {
       std::chrono::milliseconds(std::max<std::int64_t>(options_.lease.ttl_ms / 6, 50));
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, tick);
+    // A poke that came while the last turn ran is not lost: it is a flag.
+    wake_.wait_for(lock, tick, [&] { return stopping_ || poked_; });
+    poked_ = false;
     if (stopping_) break;
     if (sequencer_ == nullptr) {
       // The start's replay: a lease taken is kept; nothing else until the sequencer runs.

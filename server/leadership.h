@@ -89,14 +89,19 @@ class Leadership {
   void report_position(std::chrono::steady_clock::time_point now);
   // The thread: the forget requests waiting, answered.
   void forget_asked();
+  // Any thread (the lease's watch): the thread looks now.
+  void poke();
 
   LeadershipOptions options_;
-  std::unique_ptr<LeaderLease> lease_;  // the thread's (and start-up's, before it)
+  // The thread's (and start-up's, before it); stop() ends it, and with it the watch
+  // that pokes this object.
+  std::unique_ptr<LeaderLease> lease_;
   Sequencer* sequencer_ = nullptr;      // guarded by mutex_ until start(); null before it
   std::thread thread_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;          // guarded by mutex_
+  bool poked_ = false;             // guarded by mutex_: look now, not at the next tick
   bool release_ = false;           // guarded by mutex_: the sequencer stopped leading
   bool promoting_ = false;         // guarded by mutex_: the sequencer is taking over
   std::string leader_;             // guarded by mutex_
