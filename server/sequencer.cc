@@ -47,6 +47,7 @@ void Sequencer::step_down(std::string why) {
   std::lock_guard lock(step_down_mutex_);
   step_down_why_ = std::move(why);
   step_down_ = true;
+  jobs_.wake();
 }
 
 void Sequencer::become(LogRole role, const std::string& why) {

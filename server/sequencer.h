@@ -87,7 +87,10 @@ class Sequencer {
   // and follow (the group under way is answered not_leader). `on_role` (before start())
   // hears every change, on the sequencer's thread, with why.
   LogRole role() const { return role_.load(std::memory_order_acquire); }
-  void promote() { promote_ = true; }
+  void promote() {
+    promote_ = true;
+    jobs_.wake();  // not at the end of a follower's idle wait (up to follow_idle_watched)
+  }
   void step_down(std::string why);
   using RoleChange = std::function<void(LogRole, const std::string& why)>;
   void set_on_role(RoleChange on_role) { on_role_ = std::move(on_role); }

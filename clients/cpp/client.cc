@@ -191,8 +191,8 @@ struct Client::Impl {
   // With options.others: the next connection (and every pooled one from now on) goes to
   // the next address in turn. I/O thread.
   void next_address();
-  // The address the client uses now answered not_leader, or a pooled link to it could
-  // not be made: with options.others, the main link is dropped and the next connection,
+  // The address the client uses now answered not_leader or shutting_down, or a pooled link to it
+  // could not be made: with options.others, the main link is dropped and the next connection,
   // pooled ones too, goes to the next address. Any thread: a caller's waits for the I/O
   // thread to have done it.
   void leave_address(const std::string& why);
@@ -520,8 +520,10 @@ std::optional<Reply<T>> Client::Impl::call_direct(Opcode opcode, std::uint8_t fl
       a.body = r.body();
       classify(r.header, opcode, a);
     }
-    if (a.error == FrameError::not_leader)
-      leave_address("is not the leader: trying the next address");
+    if (a.error == FrameError::not_leader || a.error == FrameError::shutting_down)
+      leave_address(a.error == FrameError::not_leader
+                        ? "is not the leader: trying the next address"
+                        : "is shutting down: trying the next address");
     if (a.status != Status::ok) return failed<T>(a);
     Reply<T> answer;
     if (const FrameError e = decode(a.body, answer.value); e != FrameError::none) {
@@ -843,8 +845,10 @@ void Client::Impl::complete(std::uint64_t id, const Arrival& arrival) {
   pending.erase(it);
   deadlines.erase(p.deadline);
   if (p.sent) --sent_count;
-  if (arrival.error == FrameError::not_leader)
-    leave_address("is not the leader: trying the next address");
+  if (arrival.error == FrameError::not_leader || arrival.error == FrameError::shutting_down)
+    leave_address(arrival.error == FrameError::not_leader
+                      ? "is not the leader: trying the next address"
+                      : "is shutting down: trying the next address");
   p.done(arrival);
 }
 

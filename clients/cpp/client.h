@@ -65,7 +65,8 @@ struct ClientOptions {
   std::uint16_t port = 7400;
   // The other nodes of the same ledger (bonusd --log jetstream: a leader and its
   // standbys), as HOST:PORT. When the connection to the current address cannot be made or
-  // breaks, or a request is answered not_leader (a standby takes no writes), the client's
+  // breaks, or a request is answered not_leader (a standby takes no writes) or
+  // shutting_down (a node stopping: its standbys take over), the client's
   // next connection, and every pooled one after it, goes to the next address in turn
   // (host:port, then these, then host:port again); connect() tries each once. The failed
   // request itself is not sent again: the caller retries it, with the same ids, as after

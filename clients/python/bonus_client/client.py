@@ -608,7 +608,8 @@ class Client:
         # acknowledged writes among them); read_at_least() raises that floor.
         self._positions = _Positions(read_your_writes)
         # host:port, then the other nodes of the same ledger (bonusd --log jetstream), as
-        # "HOST:PORT": a connection that cannot be made or breaks, or a not_leader answer,
+        # "HOST:PORT": a connection that cannot be made or breaks, or a not_leader (or
+        # shutting_down) answer,
         # sends the next call to the next address in turn.
         self._addresses = [(host, port)] + [_address(o) for o in others]
         self._at = 0
@@ -753,7 +754,7 @@ class Client:
 
     def _move_on(self) -> None:
         """With other addresses: the next call goes to the next one (a standby answered
-        not_leader, or the node is gone)."""
+        not_leader, the node is stopping or gone)."""
         if len(self._addresses) < 2:
             return
         self.close()
@@ -763,7 +764,8 @@ class Client:
 
     def _moving_on(self, error: BaseException) -> None:
         if isinstance(error, BonusDisconnected) or (
-                isinstance(error, BonusError) and error.error == FrameError.not_leader):
+                isinstance(error, BonusError) and error.error in (FrameError.not_leader,
+                                                                  FrameError.shutting_down)):
             self._move_on()
 
     def request(self, opcode: int, body=b"", *, flags: int = 0,
