@@ -900,18 +900,18 @@ TEST_F(Bonusctl, HistoryAndOrderInBothForms) {
   ASSERT_EQ(
       ctl({"credit", "--seller", "500", "--buyer", "7", "--amount", "100", "--campaign", "3"}).code,
       0);
-  ASSERT_EQ(ctl({"spend", "--order", "5001", "--seller", "500", "--buyer", "7", "--amount", "40",
+  ASSERT_EQ(ctl({"spend", "--order", "5901", "--seller", "500", "--buyer", "7", "--amount", "40",
                  "--goods-total", "1000"})
                 .code,
             0);
-  ASSERT_EQ(ctl({"refund", "--order", "5001", "--amount", "15"}).code, 0);
+  ASSERT_EQ(ctl({"refund", "--order", "5901", "--amount", "15"}).code, 0);
   ASSERT_EQ(ctl({"admin", "checkpoint"}).code, 0);  // history is written before it
 
   Ran r = ctl({"--json", "history", "--seller", "500", "--buyer", "7", "--limit", "2"});
   EXPECT_RAN(r, 0);
   EXPECT_EQ(count(r.out, "\"kind\""), 2u) << r.out;
   EXPECT_EQ(json(r.out, "kind"), "refunded");
-  EXPECT_EQ(json(r.out, "order"), "5001");
+  EXPECT_EQ(json(r.out, "order"), "5901");
   EXPECT_EQ(json(r.out, "balance_after"), "75");
   EXPECT_EQ(json(r.out, "complete_from"), "0");
   const std::string next = json(r.out, "next");
@@ -929,12 +929,12 @@ TEST_F(Bonusctl, HistoryAndOrderInBothForms) {
   EXPECT_NE(r.out.find("refunded"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("more: --cursor "), std::string::npos) << r.out;
 
-  r = ctl({"--json", "order", "--order", "5001"});
+  r = ctl({"--json", "order", "--order", "5901"});
   EXPECT_RAN(r, 0);
   EXPECT_EQ(count(r.out, "\"kind\""), 3u) << r.out;
   EXPECT_EQ(json(r.out, "kind"), "held");
   EXPECT_EQ(json(r.out, "buyer"), "7");
-  r = ctl({"order", "--order", "5001"});
+  r = ctl({"order", "--order", "5901"});
   EXPECT_RAN(r, 0);
   EXPECT_NE(r.out.find("spent"), std::string::npos) << r.out;
 
