@@ -115,8 +115,10 @@ void JetStreamLog::stop_feed(bool drain) {
   }
   for (natsMsg* msg : fed) natsMsg_Destroy(msg);
   if (feed_ == nullptr) return;
-  // Drained, no delivery is under way once it completes; without, a late one finds
-  // feeding_ false and only drops its message (this object outlives it: drain at the end).
+  // Drained, no delivery is under way once it completes. Without, a late one finds
+  // feeding_ false and drops its message, or is queued once a new feed runs: either way
+  // a message of the stream at its own sequence, which follow() takes only in order.
+  // (This object outlives it: the destructor drains.)
   if (drain) {
     if (natsSubscription_Drain(feed_->subscription) == NATS_OK) {
       (void)natsSubscription_WaitForDrainCompletion(feed_->subscription, 2000);
@@ -467,9 +469,10 @@ std::optional<std::string> JetStreamLog::follow_fed(
       const std::uint64_t seq = meta->Sequence.Stream;
       jsMsgMetaData_Destroy(meta);
       // Delivered again after the consumer was recreated: had already. Past the next: a
-      // gap, read from the stream up to it.
-      for (std::uint64_t missing = last_seq_ + 1; !error && missing < seq; ++missing) {
-        error = follow_message(missing, f);
+      // gap, read from the stream (to its end, or a clear error if it was trimmed past
+      // this node); the message is then had already, or the next.
+      if (seq > last_seq_ + 1) {
+        error = follow_stream(f);
         gap = true;
       }
       if (!error && seq == last_seq_ + 1) {

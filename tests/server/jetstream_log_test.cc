@@ -8,7 +8,8 @@
 // an error naming it, at open or at replay, never a record. A second process follows the
 // first's records, takes the log over, and the first rejoins and follows it. A follower
 // that watches is fed every message and woken for it; what the feed drops is read from
-// the stream, once and in order; a leader has no feed.
+// the stream, once and in order; a feed past a trim is the trim's clear error; a leader
+// has no feed.
 #include "server/jetstream_log.h"
 
 #include <gtest/gtest.h>
@@ -220,6 +221,32 @@ TEST_F(JetStreamLogTest, WhatTheFeedDroppedIsReadFromTheStreamOnceInOrder) {
   }
   EXPECT_EQ(standby->followed_fed(), 15u) << "five a round fit the queue";
   EXPECT_EQ(standby->followed_read(), 45u);
+}
+
+// A feed that starts past where this node is (the stream was trimmed past it meanwhile)
+// is a gap the stream cannot fill: follow() says so, naming the way out, and applies
+// nothing after the hole.
+TEST_F(JetStreamLogTest, AFeedPastATrimIsAClearErrorNotRecordsAfterAHole) {
+  const JetStreamLogOptions o = options_for(server_);
+  auto leader = open_log(o);
+  ASSERT_TRUE(leader);
+  write_groups(*leader, "e", 1, 3);
+  auto standby = open_log(o);
+  ASSERT_TRUE(standby);
+  write_groups(*leader, "e", 4, 17);
+  ASSERT_FALSE(leader->trim_before(15));  // a message a record: 1..14 go
+  ASSERT_EQ(leader->first_position(), 15u);
+  Wakes wakes;
+  ASSERT_FALSE(standby->watch(wakes.callback()));  // from message 4, gone: 15 comes first
+  ASSERT_TRUE(wakes.wait_for(6));
+  std::vector<std::string> got;
+  const auto error =
+      standby->follow([&](std::uint64_t, std::string_view r) { got.emplace_back(r); });
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("were trimmed"), std::string::npos) << *error;
+  EXPECT_NE(error->find("start it from a newer checkpoint"), std::string::npos) << *error;
+  EXPECT_TRUE(got.empty()) << got.size() << " records applied past the hole";
+  EXPECT_EQ(standby->durable_position(), 3u);
 }
 
 // A leader has no feed (its own messages would only come back): take_over() ends it, and
