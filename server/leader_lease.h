@@ -16,7 +16,7 @@
 // checkpointed.
 //
 // Owned by the Server's Leadership (server/leadership.h), used on its thread alone. Its
-// NATS connection has the library's own threads.
+// NATS connection has the library's own threads; watch()'s deliveries run there.
 #pragma once
 
 #include <cstdint>

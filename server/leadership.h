@@ -4,7 +4,8 @@
 // others are standbys: their sequencers follow the log into their shards and their own
 // checkpoints, and they answer reads; writes get not_leader, naming the leader.
 //
-// Its thread, every ttl/6:
+// Its thread, every ttl/6, and at once when the lease's watch hears a write to it (a
+// standby takes a released lease within milliseconds):
 // - leading: renews the lease every ttl/3. A renewal refused (the lease lapsed and
 //   another node took it) makes the sequencer step down at once; renewals failing for a
 //   whole ttl (the bucket out of reach) too. Either way the log's own fence stops a
